@@ -1,0 +1,3 @@
+from sci_evidence.cli import main
+
+main()

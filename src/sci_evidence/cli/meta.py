@@ -1,0 +1,9 @@
+"""`sci-evidence meta`: not yet implemented (placeholder while the feature is built)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `meta` command(s) to ``app``."""

@@ -1,0 +1,9 @@
+"""`sci-evidence review`: not yet implemented (placeholder while the feature is built)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `review` command(s) to ``app``."""

@@ -1,0 +1,1 @@
+"""sci_evidence.report"""
