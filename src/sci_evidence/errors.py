@@ -52,7 +52,9 @@ class InputError(SciEvidenceError, ValueError):
 
     def with_file(self, file: str) -> InputError:
         """The same error, naming ``file`` (used by edges that know the file name)."""
-        return InputError(self.reason, file=file, row=self.row, column=self.column, value=self.value)
+        return InputError(
+            self.reason, file=file, row=self.row, column=self.column, value=self.value
+        )
 
 
 class ConvergenceError(SciEvidenceError, RuntimeError):
