@@ -1,0 +1,612 @@
+"""The analysis plan of a review: a protocol file (TOML or YAML) turned into frozen specs.
+
+The file format is documented in ``docs/protocol.md``; the bundled default is
+``default_protocol.toml`` next to this module. Every key is checked when the file is read,
+and a mistake raises :class:`~sci_evidence.errors.InputError` in one line naming the file,
+the key (``analyses[2].measure``) and the value.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sci_evidence.errors import InputError
+
+#: Effect measures a pooled analysis may use, by design.
+SINGLE_ARM_MEASURES = ("PLO", "PFT", "PR", "PAS", "MC", "MN")
+CONTROLLED_MEASURES = ("RR", "RD", "OR", "MD", "SMD")
+MEASURES = SINGLE_ARM_MEASURES + CONTROLLED_MEASURES
+#: Measures whose pooled value is on a transformed scale and is back-transformed for display.
+TRANSFORMED_MEASURES = ("PLO", "PFT", "PAS", "RR", "OR")
+METHODS = ("REML", "ML", "DL", "PM", "HE", "SJ", "HS", "EB", "FE", "EE")
+TESTS = ("z", "t", "knha")
+DESIGNS = ("single_arm", "controlled")
+OUTCOME_KINDS = ("binary", "continuous")
+#: Study characteristics that subgroups and moderators may name.
+SUBGROUP_VARIABLES = (
+    "baseline_group",
+    "route",
+    "cell_source",
+    "injury_phase",
+    "auto_allo",
+    "controlled",
+    "injury_level",
+)
+MODERATORS = ("log_dose", "year", "n_administrations")
+SENSITIVITY_ANALYSES = ("controlled_only", "low_risk_of_bias", "exclude_flagged", "fixed_effect")
+NATURAL_HISTORY = ("none", "conversion", "scores")
+SYNTHESIS_DOMAINS = ("neurophysiology", "urodynamics", "mri", "function", "other")
+
+
+@dataclass(frozen=True)
+class InclusionRules:
+    """Which studies enter the analyses.
+
+    Attributes
+    ----------
+    culture_expanded_msc_only : bool, default True
+        Exclude studies whose product is not a culture-expanded MSC (for example bone-marrow
+        mononuclear cells). Excluded studies are listed in the report.
+    exclude_combination_products : bool, default True
+        Exclude studies of MSC combined with another cell type or a scaffold.
+    """
+
+    culture_expanded_msc_only: bool = True
+    exclude_combination_products: bool = True
+
+
+@dataclass(frozen=True)
+class GradeRules:
+    """Thresholds of the GRADE rules (see :mod:`sci_evidence.review.grade`).
+
+    Attributes
+    ----------
+    start_randomised, start_nonrandomised : {"high", "moderate", "low", "very low"}
+        Certainty before downgrading; default "high" and "low".
+    rob_serious_share : float, default 0.5
+        Downgrade one level for risk of bias when more than this share of the weight comes
+        from studies at high risk (or with "some concerns" counted as half).
+    inconsistency_I2 : float, default 50
+        Downgrade one level for inconsistency when I² (percent) exceeds this, or when the
+        prediction interval crosses the null while the confidence interval does not.
+    inconsistency_I2_very_serious : float, default 75
+        Downgrade two levels when I² exceeds this.
+    ois_patients : int, default 400
+        Optimal information size: downgrade one level for imprecision when fewer patients
+        than this contribute (a common rule of thumb for continuous outcomes; GRADE
+        handbook 5.2).
+    min_patients_very_serious : int, default 100
+        Downgrade two levels for imprecision when fewer patients than this contribute.
+    egger_min_k : int, default 10
+        Egger's test is used for publication bias only when k is at least this.
+    egger_alpha : float, default 0.10
+        Downgrade one level for publication bias when Egger's p is below this.
+    single_arm_indirect : bool, default True
+        Downgrade one level for indirectness when the comparison is against natural history
+        rather than a concurrent control (single-arm evidence).
+    """
+
+    start_randomised: str = "high"
+    start_nonrandomised: str = "low"
+    rob_serious_share: float = 0.5
+    inconsistency_I2: float = 50.0
+    inconsistency_I2_very_serious: float = 75.0
+    ois_patients: int = 400
+    min_patients_very_serious: int = 100
+    egger_min_k: int = 10
+    egger_alpha: float = 0.10
+    single_arm_indirect: bool = True
+
+
+@dataclass(frozen=True)
+class AnalysisSpec:
+    """One pooled analysis of the protocol.
+
+    Attributes
+    ----------
+    id : str
+        Unique identifier (letters, digits, ``_`` and ``-``); used in ``results.json`` and
+        as the anchor of the analysis in the report.
+    title : str
+        Human-readable title.
+    outcome : str
+        Outcome key in the evidence base (for example ``ais_improved``, ``motor_total``,
+        ``light_touch_total``, ``adverse_events``).
+    design : {"single_arm", "controlled"}
+        ``single_arm`` pools the treated arm of every study (measure ``PLO``, ``PFT``,
+        ``PR``, ``PAS``, ``MC`` or ``MN``); ``controlled`` pools treated against control
+        (``RR``, ``RD``, ``OR``, ``MD``, ``SMD``).
+    measure : str
+        Effect measure (metafor's names).
+    method : str, default from ``[defaults]`` ("REML")
+        tau² estimator.
+    test : {"z", "t", "knha"}, default from ``[defaults]`` ("z")
+    subgroups : tuple of str
+        Study characteristics to split by (a test for subgroup differences each).
+    moderators : tuple of str
+        Meta-regression moderators, one model each (``log_dose`` is log10 of cells per
+        administration).
+    sensitivity : tuple of str
+        Sensitivity analyses: ``controlled_only``, ``low_risk_of_bias``, ``exclude_flagged``
+        (run the analysis with the flagged studies included, to show their effect),
+        ``fixed_effect``.
+    robustness : bool, default True
+        Funnel plot, Egger's test, trim-and-fill, leave-one-out, influence and cumulative
+        meta-analysis by year.
+    natural_history : {"none", "conversion", "scores"}
+        Read single-arm results against spontaneous recovery: AIS conversion rates or
+        score changes from the natural-history tables.
+    baseline_ais : tuple of str
+        Restrict to studies whose baseline AIS grades are all within this set (empty: all).
+    ri : float, default 0.5
+        Assumed pre-post correlation for ``MC`` when a study does not report it.
+    """
+
+    id: str
+    title: str
+    outcome: str
+    design: str
+    measure: str
+    method: str = "REML"
+    test: str = "z"
+    subgroups: tuple[str, ...] = ()
+    moderators: tuple[str, ...] = ()
+    sensitivity: tuple[str, ...] = ()
+    robustness: bool = True
+    natural_history: str = "none"
+    baseline_ais: tuple[str, ...] = ()
+    ri: float = 0.5
+
+    @property
+    def outcome_kind(self) -> str:
+        """``binary`` for proportion and 2x2 measures, ``continuous`` otherwise."""
+        return "continuous" if self.measure in ("MC", "MN", "MD", "SMD") else "binary"
+
+
+@dataclass(frozen=True)
+class SynthesisSpec:
+    """A structured synthesis without pooling (SWiM): direction of effect and a sign test.
+
+    Attributes
+    ----------
+    id, title : str
+    domain : str
+        One of ``neurophysiology``, ``urodynamics``, ``mri``, ``function``, ``other``.
+    outcomes : tuple of str
+        Outcome keys of the evidence base that belong to this domain.
+    """
+
+    id: str
+    title: str
+    domain: str
+    outcomes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ComparisonSpec:
+    """Our pooled result set beside a published meta-analysis' pooled result.
+
+    Attributes
+    ----------
+    analysis : str
+        ``id`` of one of the protocol's analyses.
+    published : str
+        Key of the published result in the evidence base (``published_pooled``).
+    note : str
+        Why the two may differ (populations, study types, measures).
+    """
+
+    analysis: str
+    published: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The analysis plan of a review.
+
+    Attributes
+    ----------
+    title : str
+    seed : int
+        Seed of every random step (recorded in the run record).
+    level : float, default 0.95
+        Confidence level of every interval.
+    min_studies : int, default 2
+        An analysis with fewer studies is reported as "not pooled".
+    min_studies_subgroup : int, default 3
+        A subgroup with fewer studies carries a caution.
+    inclusion : InclusionRules
+    grade : GradeRules
+    analyses : tuple of AnalysisSpec
+    syntheses : tuple of SynthesisSpec
+    comparisons : tuple of ComparisonSpec
+    source : str
+        Where the protocol was read from (file path or ``"<bundled default>"``).
+    """
+
+    title: str
+    seed: int
+    analyses: tuple[AnalysisSpec, ...]
+    level: float = 0.95
+    min_studies: int = 2
+    min_studies_subgroup: int = 3
+    inclusion: InclusionRules = field(default_factory=InclusionRules)
+    grade: GradeRules = field(default_factory=GradeRules)
+    syntheses: tuple[SynthesisSpec, ...] = ()
+    comparisons: tuple[ComparisonSpec, ...] = ()
+    source: str = "<bundled default>"
+
+    def analysis(self, analysis_id: str) -> AnalysisSpec:
+        """The analysis with this ``id``."""
+        for spec in self.analyses:
+            if spec.id == analysis_id:
+                return spec
+        raise KeyError(analysis_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The protocol as JSON-safe dict (tuples become lists)."""
+        return _jsonable(asdict(self))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+DEFAULT_PROTOCOL_NAME = "default_protocol.toml"
+
+
+def default_protocol_text() -> str:
+    """The text of the bundled default protocol."""
+    return resources.files("sci_evidence.review").joinpath(DEFAULT_PROTOCOL_NAME).read_text("utf-8")
+
+
+def load_protocol(path: str | Path | None = None) -> Protocol:
+    """Read and validate a protocol file.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A ``.toml``, ``.yaml`` or ``.yml`` file. ``None`` reads the bundled default protocol.
+
+    Returns
+    -------
+    Protocol
+
+    Raises
+    ------
+    InputError
+        The file is missing or unreadable, or a key is unknown, missing or has a bad value;
+        the message names the file and the key.
+    """
+    if path is None:
+        return parse_protocol(default_protocol_text(), fmt="toml", source="<bundled default>")
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("protocol file not found", file=str(p))
+    suffix = p.suffix.lower()
+    if suffix == ".toml":
+        fmt = "toml"
+    elif suffix in (".yaml", ".yml"):
+        fmt = "yaml"
+    else:
+        raise InputError(
+            "protocol file must end in .toml, .yaml or .yml", file=str(p), value=p.suffix
+        )
+    try:
+        text = p.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read protocol file: {exc}", file=str(p)) from None
+    return parse_protocol(text, fmt=fmt, source=str(p))
+
+
+def parse_protocol(text: str, *, fmt: str = "toml", source: str = "<string>") -> Protocol:
+    """Parse and validate protocol text (``fmt`` is ``"toml"`` or ``"yaml"``)."""
+    if fmt == "toml":
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(f"not valid TOML: {exc}", file=source) from None
+    elif fmt == "yaml":
+        import yaml
+
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            msg = " ".join(str(exc).split())
+            raise InputError(f"not valid YAML: {msg}", file=source) from None
+    else:
+        raise ValueError(f"fmt must be 'toml' or 'yaml', got {fmt!r}")
+    if not isinstance(raw, dict):
+        raise InputError("a protocol must be a table of keys", file=source)
+    return _Reader(source).protocol(raw)
+
+
+class _Reader:
+    """Validates a raw protocol mapping; every error names the file and the key."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, key: str, message: str, value: Any = None) -> InputError:
+        return InputError(f"key '{key}': {message}", file=self.source, value=value)
+
+    def check_keys(self, table: dict, allowed: tuple[str, ...], where: str) -> None:
+        for key in table:
+            if key not in allowed:
+                name = f"{where}.{key}" if where else key
+                raise self.fail(name, f"unknown key; allowed: {', '.join(allowed)}")
+
+    def table(self, raw: dict, key: str, where: str = "") -> dict:
+        value = raw.get(key, {})
+        name = f"{where}.{key}" if where else key
+        if not isinstance(value, dict):
+            raise self.fail(name, "must be a table", value)
+        return value
+
+    def string(self, table: dict, key: str, where: str, *, default: Any = ..., choices=None):
+        name = f"{where}.{key}" if where else key
+        if key not in table:
+            if default is ...:
+                raise self.fail(name, "is required")
+            return default
+        value = table[key]
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(name, "must be a non-empty string", value)
+        if choices is not None and value not in choices:
+            raise self.fail(name, f"must be one of {', '.join(choices)}", value)
+        return value
+
+    def number(
+        self, table: dict, key: str, where: str, default: Any, *, lo=None, hi=None, integer=False
+    ):
+        name = f"{where}.{key}" if where else key
+        if key not in table:
+            return default
+        value = table[key]
+        ok_types = (int,) if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, ok_types):
+            kind = "an integer" if integer else "a number"
+            raise self.fail(name, f"must be {kind}", value)
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise self.fail(name, f"must lie in [{lo}, {hi}]", value)
+        return value
+
+    def boolean(self, table: dict, key: str, where: str, default: bool) -> bool:
+        name = f"{where}.{key}" if where else key
+        if key not in table:
+            return default
+        value = table[key]
+        if not isinstance(value, bool):
+            raise self.fail(name, "must be true or false", value)
+        return value
+
+    def strings(self, table: dict, key: str, where: str, *, choices=None) -> tuple[str, ...]:
+        name = f"{where}.{key}" if where else key
+        value = table.get(key, [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(name, "must be a list of strings", value)
+        if choices is not None:
+            for v in value:
+                if v not in choices:
+                    raise self.fail(name, f"must be among {', '.join(choices)}", v)
+        if len(set(value)) != len(value):
+            raise self.fail(name, "lists a value twice", value)
+        return tuple(value)
+
+    def protocol(self, raw: dict) -> Protocol:
+        self.check_keys(
+            raw,
+            (
+                "schema_version",
+                "title",
+                "seed",
+                "level",
+                "min_studies",
+                "min_studies_subgroup",
+                "inclusion",
+                "defaults",
+                "grade",
+                "analyses",
+                "syntheses",
+                "comparisons",
+            ),
+            "",
+        )
+        version = raw.get("schema_version", 1)
+        if version != 1:
+            raise self.fail("schema_version", "this version of sci-evidence reads 1", version)
+        title = self.string(raw, "title", "")
+        seed = self.number(raw, "seed", "", 20240101, lo=0, hi=2**32 - 1, integer=True)
+        level = self.number(raw, "level", "", 0.95, lo=0.5, hi=0.999)
+        min_studies = self.number(raw, "min_studies", "", 2, lo=1, hi=1000, integer=True)
+        min_sub = self.number(raw, "min_studies_subgroup", "", 3, lo=1, hi=1000, integer=True)
+
+        inc = self.table(raw, "inclusion")
+        self.check_keys(
+            inc, ("culture_expanded_msc_only", "exclude_combination_products"), "inclusion"
+        )
+        inclusion = InclusionRules(
+            culture_expanded_msc_only=self.boolean(
+                inc, "culture_expanded_msc_only", "inclusion", True
+            ),
+            exclude_combination_products=self.boolean(
+                inc, "exclude_combination_products", "inclusion", True
+            ),
+        )
+
+        defaults = self.table(raw, "defaults")
+        self.check_keys(defaults, ("method", "test", "ri"), "defaults")
+        d_method = self.string(defaults, "method", "defaults", default="REML", choices=METHODS)
+        d_test = self.string(defaults, "test", "defaults", default="z", choices=TESTS)
+        d_ri = self.number(defaults, "ri", "defaults", 0.5, lo=-1.0, hi=1.0)
+
+        grade = self.grade(self.table(raw, "grade"))
+
+        analyses_raw = raw.get("analyses")
+        if not isinstance(analyses_raw, list) or not analyses_raw:
+            raise self.fail("analyses", "must be a non-empty list of tables", analyses_raw)
+        analyses = tuple(
+            self.analysis(a, i, d_method, d_test, d_ri) for i, a in enumerate(analyses_raw, 1)
+        )
+        ids = [a.id for a in analyses]
+        for i, a in enumerate(analyses, 1):
+            if ids.count(a.id) > 1:
+                raise self.fail(f"analyses[{i}].id", "is used twice", a.id)
+
+        syn_raw = raw.get("syntheses", [])
+        if not isinstance(syn_raw, list):
+            raise self.fail("syntheses", "must be a list of tables", syn_raw)
+        syntheses = tuple(self.synthesis(s, i) for i, s in enumerate(syn_raw, 1))
+        all_ids = ids + [s.id for s in syntheses]
+        for i, s in enumerate(syntheses, 1):
+            if all_ids.count(s.id) > 1:
+                raise self.fail(f"syntheses[{i}].id", "is used twice", s.id)
+
+        cmp_raw = raw.get("comparisons", [])
+        if not isinstance(cmp_raw, list):
+            raise self.fail("comparisons", "must be a list of tables", cmp_raw)
+        comparisons = []
+        for i, c in enumerate(cmp_raw, 1):
+            where = f"comparisons[{i}]"
+            if not isinstance(c, dict):
+                raise self.fail(where, "must be a table", c)
+            self.check_keys(c, ("analysis", "published", "note"), where)
+            analysis = self.string(c, "analysis", where)
+            if analysis not in ids:
+                raise self.fail(f"{where}.analysis", "names no analysis of this protocol", analysis)
+            comparisons.append(
+                ComparisonSpec(
+                    analysis=analysis,
+                    published=self.string(c, "published", where),
+                    note=self.string(c, "note", where, default=""),
+                )
+            )
+        return Protocol(
+            title=title,
+            seed=seed,
+            level=float(level),
+            min_studies=min_studies,
+            min_studies_subgroup=min_sub,
+            inclusion=inclusion,
+            grade=grade,
+            analyses=analyses,
+            syntheses=syntheses,
+            comparisons=tuple(comparisons),
+            source=self.source,
+        )
+
+    def grade(self, g: dict) -> GradeRules:
+        names = tuple(GradeRules.__dataclass_fields__)
+        self.check_keys(g, names, "grade")
+        levels = ("high", "moderate", "low", "very low")
+        d = GradeRules()
+        return GradeRules(
+            start_randomised=self.string(
+                g, "start_randomised", "grade", default=d.start_randomised, choices=levels
+            ),
+            start_nonrandomised=self.string(
+                g, "start_nonrandomised", "grade", default=d.start_nonrandomised, choices=levels
+            ),
+            rob_serious_share=float(
+                self.number(g, "rob_serious_share", "grade", d.rob_serious_share, lo=0, hi=1)
+            ),
+            inconsistency_I2=float(
+                self.number(g, "inconsistency_I2", "grade", d.inconsistency_I2, lo=0, hi=100)
+            ),
+            inconsistency_I2_very_serious=float(
+                self.number(
+                    g,
+                    "inconsistency_I2_very_serious",
+                    "grade",
+                    d.inconsistency_I2_very_serious,
+                    lo=0,
+                    hi=100,
+                )
+            ),
+            ois_patients=self.number(
+                g, "ois_patients", "grade", d.ois_patients, lo=1, hi=10**7, integer=True
+            ),
+            min_patients_very_serious=self.number(
+                g,
+                "min_patients_very_serious",
+                "grade",
+                d.min_patients_very_serious,
+                lo=1,
+                hi=10**7,
+                integer=True,
+            ),
+            egger_min_k=self.number(
+                g, "egger_min_k", "grade", d.egger_min_k, lo=3, hi=10**4, integer=True
+            ),
+            egger_alpha=float(self.number(g, "egger_alpha", "grade", d.egger_alpha, lo=0, hi=1)),
+            single_arm_indirect=self.boolean(
+                g, "single_arm_indirect", "grade", d.single_arm_indirect
+            ),
+        )
+
+    def analysis(self, a: Any, i: int, d_method: str, d_test: str, d_ri: float) -> AnalysisSpec:
+        where = f"analyses[{i}]"
+        if not isinstance(a, dict):
+            raise self.fail(where, "must be a table", a)
+        self.check_keys(a, tuple(AnalysisSpec.__dataclass_fields__), where)
+        aid = self.string(a, "id", where)
+        if not all(ch.isalnum() or ch in "_-" for ch in aid):
+            raise self.fail(f"{where}.id", "may hold only letters, digits, '_' and '-'", aid)
+        design = self.string(a, "design", where, choices=DESIGNS)
+        allowed = SINGLE_ARM_MEASURES if design == "single_arm" else CONTROLLED_MEASURES
+        measure = self.string(a, "measure", where)
+        if measure not in allowed:
+            raise self.fail(
+                f"{where}.measure",
+                f"a {design} analysis takes one of {', '.join(allowed)}",
+                measure,
+            )
+        nh = self.string(a, "natural_history", where, default="none", choices=NATURAL_HISTORY)
+        if nh != "none" and design != "single_arm":
+            raise self.fail(f"{where}.natural_history", "applies to single_arm analyses only", nh)
+        return AnalysisSpec(
+            id=aid,
+            title=self.string(a, "title", where, default=aid),
+            outcome=self.string(a, "outcome", where),
+            design=design,
+            measure=measure,
+            method=self.string(a, "method", where, default=d_method, choices=METHODS),
+            test=self.string(a, "test", where, default=d_test, choices=TESTS),
+            subgroups=self.strings(a, "subgroups", where, choices=SUBGROUP_VARIABLES),
+            moderators=self.strings(a, "moderators", where, choices=MODERATORS),
+            sensitivity=self.strings(a, "sensitivity", where, choices=SENSITIVITY_ANALYSES),
+            robustness=self.boolean(a, "robustness", where, True),
+            natural_history=nh,
+            baseline_ais=self.strings(a, "baseline_ais", where, choices=("A", "B", "C", "D", "E")),
+            ri=float(self.number(a, "ri", where, d_ri, lo=-1.0, hi=1.0)),
+        )
+
+    def synthesis(self, s: Any, i: int) -> SynthesisSpec:
+        where = f"syntheses[{i}]"
+        if not isinstance(s, dict):
+            raise self.fail(where, "must be a table", s)
+        self.check_keys(s, ("id", "title", "domain", "outcomes"), where)
+        sid = self.string(s, "id", where)
+        outcomes = self.strings(s, "outcomes", where)
+        if not outcomes:
+            raise self.fail(f"{where}.outcomes", "must name at least one outcome")
+        return SynthesisSpec(
+            id=sid,
+            title=self.string(s, "title", where, default=sid),
+            domain=self.string(s, "domain", where, choices=SYNTHESIS_DOMAINS),
+            outcomes=outcomes,
+        )
