@@ -1,0 +1,416 @@
+r"""Equal-effect and random/mixed-effects meta-analysis models (metafor's ``rma.uni``).
+
+:func:`pool` is the front door (validation, moderators, missing values);
+:func:`fit_design` fits a ready design matrix and is the hot path that bias, GOSH and
+permutation code refit through.
+
+Given tau² (see :mod:`sci_evidence.meta.tau2`), with :math:`w_i = 1/(v_i+\tau^2)`:
+
+.. math::
+    \hat\beta = (X^\top W X)^{-1} X^\top W y, \qquad
+    \operatorname{Var}(\hat\beta) = s^2_w\,(X^\top W X)^{-1}
+
+with :math:`s^2_w = 1` for ``test="z"`` and ``"t"``, and the Knapp–Hartung factor
+:math:`s^2_w = \sum_i w_i (y_i - x_i^\top\hat\beta)^2/(k-p)` for ``"knha"`` (``"adhoc"``:
+:math:`\max(1, s^2_w)`). Tests and intervals use N(0, 1) under ``z`` and :math:`t_{k-p}`
+otherwise. The prediction interval (models without moderators, not EE) is
+:math:`\hat\mu \pm c\sqrt{SE^2 + \tau^2}` with the same critical value :math:`c`. The omnibus
+test of the moderators is :math:`Q_M = \hat\beta_2^\top V_{22}^{-1}\hat\beta_2`
+(:math:`\chi^2_m` under z; :math:`Q_M/m \sim F_{m,k-p}` otherwise).
+
+References
+----------
+Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package.
+doi:10.18637/jss.v036.i03.
+Knapp G, Hartung J (2003). doi:10.1002/sim.1482.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+from scipy.special import chdtrc, fdtrc, ndtr, ndtri, stdtr, stdtrit
+
+from sci_evidence.errors import DataWarning, InputError
+from sci_evidence.meta.heterogeneity import heterogeneity
+from sci_evidence.meta.regression import INTERCEPT, design_matrix, moderator_columns
+from sci_evidence.meta.results import PoolResult
+from sci_evidence.meta.tau2 import TAU2_METHODS, fit_tau2, weighted_fit
+from sci_evidence.meta.validation import (
+    check_control,
+    check_design,
+    check_level,
+    check_option,
+    check_positive,
+    check_same_length,
+    check_vector,
+)
+
+__all__ = ["pool", "fit_design", "METHODS", "TESTS"]
+
+#: Accepted ``method`` values (``FE`` is accepted as an alias of ``EE``).
+METHODS = TAU2_METHODS
+#: Accepted ``test`` values.
+TESTS = ("z", "knha", "adhoc", "t")
+_METHOD_ALIASES = {"FE": "EE", "CE": "EE"}
+_TEST_ALIASES = {"hk": "knha", "hksj": "knha"}
+_CONTROL_TYPES = {
+    "threshold": (int, float),
+    "max_iter": int,
+    "step_adj": (int, float),
+    "tau2_init": (int, float),
+}
+
+
+def fit_design(
+    yi: Any,
+    vi: Any,
+    X: Any,
+    *,
+    method: str = "REML",
+    test: str = "z",
+    level: float = 0.95,
+    coef_names: Any = None,
+    labels: Any = None,
+    measure: str | None = None,
+    tau2: float | None = None,
+    control: dict | None = None,
+) -> PoolResult:
+    """Fit the model with a full design matrix ``X`` (k × p, intercept column included).
+
+    Parameters
+    ----------
+    yi, vi : array_like of shape (k,)
+        Effect sizes and their sampling *variances* (> 0).
+    X : array_like of shape (k, p)
+        Design matrix of full column rank, p ≤ k. Its first column is taken as the intercept
+        when it is all ones (then the moderator test leaves it out).
+    method : {"REML", "EE", "DL", "ML", "PM", "HE", "SJ", "EB", "HS"}, default "REML"
+        tau² estimator ("FE" is an alias of "EE").
+    test : {"z", "knha", "adhoc", "t"}, default "z"
+    level : float, default 0.95
+    coef_names : sequence of str, optional
+        Default ``intrcpt, X1, X2, …``.
+    labels : sequence of str, optional
+        Study labels, default ``Study 1 …``.
+    measure : str, optional
+        Name of the effect measure (for printing and back-transformation).
+    tau2 : float, optional
+        Fix tau² at this value instead of estimating it.
+    control : dict, optional
+        Iteration settings, see :func:`sci_evidence.meta.tau2.fit_tau2`.
+
+    Returns
+    -------
+    PoolResult
+    """
+    method = check_option("method", method, METHODS, aliases=_METHOD_ALIASES)
+    test = check_option("test", test, TESTS, aliases=_TEST_ALIASES)
+    level = check_level(level)
+    yi = check_vector("yi", yi)
+    vi = check_positive("vi", check_vector("vi", vi), hint="sampling variances must be positive")
+    k = check_same_length(yi=yi, vi=vi)
+    Xa = np.asarray(X, dtype=np.float64)
+    if Xa.ndim == 1:
+        Xa = Xa.reshape(-1, 1)
+    if coef_names is None:
+        coef_names = _default_names(Xa)
+    Xa = check_design(Xa, k, coef_names=coef_names)
+    if len(coef_names) != Xa.shape[1]:
+        raise InputError(f"coef_names has {len(coef_names)} names but X has {Xa.shape[1]} columns")
+    if tau2 is not None:
+        tau2 = float(tau2)
+        if not (math.isfinite(tau2) and tau2 >= 0):
+            raise InputError(f"tau2={tau2!r} must be a finite number >= 0")
+    con = check_control(control, _CONTROL_TYPES)
+    return _fit(yi, vi, Xa, method, test, level, tuple(coef_names), labels, measure, tau2, con)
+
+
+def _default_names(X: np.ndarray) -> tuple[str, ...]:
+    names = []
+    for j in range(X.shape[1]):
+        if j == 0 and np.all(X[:, 0] == 1.0):
+            names.append(INTERCEPT)
+        else:
+            names.append(f"X{j}")
+    return tuple(names)
+
+
+def _fit(
+    yi: np.ndarray,
+    vi: np.ndarray,
+    X: np.ndarray,
+    method: str,
+    test: str,
+    level: float,
+    coef_names: tuple[str, ...],
+    labels: Any,
+    measure: str | None,
+    tau2_fixed: float | None,
+    control: dict,
+) -> PoolResult:
+    """The unchecked fit: arrays are validated float64, X full rank."""
+    k, p = X.shape
+    ddf = k - p
+    if test != "z" and ddf < 1:
+        raise InputError(
+            f"test={test!r} needs more studies than coefficients (k={k}, p={p}); use test='z'"
+        )
+    if tau2_fixed is None:
+        t = fit_tau2(method, yi, vi, X, control)
+        tau2, se_tau2, converged, n_iter, algorithm = (
+            t.tau2,
+            t.se_tau2,
+            t.converged,
+            t.n_iter,
+            t.algorithm,
+        )
+    else:
+        tau2, se_tau2, converged, n_iter, algorithm = tau2_fixed, None, True, 0, "fixed"
+    w = 1.0 / (vi + tau2)
+    beta, A, e = weighted_fit(yi, w, X)
+    s2w = 1.0
+    if test in ("knha", "adhoc"):
+        rss = float(w @ (e * e))
+        # metafor sets the factor to 0 when the residuals vanish (all yi on the fitted line)
+        s2w = rss / ddf if rss > np.finfo(float).eps else 0.0
+        if test == "adhoc":
+            s2w = max(1.0, s2w)
+        elif s2w == 0.0:
+            warnings.warn(
+                "Knapp-Hartung scale factor is 0 (all residuals are 0), so the standard "
+                "errors are 0; consider test='adhoc'",
+                DataWarning,
+                stacklevel=3,
+            )
+    vb = A * s2w
+    se = np.sqrt(np.diag(vb))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = beta / se
+    alpha = 1.0 - level
+    if test == "z":
+        pval = 2.0 * ndtr(-np.abs(stat))
+        crit = float(ndtri(1.0 - alpha / 2))
+        dof = None
+    else:
+        pval = 2.0 * stdtr(ddf, -np.abs(stat))
+        crit = float(stdtrit(ddf, 1.0 - alpha / 2))
+        dof = ddf
+    ci_lb = beta - crit * se
+    ci_ub = beta + crit * se
+
+    has_intercept = bool(np.all(X[:, 0] == 1.0))
+    QM = QM_df = QM_pval = QM_ddf = None
+    if p > 1:
+        idx = slice(1, None) if has_intercept else slice(None)
+        b2 = beta[idx]
+        m = b2.shape[0]
+        V22 = vb[idx, idx]
+        QM = float(b2 @ np.linalg.solve(V22, b2))
+        QM_df = m
+        if test == "z":
+            QM_pval = float(chdtrc(m, QM))
+        else:
+            QM = QM / m
+            QM_ddf = ddf
+            QM_pval = float(fdtrc(m, ddf, QM))
+
+    het = heterogeneity(yi, vi, X, tau2, equal_effect=(method == "EE" and tau2_fixed is None))
+    if tau2_fixed is not None and method == "EE":
+        het = heterogeneity(yi, vi, X, tau2, equal_effect=(tau2 == 0.0))
+
+    pi_lb = pi_ub = None
+    if p == 1 and has_intercept and (method != "EE" or tau2_fixed is not None):
+        half = crit * math.sqrt(float(se[0]) ** 2 + tau2)
+        pi_lb, pi_ub = float(beta[0]) - half, float(beta[0]) + half
+
+    if labels is None:
+        labels_t = tuple(f"Study {i}" for i in range(1, k + 1))
+    else:
+        labels_t = tuple(str(x) for x in labels)
+        if len(labels_t) != k:
+            raise InputError(f"labels has {len(labels_t)} entries but there are {k} studies")
+
+    return PoolResult(
+        k=k,
+        p=p,
+        estimate=float(beta[0]),
+        se=float(se[0]),
+        stat=float(stat[0]),
+        pval=float(pval[0]),
+        ci_lb=float(ci_lb[0]),
+        ci_ub=float(ci_ub[0]),
+        pi_lb=pi_lb,
+        pi_ub=pi_ub,
+        tau2=float(tau2),
+        se_tau2=se_tau2,
+        I2=het.I2,
+        H2=het.H2,
+        Q=het.Q,
+        Q_df=het.Q_df,
+        Q_pval=het.Q_pval,
+        method=method,
+        test=test,
+        level=level,
+        converged=converged,
+        n_iter=n_iter,
+        yi=yi,
+        vi=vi,
+        X=X,
+        coef_names=coef_names,
+        beta=beta,
+        beta_se=se,
+        beta_stat=stat,
+        beta_pval=pval,
+        beta_ci_lb=ci_lb,
+        beta_ci_ub=ci_ub,
+        vcov=vb,
+        QM=QM,
+        QM_df=QM_df,
+        QM_pval=QM_pval,
+        weights=100.0 * w / w.sum(),
+        labels=labels_t,
+        measure=measure,
+        dof=dof,
+        QM_ddf=QM_ddf,
+        s2w=s2w,
+        vt=het.vt,
+        tau2_fixed=tau2_fixed is not None,
+        algorithm=algorithm,
+        control=control,
+    )
+
+
+def pool(
+    yi: Any,
+    vi: Any = None,
+    *,
+    sei: Any = None,
+    method: str = "REML",
+    test: str = "z",
+    mods: Any = None,
+    level: float = 0.95,
+    labels: Any = None,
+    measure: str | None = None,
+    control: dict | None = None,
+    tau2: float | None = None,
+) -> PoolResult:
+    """Pool effect sizes in an equal-effect or random/mixed-effects model (``rma.uni``).
+
+    Parameters
+    ----------
+    yi : array_like of shape (k,)
+        Effect sizes (e.g. log risk ratios).
+    vi : array_like of shape (k,), optional
+        Sampling *variances*. Give either ``vi`` or ``sei``.
+    sei : array_like of shape (k,), optional
+        Sampling *standard errors* (squared internally).
+    method : str, default "REML"
+        ``EE`` (alias ``FE``) or a tau² estimator: ``DL``, ``REML``, ``ML``, ``PM``, ``HE``,
+        ``SJ``, ``EB``, ``HS``.
+    test : str, default "z"
+        ``z`` (normal), ``knha`` (Hartung–Knapp–Sidik–Jonkman, t with k − p df), ``adhoc``
+        (knha with the scale factor truncated below at 1) or ``t`` (t without rescaling).
+    mods : DataFrame, dict of columns, or array, optional
+        Moderators for a meta-regression. Numeric columns are covariates; a column of strings
+        is a factor coded against its first level in sorted order (term names like R's
+        ``allocrandom``). See :mod:`sci_evidence.meta.regression`.
+    level : float, default 0.95
+        Confidence level (95 is read as 95 %).
+    labels : sequence of str, optional
+        Study labels (default ``Study 1 …``).
+    measure : str, optional
+        The effect measure, recorded in the result.
+    control : dict, optional
+        Iteration settings (``threshold`` 1e-10, ``max_iter`` 100, ``step_adj`` 1,
+        ``tau2_init``).
+    tau2 : float, optional
+        Fix tau² instead of estimating it.
+
+    Returns
+    -------
+    PoolResult
+
+    Raises
+    ------
+    InputError
+        Unknown method/test, non-numeric or non-finite values, negative or zero variances,
+        lengths that differ, a constant moderator, fewer studies than coefficients.
+
+    Notes
+    -----
+    Studies with a missing value in ``yi``, ``vi``/``sei`` or a moderator are dropped with a
+    :class:`~sci_evidence.errors.DataWarning` that names them (as metafor does).
+
+    Examples
+    --------
+    >>> res = pool([-0.89, -1.59, -1.35, -1.44], [0.33, 0.19, 0.42, 0.02], method="DL")
+    >>> round(res.estimate, 4)
+    -1.3932
+    """
+    method = check_option("method", method, METHODS, aliases=_METHOD_ALIASES)
+    test = check_option("test", test, TESTS, aliases=_TEST_ALIASES)
+    level = check_level(level)
+    if (vi is None) == (sei is None):
+        raise InputError(
+            "give exactly one of vi (sampling variances) or sei (standard errors)"
+            + (" — both were given" if vi is not None else "")
+        )
+    y = check_vector("yi", yi, allow_nan=True)
+    if sei is not None:
+        s = check_vector("sei", sei, allow_nan=True)
+        v_name, v = "sei", s
+    else:
+        v_name, v = "vi", check_vector("vi", vi, allow_nan=True)
+    k = check_same_length(yi=y, **{v_name: v})
+    cols = moderator_columns(mods, k)
+    lab = None if labels is None else [str(x) for x in labels]
+    if lab is not None and len(lab) != k:
+        raise InputError(f"labels has {len(lab)} entries but there are {k} studies")
+    for name, arr in (("yi", y), (v_name, v)):
+        inf = np.isinf(arr)
+        if inf.any():
+            i = int(np.flatnonzero(inf)[0])
+            raise InputError(f"{name} must be finite; element {i + 1} is {arr[i]!r}")
+    missing = np.isnan(y) | np.isnan(v)
+    for c in cols:
+        missing |= c.missing
+    if missing.any():
+        who = [lab[i] if lab else f"study {i + 1}" for i in np.flatnonzero(missing)]
+        warnings.warn(
+            f"{len(who)} stud{'y' if len(who) == 1 else 'ies'} with missing values dropped: "
+            + ", ".join(who),
+            DataWarning,
+            stacklevel=2,
+        )
+    keep = ~missing
+    if not keep.any():
+        raise InputError("no study is left after dropping those with missing values")
+    y, v = y[keep], v[keep]
+    if v_name == "sei":
+        v = check_non_negative_se(v) ** 2
+    check_positive("vi" if v_name == "vi" else "sei", v, hint="sampling variances must be > 0")
+    if lab is not None:
+        lab = [x for x, kp in zip(lab, keep) if kp]
+    if cols:
+        X, names = design_matrix(cols, keep)
+    else:
+        X, names = np.ones((y.shape[0], 1)), (INTERCEPT,)
+    X = check_design(X, y.shape[0], coef_names=names)
+    con = check_control(control, _CONTROL_TYPES)
+    if tau2 is not None:
+        tau2 = float(tau2)
+        if not (math.isfinite(tau2) and tau2 >= 0):
+            raise InputError(f"tau2={tau2!r} must be a finite number >= 0")
+    return _fit(y, v, X, method, test, level, names, lab, measure, tau2, con)
+
+
+def check_non_negative_se(sei: np.ndarray) -> np.ndarray:
+    bad = sei <= 0
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"sei must be > 0; element {i + 1} is {sei[i]!r}")
+    return sei

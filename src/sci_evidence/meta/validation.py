@@ -1,0 +1,224 @@
+"""Input validation for the meta-analysis core, in one place.
+
+Every check raises :class:`~sci_evidence.errors.InputError` with a one-line message that names
+the argument, shows the offending value (and its position, 1-based) and says how to fix it.
+Other modules (effect sizes, bias, the CLI) may import these helpers; they are deliberately
+general: nothing here knows about a particular model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from sci_evidence.errors import InputError
+
+__all__ = [
+    "check_option",
+    "check_vector",
+    "check_non_negative",
+    "check_positive",
+    "check_same_length",
+    "check_level",
+    "check_design",
+    "check_control",
+]
+
+
+def check_option(name: str, value: Any, allowed: Iterable[str], *, aliases=None) -> str:
+    """Return ``value`` (upper-cased unless ``allowed`` is lower-case) if it is allowed.
+
+    Parameters
+    ----------
+    name : str
+        Argument name, used in the message.
+    value : str
+        The value given.
+    allowed : iterable of str
+        The allowed values, listed in the message.
+    aliases : dict, optional
+        Extra accepted spellings mapped to their canonical value (e.g. ``{"FE": "EE"}``).
+
+    Raises
+    ------
+    InputError
+        If ``value`` is not a string or is not one of ``allowed`` (nor an alias).
+    """
+    allowed = tuple(allowed)
+    aliases = aliases or {}
+    if isinstance(value, str):
+        for candidate in (value, value.upper(), value.lower()):
+            if candidate in allowed:
+                return candidate
+            if candidate in aliases:
+                return aliases[candidate]
+    listed = ", ".join(repr(a) for a in allowed + tuple(aliases))
+    raise InputError(f"{name}={value!r} is not supported; use one of {listed}")
+
+
+def check_vector(
+    name: str, values: Any, *, allow_nan: bool = False, min_length: int = 1
+) -> np.ndarray:
+    """Convert ``values`` to a 1-D float64 array and check it is finite.
+
+    Raises
+    ------
+    InputError
+        If ``values`` is not 1-D, holds something that is not a number, holds NaN/inf (unless
+        ``allow_nan``), or has fewer than ``min_length`` elements. The message gives the first
+        bad position (1-based) and value.
+    """
+    if values is None:
+        raise InputError(f"{name} is required (got None)")
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raw = list(np.asarray(values, dtype=object).ravel()) if np.ndim(values) else [values]
+        for i, v in enumerate(raw, start=1):
+            try:
+                float(v)
+            except (TypeError, ValueError):
+                raise InputError(
+                    f"{name} must be numeric; element {i} is not a number (value: {v!r})"
+                ) from None
+        raise InputError(f"{name} must be a 1-D sequence of numbers") from None
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise InputError(f"{name} must be 1-D (got shape {arr.shape}); pass one number per study")
+    if arr.shape[0] < min_length:
+        raise InputError(
+            f"{name} has {arr.shape[0]} element(s) but at least {min_length} are needed"
+        )
+    if not allow_nan:
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(
+                f"{name} must be finite; element {i + 1} is {arr[i]!r}; "
+                "drop or fill missing studies first"
+            )
+    return arr
+
+
+def check_non_negative(name: str, arr: np.ndarray) -> np.ndarray:
+    """Raise if any element of ``arr`` is negative (e.g. a sampling variance)."""
+    bad = arr < 0
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"{name} must not be negative; element {i + 1} is {arr[i]!r} "
+            "(a variance or standard error cannot be negative)"
+        )
+    return arr
+
+
+def check_positive(name: str, arr: np.ndarray, *, hint: str = "") -> np.ndarray:
+    """Raise if any element of ``arr`` is zero or negative."""
+    bad = arr <= 0
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        extra = f"; {hint}" if hint else ""
+        raise InputError(f"{name} must be > 0; element {i + 1} is {arr[i]!r}{extra}")
+    return arr
+
+
+def check_same_length(**arrays: Sequence[Any]) -> int:
+    """Return the common length of the named arrays, or raise naming both lengths."""
+    names = list(arrays)
+    lengths = {n: len(arrays[n]) for n in names}
+    first = names[0]
+    for n in names[1:]:
+        if lengths[n] != lengths[first]:
+            raise InputError(
+                f"{first} has {lengths[first]} element(s) but {n} has {lengths[n]}; "
+                "give one value per study in each"
+            )
+    return lengths[first]
+
+
+def check_level(level: Any) -> float:
+    """Return the confidence level as a fraction in (0, 1).
+
+    ``level`` may be a fraction (0.95) or, as in metafor, a percentage (95).
+    """
+    try:
+        lvl = float(level)
+    except (TypeError, ValueError):
+        raise InputError(f"level={level!r} must be a number such as 0.95") from None
+    if 1 < lvl < 100:
+        lvl = lvl / 100.0
+    if not 0 < lvl < 1:
+        raise InputError(f"level={level!r} must lie in (0, 1), e.g. 0.95 (or 95 as a percent)")
+    return lvl
+
+
+def check_design(X: Any, k: int, *, name: str = "X", coef_names=None) -> np.ndarray:
+    """Check a k × p design matrix: numeric, finite, full column rank, p ≤ k.
+
+    Raises
+    ------
+    InputError
+        Wrong shape, non-finite entries, more parameters than studies, or linearly dependent
+        columns (e.g. a constant moderator next to the intercept); the message names the
+        column.
+    """
+    try:
+        Xa = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a numeric matrix") from None
+    if Xa.ndim == 1:
+        Xa = Xa.reshape(-1, 1)
+    if Xa.ndim != 2 or Xa.shape[0] != k:
+        raise InputError(
+            f"{name} must have one row per study: shape is {Xa.shape}, expected ({k}, p)"
+        )
+    names = list(coef_names) if coef_names is not None else [f"X{j}" for j in range(Xa.shape[1])]
+    bad = ~np.isfinite(Xa)
+    if bad.any():
+        i, j = (int(v) for v in np.argwhere(bad)[0])
+        raise InputError(f"{name} must be finite; row {i + 1}, column {names[j]!r} is {Xa[i, j]!r}")
+    p = Xa.shape[1]
+    if p > k:
+        raise InputError(
+            f"fewer studies than parameters: k={k} studies but p={p} coefficients "
+            f"({', '.join(names)}); drop moderators or add studies"
+        )
+    if np.linalg.matrix_rank(Xa) < p:
+        # find the first column that adds nothing, to name it
+        for j in range(1, p + 1):
+            if np.linalg.matrix_rank(Xa[:, :j]) < j:
+                col = Xa[:, j - 1]
+                what = (
+                    "is constant across studies"
+                    if np.ptp(col) == 0
+                    else "is a linear combination of the columns before it"
+                )
+                raise InputError(
+                    f"moderator {names[j - 1]!r} {what}, so its coefficient cannot be "
+                    "estimated; drop it",
+                    column=names[j - 1],
+                )
+    return Xa
+
+
+def check_control(control: Any, allowed: dict[str, type | tuple[type, ...]]) -> dict[str, Any]:
+    """Check a ``control`` dict: known keys, values of the right type.
+
+    Unknown keys raise (never silently ignored) and list the known ones.
+    """
+    if control is None:
+        return {}
+    if not isinstance(control, dict):
+        raise InputError(f"control must be a dict (got {type(control).__name__})")
+    out = {}
+    for key, value in control.items():
+        if key not in allowed:
+            known = ", ".join(sorted(allowed))
+            raise InputError(f"control key {key!r} is not known; use one of {known}")
+        if value is not None and not isinstance(value, allowed[key]):
+            raise InputError(f"control[{key!r}]={value!r} has the wrong type")
+        out[key] = value
+    return out
