@@ -394,7 +394,7 @@ def pool(
         v = check_non_negative_se(v) ** 2
     check_positive("vi" if v_name == "vi" else "sei", v, hint="sampling variances must be > 0")
     if lab is not None:
-        lab = [x for x, kp in zip(lab, keep) if kp]
+        lab = [x for x, kp in zip(lab, keep, strict=True) if kp]
     if cols:
         X, names = design_matrix(cols, keep)
     else:

@@ -62,21 +62,29 @@ def _column(name: str, raw: Any, k: int) -> ModeratorColumn:
         levels = tuple(series.cat.categories)
         return ModeratorColumn(name, arr, True, levels, missing)
     if all(isinstance(v, bool | np.bool_) for v in present) and present.size:
-        vals = np.array([str(bool(v)).upper() if not m else None for v, m in zip(arr, missing)])
+        vals = np.array(
+            [str(bool(v)).upper() if not m else None for v, m in zip(arr, missing, strict=True)]
+        )
         return ModeratorColumn(name, vals.astype(object), True, ("FALSE", "TRUE"), missing)
     if any(isinstance(v, str) for v in present):
         # a column of strings is categorical — unless every string reads as a number
         try:
-            nums = np.array([float(v) if not m else np.nan for v, m in zip(arr, missing)])
+            nums = np.array(
+                [float(v) if not m else np.nan for v, m in zip(arr, missing, strict=True)]
+            )
         except (TypeError, ValueError):
             levels = tuple(sorted({str(v) for v in present}))
-            vals = np.array([str(v) if not m else None for v, m in zip(arr, missing)])
+            vals = np.array([str(v) if not m else None for v, m in zip(arr, missing, strict=True)])
             return ModeratorColumn(name, vals.astype(object), True, levels, missing)
         return ModeratorColumn(name, nums, False, None, missing)
     try:
-        nums = np.array([float(v) if not m else np.nan for v, m in zip(arr, missing)])
+        nums = np.array([float(v) if not m else np.nan for v, m in zip(arr, missing, strict=True)])
     except (TypeError, ValueError):
-        bad = next((i, v) for i, (v, m) in enumerate(zip(arr, missing)) if not m and not _num(v))
+        bad = next(
+            (i, v)
+            for i, (v, m) in enumerate(zip(arr, missing, strict=True))
+            if not m and not _num(v)
+        )
         raise InputError(
             f"moderator {name!r} must be numeric or text; study {bad[0] + 1} has {bad[1]!r}",
             column=name,

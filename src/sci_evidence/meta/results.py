@@ -326,7 +326,7 @@ class PoolResult:
             "R2": self.R2,
             "studies": [
                 {"label": lab, "yi": y, "vi": v, "weight": w}
-                for lab, y, v, w in zip(self.labels, self.yi, self.vi, self.weights)
+                for lab, y, v, w in zip(self.labels, self.yi, self.vi, self.weights, strict=True)
             ],
             "provenance": self.provenance,
         }
@@ -422,14 +422,15 @@ class PoolResult:
         widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
         fmt_row = lambda r: "  ".join(  # noqa: E731
             (c.ljust(w) if i == 0 or i == len(r) - 1 else c.rjust(w))
-            for i, (c, w) in enumerate(zip(r, widths))
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
         ).rstrip()
         lines.append(fmt_row(header))
         lines += [fmt_row(r) for r in rows]
         if self.pi_lb is not None:
             lines += [
                 "",
-                f"Prediction interval ({self.level:.0%}): [{_fmt(self.pi_lb, d)}, {_fmt(self.pi_ub, d)}]",
+                f"Prediction interval ({self.level:.0%}): "
+                f"[{_fmt(self.pi_lb, d)}, {_fmt(self.pi_ub, d)}]",
             ]
         lines += ["", "---", "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"]
         if self.algorithm and self.n_iter:
@@ -517,7 +518,8 @@ class SubgroupResult:
     def summary(self, digits: int = 4) -> str:
         d = digits
         lines = [
-            f"Subgroup analysis ({self.tau2_mode} tau^2; estimator {self.method}, test {self.test})",
+            f"Subgroup analysis ({self.tau2_mode} tau^2; "
+            f"estimator {self.method}, test {self.test})",
             "",
         ]
         df = self.to_frame()
