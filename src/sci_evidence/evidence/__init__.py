@@ -1,1 +1,49 @@
-"""sci_evidence.evidence"""
+"""The evidence base: MSC clinical studies in traumatic SCI with the provenance of every number.
+
+``load_evidence(db=None)`` returns an :class:`EvidenceSet` of pandas DataFrames whose columns
+are documented in ``docs/evidence_schema.md``. Without a database URL (argument or
+``SCI_EVIDENCE_DB``) it returns the bundled, curated data set.
+"""
+
+from __future__ import annotations
+
+import os
+
+from sci_evidence.evidence.columns import FRAME_NAMES, FRAMES
+from sci_evidence.evidence.model import EvidenceSet
+
+
+def load_evidence(db: str | None = None) -> EvidenceSet:
+    """Load the evidence base.
+
+    Parameters
+    ----------
+    db : str, optional
+        A database URL (``sqlite:///path``, ``postgresql://user:pw@host/db``) or a path to an
+        SQLite file. Default: ``SCI_EVIDENCE_DB`` from the environment; when neither is set,
+        the bundled data set is returned (no database is needed or created).
+
+    Returns
+    -------
+    EvidenceSet
+        Frozen dataclass of DataFrames (``studies, arms, outcomes, adverse_events,
+        risk_of_bias, screening, natural_history_conversion, natural_history_scores,
+        published_pooled, provenance``) plus ``data_hash``.
+
+    Raises
+    ------
+    InputError
+        When the database cannot be opened or has not been initialised
+        (run ``sci-evidence evidence init``).
+    """
+    url = db or os.environ.get("SCI_EVIDENCE_DB") or None
+    if url is None:
+        from sci_evidence.evidence.bundled import load_bundled
+
+        return load_bundled()
+    from sci_evidence.evidence.store import EvidenceStore
+
+    return EvidenceStore(url).load()
+
+
+__all__ = ["EvidenceSet", "FRAMES", "FRAME_NAMES", "load_evidence"]

@@ -1,0 +1,2626 @@
+"""Curate the raw extraction (``data/raw/``) into the bundled evidence base (``data/*.csv``).
+
+Run ``python -m sci_evidence.evidence.curate`` to rebuild the bundled CSV files. The raw
+files are copies of ``shared/evidence/`` (see ``data/raw/README.md``); they word values as the
+sources do. Curation decisions that need judgement are written down here, per study, each with
+the status it gives the value (``reported``, ``derived``, ``interpreted``, ``unverified``) and
+the source's wording kept beside it. No number is imputed: a value that cannot be read is left
+missing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sci_evidence.evidence.columns import FRAMES, OUTCOME_DOMAINS, coerce_frame
+
+DATA_DIR = Path(__file__).parent / "data"
+RAW_DIR = DATA_DIR / "raw"
+NA = None
+MONTH_DAYS = 30.4375
+
+# --------------------------------------------------------------------------------------------
+# Per-study curation of studies_raw.csv: the values parsed from the raw wording.
+# Each entry: field → value, or (value, status, note) where the status is not "reported".
+# Fields not listed are missing (not read). "treated"/"controls" hold per-arm values.
+# --------------------------------------------------------------------------------------------
+I = "interpreted"  # noqa: E741 - short status tags keep the curation table readable
+D = "derived"
+U = "unverified"
+
+STUDY_CURATION: dict[str, dict] = {
+    "mendonca2014": dict(
+        design="single_arm_trial",
+        phase="I",
+        treated=dict(
+            n=14,
+            product="culture_expanded_msc",
+            is_ce=True,
+            route="intralesional",
+            injury_phase="chronic",
+            level=("mixed", I, "thoracic or lumbar"),
+            level_group="paraplegia",
+            ais=dict(a=14),
+            age_verbatim="ages 18-65",
+        ),
+    ),
+    "oh2016": dict(
+        design=("single_arm_trial", I, "phase III described as single-arm in the abstract"),
+        phase="III",
+        treated=dict(
+            n=16,
+            product="culture_expanded_msc",
+            is_ce=True,
+            route=("intralesional", I, "intramedullary + subdural: both at the lesion"),
+            dose=(4.8e7, "cells", D, "1.6x10^7 intramedullary + 3.2x10^7 subdural summed"),
+            n_admin=1,
+            injury_phase="chronic",
+            level="cervical",
+            ais=dict(b=(16, I, "'B (all)'")),
+            follow_up=6.0,
+        ),
+    ),
+    "park2012": dict(
+        design="case_series",
+        treated=dict(
+            n=10,
+            product="culture_expanded_msc",
+            is_ce=True,
+            route=("intralesional+intrathecal", I, "intramedullary + intradural, then lumbar tap"),
+            dose=(math.nan, "", I, "differs between administrations"),
+            n_admin=3,
+            injury_phase="unknown",
+            level="cervical",
+        ),
+    ),
+    "satti2016": dict(
+        design="single_arm_trial",
+        phase="I",
+        registry="NCT02482194",
+        pmid="26971680",
+        country="Pakistan",
+        treated=dict(
+            n=9,
+            product="culture_expanded_msc",
+            is_ce=True,
+            route="intrathecal",
+            dose=(1.2e6, "cells/kg", I, "median dose"),
+            n_admin=(NA, I, "2 or 3"),
+            injury_phase=("mixed", I, "6 chronic and 3 subacute"),
+            level="thoracic",
+            ais=dict(a=(9, I, "'complete (A)'")),
+        ),
+    ),
+    "vaquero2016": dict(
+        design="single_arm_trial",
+        phase="I/II",
+        registry=("NCT01909154", I, "registry id from the raw notes"),
+        treated=dict(
+            n=12,
+            product="culture_expanded_msc",
+            is_ce=True,
+            route="intralesional+intrathecal",
+            dose=(math.nan, "", I, "local dose is a range (100-230x10^6)"),
+            n_admin=2,
+            injury_phase="chronic",
+            tsi=(13.86 * 12, D, "mean 13.86 years x 12"),
+            level=("thoracic", I, "paraplegia (thoracic)"),
+            ais=dict(a=(12, I, "'complete (A)'")),
+            follow_up=12.0,
+        ),
+    ),
+    "vaquero2017": dict(
+        design="single_arm_trial",
+        phase="II",
+        # Known correction (raw README): NCT02570932 belongs to Vaquero 2018.
+        registry=(
+            "NCT02165904;EudraCT 2011-005684-24",
+            I,
+            "corrected: the raw row lists NCT02570932, which fits Vaquero 2018",
+        ),
+        treated=dict(
+            n=10,
+            product="culture_expanded_msc",
+            is_ce=True,
+            route=("intrathecal", I, "subarachnoid (lumbar puncture)"),
+            dose=(3e7, "cells", I, "unit 'cells' implied"),
+            n_admin=4,
+            injury_phase="chronic",
+            ais=dict(),
+            follow_up=12.0,
+        ),
+    ),
+    "vaquero2018": dict(
+        design="single_arm_trial",
+        phase="II",
+        registry=("NCT02570932", I, "moved from the vaquero2017 row (raw README correction)"),
+        treated=dict(
+            n=(9, I, "efficacy set of '11 (safety); 9 (efficacy)'"),
+            n_safety=11,
+            product="culture_expanded_msc",
+            is_ce=True,
+            route="intrathecal",
+            dose=(1e8, "cells", I, "100x10^6; unit 'cells' implied"),
+            n_admin=3,
+            injury_phase="chronic",
+            follow_up=(10.0, I, "10 months from first administration"),
+        ),
+    ),
+    "jiang2013": dict(
+        design="single_arm_trial",
+        country="China",
+        doi="10.3892/etm.2013.1083",
+        treated=dict(
+            n=20,
+            product="culture_expanded_msc",
+            is_ce=(True, I, "'yes (per title)'"),
+            route="",
+            injury_phase="unknown",
+            ais=dict(a=8, b=4, c=8),
+            follow_up=(30 / MONTH_DAYS, D, "30 days"),
+        ),
+    ),
+    "dai2013": dict(
+        design="rct",
+        treated=dict(
+            n=20,
+            product="culture_expanded_msc",
+            is_ce=(True, I, "'yes (per title)'"),
+            route=("intralesional", I, "area surrounding injury"),
+            injury_phase="chronic",
+            tsi=(51.9, U, "Chen 2021 table"),
+            level="cervical",
+            ais=dict(a=20),
+            follow_up=6.0,
+        ),
+        controls=[
+            dict(
+                suffix="control",
+                control_type=("standard_care", I, "'no cell transplantation'"),
+                n=20,
+                injury_phase="chronic",
+                level="cervical",
+                ais=dict(a=20),
+            )
+        ],
+    ),
+    "karamouzian2012": dict(
+        design="non_randomised_controlled",
+        treated=dict(
+            n=11,
+            product="unclear",
+            is_ce=None,
+            route="intrathecal",
+            injury_phase=("subacute", I, "per title"),
+            level="thoracic",
+            ais=dict(a=(11, I, "'complete (A)'")),
+            age=(33.2, 8.9, "age 33.2±8.9 vs 33.5±7.2"),
+        ),
+        controls=[
+            dict(
+                suffix="control",
+                control_type=("standard_care", I, "'conventional treatment'"),
+                n=20,
+                injury_phase=("subacute", I, "per title"),
+                level="thoracic",
+                ais=dict(a=(20, I, "'complete (A)'")),
+                age=(33.5, 7.2, "age 33.2±8.9 vs 33.5±7.2"),
+            )
+        ],
+    ),
+    "kishk2010": dict(
+        design=("non_randomised_controlled", I, "'case-control'"),
+        country="Egypt",
+        flags=["secondary_source_only", "counts_do_not_add_up"],
+        treated=dict(
+            n=43,
+            product=("culture_expanded_msc", I, "'autologous bone marrow MSCs'"),
+            is_ce=None,
+            route="intrathecal",
+            n_admin=(6, I, "6 (monthly for 6 months)"),
+            injury_phase="unknown",
+            ais=dict(a=(12, I, "12 complete")),
+            sex=(36, 7),
+            co="rehabilitation",
+        ),
+        controls=[
+            dict(
+                suffix="control",
+                control_type="rehabilitation",
+                n=20,
+                injury_phase="unknown",
+                ais=dict(a=(3, I, "3 complete")),
+                sex=(15, 5),
+                co="rehabilitation",
+            )
+        ],
+    ),
+    "elkheir2014": dict(
+        design=("rct", I, "'controlled single-blind (indexed as RCT)'"),
+        phase="I/II",
+        registry="NCT00816803",
+        country="Egypt",
+        treated=dict(
+            n=50,
+            product="culture_expanded_msc",
+            is_ce=(True, I, "'yes (adherent BM cells)'"),
+            route="intrathecal",
+            dose=(2e6, "cells/kg", U, "Chen 2021 table"),
+            injury_phase="chronic",
+            tsi=(18.3, U, "Chen 2021 table"),
+            level="mixed",
+            ais=dict(a=15, b=35),
+            follow_up=18.0,
+            co="rehabilitation",
+        ),
+        controls=[
+            dict(
+                suffix="control",
+                control_type="rehabilitation",
+                n=20,
+                injury_phase="chronic",
+                level="mixed",
+                ais=dict(a=10, b=10),
+                follow_up=18.0,
+                co="rehabilitation",
+            )
+        ],
+    ),
+    "cheng2014": dict(
+        design="rct",
+        country="China",
+        treated=dict(
+            n=10,
+            product="culture_expanded_msc",
+            is_ce=True,
+            route=("intralesional", I, "intralesional/intraspinal (CT-guided)"),
+            dose=(4e7, "cells", I, "unit 'cells' implied"),
+            n_admin=2,
+            injury_phase="chronic",
+            tsi=(21.40, U, "Chen 2021 table"),
+            level="thoracolumbar",
+            ais=dict(a=(10, I, "'A'")),
+            follow_up=(6.0, U, "Chen 2021 table"),
+        ),
+        controls=[
+            dict(
+                suffix="control_rehab",
+                control_type="rehabilitation",
+                n=14,
+                injury_phase="chronic",
+                level="thoracolumbar",
+                ais=dict(a=(14, I, "'A'")),
+                follow_up=(6.0, U, "Chen 2021 table"),
+                co="rehabilitation",
+            ),
+            dict(
+                suffix="control_none",
+                control_type="none",
+                n=10,
+                injury_phase="chronic",
+                level="thoracolumbar",
+                ais=dict(a=(10, I, "'A'")),
+                follow_up=(6.0, U, "Chen 2021 table"),
+            ),
+        ],
+    ),
+    "liu2013": dict(
+        design="case_series",
+        treated=dict(
+            n=22,
+            product="culture_expanded_msc",
+            is_ce=True,
+            route="intrathecal",
+            dose=(1e6, "cells/kg"),
+            n_admin=(NA, I, "courses of 4 weekly injections"),
+            auto_allo=("allogeneic", I),
+            injury_phase=("chronic", U, "Cell Biosci table"),
+            ais=dict(a=(6, I, "6 complete")),
+        ),
+    ),
+    "yang2021": dict(
+        design="single_arm_trial",
+        phase="I/II",
+        registry="NCT02481440",
+        treated=dict(
+            n=(41, I, "efficacy set of '102 (safety); 41 (efficacy)'"),
+            n_safety=102,
+            product="culture_expanded_msc",
+            is_ce=True,
+            route="intrathecal",
+            dose=(1e6, "cells/kg"),
+            n_admin=(4, I, "4 (monthly)"),
+            injury_phase=(
+                "chronic",
+                I,
+                "efficacy set chronicity 45.15 (SD 59.78) months (outcomes_raw notes)",
+            ),
+            tsi=(45.15, I, "efficacy set mean (outcomes_raw notes)"),
+            age=(38.1, 11.0, "efficacy set: age 38.1 (SD 11.0) y"),
+            sex=(33, 8),
+            follow_up=(12.0, I, "12 months after final administration"),
+        ),
+    ),
+    "hur2016": dict(
+        design="single_arm_trial",
+        phase="I",
+        country="Korea",
+        treated=dict(
+            n=14,
+            product="culture_expanded_msc",
+            is_ce=True,
+            route=("intrathecal", I, "intrathecal (lumbar tap)"),
+            dose=(9e7, "cells"),
+            injury_phase=("mixed", I, "'subacute/chronic'"),
+            level=("mixed", I, "cervical 6, cervico-thoracic 1, thoracic 6, lumbar 1"),
+            level_counts=(6, 6, 1),
+            ais=dict(a=12, b=1, d=1),
+            follow_up=8.0,
+        ),
+    ),
+    "bydon2024": dict(
+        design="single_arm_trial",
+        phase="I",
+        registry="NCT03308565",
+        country="USA",
+        treated=dict(
+            n=10,
+            product="culture_expanded_msc",
+            is_ce=True,
+            route="intrathecal",
+            injury_phase=("mixed", I, "'subacute and chronic'"),
+            tsi=(11.0, I, "average 11 months"),
+            follow_up=24.0,
+        ),
+    ),
+    "tien2019": dict(
+        design="unknown",
+        flags=["secondary_source_only"],
+        treated=dict(
+            n=31,
+            product="culture_expanded_msc",
+            is_ce=None,
+            route="intrathecal",
+            dose=(math.nan, "cells", I, "'>1x10^8' is a bound"),
+            injury_phase="acute",
+            level="thoracic",
+            ais=dict(a=(31, I, "'A'")),
+            follow_up=12.0,
+        ),
+    ),
+    "xiao2018": dict(
+        design="case_report",
+        country="China",
+        flags=["scaffold"],
+        treated=dict(
+            n=2,
+            product="culture_expanded_msc",
+            is_ce=True,
+            route=("intralesional", I, "scaffold implanted at injury site"),
+            auto_allo=("allogeneic", I),
+            injury_phase="acute",
+            level=("mixed", I, "T11 and C4"),
+            level_counts=(1, 1, 0),
+            ais=dict(a=(2, I, "'A (both)'")),
+            follow_up=12.0,
+            co="scaffold;surgery",
+        ),
+    ),
+    "kabatas2021": dict(
+        design="case_report",
+        country="Turkey",
+        treated=dict(
+            n=1,
+            product="culture_expanded_msc",
+            is_ce=True,
+            route="intramuscular+intrathecal+intravenous",
+            dose=(1e6, "cells/kg", I, "target per route"),
+            n_admin=(4, I, "twice a month for 2 months"),
+            auto_allo=("allogeneic", I),
+            injury_phase="subacute",
+            tsi=3.5,
+            age_verbatim="29-year-old man",
+            sex=(1, 0),
+        ),
+    ),
+    "frontmed2024_bahia": dict(
+        design="single_arm_trial",
+        country="Brazil",
+        doi="10.3389/fmed.2024.1451297",
+        treated=dict(
+            n=7,
+            product="culture_expanded_msc",
+            is_ce=True,
+            route="intralesional+intrathecal",
+            n_admin=2,
+            injury_phase="chronic",
+            level="cervical",
+            ais=dict(a=(7, I, "'A'")),
+        ),
+    ),
+    "park2005_wjt": dict(
+        design="unknown",
+        flags=["secondary_source_only"],
+        treated=dict(
+            n=6,
+            product="unclear",
+            is_ce=None,
+            route="intralesional",
+            dose=(1.98e10, "cells", U, "WJT table"),
+            injury_phase="unknown",
+            level="cervical",
+            ais=dict(a=(6, I, "'A'")),
+        ),
+    ),
+    "sykova2006_wjt": dict(
+        design="unknown",
+        flags=["secondary_source_only", "dose_as_printed"],
+        treated=dict(
+            n=20,
+            product="unclear",
+            is_ce=None,
+            route="intra_arterial+intravenous",
+            dose=(1.04e10, "cells", I, "mean of '104.0±55.3x10^8 (as printed)'"),
+            injury_phase=("mixed", I, "'subacute or chronic'"),
+            level="mixed",
+            ais=dict(a=15, b=4, c=1),
+        ),
+    ),
+}
+
+# The seven Chen 2021 Table 1 rows share a layout: "C/T/L a/b/c vs d/e/f" and "age x±s vs y±t".
+CHEN_ROWS: dict[str, dict] = {
+    "zhang2019_chen": dict(
+        n=(50, 50),
+        route="intrathecal",
+        dose=(math.nan, "cells/ml", I, "'(3-4)x10^7/ml' is a concentration range"),
+        n_admin=(NA, I, "4-6"),
+        ais=((0, 16, 20, 14), (0, 15, 22, 13)),
+        sex=((30, 20), (28, 22)),
+        source="umbilical_cord",
+        allo=True,
+        control_type=("rehabilitation", I, "per Chen 2021 comparison"),
+    ),
+    "zhang2015uc_chen": dict(
+        n=(15, 15),
+        route="intralesional",
+        dose=(8e7, "cells", U, ""),
+        n_admin=2,
+        injury_phase="chronic",
+        tsi=(21.3, 19.7),
+        ais=((9, 3, 3, 0), None),
+        follow_up=6.0,
+        source="umbilical_cord",
+        allo=True,
+    ),
+    "song2020_chen": dict(
+        n=(18, 18),
+        route="intrathecal",
+        dose=(2e7, "cells", U, ""),
+        n_admin=2,
+        follow_up=12.0,
+        source="bone_marrow",
+    ),
+    "tang2016_chen": dict(
+        n=(30, 30),
+        route="intrathecal",
+        dose=(1e6, "cells", U, ""),
+        n_admin=1,
+        follow_up=12.4,
+        source="bone_marrow",
+    ),
+    "zhang2015bm_chen": dict(
+        n=(50, 50),
+        route="",
+        dose=(math.nan, "cells/kg", I, "'(2-4)x10^2/kg (as printed)'"),
+        follow_up=6.0,
+        source="bone_marrow",
+        as_printed=True,
+    ),
+    "guo2014_chen": dict(
+        n=(40, 40),
+        route="intralesional",
+        dose=(math.nan, "cells/kg", I, "'(2-4)x10^2/kg (as printed)'"),
+        n_admin=2,
+        follow_up=3.0,
+        source="bone_marrow",
+        as_printed=True,
+    ),
+    "xiao2014_chen": dict(
+        n=(35, 29),
+        route="intrathecal",
+        dose=(8.47e7, "cells", I, "mean of '(8.47±3.54)x10^7'"),
+        n_admin=2,
+        injury_phase="subacute",
+        tsi=(22.7 / MONTH_DAYS, None),
+        follow_up=6.0,
+        source="bone_marrow",
+    ),
+}
+
+# Studies that appear only in outcomes_raw.csv: their descriptive fields come from
+# sources_outcomes.md and the outcome rows' notes (all marked interpreted).
+EXTRA_STUDIES: dict[str, dict] = {
+    "scrt2021_schwann_bmmsc": dict(
+        first_author="",
+        year=2021,
+        journal="Stem Cell Res Ther",
+        title="Combining cell therapy with human autologous Schwann cell and bone "
+        "marrow-derived mesenchymal stem cell in patients with subacute complete spinal cord "
+        "injury: safety considerations and possible outcomes",
+        doi="10.1186/s13287-021-02515-2",
+        design=("single_arm_trial", I, ""),
+        source_key="E2_scrt2021_abs;E2_scrt2021_t3",
+        flags=["combination_product"],
+        treated=dict(
+            n=11,
+            cell_source="bone_marrow",
+            product="msc_plus_other_cells",
+            product_verbatim="autologous Schwann cells + BM-MSC",
+            is_ce=True,
+            auto_allo="autologous",
+            route="intrathecal",
+            injury_phase="subacute",
+            ais=dict(a=(11, I, "subacute AIS A")),
+            follow_up=12.0,
+        ),
+    ),
+    "muse_cl2020_2024": dict(
+        first_author="",
+        year=2024,
+        journal="Stem Cell Res Ther",
+        title="Safety and feasibility of intravenous administration of a single dose of "
+        "allogenic-Muse cells to treat human cervical traumatic spinal cord injury: a clinical "
+        "trial",
+        doi="10.1186/s13287-024-03842-w",
+        design=("single_arm_trial", I, ""),
+        source_key="E2_muse_fig2",
+        flags=["msc_subpopulation"],
+        treated=dict(
+            n=None,
+            cell_source="other",
+            product="msc_subpopulation",
+            product_verbatim="Muse cells (SSEA-3+ MSC subpopulation, allogeneic CL2020)",
+            is_ce=None,
+            auto_allo="allogeneic",
+            route="intravenous",
+            n_admin=1,
+            injury_phase=("subacute", I, "single IV dose ~3 weeks after injury"),
+            level=("cervical", I, "C4-C7"),
+            baseline_ais_verbatim="modified Frankel B1/B2 at screening",
+        ),
+    ),
+    "iv_msc_chronic_pmc11509003": dict(
+        first_author="",
+        year=None,
+        journal="(PMC11509003; journal not in excerpt)",
+        design=("case_series", I, ""),
+        source_key="E2_pmc11509003",
+        treated=dict(
+            n=7,
+            cell_source="unknown",
+            product="culture_expanded_msc",
+            product_verbatim="IV autologous auto-serum-expanded MSC",
+            is_ce=True,
+            auto_allo="autologous",
+            route="intravenous",
+            injury_phase=("chronic", I, "1.3-27 y"),
+            follow_up=6.0,
+        ),
+    ),
+    "sci2019_allo_bmmsc_it_neuro": dict(
+        first_author="",
+        year=2019,
+        journal="Stem Cells Int 2019:8421281",
+        title="Safety and Feasibility of Repeated Intrathecal Allogeneic BM-MSCs in Patients "
+        "with Neurological Diseases",
+        design=("case_series", I, ""),
+        source_key="E2_hindawi_sci2019_t2",
+        flags=["mixed_population"],
+        treated=dict(
+            n=None,
+            cell_source="bone_marrow",
+            product="culture_expanded_msc",
+            product_verbatim="allogeneic BM-MSC IT x4",
+            is_ce=True,
+            auto_allo="allogeneic",
+            route="intrathecal",
+            n_admin=4,
+            injury_phase="unknown",
+        ),
+    ),
+}
+
+# Adverse-event statements of studies_raw.csv for studies whose AEs are not in outcomes_raw.csv.
+# (study, ae_type, patients, severity, relation, status, note)
+RAW_AE_STATEMENTS: list[tuple] = [
+    ("jiang2013", "fever", None, "", "", "reported", "count not stated; resolved within 24-48 h"),
+    ("jiang2013", "headache", None, "", "", "reported", "count not stated; resolved in 24-48 h"),
+    ("dai2013", "fever", None, "mild", "", "reported", "count not stated"),
+    ("dai2013", "headache", None, "mild", "", "reported", "count not stated"),
+    (
+        "kishk2010",
+        "encephalomyelitis",
+        1,
+        "serious",
+        "",
+        "interpreted",
+        "1 dropout due to acute disseminated encephalomyelitis; severity interpreted",
+    ),
+    ("tien2019", "serious", 0, "serious", "", "interpreted", "'no serious adverse effects'"),
+    ("xiao2018", "any", 0, "", "", "interpreted", "'no obvious adverse symptoms'"),
+    (
+        "kabatas2021",
+        "any",
+        0,
+        "",
+        "procedure",
+        "interpreted",
+        "'no application-related complications'",
+    ),
+    (
+        "frontmed2024_bahia",
+        "moderate_or_severe",
+        0,
+        "",
+        "",
+        "interpreted",
+        "'no severe or moderate adverse effects'",
+    ),
+    ("park2005_wjt", "serious", 0, "serious", "", "unverified", "'no serious adverse effects'"),
+    ("vaquero2016", "any", None, "", "", "interpreted", "'cell transplantation safe': no count"),
+]
+
+# Map of the raw outcome-row arm labels to (arm suffix, subgroup, baseline grade, flag).
+ARM_LABELS: dict[str, tuple[str, str, str, str]] = {
+    "treated (single arm)": ("treated", "", "", ""),
+    "treated (total study population)": ("treated", "", "", ""),
+    "treated (safety set)": ("treated", "", "", ""),
+    "treated (all)": ("treated", "", "", ""),
+    "treated": ("treated", "", "", ""),
+    "cell therapy + physical therapy": ("treated", "", "", ""),
+    "BMC via lumbar puncture": ("treated", "", "", ""),
+    "MSC intrathecal monthly x6 + rehab": ("treated", "", "", ""),
+    "UC-MSC (CT-guided, x2)": ("treated", "", "", ""),
+    "NeuroRegen scaffold + hUC-MSC": ("treated", "", "", ""),
+    "SCI subgroup (allogeneic BM-MSC IT x4)": ("treated", "", "", ""),
+    "BM mononuclear cells (not MSC)": ("treated", "", "", ""),
+    "participant 1 (case report)": ("treated", "participant 1", "", ""),
+    "treated - thoracic patients subgroup": ("treated", "thoracic", "", "subgroup_n_missing"),
+    "treated - cervical patients subgroup": ("treated", "cervical", "", "subgroup_n_missing"),
+    "treated (responders only; see notes)": ("treated", "responders only", "", "responders_only"),
+    "treated - baseline AIS A": ("treated", "baseline AIS A", "A", ""),
+    "treated - baseline AIS B": ("treated", "baseline AIS B", "B", ""),
+    "treated - baseline AIS C": ("treated", "baseline AIS C", "C", ""),
+    "treated - incomplete SCI": ("treated", "incomplete SCI", "", ""),
+    "treated - complete SCI": ("treated", "complete SCI", "", ""),
+    "conventional treatment (control)": ("control", "", "", ""),
+    "physical therapy only (control)": ("control", "", "", ""),
+    "rehab only (control)": ("control", "", "", ""),
+    "rehabilitation": ("control_rehab", "", "", ""),
+    "blank control (no treatment)": ("control_none", "", "", ""),
+}
+
+OUTCOME_RENAMES = {
+    "ais_improved_by_baseline_grade": "ais_improved",
+    "function_barthel_adl": "barthel",
+    "function_10m_walk_time": "walk_10m_time",
+}
+
+
+# ----------------------------------------------------------------------------- helpers
+def _txt(v: object) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return str(v).strip()
+
+
+def _val(spec: object) -> tuple[object, str, str]:
+    """Split a curation entry into (value, status, note)."""
+    if isinstance(spec, tuple) and len(spec) == 3 and spec[1] in (I, D, U):
+        return spec
+    if isinstance(spec, tuple) and len(spec) == 2 and spec[1] in (I, D, U):
+        return spec[0], spec[1], ""
+    return spec, "reported", ""
+
+
+class _Prov:
+    """Collects one provenance row per parsed value."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+
+    def add(
+        self,
+        table: str,
+        key: str,
+        field: str,
+        value: object,
+        source_key: str,
+        verbatim: str,
+        status: str,
+        where: str = "studies_raw.csv",
+    ) -> None:
+        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+            return
+        if isinstance(value, str) and value == "":
+            return
+        self.rows.append(
+            dict(
+                table=table,
+                key=key,
+                field=field,
+                value=_txt(value),
+                source_key=source_key,
+                where_in_source=where,
+                verbatim=verbatim,
+                status=status,
+            )
+        )
+
+
+def _route_group(route: str) -> str:
+    if not route:
+        return "unknown"
+    return "combination" if "+" in route else route
+
+
+def _level_group(level: str) -> str:
+    return {
+        "cervical": "tetraplegia",
+        "thoracic": "paraplegia",
+        "lumbar": "paraplegia",
+        "thoracolumbar": "paraplegia",
+        "mixed": "mixed",
+    }.get(level, "unknown")
+
+
+def _parse_registry(text: str) -> list[str]:
+    return re.findall(r"NCT\d{8}", text)
+
+
+def _parse_pmid(text: str) -> str:
+    m = re.search(r"PMID\s*(\d+)", text)
+    return m.group(1) if m else ""
+
+
+def _parse_doi(text: str) -> str:
+    m = re.search(r"(10\.\d{4,9}/[^\s;,)]+)", text)
+    return m.group(1) if m else ""
+
+
+def _parse_months(text: str) -> float:
+    """A single follow-up/time value in months, NaN for ranges or unparsable wording."""
+    t = text.strip().lower()
+    if not t:
+        return math.nan
+    if re.search(r"\d\s*-\s*\d|\bto\b|\bor\b|\band\b|,|>|<|~", t):
+        return math.nan
+    m = re.match(r"^(\d+(?:\.\d+)?)\s*(months?|weeks?|days?|years?|y|d)\b", t)
+    if m:
+        return _to_months(float(m.group(1)), m.group(2))
+    return math.nan
+
+
+def _to_months(x: float, unit: str) -> float:
+    if unit.startswith("month"):
+        return x
+    if unit.startswith("week"):
+        return x * 7 / MONTH_DAYS
+    if unit.startswith("d"):
+        return x / MONTH_DAYS
+    if unit.startswith("y"):
+        return 12 * x
+    raise ValueError(unit)
+
+
+def parse_timepoint_months(text: str) -> float:
+    """Months of an outcome time point: 0 at baseline, NaN when not a single value.
+
+    ``"12 months"`` → 12, ``"week 24"`` → 24 × 7/30.4375, ``"day 2"`` → 2/30.4375,
+    ``"final follow-up (2 years)"`` → 24, ``"12-33 months"`` → NaN.
+    """
+    t = text.strip().lower()
+    if t.startswith("baseline"):
+        return 0.0
+    if re.search(r"\bvs\b|\band\b|~|\+", t):
+        return math.nan
+    m = re.match(r"^(week|day|month|year)\s+(\d+(?:\.\d+)?)\b", t)
+    if m:
+        return _to_months(float(m.group(2)), m.group(1))
+    m = re.match(r"^(\d+(?:\.\d+)?)\s*(months?|weeks?|days?|years?)\b(?!\s*-)", t)
+    if m and not re.match(r"^\d+(?:\.\d+)?\s*(months?|weeks?|days?|years?)?\s*(-|and|to)\s*\d", t):
+        return _to_months(float(m.group(1)), m.group(2))
+    m = re.search(r"\((\d+(?:\.\d+)?)\s*(months?|years?)\)", t)
+    if m:
+        return _to_months(float(m.group(1)), m.group(2))
+    return math.nan
+
+
+def _parse_age(text: str) -> list[tuple[float, float]]:
+    return [(float(a), float(b)) for a, b in re.findall(r"(\d+(?:\.\d+)?)±(\d+(?:\.\d+)?)", text)]
+
+
+# ----------------------------------------------------------------------------- studies, arms
+def _study_design_phase(design_text: str) -> str:
+    m = re.search(r"phase\s*(I/II|1/2|III|II|I|1|2|3)\b", design_text, flags=re.I)
+    if not m:
+        return ""
+    p = m.group(1).upper()
+    return {"1": "I", "2": "II", "3": "III", "1/2": "I/II"}.get(p, p)
+
+
+def _arm_row(
+    study_id: str,
+    suffix: str,
+    role: str,
+    spec: dict,
+    raw: pd.Series | None,
+    prov: _Prov,
+    source_key: str,
+    study_flags: list[str],
+) -> dict:
+    arm_id = f"{study_id}:{suffix}"
+    r = {k: "" for k, _ in FRAMES["arms"]}
+    r.update(
+        study_id=study_id,
+        arm_id=arm_id,
+        role=role,
+        source_key=source_key,
+        where_in_source="studies_raw.csv" if raw is not None else "outcomes_raw.csv notes",
+        status="reported",
+    )
+    statuses = []
+
+    def put(field: str, spec_value: object, verbatim: str) -> object:
+        value, status, note = _val(spec_value)
+        r[field] = value
+        statuses.append(status)
+        prov.add(
+            "arms",
+            arm_id,
+            field,
+            value,
+            source_key,
+            verbatim + (f" [{note}]" if note else ""),
+            status,
+        )
+        return value
+
+    g = (lambda c: _txt(raw[c])) if raw is not None else (lambda c: "")
+    is_treated = role == "treated"
+    r["arm_label"] = "treated" if is_treated else f"control ({_val(spec.get('control_type'))[0]})"
+    n_col = "n_treated" if is_treated else "n_control"
+    r["n_verbatim"] = g(n_col)
+    put("n", spec.get("n"), g(n_col))
+    r["n_safety"] = spec.get("n_safety", _val(spec.get("n"))[0])
+    if is_treated:
+        put(
+            "cell_source", spec.get("cell_source", _cell_source(g("cell_source"))), g("cell_source")
+        )
+        put("product", spec.get("product", ""), g("cell_product_as_reported"))
+        r["product_verbatim"] = spec.get("product_verbatim", g("cell_product_as_reported"))
+        is_ce, st, note = _val(spec.get("is_ce"))
+        r["is_culture_expanded_msc"] = pd.NA if is_ce is None else is_ce
+        prov.add(
+            "arms",
+            arm_id,
+            "is_culture_expanded_msc",
+            r["is_culture_expanded_msc"],
+            source_key,
+            g("is_culture_expanded_MSC"),
+            st,
+        )
+        aa_spec = spec.get("auto_allo")
+        raw_aa = g("auto_allo")
+        if aa_spec is None:
+            aa_value = (
+                "autologous"
+                if raw_aa.startswith("autologous")
+                else ("allogeneic" if raw_aa.startswith("allogeneic") else "unknown")
+            )
+            aa_status = "interpreted" if "implied" in raw_aa else "reported"
+        else:
+            aa_value, aa_status, _ = _val(aa_spec)
+        if "implied" in raw_aa:
+            aa_status = "interpreted"
+        r["auto_allo"], r["auto_allo_status"] = aa_value, aa_status
+        prov.add("arms", arm_id, "auto_allo", aa_value, source_key, raw_aa, aa_status)
+        route = put("route", spec.get("route", ""), g("route"))
+        r["route_group"] = _route_group(route)
+        r["route_verbatim"] = g("route")
+        dose = spec.get("dose")
+        r["dose_verbatim"] = g("dose_per_administration")
+        if dose is not None:
+            if len(dose) == 2:
+                dose = (*dose, "reported", "")
+            value, unit, status, note = dose
+            r["dose_cells"], r["dose_unit"], r["dose_status"] = value, unit, status
+            prov.add(
+                "arms",
+                arm_id,
+                "dose_cells",
+                value,
+                source_key,
+                r["dose_verbatim"] + (f" [{note}]" if note else ""),
+                status,
+            )
+        else:
+            r["dose_cells"], r["dose_unit"] = math.nan, ""
+        r["n_administrations_verbatim"] = g("n_administrations")
+        put("n_administrations", spec.get("n_admin"), g("n_administrations"))
+    else:
+        put("control_type", spec.get("control_type"), g("control_type"))
+        r["is_culture_expanded_msc"] = pd.NA
+        r["dose_cells"] = math.nan
+    r["co_interventions"] = spec.get("co", "")
+    put("injury_phase", spec.get("injury_phase", "unknown"), g("injury_phase"))
+    r["phase_verbatim"] = g("injury_phase")
+    r["time_since_injury_verbatim"] = g("time_since_injury")
+    tsi = spec.get("tsi")
+    put("time_since_injury_months", tsi if tsi is not None else math.nan, g("time_since_injury"))
+    level = put("level", spec.get("level", "unknown"), g("injury_level"))
+    r["level_group"] = spec.get("level_group", _level_group(level))
+    r["level_verbatim"] = g("injury_level")
+    lc = spec.get("level_counts")
+    if lc is not None:
+        for f, v in zip(("n_cervical", "n_thoracic", "n_lumbar"), lc, strict=True):
+            put(f, v, g("injury_level"))
+    ais = spec.get("ais", {})
+    for grade in "abcd":
+        put(f"ais_{grade}", ais.get(grade), g("baseline_AIS"))
+    r["baseline_ais_verbatim"] = spec.get("baseline_ais_verbatim", g("baseline_AIS"))
+    age = spec.get("age")
+    r["age_verbatim"] = spec.get("age_verbatim", age[2] if age else "")
+    if age:
+        put("age_mean", age[0], age[2])
+        put("age_sd", age[1], age[2])
+    sex = spec.get("sex")
+    if sex:
+        put("n_male", sex[0], r["n_verbatim"])
+        put("n_female", sex[1], r["n_verbatim"])
+    r["follow_up_verbatim"] = g("follow_up")
+    fu = spec.get("follow_up", _parse_months(g("follow_up")))
+    put("follow_up_months", fu, g("follow_up"))
+    flags = list(study_flags)
+    if is_treated:
+        if r["is_culture_expanded_msc"] is False or r["product"] == "mononuclear_cells":
+            flags.append("not_culture_expanded_msc")
+        elif r["is_culture_expanded_msc"] is pd.NA and r["product"] in ("unclear", ""):
+            flags.append("msc_unclear")
+        elif r["is_culture_expanded_msc"] is pd.NA:
+            flags.append("msc_unclear")
+    else:
+        flags = [f for f in flags if f not in ("scaffold", "dose_as_printed")]
+    r["flags"] = ";".join(dict.fromkeys(flags))
+    r["status"] = _worst(statuses)
+    r["verbatim"] = g("cell_product_as_reported") if is_treated else g("control_type")
+    return r
+
+
+def _worst(statuses: list[str]) -> str:
+    for s in ("unverified", "interpreted", "derived"):
+        if s in statuses:
+            return s
+    return "reported"
+
+
+def _cell_source(text: str) -> str:
+    t = text.lower()
+    if "wharton" in t:
+        return "whartons_jelly"
+    for key, value in (
+        ("bone marrow", "bone_marrow"),
+        ("umbilical", "umbilical_cord"),
+        ("adipose", "adipose"),
+    ):
+        if key in t:
+            return value
+    return "other" if t else "unknown"
+
+
+def _chen_specs(study_id: str, raw: pd.Series) -> dict:
+    c = CHEN_ROWS[study_id]
+    lv = re.findall(r"(\d+)/(\d+)/(\d+)", _txt(raw["injury_level"]))
+    ais = c.get("ais")
+    ages = _parse_age(_txt(raw["other_outcomes"]))
+    sexes = re.findall(r"M/F (\d+)/(\d+) vs (\d+)/(\d+)", _txt(raw["other_outcomes"]))
+    tsi = c.get("tsi")
+    specs = []
+    for i, role in enumerate(("treated", "control")):
+        s = dict(n=c["n"][i], injury_phase=c.get("injury_phase", "unknown"))
+        if role == "treated":
+            s.update(
+                product=("culture_expanded_msc", I, "Chen 2021 includes MSC studies only"),
+                is_ce=(True, I, "Chen 2021 includes MSC studies only"),
+                route=c["route"],
+                dose=c.get("dose"),
+                n_admin=c.get("n_admin"),
+                cell_source=c["source"],
+                auto_allo="allogeneic" if c.get("allo") else "autologous",
+            )
+        else:
+            s.update(
+                control_type=c.get(
+                    "control_type", ("rehabilitation", I, "Chen 2021 compares with rehabilitation")
+                )
+            )
+        if lv:
+            counts = tuple(int(x) for x in lv[i])
+            s["level_counts"] = counts
+            present = [
+                k for k, x in zip(("cervical", "thoracic", "lumbar"), counts, strict=True) if x
+            ]
+            s["level"] = (
+                present[0]
+                if len(present) == 1
+                else ("thoracolumbar" if present == ["thoracic", "lumbar"] else "mixed")
+            )
+            s["level_group"] = (
+                "paraplegia"
+                if "cervical" not in present
+                else ("tetraplegia" if present == ["cervical"] else "mixed")
+            )
+        if ais and ais[i] is not None:
+            s["ais"] = dict(zip("abcd", ais[i], strict=True))
+        if len(ages) == 2:
+            s["age"] = (*ages[i], _txt(raw["other_outcomes"]))
+        if sexes:
+            s["sex"] = (int(sexes[0][2 * i]), int(sexes[0][2 * i + 1]))
+        if tsi is not None and tsi[i] is not None:
+            s["tsi"] = (tsi[i], U, "Chen 2021 table")
+        if "follow_up" in c:
+            s["follow_up"] = (c["follow_up"], U, "Chen 2021 table")
+        specs.append(s)
+    return {"treated": specs[0], "controls": [dict(suffix="control", **specs[1])]}
+
+
+def build_studies_arms(prov: _Prov) -> tuple[pd.DataFrame, pd.DataFrame]:
+    raw = pd.read_csv(RAW_DIR / "studies_raw.csv", dtype=str, keep_default_na=False)
+    studies, arms = [], []
+    for _, row in raw.iterrows():
+        sid = row["study_id"]
+        cur = dict(STUDY_CURATION.get(sid, {}))
+        if sid in CHEN_ROWS:
+            cur.update(_chen_specs(sid, row))
+            cur.setdefault("design", ("controlled_unclear", I, "randomisation not stated"))
+            cur.setdefault("flags", ["secondary_source_only"])
+            if CHEN_ROWS[sid].get("as_printed"):
+                cur["flags"] = [*cur["flags"], "dose_as_printed"]
+        if sid == "kakabadze2016":
+            cur = dict(
+                design="single_arm_trial",
+                phase="I",
+                treated=dict(
+                    n=18,
+                    product="mononuclear_cells",
+                    is_ce=False,
+                    route="intrathecal",
+                    dose=(math.nan, "cells", I, "'>=750 million' is a bound"),
+                    injury_phase="unknown",
+                    level=("mixed", I, "thoracic and lumbar"),
+                    level_group="paraplegia",
+                ),
+            )
+        if not cur:
+            raise KeyError(f"no curation for study {sid}")
+        source_key = row["source_keys"]
+        flags = list(cur.get("flags", []))
+        jr = row["journal_ref"]
+        secondary = sid.endswith(("_chen", "_wjt")) or jr.startswith("(")
+        if secondary and "secondary_source_only" not in flags:
+            flags.append("secondary_source_only")
+        s = {k: "" for k, _ in FRAMES["studies"]}
+        design, d_status, d_note = _val(cur["design"])
+        registry, r_status, r_note = _val(cur.get("registry", ";".join(_parse_registry(jr))))
+        s.update(
+            study_id=sid,
+            first_author=row["first_author"],
+            year=int(row["year"]),
+            journal=jr,
+            doi=cur.get("doi", _parse_doi(jr)),
+            pmid=cur.get("pmid", _parse_pmid(jr)),
+            registry_id=registry,
+            country=cur.get("country", row["country"]),
+            design=design,
+            design_verbatim=row["design"],
+            phase=cur.get("phase", _study_design_phase(row["design"])),
+            controlled=bool(cur.get("controls")),
+            included_montoto2023="unverified",
+            notes=row["notes"],
+            source_key=source_key,
+            where_in_source="studies_raw.csv",
+            verbatim=f"{row['first_author']} {row['year']}, {jr}; design: {row['design']}",
+            status="unverified" if secondary else "reported",
+        )
+        prov.add(
+            "studies",
+            sid,
+            "design",
+            design,
+            source_key,
+            row["design"] + (f" [{d_note}]" if d_note else ""),
+            d_status,
+        )
+        prov.add(
+            "studies",
+            sid,
+            "registry_id",
+            registry,
+            source_key,
+            f"{jr}; notes: {row['notes']}" + (f" [{r_note}]" if r_note else ""),
+            r_status,
+        )
+        study_arms = [
+            _arm_row(sid, "treated", "treated", cur["treated"], row, prov, source_key, flags)
+        ]
+        for ctl in cur.get("controls", []):
+            study_arms.append(
+                _arm_row(sid, ctl["suffix"], "control", ctl, row, prov, source_key, flags)
+            )
+        if secondary:
+            for a in study_arms:
+                a["status"] = "unverified"
+        s["n_arms"] = len(study_arms)
+        ns = [a["n"] for a in study_arms]
+        s["n_total"] = sum(ns) if all(x is not None for x in ns) else None
+        s["flags"] = ";".join(
+            dict.fromkeys(f for a in study_arms for f in a["flags"].split(";") if f)
+        )
+        studies.append(s)
+        arms.extend(study_arms)
+    for sid, cur in EXTRA_STUDIES.items():
+        design, d_status, _ = _val(cur["design"])
+        s = {k: "" for k, _ in FRAMES["studies"]}
+        s.update(
+            study_id=sid,
+            first_author=cur["first_author"],
+            year=cur["year"],
+            title=cur.get("title", ""),
+            journal=cur["journal"],
+            doi=cur.get("doi", ""),
+            design=design,
+            controlled=False,
+            included_montoto2023="unverified",
+            source_key=cur["source_key"],
+            where_in_source="sources_outcomes.md",
+            verbatim=cur.get("title", "") or cur["journal"],
+            status="interpreted",
+            notes="study known only from outcomes_raw.csv; descriptive fields from "
+            "sources_outcomes.md and the outcome rows' notes",
+        )
+        t = dict(cur["treated"])
+        arm = _arm_row(
+            sid, "treated", "treated", t, None, prov, cur["source_key"], cur.get("flags", [])
+        )
+        arm["product_verbatim"] = t.get("product_verbatim", "")
+        arm["verbatim"] = t.get("product_verbatim", "")
+        arm["status"] = "interpreted"
+        s["n_arms"] = 1
+        s["n_total"] = arm["n"]
+        s["flags"] = arm["flags"]
+        studies.append(s)
+        arms.append(arm)
+    return coerce_frame(pd.DataFrame(studies), "studies"), coerce_frame(pd.DataFrame(arms), "arms")
+
+
+# ----------------------------------------------------------------------------- outcomes, AEs
+def build_outcomes_aes(arms: pd.DataFrame, prov: _Prov) -> tuple[pd.DataFrame, pd.DataFrame]:
+    raw = pd.read_csv(RAW_DIR / "outcomes_raw.csv", dtype=str, keep_default_na=False)
+    arm_ids = set(arms["arm_id"])
+    arm_flags = dict(zip(arms["arm_id"], arms["flags"], strict=True))
+    outcomes, aes = [], []
+    counter: dict[str, int] = {}
+
+    def next_id(sid: str) -> str:
+        counter[sid] = counter.get(sid, 0) + 1
+        return f"{sid}:{counter[sid]}"
+
+    for _, row in raw.iterrows():
+        sid = row["study_id"]
+        suffix, subgroup, bgrade, flag = ARM_LABELS[row["arm"]]
+        arm_id = f"{sid}:{suffix}"
+        if arm_id not in arm_ids:
+            raise KeyError(f"outcome row for unknown arm {arm_id}")
+        label = row["outcome"]
+        notes = row["notes"]
+        flags = [f for f in arm_flags[arm_id].split(";") if f]
+        if flag:
+            flags.append(flag)
+        status = _outcome_status(row)
+        prov_cols = dict(
+            source_key=row["source_key"],
+            where_in_source=row["where_in_source"],
+            verbatim=row["verbatim"],
+            status=status,
+        )
+        num = {
+            c: (float(row[c]) if row[c] != "" else math.nan)
+            for c in ("n", "mean", "sd", "median", "q1", "q3", "events", "count")
+        }
+        if label == "design_n":
+            prov.add(
+                "arms",
+                arm_id,
+                "n_alternative",
+                num["n"],
+                row["source_key"],
+                row["verbatim"],
+                "reported",
+                row["where_in_source"],
+            )
+            continue
+        if label.startswith("ae_"):
+            aes.append(_ae_row(row, sid, arm_id, num, flags, prov_cols, next_id))
+            continue
+        name, is_change = _outcome_name(label)
+        if name not in OUTCOME_DOMAINS:
+            raise KeyError(f"outcome {label!r} not in the vocabulary")
+        if name == "ais_improved" and row["from_grade"]:
+            bgrade = row["from_grade"]
+            subgroup = subgroup or f"baseline AIS {bgrade}"
+        if name == "ais_transition":
+            bgrade = row["from_grade"]
+        if name == "composite_improved" or name == "sustained_improvement":
+            flags.append("not_ais_grade")
+        if "sum to 29 of 31" in notes:
+            flags.append("counts_do_not_add_up")
+        tp = row["timepoint"]
+        o = dict(
+            outcome_id=next_id(sid),
+            study_id=sid,
+            arm_id=arm_id,
+            subgroup=subgroup,
+            baseline_grade=bgrade,
+            outcome=name,
+            domain=OUTCOME_DOMAINS[name],
+            outcome_verbatim=label,
+            timepoint=tp,
+            timepoint_months=parse_timepoint_months(tp),
+            is_baseline=tp.lower().startswith("baseline"),
+            is_change=is_change,
+            n=num["n"],
+            mean=num["mean"],
+            sd=num["sd"],
+            median=num["median"],
+            q1=num["q1"],
+            q3=num["q3"],
+            events=num["events"],
+            from_grade=row["from_grade"],
+            to_grade=row["to_grade"],
+            count=num["count"],
+            unit=_unit(row["unit"]),
+            flags=";".join(dict.fromkeys(flags)),
+            notes=notes,
+            **prov_cols,
+        )
+        outcomes.append(o)
+    outcomes.extend(_raw_responder_outcomes(arms, outcomes, next_id))
+    outcomes.extend(_derived_responders(outcomes, next_id))
+    for sid, ae_type, patients, severity, relation, status, note in RAW_AE_STATEMENTS:
+        arm_id = f"{sid}:treated"
+        raw_studies = pd.read_csv(RAW_DIR / "studies_raw.csv", dtype=str, keep_default_na=False)
+        text = raw_studies.loc[raw_studies["study_id"] == sid, "adverse_events"].iloc[0]
+        srow = raw_studies.loc[raw_studies["study_id"] == sid].iloc[0]
+        n_arm = arms.loc[arms["arm_id"] == arm_id, "n_safety"].iloc[0]
+        aes.append(
+            dict(
+                ae_id=next_id(sid),
+                study_id=sid,
+                arm_id=arm_id,
+                ae_type=ae_type,
+                ae_verbatim=text,
+                n=n_arm,
+                patients=patients,
+                events=None,
+                percent=math.nan,
+                severity=severity,
+                relation=relation,
+                timepoint="",
+                flags=arm_flags[arm_id],
+                notes=note,
+                source_key=srow["source_keys"],
+                where_in_source="studies_raw.csv adverse_events",
+                verbatim=text,
+                status=status,
+            )
+        )
+    return coerce_frame(pd.DataFrame(outcomes), "outcomes"), coerce_frame(
+        pd.DataFrame(aes), "adverse_events"
+    )
+
+
+def _outcome_name(label: str) -> tuple[str, bool]:
+    """Our outcome name for a raw label, and whether the label is a change score."""
+
+    def base(x: str) -> str:
+        x = OUTCOME_RENAMES.get(x, x)
+        return x[len("function_") :] if x.startswith("function_") else x
+
+    if base(label) in OUTCOME_DOMAINS:
+        return base(label), False
+    if label.endswith("_change") and base(label[: -len("_change")]) in OUTCOME_DOMAINS:
+        return base(label[: -len("_change")]), True
+    return base(label), False
+
+
+def _unit(raw_unit: str) -> str:
+    u = raw_unit.strip()
+    if u.startswith("points"):
+        return "points"
+    return u
+
+
+def _outcome_status(row: pd.Series) -> str:
+    notes = row["notes"].lower()
+    to = row["to_grade"]
+    if "interpret" in notes or "(per review wording" in to or "timepoint assumed" in notes:
+        return "interpreted"
+    if "secondary review" in notes or "secondary review" in row["where_in_source"].lower():
+        return "unverified"
+    if row["source_key"].startswith(
+        ("E2_cellbiosci", "E2_wjt", "E2_ijms", "E2_jir", "E2_hindawi_sci2019_t6", "E2_stemedix")
+    ):
+        return "unverified"
+    return "reported"
+
+
+def _ae_row(row, sid, arm_id, num, flags, prov_cols, next_id) -> dict:
+    label = row["outcome"]
+    ae_type = label[len("ae_") :]
+    severity, relation = "", ""
+    unit = row["unit"]
+    patients, events, percent = num["events"], math.nan, math.nan
+    verb = row["verbatim"].lower()
+    notes = row["notes"].lower()
+    if ae_type == "serious":
+        severity = "serious"
+    if ae_type.endswith("_severe"):
+        ae_type, severity = ae_type[: -len("_severe")], "severe"
+    if ae_type == "any_patients":
+        ae_type = "any"
+        events = num["count"]
+    if ae_type == "muscle_tension_increase_transient":
+        ae_type = "muscle_tension_increase"
+    if "mild to moderate" in verb:
+        severity = "mild_to_moderate"
+    elif "mild" in verb:
+        severity = "mild"
+    if unit.startswith("events") or unit.startswith("person-time"):
+        patients, events = math.nan, num["events"]
+    if unit.startswith("percent"):
+        patients = math.nan
+        m = re.search(re.escape(_first_word(ae_type)) + r"[^()]*\((\d+(?:\.\d+)?)%\)", verb)
+        if m:
+            percent = float(m.group(1))
+    if "procedure-related" in notes or "intervention practices" in verb:
+        relation = "procedure"
+    if "related to msc" in verb or "associated with msc" in notes:
+        relation = "cells"
+    return dict(
+        ae_id=next_id(sid),
+        study_id=sid,
+        arm_id=arm_id,
+        ae_type=ae_type,
+        ae_verbatim=label,
+        n=num["n"],
+        patients=patients,
+        events=events,
+        percent=percent,
+        severity=severity,
+        relation=relation,
+        timepoint=row["timepoint"],
+        flags=";".join(flags),
+        notes=row["notes"],
+        **prov_cols,
+    )
+
+
+def _first_word(ae_type: str) -> str:
+    return {"muscle_tension_increase": "muscle tension"}.get(ae_type, ae_type.split("_")[0])
+
+
+RESPONDER_RE = re.compile(r"^(\d+)/(\d+)")
+
+
+def _raw_responder_outcomes(arms: pd.DataFrame, outcomes: list[dict], next_id) -> list[dict]:
+    """Responder counts in studies_raw (``AIS_improved_*``) not already in outcomes_raw."""
+    raw = pd.read_csv(RAW_DIR / "studies_raw.csv", dtype=str, keep_default_na=False)
+    have = {(o["arm_id"], o["outcome"]) for o in outcomes}
+    have |= {(o["arm_id"], "ais_improved") for o in outcomes if o["outcome"] == "ais_transition"}
+    have |= {
+        (o["arm_id"], "ais_improved")
+        for o in outcomes
+        if o["outcome"] in ("composite_improved", "sustained_improvement")
+    }
+    rows = []
+    for _, r in raw.iterrows():
+        for col, suffix in (
+            ("AIS_improved_treated", "treated"),
+            ("AIS_improved_control", "control"),
+        ):
+            text = r[col]
+            arm_id = f"{r['study_id']}:{suffix}"
+            m = RESPONDER_RE.match(text)
+            if not m or (arm_id, "ais_improved") in have:
+                continue
+            ev, n = int(m.group(1)), int(m.group(2))
+            secondary = "secondary" in text
+            rows.append(
+                dict(
+                    outcome_id=next_id(r["study_id"]),
+                    study_id=r["study_id"],
+                    arm_id=arm_id,
+                    subgroup="",
+                    baseline_grade="",
+                    outcome="ais_improved",
+                    domain="ais",
+                    outcome_verbatim=col,
+                    timepoint=r["follow_up"],
+                    timepoint_months=_parse_months(r["follow_up"]),
+                    is_baseline=False,
+                    is_change=False,
+                    n=n,
+                    events=ev,
+                    unit="patients",
+                    flags=arms.loc[arms["arm_id"] == arm_id, "flags"].iloc[0],
+                    notes="responders from studies_raw.csv; the timepoint is the study's follow-up",
+                    source_key=r["source_keys"],
+                    where_in_source="studies_raw.csv " + col,
+                    verbatim=text,
+                    status="unverified" if secondary else "interpreted",
+                )
+            )
+    return rows
+
+
+def _derived_responders(outcomes: list[dict], next_id) -> list[dict]:
+    """``ais_improved`` from transitions that cover a whole arm (status ``derived``)."""
+    by_arm: dict[tuple[str, str], list[dict]] = {}
+    for o in outcomes:
+        if o["outcome"] == "ais_transition":
+            by_arm.setdefault((o["arm_id"], o["timepoint"]), []).append(o)
+    have = {o["arm_id"] for o in outcomes if o["outcome"] == "ais_improved" and not o["subgroup"]}
+    rows = []
+    grades = "ABCDE"
+    for (arm_id, tp), trs in by_arm.items():
+        if arm_id in have:
+            continue
+        improved = 0
+        ok = True
+        for t in trs:
+            to = t["to_grade"]
+            to_grades = re.findall(r"\b[A-E]\b", to.split("(")[0])
+            if not to_grades:
+                ok = False
+                break
+            if all(grades.index(g) > grades.index(t["from_grade"]) for g in to_grades):
+                improved += int(t["count"])
+        n = trs[0]["n"]
+        if not ok or n is None or (isinstance(n, float) and math.isnan(n)):
+            continue
+        first = trs[0]
+        covered = sum(int(t["count"]) for t in trs)
+        rows.append(
+            dict(
+                outcome_id=next_id(first["study_id"]),
+                study_id=first["study_id"],
+                arm_id=arm_id,
+                subgroup="",
+                baseline_grade=first["from_grade"]
+                if len({t["from_grade"] for t in trs}) == 1
+                else "",
+                outcome="ais_improved",
+                domain="ais",
+                outcome_verbatim="(sum of ais_transition rows)",
+                timepoint=tp,
+                timepoint_months=first["timepoint_months"],
+                is_baseline=False,
+                is_change=False,
+                n=n,
+                events=improved,
+                unit="patients",
+                flags=first["flags"],
+                notes=f"derived: sum of the improving transitions ({covered} of n={int(n)} "
+                "patients listed)",
+                source_key=first["source_key"],
+                where_in_source=first["where_in_source"],
+                verbatim=first["verbatim"],
+                status="derived",
+            )
+        )
+    return rows
+
+
+# ----------------------------------------------------------------------------- natural history
+def _md_tables(text: str) -> list[list[list[str]]]:
+    tables, cur = [], []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not all(re.fullmatch(r"-+", c) for c in cells):
+                cur.append(cells)
+        elif cur:
+            tables.append(cur)
+            cur = []
+    if cur:
+        tables.append(cur)
+    return tables
+
+
+def _count_from_percent(n: int | None, pct: float, decimals: int) -> int | None:
+    """The one count that rounds to the printed percent, or None when several (or none) do."""
+    if n is None or math.isnan(pct):
+        return None
+    fits = [c for c in range(n + 1) if round(100 * c / n, decimals) == round(pct, decimals)]
+    return fits[0] if len(fits) == 1 else None
+
+
+def _level_of(pop: str) -> str:
+    p = pop.lower()
+    if p == "all" or "+" in p:
+        return "all"
+    if "tetra" in p or "above t1" in p or "cervical" in p:
+        return "tetraplegia" if "tetra" in p or "cervical" in p else "other"
+    if "para" in p or p.startswith("t2"):
+        return "paraplegia"
+    return "other"
+
+
+def _window_months(w: str) -> float:
+    w = w.strip()
+    m = re.fullmatch(r"(\d+)\s*(y|m)", w)
+    if m:
+        return 12.0 * int(m.group(1)) if m.group(2) == "y" else float(m.group(1))
+    if re.fullmatch(r"6\s*m\s*-\s*1\s*y", w):
+        return 12.0
+    return math.nan
+
+
+def build_natural_history() -> tuple[pd.DataFrame, pd.DataFrame]:
+    text = (RAW_DIR / "natural_history.md").read_text()
+    tables = _md_tables(text)
+    rows: list[dict] = []
+    key = "natural_history.md"
+
+    def add(**kw) -> None:
+        kw.setdefault("source_key", key)
+        kw["nh_id"] = f"nh{len(rows) + 1:03d}"
+        rows.append(kw)
+
+    # Table A: conversion from AIS A (Kirshblum 2021 Table 2)
+    head, *body = tables[0]
+    for cells in body:
+        source, level, initial, fu, n_txt, anyc, ab, acd = cells
+        n = int(n_txt) if n_txt.isdigit() else None
+        database = re.search(r"\((.*?)\)", source)
+        line = "| " + " | ".join(cells) + " |"
+        for endpoint, to, pct in (
+            ("improved", "", anyc),
+            ("to_grade", "B", ab),
+            ("motor_incomplete", "C/D", acd),
+        ):
+            p = float(pct)
+            dec = len(pct.split(".")[1]) if "." in pct else 0
+            count = _count_from_percent(n, p, dec)
+            add(
+                source=source,
+                database=database.group(1) if database else "",
+                population=level,
+                level_group=_level_of(level),
+                baseline_grade="A",
+                phase="acute",
+                initial_exam=initial,
+                window=fu,
+                window_months=_window_months(fu),
+                endpoint=endpoint,
+                to_grade=to,
+                n=n,
+                percent=p,
+                count=count,
+                where_in_source="A. Kirshblum 2021 Table 2",
+                verbatim=line,
+                status="derived" if count is not None else "reported",
+            )
+    # Table 6: motor-incomplete injuries, % at follow-up in each grade
+    head, *body = tables[1]
+    grades = ["A", "B", "C", "D", "E"]
+    for cells in body:
+        source, level, initial, fu, base, n_txt, *pcts = cells
+        n = int(n_txt)
+        if source.startswith(
+            (
+                "Marino 1999",
+                "Spiess 2009",
+                "van Middendorp",
+                "Kirshblum 2016",
+                "Marino 2011",
+                "Lee 2016",
+            )
+        ):
+            src = source
+        else:
+            src = source
+        database = re.search(r"\((.*?)\)", source)
+        line = "| " + " | ".join(cells) + " |"
+        counts = []
+        for g, pct in zip(grades, pcts, strict=True):
+            p = float(pct)
+            dec = len(pct.split(".")[1]) if "." in pct else 0
+            count = _count_from_percent(n, p, dec)
+            counts.append(count)
+            add(
+                source=src,
+                database=database.group(1) if database else "",
+                population=level,
+                level_group=_level_of(level),
+                baseline_grade=base,
+                phase="acute",
+                initial_exam=initial,
+                window=fu,
+                window_months=_window_months(fu),
+                endpoint="to_grade",
+                to_grade=g,
+                n=n,
+                percent=p,
+                count=count,
+                where_in_source="B. Kirshblum 2021 Table 6",
+                verbatim=line,
+                status="derived" if count is not None else "reported",
+            )
+        better = [i for i, g in enumerate(grades) if g > base]
+        p_imp = round(sum(float(pcts[i]) for i in better), 1)
+        c_imp = (
+            sum(counts[i] for i in better) if all(counts[i] is not None for i in better) else None
+        )
+        add(
+            source=src,
+            database=database.group(1) if database else "",
+            population=level,
+            level_group=_level_of(level),
+            baseline_grade=base,
+            phase="acute",
+            initial_exam=initial,
+            window=fu,
+            window_months=_window_months(fu),
+            endpoint="improved",
+            to_grade="",
+            n=n,
+            percent=p_imp,
+            count=c_imp,
+            where_in_source="B. Kirshblum 2021 Table 6",
+            verbatim=line,
+            status="derived",
+        )
+    # Figures stated in the bullet lists (percent as printed; counts only when printed).
+    bullets = [
+        (
+            "Marino 2011 (SCIMS)",
+            "SCIMS",
+            "tetraplegia",
+            "tetraplegia",
+            "A",
+            "acute",
+            "≤7 d",
+            "1 y",
+            12.0,
+            "improved",
+            "",
+            1436,
+            30.0,
+            None,
+            "AIS A: 22% converted to B or better by rehabilitation discharge and 30% by 1 year",
+            "interpreted",
+            "N=1,436 is the whole tetraplegia cohort, not only AIS A",
+        ),
+        (
+            "Marino 2011 (SCIMS)",
+            "SCIMS",
+            "tetraplegia",
+            "tetraplegia",
+            "B",
+            "acute",
+            "≤7 d",
+            "1 y",
+            12.0,
+            "motor_incomplete",
+            "",
+            None,
+            67.0,
+            None,
+            "AIS B: 34% remained motor complete, 30% → C, 37% → D.",
+            "derived",
+            "30% → C + 37% → D",
+        ),
+        (
+            "Marino 2011 (SCIMS)",
+            "SCIMS",
+            "tetraplegia",
+            "tetraplegia",
+            "C",
+            "acute",
+            "≤7 d",
+            "1 y",
+            12.0,
+            "improved",
+            "",
+            None,
+            82.5,
+            None,
+            "AIS C: 82.5% improved to D or E.",
+            "reported",
+            "",
+        ),
+        (
+            "SCIMS 1995-2015 (Marino 2020)",
+            "SCIMS",
+            "all",
+            "all",
+            "A",
+            "acute",
+            "",
+            "30-730 d",
+            math.nan,
+            "unchanged",
+            "A",
+            1876,
+            80.8,
+            None,
+            "Overall 80.8% remained A and 8.8% became motor incomplete.",
+            "interpreted",
+            "N≈2,036 AIS A, ≈1,876 with follow-up (approximate as printed)",
+        ),
+        (
+            "SCIMS 1995-2015 (Marino 2020)",
+            "SCIMS",
+            "all",
+            "all",
+            "A",
+            "acute",
+            "",
+            "30-730 d",
+            math.nan,
+            "motor_incomplete",
+            "",
+            1876,
+            8.8,
+            None,
+            "Overall 80.8% remained A and 8.8% became motor incomplete.",
+            "interpreted",
+            "N approximate as printed",
+        ),
+        (
+            "SCIMS 1995-2015 (Marino 2020)",
+            "SCIMS",
+            "tetraplegia",
+            "tetraplegia",
+            "A",
+            "acute",
+            "",
+            "30-730 d",
+            math.nan,
+            "unchanged",
+            "A",
+            None,
+            71.4,
+            None,
+            "Share remaining A by level: tetraplegia 71.4%, T1-9 90.9%, T10-12 83.2%.",
+            "reported",
+            "",
+        ),
+        (
+            "SCIMS 1995-2015 (Marino 2020)",
+            "SCIMS",
+            "T1-9",
+            "paraplegia",
+            "A",
+            "acute",
+            "",
+            "30-730 d",
+            math.nan,
+            "unchanged",
+            "A",
+            None,
+            90.9,
+            None,
+            "Share remaining A by level: tetraplegia 71.4%, T1-9 90.9%, T10-12 83.2%.",
+            "reported",
+            "",
+        ),
+        (
+            "SCIMS 1995-2015 (Marino 2020)",
+            "SCIMS",
+            "T10-12",
+            "paraplegia",
+            "A",
+            "acute",
+            "",
+            "30-730 d",
+            math.nan,
+            "unchanged",
+            "A",
+            None,
+            83.2,
+            None,
+            "Share remaining A by level: tetraplegia 71.4%, T1-9 90.9%, T10-12 83.2%.",
+            "reported",
+            "",
+        ),
+        (
+            "SCIMS 1995-2015 (Marino 2020)",
+            "SCIMS",
+            "tetraplegia",
+            "tetraplegia",
+            "A",
+            "acute",
+            "",
+            "30-730 d",
+            math.nan,
+            "motor_incomplete",
+            "",
+            None,
+            13.5,
+            None,
+            "Share becoming motor incomplete: 13.5%, 4.5% and 6.1% respectively.",
+            "reported",
+            "",
+        ),
+        (
+            "SCIMS 1995-2015 (Marino 2020)",
+            "SCIMS",
+            "T1-9",
+            "paraplegia",
+            "A",
+            "acute",
+            "",
+            "30-730 d",
+            math.nan,
+            "motor_incomplete",
+            "",
+            None,
+            4.5,
+            None,
+            "Share becoming motor incomplete: 13.5%, 4.5% and 6.1% respectively.",
+            "reported",
+            "",
+        ),
+        (
+            "SCIMS 1995-2015 (Marino 2020)",
+            "SCIMS",
+            "T10-12",
+            "paraplegia",
+            "A",
+            "acute",
+            "",
+            "30-730 d",
+            math.nan,
+            "motor_incomplete",
+            "",
+            None,
+            6.1,
+            None,
+            "Share becoming motor incomplete: 13.5%, 4.5% and 6.1% respectively.",
+            "reported",
+            "",
+        ),
+        (
+            "Ariji 2022 (JSSCI-DB)",
+            "JSSCI-DB",
+            "NLI ≤T12",
+            "all",
+            "A",
+            "acute",
+            "≤72 h",
+            "3 m",
+            3.0,
+            "improved",
+            "",
+            80,
+            18.8,
+            15,
+            "80 AIS A patients assessed within 72 h (NLI ≤T12); 15 (18.8%) became incomplete (B-D) "
+            "within 3 months.",
+            "reported",
+            "",
+        ),
+        (
+            "DeVivo 2007",
+            "US",
+            "all",
+            "all",
+            "A",
+            "acute",
+            "",
+            "rehabilitation discharge",
+            math.nan,
+            "improved",
+            "",
+            None,
+            15.1,
+            None,
+            "15.1% of initially complete injuries were incomplete by rehabilitation discharge.",
+            "reported",
+            "N=24,333 is the whole cohort",
+        ),
+        (
+            "DeVivo 2007",
+            "US",
+            "all",
+            "all",
+            "B",
+            "acute",
+            "",
+            "rehabilitation discharge",
+            math.nan,
+            "improved",
+            "",
+            None,
+            45.2,
+            None,
+            "45.2% of ASIA B improved ≥1 grade by discharge",
+            "reported",
+            "",
+        ),
+        (
+            "Moslavac 2008",
+            "Croatia",
+            "all",
+            "all",
+            "A",
+            "acute",
+            "admission",
+            "discharge",
+            math.nan,
+            "unchanged",
+            "A",
+            None,
+            93.0,
+            None,
+            "AIS A 93% remained A, 5% → C, 1% → D.",
+            "reported",
+            "N=154 is the whole cohort",
+        ),
+        (
+            "Moslavac 2008",
+            "Croatia",
+            "all",
+            "all",
+            "B",
+            "acute",
+            "admission",
+            "discharge",
+            math.nan,
+            "improved",
+            "",
+            None,
+            62.0,
+            None,
+            "B: 38% unchanged, 31% → C, 23% → D, 8% → E.",
+            "derived",
+            "31 + 23 + 8",
+        ),
+        (
+            "Moslavac 2008",
+            "Croatia",
+            "all",
+            "all",
+            "C",
+            "acute",
+            "admission",
+            "discharge",
+            math.nan,
+            "improved",
+            "",
+            None,
+            88.0,
+            None,
+            "C: 3% → A, 9% unchanged, 67% → D, 21% → E.",
+            "derived",
+            "67 + 21",
+        ),
+        (
+            "Moslavac 2008",
+            "Croatia",
+            "all",
+            "all",
+            "D",
+            "acute",
+            "admission",
+            "discharge",
+            math.nan,
+            "improved",
+            "",
+            None,
+            74.0,
+            None,
+            "D: 26% unchanged, 74% → E.",
+            "reported",
+            "",
+        ),
+        (
+            "SCIMS 2011-2019 motor-complete tetraplegia",
+            "SCIMS",
+            "tetraplegia",
+            "tetraplegia",
+            "A",
+            "acute",
+            "16.1±7.3 d",
+            "377.5±93.4 d",
+            12.0,
+            "motor_incomplete",
+            "",
+            None,
+            13.4,
+            None,
+            "conversion to motor incomplete was 13.4% from A and 50.0% from B.",
+            "reported",
+            "N=187 is A and B together",
+        ),
+        (
+            "SCIMS 2011-2019 motor-complete tetraplegia",
+            "SCIMS",
+            "tetraplegia",
+            "tetraplegia",
+            "B",
+            "acute",
+            "16.1±7.3 d",
+            "377.5±93.4 d",
+            12.0,
+            "motor_incomplete",
+            "",
+            None,
+            50.0,
+            None,
+            "conversion to motor incomplete was 13.4% from A and 50.0% from B.",
+            "reported",
+            "N=187 is A and B together",
+        ),
+        (
+            "Kirshblum 2004 (MSCIS)",
+            "MSCIS",
+            "all",
+            "all",
+            "A",
+            "chronic",
+            "1 y",
+            "5 y",
+            60.0,
+            "improved",
+            "",
+            None,
+            5.6,
+            None,
+            "Late conversion from complete to incomplete: 5.6%. From motor complete to motor "
+            "incomplete: ≤2.1%.",
+            "reported",
+            "N=987 is the whole cohort",
+        ),
+        (
+            "Kirshblum 2004 (MSCIS)",
+            "MSCIS",
+            "all",
+            "all",
+            "A",
+            "chronic",
+            "1 y",
+            "5 y",
+            60.0,
+            "to_grade",
+            "B",
+            None,
+            3.5,
+            None,
+            "94.4% of injuries complete at 1 year were still complete at 5 years; 3.5% → B",
+            "reported",
+            "",
+        ),
+        (
+            "Kirshblum 2004 (MSCIS)",
+            "MSCIS",
+            "all",
+            "all",
+            "A",
+            "chronic",
+            "1 y",
+            "5 y",
+            60.0,
+            "unchanged",
+            "A",
+            None,
+            94.4,
+            None,
+            "94.4% of injuries complete at 1 year were still complete at 5 years",
+            "reported",
+            "",
+        ),
+    ]
+    for (
+        source,
+        database,
+        pop,
+        lg,
+        base,
+        phase,
+        initial,
+        window,
+        wm,
+        endpoint,
+        to,
+        n,
+        pct,
+        count,
+        verbatim,
+        status,
+        note,
+    ) in bullets:
+        add(
+            source=source,
+            database=database,
+            population=pop,
+            level_group=lg,
+            baseline_grade=base,
+            phase=phase,
+            initial_exam=initial,
+            window=window,
+            window_months=wm,
+            endpoint=endpoint,
+            to_grade=to,
+            n=n,
+            percent=pct,
+            count=count,
+            where_in_source="natural_history.md bullet list" + (f" ({note})" if note else ""),
+            verbatim=verbatim,
+            status=status,
+        )
+    conversion = coerce_frame(pd.DataFrame(rows), "natural_history_conversion")
+
+    sc = pd.read_csv(RAW_DIR / "natural_history_scores.csv", dtype={"source": str})
+    score_map = {
+        "TMS": "motor_total",
+        "UEMS": "uems",
+        "LEMS": "lems",
+        "LT": "lt_total",
+        "PP": "pp_total",
+    }
+    scores = pd.DataFrame(
+        dict(
+            cohort=sc["cohort"],
+            score=sc["score"],
+            outcome=sc["score"].map(score_map),
+            baseline_grade=sc["baseline_ais"],
+            level_group=sc["level"],
+            week=sc["week"],
+            n=sc["n"],
+            mean=sc["mean"],
+            sd=sc["sd"],
+            source_key=sc["source"],
+            status="reported",
+        )
+    )
+    return conversion, coerce_frame(scores, "natural_history_scores")
+
+
+# ----------------------------------------------------------------------------- pooled, screening
+_POOLED_KEY = "pooled_meta_analyses.md"
+
+
+def build_published_pooled() -> pd.DataFrame:
+    text = (RAW_DIR / "pooled_meta_analyses.md").read_text()
+    rows = []
+
+    def add(
+        review,
+        citation,
+        analysis,
+        comparison,
+        population,
+        outcome,
+        measure,
+        estimate,
+        ci=(math.nan, math.nan),
+        p_text="",
+        k=None,
+        n=None,
+        sd=math.nan,
+        notes="",
+        verbatim="",
+        status="reported",
+    ) -> None:
+        if verbatim and verbatim not in text:
+            raise ValueError(f"verbatim not in {_POOLED_KEY}: {verbatim!r}")
+        pval = float(p_text[1:]) if p_text.startswith("=") else math.nan
+        rows.append(
+            dict(
+                pooled_id=f"{review}:{len(rows) + 1}",
+                review=review,
+                citation=citation,
+                analysis=analysis,
+                comparison=comparison,
+                population=population,
+                outcome=outcome,
+                measure=measure,
+                estimate=estimate,
+                ci_lb=ci[0],
+                ci_ub=ci[1],
+                sd=sd,
+                pval=pval,
+                p_text=p_text.lstrip("="),
+                k_studies=k,
+                n_patients=n,
+                I2=math.nan,
+                notes=notes,
+                source_key=_POOLED_KEY,
+                where_in_source=f"section {review}",
+                verbatim=verbatim,
+                status=status,
+            )
+        )
+
+    chen = "Chen W-C et al. 2021, J Transl Med 19:178"
+    for outcome, est, ci, verb in (
+        ("motor_total", 8.01, (4.27, 11.76), "motor MD 8.01 (95% CI 4.27-11.76)"),
+        ("sensory_total", 17.98, (10.04, 25.91), "sensory MD 17.98 (10.04-25.91)"),
+        ("barthel", 7.69, (2.10, 13.29), "BI MD 7.69 (2.10-13.29)"),
+    ):
+        add(
+            "chen2021",
+            chen,
+            "network",
+            "autologous MSC vs rehabilitation",
+            "MSC only; controlled studies",
+            outcome,
+            "MD",
+            est,
+            ci,
+            k=18,
+            n=949,
+            verbatim=verb,
+        )
+    for outcome, est, ci, verb in (
+        ("motor_total", 7.97, (4.40, 11.53), "motor MD 7.97 (4.40-11.53)"),
+        ("sensory_total", 19.60, (9.74, 29.46), "sensory MD 19.60 (9.74-29.46)"),
+    ):
+        add(
+            "chen2021",
+            chen,
+            "network",
+            "intrathecal MSC vs rehabilitation",
+            "MSC only; controlled studies",
+            outcome,
+            "MD",
+            est,
+            ci,
+            k=18,
+            n=949,
+            verbatim=verb,
+        )
+    add(
+        "chen2021",
+        chen,
+        "network",
+        "intralesional MSC vs rehabilitation",
+        "MSC only; controlled studies",
+        "ae_any",
+        "OR",
+        17.82,
+        (2.48, 128.22),
+        k=18,
+        n=949,
+        verbatim="OR 17.82 (2.48-128.22)",
+    )
+    shang = "Shang Z et al. 2022, BMC Med 20:284"
+    add(
+        "shang2022",
+        shang,
+        "single_arm_proportion",
+        "single-arm proportion",
+        "all stem-cell types; 42 single-arm + 20 controlled",
+        "ais_improved",
+        "proportion",
+        0.489,
+        (0.408, 0.569),
+        k=62,
+        n=2439,
+        verbatim="48.9% [95% CI 40.8%-56.9%]",
+    )
+    add(
+        "shang2022",
+        shang,
+        "single_arm_proportion",
+        "single-arm proportion",
+        "all stem-cell types",
+        "urinary_improved",
+        "proportion",
+        0.421,
+        (0.276, 0.572),
+        k=62,
+        n=2439,
+        verbatim="Urinary function improvement 42.1% [27.6-57.2]",
+    )
+    add(
+        "shang2022",
+        shang,
+        "single_arm_proportion",
+        "single-arm proportion",
+        "all stem-cell types",
+        "gi_improved",
+        "proportion",
+        0.520,
+        (0.236, 0.798),
+        k=62,
+        n=2439,
+        verbatim="gastrointestinal 52.0% [23.6-79.8]",
+    )
+    xu = "Xu P & Yang X 2019, Cell Transplant 28(1):36-46"
+    add(
+        "xu2019",
+        xu,
+        "pairwise",
+        "MSC vs control",
+        "MSC only; controlled",
+        "ais_improved",
+        "RR",
+        3.70,
+        p_text="<0.001",
+        k=11,
+        n=499,
+        verbatim="Total AIS-grade improvement RR 3.70 (P<0.001)",
+    )
+    add(
+        "xu2019",
+        xu,
+        "pairwise",
+        "MSC vs control (AIS A subgroup)",
+        "MSC only; controlled",
+        "ais_improved",
+        "RR",
+        3.57,
+        p_text="<0.001",
+        k=11,
+        n=499,
+        verbatim="AIS A subgroup RR 3.57 (P<0.001)",
+    )
+    add(
+        "xu2019",
+        xu,
+        "pairwise",
+        "MSC vs control",
+        "MSC only; controlled",
+        "sensory_total",
+        "MD",
+        8.63,
+        p_text="<0.001",
+        k=11,
+        n=499,
+        verbatim='reported as "OR 8.63" (P<0.001)',
+        notes="labelled 'OR' in the abstract; probably a mean difference",
+        status="interpreted",
+    )
+    add(
+        "xu2019",
+        xu,
+        "pairwise",
+        "MSC vs control",
+        "MSC only; controlled",
+        "residual_urine",
+        "MD",
+        -36.37,
+        p_text="=0.03",
+        k=11,
+        n=499,
+        verbatim='Residual urine "OR" -36.37 (P=0.03)',
+        notes="labelled 'OR'; probably a mean difference",
+        status="interpreted",
+    )
+    add(
+        "xu2019",
+        xu,
+        "pairwise",
+        "MSC vs control",
+        "MSC only; controlled",
+        "motor_total",
+        "MD",
+        1.37,
+        p_text="=0.19",
+        k=11,
+        n=499,
+        verbatim='Motor score "OR" 1.37 (P=0.19',
+        notes="labelled 'OR'; probably a mean difference",
+        status="interpreted",
+    )
+    add(
+        "xu2019",
+        xu,
+        "pairwise",
+        "MSC vs control",
+        "MSC only; controlled",
+        "adl",
+        "MD",
+        2.61,
+        p_text="=0.27",
+        k=11,
+        n=499,
+        verbatim="ADL 2.61 (P=0.27",
+        notes="labelled 'OR'; probably a mean difference",
+        status="interpreted",
+    )
+    add(
+        "xu2019",
+        xu,
+        "pairwise",
+        "MSC vs control",
+        "MSC only; controlled",
+        "ae_any",
+        "RR",
+        20.34,
+        (8.09, 51.18),
+        p_text="<0.001",
+        k=11,
+        n=499,
+        verbatim="RR 20.34 (95% CI 8.09-51.18), P<0.001",
+        notes="per Shang 2022 Table 2",
+    )
+    add(
+        "fan2017",
+        "Fan X et al. 2017, Neural Regen Res 12(5):815-825",
+        "pairwise",
+        "stem cells vs rehabilitation",
+        "all stem-cell types; RCTs",
+        "ae_any",
+        "RR",
+        14.49,
+        (5.34, 34.08),
+        p_text="<0.00001",
+        k=10,
+        n=377,
+        verbatim="RR 14.49 (95% CI 5.34-34.08), P<0.00001",
+        notes="per Shang 2022 Table 2",
+    )
+    bnma = "Bayesian NMA, 12 studies / 642 patients (PROSPERO CRD42020129635)"
+    for outcome, measure, est, ci, verb in (
+        ("ais_improved", "OR", 94.25, (6.71, 9321.95), "AIS grade OR 94.25 (95% CI 6.71-9321.95)"),
+        ("motor_total", "WMD", 6.67, (0.83, 12.73), "ASIA motor WMD 6.67 (0.83-12.73)"),
+        ("sensory_total", "WMD", 12.41, (3.42, 21.72), "ASIA sensory WMD 12.41 (3.42-21.72)"),
+        ("barthel", "WMD", 7.24, (0.21, 14.30), "Barthel WMD 7.24 (0.21-14.30)"),
+    ):
+        add(
+            "bayes_nma2021",
+            bnma,
+            "network",
+            "BMSC + rehabilitation vs rehabilitation alone",
+            "stem-cell types; controlled",
+            outcome,
+            measure,
+            est,
+            ci,
+            k=12,
+            n=642,
+            verbatim=verb,
+        )
+    saberi = "Saberi H et al. 2014, J Neurorestoratol 2:15-24"
+    add(
+        "saberi2014",
+        saberi,
+        "descriptive",
+        "before/after (reports before 2010)",
+        "cell transplantation + neuroprotective",
+        "motor_change",
+        "mean_change",
+        8.67,
+        sd=3.48,
+        k=20,
+        verbatim="8.67 ± 3.48 (reports before 2010)",
+    )
+    add(
+        "saberi2014",
+        saberi,
+        "descriptive",
+        "before/after (reports after 2010)",
+        "cell transplantation + neuroprotective",
+        "motor_change",
+        "mean_change",
+        8.95,
+        sd=2.78,
+        k=20,
+        verbatim="8.95 ± 2.78 (after 2010)",
+    )
+    return coerce_frame(pd.DataFrame(rows), "published_pooled")
+
+
+def build_screening(studies: pd.DataFrame) -> pd.DataFrame:
+    text = (RAW_DIR / "pooled_meta_analyses.md").read_text()
+    rows = []
+    for review, stage, count, verbatim in (
+        ("montoto2023", "identified", 53, "53 studies identified, 22 included"),
+        ("montoto2023", "included", 22, "53 studies identified, 22 included"),
+        ("chen2021", "included", 18, "18 studies, 949 patients"),
+        ("shang2022", "included", 62, "62 studies, 2,439 patients"),
+        ("xu2019", "included", 11, "11 studies, 499 patients"),
+        ("fan2017", "included", 10, "10 studies, 377 patients"),
+        ("li_ref111", "included", 7, "7 studies, 275 patients"),
+        ("zhao2019", "included", 21, "21 controlled studies, 973 patients"),
+        ("bayes_nma2021", "included", 12, "12 studies / 642 patients"),
+        ("frontcellneurosci2025", "included", 18, "18 RCTs, search to March 2024"),
+        ("saberi2014", "identified", 45, "45 studies found; 20 with ASIA data pooled"),
+        ("saberi2014", "included", 20, "45 studies found; 20 with ASIA data pooled"),
+    ):
+        if verbatim not in text:
+            raise ValueError(f"verbatim not in {_POOLED_KEY}: {verbatim!r}")
+        rows.append(
+            dict(
+                review=review,
+                stage=stage,
+                count=count,
+                study_id="",
+                reason="",
+                source_key=_POOLED_KEY,
+                where_in_source=f"section {review}",
+                verbatim=verbatim,
+                status="reported",
+            )
+        )
+    for _, s in studies.iterrows():
+        rows.append(
+            dict(
+                review="bundled",
+                stage="included",
+                count=1,
+                study_id=s["study_id"],
+                reason="clinical study of MSC (or a flagged related product) in SCI "
+                "read from the raw extraction",
+                source_key=s["source_key"],
+                where_in_source=s["where_in_source"],
+                verbatim="",
+                status="interpreted",
+            )
+        )
+    return coerce_frame(pd.DataFrame(rows), "screening")
+
+
+# ----------------------------------------------------------------------------- entry points
+def build() -> dict[str, pd.DataFrame]:
+    """Curate the raw files into the frames of the bundled evidence base."""
+    prov = _Prov()
+    studies, arms = build_studies_arms(prov)
+    outcomes, aes = build_outcomes_aes(arms, prov)
+    conversion, scores = build_natural_history()
+    frames = {
+        "studies": studies,
+        "arms": arms,
+        "outcomes": outcomes,
+        "adverse_events": aes,
+        "risk_of_bias": coerce_frame(
+            pd.DataFrame(columns=[c for c, _ in FRAMES["risk_of_bias"]]), "risk_of_bias"
+        ),
+        "screening": build_screening(studies),
+        "natural_history_conversion": conversion,
+        "natural_history_scores": scores,
+        "published_pooled": build_published_pooled(),
+        "provenance": coerce_frame(pd.DataFrame(prov.rows), "provenance"),
+    }
+    return frames
+
+
+def write(frames: dict[str, pd.DataFrame], out_dir: Path = DATA_DIR) -> None:
+    """Write the frames as ``<name>.csv`` (UTF-8)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, df in frames.items():
+        # pandas writes the shortest repr that round-trips each float exactly.
+        df.to_csv(out_dir / f"{name}.csv", index=False)
+
+
+def main() -> None:  # pragma: no cover - maintenance entry point
+    frames = build()
+    write(frames)
+    for name, df in frames.items():
+        print(f"{name}: {len(df)} rows")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    np.seterr(all="raise")
+    main()
