@@ -418,12 +418,13 @@ class SyntheticTrial:
         ``patient_id, arm, visit`` + the flat exam layout (strings) + ``age, sex, centre``.
     truth : DataFrame
         One row per patient: ``patient_id, arm, level_group, baseline_nli, baseline_ais,
-        last_ais, grades_gained, converted`` and the expected ``UEMS/LEMS/LT/PP`` at baseline
+        last_ais, grades_gained, converted_lower, converted_upper`` and the expected ``UEMS/LEMS/LT/PP`` at baseline
         and last visit and their changes (``delta_*``; NaN where a total is ND).
     """
 
     exams: pd.DataFrame
     truth: pd.DataFrame
+    expected: pd.DataFrame
     seed: int | None
 
 
@@ -471,6 +472,7 @@ def synthetic_trial(
     conv = conversion or {a: (0.2 if i == 0 else 0.4) for i, a in enumerate(sizes)}
     rows: list[dict[str, Any]] = []
     truth: list[dict[str, Any]] = []
+    expected: list[dict[str, str]] = []
     pid = 0
     for arm, n in sizes.items():
         for _ in range(n):
@@ -513,11 +515,17 @@ def synthetic_trial(
                     texture,
                 )
                 exams.append(ex)
+                expected.append(expected_result(ex))
                 row = {"patient_id": patient, "arm": arm, "visit": day}
                 row.update(ex.exam)
                 row.update({"age": age, "sex": sex, "centre": centre})
                 rows.append(row)
             b, last = exams[0], exams[-1]
+            gains = [
+                AIS_GRADES.index(y) - AIS_GRADES.index(x)
+                for x in b.ais.split(",")
+                for y in last.ais.split(",")
+            ]
             t = {
                 "patient_id": patient,
                 "arm": arm,
@@ -527,7 +535,9 @@ def synthetic_trial(
                 "last_nli": last.nli,
                 "last_ais": last.ais,
                 "grades_gained": gain,
-                "converted": gain >= 1,
+                # With an ambiguous exam the truth is a range over the possible grades.
+                "converted_lower": min(gains) >= 1,
+                "converted_upper": max(gains) >= 1,
             }
             for score in ("UEMS", "LEMS", "LT", "PP"):
                 t0, t1 = b.totals[score], last.totals[score]
@@ -535,7 +545,27 @@ def synthetic_trial(
                 t[f"last_{score}"] = np.nan if t1 is None else t1
                 t[f"delta_{score}"] = np.nan if t0 is None or t1 is None else t1 - t0
             truth.append(t)
-    return SyntheticTrial(pd.DataFrame(rows), pd.DataFrame(truth), seed)
+    return SyntheticTrial(pd.DataFrame(rows), pd.DataFrame(truth), pd.DataFrame(expected), seed)
+
+
+def expected_result(ex: SyntheticExam) -> dict[str, str]:
+    """The expected classification of a synthetic exam in the engine's string conventions."""
+
+    def total(v: int | None) -> str:
+        return "ND" if v is None else str(v)
+
+    return {
+        "asiaImpairmentScale": ex.ais,
+        "neurologicalLevelOfInjury": ex.nli,
+        "rightSensory": ex.sensory["Right"],
+        "leftSensory": ex.sensory["Left"],
+        "rightMotor": ex.motor["Right"],
+        "leftMotor": ex.motor["Left"],
+        "upperMotorTotal": total(ex.totals["UEMS"]),
+        "lowerMotorTotal": total(ex.totals["LEMS"]),
+        "touchTotal": total(ex.totals["LT"]),
+        "prickTotal": total(ex.totals["PP"]),
+    }
 
 
 def _patient_exam(nli, grade, amb, recovery, nt_rate, rng, texture) -> SyntheticExam:
