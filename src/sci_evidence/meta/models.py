@@ -62,6 +62,7 @@ _CONTROL_TYPES = {
     "max_iter": int,
     "step_adj": (int, float),
     "tau2_init": (int, float),
+    "metafor_iterations": bool,
 }
 
 

@@ -56,6 +56,10 @@ DEFAULT_CONTROL = {
     "max_iter": 100,
     "step_adj": 1.0,
     "tau2_init": None,
+    # True: replicate metafor's Fisher scoring step for step (absolute stopping rule
+    # |change| < threshold, no shortcut to the boundary). With threshold=1e-5 this
+    # reproduces metafor's default output digit for digit, including its early stops.
+    "metafor_iterations": False,
 }
 
 
@@ -230,6 +234,7 @@ def _fisher_scoring(method, yi, vi, X, control):
     max_iter = control["max_iter"]
     step_adj = control["step_adj"]
     tau2 = control["tau2_init"]
+    compat = bool(control["metafor_iterations"])
     if tau2 is None:
         tau2 = max(0.0, _he(yi, vi, X))
     n_iter = 0
@@ -240,16 +245,16 @@ def _fisher_scoring(method, yi, vi, X, control):
         adj = num / info * step_adj
         if not math.isfinite(adj):
             break
-        if tau2 + adj < 0:
+        if tau2 + adj < 0 and not compat:
             # boundary: if the score at 0 points down, tau2 = 0 is the (KKT) solution
             if _score_info(method, 0.0, yi, vi, X)[0] <= 0:
                 tau2 = 0.0
                 converged = True
                 break
-            while tau2 + adj < 0:
-                adj /= 2.0
+        while tau2 + adj < 0:
+            adj /= 2.0
         tau2 += adj
-        if abs(adj) < threshold * max(1.0, tau2):
+        if abs(adj) < threshold * (1.0 if compat else max(1.0, tau2)):
             converged = True
             break
     algorithm = "Fisher scoring"
@@ -262,9 +267,10 @@ def _fisher_scoring(method, yi, vi, X, control):
         )
         tau2 = _brent_fallback(method, yi, vi, X, threshold)
         algorithm = "Brent search on the score (fallback)"
-    if method in ("ML", "REML") and tau2 > 0:
-        # metafor's ll0check: a stationary point that is worse than tau2 = 0 is a trap
-        if _loglik(method, 0.0, yi, vi, X) - _loglik(method, tau2, yi, vi, X) > 1e-8:
+    # metafor's ll0check: a stationary point that is worse than tau2 = 0 is a trap
+    ll_tol, t_min = (np.finfo(float).eps ** 0.25, threshold) if compat else (1e-8, 0.0)
+    if method in ("ML", "REML") and tau2 > t_min:
+        if _loglik(method, 0.0, yi, vi, X) - _loglik(method, tau2, yi, vi, X) > ll_tol:
             warnings.warn(
                 f"{method}: the estimate tau2={tau2:.6g} has a lower likelihood than "
                 "tau2 = 0 (local maximum); tau2 set to 0",
