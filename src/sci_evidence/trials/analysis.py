@@ -329,7 +329,6 @@ class TrialAnalysis:
             "PP": "pp_total",
             "TMS": "motor_total",
         }
-        k = 0
         for a in self.arms:
             arm_id = f"{study_id}:{a.arm}"
             arm_rows.append(
@@ -343,11 +342,9 @@ class TrialAnalysis:
                 }
             )
 
-            def add(**kw):
-                nonlocal k
-                k += 1
+            def add(arm_id: str = arm_id, **kw) -> None:
                 base = {
-                    "outcome_id": f"{study_id}:{k}",
+                    "outcome_id": f"{study_id}:{len(outcome_rows) + 1}",
                     "study_id": study_id,
                     "arm_id": arm_id,
                     "subgroup": "",
@@ -488,7 +485,8 @@ def analyze_trial(
         raise InputError("no patient has a baseline exam", column="visit")
     excluded["no_follow_up"] = sorted(map(str, patients.loc[patients["n_exams"] < 2, "patient_id"]))
     patients["transition_group"] = [
-        transition_group(b, f) for b, f in zip(patients["baseline_ais"], patients["last_ais"])
+        transition_group(b, f)
+        for b, f in zip(patients["baseline_ais"], patients["last_ais"], strict=False)
     ]
 
     benchmarks = None
@@ -540,7 +538,7 @@ def analyze_trial(
 def _add_expected(patients: pd.DataFrame, benchmarks: pd.DataFrame) -> pd.DataFrame:
     p, lo, hi, src = [], [], [], []
     for grades, group, phase in zip(
-        patients["baseline_ais"], patients["level_group"], patients["phase"]
+        patients["baseline_ais"], patients["level_group"], patients["phase"], strict=False
     ):
         # An ambiguous baseline averages its possible grades' probabilities (range over all).
         found = [expected_conversion(g, group, phase, benchmarks) for g in grades.split(",")]

@@ -53,7 +53,9 @@ def read_trial_table(path: str | Path) -> pd.DataFrame:
     except InputError:
         raise
     except Exception as exc:  # a file that is not what its name says
-        raise InputError(f"cannot read the table: {type(exc).__name__}: {exc}", file=str(p))
+        raise InputError(
+            f"cannot read the table: {type(exc).__name__}: {exc}", file=str(p)
+        ) from None
     try:
         return validate_trial_table(df)
     except InputError as exc:

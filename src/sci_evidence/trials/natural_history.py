@@ -109,7 +109,9 @@ def _improved_share(g: pd.DataFrame, grade: str) -> tuple[float | None, str]:
         better = set(AIS_GRADES[AIS_GRADES.index(grade) + 1 :])
         covered: set[str] = set()
         total = 0.0
-        for target, value in zip(to["to_grade"].astype(str), pd.to_numeric(to["percent"])):
+        for target, value in zip(
+            to["to_grade"].astype(str), pd.to_numeric(to["percent"]), strict=False
+        ):
             grades = set(target.replace("/", ",").split(","))
             if grades <= better and not grades & covered:
                 covered |= grades

@@ -418,8 +418,9 @@ class SyntheticTrial:
         ``patient_id, arm, visit`` + the flat exam layout (strings) + ``age, sex, centre``.
     truth : DataFrame
         One row per patient: ``patient_id, arm, level_group, baseline_nli, baseline_ais,
-        last_ais, grades_gained, converted_lower, converted_upper`` and the expected ``UEMS/LEMS/LT/PP`` at baseline
-        and last visit and their changes (``delta_*``; NaN where a total is ND).
+        last_ais, grades_gained, converted_lower, converted_upper`` and the expected
+        ``UEMS/LEMS/LT/PP`` at baseline and last visit and their changes (``delta_*``; NaN
+        where a total is ND).
     """
 
     exams: pd.DataFrame
