@@ -122,7 +122,7 @@ def _read_tables(
     a, b, c, d = _two_by_two(cols, who)
     k_all = cols.k
     if labels is None:
-        labs = [str(i + 1) for i in range(k_all)]
+        labs = [f"Study {i}" for i in range(1, k_all + 1)]
     else:
         if isinstance(labels, str) and data is not None:
             labels = data[labels]
@@ -256,9 +256,9 @@ def _build(
         pval=pval,
         ci_lb=float(ci_lb),
         ci_ub=float(ci_ub),
-        # tau² is 0 by construction, so the prediction interval is the confidence interval.
-        pi_lb=float(ci_lb),
-        pi_ub=float(ci_ub),
+        # No prediction interval for equal-effect models (as pool(method="EE")).
+        pi_lb=None,
+        pi_ub=None,
         tau2=0.0,
         se_tau2=None,
         I2=float(i2),
@@ -344,7 +344,7 @@ def pool_mh(
     level : float, default 0.95
         Confidence level.
     labels : sequence of str or column name, optional
-        Study labels (default "1", "2", ...).
+        Study labels (default "Study 1", "Study 2", ...).
     data : pandas.DataFrame, optional
         Frame the column names refer to.
     first_row : int, default 1
