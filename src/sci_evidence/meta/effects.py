@@ -13,6 +13,7 @@ measure    what ``yi`` is                                         columns
 RR         log risk ratio                                         ai, bi|n1i, ci, di|n2i
 OR         log odds ratio                                         ai, bi|n1i, ci, di|n2i
 RD         risk difference                                        ai, bi|n1i, ci, di|n2i
+AS         arcsine square-root risk difference                    ai, bi|n1i, ci, di|n2i
 MD         raw mean difference m1 - m2                            m1i m2i sd1i sd2i n1i n2i
 SMD        Hedges' g (exact small-sample correction)              m1i m2i sd1i sd2i n1i n2i
 ROM        log ratio of means (bias-corrected by default)         m1i m2i sd1i sd2i n1i n2i
@@ -26,6 +27,8 @@ PAS        arcsine square-root proportion                         xi ni
 PFT        Freeman-Tukey double arcsine proportion                xi ni
 IR         incidence rate (events per person-time)                xi ti
 IRLN       log incidence rate                                     xi ti
+IRS        square-root incidence rate                             xi ti
+IRFT       Freeman-Tukey incidence rate                           xi ti
 MN         raw mean of one group                                  mi sdi ni
 GEN        a precomputed estimate                                 yi with vi, sei or ci_lb+ci_ub
 =========  =====================================================  ============================
@@ -50,11 +53,11 @@ from sci_evidence.errors import DataWarning, InputError
 
 __all__ = ["effect_sizes", "MEASURES", "hedges_correction"]
 
-_TWO_GROUP_BINARY = ("RR", "OR", "RD")
+_TWO_GROUP_BINARY = ("RR", "OR", "RD", "AS")
 _TWO_GROUP_CONTINUOUS = ("MD", "SMD", "ROM")
 _CHANGE = ("MC", "SMCC", "SMCR")
 _PROPORTION = ("PR", "PLN", "PLO", "PAS", "PFT")
-_RATE = ("IR", "IRLN")
+_RATE = ("IR", "IRLN", "IRS", "IRFT")
 _ONE_MEAN = ("MN",)
 _GENERIC = ("GEN",)
 
@@ -67,7 +70,7 @@ MEASURES: tuple[str, ...] = (
 _LOG_MEASURES = ("RR", "OR", "ROM", "PLN", "IRLN", "HR", "IRR")
 
 # metafor's escalc defaults to add=0 for the variance-stabilising transformations.
-_ADD_ZERO_BY_DEFAULT = ("PAS", "PFT")
+_ADD_ZERO_BY_DEFAULT = ("AS", "PAS", "PFT", "IRS", "IRFT")
 
 _TO_OPTIONS = ("only0", "all", "if0all", "none")
 
@@ -258,7 +261,7 @@ def effect_sizes(
         data=)``). Without it, column arguments are sequences and the result holds them.
     add : float, optional
         Value added to cells for zero-cell studies. Default ``None`` means metafor's
-        default: 0.5, except 0 for ``PAS`` and ``PFT``.
+        default: 0.5, except 0 for ``AS``, ``PAS``, ``PFT``, ``IRS`` and ``IRFT``.
     to : {"only0", "all", "if0all", "none"}, default "only0"
         Where ``add`` goes: to every cell of the tables (2x2; or xi and ni - xi; or xi for
         rates) that have a zero cell (``"only0"``); to all tables (``"all"``); to all tables
@@ -334,7 +337,10 @@ def effect_sizes(
       PAS: :math:`y = \arcsin\sqrt p`, :math:`v = 1/(4n)`;
       PFT: :math:`y = \tfrac12[\arcsin\sqrt{x/(n+1)} + \arcsin\sqrt{(x+1)/(n+1)}]`,
       :math:`v = 1/(4n+2)`.
-    * IR: :math:`y = x/t`, :math:`v = x/t^2`; IRLN: :math:`y = \log(x/t)`, :math:`v = 1/x`.
+    * AS: :math:`y = \arcsin\sqrt{p_1} - \arcsin\sqrt{p_2}`, :math:`v = 1/(4n_1) + 1/(4n_2)`.
+    * IR: :math:`y = x/t`, :math:`v = x/t^2`; IRLN: :math:`y = \log(x/t)`, :math:`v = 1/x`;
+      IRS: :math:`y = \sqrt{x/t}`, :math:`v = 1/(4t)`; IRFT:
+      :math:`y = \tfrac12(\sqrt{x/t} + \sqrt{(x+1)/t})`, :math:`v = 1/(4t)`.
 
     References
     ----------
@@ -550,6 +556,9 @@ def _compute(
             elif measure == "OR":
                 yi = np.log(p1 / (1 - p1)) - np.log(p2 / (1 - p2))
                 vi = 1 / ai + 1 / bi + 1 / ci + 1 / di
+            elif measure == "AS":
+                yi = np.arcsin(np.sqrt(p1)) - np.arcsin(np.sqrt(p2))
+                vi = 1 / (4 * n1) + 1 / (4 * n2)
             else:
                 yi = p1 - p2
                 if vtype == "LS":
@@ -763,7 +772,11 @@ def _rate(
     rate = x / t
     if measure == "IR":
         return rate, rate / t, t.copy()
-    return np.log(rate), 1 / x, t.copy()
+    if measure == "IRLN":
+        return np.log(rate), 1 / x, t.copy()
+    if measure == "IRS":
+        return np.sqrt(rate), 1 / (4 * t), t.copy()
+    return 0.5 * (np.sqrt(rate) + np.sqrt(rate + 1 / t)), 1 / (4 * t), t.copy()
 
 
 def _precomputed(

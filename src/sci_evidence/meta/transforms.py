@@ -42,7 +42,8 @@ class MeasureScale:
         ``"standardized"``, ``"generic"``.
     transform : str
         The back-transformation :func:`back_transform` applies: ``"exp"``, ``"expit"``,
-        ``"sin2"``, ``"ipft_hm"`` or ``"identity"``.
+        ``"sin2"``, ``"square"``, ``"ipft_hm"``, ``"identity"``, or ``"none"`` (IRFT: no
+        back-transformation is offered).
     null_value : float or None
         The value of "no effect" on the back-transformed scale (1 for ratios, 0 for
         differences); None where no such value exists (proportions, rates, means).
@@ -116,7 +117,19 @@ _SCALES: dict[str, MeasureScale] = {
             None,
             needs_ni=True,
         ),
+        MeasureScale(
+            "AS",
+            "Arcsine risk difference",
+            "Arcsine square-root risk difference",
+            "difference",
+            "identity",
+            0.0,
+        ),
         MeasureScale("IR", "Incidence rate", "Incidence rate", "rate", "identity", None),
+        MeasureScale("IRS", "Incidence rate", "Square-root incidence rate", "rate", "square", None),
+        MeasureScale(
+            "IRFT", "Incidence rate", "Freeman-Tukey incidence rate", "rate", "none", None
+        ),
         MeasureScale("IRLN", "Incidence rate", "Log incidence rate", "rate", "exp", None),
         MeasureScale("MN", "Mean", "Mean", "mean", "identity", None),
         MeasureScale("GEN", "Effect size", "Effect size", "generic", "identity", None),
@@ -221,6 +234,7 @@ def back_transform(
     RR, OR, PETO, HR, IRR, ROM,   :math:`e^x`
     PLN, IRLN
     PLO                           :math:`1/(1+e^{-x})`
+    IRS                           :math:`x^2` (0 for negative x)
     PAS                           :math:`\sin^2 x` (clamped to [0, 1] outside
                                   [0, pi/2], as metafor's ``transf.iarcsin``)
     PFT                           :func:`ipft` at the harmonic mean of ``ni``
@@ -230,7 +244,7 @@ def back_transform(
     Raises
     ------
     InputError
-        Unknown measure, or ``PFT`` without ``ni``.
+        Unknown measure, ``IRFT`` (no back-transformation), or ``PFT`` without ``ni``.
 
     Examples
     --------
@@ -250,6 +264,15 @@ def back_transform(
     if kind == "expit":
         with np.errstate(over="ignore"):
             return 1.0 / (1.0 + np.exp(-x))
+    if kind == "none":
+        raise InputError(
+            f"no back-transformation for {scale.measure}; use IR or IRLN for pooled rates",
+            column="measure",
+            value=measure,
+        )
+    if kind == "square":
+        # metafor's transf.isqrt: negative roots mean a rate of 0.
+        return np.where(x < 0, 0.0, x**2)
     if kind == "sin2":
         p = np.sin(x) ** 2
         p = np.where(x < 0, 0.0, p)
