@@ -1,0 +1,542 @@
+"""GOSH: the model fitted to every subset of the studies (Olkin, Dahabreh & Trikalinos 2012).
+
+``gosh(res)`` refits the model of a :class:`PoolResult` to all 2^k - 1 non-empty subsets of
+its k studies when k <= 24 (about 16.8 million subsets at k = 24), otherwise to a seeded
+random sample of subsets. Fits are computed for whole chunks of subsets at once, on
+several threads, into preallocated result arrays, so memory stays bounded (at k = 24 the
+results take about 0.7 GB and each chunk a few MB).
+
+Two kernels:
+
+* **closed form** (EE and DL, intercept-only models, all subsets): the sums
+  sum(w), sum(w y), sum(w y^2), sum(w^2) and the study count of a subset are linear in its
+  indicator vector. Splitting the subset bitmask into a low part (the L lowest studies) and
+  a high part, every chunk of subsets is a broadcast sum of two precomputed tables
+  (2^L and 2^(k-L) entries). The DL random-effects estimate then needs one pass per study
+  over the chunk, because its weights 1/(v_i + tau2_S) depend on the subset's tau2.
+* **general** (REML, ML, models with moderators, sampled subsets): the batched fits of
+  :func:`sci_evidence.meta._batch.fit_batch` with a study mask per subset.
+
+Results match a plain loop of ``fit_design`` over the subsets (to rounding; REML/ML to
+the Fisher scoring threshold, 1e-10 here).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ._batch import fit_batch
+
+#: GOSH fits every subset up to this many studies (2^24 - 1 = 16,777,215 subsets).
+MAX_EXHAUSTIVE_K = 24
+#: Number of random subsets drawn when k > MAX_EXHAUSTIVE_K and ``subsets`` is not given.
+DEFAULT_RANDOM_SUBSETS = 1_000_000
+GOSH_METHODS = ("EE", "DL", "ML", "REML")
+_METHOD_ALIASES = {"FE": "EE", "CE": "EE"}
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class GoshResult:
+    """Fits of one model to many subsets of the studies.
+
+    Attributes
+    ----------
+    estimate, tau2, I2, Q : ndarray of shape (n_subsets,)
+        Per subset: the pooled estimate (intercept), tau2, I2 (percent) and Cochran's Q.
+    n_studies : ndarray of uint8/int16, shape (n_subsets,)
+        How many studies each subset holds.
+    masks : ndarray
+        Which studies each subset holds: a ``uint64`` bitmask per subset when k <= 64
+        (bit i set = study i included; subset j of an exhaustive run is ``j + 1``), otherwise
+        a boolean (n_subsets, k) matrix.
+    exhaustive : bool
+        True when every subset (of at least p studies) was fitted.
+    seed : int or None
+        Seed of the random subset sample (None when exhaustive).
+    """
+
+    k: int
+    method: str
+    exhaustive: bool
+    seed: int | None
+    labels: tuple[str, ...]
+    estimate: np.ndarray = field(repr=False)
+    tau2: np.ndarray = field(repr=False)
+    I2: np.ndarray = field(repr=False)
+    Q: np.ndarray = field(repr=False)
+    n_studies: np.ndarray = field(repr=False)
+    masks: np.ndarray = field(repr=False)
+    p: int = 1
+
+    @property
+    def n_subsets(self) -> int:
+        return int(self.estimate.shape[0])
+
+    @property
+    def H2(self) -> np.ndarray:
+        """H2 per subset: Q / (n - p) for EE, tau2 / s2 + 1 = 100 / (100 - I2) otherwise."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.method == "EE":
+                df = self.n_studies.astype(float) - self.p
+                return np.where(df > 0, self.Q / df, 1.0)
+            return 100.0 / (100.0 - self.I2)
+
+    def contains(self, study: int | str) -> np.ndarray:
+        """Boolean array: which subsets hold ``study`` (0-based index or label)."""
+        i = self._study_index(study)
+        if self.masks.dtype == np.uint64:
+            return ((self.masks >> np.uint64(i)) & np.uint64(1)).astype(bool)
+        return np.asarray(self.masks[:, i], dtype=bool)
+
+    def membership(self) -> np.ndarray:
+        """Boolean matrix (n_subsets, k): study j in subset i. Needs n_subsets * k bytes."""
+        return np.column_stack([self.contains(i) for i in range(self.k)])
+
+    def _study_index(self, study: int | str) -> int:
+        if isinstance(study, (int, np.integer)) and not isinstance(study, bool):
+            if 0 <= int(study) < self.k:
+                return int(study)
+            raise InputError(
+                f"study index must be between 0 and {self.k - 1}", column="study", value=study
+            )
+        if study in self.labels:
+            return self.labels.index(study)
+        raise InputError(
+            "no study with this label; labels are " + ", ".join(self.labels[:10]),
+            column="study",
+            value=study,
+        )
+
+    def summary(self) -> str:
+        kind = "all" if self.exhaustive else f"a random sample (seed {self.seed}) of"
+        q = np.nanquantile(self.estimate, [0.0, 0.025, 0.5, 0.975, 1.0])
+        i2 = np.nanquantile(self.I2, [0.025, 0.5, 0.975])
+        return (
+            f"GOSH ({self.method}): {self.n_subsets:,} fits to {kind} subsets of k = {self.k}"
+            f" studies\n  estimate: median {q[2]:.4f}, 95% of subsets in [{q[1]:.4f}, "
+            f"{q[3]:.4f}], range [{q[0]:.4f}, {q[4]:.4f}]\n"
+            f"  I2: median {i2[1]:.1f}%, 95% of subsets in [{i2[0]:.1f}%, {i2[2]:.1f}%]"
+        )
+
+    def to_frame(self, *, membership: bool = False) -> pd.DataFrame:
+        """One row per subset: ``estimate, tau2, I2, H2, Q, k`` and ``mask`` (k <= 64),
+        plus one boolean column per study label when ``membership=True``."""
+        cols: dict[str, Any] = {
+            "estimate": self.estimate,
+            "tau2": self.tau2,
+            "I2": self.I2,
+            "H2": self.H2,
+            "Q": self.Q,
+            "k": self.n_studies.astype(np.int64),
+        }
+        if self.masks.dtype == np.uint64:
+            cols["mask"] = self.masks
+        frame = pd.DataFrame(cols)
+        if membership:
+            for i, label in enumerate(self.labels):
+                frame[label] = self.contains(i)
+        return frame
+
+    def study_influence(self) -> pd.DataFrame:
+        """Per study: mean estimate and I2 of the subsets with and without it."""
+        rows = []
+        for i, label in enumerate(self.labels):
+            has = self.contains(i)
+            rows.append(
+                {
+                    "study": label,
+                    "estimate_with": float(np.nanmean(self.estimate[has])),
+                    "estimate_without": float(np.nanmean(self.estimate[~has])),
+                    "I2_with": float(np.nanmean(self.I2[has])),
+                    "I2_without": float(np.nanmean(self.I2[~has])),
+                }
+            )
+        return pd.DataFrame(rows).set_index("study")
+
+    def to_dict(self, *, subsets: bool | None = None) -> dict[str, Any]:
+        """JSON-safe dict; per-subset arrays only when ``subsets`` (default: <= 100,000)."""
+        if subsets is None:
+            subsets = self.n_subsets <= 100_000
+        out: dict[str, Any] = {
+            "k": self.k,
+            "p": self.p,
+            "method": self.method,
+            "exhaustive": self.exhaustive,
+            "seed": self.seed,
+            "n_subsets": self.n_subsets,
+            "labels": list(self.labels),
+            "summary": {
+                "estimate_quantiles": _quantiles(self.estimate),
+                "I2_quantiles": _quantiles(self.I2),
+            },
+        }
+        if subsets:
+            for name in ("estimate", "tau2", "I2", "Q"):
+                out[name] = [_json_float(x) for x in getattr(self, name)]
+            out["n_studies"] = [int(x) for x in self.n_studies]
+            if self.masks.dtype == np.uint64:
+                out["masks"] = [int(x) for x in self.masks]
+            else:
+                out["masks"] = self.masks.astype(int).tolist()
+        return out
+
+    def plot(self, *, study: int | str | None = None, **kw: Any):
+        """GOSH plot (estimate against I2, with marginal densities); see ``gosh_plot``."""
+        from .bias_plots import gosh_plot
+
+        return gosh_plot(self, study=study, **kw)
+
+
+def _quantiles(a: np.ndarray) -> dict[str, float | None]:
+    qs = np.nanquantile(a, [0.0, 0.025, 0.25, 0.5, 0.75, 0.975, 1.0])
+    names = ["min", "q025", "q25", "median", "q75", "q975", "max"]
+    return {n: _json_float(x) for n, x in zip(names, qs, strict=True)}
+
+
+def _json_float(x: float) -> float | None:
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def gosh(
+    res: Any,
+    *,
+    subsets: int | None = None,
+    method: str | None = None,
+    seed: int | None = None,
+    n_jobs: int | None = None,
+    chunk_size: int = 1 << 17,
+    progress: ProgressCallback | None = None,
+) -> GoshResult:
+    """Fit the model of ``res`` to every subset of its studies (or a random sample).
+
+    Parameters
+    ----------
+    res : PoolResult
+        The fitted model (``yi, vi, X, method, test, labels`` are used).
+    subsets : int, optional
+        Number of subsets. Default: all 2^k - 1 subsets (of at least p studies) when
+        k <= 24, else a random sample of 1,000,000. When ``subsets`` is at least the number of
+        possible subsets, all are fitted.
+    method : {"EE", "DL", "ML", "REML"}, optional
+        Estimator for the subsets; default ``res.method``. EE and DL have closed forms and
+        are fastest; REML and ML use vectorised Fisher scoring.
+    seed : int, optional
+        Seed of the random sample (ignored when exhaustive). Default: drawn from the
+        operating system and recorded in the result.
+    n_jobs : int, optional
+        Threads (default: all cores).
+    chunk_size : int
+        Subsets per chunk (bounds the working memory, about 60 bytes x k per subset).
+    progress : callable(done, total), optional
+        Called after each chunk, from the calling thread.
+
+    Returns
+    -------
+    GoshResult
+
+    Notes
+    -----
+    Subsets are ordered as metafor builds them with ``expand.grid``: subset j (0-based) of
+    an exhaustive run holds study i when bit i of j + 1 is set. A subset of one study has
+    estimate y_i, tau2 = 0, Q = 0, I2 = 0 and H2 = 1 (as metafor's ``gosh``).
+
+    References
+    ----------
+    Olkin I, Dahabreh IJ, Trikalinos TA (2012). GOSH - a graphical display of study
+    heterogeneity. Research Synthesis Methods 3(3):214-223. doi:10.1002/jrsm.1053
+    """
+    y = np.asarray(res.yi, dtype=float)
+    v = np.asarray(res.vi, dtype=float)
+    X = np.asarray(res.X, dtype=float)
+    k, p = X.shape
+    if k < 2:
+        raise InputError("GOSH needs at least 2 studies", column="k", value=k)
+    meth = _resolve_method(method if method is not None else res.method)
+    test = getattr(res, "test", "z") or "z"
+    labels = tuple(getattr(res, "labels", None) or [f"Study {i + 1}" for i in range(k)])
+    n_possible = sum(_comb(k, j) for j in range(p, k + 1))
+    if subsets is not None:
+        if int(subsets) < 2:
+            raise InputError("the number of GOSH subsets must be at least 2", value=subsets)
+        exhaustive = int(subsets) >= n_possible
+    else:
+        exhaustive = k <= MAX_EXHAUSTIVE_K
+    n_jobs = max(1, int(n_jobs or os.cpu_count() or 1))
+    chunk_size = max(1024, int(chunk_size))
+
+    if exhaustive:
+        if p == 1 and meth in ("EE", "DL"):
+            out = _exhaustive_closed_form(y, v, meth, n_jobs, chunk_size, progress)
+            masks = np.arange(1, 2**k, dtype=np.uint64)
+        else:
+            out, masks = _exhaustive_general(y, v, X, meth, test, n_jobs, chunk_size, progress)
+        used_seed = None
+    else:
+        n = int(subsets) if subsets is not None else DEFAULT_RANDOM_SUBSETS
+        used_seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
+        out, masks = _sampled(y, v, X, meth, test, n, used_seed, n_jobs, chunk_size, progress)
+    est, tau2, i2, q, nst = out
+    return GoshResult(
+        k=k,
+        method=meth,
+        exhaustive=exhaustive,
+        seed=used_seed,
+        labels=labels,
+        estimate=est,
+        tau2=tau2,
+        I2=i2,
+        Q=q,
+        n_studies=nst,
+        masks=masks,
+        p=p,
+    )
+
+
+def _comb(n: int, r: int) -> int:
+    from math import comb
+
+    return comb(n, r)
+
+
+def _resolve_method(method: str) -> str:
+    m = _METHOD_ALIASES.get(str(method).upper(), str(method).upper())
+    if m not in GOSH_METHODS:
+        raise InputError(
+            "GOSH supports the estimators " + ", ".join(GOSH_METHODS) + "; pass method= one of"
+            " them",
+            column="method",
+            value=method,
+        )
+    return m
+
+
+def _run_chunks(tasks: list[Callable[[], int]], n_jobs: int, progress) -> None:
+    """Run ``tasks`` (each returns its number of subsets) on threads, reporting progress.
+
+    On KeyboardInterrupt the pending chunks are cancelled before the interrupt propagates,
+    so Ctrl-C stops a long run within about one chunk per thread.
+    """
+    total_done = 0
+    total = None
+    if n_jobs == 1 or len(tasks) == 1:
+        for t in tasks:
+            total_done += t()
+            if progress is not None:
+                progress(total_done, total or 0)
+        return
+    pool = ThreadPoolExecutor(max_workers=n_jobs)
+    try:
+        pending = set()
+        it = iter(tasks)
+        # Keep at most 2 chunks per thread in flight: bounded memory, quick cancellation.
+        for t in it:
+            pending.add(pool.submit(t))
+            if len(pending) >= 2 * n_jobs:
+                break
+        while pending:
+            done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            for f in done:
+                total_done += f.result()
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.add(pool.submit(nxt))
+            if done and progress is not None:
+                progress(total_done, 0)
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _subset_tables(a: np.ndarray, nbits: int, offset: int) -> np.ndarray:
+    """Sums of the columns of ``a`` over every subset of studies offset..offset+nbits-1.
+
+    ``a`` has shape (m, k); returns (m, 2^nbits) where entry [:, s] sums the columns whose
+    bit is set in s.
+    """
+    t = np.zeros((a.shape[0], 1 << nbits))
+    for j in range(nbits):
+        size = 1 << j
+        t[:, size : 2 * size] = t[:, :size] + a[:, offset + j : offset + j + 1]
+    return t
+
+
+def _exhaustive_closed_form(y, v, method, n_jobs, chunk_size, progress):
+    k = y.size
+    n_total = (1 << k) - 1
+    # Centre y at the overall EE mean: Q = sum(w y^2) - (sum w y)^2 / sum(w) then loses
+    # fewer digits to cancellation; estimates are shifted back at the end.
+    w = 1.0 / v
+    centre = float(np.sum(w * y) / np.sum(w))
+    yc = y - centre
+    a = np.vstack([w, w * yc, w * yc * yc, w * w, np.ones(k)])
+    low_bits = min(k, max(1, int(np.log2(chunk_size))), 16)
+    high_bits = k - low_bits
+    lo = _subset_tables(a, low_bits, 0)
+    hi = _subset_tables(a, high_bits, low_bits)
+    lo_incl = ((np.arange(1 << low_bits)[None, :] >> np.arange(low_bits)[:, None]) & 1).astype(
+        float
+    )
+    hi_all = np.arange(1 << high_bits)
+    est_out = np.empty(n_total)
+    tau2_out = np.empty(n_total)
+    i2_out = np.empty(n_total)
+    q_out = np.empty(n_total)
+    n_out = np.empty(n_total, dtype=np.uint8)
+    rows_per_chunk = max(1, chunk_size >> low_bits)
+
+    def task(h0: int, h1: int) -> int:
+        S = hi[:, h0:h1, None] + lo[:, None, :]
+        sw, swy, swy2, sw2, cnt = S[0], S[1], S[2], S[3], S[4]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            est = swy / sw
+            q = np.maximum(swy2 - swy * est, 0.0)
+            df = cnt - 1.0
+            if method == "EE":
+                tau2 = np.zeros_like(q)
+                i2 = np.where(q > df, 100.0 * (q - df) / q, 0.0)
+            else:
+                c = sw - sw2 / sw
+                tau2 = np.where(df > 0, np.maximum(0.0, (q - df) / c), 0.0)
+                s2 = df / c
+                i2 = np.where(tau2 > 0, 100.0 * tau2 / (tau2 + s2), 0.0)
+                het = tau2 > 0
+                if het.any():
+                    est = np.where(
+                        het, _dl_estimate(tau2, yc, v, lo_incl, hi_all[h0:h1], low_bits), est
+                    )
+        q = np.where(cnt > 1, q, 0.0)
+        start = (h0 << low_bits) - 1
+        stop = (h1 << low_bits) - 1
+        sl = slice(max(start, 0), stop)
+        first = 1 if start < 0 else 0  # the empty subset (mask 0) is not a subset
+        est_out[sl] = (est + centre).ravel()[first:]
+        tau2_out[sl] = tau2.ravel()[first:]
+        i2_out[sl] = i2.ravel()[first:]
+        q_out[sl] = q.ravel()[first:]
+        n_out[sl] = cnt.ravel()[first:].astype(np.uint8)
+        return stop - max(start, 0)
+
+    tasks = [
+        (lambda h0=h0, h1=min(h0 + rows_per_chunk, 1 << high_bits): task(h0, h1))
+        for h0 in range(0, 1 << high_bits, rows_per_chunk)
+    ]
+    _run_chunks(tasks, n_jobs, _wrap_progress(progress, n_total))
+    return (est_out, tau2_out, i2_out, q_out, n_out)
+
+
+def _dl_estimate(tau2, yc, v, lo_incl, hi_rows, low_bits):
+    """sum(y / (v + tau2)) / sum(1 / (v + tau2)) over each subset of a chunk."""
+    acc_w = np.zeros_like(tau2)
+    acc_wy = np.zeros_like(tau2)
+    tmp = np.empty_like(tau2)
+    for j in range(yc.size):
+        np.add(tau2, v[j], out=tmp)
+        if j < low_bits:
+            np.divide(lo_incl[j][None, :], tmp, out=tmp)
+        else:
+            bit = ((hi_rows >> (j - low_bits)) & 1).astype(float)
+            np.divide(bit[:, None], tmp, out=tmp)
+        acc_w += tmp
+        tmp *= yc[j]
+        acc_wy += tmp
+    return acc_wy / acc_w
+
+
+def _wrap_progress(progress, total):
+    if progress is None:
+        return None
+    return lambda done, _total: progress(done, total)
+
+
+def _masks_to_matrix(masks: np.ndarray, k: int) -> np.ndarray:
+    return ((masks[:, None] >> np.arange(k, dtype=np.uint64)[None, :]) & np.uint64(1)).astype(bool)
+
+
+def _exhaustive_general(y, v, X, method, test, n_jobs, chunk_size, progress):
+    k, p = X.shape
+    all_masks = np.arange(1, 2**k, dtype=np.uint64)
+    if p > 1:
+        counts = _popcount(all_masks)
+        all_masks = all_masks[counts >= p]
+    return _fit_masks(y, v, X, method, test, all_masks, k, n_jobs, chunk_size, progress)
+
+
+def _popcount(masks: np.ndarray) -> np.ndarray:
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(masks).astype(np.int64)
+    m = masks.copy()
+    c = np.zeros(m.shape, dtype=np.int64)
+    while m.any():
+        c += (m & np.uint64(1)).astype(np.int64)
+        m >>= np.uint64(1)
+    return c
+
+
+def _fit_masks(y, v, X, method, test, masks, k, n_jobs, chunk_size, progress):
+    n_total = masks.shape[0]
+    est_out = np.empty(n_total)
+    tau2_out = np.empty(n_total)
+    i2_out = np.empty(n_total)
+    q_out = np.empty(n_total)
+    n_out = np.empty(n_total, dtype=np.uint8 if k < 256 else np.int32)
+    step = max(256, chunk_size // max(k, 1))
+
+    def task(a: int, b: int) -> int:
+        if masks.dtype == np.uint64:
+            m = _masks_to_matrix(masks[a:b], k)
+        else:
+            m = masks[a:b]
+        fits = fit_batch(y, v, X, method=method, test=test, mask=m)
+        est_out[a:b] = fits.beta[:, 0]
+        tau2_out[a:b] = fits.tau2
+        i2_out[a:b] = fits.I2
+        q_out[a:b] = fits.Q
+        n_out[a:b] = fits.n
+        return b - a
+
+    tasks = [(lambda a=a, b=min(a + step, n_total): task(a, b)) for a in range(0, n_total, step)]
+    _run_chunks(tasks, n_jobs, _wrap_progress(progress, n_total))
+    return (est_out, tau2_out, i2_out, q_out, n_out), masks
+
+
+def _sampled(y, v, X, method, test, n, seed, n_jobs, chunk_size, progress):
+    """A random sample of subsets of at least p studies, as metafor draws them.
+
+    metafor draws a subset size m from p..k with probability dbinom(m, k, 1/2) and then m
+    studies at random; that is each study in or out with probability 1/2, conditioned on
+    holding at least p studies. Each chunk has its own child seed, so the sample does not
+    depend on the number of threads.
+    """
+    k, p = X.shape
+    step = max(256, chunk_size // max(k, 1))
+    starts = list(range(0, n, step))
+    children = np.random.SeedSequence(seed).spawn(len(starts))
+    use_bits = k <= 64
+    masks = np.empty(n, dtype=np.uint64) if use_bits else np.empty((n, k), dtype=bool)
+    for a, child in zip(starts, children, strict=True):
+        b = min(a + step, n)
+        rng = np.random.default_rng(child)
+        m = rng.random((b - a, k)) < 0.5
+        bad = m.sum(axis=1) < p
+        while bad.any():
+            m[bad] = rng.random((int(bad.sum()), k)) < 0.5
+            bad = m.sum(axis=1) < p
+        if use_bits:
+            masks[a:b] = (m.astype(np.uint64) << np.arange(k, dtype=np.uint64)).sum(
+                axis=1, dtype=np.uint64
+            )
+        else:
+            masks[a:b] = m
+    return _fit_masks(y, v, X, method, test, masks, k, n_jobs, chunk_size, progress)
