@@ -1,0 +1,494 @@
+"""Trial design by simulation: power and sample size of a randomised two-arm trial.
+
+Patients are drawn from a mix of baseline strata (AIS grade × tetraplegia/paraplegia); each
+stratum carries its spontaneous conversion probability (natural-history benchmarks) and the
+spontaneous course of a motor score (mean and SD at the baseline and follow-up weeks, EMSCI).
+Patients are randomised by permuted blocks within strata, some drop out, the assumed
+treatment effect is applied, and the planned analysis is run on every simulated trial —
+all vectorised over simulations with a seeded numpy Generator.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from sci_evidence.trials.natural_history import conversion_benchmarks, expected_conversion
+
+ENDPOINTS = ("conversion", "motor")
+ANALYSES = {"conversion": ("cmh", "chi2"), "motor": ("ancova", "ttest")}
+SCORE_RANGE = {"TMS": 100.0, "UEMS": 50.0, "LEMS": 50.0, "LT": 112.0, "PP": 112.0}
+#: Default baseline mix: a typical acute MSC trial enrolling motor-complete injuries.
+DEFAULT_MIX: dict[tuple[str, str], float] = {
+    ("A", "tetraplegia"): 0.4,
+    ("A", "paraplegia"): 0.3,
+    ("B", "tetraplegia"): 0.2,
+    ("B", "paraplegia"): 0.1,
+}
+
+
+@dataclass(frozen=True)
+class Stratum:
+    """A baseline stratum: its share of patients, spontaneous conversion probability and
+    the spontaneous course of the motor score (mean, SD at baseline and follow-up)."""
+
+    grade: str
+    level_group: str
+    weight: float
+    p_convert: float
+    score_mean_baseline: float = float("nan")
+    score_sd_baseline: float = float("nan")
+    score_mean_followup: float = float("nan")
+    score_sd_followup: float = float("nan")
+    conversion_sources: str = ""
+
+
+@dataclass(frozen=True)
+class TrialDesign:
+    """A randomised two-arm trial to simulate.
+
+    Attributes
+    ----------
+    strata : tuple of Stratum
+        Baseline mix with the natural-history numbers of each stratum.
+    endpoint : {"conversion", "motor"}, default "conversion"
+    odds_ratio : float, default 1.0
+        Treatment effect on conversion: :math:`\\mathrm{logit}\\,p_1 = \\mathrm{logit}\\,p_0
+        + \\log OR` within each stratum.
+    motor_gain : float, default 0.0
+        Treatment effect on the follow-up motor score (points added before clipping to the
+        score's range).
+    score : str, default "TMS"
+        Motor score of the ``motor`` endpoint (``TMS``, ``UEMS``, ``LEMS``).
+    correlation : float, default 0.8
+        Assumed within-patient correlation of baseline and follow-up scores (the EMSCI
+        tables are cross-sectional, so this is an assumption, stated here).
+    dropout : float, default 0.1
+        Probability that a patient has no follow-up (complete-case analysis).
+    alpha : float, default 0.05
+        Two-sided significance level.
+    block_size : int, default 4
+        Permuted-block size of the stratified randomisation.
+    analysis : str, optional
+        ``conversion``: ``"cmh"`` (Cochran–Mantel–Haenszel χ² stratified by baseline
+        stratum, no continuity correction; the default) or ``"chi2"`` (Pearson χ², pooled
+        two-proportion z test). ``motor``: ``"ancova"`` (change ~ arm + baseline score +
+        stratum, t test of the arm; the default) or ``"ttest"`` (pooled-variance t test of
+        the change, conservative under stratified randomisation).
+    """
+
+    strata: tuple[Stratum, ...]
+    endpoint: str = "conversion"
+    odds_ratio: float = 1.0
+    motor_gain: float = 0.0
+    score: str = "TMS"
+    correlation: float = 0.8
+    dropout: float = 0.1
+    alpha: float = 0.05
+    block_size: int = 4
+    analysis: str | None = None
+    phase: str = "acute"
+    baseline_week: int = 2
+    followup_week: int = 52
+
+    def __post_init__(self) -> None:
+        if self.endpoint not in ENDPOINTS:
+            raise ValueError(f"endpoint must be one of {ENDPOINTS}; got {self.endpoint!r}")
+        if self.analysis is not None and self.analysis not in ANALYSES[self.endpoint]:
+            raise ValueError(
+                f"analysis for {self.endpoint} must be one of {ANALYSES[self.endpoint]}; "
+                f"got {self.analysis!r}"
+            )
+        if not self.strata:
+            raise ValueError("a design needs at least one stratum")
+        if not self.odds_ratio > 0:
+            raise ValueError(f"odds_ratio must be > 0; got {self.odds_ratio}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must lie in [0, 1); got {self.dropout}")
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must lie in (0, 1); got {self.alpha}")
+        if not -1 < self.correlation < 1:
+            raise ValueError(f"correlation must lie in (-1, 1); got {self.correlation}")
+        if self.block_size < 2 or self.block_size % 2:
+            raise ValueError(f"block_size must be an even number >= 2; got {self.block_size}")
+        if self.endpoint == "motor":
+            for s in self.strata:
+                if not np.isfinite(
+                    [
+                        s.score_mean_baseline,
+                        s.score_sd_baseline,
+                        s.score_mean_followup,
+                        s.score_sd_followup,
+                    ]
+                ).all():
+                    raise ValueError(
+                        f"no {self.score} course for stratum {s.grade}/{s.level_group}"
+                    )
+
+    @property
+    def planned_analysis(self) -> str:
+        return self.analysis or ANALYSES[self.endpoint][0]
+
+    def with_effect(self, *, odds_ratio: float | None = None, motor_gain: float | None = None):
+        """The same design with another treatment effect."""
+        kw: dict[str, Any] = {}
+        if odds_ratio is not None:
+            kw["odds_ratio"] = odds_ratio
+        if motor_gain is not None:
+            kw["motor_gain"] = motor_gain
+        return replace(self, **kw)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["strata"] = [asdict(s) for s in self.strata]
+        d["analysis"] = self.planned_analysis
+        return _json_safe(d)
+
+    def strata_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([asdict(s) for s in self.strata])
+
+
+def _json_safe(obj):
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def design_from_evidence(
+    natural_history_conversion: pd.DataFrame,
+    natural_history_scores: pd.DataFrame | None = None,
+    *,
+    mix: dict[tuple[str, str], float] | None = None,
+    phase: str = "acute",
+    score: str = "TMS",
+    cohort: str = "EMSCI",
+    baseline_week: int = 2,
+    followup_week: int = 52,
+    **kw: Any,
+) -> TrialDesign:
+    """Build a :class:`TrialDesign` from the evidence base's natural-history frames.
+
+    Parameters
+    ----------
+    natural_history_conversion : DataFrame
+        ``natural_history_conversion``; each stratum's ``p_convert`` is the n-weighted mean of
+        its applicable benchmarks (see :func:`~sci_evidence.trials.natural_history.
+        expected_conversion`).
+    natural_history_scores : DataFrame, optional
+        ``natural_history_scores``; rows of ``cohort`` (substring, default ``"EMSCI"``),
+        ``score``, the stratum's grade and level group at ``baseline_week`` and
+        ``followup_week`` give the spontaneous course.
+    mix : dict, optional
+        ``{(grade, level_group): weight}``; default :data:`DEFAULT_MIX`.
+    **kw
+        Passed to :class:`TrialDesign` (``endpoint``, ``odds_ratio``, ``motor_gain``,
+        ``dropout``, ``alpha``, ``correlation``, ``block_size``, ``analysis``).
+    """
+    mix = dict(mix or DEFAULT_MIX)
+    total = float(sum(mix.values()))
+    if total <= 0:
+        raise ValueError("mix weights must sum to a positive number")
+    bench = conversion_benchmarks(natural_history_conversion)
+    strata = []
+    for (grade, group), w in mix.items():
+        exp = expected_conversion(grade, group, phase, bench)
+        if exp is None:
+            raise ValueError(f"no {phase} conversion benchmark for AIS {grade} {group}")
+        course = [np.nan] * 4
+        if natural_history_scores is not None:
+            course = _score_course(
+                natural_history_scores, score, grade, group, cohort, baseline_week, followup_week
+            )
+        strata.append(
+            Stratum(
+                grade, group, w / total, exp.p, *course, conversion_sources="; ".join(exp.sources)
+            )
+        )
+    return TrialDesign(
+        tuple(strata),
+        score=score,
+        phase=phase,
+        baseline_week=baseline_week,
+        followup_week=followup_week,
+        **kw,
+    )
+
+
+def _score_course(nh, score, grade, group, cohort, week0, week1) -> list[float]:
+    rows = nh[
+        (nh["score"] == score)
+        & (nh["baseline_grade"] == grade)
+        & (nh["level_group"] == group)
+        & nh["cohort"].astype(str).str.contains(cohort, regex=False)
+    ]
+    out = []
+    for week in (week0, week1):
+        r = rows[pd.to_numeric(rows["week"]) == week]
+        if r.empty:
+            weeks = sorted(pd.to_numeric(rows["week"]).dropna().astype(int).unique())
+            raise ValueError(
+                f"no {score} at week {week} for AIS {grade} {group} in {cohort}; weeks: {weeks}"
+            )
+        out += [float(r["mean"].iloc[0]), float(r["sd"].iloc[0])]
+    return out
+
+
+@dataclass(frozen=True)
+class PowerPoint:
+    """Power of one sample size: the share of simulated trials that rejected H0."""
+
+    n_per_arm: int
+    power: float
+    mc_se: float
+    n_simulations: int
+    mean_analysed: float
+
+
+@dataclass(frozen=True)
+class PowerResult:
+    """Simulated power over sample sizes, with the design, seed and run time."""
+
+    design: TrialDesign
+    points: tuple[PowerPoint, ...]
+    seed: int | None
+    elapsed_seconds: float = 0.0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([asdict(p) for p in self.points])
+
+    def to_dict(self) -> dict:
+        """``{"designs": [{"n_per_arm", "power", "mc_se"}, ...]}`` plus the settings."""
+        return _json_safe(
+            {
+                "designs": [
+                    {"n_per_arm": p.n_per_arm, "power": p.power, "mc_se": p.mc_se}
+                    for p in self.points
+                ],
+                "n_simulations": self.points[0].n_simulations if self.points else 0,
+                "seed": self.seed,
+                "design": self.design.to_dict(),
+            }
+        )
+
+    def summary(self) -> str:
+        d = self.design
+        effect = (
+            f"odds ratio {d.odds_ratio:g}"
+            if d.endpoint == "conversion"
+            else f"{d.score} gain {d.motor_gain:g} points"
+        )
+        lines = [
+            f"Simulated power: {d.endpoint} endpoint, {effect}, analysis {d.planned_analysis}, "
+            f"alpha {d.alpha:g}, dropout {d.dropout:.0%}, seed {self.seed}",
+        ]
+        for p in self.points:
+            lines.append(
+                f"  n/arm {p.n_per_arm:5d}: power {p.power:.3f} (MC SE {p.mc_se:.3f}, "
+                f"{p.n_simulations} trials, {p.mean_analysed:.1f} analysed)"
+            )
+        return "\n".join(lines)
+
+    def plot(self, **kw):
+        from sci_evidence.trials.plots import power_curve_plot
+
+        return power_curve_plot(self, **kw)
+
+
+def simulate_power(
+    design: TrialDesign,
+    n_per_arm: int | list[int] | tuple[int, ...],
+    *,
+    n_simulations: int = 10_000,
+    seed: int | None = 0,
+    chunk: int = 2_000,
+) -> PowerResult:
+    """Power of ``design`` at each sample size by simulating ``n_simulations`` trials.
+
+    Each sample size draws from its own stream ``SeedSequence([seed, n_per_arm])`` so that a
+    result does not depend on which other sizes were asked for. The Monte-Carlo standard
+    error is :math:`\\sqrt{\\hat p(1-\\hat p)/S}`.
+    """
+    sizes = [int(n_per_arm)] if np.isscalar(n_per_arm) else [int(n) for n in n_per_arm]
+    if not sizes or min(sizes) < 2:
+        raise ValueError("n_per_arm must be at least 2")
+    if n_simulations < 1:
+        raise ValueError("n_simulations must be >= 1")
+    t0 = time.perf_counter()
+    points = []
+    for n in sizes:
+        ss = (
+            np.random.SeedSequence([0 if seed is None else seed, n])
+            if seed is not None
+            else (np.random.SeedSequence())
+        )
+        rng = np.random.default_rng(ss)
+        rejected = 0
+        analysed = 0.0
+        done = 0
+        while done < n_simulations:
+            s = min(chunk, n_simulations - done)
+            rej, n_an = _simulate_chunk(design, n, s, rng)
+            rejected += int(rej.sum())
+            analysed += float(n_an.sum())
+            done += s
+        power = rejected / n_simulations
+        points.append(
+            PowerPoint(
+                n,
+                power,
+                float(np.sqrt(power * (1 - power) / n_simulations)),
+                n_simulations,
+                analysed / n_simulations,
+            )
+        )
+    return PowerResult(design, tuple(points), seed, time.perf_counter() - t0)
+
+
+def _randomise(strata: np.ndarray, k: int, block: int, rng: np.random.Generator) -> np.ndarray:
+    """Permuted blocks within strata: True = treated. ``strata`` is (S, N) of stratum codes."""
+    s, n = strata.shape
+    n_blocks = -(-n // block)
+    # A block is a random permutation of block/2 treated and block/2 control slots.
+    order = np.argsort(rng.random((s, k, n_blocks, block)), axis=-1)
+    seq = (order < block // 2).reshape(s, k, n_blocks * block)
+    onehot = strata[:, :, None] == np.arange(k)[None, None, :]
+    rank = np.take_along_axis(np.cumsum(onehot, axis=1), strata[:, :, None], axis=2)[:, :, 0] - 1
+    return seq[np.arange(s)[:, None], strata, rank]
+
+
+def _simulate_chunk(
+    d: TrialDesign, n_per_arm: int, s: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    n = 2 * n_per_arm
+    k = len(d.strata)
+    w = np.array([st.weight for st in d.strata], float)
+    strata = np.searchsorted(np.cumsum(w / w.sum()), rng.random((s, n)), side="right")
+    strata = np.minimum(strata, k - 1)
+    treated = _randomise(strata, k, d.block_size, rng)
+    observed = rng.random((s, n)) >= d.dropout
+    if d.endpoint == "conversion":
+        p0 = np.array([st.p_convert for st in d.strata], float)[strata]
+        p1 = _shift_odds(p0, d.odds_ratio)
+        y = rng.random((s, n)) < np.where(treated, p1, p0)
+        if d.planned_analysis == "cmh":
+            pval = _cmh_pvalue(y, treated, observed, strata, k)
+        else:
+            pval = _chi2_pvalue(y, treated, observed)
+    else:
+        top = SCORE_RANGE.get(d.score, 100.0)
+        mb = np.array([st.score_mean_baseline for st in d.strata])[strata]
+        sb = np.array([st.score_sd_baseline for st in d.strata])[strata]
+        mf = np.array([st.score_mean_followup for st in d.strata])[strata]
+        sf = np.array([st.score_sd_followup for st in d.strata])[strata]
+        z1 = rng.standard_normal((s, n))
+        z2 = rng.standard_normal((s, n))
+        r = d.correlation
+        base = np.clip(mb + sb * z1, 0, top)
+        follow = mf + sf * (r * z1 + np.sqrt(1 - r * r) * z2) + d.motor_gain * treated
+        follow = np.clip(follow, 0, top)
+        change = follow - base
+        if d.planned_analysis == "ancova":
+            pval = _ancova_pvalue(change, treated, base, observed, strata, k)
+        else:
+            pval = _ttest_pvalue(change, treated, observed)
+    reject = np.nan_to_num(pval, nan=1.0) < d.alpha
+    return reject, observed.sum(axis=1)
+
+
+def _shift_odds(p: np.ndarray, odds_ratio: float) -> np.ndarray:
+    if odds_ratio == 1.0:
+        return p
+    with np.errstate(divide="ignore"):
+        odds = p / (1 - p) * odds_ratio
+    return np.where(p >= 1, 1.0, odds / (1 + odds))
+
+
+def _cmh_pvalue(y, treated, observed, strata, k) -> np.ndarray:
+    """Cochran–Mantel–Haenszel χ² (1 df, no continuity correction), per simulation."""
+    num = np.zeros(y.shape[0])
+    var = np.zeros(y.shape[0])
+    yt = y & treated & observed
+    for j in range(k):
+        in_k = (strata == j) & observed
+        nk = in_k.sum(axis=1).astype(float)
+        n1 = (in_k & treated).sum(axis=1).astype(float)
+        m1 = (in_k & y).sum(axis=1).astype(float)
+        a = (yt & in_k).sum(axis=1).astype(float)
+        ok = nk > 1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            e = np.where(ok, n1 * m1 / nk, 0.0)
+            v = np.where(ok, n1 * (nk - n1) * m1 * (nk - m1) / (nk**2 * (nk - 1)), 0.0)
+        num += np.where(ok, a - e, 0.0)
+        var += v
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = np.where(var > 0, num**2 / var, np.nan)
+    return sps.chi2.sf(stat, 1)
+
+
+def _chi2_pvalue(y, treated, observed) -> np.ndarray:
+    """Pearson χ² of the 2×2 table (pooled two-proportion z test), per simulation."""
+    t = treated & observed
+    c = ~treated & observed
+    n1, n2 = t.sum(axis=1).astype(float), c.sum(axis=1).astype(float)
+    a, b = (y & t).sum(axis=1), (y & c).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = (a + b) / (n1 + n2)
+        z = (a / n1 - b / n2) / np.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
+    return 2 * sps.norm.sf(np.abs(z))
+
+
+def _ancova_pvalue(change, treated, base, observed, strata, k) -> np.ndarray:
+    """t test of the arm coefficient in change ~ arm + baseline + stratum (OLS), per simulation.
+
+    The strata enter as indicator columns because randomisation was stratified on them:
+    leaving them out makes the test conservative ("analyse as you randomise").
+    """
+    w = observed.astype(float)
+    cols = [np.ones_like(base), treated.astype(float), base]
+    cols += [(strata == j).astype(float) for j in range(1, k)]
+    x = np.stack(cols, axis=2)  # (S, N, p)
+    xw = x * w[:, :, None]
+    xtx = np.einsum("snp,snq->spq", xw, x)
+    xty = np.einsum("snp,sn->sp", xw, change)
+    # A stratum with no analysed patient leaves its column empty: the pseudo-inverse and the
+    # rank handle that without dropping the simulation.
+    lam, vec = np.linalg.eigh(xtx)
+    keep = lam > lam[:, -1:] * 1e-10
+    inv = np.einsum("spk,sk,sqk->spq", vec, np.where(keep, 1 / np.where(keep, lam, 1), 0), vec)
+    rank = keep.sum(axis=1)
+    beta = np.einsum("spq,sq->sp", inv, xty)
+    fitted = np.einsum("snp,sp->sn", x, beta)
+    rss = np.sum(w * (change - fitted) ** 2, axis=1)
+    df = w.sum(axis=1) - rank
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = np.sqrt(rss / df * inv[:, 1, 1])
+        stat = beta[:, 1] / se
+    p = 2 * sps.t.sf(np.abs(stat), np.maximum(df, 1))
+    return np.where((df > 0) & (se > 0), p, np.nan)
+
+
+def _ttest_pvalue(change, treated, observed) -> np.ndarray:
+    """Pooled-variance two-sample t test of the change, per simulation."""
+    t = treated & observed
+    c = ~treated & observed
+    n1, n2 = t.sum(axis=1), c.sum(axis=1)
+    m1 = np.sum(change * t, axis=1) / n1
+    m2 = np.sum(change * c, axis=1) / n2
+    ss = np.sum(t * (change - m1[:, None]) ** 2 + c * (change - m2[:, None]) ** 2, axis=1)
+    df = n1 + n2 - 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = np.sqrt(ss / df * (1 / n1 + 1 / n2))
+        stat = (m1 - m2) / se
+    return 2 * sps.t.sf(np.abs(stat), np.maximum(df, 1))
