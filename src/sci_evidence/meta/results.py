@@ -65,7 +65,7 @@ def _fmt_p(p: float | None, digits: int = 4) -> str:
     if p is None or math.isnan(p):
         return "NA"
     if p < 10**-digits:
-        return "<.0001" if digits == 4 else f"<{10**-digits:g}"
+        return "<.0001" if digits == 4 else f"<{10**-digits:g}"  # table style, as metafor
     return f"{p:.{digits}f}"
 
 
@@ -454,7 +454,9 @@ class PoolResult:
 
 def _p_eq(p: float, digits: int = 4) -> str:
     s = _fmt_p(p, digits)
-    return s if s.startswith("<") or s == "NA" else f"= {s}"
+    if s.startswith("<"):
+        return "< " + s[1:]
+    return s if s == "NA" else f"= {s}"
 
 
 @dataclass(frozen=True, eq=False, repr=False)
