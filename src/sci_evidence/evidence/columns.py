@@ -419,7 +419,8 @@ def _as_text(v: object) -> str:
     if isinstance(v, float) and v.is_integer():
         # Spreadsheets turn "2019" into 2019.0; text columns keep the integer form.
         return str(int(v))
-    return str(v)
+    # Surrounding whitespace carries no meaning and spreadsheets add it freely.
+    return str(v).strip()
 
 
 def _as_bool(v: object) -> object:

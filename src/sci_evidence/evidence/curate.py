@@ -108,7 +108,7 @@ STUDY_CURATION: dict[str, dict] = {
             dose=(math.nan, "", I, "local dose is a range (100-230x10^6)"),
             n_admin=2,
             injury_phase="chronic",
-            tsi=(13.86 * 12, D, "mean 13.86 years x 12"),
+            tsi=(round(13.86 * 12, 4), D, "mean 13.86 years x 12"),
             level=("thoracic", I, "paraplegia (thoracic)"),
             ais=dict(a=(12, I, "'complete (A)'")),
             follow_up=12.0,
@@ -162,7 +162,7 @@ STUDY_CURATION: dict[str, dict] = {
             route="",
             injury_phase="unknown",
             ais=dict(a=8, b=4, c=8),
-            follow_up=(30 / MONTH_DAYS, D, "30 days"),
+            follow_up=(round(30 / MONTH_DAYS, 4), D, "30 days"),
         ),
     ),
     "dai2013": dict(
@@ -537,7 +537,7 @@ CHEN_ROWS: dict[str, dict] = {
         dose=(8.47e7, "cells", I, "mean of '(8.47±3.54)x10^7'"),
         n_admin=2,
         injury_phase="subacute",
-        tsi=(22.7 / MONTH_DAYS, None),
+        tsi=(round(22.7 / MONTH_DAYS, 4), None),
         follow_up=6.0,
         source="bone_marrow",
     ),
@@ -808,6 +808,11 @@ def _parse_months(text: str) -> float:
 
 
 def _to_months(x: float, unit: str) -> float:
+    # Four decimals (about 0.1 day): exact enough, and Excel keeps only 15 significant digits.
+    return round(_to_months_exact(x, unit), 4)
+
+
+def _to_months_exact(x: float, unit: str) -> float:
     if unit.startswith("month"):
         return x
     if unit.startswith("week"):
@@ -1300,6 +1305,7 @@ def build_outcomes_aes(arms: pd.DataFrame, prov: _Prov) -> tuple[pd.DataFrame, p
             **prov_cols,
         )
         outcomes.append(o)
+    _flag_partial_transitions(outcomes)
     outcomes.extend(_raw_responder_outcomes(arms, outcomes, next_id))
     outcomes.extend(_derived_responders(outcomes, next_id))
     for sid, ae_type, patients, severity, relation, status, note in RAW_AE_STATEMENTS:
@@ -1347,6 +1353,21 @@ def _outcome_name(label: str) -> tuple[str, bool]:
     if label.endswith("_change") and base(label[: -len("_change")]) in OUTCOME_DOMAINS:
         return base(label[: -len("_change")]), True
     return base(label), False
+
+
+def _flag_partial_transitions(outcomes: list[dict]) -> None:
+    """Flag transition rows that list only some patients of the arm (e.g. only improvers)."""
+    groups: dict[tuple, list[dict]] = {}
+    for o in outcomes:
+        if o["outcome"] == "ais_transition":
+            groups.setdefault((o["arm_id"], o["timepoint"], o["subgroup"]), []).append(o)
+    for rows in groups.values():
+        n = rows[0]["n"]
+        total = sum(int(o["count"]) for o in rows)
+        if math.isnan(n) or total >= n or "counts_do_not_add_up" in rows[0]["flags"]:
+            continue
+        for o in rows:
+            o["flags"] = ";".join(f for f in (o["flags"], "transitions_partial") if f)
 
 
 def _unit(raw_unit: str) -> str:
