@@ -203,7 +203,8 @@ def natural_history_plot(analysis: TrialAnalysis) -> Figure:
     )
     ax.set_xticks(x, [f"{r.arm}\n(n={r.n})" for r in nh])
     ax.set_ylabel("patients converting (≥ 1 AIS grade)")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.set_ylim(0, 1.45 * max(float(hi.max()), max(r.observed_upper for r in nh), 1))
+    ax.legend(fontsize=7, loc="upper center", ncol=2)
     patients = analysis.patients
     for r in nh:
         p = patients[(patients["arm"] == r.arm) & (patients["n_exams"] >= 2)]["nh_p"]

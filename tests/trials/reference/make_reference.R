@@ -39,3 +39,20 @@ out$ancova <- list(call = "lm(change ~ treated + baseline)",
   ttest_call = "t.test(change[treated == 1])", ttest_mean = as.numeric(tt$estimate),
   ttest_ci = as.numeric(tt$conf.int))
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE), "tests/data/trials_reference.json")
+
+# 4. Cochran-Mantel-Haenszel chi-square without continuity correction (design simulation's
+#    conversion analysis): mantelhaen.test(array(c(a, c, b, d) per stratum), correct = FALSE).
+#    Each stratum: treated events a, treated non-events b, control events c, control non-events d.
+cmh_cases <- list(
+  list(c(5, 10, 3, 12), c(8, 4, 6, 7)),
+  list(c(2, 18, 1, 19), c(6, 9, 2, 12), c(10, 3, 9, 5)),
+  list(c(0, 10, 3, 8), c(4, 4, 4, 4))
+)
+out2 <- fromJSON("tests/data/trials_reference.json", simplifyVector = FALSE)
+out2$cmh <- lapply(cmh_cases, function(strata) {
+  arr <- array(unlist(lapply(strata, function(s) c(s[1], s[3], s[2], s[4]))), dim = c(2, 2, length(strata)))
+  t <- mantelhaen.test(arr, correct = FALSE)
+  list(strata = strata, call = "mantelhaen.test(array(c(a, c, b, d), dim = c(2, 2, K)), correct = FALSE)",
+       statistic = as.numeric(t$statistic), pval = t$p.value)
+})
+writeLines(toJSON(out2, digits = NA, auto_unbox = TRUE, pretty = TRUE), "tests/data/trials_reference.json")
