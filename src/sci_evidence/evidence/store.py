@@ -374,9 +374,16 @@ class EvidenceStore:
         )
 
     def _delete_by_keys(self, conn: Connection, name: str, df: pd.DataFrame) -> None:
+        """Delete the stored rows whose key the file brings again (an upsert's first half)."""
         t = tables[name]
         keys = KEYS[name]
-        for rec in df[list(keys)].drop_duplicates().itertuples(index=False, name=None):
+        # One query for the stored keys, then deletes only for the keys that collide: a
+        # round trip per row would dominate on PostgreSQL.
+        stored = {tuple(r) for r in conn.execute(select(*[t.c[k] for k in keys])).all()}
+        if not stored:
+            return
+        incoming = [tuple(_records(df[list(keys)])[i].values()) for i in range(len(df))]
+        for rec in dict.fromkeys(k for k in incoming if k in stored):
             cond = [t.c[k] == v for k, v in zip(keys, rec, strict=True)]
             conn.execute(delete(t).where(*cond))
 
