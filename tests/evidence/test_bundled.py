@@ -8,8 +8,7 @@ import re
 import pandas as pd
 import pytest
 
-from sci_evidence.evidence import FRAME_NAMES, FRAMES, load_evidence
-from sci_evidence.evidence import curate
+from sci_evidence.evidence import FRAME_NAMES, FRAMES, curate, load_evidence
 from sci_evidence.evidence.bundled import DATA_DIR
 from sci_evidence.evidence.io import RawTable, frame_as_text
 from sci_evidence.evidence.validate import validate_tables
@@ -311,7 +310,9 @@ def test_evidence_set_api(ev):
 
     with pytest.raises(NotFoundError):
         ev.study("nope")
-    with pytest.raises(Exception):
+    from dataclasses import FrozenInstanceError
+
+    with pytest.raises(FrozenInstanceError):
         ev.studies = None  # frozen
 
 
