@@ -118,13 +118,15 @@ def hedges_correction(m: np.ndarray) -> np.ndarray:
 
     .. math:: J(m) = \frac{\Gamma(m/2)}{\sqrt{m/2}\,\Gamma((m-1)/2)}
 
-    computed on the log scale (``gammaln``) so that large ``m`` does not overflow; ``NaN`` for
-    ``m <= 1`` (as metafor's ``.cmicalc``). ``m`` is the degrees of freedom (``n1 + n2 - 2``
-    for two groups, ``n - 1`` for one group).
+    computed as :math:`(a)_{1/2}/\sqrt{m/2}` with the Pochhammer symbol
+    :math:`(a)_{1/2} = \Gamma(a + 1/2)/\Gamma(a)`, :math:`a = (m-1)/2`, which neither overflows
+    nor loses digits to cancellation for large ``m`` (a difference of ``gammaln`` values, as
+    metafor's ``.cmicalc`` computes it, is off by 3e-10 at m = 1e6). ``NaN`` for ``m <= 1``.
+    ``m`` is the degrees of freedom (``n1 + n2 - 2`` for two groups, ``n - 1`` for one group).
     """
     m = np.asarray(m, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        j = np.exp(special.gammaln(m / 2) - 0.5 * np.log(m / 2) - special.gammaln((m - 1) / 2))
+        j = special.poch((m - 1) / 2, 0.5) / np.sqrt(m / 2)
     return np.where(m > 1, j, np.nan)
 
 
@@ -229,8 +231,10 @@ class _Columns:
 
 
 def _rows_text(rows: Sequence[int]) -> str:
+    """``"row 3"`` or ``"rows 3, 5"`` (the first 20, then a count)."""
     shown = ", ".join(str(r) for r in rows[:20])
-    return shown + (f" and {len(rows) - 20} more" if len(rows) > 20 else "")
+    more = f" and {len(rows) - 20} more" if len(rows) > 20 else ""
+    return f"{'row' if len(rows) == 1 else 'rows'} {shown}{more}"
 
 
 def effect_sizes(
@@ -480,7 +484,7 @@ def _resolve_ri(
             rows = [cols.row(i) for i in np.flatnonzero(assumed)]
             assumptions.append(
                 f"assumed correlation ri = {float(ri_default):g} for the {len(rows)} "
-                f"studies that do not report it (rows {_rows_text(rows)})"
+                f"studies that do not report it ({_rows_text(rows)})"
             )
         else:
             assumed = np.zeros(k, dtype=bool)
@@ -539,7 +543,7 @@ def _compute(
                     rows = [cols.row(i) for i in np.flatnonzero(id00)]
                     bad.extend(rows)
                     warnings.warn(
-                        f"rows {_rows_text(rows)}: no events (or no non-events) in either group; "
+                        f"{_rows_text(rows)}: no events (or no non-events) in either group; "
                         "dropped (drop00=True)",
                         DataWarning,
                         stacklevel=3,
@@ -870,7 +874,7 @@ def _finish(
     ]
     if other:
         warnings.warn(
-            f"rows {_rows_text(other)}: effect size cannot be computed from these values "
+            f"{_rows_text(other)}: effect size cannot be computed from these values "
             "(e.g. a zero cell with add=0, or a zero SD); yi and vi set to NaN",
             DataWarning,
             stacklevel=3,

@@ -135,7 +135,7 @@ def _read_tables(
     if not complete.all():
         rows = [cols.row(i) for i in np.flatnonzero(~complete)]
         warnings.warn(
-            f"rows {_rows_text(rows)}: tables with missing counts omitted from {who}",
+            f"{_rows_text(rows)}: tables with missing counts omitted from {who}",
             DataWarning,
             stacklevel=3,
         )
