@@ -1,0 +1,19 @@
+"""Publication figures of the review (matplotlib, Agg backend).
+
+Each function returns a :class:`matplotlib.figure.Figure`; :func:`save_figure` writes it as
+PNG, SVG and PDF and returns the SVG text for embedding in the HTML report.
+"""
+
+from sci_evidence.report.figures._save import save_figure
+from sci_evidence.report.figures.natural_history import conversion_figure, score_change_figure
+from sci_evidence.report.figures.prisma import prisma_flow
+from sci_evidence.report.figures.rob import rob_summary, rob_traffic_light
+
+__all__ = [
+    "conversion_figure",
+    "prisma_flow",
+    "rob_summary",
+    "rob_traffic_light",
+    "save_figure",
+    "score_change_figure",
+]

@@ -1,0 +1,122 @@
+"""Single-arm results beside spontaneous recovery: AIS conversion and score change."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+_PHASE_COLOUR = {"acute": "#c0392b", "subacute": "#e67e22", "chronic": "#2c3e50"}
+
+
+def _phase_colour(phase: str) -> str:
+    return _PHASE_COLOUR.get(phase, "#7f8c8d")
+
+
+def conversion_figure(table: pd.DataFrame, *, pooled: dict | None = None) -> Figure:
+    """Observed AIS conversion per study (with its Wilson interval) beside the expected
+    spontaneous conversion for the same baseline grade, level and phase.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Columns ``label, injury_phase, observed, ci_lb, ci_ub, expected`` (fractions);
+        ``expected`` may be NaN (no comparator). Rows are grouped by phase: chronic at the
+        top, then subacute, acute and unknown.
+    pooled : dict, optional
+        ``{"observed", "ci_lb", "ci_ub", "expected"}`` for a pooled row.
+    """
+    order = {"chronic": 0, "subacute": 1, "acute": 2}
+    t = table.assign(_o=table["injury_phase"].map(order).fillna(3)).sort_values(
+        ["_o", "label"], kind="stable"
+    )
+    rows = len(t) + (2 if pooled else 0)
+    fig, ax = plt.subplots(figsize=(7.2, 1.2 + 0.3 * rows))
+    y = np.arange(len(t))
+    for yi, (_, r) in zip(y, t.iterrows(), strict=True):
+        c = _phase_colour(r["injury_phase"])
+        ax.plot([100 * r["ci_lb"], 100 * r["ci_ub"]], [yi, yi], color=c, lw=1.4)
+        ax.plot(100 * r["observed"], yi, "o", color=c, ms=6)
+        if pd.notna(r["expected"]):
+            ax.plot(100 * r["expected"], yi, marker="|", color="black", ms=12, mew=2)
+    labels = [f"{r['label']}  ({r['injury_phase'] or 'unknown'})" for _, r in t.iterrows()]
+    if pooled:
+        yp = len(t) + 1
+        ax.plot([100 * pooled["ci_lb"], 100 * pooled["ci_ub"]], [yp, yp], color="#1f4e79", lw=2.5)
+        ax.plot(100 * pooled["observed"], yp, "D", color="#1f4e79", ms=8)
+        if pooled.get("expected") is not None:
+            ax.plot(100 * pooled["expected"], yp, marker="|", color="black", ms=14, mew=2.5)
+        labels += ["", "Pooled (random effects)"]
+    ax.set_yticks(range(rows), labels, fontsize=8)
+    ax.set_ylim(rows - 0.5, -0.7)
+    ax.set_xlim(-2, 102)
+    ax.set_xlabel("Patients improving by ≥ 1 AIS grade (%)", fontsize=9)
+    ax.grid(axis="x", color="#dddddd", lw=0.6)
+    handles = [
+        Line2D([], [], marker="o", color=_PHASE_COLOUR["acute"], label="observed, acute"),
+        Line2D([], [], marker="o", color=_PHASE_COLOUR["subacute"], label="observed, subacute"),
+        Line2D([], [], marker="o", color=_PHASE_COLOUR["chronic"], label="observed, chronic"),
+        Line2D(
+            [],
+            [],
+            marker="|",
+            ls="",
+            color="black",
+            ms=10,
+            mew=2,
+            label="expected without treatment",
+        ),
+    ]
+    ax.legend(handles=handles, fontsize=7.5, loc="lower right", frameon=True)
+    ax.tick_params(axis="x", labelsize=8)
+    for s in ("top", "right"):
+        ax.spines[s].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def score_change_figure(table: pd.DataFrame, *, xlabel: str) -> Figure:
+    """Observed mean change per study (with CI) beside the spontaneous change expected over
+    the same weeks for the same baseline grade and level.
+
+    ``table`` columns: ``label, injury_phase, observed, ci_lb, ci_ub, expected,
+    expected_lb, expected_ub`` (points).
+    """
+    order = {"chronic": 0, "subacute": 1, "acute": 2}
+    t = table.assign(_o=table["injury_phase"].map(order).fillna(3)).sort_values(
+        ["_o", "label"], kind="stable"
+    )
+    fig, ax = plt.subplots(figsize=(7.2, 1.2 + 0.32 * max(len(t), 2)))
+    for yi, (_, r) in enumerate(t.iterrows()):
+        c = _phase_colour(r["injury_phase"])
+        ax.plot([r["ci_lb"], r["ci_ub"]], [yi, yi], color=c, lw=1.4)
+        ax.plot(r["observed"], yi, "o", color=c, ms=6)
+        if pd.notna(r["expected"]):
+            ax.plot(
+                [r["expected_lb"], r["expected_ub"]],
+                [yi + 0.22] * 2,
+                color="#888888",
+                lw=3,
+                alpha=0.6,
+            )
+            ax.plot(r["expected"], yi + 0.22, "s", color="#555555", ms=5)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(
+        range(len(t)),
+        [f"{r['label']}  ({r['injury_phase'] or 'unknown'})" for _, r in t.iterrows()],
+        fontsize=8,
+    )
+    ax.set_ylim(len(t) - 0.4, -0.6)
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.tick_params(axis="x", labelsize=8)
+    handles = [
+        Line2D([], [], marker="o", color=_PHASE_COLOUR["subacute"], label="observed change"),
+        Line2D([], [], marker="s", color="#555555", label="expected spontaneous change"),
+    ]
+    ax.legend(handles=handles, fontsize=7.5, loc="best")
+    for s in ("top", "right"):
+        ax.spines[s].set_visible(False)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,151 @@
+"""Risk-of-bias traffic-light plot and weighted summary bar chart (robvis style)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+#: Colour and symbol of each judgement (RoB 2 and ROBINS-I vocabularies).
+JUDGEMENTS = {
+    "low": ("#2e9e44", "+"),
+    "some_concerns": ("#e5c311", "−"),
+    "moderate": ("#e5c311", "−"),
+    "high": ("#c8311f", "×"),
+    "serious": ("#c8311f", "×"),
+    "critical": ("#6b0f07", "!"),
+    "no_information": ("#9aa5ad", "?"),
+    "not_assessed": ("#d5dadd", "·"),
+}
+_LEGEND = {
+    "low": "Low",
+    "some_concerns": "Some concerns / moderate",
+    "high": "High / serious",
+    "critical": "Critical",
+    "no_information": "No information",
+    "not_assessed": "Not assessed",
+}
+
+
+def _matrix(rob: pd.DataFrame, studies: list[str], labels: dict[str, str]):
+    domains = [d for d in dict.fromkeys(rob["domain"]) if d != "overall"] + ["overall"]
+    mat = pd.DataFrame("not_assessed", index=studies, columns=domains)
+    for _, r in rob.iterrows():
+        if r["study_id"] in mat.index:
+            mat.loc[r["study_id"], r["domain"]] = str(r["judgement"]).lower() or "no_information"
+    return mat
+
+
+def rob_traffic_light(
+    rob: pd.DataFrame, studies: list[str], labels: dict[str, str] | None = None
+) -> Figure:
+    """Traffic-light plot: one row per study, one column per domain plus "overall".
+
+    Parameters
+    ----------
+    rob : DataFrame
+        ``risk_of_bias`` frame (``study_id, tool, domain, judgement``); may be empty.
+    studies : list of str
+        Studies to show (in order); studies without a judgement show "not assessed".
+    labels : dict, optional
+        study_id → label ("Cheng 2014").
+    """
+    labels = labels or {}
+    if rob.empty:
+        rob = pd.DataFrame({"study_id": [], "domain": ["overall"][:0], "judgement": []})
+    mat = (
+        _matrix(rob, studies, labels)
+        if len(rob)
+        else pd.DataFrame("not_assessed", index=studies, columns=["overall"])
+    )
+    n_rows, n_cols = mat.shape
+    fig, ax = plt.subplots(figsize=(2.6 + 0.75 * n_cols, 0.8 + 0.24 * max(n_rows, 3)))
+    for i in range(n_rows):
+        for j in range(n_cols):
+            key = mat.iloc[i, j]
+            colour, sym = JUDGEMENTS.get(key, JUDGEMENTS["no_information"])
+            ax.scatter(j, i, s=150, color=colour, edgecolor="white", zorder=2)
+            ax.text(j, i, sym, ha="center", va="center", fontsize=8, color="white", zorder=3)
+    ax.set_xticks(
+        range(n_cols),
+        [c.replace("_", " ") for c in mat.columns],
+        rotation=30,
+        ha="left",
+        fontsize=8,
+    )
+    ax.xaxis.tick_top()
+    ax.set_yticks(range(n_rows), [labels.get(s, s) for s in mat.index], fontsize=8)
+    ax.set_ylim(n_rows - 0.5, -0.5)
+    ax.set_xlim(-0.6, n_cols - 0.4)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.tick_params(length=0)
+    present = [k for k in _LEGEND if k in set(mat.to_numpy().ravel()) or k == "not_assessed"]
+    ax.legend(
+        handles=[Patch(color=JUDGEMENTS[k][0], label=_LEGEND[k]) for k in present],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.02),
+        ncol=min(3, len(present)),
+        fontsize=7.5,
+        frameon=False,
+    )
+    if (mat.to_numpy() == "not_assessed").all():
+        ax.set_title(
+            "No risk-of-bias judgements in the evidence base", fontsize=8.5, color="#7f8c8d", pad=28
+        )
+    fig.tight_layout()
+    return fig
+
+
+def rob_summary(
+    rob: pd.DataFrame, studies: list[str], weights: dict[str, float] | None = None
+) -> Figure:
+    """Summary bar chart: per domain, the share of studies (or of weight) per judgement."""
+    mat = (
+        _matrix(rob, studies, {})
+        if len(rob)
+        else pd.DataFrame("not_assessed", index=studies, columns=["overall"])
+    )
+    w = np.array([(weights or {}).get(s, 1.0) for s in mat.index], dtype=float)
+    w = w / w.sum() if w.sum() > 0 else np.ones(len(w)) / max(len(w), 1)
+    order = [
+        "low",
+        "some_concerns",
+        "moderate",
+        "high",
+        "serious",
+        "critical",
+        "no_information",
+        "not_assessed",
+    ]
+    fig, ax = plt.subplots(figsize=(7.0, 0.9 + 0.35 * mat.shape[1]))
+    for i, dom in enumerate(mat.columns):
+        left = 0.0
+        for key in order:
+            share = float(w[(mat[dom] == key).to_numpy()].sum())
+            if share > 0:
+                ax.barh(
+                    i, 100 * share, left=100 * left, color=JUDGEMENTS[key][0], edgecolor="white"
+                )
+                if share >= 0.08:
+                    ax.text(
+                        100 * (left + share / 2),
+                        i,
+                        f"{100 * share:.0f}%",
+                        ha="center",
+                        va="center",
+                        fontsize=7.5,
+                        color="white",
+                    )
+                left += share
+    ax.set_yticks(range(mat.shape[1]), [c.replace("_", " ") for c in mat.columns], fontsize=8)
+    ax.set_ylim(mat.shape[1] - 0.5, -0.5)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("Studies (%)" if weights is None else "Weight (%)", fontsize=8)
+    ax.tick_params(labelsize=8)
+    for s in ("top", "right"):
+        ax.spines[s].set_visible(False)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,239 @@
+"""The self-contained HTML report (Jinja2): inline CSS and JS, figures as inline SVG,
+sortable tables, every pooled number tagged with its analysis id and linked to its studies,
+and a methods section generated from the protocol."""
+
+from __future__ import annotations
+
+import math
+from importlib import resources
+
+import jinja2
+import numpy as np
+import pandas as pd
+
+from sci_evidence.review.protocol import TRANSFORMED_MEASURES
+
+DIGITS = 4
+
+
+def num(v, digits: int = DIGITS) -> str:
+    """A number as the report shows it (``digits`` decimals; "–" when missing)."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    try:
+        if pd.isna(v):
+            return "–"
+    except (TypeError, ValueError):
+        pass
+    if isinstance(v, int | np.integer):
+        return str(int(v))
+    return f"{float(v):.{digits}f}"
+
+
+def pct(v, digits: int = 1) -> str:
+    return "–" if v is None or not math.isfinite(float(v)) else f"{100 * float(v):.{digits}f}%"
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(
+            lambda name: (
+                resources.files("sci_evidence.report")
+                .joinpath("templates", name)
+                .read_text("utf-8")
+            )
+        ),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = num
+    env.filters["pct"] = pct
+    return env
+
+
+def _table(df: pd.DataFrame, *, table_id: str, digits: int = 3) -> dict:
+    cols = [str(c) for c in df.columns]
+    rows = []
+    for _, r in df.iterrows():
+        cells = []
+        for c in df.columns:
+            v = r[c]
+            if isinstance(v, float | np.floating):
+                cells.append(num(v, digits))
+            elif v is None or (not isinstance(v, str) and pd.isna(v)):
+                cells.append("")
+            else:
+                cells.append(str(v))
+        rows.append(cells)
+    return {"id": table_id, "columns": cols, "rows": rows}
+
+
+def methods_text(protocol) -> list[str]:
+    """The methods section, generated from the protocol (one paragraph per item)."""
+    p = protocol
+    inc = []
+    if p.inclusion.culture_expanded_msc_only:
+        inc.append("studies of products that are not culture-expanded MSC were excluded")
+    if p.inclusion.exclude_combination_products:
+        inc.append("MSC combined with other cells or a scaffold were excluded")
+    paras = [
+        f"Protocol: {p.source} (seed {p.seed}). Confidence level {100 * p.level:g}%. "
+        f"Analyses with fewer than {p.min_studies} studies were not pooled; subgroups with fewer "
+        f"than {p.min_studies_subgroup} studies carry a caution.",
+        "Inclusion rules: " + ("; ".join(inc) if inc else "no study excluded by flag") + ". "
+        "Excluded studies are listed; where the protocol asks, a sensitivity analysis re-runs the "
+        "analysis with them included. Outcome rows flagged not_ais_grade or responders_only never "
+        "enter a pooled analysis. For each arm the last reported follow-up is used.",
+    ]
+    for a in p.analyses:
+        extra = []
+        if a.subgroups:
+            extra.append(
+                f"subgroups by {', '.join(a.subgroups)} (test for subgroup differences: "
+                "Wald-type Q between subgroup estimates, separate τ²)"
+            )
+        if a.moderators:
+            extra.append(f"meta-regression on {', '.join(a.moderators)}")
+        if a.sensitivity:
+            extra.append(f"sensitivity analyses: {', '.join(a.sensitivity)}")
+        if a.robustness:
+            extra.append(
+                "funnel plot, Egger's regression test, trim-and-fill, leave-one-out, "
+                "influence diagnostics and cumulative meta-analysis by year"
+            )
+        if a.natural_history == "conversion":
+            extra.append(
+                "comparison with spontaneous AIS conversion for the same baseline grade, "
+                "level and phase"
+            )
+        if a.natural_history == "scores":
+            extra.append("comparison with the spontaneous score change (EMSCI) over the same weeks")
+        model = "equal-effects" if a.method in ("EE", "FE") else f"random-effects ({a.method} τ²)"
+        mc = f"; pre–post correlation assumed r = {a.ri}" if a.measure == "MC" else ""
+        paras.append(
+            f"{a.title} [{a.id}]: {a.design.replace('_', '-')} analysis of outcome '{a.outcome}', "
+            f"measure {a.measure}, {model} model, {a.test} test{mc}"
+            + (f"; {'; '.join(extra)}" if extra else "")
+            + "."
+        )
+    for s in p.syntheses:
+        paras.append(
+            f"{s.title} [{s.id}]: synthesis without meta-analysis (SWiM): direction of effect per "
+            f"study for {', '.join(s.outcomes)}; vote counting with an exact sign test."
+        )
+    g = p.grade
+    paras.append(
+        f"GRADE: randomised evidence starts {g.start_randomised}, non-randomised "
+        f"{g.start_nonrandomised}; downgrades for risk of bias (share of weight at high or "
+        f"unassessed risk > {g.rob_serious_share:g}), inconsistency (I² > "
+        f"{g.inconsistency_I2:g}%, > {g.inconsistency_I2_very_serious:g}% very serious, or a "
+        f"prediction interval crossing the null), imprecision (fewer than {g.ois_patients} "
+        f"patients or a CI including no effect; fewer than {g.min_patients_very_serious} very "
+        f"serious), indirectness (single-arm evidence compared with natural history) and "
+        f"publication bias (Egger p < {g.egger_alpha:g} when k ≥ {g.egger_min_k})."
+    )
+    return paras
+
+
+def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: int) -> dict:
+    spec = a.spec
+    view = {
+        "spec": spec,
+        "status": a.status,
+        "notes": list(a.notes),
+        "excluded": a.selection.excluded.to_dict(orient="records"),
+    }
+    if a.main is None:
+        return view
+    entry = results_by_id[spec.id]
+    view["entry"] = entry
+    view["transformed"] = spec.measure in TRANSFORMED_MEASURES
+    view["forest"] = svgs.get(f"forest_{spec.id}")
+    view["funnel"] = svgs.get(f"funnel_{spec.id}")
+    view["nh_svg"] = svgs.get(f"natural_history_{spec.id}")
+    view["subgroups"] = []
+    for sg in a.subgroups:
+        item = {
+            "variable": sg.variable,
+            "note": sg.note,
+            "cautions": list(sg.cautions),
+            "svg": svgs.get(f"forest_{spec.id}_by_{sg.variable}"),
+            "groups": [],
+        }
+        if sg.result is not None:
+            item["test"] = {
+                "Q": sg.result.Q_between,
+                "df": sg.result.Q_between_df,
+                "p": sg.result.Q_between_pval,
+            }
+            for g in sg.result.groups:
+                gid = f"{spec.id}:{sg.variable}={g}"
+                item["groups"].append(
+                    {
+                        "id": gid,
+                        "name": g,
+                        "entry": results_by_id[gid],
+                        "caution": results_by_id[gid]["pooled"]["k"] < min_sub,
+                    }
+                )
+        view["subgroups"].append(item)
+    view["regressions"] = entry.get("meta_regression", {})
+    view["sensitivity"] = []
+    for name, v in a.sensitivity.items():
+        if isinstance(v, str):
+            view["sensitivity"].append({"name": name, "note": v})
+        else:
+            view["sensitivity"].append(
+                {"name": name, "id": v.id, "title": v.title, "entry": results_by_id[v.id]}
+            )
+    rob = []
+    for name, v in a.robustness.items():
+        if isinstance(v, str) or v is None:
+            rob.append({"name": name, "text": v or ""})
+        elif hasattr(v, "summary"):
+            rob.append({"name": name, "text": v.summary()})
+        else:
+            rob.append({"name": name, "text": str(v)})
+    view["robustness"] = rob
+    if a.natural_history is not None:
+        view["nh"] = a.natural_history.to_dict(orient="records")
+        view["nh_pooled"] = a.natural_history_pooled
+    view["grade"] = a.grade
+    return view
+
+
+def render_report(review, results: dict, svgs: dict, tables: dict) -> str:
+    """The report page as one HTML string."""
+    results_by_id = {e["id"]: e for e in results["analyses"]}
+    views = [
+        _analysis_view(
+            a, results_by_id, svgs, review.study_labels, review.protocol.min_studies_subgroup
+        )
+        for a in review.analyses
+    ]
+    char = review.characteristics
+    context = {
+        "title": review.protocol.title,
+        "record": review.record,
+        "protocol": review.protocol,
+        "methods": methods_text(review.protocol),
+        "views": views,
+        "syntheses": [
+            {"spec": spec, "res": res, "rows": res.to_frame().to_dict(orient="records")}
+            for spec, res in review.syntheses
+        ],
+        "sof": review.summary_of_findings().to_dict(orient="records"),
+        "characteristics": _table(char, table_id="tbl-characteristics"),
+        "char_ids": list(char["study_id"]),
+        "excluded": review.excluded.to_dict(orient="records"),
+        "safety": _table(
+            review.safety_events.drop(columns=["study_id", "arm_id"]), table_id="tbl-safety"
+        ),
+        "comparisons": review.comparisons.to_dict(orient="records"),
+        "svgs": svgs,
+        "n_studies": len(char),
+        "labels": review.study_labels,
+    }
+    return _env().get_template("report.html.j2").render(**context)

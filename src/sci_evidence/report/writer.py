@@ -1,0 +1,325 @@
+"""Write a review's outputs: figures (PNG, SVG, PDF), tables (CSV), ``results.json`` and
+``report.html`` (and ``report.pdf`` on request)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sci_evidence.report import figures as figs
+from sci_evidence.report.figures.forest import review_forest
+from sci_evidence.report.figures.funnel import review_funnel
+from sci_evidence.review._meta import back_transform
+from sci_evidence.review.analyses import AnalysisResult, Fit
+from sci_evidence.review.protocol import TRANSFORMED_MEASURES
+
+_XLABEL = {
+    "PLO": "Proportion improved",
+    "PFT": "Proportion",
+    "PR": "Proportion",
+    "PAS": "Proportion",
+    "RR": "Risk ratio (MSC vs control)",
+    "RD": "Risk difference (MSC − control)",
+    "OR": "Odds ratio",
+    "MD": "Mean difference (points)",
+    "SMD": "Standardised mean difference",
+    "MC": "Mean change from baseline (points)",
+    "MN": "Mean (points)",
+}
+
+
+def transf_for(measure: str, rows: pd.DataFrame):
+    if measure not in TRANSFORMED_MEASURES:
+        return None
+    ni = rows["ni"].to_numpy(float) if measure == "PFT" else None
+    if measure == "PFT":
+        return lambda v: back_transform("PFT", np.asarray(v, float), ni=ni)
+    return lambda v: back_transform(measure, np.asarray(v, float))
+
+
+def n_text(rows: pd.DataFrame, measure: str) -> list[str]:
+    if measure in ("PLO", "PFT", "PR", "PAS"):
+        return [f"{int(x)}/{int(n)}" for x, n in zip(rows["xi"], rows["ni"], strict=True)]
+    if measure in ("RR", "RD", "OR"):
+        return [
+            f"{int(a)}/{int(n1)} vs {int(c)}/{int(n2)}"
+            for a, n1, c, n2 in zip(rows["ai"], rows["n1i"], rows["ci"], rows["n2i"], strict=True)
+        ]
+    if measure in ("MD", "SMD"):
+        return [f"{int(a)} vs {int(b)}" for a, b in zip(rows["n1i"], rows["n2i"], strict=True)]
+    return [str(int(n)) for n in rows["ni"]]
+
+
+def forest_for(fit: Fit, measure: str, subgroup=None, variable: str = ""):
+    rows = fit.rows
+    tf = transf_for(measure, rows)
+    ref = {"RR": 1.0, "OR": 1.0, "RD": 0.0, "MD": 0.0, "SMD": 0.0, "MC": 0.0}.get(measure)
+    blocks, test = None, ""
+    if subgroup is not None:
+        groups = rows[variable].astype(str).to_numpy()
+        blocks = [(g, np.flatnonzero(groups == g), subgroup.results[g]) for g in subgroup.groups]
+        test = (
+            f"Test for subgroup differences: Q = {subgroup.Q_between:.2f}, "
+            f"df = {subgroup.Q_between_df}, p = {subgroup.Q_between_pval:.3f}"
+        )
+    return review_forest(
+        fit.result,
+        labels=list(rows["label"]),
+        n_text=n_text(rows, measure),
+        transf=tf,
+        xlabel=_XLABEL.get(measure, ""),
+        refline=ref,
+        blocks=blocks,
+        block_test=test,
+        percent=measure in ("PLO", "PFT", "PR", "PAS"),
+    )
+
+
+def write_outputs(
+    review, out: Path, *, progress: Callable[[str], None] | None = None, pdf: bool = False
+) -> list[str]:
+    """Write every output file of ``review`` under ``out``; return the relative paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    fig_dir, tab_dir = out / "figures", out / "tables"
+    fig_dir.mkdir(exist_ok=True)
+    tab_dir.mkdir(exist_ok=True)
+    files: list[str] = []
+    jobs: list[tuple[str, Callable]] = []
+
+    def save(make, name: str) -> None:
+        jobs.append((name, make))
+        files.extend(f"figures/{name}.{ext}" for ext in ("png", "svg", "pdf"))
+
+    for a in review.analyses:
+        _analysis_figures(a, save)
+    pooled_ids = sorted(
+        {s for a in review.analyses if a.main is not None for s in a.main.rows["study_id"]}
+    )
+    order = pooled_ids + [s for s in review.characteristics["study_id"] if s not in pooled_ids]
+    save(
+        lambda: figs.rob_traffic_light(review.risk_of_bias, order, review.study_labels),
+        "rob_traffic_light",
+    )
+    save(lambda: figs.rob_summary(review.risk_of_bias, order), "rob_summary")
+    save(lambda: figs.prisma_flow(review.prisma), "prisma_flow")
+    svgs = render_figures(jobs, fig_dir)
+    if progress:
+        progress("figures")
+
+    tables = _tables(review)
+    for name, df in tables.items():
+        df.to_csv(tab_dir / f"{name}.csv", index=False)
+        files.append(f"tables/{name}.csv")
+    results = review.to_dict()
+    (out / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False), "utf-8")
+    files.append("results.json")
+    from sci_evidence.report.html import render_report
+
+    (out / "report.html").write_text(render_report(review, results, svgs, tables), "utf-8")
+    files.append("report.html")
+    if progress:
+        progress("report")
+    if pdf:
+        from sci_evidence.report.pdf import write_pdf
+
+        written = write_pdf(out, review, tables)
+        if written:
+            files.append(written)
+    files.append("run_record.json")
+    return files
+
+
+_JOBS: list = []  # the figure jobs, inherited by forked workers (closures do not pickle)
+
+
+def _render_job(i: int, fig_dir: str) -> tuple[str, str]:
+    name, make = _JOBS[i]
+    return name, figs.save_figure(make(), fig_dir, name)
+
+
+def render_figures(jobs: list, fig_dir: Path, *, workers: int | None = None) -> dict[str, str]:
+    """Draw and save every figure job; return name → inline SVG.
+
+    Rendering (three formats per figure) dominates the run time, so with more than a few
+    figures the jobs are spread over the CPUs by forked worker processes (POSIX); elsewhere,
+    or if forking fails, they run here one after the other.
+    """
+    import multiprocessing as mp
+    import os
+
+    global _JOBS
+    _JOBS = jobs
+    n_cpu = workers or min(os.cpu_count() or 1, 4)
+    try:
+        if n_cpu > 1 and len(jobs) > 4 and "fork" in mp.get_all_start_methods():
+            ctx = mp.get_context("fork")
+            # big figures first so that the workers finish together
+            order = sorted(range(len(jobs)), key=lambda i: not jobs[i][0].startswith("forest"))
+            with ctx.Pool(n_cpu) as pool:
+                out = pool.starmap(_render_job, [(i, str(fig_dir)) for i in order], chunksize=1)
+            return dict(out)
+        return dict(_render_job(i, str(fig_dir)) for i in range(len(jobs)))
+    finally:
+        _JOBS = []
+
+
+def _analysis_figures(a: AnalysisResult, save) -> None:
+    if a.main is None:
+        return
+    sid, m = a.spec.id, a.spec.measure
+    save(lambda: forest_for(a.main, m), f"forest_{sid}")
+    for sg in a.subgroups:
+        if sg.result is not None:
+            save(
+                lambda sg=sg: forest_for(a.main, m, sg.result, sg.variable),
+                f"forest_{sid}_by_{sg.variable}",
+            )
+    tf = a.robustness.get("trim_and_fill")
+    if a.robustness and a.main.result.k >= 3:
+        filled = (None, None)
+        if tf is not None and not isinstance(tf, str):
+            filled = (getattr(tf, "filled_yi", None), getattr(tf, "filled_vi", None))
+        save(
+            lambda: review_funnel(
+                a.main.result,
+                filled_yi=filled[0],
+                filled_vi=filled[1],
+                xlabel=f"{_XLABEL.get(m, '')} ({m} scale)",
+            ),
+            f"funnel_{sid}",
+        )
+    if a.natural_history is not None and len(a.natural_history):
+        if a.spec.natural_history == "conversion":
+            save(
+                lambda: figs.conversion_figure(a.natural_history, pooled=a.natural_history_pooled),
+                f"natural_history_{sid}",
+            )
+        else:
+            save(
+                lambda: figs.score_change_figure(a.natural_history, xlabel=_XLABEL["MC"]),
+                f"natural_history_{sid}",
+            )
+
+
+def _tables(review) -> dict[str, pd.DataFrame]:
+    t: dict[str, pd.DataFrame] = {}
+    t["study_characteristics"] = review.characteristics
+    rows = []
+    for a in review.analyses:
+        if a.main is None:
+            rows.append({"analysis_id": a.spec.id, "title": a.spec.title, "status": a.status})
+            continue
+        r = a.main.result
+        bt = (
+            back_transform(
+                a.spec.measure,
+                [r.estimate, r.ci_lb, r.ci_ub],
+                ni=a.main.rows["ni"].to_numpy(float) if a.spec.measure == "PFT" else None,
+            )
+            if a.spec.measure in TRANSFORMED_MEASURES
+            else [np.nan] * 3
+        )
+        rows.append(
+            {
+                "analysis_id": a.spec.id,
+                "title": a.spec.title,
+                "status": a.status,
+                "measure": a.spec.measure,
+                "k": r.k,
+                "estimate": r.estimate,
+                "ci_lb": r.ci_lb,
+                "ci_ub": r.ci_ub,
+                "pi_lb": r.pi_lb,
+                "pi_ub": r.pi_ub,
+                "tau2": r.tau2,
+                "I2": r.I2,
+                "Q": r.Q,
+                "Q_pval": r.Q_pval,
+                "estimate_bt": bt[0],
+                "ci_lb_bt": bt[1],
+                "ci_ub_bt": bt[2],
+                "certainty": a.grade.certainty if a.grade else "",
+            }
+        )
+    t["pooled_results"] = pd.DataFrame(rows)
+    srows = []
+    for a in review.analyses:
+        for sg in a.subgroups:
+            if sg.result is None:
+                srows.append(
+                    {
+                        "analysis_id": a.spec.id,
+                        "variable": sg.variable,
+                        "group": "",
+                        "note": sg.note,
+                        "caution": "; ".join(sg.cautions),
+                    }
+                )
+                continue
+            for g in sg.result.groups:
+                r = sg.result.results[g]
+                srows.append(
+                    {
+                        "analysis_id": a.spec.id,
+                        "variable": sg.variable,
+                        "group": g,
+                        "k": r.k,
+                        "estimate": r.estimate,
+                        "ci_lb": r.ci_lb,
+                        "ci_ub": r.ci_ub,
+                        "I2": r.I2,
+                        "Q_between": sg.result.Q_between,
+                        "Q_between_pval": sg.result.Q_between_pval,
+                        "caution": "fewer than 3 studies"
+                        if r.k < review.protocol.min_studies_subgroup
+                        else "",
+                    }
+                )
+    t["subgroups"] = pd.DataFrame(srows)
+    t["summary_of_findings"] = review.summary_of_findings()
+    t["natural_history_comparison"] = pd.concat(
+        [
+            a.natural_history.assign(analysis_id=a.spec.id)
+            for a in review.analyses
+            if a.natural_history is not None and len(a.natural_history)
+        ]
+        or [pd.DataFrame()],
+        ignore_index=True,
+    )
+    sw = []
+    for spec, res in review.syntheses:
+        sw.append(res.to_frame().assign(synthesis_id=spec.id))
+    t["swim_direction_of_effect"] = pd.concat(sw or [pd.DataFrame()], ignore_index=True)
+    t["swim_sign_tests"] = pd.DataFrame(
+        [
+            {
+                "synthesis_id": spec.id,
+                "title": spec.title,
+                "studies": res.n_studies,
+                "benefit": res.n_benefit,
+                "harm": res.n_harm,
+                "no_change": res.n_no_change,
+                "unclear": res.n_unclear,
+                "proportion_benefit": res.proportion,
+                "ci_lb": res.ci_lb,
+                "ci_ub": res.ci_ub,
+                "sign_test_p": res.p_value,
+            }
+            for spec, res in review.syntheses
+        ]
+    )
+    t["published_comparison"] = review.comparisons
+    t["serious_adverse_events"] = review.safety_events
+    t["excluded_studies"] = review.excluded
+    loo = []
+    for a in review.analyses:
+        v = a.robustness.get("leave_one_out") if a.robustness else None
+        if v is not None and not isinstance(v, str) and hasattr(v, "to_frame"):
+            loo.append(v.to_frame().reset_index().assign(analysis_id=a.spec.id))
+    if loo:
+        t["leave_one_out"] = pd.concat(loo, ignore_index=True)
+    return t

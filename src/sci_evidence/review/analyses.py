@@ -1,0 +1,564 @@
+"""One protocol analysis run over its input rows: pooled model, subgroups, meta-regression,
+sensitivity, robustness, natural-history comparison and GRADE.
+
+Everything here is computation; figures and files are made by :mod:`sci_evidence.report`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sci_evidence.errors import DataWarning
+from sci_evidence.review import _meta as meta
+from sci_evidence.review import natural_history as nh
+from sci_evidence.review.grade import GradeAssessment, assess_certainty
+from sci_evidence.review.protocol import TRANSFORMED_MEASURES, AnalysisSpec, Protocol
+from sci_evidence.review.select import Selection, select_rows
+
+#: Raw-number columns of each measure, as written to results.json.
+RAW_COLUMNS = {
+    "PLO": ("xi", "ni"),
+    "PFT": ("xi", "ni"),
+    "PR": ("xi", "ni"),
+    "PAS": ("xi", "ni"),
+    "RR": ("ai", "n1i", "ci", "n2i"),
+    "RD": ("ai", "n1i", "ci", "n2i"),
+    "OR": ("ai", "n1i", "ci", "n2i"),
+    "MD": ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
+    "SMD": ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
+    "MC": ("m1i", "m2i", "sd1i", "sd2i", "ni", "ri", "mi", "sdi"),
+    "MN": ("mi", "sdi", "ni"),
+}
+NULL_VALUE = {"RR": 0.0, "OR": 0.0, "RD": 0.0, "MD": 0.0, "SMD": 0.0, "MC": 0.0, "MN": 0.0}
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A pooled fit with the rows it used (``rows`` carries ``yi``, ``vi``)."""
+
+    id: str
+    kind: str  # "main", "sensitivity", "subgroup"
+    title: str
+    rows: pd.DataFrame
+    result: Any  # PoolResult
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class SubgroupAnalysis:
+    variable: str
+    result: Any | None  # SubgroupResult
+    cautions: tuple[str, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """Everything computed for one protocol analysis."""
+
+    spec: AnalysisSpec
+    status: str  # "pooled", "single study", "no data"
+    selection: Selection
+    main: Fit | None = None
+    subgroups: tuple[SubgroupAnalysis, ...] = ()
+    regressions: dict = field(default_factory=dict)  # moderator → PoolResult or str
+    sensitivity: dict = field(default_factory=dict)  # name → Fit or str (why not run)
+    robustness: dict = field(default_factory=dict)  # name → result object or str
+    natural_history: pd.DataFrame | None = None
+    natural_history_pooled: dict | None = None
+    grade: GradeAssessment | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def k(self) -> int:
+        return 0 if self.main is None else self.main.result.k
+
+
+def effect_rows(rows: pd.DataFrame, spec: AnalysisSpec) -> pd.DataFrame:
+    """``rows`` with ``yi`` and ``vi`` for ``spec.measure`` (metafor's escalc conventions:
+    0.5 added to every cell of a table with a zero cell, none for PFT/PAS)."""
+    m = spec.measure
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        if m in ("PLO", "PFT", "PR", "PAS"):
+            es = meta.effect_sizes(m, xi=rows["xi"].to_numpy(), ni=rows["ni"].to_numpy())
+        elif m in ("RR", "RD", "OR"):
+            es = meta.effect_sizes(
+                m,
+                ai=rows["ai"].to_numpy(),
+                bi=(rows["n1i"] - rows["ai"]).to_numpy(),
+                ci=rows["ci"].to_numpy(),
+                di=(rows["n2i"] - rows["ci"]).to_numpy(),
+            )
+        elif m in ("MD", "SMD"):
+            es = meta.effect_sizes(m, **{c: rows[c].to_numpy(dtype=float) for c in RAW_COLUMNS[m]})
+        elif m in ("MC", "MN"):
+            return _change_rows(rows, spec)
+        else:  # pragma: no cover - the protocol validates measures
+            raise ValueError(m)
+    out = rows.copy()
+    out["yi"] = es["yi"].to_numpy()
+    out["vi"] = es["vi"].to_numpy()
+    return out
+
+
+def _change_rows(rows: pd.DataFrame, spec: AnalysisSpec) -> pd.DataFrame:
+    """Mean change: reported change scores as they are (``MN`` on the change), pre/post
+    means as ``MC`` (post − pre) with the protocol's assumed correlation ``ri``."""
+    out = rows.copy()
+    out["yi"] = np.nan
+    out["vi"] = np.nan
+    kind = out.get("kind", pd.Series("", index=out.index))
+    ch = (kind == "change").to_numpy()
+    pp = (kind == "pre-post").to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        if ch.any():
+            es = meta.effect_sizes(
+                "MN",
+                mi=out.loc[ch, "mi"].to_numpy(float),
+                sdi=out.loc[ch, "sdi"].to_numpy(float),
+                ni=out.loc[ch, "ni"].to_numpy(float),
+            )
+            out.loc[ch, "yi"] = es["yi"].to_numpy()
+            out.loc[ch, "vi"] = es["vi"].to_numpy()
+        if pp.any():
+            es = meta.effect_sizes(
+                "MC",
+                m1i=out.loc[pp, "m1i"].to_numpy(float),
+                m2i=out.loc[pp, "m2i"].to_numpy(float),
+                sd1i=out.loc[pp, "sd1i"].to_numpy(float),
+                sd2i=out.loc[pp, "sd2i"].to_numpy(float),
+                ni=out.loc[pp, "ni"].to_numpy(float),
+                ri=spec.ri,
+            )
+            out.loc[pp, "yi"] = es["yi"].to_numpy()
+            out.loc[pp, "vi"] = es["vi"].to_numpy()
+            out.loc[pp, "ri"] = spec.ri
+    return out
+
+
+def fit_rows(rows: pd.DataFrame, spec: AnalysisSpec, protocol: Protocol, *, method=None):
+    """Pool ``rows`` (which carry ``yi``, ``vi``) with the spec's model."""
+    return meta.pool(
+        rows["yi"].to_numpy(float),
+        rows["vi"].to_numpy(float),
+        method=method or spec.method,
+        test=spec.test,
+        level=protocol.level,
+        labels=list(rows["label"]),
+        measure=spec.measure,
+    )
+
+
+def _usable_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    ok = np.isfinite(rows["yi"].to_numpy(float)) & (rows["vi"].to_numpy(float) > 0)
+    return rows[ok].reset_index(drop=True)
+
+
+def run_analysis(evidence, spec: AnalysisSpec, protocol: Protocol, *, rob=None) -> AnalysisResult:
+    """Run one protocol analysis over the evidence base.
+
+    Parameters
+    ----------
+    evidence : EvidenceSet
+    spec : AnalysisSpec
+    protocol : Protocol
+    rob : dict, optional
+        study_id → overall risk-of-bias judgement (``low``, ``some_concerns``, ``high``…).
+    """
+    rob = rob or {}
+    sel = select_rows(evidence, spec, protocol.inclusion)
+    notes: list[str] = []
+    if sel.rows.empty:
+        return AnalysisResult(spec, "no data", sel, notes=("no study reports this outcome",))
+    rows = _usable_rows(effect_rows(sel.rows, spec))
+    dropped = len(sel.rows) - len(rows)
+    if dropped:
+        notes.append(f"{dropped} arm(s) without a computable effect size left out")
+    if len(rows) < protocol.min_studies:
+        status = "single study" if len(rows) == 1 else "no data"
+        return AnalysisResult(spec, status, sel, notes=tuple(notes))
+    res = fit_rows(rows, spec, protocol)
+    main = Fit(spec.id, "main", spec.title, rows, res)
+
+    subgroups = tuple(_subgroup(rows, spec, protocol, v) for v in spec.subgroups)
+    regressions = {m: _regression(rows, spec, protocol, m) for m in spec.moderators}
+    sensitivity = {
+        s: _sensitivity(evidence, rows, spec, protocol, s, rob) for s in spec.sensitivity
+    }
+    robustness = _robustness(res, rows) if spec.robustness else {}
+    nh_table = nh_pooled = None
+    if spec.natural_history == "conversion":
+        nh_table, nh_pooled = _nh_conversion(evidence, rows, res, protocol)
+    elif spec.natural_history == "scores":
+        nh_table, nh_pooled = _nh_scores(evidence, rows, res, spec, protocol)
+    grade = _grade(spec, protocol, rows, res, robustness, rob)
+    return AnalysisResult(
+        spec=spec,
+        status="pooled",
+        selection=sel,
+        main=main,
+        subgroups=subgroups,
+        regressions=regressions,
+        sensitivity=sensitivity,
+        robustness=robustness,
+        natural_history=nh_table,
+        natural_history_pooled=nh_pooled,
+        grade=grade,
+        notes=tuple(notes),
+    )
+
+
+def _subgroup(rows, spec, protocol, variable) -> SubgroupAnalysis:
+    groups = rows[variable].astype(str).to_numpy()
+    counts = pd.Series(groups).value_counts()
+    lim = protocol.min_studies_subgroup
+    cautions = tuple(
+        f"{variable} = {g}: {n} {'study' if n == 1 else 'studies'} (< {lim})"
+        for g, n in counts.items()
+        if n < protocol.min_studies_subgroup
+    )
+    if len(counts) < 2:
+        return SubgroupAnalysis(variable, None, cautions, f"one level only ({counts.index[0]})")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = meta.subgroups(
+            rows["yi"].to_numpy(float),
+            rows["vi"].to_numpy(float),
+            groups,
+            method=spec.method,
+            test=spec.test,
+            level=protocol.level,
+            labels=list(rows["label"]),
+            measure=spec.measure,
+        )
+    return SubgroupAnalysis(variable, res, cautions)
+
+
+def _regression(rows, spec, protocol, moderator):
+    x = rows[moderator].to_numpy(float)
+    ok = np.isfinite(x)
+    if ok.sum() < 3 or np.unique(x[ok]).size < 2:
+        return f"not run: {int(ok.sum())} studies with a known {moderator} (needs 3 and 2 values)"
+    r = rows[ok]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return meta.pool(
+            r["yi"].to_numpy(float),
+            r["vi"].to_numpy(float),
+            mods={moderator: x[ok]},
+            method=spec.method,
+            test=spec.test,
+            level=protocol.level,
+            labels=list(r["label"]),
+            measure=spec.measure,
+        )
+
+
+def _sensitivity(evidence, rows, spec, protocol, name, rob):
+    fid = f"{spec.id}:{name}"
+    if name == "fixed_effect":
+        return Fit(
+            fid,
+            "sensitivity",
+            "Equal-effects model",
+            rows,
+            fit_rows(rows, spec, protocol, method="EE"),
+        )
+    if name == "controlled_only":
+        r = rows[rows["controlled"] == "controlled"].reset_index(drop=True)
+        title = "Controlled studies only"
+    elif name == "low_risk_of_bias":
+        if not rob:
+            return "not run: no risk-of-bias judgements in the evidence base"
+        r = rows[[str(rob.get(s, "")).lower() == "low" for s in rows["study_id"]]]
+        r = r.reset_index(drop=True)
+        title = "Studies at low risk of bias only"
+    elif name == "exclude_flagged":
+        from dataclasses import replace
+
+        relaxed = replace(
+            protocol,
+            inclusion=replace(
+                protocol.inclusion,
+                culture_expanded_msc_only=False,
+                exclude_combination_products=False,
+            ),
+        )
+        sel = select_rows(evidence, spec, relaxed.inclusion)
+        r = _usable_rows(effect_rows(sel.rows, spec)) if len(sel.rows) else sel.rows
+        if len(r) == len(rows):
+            return "not run: no study was excluded by a flag"
+        title = "Flagged studies included (products that are not culture-expanded MSC alone)"
+    else:  # pragma: no cover
+        raise ValueError(name)
+    if len(r) < protocol.min_studies:
+        return f"not run: {len(r)} {'study' if len(r) == 1 else 'studies'}"
+    return Fit(fid, "sensitivity", title, r, fit_rows(r, spec, protocol))
+
+
+def _robustness(res, rows) -> dict:
+    """Bias and influence diagnostics (k ≥ 3); each entry is a result or why it is absent."""
+    out: dict[str, Any] = {}
+    k = res.k
+    steps = {
+        "egger": ("egger_test", {}),
+        "trim_and_fill": ("trim_and_fill", {}),
+        "leave_one_out": ("leave_one_out", {}),
+        "influence": ("influence", {}),
+        "cumulative": ("cumulative", {}),
+    }
+    for name, (fn_name, kw) in steps.items():
+        fn = meta.optional(fn_name)
+        if fn is None:
+            out[name] = f"not available: sci_evidence.meta.{fn_name} is missing in this build"
+            continue
+        if k < 3:
+            out[name] = f"not run: k = {k} (< 3)"
+            continue
+        if name == "cumulative":
+            years = rows["year"].fillna(9999).to_numpy(float)
+            kw = {"order": np.argsort(years, kind="stable")}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out[name] = fn(res, **kw)
+        except Exception as exc:  # a diagnostic must not sink the review; say why
+            out[name] = f"failed: {type(exc).__name__}: {exc}"
+    return out
+
+
+def egger_pval(robustness: dict) -> float | None:
+    e = robustness.get("egger")
+    if e is None or isinstance(e, str):
+        return None
+    for attr in ("pval", "p_value", "zval_pval"):
+        v = getattr(e, attr, None)
+        if v is not None:
+            return float(v)
+    d = e.to_dict()
+    return float(d["pval"]) if "pval" in d else None
+
+
+def _grade(spec, protocol, rows, res, robustness, rob) -> GradeAssessment:
+    n_col = "ni" if "ni" in rows.columns and rows["ni"].notna().all() else None
+    if n_col:
+        n = int(rows["ni"].sum())
+    else:
+        n = int(rows.get("n1i", 0).sum() + rows.get("n2i", 0).sum())
+    null = NULL_VALUE.get(spec.measure) if spec.design == "controlled" else None
+    return assess_certainty(
+        analysis_id=spec.id,
+        outcome=spec.title,
+        n_patients=n,
+        randomised=list(rows["randomised"].astype(bool)),
+        rob=[rob.get(s) for s in rows["study_id"]],
+        weights=list(res.weights),
+        I2=res.I2 if res.k > 1 else None,
+        ci=(res.ci_lb, res.ci_ub),
+        pi=(res.pi_lb, res.pi_ub) if res.pi_lb is not None else None,
+        null=null,
+        egger_pval=egger_pval(robustness),
+        single_arm=spec.design == "single_arm",
+        rules=protocol.grade,
+        effect=effect_text(res, spec.measure, rows),
+    )
+
+
+def back(measure: str, values, rows: pd.DataFrame | None = None):
+    """Back-transformed values (identity for untransformed measures)."""
+    if measure not in TRANSFORMED_MEASURES:
+        return np.asarray(values, dtype=float)
+    ni = rows["ni"].to_numpy(float) if (measure == "PFT" and rows is not None) else None
+    return meta.back_transform(measure, np.asarray(values, dtype=float), ni=ni)
+
+
+def effect_text(res, measure: str, rows: pd.DataFrame) -> str:
+    est, lo, hi = back(measure, [res.estimate, res.ci_lb, res.ci_ub], rows)
+    pct = int(round(res.level * 100))
+    if measure in ("PLO", "PFT", "PR", "PAS"):
+        return f"{100 * est:.1f}% ({pct}% CI {100 * lo:.1f}–{100 * hi:.1f}%)"
+    if measure in ("RR", "OR"):
+        return f"{measure} {est:.2f} ({pct}% CI {lo:.2f}–{hi:.2f})"
+    if measure == "RD":
+        return f"RD {100 * est:.1f} percentage points ({pct}% CI {100 * lo:.1f} to {100 * hi:.1f})"
+    return f"{est:.2f} points ({pct}% CI {lo:.2f} to {hi:.2f})"
+
+
+# ------------------------------------------------------------------ natural history
+
+
+def _nh_conversion(evidence, rows, res, protocol):
+    table = evidence.natural_history_conversion
+    recs = []
+    for _, r in rows.iterrows():
+        rate, note = nh.study_expected_conversion(
+            table,
+            grade_counts=r["grade_counts"],
+            level_group=r["level_group"],
+            injury_phase=r["injury_phase"],
+        )
+        x, n = int(r["xi"]), int(r["ni"])
+        if rate is not None:
+            ex = nh.excess_over_expected(x, n, rate, level=protocol.level)
+            lo, hi = ex.ci_lb + rate, ex.ci_ub + rate
+            recs.append(
+                {
+                    "study_id": r["study_id"],
+                    "label": r["label"],
+                    "injury_phase": r["injury_phase"],
+                    "baseline_group": r["baseline_group"],
+                    "xi": x,
+                    "ni": n,
+                    "observed": x / n,
+                    "ci_lb": lo,
+                    "ci_ub": hi,
+                    "expected": rate,
+                    "excess": ex.excess,
+                    "excess_lb": ex.ci_lb,
+                    "excess_ub": ex.ci_ub,
+                    "pval": ex.pval,
+                    "note": note,
+                }
+            )
+        else:
+            ex = nh.excess_over_expected(x, n, 0.5, level=protocol.level)
+            recs.append(
+                {
+                    "study_id": r["study_id"],
+                    "label": r["label"],
+                    "injury_phase": r["injury_phase"],
+                    "baseline_group": r["baseline_group"],
+                    "xi": x,
+                    "ni": n,
+                    "observed": x / n,
+                    "ci_lb": ex.ci_lb + 0.5,
+                    "ci_ub": ex.ci_ub + 0.5,
+                    "expected": np.nan,
+                    "excess": np.nan,
+                    "excess_lb": np.nan,
+                    "excess_ub": np.nan,
+                    "pval": np.nan,
+                    "note": note,
+                }
+            )
+    t = pd.DataFrame(recs)
+    known = t["expected"].notna().to_numpy()
+    pooled = None
+    if known.any():
+        w = np.asarray(res.weights, dtype=float)[known]
+        expected = float(np.sum(w * t.loc[known, "expected"]) / np.sum(w))
+        est, lo, hi = back(res.measure, [res.estimate, res.ci_lb, res.ci_ub], rows)
+        pooled = {
+            "observed": float(est),
+            "ci_lb": float(lo),
+            "ci_ub": float(hi),
+            "expected": expected,
+            "excess": float(est - expected),
+            "excess_lb": float(lo - expected),
+            "excess_ub": float(hi - expected),
+            "by_phase": {
+                ph: {
+                    "k": int(len(g)),
+                    "observed_events": int(g["xi"].sum()),
+                    "n": int(g["ni"].sum()),
+                    "expected_mean": float(g["expected"].mean())
+                    if g["expected"].notna().any()
+                    else None,
+                }
+                for ph, g in t.groupby("injury_phase")
+            },
+        }
+    return t, pooled
+
+
+_SCORE_LABEL = {
+    "motor_total": "ASIA motor score",
+    "lt_total": "light touch",
+    "pp_total": "pin prick",
+}
+
+
+def _nh_scores(evidence, rows, res, spec, protocol):
+    from scipy import stats
+
+    z = stats.norm.ppf(0.5 + protocol.level / 2)
+    scores = evidence.natural_history_scores
+    recs = []
+    for _, r in rows.iterrows():
+        phase = r["injury_phase"]
+        tsi = r.get("time_since_injury_months")
+        if pd.notna(tsi):
+            start_wk = float(tsi) * nh.WEEKS_PER_MONTH
+        else:
+            start_wk = {"acute": 2.0, "subacute": 12.0, "chronic": 60.0}.get(phase, 2.0)
+        fu = r.get("timepoint_months")
+        fu = r.get("follow_up_months") if pd.isna(fu) else fu
+        fu = 6.0 if (fu is None or pd.isna(fu)) else float(fu)
+        end_wk = start_wk + fu * nh.WEEKS_PER_MONTH
+        grades = [g for g, c in r["grade_counts"].items() if c]
+        grade = max(grades, key=lambda g: r["grade_counts"][g]) if grades else "A"
+        ec = nh.expected_score_change(
+            scores,
+            outcome=spec.outcome,
+            baseline_grade=grade,
+            level_group=r["level_group"],
+            week_from=start_wk,
+            week_to=end_wk,
+        )
+        se = float(np.sqrt(r["vi"]))
+        rec = {
+            "study_id": r["study_id"],
+            "label": r["label"],
+            "injury_phase": phase,
+            "baseline_grade": grade,
+            "observed": r["yi"],
+            "ci_lb": r["yi"] - z * se,
+            "ci_ub": r["yi"] + z * se,
+            "week_from": ec.week_from,
+            "week_to": ec.week_to,
+            "expected": ec.change,
+            "note": ec.note or "",
+        }
+        if ec.change is not None:
+            ese = ec.se or 0.0
+            tot = float(np.sqrt(r["vi"] + ese**2))
+            rec |= {
+                "expected_lb": ec.change - z * ese,
+                "expected_ub": ec.change + z * ese,
+                "excess": r["yi"] - ec.change,
+                "excess_lb": r["yi"] - ec.change - z * tot,
+                "excess_ub": r["yi"] - ec.change + z * tot,
+            }
+        else:
+            rec |= {
+                "expected": np.nan,
+                "expected_lb": np.nan,
+                "expected_ub": np.nan,
+                "excess": np.nan,
+                "excess_lb": np.nan,
+                "excess_ub": np.nan,
+            }
+        recs.append(rec)
+    t = pd.DataFrame(recs)
+    known = t["expected"].notna().to_numpy()
+    pooled = None
+    if known.any():
+        w = np.asarray(res.weights, dtype=float)[known]
+        expected = float(np.sum(w * t.loc[known, "expected"]) / np.sum(w))
+        pooled = {
+            "observed": res.estimate,
+            "ci_lb": res.ci_lb,
+            "ci_ub": res.ci_ub,
+            "expected": expected,
+            "excess": res.estimate - expected,
+            "excess_lb": res.ci_lb - expected,
+            "excess_ub": res.ci_ub - expected,
+        }
+    return t, pooled

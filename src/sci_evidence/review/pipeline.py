@@ -1,0 +1,399 @@
+"""The review: a protocol run over the evidence base, written as a reproducible report.
+
+``run_review(evidence, protocol, out_dir)`` computes every analysis of the protocol
+(:mod:`sci_evidence.review.analyses`), the structured syntheses, the safety listing, the
+study characteristics, the PRISMA counts, the GRADE table and the comparison with the
+published meta-analyses, then hands the result to :mod:`sci_evidence.report` which writes
+``report.html``, the figures, the tables and ``results.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sci_evidence import __version__
+from sci_evidence.report.figures.prisma import PrismaCounts
+from sci_evidence.review.analyses import AnalysisResult, back, run_analysis
+from sci_evidence.review.grade import summary_of_findings
+from sci_evidence.review.protocol import Protocol, SynthesisSpec
+from sci_evidence.review.select import excluded_flags, study_exclusions, study_labels
+from sci_evidence.review.swim_tables import direction_rows
+from sci_evidence.review.synthesis import SignTestResult, vote_count
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What is needed to reproduce the run exactly."""
+
+    software_version: str
+    data_hash: str
+    data_origin: str
+    protocol_source: str
+    protocol_hash: str
+    seeds: dict
+    started_utc: str
+    python: str
+    numpy: str
+    pandas: str
+    scipy: str
+    matplotlib: str
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    """Everything the review computed; ``files`` lists what was written (relative paths)."""
+
+    protocol: Protocol
+    record: RunRecord
+    analyses: tuple[AnalysisResult, ...]
+    syntheses: tuple[tuple[SynthesisSpec, SignTestResult], ...]
+    comparisons: pd.DataFrame
+    characteristics: pd.DataFrame
+    safety_events: pd.DataFrame
+    excluded: pd.DataFrame
+    prisma: PrismaCounts
+    risk_of_bias: pd.DataFrame
+    study_labels: dict
+    out_dir: Path
+    files: tuple[str, ...] = field(default=())
+
+    def analysis(self, analysis_id: str) -> AnalysisResult:
+        for a in self.analyses:
+            if a.spec.id == analysis_id:
+                return a
+        raise KeyError(analysis_id)
+
+    def summary_of_findings(self) -> pd.DataFrame:
+        return summary_of_findings([a.grade for a in self.analyses if a.grade is not None])
+
+    def summary(self) -> str:
+        lines = [f"{self.protocol.title}", f"data hash {self.record.data_hash[:12]}"]
+        for a in self.analyses:
+            if a.main is None:
+                lines.append(f"  {a.spec.id}: {a.status}")
+            else:
+                lines.append(
+                    f"  {a.spec.id}: k={a.k}, {a.grade.effect}, certainty {a.grade.certainty}"
+                )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        from sci_evidence.review.results_json import results_dict
+
+        return results_dict(self)
+
+
+def overall_rob(rob: pd.DataFrame) -> dict[str, str]:
+    """study_id → overall judgement (``domain == "overall"``)."""
+    if rob is None or rob.empty:
+        return {}
+    o = rob[rob["domain"] == "overall"]
+    return dict(zip(o["study_id"], o["judgement"].astype(str).str.lower(), strict=True))
+
+
+def run_review(
+    evidence,
+    protocol: Protocol,
+    out_dir: str | Path,
+    *,
+    progress: Progress | None = None,
+    write: bool = True,
+    pdf: bool = False,
+) -> ReviewResult:
+    """Run the protocol over the evidence base and write the report.
+
+    Parameters
+    ----------
+    evidence : EvidenceSet
+        From :func:`sci_evidence.evidence.load_evidence`.
+    protocol : Protocol
+        From :func:`sci_evidence.review.protocol.load_protocol`.
+    out_dir : str or Path
+        Output directory (created). ``report.html``, ``results.json``, ``run_record.json``,
+        ``figures/*.{png,svg,pdf}`` and ``tables/*.csv`` are written there.
+    progress : callable, optional
+        ``progress(step_name, done, total)`` is called as the run proceeds.
+    write : bool, default True
+        Write the files (False: compute only, for tests).
+    pdf : bool, default False
+        Also write ``report.pdf`` (see :func:`sci_evidence.report.pdf.write_pdf`).
+
+    Returns
+    -------
+    ReviewResult
+    """
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    # Nothing random runs in the default review; any random step takes a Generator seeded
+    # from protocol.seed, and the seeds are recorded in the run record.
+    n_steps = len(protocol.analyses) + len(protocol.syntheses) + 3
+    step = 0
+
+    def tick(name: str) -> None:
+        nonlocal step
+        step += 1
+        if progress is not None:
+            progress(name, step, n_steps)
+
+    rob = overall_rob(evidence.risk_of_bias)
+    analyses = []
+    for spec in protocol.analyses:
+        analyses.append(run_analysis(evidence, spec, protocol, rob=rob))
+        tick(f"analysis {spec.id}")
+    labels = study_labels(evidence.studies)
+    syntheses = []
+    excl_ids = set(study_exclusions(evidence.studies, protocol.inclusion)["study_id"])
+    for syn in protocol.syntheses:
+        table = direction_rows(evidence.outcomes, evidence.arms, syn.outcomes, labels)
+        table = table[~table["study_id"].isin(excl_ids)].reset_index(drop=True)
+        syntheses.append((syn, vote_count(table, domain=syn.title, level=protocol.level)))
+        tick(f"synthesis {syn.id}")
+    comparisons = published_comparison(evidence.published_pooled, analyses, protocol)
+    characteristics = study_characteristics(evidence, labels, excl_ids)
+    safety = safety_listing(evidence, labels)
+    excluded = study_exclusions(evidence.studies, protocol.inclusion)
+    excluded["label"] = [labels.get(s, s) for s in excluded["study_id"]]
+    prisma = prisma_counts(evidence, analyses, protocol)
+    tick("tables")
+    record = RunRecord(
+        software_version=__version__,
+        data_hash=evidence.data_hash,
+        data_origin=str(getattr(evidence, "origin", "")),
+        protocol_source=protocol.source,
+        protocol_hash=hashlib.sha256(
+            json.dumps(protocol.to_dict(), sort_keys=True).encode()
+        ).hexdigest(),
+        seeds={"protocol": protocol.seed, "numpy_global": protocol.seed},
+        started_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        python=platform.python_version(),
+        numpy=np.__version__,
+        pandas=pd.__version__,
+        scipy=__import__("scipy").__version__,
+        matplotlib=__import__("matplotlib").__version__,
+    )
+    result = ReviewResult(
+        protocol=protocol,
+        record=record,
+        analyses=tuple(analyses),
+        syntheses=tuple(syntheses),
+        comparisons=comparisons,
+        characteristics=characteristics,
+        safety_events=safety,
+        excluded=excluded,
+        prisma=prisma,
+        risk_of_bias=evidence.risk_of_bias,
+        study_labels=labels,
+        out_dir=out,
+    )
+    if not write:
+        return result
+    from dataclasses import replace
+
+    from sci_evidence.report.writer import write_outputs
+
+    result = replace(result, record=replace(record, seconds=time.perf_counter() - t0))
+    files = write_outputs(result, out, progress=lambda name: tick(name), pdf=pdf)
+    seconds = time.perf_counter() - t0
+    result = replace(result, record=replace(record, seconds=round(seconds, 3)), files=tuple(files))
+    (out / "run_record.json").write_text(
+        json.dumps(
+            {**result.record.to_dict(), "protocol": protocol.to_dict(), "files": list(files)},
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    return result
+
+
+def published_comparison(published: pd.DataFrame, analyses, protocol: Protocol) -> pd.DataFrame:
+    """Our pooled numbers beside the published ones, with the stated reason they may differ."""
+    by_id = {a.spec.id: a for a in analyses}
+    rows = []
+    for c in protocol.comparisons:
+        a = by_id[c.analysis]
+        pub = published[published["review"] == c.published]
+        same = pub[pub["outcome"] == a.spec.outcome]
+        pub = same if len(same) else pub
+        ours = ours_lo = ours_hi = None
+        if a.main is not None:
+            r = a.main.result
+            ours, ours_lo, ours_hi = (
+                float(v) for v in back(a.spec.measure, [r.estimate, r.ci_lb, r.ci_ub], a.main.rows)
+            )
+        if pub.empty:
+            rows.append(
+                {
+                    "analysis_id": a.spec.id,
+                    "published": c.published,
+                    "note": c.note,
+                    "ours": ours,
+                    "ours_ci_lb": ours_lo,
+                    "ours_ci_ub": ours_hi,
+                    "k_ours": a.k,
+                    "theirs": None,
+                    "theirs_ci_lb": None,
+                    "theirs_ci_ub": None,
+                    "k_theirs": None,
+                    "measure_theirs": "",
+                    "citation": "not in the evidence base",
+                    "difference": None,
+                    "explanation": "no published value",
+                }
+            )
+            continue
+        for _, p in pub.iterrows():
+            theirs = p["estimate"] if pd.notna(p["estimate"]) else None
+            diff = ours - theirs if (ours is not None and theirs is not None) else None
+            rows.append(
+                {
+                    "analysis_id": a.spec.id,
+                    "published": c.published,
+                    "note": c.note,
+                    "ours": ours,
+                    "ours_ci_lb": ours_lo,
+                    "ours_ci_ub": ours_hi,
+                    "k_ours": a.k,
+                    "theirs": theirs,
+                    "theirs_ci_lb": p["ci_lb"] if pd.notna(p["ci_lb"]) else None,
+                    "theirs_ci_ub": p["ci_ub"] if pd.notna(p["ci_ub"]) else None,
+                    "k_theirs": int(p["k_studies"]) if pd.notna(p["k_studies"]) else None,
+                    "measure_theirs": p["measure"],
+                    "citation": p["citation"],
+                    "difference": diff,
+                    "explanation": _explain(a, p, c.note, diff),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _explain(a: AnalysisResult, p: pd.Series, note: str, diff) -> str:
+    parts = []
+    if diff is None:
+        parts.append("no comparable number")
+    k_theirs = p["k_studies"] if pd.notna(p["k_studies"]) else None
+    if k_theirs is not None and a.k and k_theirs != a.k:
+        parts.append(f"{a.k} studies here vs {int(k_theirs)} there")
+    if str(p.get("population", "")):
+        parts.append(f"their population: {p['population']}")
+    measure = str(p["measure"])
+    ours = {"PLO": "proportion", "PFT": "proportion", "RR": "RR", "MD": "MD"}.get(a.spec.measure)
+    if measure and ours and measure not in (ours, "WMD" if ours == "MD" else ours):
+        parts.append(f"measure {measure} there vs {ours} here")
+    if note:
+        parts.append(note)
+    return "; ".join(parts)
+
+
+def study_characteristics(evidence, labels: dict, excluded: set[str]) -> pd.DataFrame:
+    """Table of study characteristics: one row per study (treated arm's population)."""
+    arms = evidence.arms
+    rows = []
+    for _, s in evidence.studies.iterrows():
+        t = arms[(arms["study_id"] == s["study_id"]) & (arms["role"] == "treated")]
+        c = arms[(arms["study_id"] == s["study_id"]) & (arms["role"] == "control")]
+        a = t.iloc[0] if len(t) else pd.Series(dtype=object)
+        rows.append(
+            {
+                "study_id": s["study_id"],
+                "study": labels.get(s["study_id"], s["study_id"]),
+                "design": s["design"],
+                "country": s.get("country", ""),
+                "n_treated": int(t["n"].sum()) if len(t) and t["n"].notna().any() else None,
+                "n_control": int(c["n"].sum()) if len(c) and c["n"].notna().any() else None,
+                "cell_source": a.get("cell_source", ""),
+                "auto_allo": a.get("auto_allo", ""),
+                "route": a.get("route", ""),
+                "dose": a.get("dose_verbatim", ""),
+                "administrations": a.get("n_administrations_verbatim", ""),
+                "injury_phase": a.get("injury_phase", ""),
+                "level": a.get("level", ""),
+                "baseline_AIS": a.get("baseline_ais_verbatim", ""),
+                "follow_up": a.get("follow_up_verbatim", ""),
+                "flags": s.get("flags", ""),
+                "in_analyses": "no (excluded by rule)" if s["study_id"] in excluded else "yes",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def safety_listing(evidence, labels: dict) -> pd.DataFrame:
+    """Serious (and severe) adverse events, listed per study."""
+    ae = evidence.adverse_events
+    m = (ae["ae_type"] == "serious") | ae["severity"].isin(["serious", "severe"])
+    s = ae[m]
+    out = pd.DataFrame(
+        {
+            "study": [labels.get(x, x) for x in s["study_id"]],
+            "study_id": s["study_id"],
+            "arm_id": s["arm_id"],
+            "event": s["ae_verbatim"],
+            "patients": s["patients"],
+            "n": s["n"],
+            "severity": s["severity"],
+            "relation": s["relation"],
+            "source": s["source_key"],
+        }
+    )
+    return out.reset_index(drop=True)
+
+
+def prisma_counts(evidence, analyses, protocol: Protocol) -> PrismaCounts:
+    """PRISMA counts of the bundled screening records plus the analysis stage."""
+    sc = evidence.screening
+    ours = sc[sc["review"] == "bundled"]
+
+    def stage(name):
+        rows = ours[ours["stage"] == name]
+        if rows.empty:
+            return None
+        agg = rows[rows["study_id"].fillna("") == ""]
+        if len(agg) and agg["count"].notna().any():
+            return int(agg["count"].sum())
+        return int(rows["count"].fillna(1).sum())
+
+    included = stage("included")
+    identified = stage("identified")
+    screened = stage("screened")
+    excl = ours[ours["stage"] == "excluded"]
+    reasons = {}
+    for _, r in excl.iterrows():
+        reasons[r["reason"] or "not stated"] = reasons.get(r["reason"] or "not stated", 0) + int(
+            r["count"] if pd.notna(r["count"]) else 1
+        )
+    flags = excluded_flags(protocol.inclusion)
+    by_flag: dict[str, int] = {}
+    for _, s in evidence.studies.iterrows():
+        hit = sorted({f for f in str(s["flags"]).split(";") if f} & flags)
+        if hit:
+            by_flag[hit[0]] = by_flag.get(hit[0], 0) + 1
+    pooled = set()
+    for a in analyses:
+        if a.main is not None:
+            pooled |= set(a.main.rows["study_id"])
+    return PrismaCounts(
+        identified=identified if identified is not None else included,
+        duplicates_removed=None,
+        screened=screened if screened is not None else included,
+        screened_excluded=None,
+        assessed=included,
+        excluded_reasons=reasons,
+        included=included,
+        analysis_excluded=by_flag,
+        in_meta_analysis=len(pooled),
+        source_note="Screening records of the bundled evidence base; n.r. = not recorded.",
+    )

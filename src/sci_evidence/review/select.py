@@ -1,0 +1,362 @@
+"""From the evidence base to the input rows of one analysis.
+
+Rules (stated in the report's methods):
+
+* **Inclusion by flag** — with ``culture_expanded_msc_only`` a study flagged
+  ``not_culture_expanded_msc`` is excluded; with ``exclude_combination_products`` one
+  flagged ``combination_product`` or ``scaffold``. Every excluded study is listed with its
+  flag.
+* **Rows** — treated arms (``role == "treated"``), whole-arm rows (``subgroup == ""``).
+  Outcome rows flagged ``not_ais_grade`` or ``responders_only`` never enter a pooled
+  analysis (they do not measure what the analysis pools).
+* **Time point** — the last reported follow-up of each arm (largest ``timepoint_months``;
+  rows with an unparsed time point come after the parsed ones).
+* **One row per arm**; a study with several treated arms contributes each (independent
+  patients), labelled "Author Year (arm)". A controlled analysis pairs each study's first
+  treated arm with its first control arm.
+* **Dose** for meta-regression: ``log10`` of cells per administration; ``cells/kg`` are
+  converted at an assumed 70 kg body weight (an assumption, stated).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sci_evidence.review.protocol import AnalysisSpec, InclusionRules
+
+EXCLUDED_OUTCOME_FLAGS = ("not_ais_grade", "responders_only")
+ASSUMED_BODY_WEIGHT_KG = 70.0
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Input rows of one analysis and what was left out.
+
+    ``rows`` has one row per study arm with ``study_id, arm_id, label, year`` and the raw
+    numbers of the measure (``xi, ni`` / ``ai, n1i, ci, n2i`` / ``m1i, m2i, sd1i, sd2i,
+    ni`` / ``mi, sdi, ni`` …), plus the study characteristics used by subgroups and
+    moderators. ``excluded`` lists ``study_id, reason``.
+    """
+
+    rows: pd.DataFrame
+    excluded: pd.DataFrame
+
+
+def _flags(s: str) -> set[str]:
+    return {f for f in str(s or "").split(";") if f}
+
+
+def excluded_flags(rules: InclusionRules) -> set[str]:
+    """Study flags that exclude a study under ``rules``."""
+    out = set()
+    if rules.culture_expanded_msc_only:
+        out.add("not_culture_expanded_msc")
+    if rules.exclude_combination_products:
+        out |= {"combination_product", "scaffold"}
+    return out
+
+
+def study_exclusions(studies: pd.DataFrame, rules: InclusionRules) -> pd.DataFrame:
+    """Studies excluded by the protocol's inclusion rules, with the flag that excluded them."""
+    bad = excluded_flags(rules)
+    rows = []
+    for _, s in studies.iterrows():
+        hit = sorted(_flags(s.get("flags", "")) & bad)
+        if hit:
+            rows.append({"study_id": s["study_id"], "reason": ";".join(hit)})
+    return pd.DataFrame(rows, columns=["study_id", "reason"])
+
+
+def study_labels(studies: pd.DataFrame) -> dict[str, str]:
+    """study_id → "Author Year" (a letter appended when two studies share a label)."""
+    base = {}
+    for _, s in studies.iterrows():
+        author = str(s.get("first_author") or s["study_id"]).strip()
+        year = s.get("year")
+        base[s["study_id"]] = f"{author} {int(year)}" if pd.notna(year) else author
+    counts: dict[str, int] = {}
+    for v in base.values():
+        counts[v] = counts.get(v, 0) + 1
+    seen: dict[str, int] = {}
+    out = {}
+    for sid, v in base.items():
+        if counts[v] > 1:
+            seen[v] = seen.get(v, 0) + 1
+            out[sid] = f"{v}{'abcdefghijklmnopqrstuvwxyz'[seen[v] - 1]}"
+        else:
+            out[sid] = v
+    return out
+
+
+def baseline_group(arm: pd.Series) -> str:
+    """``A`` when every patient is AIS A, ``B–D`` when none is, ``mixed`` or ``unknown``."""
+    counts = [arm.get(c) for c in ("ais_a", "ais_b", "ais_c", "ais_d")]
+    known = [int(c) for c in counts if pd.notna(c)]
+    n = arm.get("n")
+    a = counts[0]
+    if pd.notna(a) and pd.notna(n) and int(a) == int(n) and int(n) > 0:
+        return "A"
+    if pd.notna(a) and int(a) == 0 and sum(known) > 0:
+        return "B–D"
+    if pd.notna(a) and int(a) > 0:
+        return "mixed"
+    return "unknown"
+
+
+def log_dose(arm: pd.Series) -> float:
+    """log10 cells per administration (cells/kg at 70 kg); NaN when unknown."""
+    d = arm.get("dose_cells")
+    if d is None or pd.isna(d) or d <= 0:
+        return float("nan")
+    unit = arm.get("dose_unit", "")
+    if unit == "cells/kg":
+        return float(np.log10(d * ASSUMED_BODY_WEIGHT_KG))
+    if unit == "cells":
+        return float(np.log10(d))
+    return float("nan")
+
+
+def characteristics(arm: pd.Series, study: pd.Series) -> dict:
+    """Subgroup and moderator variables of a treated arm."""
+    controlled = study.get("controlled")
+    return {
+        "baseline_group": baseline_group(arm),
+        "route": arm.get("route_group") or "unknown",
+        "cell_source": arm.get("cell_source") or "unknown",
+        "injury_phase": arm.get("injury_phase") or "unknown",
+        "auto_allo": arm.get("auto_allo") or "unknown",
+        "controlled": "controlled" if (pd.notna(controlled) and bool(controlled)) else "single-arm",
+        "injury_level": arm.get("level_group") or "unknown",
+        "log_dose": log_dose(arm),
+        "n_administrations": float(arm["n_administrations"])
+        if pd.notna(arm.get("n_administrations"))
+        else float("nan"),
+        "design": study.get("design", ""),
+        "randomised": study.get("design", "") == "rct",
+        "flags": study.get("flags", ""),
+        "level_group": arm.get("level_group") or "unknown",
+        "time_since_injury_months": arm.get("time_since_injury_months"),
+        "follow_up_months": arm.get("follow_up_months"),
+        "grade_counts": {
+            g: int(arm[c]) if pd.notna(arm.get(c)) else 0
+            for g, c in zip("ABCD", ("ais_a", "ais_b", "ais_c", "ais_d"), strict=True)
+        },
+    }
+
+
+def _last_timepoint(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per arm: the last follow-up (parsed time points first, then file order)."""
+    r = rows.assign(_t=rows["timepoint_months"].fillna(-1.0), _i=np.arange(len(rows)))
+    r = r.sort_values(["arm_id", "_t", "_i"], kind="stable")
+    return r.groupby("arm_id", sort=False).tail(1).drop(columns=["_t", "_i"])
+
+
+def _usable(outcomes: pd.DataFrame, outcome: str) -> pd.DataFrame:
+    o = outcomes[(outcomes["outcome"] == outcome) & (outcomes["subgroup"].fillna("") == "")]
+    keep = [not (_flags(f) & set(EXCLUDED_OUTCOME_FLAGS)) for f in o["flags"]]
+    return o[np.asarray(keep, dtype=bool)] if len(o) else o
+
+
+def select_rows(evidence, spec: AnalysisSpec, rules: InclusionRules) -> Selection:
+    """Input rows for ``spec`` from an evidence set (``studies``, ``arms``, ``outcomes``,
+    ``adverse_events`` frames), after the inclusion rules."""
+    studies = evidence.studies.set_index("study_id", drop=False)
+    arms = evidence.arms.set_index("arm_id", drop=False)
+    labels = study_labels(evidence.studies)
+    excl = study_exclusions(evidence.studies, rules)
+    excluded_ids = set(excl["study_id"])
+    if spec.outcome.startswith("ae_"):
+        rows = _adverse_event_rows(evidence, spec.outcome[3:], arms)
+    elif spec.design == "single_arm":
+        rows = _single_arm_rows(evidence.outcomes, spec, arms)
+    else:
+        rows = _controlled_rows(evidence.outcomes, spec, arms)
+    records = []
+    for r in rows:
+        sid = r["study_id"]
+        if sid in excluded_ids or sid not in studies.index:
+            continue
+        arm = arms.loc[r["arm_id"]]
+        chars = characteristics(arm, studies.loc[sid])
+        if spec.baseline_ais:
+            present = {g for g, c in chars["grade_counts"].items() if c}
+            if not present or not present <= set(spec.baseline_ais):
+                continue
+        year = studies.loc[sid].get("year")
+        records.append(
+            {
+                "study_id": sid,
+                "label": labels.get(sid, sid),
+                "year": int(year) if pd.notna(year) else None,
+                **r,
+                **chars,
+            }
+        )
+    df = pd.DataFrame(records)
+    if len(df):
+        # several arms of one study: name the arm in the label
+        dup = df["study_id"].duplicated(keep=False)
+        df.loc[dup, "label"] = [
+            f"{lab} ({arms.loc[a, 'arm_label']})"
+            for lab, a in zip(df.loc[dup, "label"], df.loc[dup, "arm_id"], strict=True)
+        ]
+    used = set(df["study_id"]) if len(df) else set()
+    excl = excl[excl["study_id"].isin(set(r["study_id"] for r in rows) - used)]
+    return Selection(rows=df, excluded=excl.reset_index(drop=True))
+
+
+def _treated(arms: pd.DataFrame, arm_id: str) -> bool:
+    return arm_id in arms.index and arms.loc[arm_id, "role"] == "treated"
+
+
+def _single_arm_rows(outcomes: pd.DataFrame, spec: AnalysisSpec, arms: pd.DataFrame) -> list[dict]:
+    o = _usable(outcomes, spec.outcome)
+    o = o[[_treated(arms, a) for a in o["arm_id"]]] if len(o) else o
+    if spec.outcome_kind == "binary":
+        o = o[o["events"].notna() & o["n"].notna() & ~o["is_baseline"].astype(bool)]
+        o = _last_timepoint(o) if len(o) else o
+        return [
+            {
+                "study_id": r["study_id"],
+                "arm_id": r["arm_id"],
+                "xi": int(r["events"]),
+                "ni": int(r["n"]),
+                "timepoint": r["timepoint"],
+                "outcome_ids": r["outcome_id"],
+            }
+            for _, r in o.iterrows()
+        ]
+    out = []
+    for arm_id, g in o.groupby("arm_id", sort=False):
+        change = g[
+            g["is_change"].astype(bool) & g["mean"].notna() & g["sd"].notna() & g["n"].notna()
+        ]
+        if len(change):
+            r = _last_timepoint(change).iloc[0]
+            out.append(
+                {
+                    "study_id": r["study_id"],
+                    "arm_id": arm_id,
+                    "kind": "change",
+                    "mi": float(r["mean"]),
+                    "sdi": float(r["sd"]),
+                    "ni": int(r["n"]),
+                    "timepoint": r["timepoint"],
+                    "timepoint_months": r["timepoint_months"],
+                    "outcome_ids": r["outcome_id"],
+                }
+            )
+            continue
+        ok = g[~g["is_change"].astype(bool) & g["mean"].notna() & g["sd"].notna()]
+        base = ok[ok["is_baseline"].astype(bool)]
+        post = ok[~ok["is_baseline"].astype(bool)]
+        if base.empty or post.empty:
+            continue
+        b, p = base.iloc[0], _last_timepoint(post).iloc[0]
+        n = p["n"] if pd.notna(p["n"]) else b["n"]
+        if pd.isna(n):
+            continue
+        out.append(
+            {
+                "study_id": p["study_id"],
+                "arm_id": arm_id,
+                "kind": "pre-post",
+                "m1i": float(p["mean"]),
+                "m2i": float(b["mean"]),
+                "sd1i": float(p["sd"]),
+                "sd2i": float(b["sd"]),
+                "ni": int(n),
+                "timepoint": p["timepoint"],
+                "timepoint_months": p["timepoint_months"],
+                "outcome_ids": f"{p['outcome_id']};{b['outcome_id']}",
+            }
+        )
+    return out
+
+
+def _controlled_rows(outcomes: pd.DataFrame, spec: AnalysisSpec, arms: pd.DataFrame) -> list[dict]:
+    o = _usable(outcomes, spec.outcome)
+    out = []
+    for sid, g in o.groupby("study_id", sort=False):
+        roles = g["arm_id"].map(lambda a: arms.loc[a, "role"] if a in arms.index else "")
+        t_all, c_all = g[roles == "treated"], g[roles == "control"]
+        if t_all.empty or c_all.empty:
+            continue
+        t_arm, c_arm = t_all["arm_id"].iloc[0], c_all["arm_id"].iloc[0]
+        t_all, c_all = t_all[t_all["arm_id"] == t_arm], c_all[c_all["arm_id"] == c_arm]
+        if spec.outcome_kind == "binary":
+            t = t_all[t_all["events"].notna() & t_all["n"].notna()]
+            c = c_all[c_all["events"].notna() & c_all["n"].notna()]
+            if t.empty or c.empty:
+                continue
+            t, c = _last_timepoint(t).iloc[0], _last_timepoint(c).iloc[0]
+            out.append(
+                {
+                    "study_id": sid,
+                    "arm_id": t_arm,
+                    "control_arm_id": c_arm,
+                    "ai": int(t["events"]),
+                    "n1i": int(t["n"]),
+                    "ci": int(c["events"]),
+                    "n2i": int(c["n"]),
+                    "timepoint": t["timepoint"],
+                    "outcome_ids": f"{t['outcome_id']};{c['outcome_id']}",
+                }
+            )
+            continue
+        pick = None
+        for change in (True, False):
+            t = t_all[
+                (t_all["is_change"].astype(bool) == change) & ~t_all["is_baseline"].astype(bool)
+            ]
+            c = c_all[
+                (c_all["is_change"].astype(bool) == change) & ~c_all["is_baseline"].astype(bool)
+            ]
+            t = t[t["mean"].notna() & t["sd"].notna() & t["n"].notna()]
+            c = c[c["mean"].notna() & c["sd"].notna() & c["n"].notna()]
+            if len(t) and len(c):
+                pick = (_last_timepoint(t).iloc[0], _last_timepoint(c).iloc[0], change)
+                break
+        if pick is None:
+            continue
+        t, c, change = pick
+        out.append(
+            {
+                "study_id": sid,
+                "arm_id": t_arm,
+                "control_arm_id": c_arm,
+                "kind": "change" if change else "follow-up",
+                "m1i": float(t["mean"]),
+                "sd1i": float(t["sd"]),
+                "n1i": int(t["n"]),
+                "m2i": float(c["mean"]),
+                "sd2i": float(c["sd"]),
+                "n2i": int(c["n"]),
+                "timepoint": t["timepoint"],
+                "outcome_ids": f"{t['outcome_id']};{c['outcome_id']}",
+            }
+        )
+    return out
+
+
+def _adverse_event_rows(evidence, ae_type: str, arms: pd.DataFrame) -> list[dict]:
+    ae = evidence.adverse_events
+    a = ae[(ae["ae_type"] == ae_type) & ae["patients"].notna() & ae["n"].notna()]
+    a = a[[_treated(arms, x) for x in a["arm_id"]]] if len(a) else a
+    out = []
+    for arm_id, g in a.groupby("arm_id", sort=False):
+        r = g.sort_values("n", kind="stable").iloc[-1]
+        out.append(
+            {
+                "study_id": r["study_id"],
+                "arm_id": arm_id,
+                "xi": int(r["patients"]),
+                "ni": int(r["n"]),
+                "timepoint": r.get("timepoint", ""),
+                "outcome_ids": r["ae_id"],
+            }
+        )
+    return out
