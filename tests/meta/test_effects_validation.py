@@ -193,7 +193,7 @@ def test_precomputed_sei_and_ci():
 
 
 def test_missing_values_give_nan_and_a_warning_naming_rows():
-    with pytest.warns(DataWarning, match=r"rows with missing values.*: 3 \(ci\), 4 \(ai, di\)"):
+    with pytest.warns(DataWarning, match=r"missing values.*: row 3 \(ci\), row 4 \(ai, di\)"):
         df = effect_sizes(
             "OR",
             ai=[1, 2, 3, None],

@@ -860,10 +860,10 @@ def _finish(
     dropped = {r - cols.first_row for r in dropped_rows}
     missing_idx = sorted(i for i in missing if invalid[i] and i not in dropped)
     if missing_idx:
-        parts = [f"{cols.row(i)} ({', '.join(missing[i])})" for i in missing_idx[:20]]
-        more = f" and {len(missing_idx) - 20} more" if len(missing_idx) > 20 else ""
+        parts = [f"row {cols.row(i)} ({', '.join(missing[i])})" for i in missing_idx[:20]]
+        more = f" and {len(missing_idx) - 20} more rows" if len(missing_idx) > 20 else ""
         warnings.warn(
-            f"rows with missing values, yi and vi set to NaN: {', '.join(parts)}{more}",
+            f"missing values, yi and vi set to NaN: {', '.join(parts)}{more}",
             DataWarning,
             stacklevel=3,
         )

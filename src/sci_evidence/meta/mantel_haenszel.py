@@ -446,7 +446,8 @@ def pool_mh(
         ) / denom**2
         w = n1 * n2 / n
     ok = ~(np.isnan(yi) | np.isnan(vi))
-    q = float(np.sum((yi[ok] - est) ** 2 / vi[ok]))
+    # metafor: Q = 0 unless at least two studies have a yi
+    q = float(np.sum((yi[ok] - est) ** 2 / vi[ok])) if ok.sum() > 1 else 0.0
     extra["settings"] = {"add": add, "to": to, "drop00": bool(drop00), "correct": bool(correct)}
     return _build(
         cls_measure=measure,
