@@ -49,7 +49,13 @@ class Heterogeneity:
 
 
 def heterogeneity(
-    yi: np.ndarray, vi: np.ndarray, X: np.ndarray, tau2: float, *, equal_effect: bool
+    yi: np.ndarray,
+    vi: np.ndarray,
+    X: np.ndarray,
+    tau2: float,
+    *,
+    equal_effect: bool,
+    intercept_only: bool = False,
 ) -> Heterogeneity:
     """Compute Q, its p-value, I² (percent), H² and s² for a fitted model."""
     k, p = X.shape
@@ -57,9 +63,15 @@ def heterogeneity(
     if df <= 0:
         return Heterogeneity(0.0, 0, 1.0, 0.0, 1.0, 0.0)
     w = 1.0 / vi
-    _, A, e = weighted_fit(yi, w, X)
-    Q = max(0.0, float(w @ (e * e)))
-    trP, _ = _traces(w, X, A)
+    if intercept_only:
+        sw = float(w @ X[:, 0])
+        e = yi - float(w @ yi) / sw
+        Q = max(0.0, float(w @ (e * e)))
+        trP = sw - float(w @ w) / sw
+    else:
+        _, A, e = weighted_fit(yi, w, X)
+        Q = max(0.0, float(w @ (e * e)))
+        trP, _ = _traces(w, X, A)
     vt = df / trP
     if equal_effect:
         I2 = max(0.0, 100.0 * (Q - df) / Q) if Q > 0 else 0.0

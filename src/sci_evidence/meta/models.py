@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -130,6 +131,11 @@ def fit_design(
     return _fit(yi, vi, Xa, method, test, level, tuple(coef_names), labels, measure, tau2, con)
 
 
+@lru_cache(maxsize=256)
+def _default_labels(k: int) -> tuple[str, ...]:
+    return tuple(f"Study {i}" for i in range(1, k + 1))
+
+
 def _default_names(X: np.ndarray) -> tuple[str, ...]:
     names = []
     for j in range(X.shape[1]):
@@ -160,8 +166,10 @@ def _fit(
         raise InputError(
             f"test={test!r} needs more studies than coefficients (k={k}, p={p}); use test='z'"
         )
+    has_intercept = bool((X[:, 0] == 1.0).all())
+    icpt = p == 1 and has_intercept
     if tau2_fixed is None:
-        t = fit_tau2(method, yi, vi, X, control)
+        t = fit_tau2(method, yi, vi, X, control, intercept_only=icpt)
         tau2, se_tau2, converged, n_iter, algorithm = (
             t.tau2,
             t.se_tau2,
@@ -203,7 +211,6 @@ def _fit(
     ci_lb = beta - crit * se
     ci_ub = beta + crit * se
 
-    has_intercept = bool(np.all(X[:, 0] == 1.0))
     QM = QM_df = QM_pval = QM_ddf = None
     if p > 1:
         idx = slice(1, None) if has_intercept else slice(None)
@@ -219,9 +226,9 @@ def _fit(
             QM_ddf = ddf
             QM_pval = float(fdtrc(m, ddf, QM))
 
-    het = heterogeneity(yi, vi, X, tau2, equal_effect=(method == "EE" and tau2_fixed is None))
-    if tau2_fixed is not None and method == "EE":
-        het = heterogeneity(yi, vi, X, tau2, equal_effect=(tau2 == 0.0))
+    # a fixed tau2 = 0 under "EE" is still an equal-effect model (Q-based I²)
+    equal_effect = method == "EE" and (tau2_fixed is None or tau2 == 0.0)
+    het = heterogeneity(yi, vi, X, tau2, equal_effect=equal_effect, intercept_only=icpt)
 
     pi_lb = pi_ub = None
     if p == 1 and has_intercept and (method != "EE" or tau2_fixed is not None):
@@ -229,7 +236,7 @@ def _fit(
         pi_lb, pi_ub = float(beta[0]) - half, float(beta[0]) + half
 
     if labels is None:
-        labels_t = tuple(f"Study {i}" for i in range(1, k + 1))
+        labels_t = _default_labels(k)
     else:
         labels_t = tuple(str(x) for x in labels)
         if len(labels_t) != k:

@@ -45,7 +45,7 @@ import numpy as np
 
 from sci_evidence.errors import ConvergenceError, ConvergenceWarning
 
-__all__ = ["TAU2_METHODS", "Tau2Fit", "fit_tau2", "weighted_fit", "q_generalised"]
+__all__ = ["TAU2_METHODS", "Tau2Fit", "fit_tau2", "weighted_fit", "q_generalised", "spd_inverse"]
 
 #: Estimators of tau² (``EE`` = equal/common effect, tau² fixed at 0).
 TAU2_METHODS = ("EE", "DL", "REML", "ML", "PM", "HE", "SJ", "EB", "HS")
@@ -74,6 +74,48 @@ class Tau2Fit:
     algorithm: str
 
 
+def spd_inverse(M: np.ndarray) -> tuple[np.ndarray, float]:
+    """Inverse and log-determinant of a small symmetric positive-definite matrix.
+
+    For p ≤ 3 (the usual meta-regression) the adjugate formula on the diagonally scaled
+    matrix is used: ``numpy.linalg.inv`` costs more in Python overhead than the rest of an
+    iteration. Scaling by the diagonal keeps moderators on very different scales (an
+    intercept next to a calendar year) accurate.
+    """
+    p = M.shape[0]
+    if p == 1:
+        m = float(M[0, 0])
+        return np.array([[1.0 / m]]), math.log(m)
+    if p > 3:
+        sign, logdet = np.linalg.slogdet(M)
+        return np.linalg.inv(M), float(logdet) if sign > 0 else math.nan
+    m = M.tolist()
+    d = [1.0 / math.sqrt(m[r][r]) if m[r][r] > 0 else math.nan for r in range(p)]
+    if p == 2:
+        a, b, e = 1.0, m[0][1] * d[0] * d[1], 1.0
+        det = a * e - b * b
+        if not det > 0:
+            return np.full((p, p), np.nan), math.nan
+        off = -b * d[0] * d[1] / det
+        inv = np.array([[d[0] * d[0] / det, off], [off, d[1] * d[1] / det]])
+    else:
+        b, c, f = m[0][1] * d[0] * d[1], m[0][2] * d[0] * d[2], m[1][2] * d[1] * d[2]
+        c11, c12, c13 = 1.0 - f * f, c * f - b, b * f - c
+        c22, c23, c33 = 1.0 - c * c, b * c - f, 1.0 - b * b
+        det = c11 + b * c12 + c * c13
+        if not det > 0:
+            return np.full((p, p), np.nan), math.nan
+        d0, d1, d2 = d[0] / det, d[1], d[2]
+        inv = np.array(
+            [
+                [c11 * d[0] * d0, c12 * d0 * d1, c13 * d0 * d2],
+                [c12 * d0 * d1, c22 * d1 * d1 / det, c23 * d1 * d2 / det],
+                [c13 * d0 * d2, c23 * d1 * d2 / det, c33 * d2 * d2 / det],
+            ]
+        )
+    return inv, math.log(det) + sum(math.log(m[r][r]) for r in range(p))
+
+
 def weighted_fit(yi: np.ndarray, w: np.ndarray, X: np.ndarray):
     """Weighted least squares: return ``(beta, A, resid)`` with ``A = (X'WX)^{-1}``.
 
@@ -88,7 +130,7 @@ def weighted_fit(yi: np.ndarray, w: np.ndarray, X: np.ndarray):
         A = np.array([[1.0 / s]])
         return np.array([beta0]), A, yi - x * beta0
     Xw = X * w[:, None]
-    A = np.linalg.inv(X.T @ Xw)
+    A, _ = spd_inverse(X.T @ Xw)
     beta = A @ (Xw.T @ yi)
     return beta, A, yi - X @ beta
 
@@ -127,15 +169,15 @@ def q_generalised(tau2: float, yi: np.ndarray, vi: np.ndarray, X: np.ndarray) ->
 
 def _he(yi, vi, X):
     k, p = X.shape
-    if p == 1 and np.all(X[:, 0] == 1.0):
+    if p == 1 and (X[:, 0] == 1.0).all():
         e = yi - yi.mean()
         rss = float(e @ e)
-        trPV = float(vi.sum()) - float(vi.sum()) / k
+        trPV = float(vi.sum()) * (1.0 - 1.0 / k)
     else:
-        Q, _ = np.linalg.qr(X)
-        e = yi - Q @ (Q.T @ yi)
+        A, _ = spd_inverse(X.T @ X)
+        e = yi - X @ (A @ (X.T @ yi))
         rss = float(e @ e)
-        trPV = float(vi.sum()) - float(np.sum((Q * Q) * vi[:, None]))
+        trPV = float(vi.sum()) - float((A * (X.T @ (X * vi[:, None]))).sum())
     return (rss - trPV) / (k - p)
 
 
@@ -178,28 +220,172 @@ def _closed_form(method, yi, vi, X):
     return Tau2Fit(tau2, se, True, 0, "closed form")
 
 
-def _score_info(method, tau2, yi, vi, X):
-    """Score-like numerator and Fisher information of the ML/REML/EB update (metafor's)."""
+def _likelihood_parts(method, tau2, yi, vi, X, icpt, Z=None):
+    r"""Score numerator, expected information and observed information of ML/REML/EB.
+
+    Returns ``(num, fisher, observed)`` such that metafor's Fisher-scoring step is
+    ``num / fisher`` and the Newton step is ``num / observed``. With
+    :math:`P_y = W(y - X\hat\beta)`:
+
+    * ML:   num = :math:`y^\top P^2 y - \sum w`, fisher = :math:`\sum w^2`,
+      observed = :math:`2 y^\top P^3 y - \sum w^2`
+    * REML: num = :math:`y^\top P^2 y - \operatorname{tr}P`, fisher = :math:`\operatorname{tr}P^2`,
+      observed = :math:`2 y^\top P^3 y - \operatorname{tr}P^2`
+    * EB:   num = :math:`k/(k-p)\, y^\top P y - k`, fisher = :math:`\sum w` (no Newton form)
+
+    ``icpt`` marks the intercept-only design, which takes a scalar path (a handful of
+    vector operations per iteration: this is the hot loop of every REML fit).
+    """
     w = 1.0 / (vi + tau2)
-    _, A, e = weighted_fit(yi, w, X)
+    if icpt:
+        # dot products rather than .sum(): fewer Python-level calls in the hot loop
+        ones = X[:, 0]
+        sw = float(w @ ones)
+        e = yi - float(w @ yi) / sw
+        we = w * e
+        if method == "EB":
+            k = yi.shape[0]
+            return float(we @ e) * k / (k - 1) - k, sw, math.nan
+        yPPy = float(we @ we)
+        wwe = w * we
+        s1 = float(wwe @ ones)
+        yPPPy = float(we @ wwe) - s1 * s1 / sw
+        w2 = w * w
+        sw2 = float(w2 @ ones)
+        if method == "ML":
+            return yPPy - sw, sw2, 2.0 * yPPPy - sw2
+        a = sw2 / sw
+        trP = sw - a
+        trPP = sw2 - 2.0 * float(w2 @ w) / sw + a * a
+        return yPPy - trP, trPP, 2.0 * yPPPy - trPP
+    # general design: X'W^jX for j = 1, 2, 3 in one product with the precomputed row-wise
+    # outer products Z (k × p²) — a few calls per iteration instead of dozens
+    k, p = X.shape
+    if Z is None:
+        Z = _outer_rows(X)
+    w2 = w * w
+    M = (np.array((w, w2, w2 * w)) @ Z).reshape(3, p, p)
+    A, _ = spd_inverse(M[0])
+    beta = A @ (X.T @ (w * yi))
+    e = yi - X @ beta
     we = w * e
     if method == "EB":
-        k, p = X.shape
-        return float(we @ e) * k / (k - p) - k, float(w.sum())
+        return float(we @ e) * k / (k - p) - k, float(w.sum()), math.nan
     yPPy = float(we @ we)
+    wwe = w * we
+    g = X.T @ wwe
+    yPPPy = float(we @ wwe) - float(g @ A @ g)
     if method == "ML":
-        return yPPy - float(w.sum()), float(w @ w)
-    trP, trPP = _traces(w, X, A)
-    return yPPy - trP, trPP
+        sw2 = float(w2.sum())
+        return yPPy - float(w.sum()), sw2, 2.0 * yPPPy - sw2
+    AM2 = A @ M[1]
+    trP = float(w.sum()) - float(AM2.trace())
+    trPP = float(w2.sum()) - 2.0 * float((A * M[2]).sum()) + float((AM2 * AM2.T).sum())
+    return yPPy - trP, trPP, 2.0 * yPPPy - trPP
 
 
-def _loglik(method, tau2, yi, vi, X):
+def _outer_rows(X: np.ndarray) -> np.ndarray:
+    """Row-wise outer products x_i x_iᵀ, flattened: ``X'diag(w)X = (w @ Z).reshape(p, p)``."""
+    k, p = X.shape
+    return (X[:, :, None] * X[:, None, :]).reshape(k, p * p)
+
+
+class _Moments:
+    """Weighted moments of (X, y) for the hot loop of the iterative estimators.
+
+    One matrix product ``[w; w²; w³] @ F`` with per-study features F (1, x xᵀ, x·y, y²)
+    gives every sum an ML/REML/EB step needs; the rest is p × p algebra. y is centred and,
+    with an intercept, the other columns of X are centred and scaled: this changes neither
+    P nor tau², and keeps the expanded sums of squares free of cancellation.
+    """
+
+    __slots__ = ("vi", "k", "p", "icpt", "F", "W", "w", "w2", "w3", "tmp")
+
+    def __init__(self, yi: np.ndarray, vi: np.ndarray, X: np.ndarray, icpt: bool):
+        k, p = X.shape
+        self.vi, self.k, self.p, self.icpt = vi, k, p, icpt
+        yc = yi - yi.mean()
+        if icpt:
+            F = np.empty((k, 3))
+            F[:, 0] = 1.0
+            F[:, 1] = yc
+            F[:, 2] = yc * yc
+        else:
+            Xs = X
+            if p > 1 and (X[:, 0] == 1.0).all():
+                rest = X[:, 1:] - X[:, 1:].mean(axis=0)
+                sd = np.sqrt((rest * rest).mean(axis=0))
+                Xs = np.column_stack([X[:, 0], rest / np.where(sd > 0, sd, 1.0)])
+            F = np.column_stack([np.ones(k), _outer_rows(Xs), Xs * yc[:, None], yc * yc])
+        self.F = F
+        self.W = np.empty((3, k))
+        self.w, self.w2, self.w3 = self.W[0], self.W[1], self.W[2]
+        self.tmp = np.empty(k)
+
+    def parts(self, method: str, tau2: float):
+        """``(num, fisher, observed)`` as :func:`_likelihood_parts` returns them."""
+        np.add(self.vi, tau2, out=self.tmp)
+        np.divide(1.0, self.tmp, out=self.w)
+        np.multiply(self.w, self.w, out=self.w2)
+        np.multiply(self.w2, self.w, out=self.w3)
+        M = self.W @ self.F
+        k = self.k
+        if self.icpt:
+            (s1, a1, c1), (s2, a2, c2), (s3, a3, c3) = M.tolist()
+            mu = a1 / s1
+            if method == "EB":
+                rss = c1 - 2.0 * mu * a1 + mu * mu * s1
+                return rss * k / (k - 1) - k, s1, math.nan
+            yPPy = c2 - 2.0 * mu * a2 + mu * mu * s2
+            g = a2 - mu * s2
+            yPPPy = c3 - 2.0 * mu * a3 + mu * mu * s3 - g * g / s1
+            if method == "ML":
+                return yPPy - s1, s2, 2.0 * yPPPy - s2
+            a = s2 / s1
+            trP = s1 - a
+            trPP = s2 - 2.0 * s3 / s1 + a * a
+            return yPPy - trP, trPP, 2.0 * yPPPy - trPP
+        p = self.p
+        q = p * p
+        XX = M[:, 1 : 1 + q].reshape(3, p, p)
+        Xy = M[:, 1 + q : 1 + q + p]
+        A, _ = spd_inverse(XX[0])
+        beta = A @ Xy[0]
+        XXb = XX @ beta
+        r = M[:, -1] - 2.0 * (Xy @ beta) + XXb @ beta  # Σ w^j e², j = 1, 2, 3
+        sw, sw2 = float(M[0, 0]), float(M[1, 0])
+        if method == "EB":
+            return float(r[0]) * k / (k - p) - k, sw, math.nan
+        g = Xy[1] - XXb[1]
+        yPPPy = float(r[2]) - float(g @ A @ g)
+        yPPy = float(r[1])
+        if method == "ML":
+            return yPPy - sw, sw2, 2.0 * yPPPy - sw2
+        AM2 = A @ XX[1]
+        trP = sw - float(AM2.trace())
+        trPP = sw2 - 2.0 * float((A * XX[2]).sum()) + float((AM2 * AM2.T).sum())
+        return yPPy - trP, trPP, 2.0 * yPPPy - trPP
+
+
+def _score_info(method, tau2, yi, vi, X, icpt=False):
+    num, fisher, _ = _likelihood_parts(method, tau2, yi, vi, X, icpt)
+    return num, fisher
+
+
+def _loglik(method, tau2, yi, vi, X, icpt=False):
     """(Restricted) log-likelihood up to a constant."""
     w = 1.0 / (vi + tau2)
-    _, A, e = weighted_fit(yi, w, X)
-    ll = -0.5 * float(np.sum(np.log(vi + tau2))) - 0.5 * float(w @ (e * e))
+    if icpt:
+        sw = float(w @ X[:, 0])
+        e = yi - float(w @ yi) / sw
+        ll = -0.5 * float(np.log(vi + tau2).sum()) - 0.5 * float(w @ (e * e))
+        return ll - 0.5 * math.log(sw) if method == "REML" else ll
+    Xw = X * w[:, None]
+    A, logdet = spd_inverse(X.T @ Xw)
+    e = yi - X @ (A @ (Xw.T @ yi))
+    ll = -0.5 * float(np.log(vi + tau2).sum()) - 0.5 * float(w @ (e * e))
     if method == "REML":
-        ll -= 0.5 * float(np.linalg.slogdet(np.linalg.inv(A))[1])
+        ll -= 0.5 * logdet
     return ll
 
 
@@ -228,39 +414,67 @@ def _brent_fallback(method, yi, vi, X, threshold):
     return brentq(score, 0.0, upper, xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=500)
 
 
-def _fisher_scoring(method, yi, vi, X, control):
-    """metafor's Fisher scoring (start at HE, step-halving), with a Brent fallback."""
+def _fisher_scoring(method, yi, vi, X, control, icpt=False):
+    """Solve the ML/REML/EB score equation for tau² ≥ 0.
+
+    Default: Newton's method on the likelihood, falling back to metafor's Fisher-scoring
+    step wherever the likelihood is not locally concave, safeguarded by a bracket of the
+    root (bisection when a step leaves it) and by step-halving at the boundary; tau² = 0 is
+    taken when the score at 0 is ≤ 0 (the Karush-Kuhn-Tucker condition). Started at the HE
+    estimate. With ``metafor_iterations`` metafor's pure Fisher scoring is replayed step
+    for step instead. If neither converges within ``max_iter`` steps, a bracketed Brent
+    search on the score takes over and a :class:`ConvergenceWarning` says so.
+    """
     threshold = control["threshold"]
     max_iter = control["max_iter"]
     step_adj = control["step_adj"]
     tau2 = control["tau2_init"]
     compat = bool(control["metafor_iterations"])
+    newton = not compat and method != "EB" and step_adj == 1.0
     if tau2 is None:
         tau2 = max(0.0, _he(yi, vi, X))
+    mom = _Moments(yi, vi, X, icpt)
     n_iter = 0
     converged = False
+    lo, hi = 0.0, math.inf  # bracket of the root of the score
     while n_iter < max_iter:
         n_iter += 1
-        num, info = _score_info(method, tau2, yi, vi, X)
-        adj = num / info * step_adj
+        num, fisher, observed = mom.parts(method, tau2)
+        if newton:
+            if num > 0:
+                lo = max(lo, tau2)
+            elif num < 0:
+                hi = min(hi, tau2)
+            else:
+                converged = True
+                break
+            adj = num / observed if observed > 0 else num / fisher
+        else:
+            adj = num / fisher * step_adj
         if not math.isfinite(adj):
             break
         if tau2 + adj < 0 and not compat:
             # boundary: if the score at 0 points down, tau2 = 0 is the (KKT) solution
-            if _score_info(method, 0.0, yi, vi, X)[0] <= 0:
+            if mom.parts(method, 0.0)[0] <= 0:
                 tau2 = 0.0
                 converged = True
                 break
+        if newton and not (lo <= tau2 + adj <= hi):
+            fs = num / fisher  # try metafor's step, then bisection of the bracket
+            if lo <= tau2 + fs <= hi:
+                adj = fs
+            elif math.isfinite(hi):
+                adj = 0.5 * (lo + hi) - tau2
         while tau2 + adj < 0:
             adj /= 2.0
         tau2 += adj
         if abs(adj) < threshold * (1.0 if compat else max(1.0, tau2)):
             converged = True
             break
-    algorithm = "Fisher scoring"
+    algorithm = "Fisher scoring" if not newton else "Newton / Fisher scoring"
     if not converged:
         warnings.warn(
-            f"{method}: Fisher scoring did not converge in {max_iter} iterations; "
+            f"{method}: the tau2 iterations did not converge in {max_iter} steps; "
             "fell back to a bracketed Brent search on the likelihood score",
             ConvergenceWarning,
             stacklevel=4,
@@ -270,7 +484,7 @@ def _fisher_scoring(method, yi, vi, X, control):
     # metafor's ll0check: a stationary point that is worse than tau2 = 0 is a trap
     ll_tol, t_min = (np.finfo(float).eps ** 0.25, threshold) if compat else (1e-8, 0.0)
     if method in ("ML", "REML") and tau2 > t_min:
-        if _loglik(method, 0.0, yi, vi, X) - _loglik(method, tau2, yi, vi, X) > ll_tol:
+        if _loglik(method, 0.0, yi, vi, X, icpt) - _loglik(method, tau2, yi, vi, X, icpt) > ll_tol:
             warnings.warn(
                 f"{method}: the estimate tau2={tau2:.6g} has a lower likelihood than "
                 "tau2 = 0 (local maximum); tau2 set to 0",
@@ -334,7 +548,13 @@ def _q_root(yi, vi, X, control):
 
 
 def fit_tau2(
-    method: str, yi: np.ndarray, vi: np.ndarray, X: np.ndarray, control: dict | None = None
+    method: str,
+    yi: np.ndarray,
+    vi: np.ndarray,
+    X: np.ndarray,
+    control: dict | None = None,
+    *,
+    intercept_only: bool | None = None,
 ) -> Tau2Fit:
     """Estimate tau² with ``method`` (one of :data:`TAU2_METHODS`).
 
@@ -346,6 +566,8 @@ def fit_tau2(
         Effect sizes and sampling variances (validated by the caller).
     X : ndarray of shape (k, p)
         Full-rank design matrix including the intercept column.
+    intercept_only : bool, optional
+        Whether X is the single intercept column (computed when not given).
     control : dict, optional
         ``threshold`` (default 1e-10: iteration stops when the change in tau² is below
         threshold · max(1, tau²)), ``max_iter`` (100), ``step_adj`` (1, Fisher scoring step
@@ -355,28 +577,34 @@ def fit_tau2(
     -------
     Tau2Fit
     """
-    con = dict(DEFAULT_CONTROL)
     if control:
+        con = dict(DEFAULT_CONTROL)
         con.update({k: v for k, v in control.items() if v is not None})
+    else:
+        con = DEFAULT_CONTROL
     k, p = X.shape
     if method == "EE" or k == 1 or k == p:
         return Tau2Fit(0.0, None, True, 0, "fixed at 0" if method == "EE" else "k = p")
     if method in ("DL", "HE", "HS", "SJ"):
         return _closed_form(method, yi, vi, X)
     if method in ("PM", "EB"):
-        if method == "EB":
+        if method == "EB" and con["metafor_iterations"]:
             tau2, n_iter, algorithm = _fisher_scoring("EB", yi, vi, X, con)
         else:
+            # EB's fixed point k/(k-p)·Q(tau2) = k is PM's equation Q(tau2) = k - p
             tau2, n_iter = _q_root(yi, vi, X, con)
             algorithm = "safeguarded Newton on Q(tau2) = k - p"
         w = 1.0 / (vi + tau2)
         se = math.sqrt(2.0 * k * k / (k - p)) / float(w.sum())
         return Tau2Fit(tau2, se, True, n_iter, algorithm)
-    tau2, n_iter, algorithm = _fisher_scoring(method, yi, vi, X, con)
+    icpt = intercept_only
+    if icpt is None:
+        icpt = p == 1 and bool((X[:, 0] == 1.0).all())
+    tau2, n_iter, algorithm = _fisher_scoring(method, yi, vi, X, con, icpt)
     w = 1.0 / (vi + tau2)
     if method == "ML":
         se = math.sqrt(2.0 / float(w @ w))
     else:
-        _, A, _ = weighted_fit(yi, w, X)
-        se = math.sqrt(2.0 / _traces(w, X, A)[1])
+        _, fisher, _ = _likelihood_parts("REML", tau2, yi, vi, X, icpt)
+        se = math.sqrt(2.0 / fisher)
     return Tau2Fit(tau2, se, True, n_iter, algorithm)

@@ -186,7 +186,22 @@ def check_design(X: Any, k: int, *, name: str = "X", coef_names=None) -> np.ndar
             f"fewer studies than parameters: k={k} studies but p={p} coefficients "
             f"({', '.join(names)}); drop moderators or add studies"
         )
-    if np.linalg.matrix_rank(Xa) < p:
+    if p == 1:
+        if not Xa[:, 0].any():
+            raise InputError(f"{name} column {names[0]!r} is all zeros")
+        return Xa
+    # cheap full-rank test first (Cholesky of the column-scaled Gram matrix); the SVD-based
+    # rank search below runs only to name the offending column
+    G = Xa.T @ Xa
+    dg = np.sqrt(G.diagonal())
+    ok = bool((dg > 0).all())
+    if ok:
+        try:
+            L = np.linalg.cholesky(G / dg[:, None] / dg[None, :])
+            ok = bool(L.diagonal().min() > 1e-7)
+        except np.linalg.LinAlgError:
+            ok = False
+    if not ok and np.linalg.matrix_rank(Xa) < p:
         # find the first column that adds nothing, to name it
         for j in range(1, p + 1):
             if np.linalg.matrix_rank(Xa[:, :j]) < j:
