@@ -76,6 +76,7 @@ def forest_for(fit: Fit, measure: str, subgroup=None, variable: str = ""):
         blocks=blocks,
         block_test=test,
         percent=measure in ("PLO", "PFT", "PR", "PAS"),
+        log_scale=measure in ("RR", "OR"),
     )
 
 

@@ -12,7 +12,8 @@ Rules (thresholds in :class:`~sci_evidence.review.protocol.GradeRules`):
 * **Start**: ``start_randomised`` if every study is randomised, else ``start_nonrandomised``.
 * **Risk of bias**: share of the analysis weight from studies at high risk (1) or with some
   concerns (0.5) or not assessed (1); above ``rob_serious_share`` → −1; above 0.8 with
-  high-risk studies making up more than half of the weight → −2.
+  studies *judged* at high risk making up more than half of the weight → −2. When no study
+  was assessed at all → −1 ("not assessed"), never −2.
 * **Inconsistency** (k ≥ 2): I² > ``inconsistency_I2_very_serious`` → −2; I² >
   ``inconsistency_I2`` or a prediction interval that crosses the null while the confidence
   interval does not → −1.
@@ -202,15 +203,23 @@ def _risk_of_bias(rob, weights, rules: GradeRules) -> Downgrade:
     if w.sum() <= 0:
         w = np.ones_like(w)
     w = w / w.sum()
+    missing = np.array([r is None for r in rob], dtype=float)
+    judged = [_ROB_WEIGHT.get(str(r).lower().replace("_", " "), 1.0) for r in rob if r is not None]
     concern = np.array(
-        [1.0 if r is None else _ROB_WEIGHT.get(str(r).lower(), 1.0) for r in rob], dtype=float
+        [1.0 if r is None else _ROB_WEIGHT.get(str(r).lower().replace("_", " "), 1.0) for r in rob],
+        dtype=float,
     )
-    high = np.array(
-        [r is None or _ROB_WEIGHT.get(str(r).lower(), 1.0) == 1.0 for r in rob], dtype=float
-    )
+    high = np.zeros(len(rob))
+    high[missing == 0] = np.asarray(judged, dtype=float) == 1.0
     share = float(np.sum(w * concern))
     high_share = float(np.sum(w * high))
+    miss_share = float(np.sum(w * missing))
+    if miss_share == 1.0:
+        # not assessed is a reason for caution, not evidence of high risk: one level
+        return Downgrade("risk_of_bias", 1, "serious: risk of bias not assessed for any study")
     text = f"{100 * share:.0f}% of the weight from studies at high/unclear risk"
+    if miss_share > 0:
+        text += f" ({100 * miss_share:.0f}% not assessed)"
     if share > 0.8 and high_share > 0.5:
         return Downgrade("risk_of_bias", 2, f"very serious: {text}")
     if share > rules.rob_serious_share:

@@ -39,6 +39,7 @@ def review_forest(
     block_test: str = "",
     digits: int = 2,
     percent: bool = False,
+    log_scale: bool = False,
 ) -> Figure:
     """Draw a forest plot.
 
@@ -57,8 +58,12 @@ def review_forest(
         Text of the test for subgroup differences (printed under the overall diamond).
     percent : bool
         Print effects as percentages.
+    log_scale : bool
+        Ratio measures: draw on the log scale (the analysis scale) with the axis labelled in
+        ratios; the printed numbers are back-transformed by ``transf``.
     """
-    f = transf or (lambda x: np.asarray(x, dtype=float))
+    ft = transf or (lambda x: np.asarray(x, dtype=float))  # numbers printed
+    f = (lambda x: np.asarray(x, dtype=float)) if log_scale else ft  # positions drawn
     level = res.level
     z = stats.norm.ppf(0.5 + level / 2)
     yi = np.asarray(res.yi, float)
@@ -67,7 +72,7 @@ def review_forest(
     w = np.asarray(res.weights, float)
 
     def fmt(e, a, b):
-        e, a, b = (float(v) for v in f(np.array([e, a, b])))
+        e, a, b = (float(v) for v in ft(np.array([e, a, b])))
         if percent:
             return f"{100 * e:.1f} [{100 * a:.1f}, {100 * b:.1f}]"
         return f"{e:.{digits}f} [{a:.{digits}f}, {b:.{digits}f}]"
@@ -89,9 +94,11 @@ def review_forest(
         layout.append(("pi", res))
 
     n_rows = len(layout)
-    fig = plt.figure(figsize=(9.0, 1.3 + 0.27 * n_rows))
-    ax = fig.add_axes([0.34, 0.9 / (1.3 + 0.27 * n_rows), 0.36, 1 - 1.5 / (1.3 + 0.27 * n_rows)])
-    ax.set_ylim(n_rows - 0.3, -1.0)
+    row_in, top_in, bottom_in = 0.25, 0.15, 0.95 if block_test else 0.75
+    fig_h = top_in + bottom_in + row_in * (n_rows + 1)
+    fig = plt.figure(figsize=(9.0, fig_h))
+    ax = fig.add_axes([0.34, bottom_in / fig_h, 0.36, row_in * (n_rows + 1) / fig_h])
+    ax.set_ylim(n_rows - 0.5, -1.5)
     xs_all = [lo, hi, [res.ci_lb, res.ci_ub]]
     if res.pi_lb is not None and np.isfinite(res.pi_lb):
         xs_all.append([res.pi_lb, res.pi_ub])
@@ -100,7 +107,7 @@ def review_forest(
     pad = 0.05 * (xmax - xmin or 1.0)
     ax.set_xlim(xmin - pad, xmax + pad)
     trans = ax.get_yaxis_transform()
-    head_y = -0.75
+    head_y = -1.0
     for x, text, ha in (
         (-0.93, "Study", "left"),
         (-0.12, "n", "right"),
@@ -186,6 +193,7 @@ def review_forest(
         elif kind == "pi":
             a, b = f(np.array([res.pi_lb, res.pi_ub]))
             ax.plot([a, b], [row, row], color="#c0392b", lw=2.2, alpha=0.6)
+            a, b = ft(np.array([res.pi_lb, res.pi_ub]))
             ax.text(
                 -0.93,
                 row,
@@ -208,7 +216,12 @@ def review_forest(
                 fontsize=8,
             )
     if refline is not None:
-        ax.axvline(refline, color="black", lw=0.8)
+        ax.axvline(np.log(refline) if log_scale else refline, color="black", lw=0.8)
+    if log_scale:
+        nice = np.array([0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
+        lo_x, hi_x = ax.get_xlim()
+        ticks = nice[(np.log(nice) >= lo_x) & (np.log(nice) <= hi_x)]
+        ax.set_xticks(np.log(ticks), [f"{t:g}" for t in ticks])
     ax.set_yticks([])
     for s in ("left", "right", "top"):
         ax.spines[s].set_visible(False)
@@ -217,5 +230,5 @@ def review_forest(
     if percent:
         ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:.0f}%"))
     if block_test:
-        ax.text(-0.93, n_rows - 0.1, block_test, transform=trans, ha="left", va="top", fontsize=7.5)
+        fig.text(0.01, 0.08 / fig_h, block_test, ha="left", va="bottom", fontsize=7.5)
     return fig

@@ -33,7 +33,7 @@ def conversion_figure(table: pd.DataFrame, *, pooled: dict | None = None) -> Fig
         ["_o", "label"], kind="stable"
     )
     rows = len(t) + (2 if pooled else 0)
-    fig, ax = plt.subplots(figsize=(7.2, 1.2 + 0.3 * rows))
+    fig, ax = plt.subplots(figsize=(7.2, 1.9 + 0.3 * rows))
     y = np.arange(len(t))
     for yi, (_, r) in zip(y, t.iterrows(), strict=True):
         c = _phase_colour(r["injury_phase"])
@@ -69,7 +69,14 @@ def conversion_figure(table: pd.DataFrame, *, pooled: dict | None = None) -> Fig
             label="expected without treatment",
         ),
     ]
-    ax.legend(handles=handles, fontsize=7.5, loc="lower right", frameon=True)
+    ax.legend(
+        handles=handles,
+        fontsize=7.5,
+        loc="upper center",
+        bbox_to_anchor=(0.4, -0.14),
+        ncol=2,
+        frameon=False,
+    )
     ax.tick_params(axis="x", labelsize=8)
     for s in ("top", "right"):
         ax.spines[s].set_visible(False)
@@ -88,7 +95,7 @@ def score_change_figure(table: pd.DataFrame, *, xlabel: str) -> Figure:
     t = table.assign(_o=table["injury_phase"].map(order).fillna(3)).sort_values(
         ["_o", "label"], kind="stable"
     )
-    fig, ax = plt.subplots(figsize=(7.2, 1.2 + 0.32 * max(len(t), 2)))
+    fig, ax = plt.subplots(figsize=(7.2, 1.9 + 0.32 * max(len(t), 2)))
     for yi, (_, r) in enumerate(t.iterrows()):
         c = _phase_colour(r["injury_phase"])
         ax.plot([r["ci_lb"], r["ci_ub"]], [yi, yi], color=c, lw=1.4)
@@ -115,7 +122,14 @@ def score_change_figure(table: pd.DataFrame, *, xlabel: str) -> Figure:
         Line2D([], [], marker="o", color=_PHASE_COLOUR["subacute"], label="observed change"),
         Line2D([], [], marker="s", color="#555555", label="expected spontaneous change"),
     ]
-    ax.legend(handles=handles, fontsize=7.5, loc="best")
+    ax.legend(
+        handles=handles,
+        fontsize=7.5,
+        loc="upper center",
+        bbox_to_anchor=(0.4, -0.16),
+        ncol=2,
+        frameon=False,
+    )
     for s in ("top", "right"):
         ax.spines[s].set_visible(False)
     fig.tight_layout()

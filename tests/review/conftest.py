@@ -1,0 +1,47 @@
+"""Shared fixtures of the review tests: the hand-made evidence set and one full run of the
+default review over the bundled evidence base (written once per session)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _handmade import handmade_evidence  # noqa: E402
+
+DATA = Path(__file__).parents[1] / "data"
+TOL = 1e-6  # our fits against metafor 3.8-1 (REML converges to ~1e-8 in both)
+
+
+@pytest.fixture(scope="session")
+def metafor_extra() -> dict:
+    return json.loads((DATA / "metafor_review_extra.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def handmade():
+    return handmade_evidence()
+
+
+@pytest.fixture(scope="session")
+def handmade_review(handmade):
+    from sci_evidence.review.pipeline import run_review
+    from sci_evidence.review.protocol import load_protocol
+
+    return run_review(handmade, load_protocol(), "unused", write=False)
+
+
+@pytest.fixture(scope="session")
+def bundled_run(tmp_path_factory):
+    """The default review of the bundled evidence base, written to a temporary directory."""
+    from sci_evidence.evidence import load_evidence
+    from sci_evidence.review.pipeline import run_review
+    from sci_evidence.review.protocol import load_protocol
+
+    out = tmp_path_factory.mktemp("review")
+    result = run_review(load_evidence(), load_protocol(), out)
+    return result, out
