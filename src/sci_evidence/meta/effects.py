@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from sci_evidence.errors import DataWarning, InputError
 
@@ -425,15 +425,17 @@ def effect_sizes(
     missing_rows = _missing_input_rows(cols, measure, precomputed)
     _finish(yi, vi, missing_rows, bad_rows, cols)
 
-    if data is not None:
-        out = data.copy()
-    else:
-        out = pd.DataFrame({name: cols.get(name) for name in cols.arrays})
+    # One frame construction (not column-by-column inserts): pandas inserts dominate the cost.
+    added: dict[str, np.ndarray] = {}
     if "ri_values" in notes:
-        out["ri"] = notes["ri_values"]
-        out["ri_assumed"] = notes["ri_assumed"]
-    out["yi"] = yi
-    out["vi"] = vi
+        added["ri"] = notes["ri_values"]
+        added["ri_assumed"] = notes["ri_assumed"]
+    added["yi"] = yi
+    added["vi"] = vi
+    if data is not None:
+        out = data.assign(**added)
+    else:
+        out = pd.DataFrame({**{name: cols.get(name) for name in cols.arrays}, **added})
     out.attrs["measure"] = measure
     out.attrs["settings"] = {
         "add": add,
@@ -550,28 +552,7 @@ def _compute(
                     )
                     for arr in (ai, bi, ci, di):
                         arr[id00] = np.nan
-            zero = (ai == 0) | (bi == 0) | (ci == 0) | (di == 0)
-            ai, bi, ci, di = _apply_add([ai, bi, ci, di], zero, add, to)
-            n1, n2 = ai + bi, ci + di
-            p1, p2 = ai / n1, ci / n2
-            if measure == "RR":
-                yi = np.log(p1) - np.log(p2)
-                vi = 1 / ai - 1 / n1 + 1 / ci - 1 / n2
-            elif measure == "OR":
-                yi = np.log(p1 / (1 - p1)) - np.log(p2 / (1 - p2))
-                vi = 1 / ai + 1 / bi + 1 / ci + 1 / di
-            elif measure == "AS":
-                yi = np.arcsin(np.sqrt(p1)) - np.arcsin(np.sqrt(p2))
-                vi = 1 / (4 * n1) + 1 / (4 * n2)
-            else:
-                yi = p1 - p2
-                if vtype == "LS":
-                    vi = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
-                elif vtype == "UB":
-                    vi = p1 * (1 - p1) / (n1 - 1) + p2 * (1 - p2) / (n2 - 1)
-                else:
-                    q1, q2 = _weighted_mean(p1, n1), _weighted_mean(p2, n2)
-                    vi = q1 * (1 - q1) / n1 + q2 * (1 - q2) / n2
+            yi, vi = binary_effects(measure, ai, bi, ci, di, add=add, to=to, vtype=vtype)
         elif measure in _TWO_GROUP_CONTINUOUS:
             yi, vi = _two_group_means(cols, measure, vtype, bias_correct)
         elif measure in _CHANGE:
@@ -593,6 +574,40 @@ def _compute(
             )
     assert len(yi) == k
     return np.asarray(yi, float), np.asarray(vi, float), bad, ni_u
+
+
+def binary_effects(
+    measure: str,
+    ai: np.ndarray,
+    bi: np.ndarray,
+    ci: np.ndarray,
+    di: np.ndarray,
+    *,
+    add: float = 0.5,
+    to: str = "only0",
+    vtype: str = "LS",
+) -> tuple[np.ndarray, np.ndarray]:
+    """``yi``, ``vi`` of RR, OR, RD or AS from validated float count arrays (no checks, no
+    frame): the numeric core of :func:`effect_sizes`, also used by the MH/Peto fits."""
+    zero = (ai == 0) | (bi == 0) | (ci == 0) | (di == 0)
+    ai, bi, ci, di = _apply_add([ai, bi, ci, di], zero, add, to)
+    n1, n2 = ai + bi, ci + di
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p1, p2 = ai / n1, ci / n2
+        if measure == "RR":
+            return np.log(p1) - np.log(p2), 1 / ai - 1 / n1 + 1 / ci - 1 / n2
+        if measure == "OR":
+            return np.log(p1 / (1 - p1)) - np.log(p2 / (1 - p2)), 1 / ai + 1 / bi + 1 / ci + 1 / di
+        if measure == "AS":
+            return np.arcsin(np.sqrt(p1)) - np.arcsin(np.sqrt(p2)), 1 / (4 * n1) + 1 / (4 * n2)
+        if vtype == "LS":
+            vi = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
+        elif vtype == "UB":
+            vi = p1 * (1 - p1) / (n1 - 1) + p2 * (1 - p2) / (n2 - 1)
+        else:
+            q1, q2 = _weighted_mean(p1, n1), _weighted_mean(p2, n2)
+            vi = q1 * (1 - q1) / n1 + q2 * (1 - q2) / n2
+        return p1 - p2, vi
 
 
 def _weighted_mean(x: np.ndarray, w: np.ndarray) -> float:
@@ -831,7 +846,7 @@ def _precomputed(
         if ratio_scale:
             y = np.log(y)
         cols.check("yi", (y < lb) | (y > ub), "estimate lies outside its confidence interval")
-        z = stats.norm.ppf(0.5 + level / 2)
+        z = special.ndtri(0.5 + level / 2)
         vi = ((ub - lb) / (2 * z)) ** 2
     return yi, vi
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from sci_evidence.errors import DataWarning, InputError
-from sci_evidence.meta.effects import _Columns, _rows_text, _two_by_two, effect_sizes
+from sci_evidence.meta.effects import _apply_add, _Columns, _rows_text, _two_by_two, binary_effects
 from sci_evidence.meta.results import PoolResult, _fmt_p, _json_safe
 
 __all__ = ["pool_mh", "pool_peto", "MantelHaenszelResult"]
@@ -162,48 +162,26 @@ def _study_effects(
     to: str,
     drop00: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
-    with warnings.catch_warnings():
-        # The rows escalc cannot use are reported by the caller, once, in its own words.
-        warnings.simplefilter("ignore", DataWarning)
-        es = effect_sizes(
-            "OR" if measure == "PETO" else measure,
-            ai=a,
-            bi=b,
-            ci=c,
-            di=d,
-            add=add,
-            to=to,
-            drop00=drop00,
-        )
+    """Per-study yi/vi as escalc computes them (zero-cell rule, drop00); NaN where unusable."""
+    a, b, c, d = (x.astype(float) for x in (a, b, c, d))
+    double_zero = ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
     if measure != "PETO":
-        return es["yi"].to_numpy(), es["vi"].to_numpy()
-    # Peto's per-study log odds ratio (O - E)/V with variance 1/V, after the zero-cell rule.
-    aa, bb, cc, dd = a.astype(float), b.astype(float), c.astype(float), d.astype(float)
+        yi, vi = binary_effects(measure, a, b, c, d, add=add, to=to)
+    else:
+        # Peto's per-study log odds ratio (O - E)/V with variance 1/V, after the zero-cell rule.
+        zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
+        a, b, c, d = _apply_add([a, b, c, d], zero, add, to)
+        n1, n2 = a + b, c + d
+        n = n1 + n2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            e = (a + c) * n1 / n
+            v = (a + c) * (b + d) * (n1 / n) * (n2 / n) / (n - 1)
+            yi, vi = (a - e) / v, 1 / v
+    bad = ~np.isfinite(yi) | ~np.isfinite(vi)
     if drop00:
-        id00 = ((aa == 0) & (cc == 0)) | ((bb == 0) & (dd == 0))
-    else:
-        id00 = np.zeros(len(aa), dtype=bool)
-    zero = (aa == 0) | (bb == 0) | (cc == 0) | (dd == 0)
-    if to == "all":
-        which = np.ones(len(aa), dtype=bool)
-    elif to == "only0":
-        which = zero
-    elif to == "if0all":
-        which = np.full(len(aa), zero.any())
-    else:
-        which = np.zeros(len(aa), dtype=bool)
-    inc = np.where(which, add, 0.0)
-    aa, bb, cc, dd = aa + inc, bb + inc, cc + inc, dd + inc
-    n1, n2 = aa + bb, cc + dd
-    n = n1 + n2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        e = (aa + cc) * n1 / n
-        v = (aa + cc) * (bb + dd) * (n1 / n) * (n2 / n) / (n - 1)
-        yi = (aa - e) / v
-        vi = 1 / v
-    bad = id00 | ~np.isfinite(yi) | ~np.isfinite(vi)
-    yi[bad] = np.nan
-    vi[bad] = np.nan
+        bad |= double_zero
+    yi = np.where(bad, np.nan, yi)
+    vi = np.where(bad, np.nan, vi)
     return yi, vi
 
 
@@ -214,7 +192,7 @@ def _heterogeneity(
     if k_yi > 1 and testable:
         df = k_yi - 1
         q = max(0.0, q)
-        q_pval = float(stats.chi2.sf(q, df))
+        q_pval = float(special.chdtrc(df, q))
         i2 = max(0.0, 100.0 * (q - df) / q) if q > 0 else 0.0
         h2 = q / df
         return q, df, q_pval, i2, h2
@@ -486,7 +464,7 @@ def _cmh_and_breslow_day(
             v = np.where(n > 1, (n1 / n) * (n2 / n) * xt * yt / (n - 1), 0.0)
         cmh = dev**2 / np.sum(v)
         out["cmh"] = float(cmh)
-        out["cmh_pval"] = float(stats.chi2.sf(cmh, 1))
+        out["cmh_pval"] = float(special.chdtrc(1, cmh))
     # Expected a_i under the common odds ratio: the root in range of the quadratic.
     with np.errstate(divide="ignore", invalid="ignore"):
         if psi == 1:
@@ -511,8 +489,8 @@ def _cmh_and_breslow_day(
     out["tarone"] = ta
     out["bd_df"] = k_pos - 1
     if k_pos > 1:
-        out["breslow_day_pval"] = float(stats.chi2.sf(bd, k_pos - 1))
-        out["tarone_pval"] = float(stats.chi2.sf(ta, k_pos - 1))
+        out["breslow_day_pval"] = float(special.chdtrc(k_pos - 1, bd))
+        out["tarone_pval"] = float(special.chdtrc(k_pos - 1, ta))
     return out
 
 
