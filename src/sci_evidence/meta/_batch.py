@@ -21,6 +21,8 @@ the intercept, or of the intercept in an intercept-only model).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -201,30 +203,22 @@ def _fisher_scoring(y, v, X, m, df, method, threshold, maxiter):
         if idx.size == 0:
             break
         t = tau2[idx]
-        mi = m[idx]
-        w = mi / (v[idx] + t[:, None])
-        w2 = w * w
-        if intercept_only:
-            sw = w.sum(axis=1)
-            e = y[idx] - (np.einsum("bk,bk->b", w, y[idx]) / sw)[:, None]
-            we = w * e
-            ypPy = np.einsum("bk,bk->b", we, we)
-            ypPPPy = np.einsum("bk,bk->b", w * we, we) - np.einsum("bk,bk->b", w, we) ** 2 / sw
-            sw2 = w2.sum(axis=1)
-            if method == "REML":
-                trP = sw - sw2 / sw
-                trPP = sw2 - 2.0 * np.einsum("bk,bk->b", w2, w) / sw + (sw2 / sw) ** 2
-                score, info = ypPy - trP, trPP
-            else:
-                score, info = ypPy - sw, sw2
-        else:
-            score, info, ypPPPy = _score_terms(X, w, w2, y[idx], method)
+        score, info, ypPPPy = _score_terms(y[idx], v[idx], X, m[idx], t, method, intercept_only)
         adj = _step(score, info, ypPPPy)
-        # metafor halves the step until tau2 stays >= 0 (at tau2 = 0 that ends at 0).
         adj = np.where((t == 0) & (adj < 0), 0.0, adj)
         neg = t + adj < 0
+        at_zero = np.zeros(idx.size, dtype=bool)
         if neg.any():
-            # Jump straight to the number of halvings that the loop would take.
+            # The step leaves the parameter space. When the score at tau2 = 0 is not
+            # positive the maximum is on the boundary: stop there (metafor's step halving
+            # creeps towards 0 at a rate of 1/2 per iteration and would end near it).
+            j = np.flatnonzero(neg)
+            s0, _, _ = _score_terms(
+                y[idx[j]], v[idx[j]], X, m[idx[j]], np.zeros(j.size), method, intercept_only
+            )
+            at_zero[j[s0 <= 0]] = True
+            neg &= ~at_zero
+            # otherwise halve the step as metafor does, jumping straight to the count
             with np.errstate(divide="ignore", invalid="ignore"):
                 halvings = np.ceil(np.log2(-adj / t))
             halvings = np.clip(np.nan_to_num(halvings, posinf=1100.0), 0, 1100).astype(np.int64)
@@ -233,9 +227,9 @@ def _fisher_scoring(y, v, X, m, df, method, threshold, maxiter):
             while neg.any():
                 adj = np.where(neg, adj / 2.0, adj)
                 neg = t + adj < 0
-        new = t + adj
+        new = np.where(at_zero, 0.0, t + adj)
         tau2[idx] = new
-        done = np.abs(adj) <= threshold
+        done = (np.abs(new - t) <= threshold) | at_zero
         active[idx[done]] = False
     else:
         converged[active] = False
@@ -260,8 +254,26 @@ def _step(score, info, ypPPPy):
     return np.where(np.isfinite(adj), adj, 0.0)
 
 
-def _score_terms(X, w, w2, y, method):
-    """REML/ML score, expected information and y'PPPy with a general design matrix."""
+def _score_terms(y, v, X, m, t, method, intercept_only):
+    """(RE)ML score of tau2, its expected information and y'PPPy, for each row.
+
+    Score (times 2): y'PPy - tr(P) for REML, y'PPy - sum(w) for ML; information: tr(PP)
+    for REML, sum(w^2) for ML; with P = W - W X (X'WX)^-1 X'W and W = diag(m / (v + tau2)).
+    """
+    w = m / (v + t[:, None])
+    w2 = w * w
+    if intercept_only:
+        sw = w.sum(axis=1)
+        e = y - (np.einsum("bk,bk->b", w, y) / sw)[:, None]
+        r = w * e  # P y
+        ypPy = np.einsum("bk,bk->b", r, r)
+        ypPPPy = np.einsum("bk,bk->b", w * r, r) - np.einsum("bk,bk->b", w, r) ** 2 / sw
+        sw2 = w2.sum(axis=1)
+        if method == "ML":
+            return ypPy - sw, sw2, ypPPPy
+        trP = sw - sw2 / sw
+        trPP = sw2 - 2.0 * np.einsum("bk,bk->b", w2, w) / sw + (sw2 / sw) ** 2
+        return ypPy - trP, trPP, ypPPPy
     Ainv, _, e = _wls(X, w, y)
     r = w * e  # P y
     ypPy = np.einsum("bk,bk->b", r, r)
@@ -278,3 +290,46 @@ def _score_terms(X, w, w2, y, method):
         + np.einsum("bpq,bqp->b", AG2, AG2)
     )
     return ypPy - trP, trPP, ypPPPy
+
+
+def run_chunks(
+    tasks: list[Callable[[], int]],
+    n_jobs: int,
+    progress: Callable[[int, int], None] | None = None,
+    total: int = 0,
+) -> None:
+    """Run ``tasks`` (each returns how many items it did) on ``n_jobs`` threads.
+
+    ``progress(done, total)`` is called from the calling thread after each task. On
+    KeyboardInterrupt the pending tasks are cancelled before the interrupt propagates, so
+    Ctrl-C stops a long run within about one task per thread.
+    """
+    done_items = 0
+    if n_jobs == 1 or len(tasks) == 1:
+        for t in tasks:
+            done_items += t()
+            if progress is not None:
+                progress(done_items, total)
+        return
+    pool = ThreadPoolExecutor(max_workers=n_jobs)
+    try:
+        pending = set()
+        it = iter(tasks)
+        # At most 2 tasks per thread in flight: bounded memory, quick cancellation.
+        for t in it:
+            pending.add(pool.submit(t))
+            if len(pending) >= 2 * n_jobs:
+                break
+        while pending:
+            finished, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            for f in finished:
+                done_items += f.result()
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.add(pool.submit(nxt))
+            if finished and progress is not None:
+                progress(done_items, total)
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ._batch import fit_batch
+from ._batch import fit_batch, run_chunks
 
 #: GOSH fits every subset up to this many studies (2^24 - 1 = 16,777,215 subsets).
 MAX_EXHAUSTIVE_K = 24
@@ -43,6 +42,9 @@ GOSH_METHODS = ("EE", "DL", "ML", "REML")
 _METHOD_ALIASES = {"FE": "EE", "CE": "EE"}
 
 ProgressCallback = Callable[[int, int], None]
+#: Random subsets are drawn in blocks of this size, each from its own child seed, so a seed
+#: gives the same sample whatever the chunk size and number of threads.
+_SAMPLE_BLOCK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -321,44 +323,6 @@ def _resolve_method(method: str) -> str:
     return m
 
 
-def _run_chunks(tasks: list[Callable[[], int]], n_jobs: int, progress) -> None:
-    """Run ``tasks`` (each returns its number of subsets) on threads, reporting progress.
-
-    On KeyboardInterrupt the pending chunks are cancelled before the interrupt propagates,
-    so Ctrl-C stops a long run within about one chunk per thread.
-    """
-    total_done = 0
-    total = None
-    if n_jobs == 1 or len(tasks) == 1:
-        for t in tasks:
-            total_done += t()
-            if progress is not None:
-                progress(total_done, total or 0)
-        return
-    pool = ThreadPoolExecutor(max_workers=n_jobs)
-    try:
-        pending = set()
-        it = iter(tasks)
-        # Keep at most 2 chunks per thread in flight: bounded memory, quick cancellation.
-        for t in it:
-            pending.add(pool.submit(t))
-            if len(pending) >= 2 * n_jobs:
-                break
-        while pending:
-            done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-            for f in done:
-                total_done += f.result()
-                nxt = next(it, None)
-                if nxt is not None:
-                    pending.add(pool.submit(nxt))
-            if done and progress is not None:
-                progress(total_done, 0)
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-
-
 def _subset_tables(a: np.ndarray, nbits: int, offset: int) -> np.ndarray:
     """Sums of the columns of ``a`` over every subset of studies offset..offset+nbits-1.
 
@@ -403,9 +367,10 @@ def _exhaustive_closed_form(y, v, method, n_jobs, chunk_size, progress):
             est = swy / sw
             q = np.maximum(swy2 - swy * est, 0.0)
             df = cnt - 1.0
+            q = np.where(cnt > 1, q, 0.0)
             if method == "EE":
                 tau2 = np.zeros_like(q)
-                i2 = np.where(q > df, 100.0 * (q - df) / q, 0.0)
+                i2 = np.where((q > df) & (df > 0), 100.0 * (q - df) / q, 0.0)
             else:
                 c = sw - sw2 / sw
                 tau2 = np.where(df > 0, np.maximum(0.0, (q - df) / c), 0.0)
@@ -416,7 +381,6 @@ def _exhaustive_closed_form(y, v, method, n_jobs, chunk_size, progress):
                     est = np.where(
                         het, _dl_estimate(tau2, yc, v, lo_incl, hi_all[h0:h1], low_bits), est
                     )
-        q = np.where(cnt > 1, q, 0.0)
         start = (h0 << low_bits) - 1
         stop = (h1 << low_bits) - 1
         sl = slice(max(start, 0), stop)
@@ -432,7 +396,7 @@ def _exhaustive_closed_form(y, v, method, n_jobs, chunk_size, progress):
         (lambda h0=h0, h1=min(h0 + rows_per_chunk, 1 << high_bits): task(h0, h1))
         for h0 in range(0, 1 << high_bits, rows_per_chunk)
     ]
-    _run_chunks(tasks, n_jobs, _wrap_progress(progress, n_total))
+    run_chunks(tasks, n_jobs, progress, n_total)
     return (est_out, tau2_out, i2_out, q_out, n_out)
 
 
@@ -452,12 +416,6 @@ def _dl_estimate(tau2, yc, v, lo_incl, hi_rows, low_bits):
         tmp *= yc[j]
         acc_wy += tmp
     return acc_wy / acc_w
-
-
-def _wrap_progress(progress, total):
-    if progress is None:
-        return None
-    return lambda done, _total: progress(done, total)
 
 
 def _masks_to_matrix(masks: np.ndarray, k: int) -> np.ndarray:
@@ -507,7 +465,7 @@ def _fit_masks(y, v, X, method, test, masks, k, n_jobs, chunk_size, progress):
         return b - a
 
     tasks = [(lambda a=a, b=min(a + step, n_total): task(a, b)) for a in range(0, n_total, step)]
-    _run_chunks(tasks, n_jobs, _wrap_progress(progress, n_total))
+    run_chunks(tasks, n_jobs, progress, n_total)
     return (est_out, tau2_out, i2_out, q_out, n_out), masks
 
 
@@ -520,7 +478,7 @@ def _sampled(y, v, X, method, test, n, seed, n_jobs, chunk_size, progress):
     depend on the number of threads.
     """
     k, p = X.shape
-    step = max(256, chunk_size // max(k, 1))
+    step = _SAMPLE_BLOCK
     starts = list(range(0, n, step))
     children = np.random.SeedSequence(seed).spawn(len(starts))
     use_bits = k <= 64

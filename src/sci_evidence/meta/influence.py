@@ -81,12 +81,14 @@ def refit_without(
         if drop is not None:
             keep[drop] = False
     X = np.asarray(res.X, dtype=float)[keep]
+    # metafor switches to a z test when a single study is left (no t/F reference df)
+    test = "z" if int(np.sum(keep)) == 1 else res.test
     return fit_design(
         np.asarray(res.yi)[keep],
         np.asarray(res.vi)[keep],
         X,
         method=res.method,
-        test=res.test,
+        test=test,
         level=res.level,
         coef_names=getattr(res, "coef_names", None),
         tau2=res.tau2 if getattr(res, "tau2_fixed", False) else None,

@@ -19,8 +19,9 @@ Algorithm (for a model without moderators):
    (the :math:`\hat\mu` of the trimmed data at convergence), copy their :math:`v_i`, and fit
    the model to the k + k0 studies.
 
-The final fit keeps the model's estimator, test and level (metafor refits with its default
-z test and 95% level; the two agree for the default models).
+The final fit keeps the model's estimator, test and level by default (metafor refits with its
+default z test and 95% level; the two agree for z-test models, and ``test="z"`` reproduces
+metafor for the others).
 
 References
 ----------
@@ -212,6 +213,7 @@ def trim_and_fill(
     estimator: str = "L0",
     side: str | None = None,
     *,
+    test: str | None = None,
     maxiter: int = 100,
 ) -> TrimFillResult:
     """Duval and Tweedie's trim-and-fill method (metafor ``trimfill``).
@@ -224,6 +226,10 @@ def trim_and_fill(
     side : {"left", "right"}, optional
         Side on which studies are missing; default estimated from the sign of the Egger
         slope (regression on the standard errors with the model's estimator).
+    test : {"z", "knha", "adhoc", "t"}, optional
+        Test of the final fit to the filled data. Default: the model's test (metafor always
+        refits with its default z test; pass ``test="z"`` to reproduce it for Knapp-Hartung
+        models).
     maxiter : int, default 100
 
     Returns
@@ -311,7 +317,7 @@ def trim_and_fill(
             res,
             np.concatenate([yi0, filled_yi]),
             np.concatenate([vi0, filled_vi]),
-            test=res.test,
+            test=res.test if test is None else test,
             level=res.level,
             labels=labels0 + filled_labels,
             measure=getattr(res, "measure", None),

@@ -1,0 +1,363 @@
+r"""Permutation tests for the pooled estimate and meta-regression coefficients (metafor
+3.8-1's ``permutest.rma.uni``).
+
+* **Model without moderators**: the signs of the :math:`y_i` are flipped at random (each
+  study independently); exact test = all :math:`2^k` sign patterns.
+* **Meta-regression**: the rows of the model matrix are permuted over the studies (the
+  :math:`(y_i, v_i)` pairs stay together); exact test = every distinct permutation
+  (:math:`k!/\prod_g n_g!` when groups of studies share a row of X).
+
+Each permuted data set is refitted with the model's estimator and test, all at once by the
+batched kernel (vectorised Fisher scoring for ML/REML). Two-sided p-values are
+:math:`\#\{|z^*| \ge |z| - \epsilon\}/B` for each coefficient and
+:math:`\#\{Q_M^* \ge Q_M - \epsilon\}/B` for the omnibus test, with
+:math:`\epsilon = \sqrt{\text{machine eps}}` (metafor's ``comptol``) and B the number of
+permutations; an approximate test counts the observed data as its first permutation. The
+test is exact when requested or when the number of distinct permutations is at most
+``iterations``, as metafor decides.
+
+The observed statistics used in the comparisons are those of the same kernel on the
+unpermuted data (so the identity permutation always counts); the reported ``estimate``,
+``se``, ``stat`` and ``pval`` are those of the model.
+
+References
+----------
+Follmann DA, Proschan MA (1999). Valid inference in random effects meta-analysis.
+Biometrics 55:732-737. doi:10.1111/j.0006-341X.1999.00732.x
+Higgins JPT, Thompson SG (2004). Controlling the risk of spurious findings from
+meta-regression. Stat Med 23:1663-1682. doi:10.1002/sim.1752
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ._batch import BATCH_METHODS, fit_batch, run_chunks
+
+__all__ = ["PermutationResult", "permutation_test"]
+
+#: metafor's comparison tolerance, sqrt(machine epsilon)
+COMPTOL = float(np.finfo(float).eps ** 0.5)
+#: Largest exact test that is run (permutations).
+MAX_EXACT = 20_000_000
+
+
+@dataclass(frozen=True)
+class PermutationResult:
+    """A permutation test of the coefficients of a fitted model.
+
+    Attributes
+    ----------
+    pval_perm : ndarray of shape (p,)
+        Permutation p-value of each coefficient.
+    QM_pval_perm : float
+        Permutation p-value of the omnibus test (of the intercept without moderators).
+    stat_perm, estimate_perm : ndarray of shape (iterations, p)
+        The permutation distribution of the test statistics and coefficients.
+    QM_perm : ndarray of shape (iterations,)
+    exact : bool
+    iterations : int
+        Number of permutations (``2**k`` or the number of distinct permutations when exact).
+    seed : int or None
+        Seed of the random permutations (None when exact).
+    """
+
+    k: int
+    p: int
+    method: str
+    test: str
+    coef_names: tuple[str, ...]
+    exact: bool
+    iterations: int
+    seed: int | None
+    estimate: np.ndarray
+    se: np.ndarray
+    stat: np.ndarray
+    pval: np.ndarray
+    pval_perm: np.ndarray
+    QM: float
+    QM_pval_perm: float
+    stat_perm: np.ndarray = field(repr=False)
+    estimate_perm: np.ndarray = field(repr=False)
+    QM_perm: np.ndarray = field(repr=False)
+    n_failed: int = 0
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per coefficient: ``estimate, se, stat, pval, pval_perm``."""
+        return pd.DataFrame(
+            {
+                "estimate": self.estimate,
+                "se": self.se,
+                "stat": self.stat,
+                "pval": self.pval,
+                "pval_perm": self.pval_perm,
+            },
+            index=pd.Index(list(self.coef_names), name="term"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        def f(x):
+            x = float(x)
+            return x if math.isfinite(x) else None
+
+        return {
+            "k": self.k,
+            "p": self.p,
+            "method": self.method,
+            "test": self.test,
+            "exact": self.exact,
+            "iterations": self.iterations,
+            "seed": self.seed,
+            "n_failed": self.n_failed,
+            "QM": f(self.QM),
+            "QM_pval_perm": f(self.QM_pval_perm),
+            "coefficients": {
+                name: {
+                    "estimate": f(self.estimate[j]),
+                    "se": f(self.se[j]),
+                    "stat": f(self.stat[j]),
+                    "pval": f(self.pval[j]),
+                    "pval_perm": f(self.pval_perm[j]),
+                }
+                for j, name in enumerate(self.coef_names)
+            },
+        }
+
+    def summary(self) -> str:
+        kind = "exact" if self.exact else f"approximate, seed {self.seed}"
+        name = "zval" if self.test == "z" else "tval"
+        with pd.option_context("display.width", 200):
+            table = (
+                self.to_frame()
+                .rename(columns={"stat": name, "pval_perm": "pval (perm)"})
+                .to_string(float_format=lambda x: f"{x:.4f}")
+            )
+        lines = [
+            f"Permutation test ({self.iterations:,} permutations, {kind}; {self.method}, "
+            f"test {self.test})"
+        ]
+        if self.p > 1:
+            qm = "QM" if self.test == "z" else "F"
+            lines.append(
+                f"Test of moderators: {qm} = {self.QM:.4f}, p (perm) = {self.QM_pval_perm:.4f}"
+            )
+        lines.append(table)
+        return "\n".join(lines)
+
+    def plot(self, coef: int | str | None = None, **kw: Any):
+        """Histogram of the permutation distribution of a test statistic (default: the
+        first moderator, or the intercept without moderators) with the observed value."""
+        from .bias_plots import permutation_plot
+
+        return permutation_plot(self, coef=coef, **kw)
+
+
+def _count_exact(X: np.ndarray, int_only: bool) -> tuple[int, np.ndarray | None]:
+    """Number of distinct permutations, and the group label of each row of X."""
+    k = X.shape[0]
+    if int_only:
+        return 2**k, None
+    _, groups = np.unique(X, axis=0, return_inverse=True)
+    groups = groups.ravel()
+    counts = np.bincount(groups)
+    n = math.factorial(k)
+    for c in counts:
+        n //= math.factorial(int(c))
+    return n, groups
+
+
+def _multiset_permutations(labels: np.ndarray) -> np.ndarray:
+    """All distinct orderings of ``labels`` (lexicographic), shape (n, k)."""
+    a = np.sort(labels).tolist()
+    k = len(a)
+    out = [a.copy()]
+    while True:
+        i = k - 2
+        while i >= 0 and a[i] >= a[i + 1]:
+            i -= 1
+        if i < 0:
+            break
+        j = k - 1
+        while a[j] <= a[i]:
+            j -= 1
+        a[i], a[j] = a[j], a[i]
+        a[i + 1 :] = reversed(a[i + 1 :])
+        out.append(a.copy())
+    return np.asarray(out, dtype=np.int64)
+
+
+def _rows_for_labels(seqs: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """For each label sequence s, a row permutation pi with groups[pi[i]] = s[i]."""
+    k = groups.size
+    members = [np.flatnonzero(groups == g) for g in range(groups.max() + 1)]
+    pis = np.empty_like(seqs)
+    for g, rows in enumerate(members):
+        # the j-th occurrence of label g takes the j-th row of group g
+        mask = seqs == g
+        pis[mask] = np.tile(rows, seqs.shape[0])
+    assert pis.shape[1] == k
+    return pis
+
+
+def permutation_test(
+    res: Any,
+    *,
+    iterations: int = 1000,
+    exact: bool | None = None,
+    seed: int | None = None,
+    n_jobs: int | None = None,
+    chunk_size: int = 4096,
+    progress: Callable[[int, int], None] | None = None,
+) -> PermutationResult:
+    """Permutation test of a fitted model (metafor ``permutest``).
+
+    Parameters
+    ----------
+    res : PoolResult
+        Fitted model; its estimator must be one of EE, DL, ML, REML, and its test z,
+        knha or adhoc.
+    iterations : int, default 1000
+        Number of random permutations (the observed data counts as the first).
+    exact : bool, optional
+        True: all permutations (error when more than 20 million). False: random
+        permutations. Default: exact when there are at most ``iterations`` distinct
+        permutations, as metafor.
+    seed : int, optional
+        Seed of the random permutations; default drawn from the OS and recorded.
+    n_jobs : int, optional
+        Threads (default all cores).
+    chunk_size : int, default 4096
+        Permutations fitted per batch.
+    progress : callable(done, total), optional
+        Called after each batch from the calling thread.
+
+    Returns
+    -------
+    PermutationResult
+    """
+    for attr in ("yi", "vi", "X", "method", "test"):
+        if not hasattr(res, attr):
+            raise InputError("permutation_test needs a fitted model (a PoolResult from pool())")
+    method = str(res.method).upper()
+    if method not in BATCH_METHODS:
+        raise InputError(
+            "permutation tests support the estimators " + ", ".join(BATCH_METHODS),
+            column="method",
+            value=res.method,
+        )
+    test = str(res.test)
+    if test not in ("z", "knha", "adhoc"):
+        raise InputError(
+            "permutation tests support the tests z, knha and adhoc", column="test", value=test
+        )
+    if getattr(res, "tau2_fixed", False) and method != "EE":
+        raise InputError("permutation tests with a fixed tau2 are not supported")
+    iterations = int(iterations)
+    if iterations < 2:
+        raise InputError("iterations must be at least 2", column="iterations", value=iterations)
+    y = np.asarray(res.yi, dtype=float)
+    v = np.asarray(res.vi, dtype=float)
+    X = np.asarray(res.X, dtype=float)
+    k, p = X.shape
+    int_only = p == 1 and bool(np.all(X[:, 0] == 1.0))
+    n_exact, groups = _count_exact(X, int_only)
+    use_exact = bool(exact) if exact is not None else n_exact <= iterations
+    if use_exact and n_exact > MAX_EXACT:
+        raise InputError(
+            f"an exact test needs {n_exact:,} permutations (more than {MAX_EXACT:,}); "
+            "use exact=False with a number of iterations",
+            column="exact",
+        )
+    B = n_exact if use_exact else iterations
+    used_seed = None
+    if not use_exact:
+        used_seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
+
+    observed = fit_batch(y, v, X, method=method, test=test)
+    z_obs = observed.stat[0]
+    qm_obs = float(observed.QM[0])
+
+    stat_perm = np.empty((B, p))
+    beta_perm = np.empty((B, p))
+    qm_perm = np.empty(B)
+    n_jobs = max(1, int(n_jobs or os.cpu_count() or 1))
+    step = max(64, int(chunk_size))
+    starts = list(range(0, B, step))
+    label_seqs = _multiset_permutations(groups) if (use_exact and not int_only) else None
+    random_draws = None
+    if not use_exact:
+        # drawn up front from one generator: the same seed gives the same permutations
+        # whatever the chunk size and number of threads
+        rng = np.random.default_rng(used_seed)
+        if int_only:
+            random_draws = rng.choice(np.array([-1, 1], dtype=np.int8), size=(B, k))
+            random_draws[0] = 1
+        else:
+            random_draws = rng.permuted(np.tile(np.arange(k, dtype=np.int32), (B, 1)), axis=1)
+            random_draws[0] = np.arange(k)
+
+    def task(c: int) -> int:
+        a = starts[c]
+        b = min(a + step, B)
+        if int_only:
+            if use_exact:
+                # expand.grid order: sign of study j is -1 when bit j of the row index is set
+                rows = np.arange(a, b, dtype=np.int64)[:, None]
+                signs = 1.0 - 2.0 * ((rows >> np.arange(k)) & 1)
+            else:
+                signs = random_draws[a:b].astype(float)
+            Y, V = signs * y, v
+        else:
+            if use_exact:
+                pis = _rows_for_labels(label_seqs[a:b], groups)
+            else:
+                pis = random_draws[a:b].astype(np.int64)
+            # study i gets row pis[i] of X; reorder the studies so X stays shared
+            inv = np.argsort(pis, axis=1)
+            Y = np.take_along_axis(np.broadcast_to(y, pis.shape), inv, axis=1)
+            V = np.take_along_axis(np.broadcast_to(v, pis.shape), inv, axis=1)
+        fits = fit_batch(Y, V, X, method=method, test=test)
+        stat_perm[a:b] = fits.stat
+        beta_perm[a:b] = fits.beta
+        qm_perm[a:b] = fits.QM
+        return b - a
+
+    tasks = [(lambda c=c: task(c)) for c in range(len(starts))]
+    run_chunks(tasks, n_jobs, progress, B)
+
+    ok = np.all(np.isfinite(stat_perm), axis=1)
+    with np.errstate(invalid="ignore"):
+        pval_perm = np.mean(np.abs(stat_perm[ok]) >= np.abs(observed.stat[0]) - COMPTOL, axis=0)
+        qm_pval = float(np.mean(qm_perm[ok] >= qm_obs - COMPTOL))
+    pval_perm = np.minimum(pval_perm, 1.0)
+    del z_obs
+    names = tuple(getattr(res, "coef_names", None) or [f"b{j}" for j in range(p)])
+    return PermutationResult(
+        k=k,
+        p=p,
+        method=method,
+        test=test,
+        coef_names=names,
+        exact=use_exact,
+        iterations=B,
+        seed=used_seed,
+        estimate=np.asarray(getattr(res, "beta", observed.beta[0]), dtype=float),
+        se=np.asarray(getattr(res, "beta_se", observed.se[0]), dtype=float),
+        stat=np.asarray(getattr(res, "beta_stat", observed.stat[0]), dtype=float),
+        pval=np.asarray(getattr(res, "beta_pval", np.full(p, np.nan)), dtype=float),
+        pval_perm=pval_perm,
+        QM=float(res.QM) if getattr(res, "QM", None) is not None else qm_obs,
+        QM_pval_perm=qm_pval,
+        stat_perm=stat_perm,
+        estimate_perm=beta_perm,
+        QM_perm=qm_perm,
+        n_failed=int((~ok).sum()),
+    )

@@ -1,0 +1,171 @@
+"""GOSH: every subset fitted, checked against a plain loop of ``fit_design`` over the subsets
+and against metafor 3.8-1's ``gosh()`` (``metafor_bias_extra.json``: all 255 subsets of the
+first 8 BCG trials with DL, EE and REML)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sci_evidence.errors import InputError
+from sci_evidence.meta import pool
+from sci_evidence.meta.gosh import gosh
+from sci_evidence.meta.models import fit_design
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+EXTRA = json.loads((DATA / "metafor_bias_extra.json").read_text())
+
+
+def _data(k, seed=11, tau2=0.08):
+    rng = np.random.default_rng(seed)
+    vi = rng.uniform(0.01, 0.4, k)
+    yi = rng.normal(0.4, np.sqrt(vi + tau2))
+    return yi, vi
+
+
+def _loop(res, g, method):
+    """The plain loop: fit_design on each subset's studies."""
+    X = np.asarray(res.X)
+    out = []
+    for row in g.membership():
+        f = fit_design(res.yi[row], res.vi[row], X[row], method=method)
+        out.append((f.estimate, f.tau2, f.I2, f.Q))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("method", ["EE", "DL", "REML", "ML"])
+def test_gosh_equals_a_loop_over_fit_design(method):
+    yi, vi = _data(9)
+    res = pool(yi, vi, method=method)
+    g = gosh(res)
+    assert g.exhaustive and g.n_subsets == 2**9 - 1 and g.method == method
+    ref = _loop(res, g, method)
+    got = np.column_stack([g.estimate, g.tau2, g.I2, g.Q])
+    tol = 1e-10 if method in ("EE", "DL") else 1e-7  # REML/ML: both iterate to ~1e-10
+    assert got == pytest.approx(ref, rel=tol, abs=tol)
+    assert g.n_studies.tolist() == g.membership().sum(axis=1).tolist()
+
+
+def test_gosh_with_a_moderator_equals_a_loop():
+    yi, vi = _data(8, seed=3)
+    x = np.linspace(0, 1, 8)
+    res = pool(yi, vi, mods={"x": x}, method="DL")
+    g = gosh(res)
+    assert g.n_subsets == 2**8 - 1 - 8  # subsets with fewer than p = 2 studies are skipped
+    assert (g.n_studies >= 2).all()
+    ref = _loop(res, g, "DL")
+    assert np.column_stack([g.estimate, g.tau2, g.I2, g.Q]) == pytest.approx(
+        ref, rel=1e-9, abs=1e-9
+    )
+
+
+@pytest.mark.parametrize("case", EXTRA["gosh"], ids=lambda c: c["name"])
+def test_gosh_matches_metafor(case):
+    res = pool(case["input"]["yi"], case["input"]["vi"], method=case["method"])
+    g = gosh(res)
+    e = case["expected"]
+    pos = np.asarray(e["mask"], dtype=np.int64) - 1  # our subset j holds mask j + 1
+    assert g.masks[pos].tolist() == e["mask"]
+    for name in ("estimate", "tau2", "I2", "Q"):
+        assert getattr(g, name)[pos] == pytest.approx(
+            np.asarray(e[name], float), rel=1e-6, abs=1e-8
+        ), name
+    # metafor's closed-form DL path reports H2 = Q / (k - 1) even when tau2 = 0, where rma()
+    # (and we) give H2 = 1: compare where the definitions agree
+    h2 = np.asarray(e["H2"], float)
+    same = np.asarray(e["tau2"], float) > 0 if case["method"] == "DL" else np.ones(h2.size, bool)
+    assert g.H2[pos][same] == pytest.approx(h2[same], rel=1e-6, abs=1e-8)
+    assert g.n_studies[pos].tolist() == e["k"]
+
+
+def test_closed_form_kernel_over_several_chunks_and_threads():
+    yi, vi = _data(14, seed=8)
+    res = pool(yi, vi, method="DL")
+    one = gosh(res, n_jobs=1, chunk_size=1024)
+    two = gosh(res, n_jobs=2, chunk_size=2048)
+    big = gosh(res, chunk_size=1 << 20)
+    for name in ("estimate", "tau2", "I2", "Q"):
+        a = getattr(one, name)
+        assert getattr(two, name) == pytest.approx(a, rel=1e-12, abs=1e-12)
+        assert getattr(big, name) == pytest.approx(a, rel=1e-12, abs=1e-12)
+    # spot check against fit_design
+    for j in (0, 5, 777, 4095, 2**14 - 2):
+        row = one.membership()[j]
+        f = fit_design(yi[row], vi[row], np.ones((row.sum(), 1)), method="DL")
+        assert (one.estimate[j], one.tau2[j], one.I2[j], one.Q[j]) == pytest.approx(
+            (f.estimate, f.tau2, f.I2, f.Q), rel=1e-10, abs=1e-12
+        )
+
+
+def test_random_subsets_are_seeded_and_reproducible():
+    yi, vi = _data(30, seed=2)
+    res = pool(yi, vi, method="DL")
+    a = gosh(res, subsets=5000, seed=42)
+    b = gosh(res, subsets=5000, seed=42, n_jobs=1, chunk_size=4096)
+    c = gosh(res, subsets=5000, seed=43)
+    assert not a.exhaustive and a.seed == 42 and a.n_subsets == 5000
+    assert np.array_equal(a.masks, b.masks) and np.array_equal(a.estimate, b.estimate)
+    assert not np.array_equal(a.masks, c.masks)
+    # each study is in about half the subsets
+    share = a.membership().mean(axis=0)
+    assert np.all(np.abs(share - 0.5) < 0.05)
+    for j in range(0, 5000, 997):
+        row = a.membership()[j]
+        f = fit_design(yi[row], vi[row], np.ones((row.sum(), 1)), method="DL")
+        assert a.estimate[j] == pytest.approx(f.estimate, rel=1e-10)
+    d = gosh(res, subsets=3000)
+    assert isinstance(d.seed, int)
+
+
+def test_default_is_exhaustive_up_to_k_24_and_subsets_argument():
+    yi, vi = _data(6)
+    res = pool(yi, vi)
+    assert gosh(res, subsets=10, seed=1).n_subsets == 10
+    assert gosh(res, subsets=10**6).exhaustive  # more than 2^6 - 1 asked: all of them
+
+
+def test_study_selection_frames_and_dict():
+    yi, vi = _data(6)
+    res = pool(yi, vi, labels=list("ABCDEF"), method="DL")
+    g = gosh(res)
+    has_b = g.contains("B")
+    assert has_b.sum() == 2**5 and np.array_equal(has_b, g.contains(1))
+    frame = g.to_frame(membership=True)
+    assert list(frame.columns[:6]) == ["estimate", "tau2", "I2", "H2", "Q", "k"]
+    assert frame["B"].tolist() == has_b.tolist() and len(frame) == 63
+    d = g.to_dict()
+    json.dumps(d)
+    assert len(d["estimate"]) == 63 and d["masks"][0] == 1
+    si = g.study_influence()
+    assert list(si.index) == list("ABCDEF")
+    assert "GOSH" in g.summary()
+    with pytest.raises(InputError, match="label"):
+        g.contains("Z")
+    with pytest.raises(InputError, match="index"):
+        g.contains(6)
+
+
+def test_gosh_rejects_unsupported_estimators_and_tiny_inputs():
+    yi, vi = _data(6)
+    with pytest.raises(InputError, match="method"):
+        gosh(pool(yi, vi, method="PM"))
+    assert gosh(pool(yi, vi, method="PM"), method="DL").method == "DL"
+    with pytest.raises(InputError, match="at least 2"):
+        gosh(pool(yi, vi), subsets=1)
+
+
+def test_progress_callback_and_interrupt_stops_cleanly():
+    yi, vi = _data(16)
+    res = pool(yi, vi, method="DL")
+    seen = []
+    gosh(res, chunk_size=4096, progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (2**16 - 1, 2**16 - 1)
+
+    def interrupt(done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        gosh(res, chunk_size=1024, progress=interrupt)
