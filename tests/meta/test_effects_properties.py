@@ -166,3 +166,46 @@ def test_hedges_correction_exact_values():
     # large m: 1 - 3/(4m - 1) is accurate to O(1/m^2); no cancellation at m = 1e9
     m = 1e9
     np.testing.assert_allclose(hedges_correction(np.array([m]))[0], 1 - 3 / (4 * m - 1), rtol=1e-15)
+
+
+cell = st.one_of(
+    st.integers(-3, 60),
+    st.floats(allow_nan=True, allow_infinity=True, width=32),
+    st.none(),
+    st.sampled_from(["", "NA", "x", "3", "1e400"]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    measure=st.sampled_from(["RR", "OR", "RD", "AS", "PLO", "PFT", "IR", "SMD", "MC", "GEN"]),
+    data=st.data(),
+)
+def test_any_input_gives_a_frame_or_an_input_error(measure, data):
+    """Fuzz: whatever the cells hold, the result is NaN-or-finite yi/vi, or an InputError."""
+    from sci_evidence.errors import InputError
+
+    k = data.draw(st.integers(1, 4))
+    names = {
+        "RR": ("ai", "bi", "ci", "di"),
+        "OR": ("ai", "n1i", "ci", "n2i"),
+        "RD": ("ai", "bi", "ci", "di"),
+        "AS": ("ai", "bi", "ci", "di"),
+        "PLO": ("xi", "ni"),
+        "PFT": ("xi", "ni"),
+        "IR": ("xi", "ti"),
+        "SMD": ("m1i", "m2i", "sd1i", "sd2i", "n1i", "n2i"),
+        "MC": ("m1i", "m2i", "sd1i", "sd2i", "ni"),
+        "GEN": ("yi", "sei"),
+    }[measure]
+    cols = {n: data.draw(st.lists(cell, min_size=k, max_size=k)) for n in names}
+    kwargs = {"ri": 0.5} if measure == "MC" else {}
+    try:
+        df = quiet(measure, **cols, **kwargs)
+    except InputError as e:
+        assert "\n" not in str(e) and e.column is not None
+        return
+    assert len(df) == k
+    yi, vi = df["yi"].to_numpy(), df["vi"].to_numpy()
+    assert np.array_equal(np.isnan(yi), np.isnan(vi))
+    assert np.all(np.isfinite(yi[~np.isnan(yi)])) and np.all(vi[~np.isnan(vi)] >= 0)

@@ -362,8 +362,6 @@ def effect_sizes(
     if not isinstance(measure, str):
         raise InputError("measure must be a string", column="measure", value=measure)
     measure = measure.strip().upper()
-    if measure == "FE":
-        measure = "GEN"
     unknown = sorted(set(columns) - set(_KNOWN_COLUMNS))
     if unknown:
         raise TypeError(

@@ -146,8 +146,6 @@ def measure_scale(measure: str | None) -> MeasureScale:
         For an unknown measure; the message lists the known ones.
     """
     key = "GEN" if measure is None else str(measure).strip().upper()
-    if key == "FE":
-        key = "GEN"
     try:
         return _SCALES[key]
     except KeyError:
