@@ -1,9 +1,351 @@
-"""`sci-evidence meta`: not yet implemented (placeholder while the feature is built)."""
+"""`sci-evidence meta`: effect sizes and a (mixed-effects) meta-analysis of a CSV file.
+
+A thin layer: it reads the CSV, hands the columns to
+:func:`sci_evidence.meta.effects.effect_sizes` and :func:`sci_evidence.meta.pool` (or
+:func:`~sci_evidence.meta.subgroups`), prints the summary (or ``to_dict()`` as JSON) and
+optionally saves a forest plot. Every user mistake becomes one line ``Error: FILE, row R,
+column 'C': ...`` with exit code 2 (rows are numbered as a spreadsheet shows them: the header
+is row 1).
+"""
 
 from __future__ import annotations
 
+import json
+import warnings
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from sci_evidence.cli._common import console
+from sci_evidence.errors import DataWarning, InputError, SciEvidenceError
+
+EXAMPLE_NAME = "dat_bcg.csv"
+#: Columns of the bundled example and how the example maps them (metafor's dat.bcg call).
+EXAMPLE_DEFAULTS = {"measure": "RR", "ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"}
+#: Measures analysed on the log scale: the forest plot back-transforms them with exp.
+LOG_MEASURES = {"RR", "OR", "ROM", "IRLN", "PLN", "HR", "IRR"}
+#: Effect-size column options, named as metafor names them.
+COLUMN_OPTIONS = (
+    "ai", "bi", "ci", "di", "n1i", "n2i", "m1i", "m2i", "sd1i", "sd2i", "ni", "xi", "ti", "ri",
+    "yi", "vi", "sei", "ci_lb", "ci_ub",
+)  # fmt: skip
+
+
+def _example_path() -> Path:
+    return Path(str(resources.files("sci_evidence.meta").joinpath("data", EXAMPLE_NAME)))
+
+
+def _read_csv(path: Path):
+    import pandas as pd
+
+    if not path.exists():
+        raise InputError("file not found", file=str(path))
+    try:
+        df = pd.read_csv(path, skipinitialspace=True)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise InputError(f"cannot read as CSV ({str(exc).splitlines()[0]})", file=str(path))
+    if df.empty:
+        raise InputError("the file has no data rows", file=str(path))
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+def _require_column(df, name: str, file: str, what: str) -> None:
+    if name not in df.columns:
+        raise InputError(
+            f"{what} column not found; available: {', '.join(map(str, df.columns))}",
+            file=file,
+            column=name,
+        )
+
+
+def _moderator(df, name: str, file: str) -> list[Any]:
+    """A moderator column: numeric, or text (categorical). A mostly numeric column with a
+    stray word is a typo, not a factor: report its row."""
+    import pandas as pd
+
+    col = df[name]
+    if pd.api.types.is_numeric_dtype(col):
+        return col.astype(float).tolist()
+    text = col.astype("string").str.strip()
+    num = pd.to_numeric(text, errors="coerce")
+    present = text.notna() & (text != "")
+    bad = present & num.isna()
+    if bad.all():
+        return [None if (v is pd.NA or v == "") else str(v) for v in text.tolist()]
+    if bad.any():
+        i = int(bad.to_numpy().nonzero()[0][0])
+        raise InputError("not a number", file=file, row=i + 2, column=name, value=col.iloc[i])
+    return num.astype(float).tolist()
+
+
+def run_meta(
+    file: Path | None,
+    *,
+    columns: dict[str, str],
+    measure: str | None,
+    method: str,
+    test: str,
+    level: float,
+    mods: str | None,
+    subgroup: str | None,
+    tau2_common: bool,
+    label: str | None,
+    ri: float | None,
+):
+    """Read, compute effect sizes and fit; return ``(result, subgroup_result, file_label)``."""
+    import numpy as np
+
+    from sci_evidence.meta import pool, subgroups
+    from sci_evidence.meta.effects import effect_sizes
+
+    example = file is None
+    path = _example_path() if example else file
+    fname = path.name if example else str(file)
+    df = _read_csv(path)
+    if example and not columns and measure is None:
+        measure = EXAMPLE_DEFAULTS["measure"]
+        columns = {k: v for k, v in EXAMPLE_DEFAULTS.items() if k != "measure"}
+        if label is None:
+            df["study"] = df["author"].astype(str) + ", " + df["year"].astype(str)
+            label = "study"
+    if not columns:
+        raise InputError(
+            "no data columns given: name them with --ai/--bi/--ci/--di (2x2 counts), "
+            "--m1i/--sd1i/--n1i/... (means), --xi/--ni (proportions) or --yi with --vi/--sei",
+            file=fname,
+        )
+    if measure is None:
+        if "yi" in columns:
+            measure = "GEN"
+        else:
+            raise InputError("--measure is required with raw data columns (e.g. RR, OR, SMD)")
+    for opt, col in columns.items():
+        _require_column(df, col, fname, f"--{opt.replace('_', '-')}")
+    mod_names = [m.strip() for m in mods.split(",") if m.strip()] if mods else []
+    for m in mod_names:
+        _require_column(df, m, fname, "moderator")
+    if subgroup:
+        _require_column(df, subgroup, fname, "--subgroup")
+        if mod_names:
+            raise InputError("use either --mods or --subgroup, not both")
+    if label:
+        _require_column(df, label, fname, "--label")
+
+    extra = {"ri": ri} if ri is not None and "ri" not in columns else {}
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            es = effect_sizes(measure, data=df, first_row=2, **extra, **columns)
+    except InputError as exc:
+        raise exc.with_file(fname) from None
+    for w in caught:
+        # the library numbers rows from first_row=2, as the CSV does: name the file too
+        warnings.warn(f"{fname}: {w.message}", w.category, stacklevel=2)
+
+    yi = es["yi"].to_numpy(dtype=float)
+    vi = es["vi"].to_numpy(dtype=float)
+    mod_values = {m: _moderator(df, m, fname) for m in mod_names}
+    group_values = None
+    if subgroup:
+        group_values = [None if (v != v or v is None) else str(v) for v in df[subgroup].tolist()]
+    labels = (
+        [str(v) for v in df[label].tolist()] if label else [f"row {i + 2}" for i in range(len(df))]
+    )
+    # drop rows with anything missing, naming them (effect-size NaNs were announced above)
+    missing = np.isnan(yi) | np.isnan(vi)
+    why: dict[int, list[str]] = {}
+    for m, vals in mod_values.items():
+        for i, v in enumerate(vals):
+            if v is None or (isinstance(v, float) and v != v):
+                missing[i] = True
+                why.setdefault(i, []).append(m)
+    if group_values is not None:
+        for i, v in enumerate(group_values):
+            if v is None:
+                missing[i] = True
+                why.setdefault(i, []).append(subgroup)
+    if why:
+        rows = ", ".join(f"{i + 2} ({', '.join(c)})" for i, c in sorted(why.items()))
+        warnings.warn(
+            f"{fname}: rows with missing values dropped: {rows}", DataWarning, stacklevel=2
+        )
+    keep = ~missing
+    if not keep.any():
+        raise InputError("no row has all the values needed", file=fname)
+    idx = np.flatnonzero(keep)
+    labels = [labels[i] for i in idx]
+    try:
+        if subgroup:
+            sg = subgroups(
+                yi[idx],
+                vi[idx],
+                [group_values[i] for i in idx],
+                method=method,
+                test=test,
+                level=level,
+                tau2="common" if tau2_common else "separate",
+                labels=labels,
+                measure=measure,
+            )
+            return sg.overall, sg, fname
+        mods_arg = {m: [v[i] for i in idx] for m, v in mod_values.items()} or None
+        res = pool(
+            yi[idx],
+            vi[idx],
+            method=method,
+            test=test,
+            mods=mods_arg,
+            level=level,
+            labels=labels,
+            measure=measure,
+        )
+        return res, None, fname
+    except InputError as exc:
+        raise exc.with_file(fname) from None
 
 
 def register(app: typer.Typer) -> None:
-    """Add the `meta` command(s) to ``app``."""
+    """Add the `meta` command to ``app``."""
+
+    @app.command("meta")
+    def meta(  # noqa: PLR0913 - one option per metafor argument
+        file: Path | None = typer.Argument(
+            None,
+            help="CSV file, one row per study. Omit (or --example) for dat.bcg.",
+            show_default=False,
+        ),
+        example: bool = typer.Option(False, "--example", help="Use the bundled dat.bcg data."),
+        measure: str | None = typer.Option(
+            None,
+            "--measure",
+            help="Effect measure: RR, OR, RD, MD, SMD, ROM, MC, SMCR, SMCC, "
+            "PR, PLO, PAS, PFT, IR, IRLN, or GEN for precomputed --yi.",
+        ),
+        ai: str | None = typer.Option(None, "--ai", help="Column: events, group 1."),
+        bi: str | None = typer.Option(None, "--bi", help="Column: non-events, group 1."),
+        ci: str | None = typer.Option(None, "--ci", help="Column: events, group 2."),
+        di: str | None = typer.Option(None, "--di", help="Column: non-events, group 2."),
+        n1i: str | None = typer.Option(None, "--n1i", help="Column: size of group 1."),
+        n2i: str | None = typer.Option(None, "--n2i", help="Column: size of group 2."),
+        m1i: str | None = typer.Option(None, "--m1i", help="Column: mean, group 1 / time 1."),
+        m2i: str | None = typer.Option(None, "--m2i", help="Column: mean, group 2 / time 2."),
+        sd1i: str | None = typer.Option(None, "--sd1i", help="Column: SD, group 1 / time 1."),
+        sd2i: str | None = typer.Option(None, "--sd2i", help="Column: SD, group 2 / time 2."),
+        ni: str | None = typer.Option(None, "--ni", help="Column: sample size (one group)."),
+        xi: str | None = typer.Option(None, "--xi", help="Column: events (one group)."),
+        ti: str | None = typer.Option(None, "--ti", help="Column: person-time (rates)."),
+        ri_col: str | None = typer.Option(
+            None, "--ri", help="Column: pre-post correlation (MC, SMCC, SMCR)."
+        ),
+        ri_assumed: float | None = typer.Option(
+            None,
+            "--ri-assumed",
+            help="Assumed pre-post correlation for every study (reported as an assumption).",
+        ),
+        yi: str | None = typer.Option(None, "--yi", help="Column: precomputed effect size."),
+        vi: str | None = typer.Option(None, "--vi", help="Column: sampling VARIANCE of yi."),
+        sei: str | None = typer.Option(None, "--sei", help="Column: STANDARD ERROR of yi."),
+        ci_lb: str | None = typer.Option(None, "--ci-lb", help="Column: lower CI bound of yi."),
+        ci_ub: str | None = typer.Option(None, "--ci-ub", help="Column: upper CI bound of yi."),
+        method: str = typer.Option(
+            "REML", "--method", help="EE (FE), DL, REML, ML, PM, HE, SJ, EB or HS."
+        ),
+        test: str = typer.Option("z", "--test", help="z, knha (Hartung-Knapp), adhoc or t."),
+        level: float = typer.Option(0.95, "--level", help="Confidence level."),
+        mods: str | None = typer.Option(
+            None, "--mods", help="Comma-separated moderator columns (text columns are factors)."
+        ),
+        subgroup: str | None = typer.Option(None, "--subgroup", help="Column of subgroups."),
+        tau2_common: bool = typer.Option(
+            False, "--tau2-common", help="Subgroups share one tau^2 (default: one each)."
+        ),
+        label: str | None = typer.Option(None, "--label", help="Column of study labels."),
+        as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+        plot: Path | None = typer.Option(None, "--plot", help="Save a forest plot (PNG/PDF/SVG)."),
+        bias: bool = typer.Option(False, "--bias", help="Small-study / publication-bias tests."),
+        gosh: Path | None = typer.Option(None, "--gosh", help="Save a GOSH plot to this file."),
+        permutations: int | None = typer.Option(
+            None, "--permutations", help="Permutation test with N permutations."
+        ),
+    ) -> None:
+        """Pool effect sizes in an equal- or random-effects model (metafor's rma).
+
+        Example: sci-evidence meta trials.csv --measure RR --ai tpos --bi tneg --ci cpos
+        --di cneg --method REML --test knha --mods ablat,alloc --plot forest.png
+        """
+        given = {
+            "ai": ai, "bi": bi, "ci": ci, "di": di, "n1i": n1i, "n2i": n2i, "m1i": m1i,
+            "m2i": m2i, "sd1i": sd1i, "sd2i": sd2i, "ni": ni, "xi": xi, "ti": ti, "ri": ri_col,
+            "yi": yi, "vi": vi, "sei": sei, "ci_lb": ci_lb, "ci_ub": ci_ub,
+        }  # fmt: skip
+        columns = {k: v for k, v in given.items() if v is not None}
+        if example and file is not None:
+            raise InputError("give either FILE or --example, not both")
+        res, sg, fname = run_meta(
+            file,
+            columns=columns,
+            measure=measure,
+            method=method,
+            test=test,
+            level=level,
+            mods=mods,
+            subgroup=subgroup,
+            tau2_common=tau2_common,
+            label=label,
+            ri=ri_assumed,
+        )
+        if as_json:
+            out = sg.to_dict() if sg is not None else res.to_dict()
+            out["file"] = fname
+            typer.echo(json.dumps(out, indent=2, allow_nan=False))
+        else:
+            console.print(f"[bold]{fname}[/bold]", highlight=False)
+            console.print(
+                sg.summary() if sg is not None else res.summary(), highlight=False, markup=False
+            )
+        if plot is not None:
+            _save_forest(res, sg, plot)
+            if not as_json:
+                console.print(f"Forest plot written to {plot}", highlight=False, markup=False)
+        if bias or gosh is not None or permutations is not None:
+            try:
+                from sci_evidence.cli._meta_bias import run_bias_options
+            except ImportError:
+                raise InputError(
+                    "--bias, --gosh and --permutations are not available in this build "
+                    "(module sci_evidence.cli._meta_bias is missing)"
+                ) from None
+            run_bias_options(
+                res, bias=bias, gosh_path=gosh, permutations=permutations, console=console
+            )
+
+
+def _save_forest(res, sg, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+
+    from sci_evidence.meta.plots import forest_plot
+
+    if res.p > 1:
+        raise InputError(
+            "--plot draws a forest plot, which needs a model without --mods; "
+            "use --subgroup for a categorical moderator"
+        )
+    transf = np.exp if (res.measure or "").upper() in LOG_MEASURES else None
+    fig = forest_plot(res, subgroups=sg, transf=transf)
+    try:
+        fig.savefig(path, dpi=200, bbox_inches="tight")
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot write the plot ({exc})", file=str(path)) from None
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
+__all__ = ["register", "run_meta", "SciEvidenceError"]
