@@ -45,7 +45,8 @@ def _read_csv(path: Path):
     try:
         df = pd.read_csv(path, skipinitialspace=True)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"cannot read as CSV ({str(exc).splitlines()[0]})", file=str(path))
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"cannot read as CSV ({msg})", file=str(path)) from None
     if df.empty:
         raise InputError("the file has no data rows", file=str(path))
     df.columns = [str(c).strip() for c in df.columns]
