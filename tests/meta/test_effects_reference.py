@@ -312,3 +312,79 @@ def test_published_56_nielweise_or_drop00_reml():
         [e["exp_pred"], e["exp_ci_lb"], e["exp_ci_ub"]],
         tol,
     )
+
+
+@pytest.mark.parametrize("cid, method", [(10, "EE"), (11, "DL")])
+def test_published_10_11_bcg_rd_fits(cid, method):
+    case = PUBLISHED[cid]
+    df = effect_sizes("RD", **_bcg(case))
+    fit = pool(df["yi"], df["vi"], method=method)
+    exp = case["expected"]
+    got = {
+        "estimate": fit.estimate,
+        "ci_lb": fit.ci_lb,
+        "ci_ub": fit.ci_ub,
+        "zval": fit.stat,
+        "Q": fit.Q,
+        "tau2": fit.tau2,
+        "I2_percent": fit.I2,
+    }
+    keys = [k for k in exp if k in got]
+    assert len(keys) >= 4
+    assert_stated([got[k] for k in keys], [exp[k] for k in keys], case["tolerance"])
+
+
+def test_published_30_egger2001_zero_cell_feeds_the_regression_test():
+    """Study 8 (Bertschat, 0/22 vs 1/21) gets 0.5 in every cell; the REML meta-regression on
+    sqrt(vi) then gives the published regtest z = -4.6686 (case notes: -4.66864)."""
+    case = PUBLISHED[30]
+    d = case["input"]["data"]
+    df = effect_sizes("OR", ai=d["ai"], n1i=d["n1i"], ci=d["ci"], n2i=d["n2i"])
+    np.testing.assert_allclose(df["yi"][7], np.log(0.5 * 20.5 / (22.5 * 1.5)), rtol=1e-14)
+    fit = pool(df["yi"], df["vi"], method="REML", mods={"sei": np.sqrt(df["vi"])})
+    z = fit.coefficients.loc["sei", "stat"]
+    assert_stated(z, case["expected"]["regtest_REML_sei_zval"], case["tolerance"])
+    assert abs(z - (-4.66864)) < 1e-4
+
+
+def test_published_47_smd_reml_subset():
+    case = PUBLISHED[47]
+    df = effect_sizes("SMD", **_normand(case))
+    fit = pool(df["yi"], df["vi"], method="REML")
+    exp, tol = case["expected"], case["tolerance"]
+    for name in ("estimate", "se", "ci_lb", "ci_ub", "tau2", "Q"):
+        assert abs(getattr(fit, name) - exp[name]) <= tol["suggested_abs"], name
+    check = case["additional_checks"][1]
+    sub = pool(df["yi"][:4], df["vi"][:4], method="REML")
+    assert_stated(sub.tau2, check["expected"]["tau2_subset_1to4"], check["tolerance"])
+
+
+def test_published_49_md_pooled_sd_fits():
+    case = PUBLISHED[49]
+    df = effect_sizes("MD", vtype="HO", **_normand(case))
+    for method in ("EE", "DL", "REML"):
+        fit = pool(df["yi"], df["vi"], method=method)
+        exp = case["expected"][method]
+        keys = [k for k in ("estimate", "ci_lb", "ci_ub", "tau2") if k in exp]
+        assert_stated([getattr(fit, k) for k in keys], [exp[k] for k in keys], case["tolerance"])
+
+
+def test_published_24_cumulative_mh_and_peto():
+    """Cumulative MH RR and Peto OR in publication order (stable for the two 1973 trials)."""
+    from sci_evidence.meta import pool_mh, pool_peto
+
+    case = PUBLISHED[24]
+    d = case["input"]["data"]
+    order = np.argsort(d["year"], kind="stable")
+    cols = {k: np.asarray(v)[order] for k, v in _bcg(case).items()}
+    mh = [
+        pool_mh(**{k: v[: j + 1] for k, v in cols.items()}, measure="RR").estimate
+        for j in range(13)
+    ]
+    peto = [pool_peto(**{k: v[: j + 1] for k, v in cols.items()}).estimate for j in range(13)]
+    exp = case["expected"]
+    assert_stated(mh, exp["rma_mh_RR_estimate"], case["tolerance"])
+    assert_stated(peto, exp["rma_peto_OR_estimate"], case["tolerance"])
+    # printed to 6 decimals
+    assert np.max(np.abs(np.array(mh) - exp["rma_mh_RR_estimate"])) <= 5e-7 + 1e-12
+    assert np.max(np.abs(np.array(peto) - exp["rma_peto_OR_estimate"])) <= 5e-7 + 1e-12
