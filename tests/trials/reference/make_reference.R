@@ -56,3 +56,13 @@ out2$cmh <- lapply(cmh_cases, function(strata) {
        statistic = as.numeric(t$statistic), pval = t$p.value)
 })
 writeLines(toJSON(out2, digits = NA, auto_unbox = TRUE, pretty = TRUE), "tests/data/trials_reference.json")
+
+# 5. Analytic power for single-stratum designs (the simulation must agree within MC error).
+out3 <- fromJSON("tests/data/trials_reference.json", simplifyVector = FALSE)
+p2 <- 0.2 * 2.5 / (1 + 0.2 * 1.5)  # odds ratio 2.5 on p0 = 0.2
+out3$analytic_power <- list(
+  prop = list(call = "power.prop.test(n = 100, p1 = 0.2, p2 = 0.2*2.5/(1+0.2*1.5))", n = 100,
+              p0 = 0.2, odds_ratio = 2.5, power = power.prop.test(n = 100, p1 = 0.2, p2 = p2)$power),
+  t = list(call = "power.t.test(n = 50, delta = 5, sd = 10)", n = 50, delta = 5, sd = 10,
+           power = power.t.test(n = 50, delta = 5, sd = 10)$power))
+writeLines(toJSON(out3, digits = NA, auto_unbox = TRUE, pretty = TRUE), "tests/data/trials_reference.json")
