@@ -144,6 +144,12 @@ for (m in c("OR", "RR", "RD")) {
   mh(paste0("bcg_MH_", m, "_level90"), bcg_in, m, list(level = 90),
      sprintf("rma.mh(measure='%s', ..., data=dat.bcg, level=90)", m))
 }
+mh("nielweise2007_MH_OR_drop00_FALSE_uncorrected", niel_in, "OR", list(drop00 = FALSE, correct = FALSE),
+   "rma.mh(measure='OR', ai=ai, n1i=n1i, ci=ci, n2i=n2i, data=dat.nielweise2007, drop00=FALSE, correct=FALSE)")
+mh("li2007_MH_RD_add_0.25_to_all", li_in, "RD", list(add = 0.25, to = "all"),
+   "rma.mh(measure='RD', ai, bi=n1i-ai, ci, di=n2i-ci, data=dat.li2007, add=1/4, to='all')")
+peto("nielweise2007_Peto_drop00_FALSE", niel_in, list(drop00 = FALSE),
+     "rma.peto(ai=ai, n1i=n1i, ci=ci, n2i=n2i, data=dat.nielweise2007, drop00=FALSE)")
 peto("bcg_Peto", bcg_in, list(), "rma.peto(ai=tpos, bi=tneg, ci=cpos, di=cneg, data=dat.bcg)")
 peto("li2007_Peto", li_in, list(), "rma.peto(ai, bi=n1i-ai, ci, di=n2i-ci, data=dat.li2007)")
 peto("nielweise2007_Peto", niel_in, list(),

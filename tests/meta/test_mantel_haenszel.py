@@ -41,15 +41,14 @@ FIELDS = {
 
 def fit(case):
     args = dict(case["args"] or {})
-    level = args.pop("level", 95) / 100
-    assert not args
+    args["level"] = args.pop("level", 95) / 100
     if case["kind"] == "mh":
-        return pool_mh(**case["input"], measure=case["measure"], level=level)
-    return pool_peto(**case["input"], level=level)
+        return pool_mh(**case["input"], measure=case["measure"], **args)
+    return pool_peto(**case["input"], **args)
 
 
 def test_fixture_has_all_fits():
-    assert len(FITS) == 15
+    assert len(FITS) == 18
 
 
 @pytest.mark.parametrize("case", FITS, ids=[c["name"] for c in FITS])
