@@ -464,7 +464,7 @@ class _Reader:
         )
         ids = [a.id for a in analyses]
         for i, a in enumerate(analyses, 1):
-            if ids.count(a.id) > 1:
+            if a.id in ids[: i - 1]:
                 raise self.fail(f"analyses[{i}].id", "is used twice", a.id)
 
         syn_raw = raw.get("syntheses", [])
@@ -473,7 +473,7 @@ class _Reader:
         syntheses = tuple(self.synthesis(s, i) for i, s in enumerate(syn_raw, 1))
         all_ids = ids + [s.id for s in syntheses]
         for i, s in enumerate(syntheses, 1):
-            if all_ids.count(s.id) > 1:
+            if s.id in all_ids[: len(ids) + i - 1]:
                 raise self.fail(f"syntheses[{i}].id", "is used twice", s.id)
 
         cmp_raw = raw.get("comparisons", [])

@@ -1,0 +1,93 @@
+"""The default review of the bundled evidence base: files, results.json, and consistency of
+every pooled number with ``pool`` run on the same study rows."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sci_evidence import __version__
+from sci_evidence.evidence import load_evidence
+from sci_evidence.meta import pool
+
+
+def test_files_written(bundled_run):
+    result, out = bundled_run
+    for f in result.files:
+        assert (out / f).is_file(), f
+    svgs = sorted(p.stem for p in (out / "figures").glob("*.svg"))
+    for stem in svgs:
+        for ext in ("png", "pdf"):
+            assert (out / "figures" / f"{stem}.{ext}").stat().st_size > 0
+    assert {
+        "forest_ais_improved_prop",
+        "natural_history_ais_improved_prop",
+        "prisma_flow",
+        "rob_traffic_light",
+        "rob_summary",
+        "funnel_ais_improved_prop",
+        "forest_ais_improved_prop_by_route",
+    } <= set(svgs)
+    tables = {p.stem for p in (out / "tables").glob("*.csv")}
+    assert {
+        "study_characteristics",
+        "pooled_results",
+        "summary_of_findings",
+        "subgroups",
+        "natural_history_comparison",
+        "swim_sign_tests",
+        "published_comparison",
+        "serious_adverse_events",
+        "excluded_studies",
+    } <= tables
+    html = (out / "report.html").read_text()
+    assert "<script src" not in html and "<link " not in html  # self-contained
+    assert html.count("<svg") == len(svgs)
+
+
+def test_results_json_and_run_record(bundled_run):
+    result, out = bundled_run
+    d = json.loads((out / "results.json").read_text())
+    ev = load_evidence()
+    assert d["software_version"] == __version__
+    assert d["data_hash"] == ev.data_hash
+    assert d["protocol"]["seed"] == result.protocol.seed
+    record = json.loads((out / "run_record.json").read_text())
+    assert (
+        record["data_hash"] == ev.data_hash and record["seeds"]["protocol"] == result.protocol.seed
+    )
+    assert record["protocol"] == d["protocol"]
+    main = next(e for e in d["analyses"] if e["id"] == "ais_improved_prop")
+    assert main["measure"] == "PLO" and main["method"] == "REML"
+    bt = main["pooled"]["back_transformed"]
+    assert bt["scale"] == "proportion" and 0 < bt["ci_lb"] < bt["estimate"] < bt["ci_ub"] < 1
+    assert all({"xi", "ni", "yi", "vi", "label"} <= set(s) for s in main["studies"])
+    excluded = {x["study_id"] for x in d["excluded_studies"]}
+    assert {"kakabadze2016", "scrt2021_schwann_bmmsc", "xiao2018"} <= excluded
+    # some subgroup has fewer than 3 studies: a caution is written
+    assert any(t["cautions"] for t in main["subgroup_tests"])
+
+
+def test_every_pooled_entry_equals_pool_on_its_studies(bundled_run):
+    result, out = bundled_run
+    d = json.loads((out / "results.json").read_text())
+    for e in d["analyses"]:
+        yi = np.array([s["yi"] for s in e["studies"]])
+        vi = np.array([s["vi"] for s in e["studies"]])
+        r = pool(yi, vi, method=e["method"], test=e["test"])
+        assert e["pooled"]["estimate"] == pytest.approx(r.estimate, abs=1e-10), e["id"]
+        assert e["pooled"]["ci_ub"] == pytest.approx(r.ci_ub, abs=1e-10), e["id"]
+        assert e["pooled"]["tau2"] == pytest.approx(r.tau2, abs=1e-10), e["id"]
+        assert sum(s["weight"] for s in e["studies"]) == pytest.approx(100.0)
+
+
+def test_chronic_and_acute_are_visible_against_natural_history(bundled_run):
+    result, _ = bundled_run
+    a = result.analysis("ais_improved_prop")
+    t = a.natural_history
+    chronic = t[t["injury_phase"] == "chronic"]["expected"].dropna()
+    acute = t[t["injury_phase"].isin(["acute", "subacute"])]["expected"].dropna()
+    assert len(chronic) and len(acute)
+    assert chronic.max() < acute.min()  # chronic injuries barely change on their own

@@ -1,0 +1,66 @@
+"""`sci-evidence review` on the command line: a small protocol end to end (with --pdf), and
+one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+SMALL = """
+title = "small review"
+seed = 7
+[[analyses]]
+id = "ais"
+outcome = "ais_improved"
+design = "single_arm"
+measure = "PLO"
+robustness = false
+"""
+
+
+def run(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "sci_evidence", "review", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+    )
+
+
+def test_small_protocol_end_to_end_with_pdf(tmp_path):
+    proto = tmp_path / "p.toml"
+    proto.write_text(SMALL)
+    out = tmp_path / "out"
+    r = run("--protocol", str(proto), "--out", str(out), "--pdf")
+    assert r.returncode == 0, r.stderr
+    assert "Review written to" in r.stdout
+    d = json.loads((out / "results.json").read_text())
+    assert [e["id"] for e in d["analyses"]] == ["ais"]
+    assert d["protocol"]["seed"] == 7 and d["protocol"]["source"] == str(proto)
+    assert (out / "report.html").is_file() and (out / "figures" / "forest_ais.pdf").is_file()
+    assert (out / "report.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_bad_protocol_is_one_line_exit_2(tmp_path):
+    proto = tmp_path / "p.toml"
+    proto.write_text(SMALL.replace('measure = "PLO"', 'measure = "XX"'))
+    r = run("--protocol", str(proto), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ")
+    assert "analyses[1].measure" in lines[0] and "'XX'" in lines[0] and str(proto) in lines[0]
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_protocol_file(tmp_path):
+    r = run("--protocol", str(tmp_path / "none.toml"), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "protocol file not found" in r.stderr
+
+
+def test_help_has_an_example():
+    r = subprocess.run(
+        [sys.executable, "-m", "sci_evidence", "review", "--help"], capture_output=True, text=True
+    )
+    assert r.returncode == 0 and "Example" in r.stdout
