@@ -316,3 +316,34 @@ def leave_one_out_result(res: Any, **kw: Any) -> LeaveOneOutResult:
     """:func:`leave_one_out` as a result object with ``summary()``, ``to_dict()``, ``plot()``."""
     frame = leave_one_out(res, **kw)
     return LeaveOneOutResult(frame=frame, method=res.method, test=res.test, level=res.level)
+
+
+def baujat(res: Any) -> pd.DataFrame:
+    r"""Coordinates of the Baujat plot (metafor ``baujat``), one row per study.
+
+    ``x``: the study's contribution to the (residual) heterogeneity, the squared Pearson
+    residual :math:`(y_i - x_i^\top b)^2/(\tau^2 + v_i)` (for EE models its share of Q).
+    ``y``: its influence on the fitted value,
+    :math:`(x_i^\top b_{(-i)} - x_i^\top b)^2 / x_i^\top V_{(-i)} x_i`, with the model refitted
+    without study i.
+
+    References
+    ----------
+    Baujat B, Mahe C, Pignon J-P, Hill C (2002). A graphical method for exploring
+    heterogeneity in meta-analyses. Stat Med 21:2641-2652. doi:10.1002/sim.1221
+    """
+    _check(res, "baujat")
+    yi = np.asarray(res.yi, dtype=float)
+    vi = np.asarray(res.vi, dtype=float)
+    X = np.asarray(res.X, dtype=float)
+    pred = X @ np.asarray(res.beta, dtype=float)
+    x = (yi - pred) ** 2 / (float(res.tau2) + vi)
+    y = np.full(res.k, np.nan)
+    for i in range(res.k):
+        try:
+            f = refit_without(res, i)
+        except (SciEvidenceError, np.linalg.LinAlgError):
+            continue
+        xi = X[i]
+        y[i] = (float(xi @ f.beta) - pred[i]) ** 2 / float(xi @ f.vcov @ xi)
+    return pd.DataFrame({"x": x, "y": y}, index=pd.Index(_labels(res), name="study"))
