@@ -26,3 +26,37 @@ __all__ += [
     "pool_peto",
     "MantelHaenszelResult",
 ]
+
+# meta-bias: publication bias, sensitivity and robustness (issue 3)
+from sci_evidence.meta.bias import egger_test, fail_safe_n, pet_peese, rank_test  # noqa: E402
+from sci_evidence.meta.bias_plots import baujat_plot, funnel_plot, gosh_plot  # noqa: E402
+from sci_evidence.meta.cumulative import cumulative  # noqa: E402
+from sci_evidence.meta.gosh import gosh  # noqa: E402
+from sci_evidence.meta.influence import (  # noqa: E402
+    baujat,
+    influence,
+    influence_result,
+    leave_one_out,
+    leave_one_out_result,
+)
+from sci_evidence.meta.permutation import permutation_test  # noqa: E402
+from sci_evidence.meta.trimfill import trim_and_fill  # noqa: E402
+
+__all__ += [
+    "egger_test",
+    "rank_test",
+    "pet_peese",
+    "fail_safe_n",
+    "trim_and_fill",
+    "leave_one_out",
+    "leave_one_out_result",
+    "influence",
+    "influence_result",
+    "baujat",
+    "cumulative",
+    "gosh",
+    "permutation_test",
+    "funnel_plot",
+    "baujat_plot",
+    "gosh_plot",
+]
