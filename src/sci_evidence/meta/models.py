@@ -382,7 +382,7 @@ def pool(
         inf = np.isinf(arr)
         if inf.any():
             i = int(np.flatnonzero(inf)[0])
-            raise InputError(f"{name} must be finite; element {i + 1} is {arr[i]!r}")
+            raise InputError(f"{name} must be finite; element {i + 1} is {float(arr[i])!r}")
     missing = np.isnan(y) | np.isnan(v)
     for c in cols:
         missing |= c.missing
@@ -420,5 +420,5 @@ def check_non_negative_se(sei: np.ndarray) -> np.ndarray:
     bad = sei <= 0
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"sei must be > 0; element {i + 1} is {sei[i]!r}")
+        raise InputError(f"sei must be > 0; element {i + 1} is {float(sei[i])!r}")
     return sei

@@ -97,7 +97,7 @@ def check_vector(
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise InputError(
-                f"{name} must be finite; element {i + 1} is {arr[i]!r}; "
+                f"{name} must be finite; element {i + 1} is {float(arr[i])!r}; "
                 "drop or fill missing studies first"
             )
     return arr
@@ -109,7 +109,7 @@ def check_non_negative(name: str, arr: np.ndarray) -> np.ndarray:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise InputError(
-            f"{name} must not be negative; element {i + 1} is {arr[i]!r} "
+            f"{name} must not be negative; element {i + 1} is {float(arr[i])!r} "
             "(a variance or standard error cannot be negative)"
         )
     return arr
@@ -121,7 +121,7 @@ def check_positive(name: str, arr: np.ndarray, *, hint: str = "") -> np.ndarray:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         extra = f"; {hint}" if hint else ""
-        raise InputError(f"{name} must be > 0; element {i + 1} is {arr[i]!r}{extra}")
+        raise InputError(f"{name} must be > 0; element {i + 1} is {float(arr[i])!r}{extra}")
     return arr
 
 
@@ -179,7 +179,9 @@ def check_design(X: Any, k: int, *, name: str = "X", coef_names=None) -> np.ndar
     bad = ~np.isfinite(Xa)
     if bad.any():
         i, j = (int(v) for v in np.argwhere(bad)[0])
-        raise InputError(f"{name} must be finite; row {i + 1}, column {names[j]!r} is {Xa[i, j]!r}")
+        raise InputError(
+            f"{name} must be finite; row {i + 1}, column {names[j]!r} is {float(Xa[i, j])!r}"
+        )
     p = Xa.shape[1]
     if p > k:
         raise InputError(
