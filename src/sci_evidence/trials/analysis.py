@@ -45,6 +45,8 @@ from sci_evidence.trials.stats import (
 
 #: Score changes reported per arm (TMS = UEMS + LEMS is added in the tables).
 CHANGE_SCORES = SCORES + ("TMS",)
+#: Level changes reported per arm, in segments (positive = the level moved caudally).
+LEVEL_CHANGES = ("nli", "right_motor", "left_motor")
 
 
 def _clean(value: Any) -> Any:
@@ -96,6 +98,7 @@ class ArmSummary:
     transitions: dict[str, dict[str, int]]
     transition_groups: dict[str, int]
     changes: dict[str, MeanCI]
+    level_changes: dict[str, MeanCI] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = {
@@ -113,6 +116,7 @@ class ArmSummary:
         for s in SCORES:
             d[s] = self.changes[s].mean
         d["changes"] = {s: self.changes[s].to_dict() for s in CHANGE_SCORES}
+        d["level_changes"] = {k: v.to_dict() for k, v in self.level_changes.items()}
         return _clean_dict(d)
 
 
@@ -586,6 +590,7 @@ def _summarise_arm(arm: str, patients: pd.DataFrame, ci_method: str, level: floa
         trans.setdefault(b, {})[f] = int(c)
     groups = {k: int(v) for k, v in p["transition_group"].value_counts().sort_index().items()}
     changes = {s: mean_ci(p[f"delta_{s}"].to_numpy(float), level=level) for s in CHANGE_SCORES}
+    levels = {k: mean_ci(p[f"delta_{k}"].to_numpy(float), level=level) for k in LEVEL_CHANGES}
     return ArmSummary(
         arm,
         n,
@@ -598,6 +603,7 @@ def _summarise_arm(arm: str, patients: pd.DataFrame, ci_method: str, level: floa
         trans,
         groups,
         changes,
+        levels,
     )
 
 
