@@ -1,0 +1,160 @@
+"""GOSH at scale: sci-evidence's vectorised ``gosh()`` against metafor's ``gosh()``, in one run.
+
+1. Our ``gosh(res)`` with DL over all 2^20 - 1 = 1,048,575 subsets of a k = 20 data set
+   (best of ``--repeats`` runs after one warm-up; goal: at most 1 s on 2 cores).
+2. Our ``gosh`` and metafor's ``gosh(res, progbar=FALSE)`` over all 2^18 - 1 = 262,143
+   subsets of the first 18 studies (same data, handed to R through a CSV; metafor is timed
+   inside R with ``proc.time``, so R's start-up is not counted; metafor's DL path is its
+   fastest, closed-form one). Both per-subset times and their ratio are printed (goal: at
+   least 100 times faster per subset). The estimates, tau2 and I2 of every subset are
+   compared as a check that both computed the same thing.
+3. ``--k24``: peak memory (max RSS) of a k = 24 run (16,777,215 subsets) in a child process
+   (goal: under 2 GB).
+
+Run:  python benchmarks/bench_gosh.py [--repeats 5] [--k24] [--no-r]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sci_evidence.meta import gosh, pool
+
+R_SCRIPT = r"""
+suppressMessages(library(metafor))
+args <- commandArgs(trailingOnly = TRUE)
+dat <- read.csv(args[1])
+res <- rma(yi, vi, data = dat, method = "DL")
+t0 <- proc.time()[["elapsed"]]
+g <- gosh(res, progbar = FALSE)
+elapsed <- proc.time()[["elapsed"]] - t0
+mask <- as.numeric(as.matrix(g$incl) %*% 2^(seq_len(ncol(g$incl)) - 1))
+write.csv(data.frame(mask = mask, estimate = g$res$estimate, tau2 = g$res$tau2, I2 = g$res$I2),
+          args[2], row.names = FALSE)
+cat(sprintf("%.6f\n", elapsed))
+"""
+
+
+def make_data(k: int, seed: int = 2024) -> tuple[np.ndarray, np.ndarray]:
+    """A heterogeneous data set like small MSC trials: log odds ratios, vi 0.02-0.6."""
+    rng = np.random.default_rng(seed)
+    vi = rng.uniform(0.02, 0.6, k)
+    yi = rng.normal(-0.4, np.sqrt(vi + 0.15))
+    return yi, vi
+
+
+def best_time(fn, repeats: int) -> tuple[float, object]:
+    out = fn()  # warm-up (page faults, thread pool, numpy dispatch)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), out
+
+
+def run_r(yi: np.ndarray, vi: np.ndarray) -> tuple[float, pd.DataFrame] | None:
+    if shutil.which("Rscript") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "d.csv"
+        out = Path(tmp) / "g.csv"
+        script = Path(tmp) / "g.R"
+        pd.DataFrame({"yi": yi, "vi": vi}).to_csv(data, index=False)
+        script.write_text(R_SCRIPT)
+        proc = subprocess.run(
+            ["Rscript", str(script), str(data), str(out)], capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            print("metafor run failed:", proc.stderr.strip().splitlines()[-1:])
+            return None
+        return float(proc.stdout.strip().splitlines()[-1]), pd.read_csv(out)
+
+
+def k24_memory() -> None:
+    code = (
+        "import resource, time\n"
+        "from benchmarks.bench_gosh import make_data\n"
+        "from sci_evidence.meta import gosh, pool\n"
+        "yi, vi = make_data(24)\n"
+        "t = time.perf_counter(); g = gosh(pool(yi, vi, method='DL'))\n"
+        "dt = time.perf_counter() - t\n"
+        "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "print(f'{g.n_subsets} {dt:.3f} {rss:.0f}')\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True
+    )
+    n, dt, rss = proc.stdout.split()
+    print(
+        f"k = 24, DL: {int(n):,} subsets in {float(dt):.2f} s; peak memory (max RSS) "
+        f"{float(rss):,.0f} MB (goal < 2048 MB)"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--k24", action="store_true", help="also measure memory at k = 24")
+    ap.add_argument("--no-r", action="store_true", help="skip metafor")
+    args = ap.parse_args()
+    print(f"cores: {os.cpu_count()}, numpy {np.__version__}")
+
+    yi, vi = make_data(20)
+    res20 = pool(yi, vi, method="DL")
+    t20, g20 = best_time(lambda: gosh(res20), args.repeats)
+    print(
+        f"sci-evidence gosh, k = 20, DL: {g20.n_subsets:,} subsets in {t20:.3f} s "
+        f"({t20 / g20.n_subsets * 1e6:.3f} us per subset; goal <= 1 s)"
+    )
+    t20_1, _ = best_time(lambda: gosh(res20, n_jobs=1), max(1, args.repeats // 2))
+    print(f"  same on 1 thread: {t20_1:.3f} s (2 threads speed-up x{t20_1 / t20:.2f})")
+
+    y18, v18 = yi[:18], vi[:18]
+    res18 = pool(y18, v18, method="DL")
+    t18, g18 = best_time(lambda: gosh(res18), args.repeats)
+    ours = t18 / g18.n_subsets
+    print(
+        f"sci-evidence gosh, k = 18, DL: {g18.n_subsets:,} subsets in {t18:.4f} s "
+        f"({ours * 1e6:.3f} us per subset)"
+    )
+    if not args.no_r:
+        r = run_r(y18, v18)
+        if r is None:
+            print("metafor: not available (Rscript/metafor missing)")
+        else:
+            t_r, frame = r
+            theirs = t_r / len(frame)
+            print(
+                f"metafor gosh,     k = 18, DL: {len(frame):,} subsets in {t_r:.2f} s "
+                f"({theirs * 1e6:.2f} us per subset)"
+            )
+            print(
+                f"ratio (metafor / sci-evidence, per subset): x{theirs / ours:,.0f} (goal >= 100)"
+            )
+            pos = frame["mask"].to_numpy(dtype=np.int64) - 1
+            for name in ("estimate", "tau2", "I2"):
+                diff = np.max(np.abs(getattr(g18, name)[pos] - frame[name].to_numpy()))
+                print(f"  max |difference| in {name} over all subsets: {diff:.2e}")
+    if args.k24:
+        k24_memory()
+    print(
+        "this process peak memory:",
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB",
+    )
+
+
+if __name__ == "__main__":
+    main()
