@@ -65,7 +65,7 @@ def analyze(
         raise exc.with_file(str(file)) from None
     out_dir = out if out is not None else file.with_name(f"{file.stem}_analysis")
     written = write_analysis(result, out_dir, title=file.name, study_id=file.stem)
-    console.print(result.summary(), highlight=False, markup=False)
+    console.print(result.summary(), highlight=False, markup=False, soft_wrap=True)
     console.print(f"Wrote {len(written)} files to {out_dir}", highlight=False, markup=False)
 
 
@@ -89,6 +89,12 @@ def design(
     alpha: float = typer.Option(0.05, "--alpha", help="Two-sided significance level."),
     phase: str = typer.Option("acute", "--phase", help="acute or chronic benchmarks."),
     score: str = typer.Option("TMS", "--score", help="Motor score: TMS, UEMS or LEMS."),
+    mix: list[str] | None = typer.Option(
+        None,
+        "--mix",
+        help="Baseline stratum and weight, GRADE:LEVEL=WEIGHT (e.g. A:tetraplegia=0.5); "
+        "repeat for each stratum. Default: A/B, tetraplegia/paraplegia 0.4/0.3/0.2/0.1.",
+    ),
     as_json: bool = typer.Option(False, "--json", help='Print JSON: {"designs": [...]}.'),
     plot: Path | None = typer.Option(None, "--plot", help="Write the power curve (PNG/SVG)."),
 ) -> None:
@@ -124,12 +130,14 @@ def design(
         raise InputError("--phase must be acute or chronic", value=phase)
     if score not in ("TMS", "UEMS", "LEMS"):
         raise InputError("--score must be TMS, UEMS or LEMS", value=score)
+    strata = _parse_mix(mix) if mix else None
     ev = _natural_history()
     try:
         d = design_from_evidence(
             ev.natural_history_conversion,
             ev.natural_history_scores if endpoint == "motor" else None,
             endpoint=endpoint,
+            mix=strata,
             phase=phase,
             score=score,
             odds_ratio=1.0 if odds_ratio is None else odds_ratio,
@@ -146,7 +154,29 @@ def design(
         payload = {"designs": result.to_dict()["designs"]}
         typer.echo(json.dumps(payload))
     else:
-        console.print(result.summary(), highlight=False, markup=False)
+        console.print(result.summary(), highlight=False, markup=False, soft_wrap=True)
+
+
+def _parse_mix(items: list[str]) -> dict[tuple[str, str], float]:
+    out: dict[tuple[str, str], float] = {}
+    for item in items:
+        try:
+            stratum, weight = item.split("=")
+            grade, level = stratum.split(":")
+            w = float(weight)
+        except ValueError:
+            raise InputError(
+                "--mix must look like GRADE:LEVEL=WEIGHT, e.g. A:tetraplegia=0.5", value=item
+            ) from None
+        grade, level = grade.strip().upper(), level.strip().lower()
+        if grade not in ("A", "B", "C", "D") or level not in ("tetraplegia", "paraplegia"):
+            raise InputError(
+                "--mix grade must be A-D and level tetraplegia or paraplegia", value=item
+            )
+        if not w > 0:
+            raise InputError("--mix weight must be > 0", value=item)
+        out[(grade, level)] = w
+    return out
 
 
 def register(app: typer.Typer) -> None:
