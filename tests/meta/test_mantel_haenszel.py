@@ -63,15 +63,19 @@ def test_metafor_mh_and_peto(case):
             )
             checked += 1
     assert checked >= 10
-    assert res.k == exp["k"] and res.k_yi == exp["k_yi"] and res.Q_df == exp["k_yi"] - 1
+    assert (
+        res.k_tables == exp["k"]
+        and res.k == exp["k_yi"] == len(res.yi)
+        and res.Q_df == exp["k_yi"] - 1
+    )
     np.testing.assert_allclose(res.yi, exp["yi"], rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(res.vi, exp["vi"], rtol=1e-12, atol=1e-14)
     # metafor's weights() cover every table; ours align with the studies that have a yi
     w = np.array(exp["weights"], float)
-    if len(w) == res.k_yi:
+    if len(w) == res.k:
         np.testing.assert_allclose(res.weights, w, rtol=1e-12, atol=1e-14)
     else:
-        assert len(w) == res.k
+        assert len(w) == res.k_tables
         assert np.isin(np.round(res.weights, 10), np.round(w, 10)).all()
     assert res.tau2 == 0 and res.method == res.model and res.test == "z"
 
@@ -157,7 +161,7 @@ def test_peto_equals_escalc_peto_with_equal_effects_for_integer_tables():
 def test_double_zero_tables_stay_in_the_rd_estimate():
     ai, bi, ci, di = [2, 0, 5], [48, 30, 45], [4, 0, 9], [46, 30, 41]
     res = pool_mh(ai, bi, ci, di, measure="RD")
-    assert res.k == 3 and res.k_yi == 2 and res.Q_df == 1
+    assert res.k_tables == 3 and res.k == 2 and res.Q_df == 1
     without = pool_mh([2, 5], [48, 45], [4, 9], [46, 41], measure="RD")
     # the 0/30 vs 0/30 table pulls the RD towards 0
     assert abs(res.estimate) < abs(without.estimate)
@@ -215,3 +219,17 @@ def test_rd_works_when_one_arm_has_no_events_anywhere():
     assert np.isfinite(res.estimate) and res.estimate < 0 and np.isfinite(res.se)
     peto = pool_peto([0, 0, 0], [20, 25, 30], [2, 1, 3], [18, 24, 27])
     assert peto.estimate < 0
+
+
+def test_forest_plot_of_sparse_tables(tmp_path):
+    """k == len(yi) even when a double-zero table is left out of yi, so plots work."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    case = next(c for c in FITS if c["name"] == "nielweise2007_MH_OR")
+    res = pool_mh(**case["input"])
+    assert res.k == len(res.yi) == len(res.labels) == len(res.weights) == 17
+    fig = res.plot(transf=np.exp)
+    fig.savefig(tmp_path / "mh.png", dpi=50)
+    assert (tmp_path / "mh.png").stat().st_size > 1000
+    assert "Tables: 18 in the pooled estimate, 17 with a usable yi" in res.summary()

@@ -33,9 +33,12 @@ class MantelHaenszelResult(PoolResult):
 
     Extra attributes
     ----------------
-    k_yi : int
-        Number of studies with a usable ``yi`` (those enter Q, I² and the forest plot); ``k``
-        counts every table that enters the pooled estimate, as metafor does.
+    k_tables : int
+        Number of tables in the pooled estimate (metafor's ``k``). ``k`` itself counts the
+        studies with a usable ``yi`` (metafor's ``k.yi``: those enter Q, I² and the forest
+        plot), so that ``k == len(yi)`` as for every PoolResult; the two differ when a table
+        without events in both groups is dropped from ``yi`` (``drop00=True``) but still
+        enters the estimate (it does for RD).
     cmh, cmh_pval : float or None
         Cochran-Mantel-Haenszel test of no association, with continuity correction (OR only).
     breslow_day, breslow_day_pval : float or None
@@ -45,7 +48,7 @@ class MantelHaenszelResult(PoolResult):
         Breslow-Day with Tarone's correction (OR only).
     """
 
-    k_yi: int = 0
+    k_tables: int = 0
     cmh: float | None = None
     cmh_pval: float | None = None
     breslow_day: float | None = None
@@ -59,7 +62,7 @@ class MantelHaenszelResult(PoolResult):
         out.update(
             _json_safe(
                 {
-                    "k_yi": self.k_yi,
+                    "k_tables": self.k_tables,
                     "cmh": self.cmh,
                     "cmh_pval": self.cmh_pval,
                     "breslow_day": self.breslow_day,
@@ -75,9 +78,9 @@ class MantelHaenszelResult(PoolResult):
     def summary(self, digits: int = 4) -> str:
         text = super().summary(digits)
         extra = []
-        if self.k_yi != self.k:
+        if self.k_tables != self.k:
             extra.append(
-                f"Tables: {self.k} in the pooled estimate, {self.k_yi} with a usable yi "
+                f"Tables: {self.k_tables} in the pooled estimate, {self.k} with a usable yi "
                 "(Q, I^2 and the plot use these)"
             )
         if self.cmh is not None:
@@ -226,7 +229,7 @@ def _build(
     w_pct = 100.0 * weights_all / total if total > 0 else np.full(len(weights_all), np.nan)
     arr = lambda x: np.array([x], dtype=float)  # noqa: E731
     return MantelHaenszelResult(
-        k=k,
+        k=k_yi,
         p=1,
         estimate=float(estimate),
         se=float(se),
@@ -269,7 +272,7 @@ def _build(
         model=model,
         algorithm="",
         control={"measure": measure, **extra.pop("settings")},
-        k_yi=k_yi,
+        k_tables=k,
         **extra,
     )
 
