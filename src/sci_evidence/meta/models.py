@@ -131,6 +131,16 @@ def fit_design(
     return _fit(yi, vi, Xa, method, test, level, tuple(coef_names), labels, measure, tau2, con)
 
 
+_SQRT2 = math.sqrt(2.0)
+
+
+@lru_cache(maxsize=256)
+def _critical_value(level: float, test: str, ddf: int) -> float:
+    """Two-sided critical value: normal under z, t(k - p) otherwise."""
+    q = 1.0 - (1.0 - level) / 2
+    return float(ndtri(q)) if test == "z" else float(stdtrit(ddf, q))
+
+
 @lru_cache(maxsize=256)
 def _default_labels(k: int) -> tuple[str, ...]:
     return tuple(f"Study {i}" for i in range(1, k + 1))
@@ -196,20 +206,34 @@ def _fit(
                 stacklevel=3,
             )
     vb = A * s2w
-    se = np.sqrt(np.diag(vb))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stat = beta / se
-    alpha = 1.0 - level
-    if test == "z":
-        pval = 2.0 * ndtr(-np.abs(stat))
-        crit = float(ndtri(1.0 - alpha / 2))
-        dof = None
+    crit = _critical_value(level, test, ddf)
+    dof = None if test == "z" else ddf
+    if p == 1:
+        # scalar path: numpy calls on length-1 arrays cost more than the arithmetic
+        b0 = float(beta[0])
+        se0 = math.sqrt(float(vb[0, 0]))
+        stat0 = b0 / se0 if se0 > 0 else math.copysign(math.inf, b0) if b0 else math.nan
+        if math.isnan(stat0):
+            p0 = math.nan
+        elif test == "z":
+            p0 = math.erfc(abs(stat0) / _SQRT2)
+        else:
+            p0 = 2.0 * float(stdtr(ddf, -abs(stat0)))
+        se = np.array([se0])
+        stat = np.array([stat0])
+        pval = np.array([p0])
+        ci_lb = np.array([b0 - crit * se0])
+        ci_ub = np.array([b0 + crit * se0])
     else:
-        pval = 2.0 * stdtr(ddf, -np.abs(stat))
-        crit = float(stdtrit(ddf, 1.0 - alpha / 2))
-        dof = ddf
-    ci_lb = beta - crit * se
-    ci_ub = beta + crit * se
+        se = np.sqrt(vb.diagonal())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stat = beta / se
+        if test == "z":
+            pval = 2.0 * ndtr(-np.abs(stat))
+        else:
+            pval = 2.0 * stdtr(ddf, -np.abs(stat))
+        ci_lb = beta - crit * se
+        ci_ub = beta + crit * se
 
     QM = QM_df = QM_pval = QM_ddf = None
     if p > 1:
