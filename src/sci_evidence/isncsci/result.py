@@ -185,9 +185,11 @@ class Classification:
         """A short text report, one result per line."""
         ref = self.to_reference()
         lines = [f"ISNCSCI classification{f' of exam {self.exam_id}' if self.exam_id else ''}"]
+        complete = ref["injuryComplete"]
+        completeness = {"C": "complete", "I": "incomplete"}.get(complete, f"C/I: {complete}")
         lines.append(
             f"  AIS {ref['asiaImpairmentScale']}  NLI {ref['neurologicalLevelOfInjury']}"
-            f"  ({'complete' if ref['injuryComplete'] == 'C' else 'completeness ' + ref['injuryComplete']})"
+            f"  ({completeness})"
         )
         lines.append(f"  {'':14}{'right':>12}{'left':>12}")
         for label, r, left in (

@@ -30,6 +30,7 @@ from sci_evidence.isncsci.levels import (
 
 _SENSORY_ALL = np.array(sorted(SENSORY_VALUES), dtype=object)
 _MOTOR_ALL = np.array(sorted(MOTOR_VALUES), dtype=object)
+_MOTOR_NT = np.array(["NT", "NT*", "NT**"], dtype=object)
 _ANAL = np.array(["Yes", "No", "NT"], dtype=object)
 _NON_KEY = np.array(["", *(lv.name for lv in KEY_MUSCLE_LEVELS)], dtype=object)
 
