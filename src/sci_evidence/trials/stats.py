@@ -62,7 +62,9 @@ def proportion_ci(
         denom = 1 + z**2 / n
         centre = (p + z**2 / (2 * n)) / denom
         half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-        lb, ub = max(0.0, centre - half), min(1.0, centre + half)
+        # At x = 0 (x = n) the bound is exactly 0 (1); rounding would leave ~1e-17.
+        lb = 0.0 if x == 0 else max(0.0, float(centre - half))
+        ub = 1.0 if x == n else min(1.0, float(centre + half))
     return ProportionCI(int(x), int(n), p, lb, ub, method, level)
 
 
