@@ -108,3 +108,20 @@ def test_studies_with_missing_data_are_dropped_with_a_warning():
 def test_errors(kwargs, words):
     with pytest.raises(InputError, match=words):
         correlation_sensitivity(**kwargs, **PREPOST)
+
+
+def test_plot(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sci_evidence.meta.correlation import plot_correlation_sensitivity
+
+    out = correlation_sensitivity("SMCR", ri_values=[0.2, 0.5, 0.8], **PREPOST)
+    fig = plot_correlation_sensitivity(out)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "assumed pre-post correlation ri"
+    assert "raw-score SD" in ax.get_ylabel()
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), out["estimate"])
+    fig.savefig(tmp_path / "ri.png", dpi=50)
+    with pytest.raises(InputError, match="not a correlation_sensitivity"):
+        plot_correlation_sensitivity(pd.DataFrame({"ri": [0.5]}))

@@ -20,7 +20,7 @@ import pandas as pd
 from sci_evidence.errors import DataWarning, InputError
 from sci_evidence.meta.effects import _CHANGE, effect_sizes
 
-__all__ = ["correlation_sensitivity"]
+__all__ = ["correlation_sensitivity", "plot_correlation_sensitivity"]
 
 _COLUMNS = [
     "ri",
@@ -148,3 +148,54 @@ def correlation_sensitivity(
     out.attrs["measure"] = code
     out.attrs["pool_kwargs"] = kwargs
     return out
+
+
+def plot_correlation_sensitivity(
+    table: pd.DataFrame,
+    *,
+    ax: Any = None,
+    ylabel: str | None = None,
+    show_pi: bool = True,
+):
+    """Pooled estimate with its confidence (and prediction) interval against the assumed ri.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The result of :func:`correlation_sensitivity`.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure otherwise.
+    ylabel : str, optional
+        Default: the measure's label (e.g. "Mean change").
+    show_pi : bool, default True
+        Draw the prediction interval as a lighter band where it exists.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    from sci_evidence.meta.transforms import measure_scale
+
+    missing = [c for c in ("ri", "estimate", "ci_lb", "ci_ub") if c not in table.columns]
+    if missing:
+        raise InputError(
+            f"not a correlation_sensitivity() table: missing {', '.join(missing)}",
+            column=missing[0],
+        )
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 3.6), layout="constrained")
+    else:
+        fig = ax.figure
+    r = table["ri"].to_numpy(float)
+    if show_pi and "pi_lb" in table and table["pi_lb"].notna().any():
+        ax.fill_between(r, table["pi_lb"], table["pi_ub"], color="0.9", label="prediction interval")
+    ax.fill_between(r, table["ci_lb"], table["ci_ub"], color="0.7", label="confidence interval")
+    ax.plot(r, table["estimate"], "o-", color="black", label="pooled estimate")
+    ax.axhline(0, color="0.4", lw=0.8, ls=":")
+    code = table.attrs.get("measure")
+    ax.set_xlabel("assumed pre-post correlation ri")
+    ax.set_ylabel(ylabel or (measure_scale(code).label if code else "estimate"))
+    ax.legend(frameon=False, fontsize="small")
+    return fig
