@@ -10,7 +10,10 @@ from sci_evidence.meta.subgroups import subgroups
 __all__ = ["pool", "fit_design", "subgroups", "PoolResult", "SubgroupResult"]
 
 # meta-effects: effect sizes, back-transformations, ri sensitivity, Mantel-Haenszel/Peto
-from sci_evidence.meta.correlation import correlation_sensitivity  # noqa: E402
+from sci_evidence.meta.correlation import (  # noqa: E402
+    correlation_sensitivity,
+    plot_correlation_sensitivity,
+)
 from sci_evidence.meta.effects import MEASURES, effect_sizes  # noqa: E402
 from sci_evidence.meta.mantel_haenszel import MantelHaenszelResult, pool_mh, pool_peto  # noqa: E402
 from sci_evidence.meta.transforms import MeasureScale, back_transform, measure_scale  # noqa: E402
@@ -22,6 +25,7 @@ __all__ += [
     "measure_scale",
     "MeasureScale",
     "correlation_sensitivity",
+    "plot_correlation_sensitivity",
     "pool_mh",
     "pool_peto",
     "MantelHaenszelResult",
