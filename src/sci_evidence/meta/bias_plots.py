@@ -242,10 +242,11 @@ def gosh_plot(
             with np.errstate(divide="ignore"):
                 ax.pcolormesh(x_edges, y_edges, np.log1p(h).T, cmap=cmap, shading="flat")
             ax.plot([], [], "s", color=colour, label=label)
-        ax_top.hist(est[sel], bins=x_edges, color=colour, alpha=0.5, density=True)
-        ax_right.hist(
-            i2[sel], bins=y_edges, color=colour, alpha=0.5, density=True, orientation="horizontal"
-        )
+        # histograms as filled step lines: one artist each instead of one bar per bin
+        hx, _ = np.histogram(est[sel], bins=x_edges, density=True)
+        hy, _ = np.histogram(i2[sel], bins=y_edges, density=True)
+        ax_top.stairs(hx, x_edges, fill=True, color=colour, alpha=0.5)
+        ax_right.stairs(hy, y_edges, fill=True, color=colour, alpha=0.5, orientation="horizontal")
     ax.set_xlabel("Estimate")
     ax.set_ylabel("I\u00b2 (%)")
     ax.set_ylim(0, 100)
