@@ -293,15 +293,28 @@ class TrialAnalysis:
         return "\n".join(lines)
 
     def evidence_rows(
-        self, study_id: str = "trial", *, source_key: str = "trial_data"
+        self,
+        study_id: str = "trial",
+        *,
+        source_key: str = "trial_data",
+        control_type: str = "standard_care",
     ) -> dict[str, pd.DataFrame]:
         """The trial as evidence-base rows (``studies``, ``arms``, ``outcomes`` frames).
 
-        Column names follow ``docs/evidence_schema.md``; every value has status
+        The frames have exactly the evidence base's columns and dtypes
+        (``docs/evidence_schema.md``) and pass its validation; every value has status
         ``derived`` (computed from the patient-level data). Outcomes: ``ais_improved``
         (events/n), ``ais_transition`` (one row per baseline→last grade pair) and the
         changes of ``uems``, ``lems``, ``lt_total``, ``pp_total``, ``motor_total``
-        (``is_change=True``, mean/SD/n).
+        (``is_change=True``, mean/SD/n). Each arm's population (baseline AIS counts, level
+        group, level, injury phase) comes from the baseline exams; ``control_type`` (default
+        ``standard_care``) is the control arm's, which the exams cannot tell.
+
+        A transition whose baseline grade is ambiguous (``A,B``) cannot be an
+        ``ais_transition`` row (its ``from_grade`` must be one grade): it is left out, the
+        arm's transition rows are flagged ``transitions_partial`` and ``ais_improved``'s
+        notes say how many patients were ambiguous. An ambiguous follow-up grade is written
+        ``C or D``.
         """
         controlled = self.comparison is not None
         control = self.comparison.control if controlled else None
@@ -333,15 +346,19 @@ class TrialAnalysis:
             "PP": "pp_total",
             "TMS": "motor_total",
         }
+        patients = self.patients[self.patients["n_exams"] >= 2]
         for a in self.arms:
             arm_id = f"{study_id}:{a.arm}"
+            role = "control" if a.arm == control else "treated"
             arm_rows.append(
                 {
                     "study_id": study_id,
                     "arm_id": arm_id,
                     "arm_label": a.arm,
-                    "role": "control" if a.arm == control else "treated",
+                    "role": role,
+                    "control_type": control_type if role == "control" else "",
                     "n": a.n,
+                    **_arm_population(patients[patients["arm"] == a.arm]),
                     **prov,
                 }
             )
@@ -369,20 +386,24 @@ class TrialAnalysis:
                 n=a.n,
                 events=a.converted,
                 unit="patients",
-                notes=f"ambiguous patients counted as not converted; as converted: "
-                f"{a.converted_upper}",
+                notes=f"{a.n_ambiguous} patient(s) with an ambiguous conversion counted as "
+                f"not converted; counted as converted: {a.converted_upper}",
             )
+            partial = any("," in b for b in a.transitions)
             for b, t in a.transitions.items():
+                if "," in b:
+                    continue
                 for f_, c in t.items():
                     add(
                         outcome="ais_transition",
                         domain="ais",
                         from_grade=b,
-                        to_grade=f_,
+                        to_grade=f_.replace(",", " or "),
                         count=c,
                         n=a.n,
-                        baseline_grade=b if "," not in b else "",
+                        baseline_grade=b,
                         unit="patients",
+                        flags="transitions_partial" if partial else "",
                     )
             for sc, name in names.items():
                 ch = a.changes[sc]
@@ -396,10 +417,12 @@ class TrialAnalysis:
                         sd=ch.sd,
                         unit="points",
                     )
+        from sci_evidence.evidence.columns import coerce_frame
+
         return {
-            "studies": studies,
-            "arms": pd.DataFrame(arm_rows),
-            "outcomes": pd.DataFrame(outcome_rows),
+            "studies": coerce_frame(studies, "studies"),
+            "arms": coerce_frame(pd.DataFrame(arm_rows), "arms"),
+            "outcomes": coerce_frame(pd.DataFrame(outcome_rows), "outcomes"),
         }
 
     # Figures live in trials.plots; these are conveniences.
@@ -421,6 +444,28 @@ class TrialAnalysis:
     def plot(self, **kw):
         """The transition (alluvial) figure of every arm."""
         return self.plot_transitions(**kw)
+
+
+def _arm_population(p: pd.DataFrame) -> dict[str, Any]:
+    """An arm's baseline population in the evidence schema's vocabulary."""
+    out: dict[str, Any] = {}
+    for g in ("A", "B", "C", "D"):
+        out[f"ais_{g.lower()}"] = int((p["baseline_ais"] == g).sum())
+    groups = set(p["level_group"]) - {""}
+    out["level_group"] = groups.pop() if len(groups) == 1 else ("mixed" if groups else "unknown")
+    regions = {_region(n) for n in p["baseline_nli"]} - {""}
+    out["level"] = regions.pop() if len(regions) == 1 else ("mixed" if regions else "unknown")
+    # The evidence schema's phases: acute < 2 weeks, subacute 2 weeks-6 months, chronic later.
+    phases = {
+        "acute" if d < 14 else ("subacute" if d <= 182 else "chronic") for d in p["baseline_visit"]
+    }
+    out["injury_phase"] = phases.pop() if len(phases) == 1 else ("mixed" if phases else "unknown")
+    return out
+
+
+def _region(nli: str) -> str:
+    first = str(nli).split(",")[0].strip().rstrip("*").upper()
+    return {"C": "cervical", "T": "thoracic", "L": "lumbar", "S": "lumbar"}.get(first[:1], "")
 
 
 def _default_classify() -> Callable[[pd.DataFrame], pd.DataFrame]:
