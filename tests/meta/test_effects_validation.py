@@ -292,3 +292,10 @@ def test_k_equals_one_and_empty():
     assert one.shape[0] == 1 and np.isclose(one["yi"][0], 0.2)
     empty = effect_sizes("RD", ai=[], n1i=[], ci=[], n2i=[])
     assert empty.shape[0] == 0
+
+
+def test_redundant_group_size_may_be_missing():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        df = effect_sizes("RR", ai=[1, 2], bi=[9, 8], ci=[3, 3], di=[7, 7], n1i=[10, None])
+    assert df["yi"].notna().all()

@@ -627,7 +627,7 @@ def _two_by_two(
             if cols.has(n):
                 cols.check(
                     n,
-                    ~np.isnan(b) & ~np.isnan(ev) & (cols.get(n) != ev + b),
+                    ~np.isnan(b) & ~np.isnan(ev) & ~np.isnan(cols.get(n)) & (cols.get(n) != ev + b),
                     f"group size is not equal to {cols.labels[ev_name]} + {cols.labels[non]}",
                 )
         elif cols.has(n):

@@ -38,7 +38,10 @@ class MantelHaenszelResult(PoolResult):
         studies with a usable ``yi`` (metafor's ``k.yi``: those enter Q, I² and the forest
         plot), so that ``k == len(yi)`` as for every PoolResult; the two differ when a table
         without events in both groups is dropped from ``yi`` (``drop00=True``) but still
-        enters the estimate (it does for RD).
+        enters the estimate (it does for RD). ``weights`` are percent of the total MH (or
+        Peto) weight of all tables, as metafor's ``weights()``: OR :math:`b_ic_i/N_i`, RR
+        :math:`c_in_{1i}/N_i`, RD :math:`n_{1i}n_{2i}/N_i`, Peto :math:`V_i`; the studies
+        shown may then sum to less than 100.
     cmh, cmh_pval : float or None
         Cochran-Mantel-Haenszel test of no association, with continuity correction (OR only).
     breslow_day, breslow_day_pval : float or None
