@@ -169,3 +169,47 @@ def test_progress_callback_and_interrupt_stops_cleanly():
 
     with pytest.raises(KeyboardInterrupt):
         gosh(res, chunk_size=1024, progress=interrupt)
+
+
+# ---- properties (hypothesis) -------------------------------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from sci_evidence.meta._batch import fit_batch  # noqa: E402
+
+
+@st.composite
+def _datasets(draw):
+    k = draw(st.integers(2, 7))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    vi = rng.uniform(0.005, 1.0, k)
+    yi = rng.normal(rng.normal(0, 1), np.sqrt(vi + rng.choice([0.0, 0.05, 0.5])))
+    return yi, vi
+
+
+@settings(max_examples=30, deadline=None)
+@given(_datasets(), st.sampled_from(["EE", "DL", "REML", "ML"]))
+def test_every_subset_agrees_with_fit_design(data, method):
+    yi, vi = data
+    g = gosh(pool(yi, vi, method=method))
+    ref = _loop(pool(yi, vi, method=method), g, method)
+    got = np.column_stack([g.estimate, g.tau2, g.I2, g.Q])
+    assert got == pytest.approx(ref, rel=1e-6, abs=1e-7)
+    assert np.all((g.I2 >= 0) & (g.I2 <= 100)) and np.all(g.tau2 >= 0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(_datasets(), st.sampled_from(["DL", "REML", "ML"]), st.sampled_from(["z", "knha", "t"]))
+def test_batched_fits_with_a_moderator_agree_with_fit_design(data, method, test):
+    yi, vi = data
+    k = yi.size
+    if k < 4:
+        return
+    X = np.column_stack([np.ones(k), np.linspace(-1, 1, k)])
+    f = fit_design(yi, vi, X, method=method, test=test)
+    b = fit_batch(yi, vi, X, method=method, test=test)
+    assert b.beta[0] == pytest.approx(f.beta, rel=1e-6, abs=1e-7)
+    assert b.se[0] == pytest.approx(f.beta_se, rel=1e-6, abs=1e-7)
+    assert b.tau2[0] == pytest.approx(f.tau2, rel=1e-6, abs=1e-7)
+    assert b.QM[0] == pytest.approx(f.QM, rel=1e-6, abs=1e-7)

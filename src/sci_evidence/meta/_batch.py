@@ -114,7 +114,9 @@ def fit_batch(
     X : ndarray of shape (k, p)
         The design matrix shared by all fits (intercept column included).
     method : {"EE", "DL", "ML", "REML"}
-    test : {"z", "knha", "adhoc"}
+    test : {"z", "knha", "adhoc", "t"}
+        ``"t"`` has the z test's statistics (only its reference distribution differs) and
+        reports QM as F = QM / m, as metafor.
     mask : ndarray of bool, shape (B, k), optional
         Which studies each fit holds (default: all).
     threshold, maxiter
@@ -182,7 +184,7 @@ def _qm(beta: np.ndarray, vb: np.ndarray, X: np.ndarray, test: str) -> np.ndarra
     b = beta[:, btt]
     V = vb[:, btt][:, :, btt]
     QM = np.einsum("bp,bpq,bq->b", b, _inv_small(V), b)
-    if test in ("knha", "adhoc"):
+    if test in ("knha", "adhoc", "t"):
         QM = QM / len(btt)
     return QM
 

@@ -222,8 +222,8 @@ def permutation_test(
     Parameters
     ----------
     res : PoolResult
-        Fitted model; its estimator must be one of EE, DL, ML, REML, and its test z,
-        knha or adhoc.
+        Fitted model; its estimator must be one of EE, DL, ML, REML (its test any of z,
+        knha, adhoc, t).
     iterations : int, default 1000
         Number of random permutations (the observed data counts as the first).
     exact : bool, optional
@@ -254,9 +254,9 @@ def permutation_test(
             value=res.method,
         )
     test = str(res.test)
-    if test not in ("z", "knha", "adhoc"):
+    if test not in ("z", "knha", "adhoc", "t"):
         raise InputError(
-            "permutation tests support the tests z, knha and adhoc", column="test", value=test
+            "permutation tests support the tests z, knha, adhoc and t", column="test", value=test
         )
     if getattr(res, "tau2_fixed", False) and method != "EE":
         raise InputError("permutation tests with a fixed tau2 are not supported")
