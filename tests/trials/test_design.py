@@ -188,14 +188,24 @@ def test_invalid_simulation_arguments_raise():
 def test_single_stratum_power_matches_analytic_r():
     ref = REF["analytic_power"]
     n_sim = 8000
-    d = TrialDesign((Stratum("A", "all", 1.0, ref["prop"]["p0"]),), odds_ratio=ref["prop"]["odds_ratio"],
-                    dropout=0.0, analysis="chi2")
+    d = TrialDesign(
+        (Stratum("A", "all", 1.0, ref["prop"]["p0"]),),
+        odds_ratio=ref["prop"]["odds_ratio"],
+        dropout=0.0,
+        analysis="chi2",
+    )
     pt = simulate_power(d, [ref["prop"]["n"]], n_simulations=n_sim, seed=5).points[0]
     # power.prop.test is itself a normal approximation: allow MC error plus 0.01.
     assert abs(pt.power - ref["prop"]["power"]) < 3 * pt.mc_se + 0.01
     # Change SD = sqrt(10² + 10² - 2·0.5·10·10) = 10; scores far from the 0/100 bounds.
     t = ref["t"]
-    d = TrialDesign((Stratum("A", "all", 1.0, 0.2, 50.0, 10.0, 50.0, 10.0),), endpoint="motor",
-                    motor_gain=t["delta"], correlation=0.5, dropout=0.0, analysis="ttest")
+    d = TrialDesign(
+        (Stratum("A", "all", 1.0, 0.2, 50.0, 10.0, 50.0, 10.0),),
+        endpoint="motor",
+        motor_gain=t["delta"],
+        correlation=0.5,
+        dropout=0.0,
+        analysis="ttest",
+    )
     pt = simulate_power(d, [t["n"]], n_simulations=n_sim, seed=6).points[0]
     assert abs(pt.power - t["power"]) < 3 * pt.mc_se

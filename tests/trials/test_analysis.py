@@ -1,0 +1,231 @@
+"""Trial analysis end to end on synthetic trials whose truth is known by construction.
+
+Each trial is analysed twice: with the ISNCSCI engine, and with the generator's own
+classification (so a failure tells whether the engine or the analysis is at fault). Expected
+numbers are computed here from the generator's truth table, independently of the analysis.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from sci_evidence.errors import InputError
+from sci_evidence.trials import analyze_trial
+from sci_evidence.trials.outcomes import grades_text, parse_grades, parse_levels, parse_total
+from sci_evidence.trials.synthetic import synthetic_trial
+
+
+def _by_construction(trial):
+    def classify(df):
+        out = trial.expected.copy()
+        out.insert(0, "id", df["id"].to_numpy())
+        return out
+
+    return classify
+
+
+def _engine():
+    from sci_evidence.isncsci import classify_table
+
+    return classify_table
+
+
+@pytest.fixture(scope="module")
+def trial():
+    return synthetic_trial(
+        {"control": 30, "MSC": 28},
+        seed=21,
+        ambiguous_rate=0.25,
+        nt_rate=0.004,
+        conversion={"control": 0.2, "MSC": 0.5},
+    )
+
+
+@pytest.fixture(scope="module")
+def nh():
+    from sci_evidence.evidence import load_evidence
+
+    return load_evidence().natural_history_conversion
+
+
+@pytest.fixture(scope="module", params=["construction", "engine"])
+def result(request, trial, nh):
+    classify = _by_construction(trial) if request.param == "construction" else _engine()
+    return analyze_trial(trial.exams, natural_history=nh, classify=classify)
+
+
+def test_engine_agrees_with_construction(trial):
+    got = _engine()(_exam_input(trial))
+    exp = trial.expected
+    for col in exp.columns:
+        mism = np.flatnonzero(got[col].astype(str).to_numpy() != exp[col].astype(str).to_numpy())
+        assert mism.size == 0, (
+            f"{col}: row {mism[:3]} got {list(got[col].iloc[mism[:3]])} expected {list(exp[col].iloc[mism[:3]])}"
+        )
+
+
+def _exam_input(trial):
+    from sci_evidence.trials._levels import EXAM_COLUMNS
+
+    df = trial.exams[list(EXAM_COLUMNS)].copy()
+    df.insert(0, "id", range(len(df)))
+    return df
+
+
+def test_per_arm_counts_match_truth(result, trial):
+    truth = trial.truth
+    for arm in ("control", "MSC"):
+        t = truth[truth["arm"] == arm]
+        a = result.arm(arm)
+        assert a.n == len(t)
+        assert a.converted == int(t["converted_lower"].sum())
+        assert a.converted_upper == int(t["converted_upper"].sum())
+        assert a.n_ambiguous == int((t["converted_lower"] != t["converted_upper"]).sum())
+        ci = stats.binomtest(a.converted, a.n).proportion_ci(method="exact")
+        assert (a.share.ci_lb, a.share.ci_ub) == pytest.approx((ci.low, ci.high), abs=1e-10)
+        expected = t.groupby(["baseline_ais", "last_ais"]).size()
+        got = {(b, f): c for b, row in a.transitions.items() for f, c in row.items()}
+        assert got == {k: int(v) for k, v in expected.items()}
+        for s in ("UEMS", "LEMS", "LT", "PP"):
+            d = t[f"delta_{s}"].dropna()
+            assert a.changes[s].n == len(d)
+            assert a.changes[s].mean == pytest.approx(d.mean(), abs=1e-12)
+            if len(d) > 1:
+                half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+                assert a.changes[s].ci_ub == pytest.approx(d.mean() + half, abs=1e-10)
+
+
+def test_ambiguous_patients_are_counted_both_ways(result, trial):
+    p = result.patients
+    amb = p[p["converted"].isna() & (p["n_exams"] > 1)]
+    assert len(amb) > 0  # the fixture has ambiguous baselines that matter
+    assert (~amb["converted_lower"] & amb["converted_upper"]).all()
+    assert amb["baseline_ais"].str.contains(",").any()
+    assert "sensitivity" in result.summary()
+
+
+def test_two_arm_comparison_matches_formulas(result, trial):
+    c = result.comparison
+    assert (c.treated, c.control) == ("MSC", "control")
+    truth = trial.truth
+    a = int(truth.loc[truth.arm == "MSC", "converted_lower"].sum())
+    cc = int(truth.loc[truth.arm == "control", "converted_lower"].sum())
+    n1, n2 = 28, 30
+    assert c.rr.yi == pytest.approx(np.log((a / n1) / (cc / n2)), abs=1e-12)
+    assert c.rr.vi == pytest.approx(1 / a - 1 / n1 + 1 / cc - 1 / n2, abs=1e-12)
+    assert c.rd.estimate == pytest.approx(a / n1 - cc / n2, abs=1e-12)
+    # ANCOVA of delta LEMS on arm + baseline LEMS, by least squares here.
+    ok = truth["delta_LEMS"].notna() & truth["baseline_LEMS"].notna()
+    t = truth[ok]
+    X = np.column_stack([np.ones(len(t)), (t["arm"] == "MSC").astype(float), t["baseline_LEMS"]])
+    beta, *_ = np.linalg.lstsq(X, t["delta_LEMS"].to_numpy(float), rcond=None)
+    assert c.ancova["LEMS"].estimate == pytest.approx(beta[1], abs=1e-9)
+    assert c.ancova["LEMS"].n == len(t)
+
+
+def test_natural_history_comparison(result):
+    assert [r.arm for r in result.natural_history] == ["MSC", "control"]
+    p = result.patients
+    for r in result.natural_history:
+        rows = p[(p["arm"] == r.arm) & (p["n_exams"] > 1) & p["nh_p"].notna()]
+        assert r.n == len(rows)
+        assert r.expected == pytest.approx(rows["nh_p"].sum())
+        assert r.expected_low <= r.expected <= r.expected_high
+        assert r.pval_range[0] <= r.pval <= r.pval_range[1]
+    assert (p["phase"] == "acute").all()  # baseline at day 14
+    assert p["nh_sources"].str.len().gt(0).all()
+
+
+def test_summary_json_shape(result):
+    d = json.loads(json.dumps(result.to_dict()))
+    arm = {a["arm"]: a for a in d["arms"]}["MSC"]
+    for key in ("arm", "n", "converted", "transitions", "UEMS", "LEMS", "LT", "PP"):
+        assert key in arm
+    assert all(isinstance(v, int) for row in arm["transitions"].values() for v in row.values())
+
+
+def test_evidence_rows_follow_the_schema(result, tmp_path):
+    from sci_evidence.evidence.io import read_evidence_file
+    from sci_evidence.evidence.validate import validate_tables
+
+    rows = result.evidence_rows("demo2026")
+    tables = []
+    for name, frame in rows.items():
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+        tables += read_evidence_file(tmp_path / f"{name}.csv")
+    report = validate_tables(tables)
+    assert [i for i in report.issues if i.severity == "error"] == []
+    assert rows["arms"]["injury_phase"].eq("subacute").all()  # baseline at day 14
+    out = rows["outcomes"]
+    improved = out[out["outcome"] == "ais_improved"].set_index("arm_id")
+    assert improved.loc["demo2026:MSC", "events"] == result.arm("MSC").converted
+    assert set(rows["arms"]["role"]) == {"treated", "control"}
+    lems = out[(out["outcome"] == "lems") & out["is_change"]]
+    assert len(lems) == 2
+
+
+def test_figures(result):
+    for fig in (
+        result.plot_transitions(),
+        result.plot_trajectories("LEMS"),
+        result.plot_natural_history(),
+    ):
+        assert fig.axes
+
+
+def test_baseline_window_and_single_exams(trial):
+    df = trial.exams.copy()
+    # P001 loses its baseline, P002 keeps only its baseline.
+    df = df[~((df["patient_id"] == "P001") & (df["visit"] == 14))]
+    df = df[~((df["patient_id"] == "P002") & (df["visit"] > 14))]
+    res = analyze_trial(df, baseline_max_day=30, classify=_engine())
+    assert res.excluded["no_baseline"] == ["P001"]
+    assert res.excluded["no_follow_up"] == ["P002"]
+    assert res.arm("control").n == 28 and res.arm("control").n_single_exam == 1
+
+
+def test_unknown_arm_name_is_an_input_error(trial):
+    with pytest.raises(InputError, match="no arm named"):
+        analyze_trial(trial.exams, treated="placebo", classify=_engine())
+
+
+@pytest.mark.parametrize(
+    "text,grades,star",
+    [
+        ("A", {"A"}, False),
+        ("A,B", {"A", "B"}, False),
+        ("C*", {"C"}, True),
+        ("B,C*,D", {"B", "C", "D"}, True),
+    ],
+)
+def test_parse_grades(text, grades, star):
+    assert parse_grades(text) == (frozenset(grades), star)
+    assert grades_text(frozenset(grades)) == ",".join(sorted(grades))
+
+
+def test_parse_levels_and_totals():
+    assert parse_levels("C5,C6*") == (4, 5)
+    assert parse_levels("INT") == (29,)
+    assert parse_levels("NA,T4") == (11,)
+    assert parse_total("ND") != parse_total("ND")  # NaN
+    assert parse_total("23") == 23.0
+    with pytest.raises(ValueError):
+        parse_grades("X")
+
+
+def test_synthetic_long_table_round_trip(tmp_path, trial):
+    # The long table written to CSV reads back to the same analysis.
+    from sci_evidence.trials import read_trial_table
+
+    trial.exams.to_csv(tmp_path / "t.csv", index=False)
+    df = read_trial_table(tmp_path / "t.csv")
+    res = analyze_trial(df, classify=_by_construction(trial))
+    assert res.arm("MSC").converted == int(
+        trial.truth.query("arm == 'MSC'")["converted_lower"].sum()
+    )
+    assert isinstance(res.to_frame(), pd.DataFrame)
