@@ -46,8 +46,10 @@ __all__ = ["PermutationResult", "permutation_test"]
 
 #: metafor's comparison tolerance, sqrt(machine epsilon)
 COMPTOL = float(np.finfo(float).eps ** 0.5)
-#: Largest exact test that is run (permutations).
-MAX_EXACT = 20_000_000
+#: Largest exact tests that are run: sign flips are generated chunk by chunk (2^24 of them
+#: take ~0.4 GB of results); distinct permutations of moderator rows are listed up front.
+MAX_EXACT_SIGN_FLIPS = 2**24
+MAX_EXACT_PERMUTATIONS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -227,7 +229,8 @@ def permutation_test(
     iterations : int, default 1000
         Number of random permutations (the observed data counts as the first).
     exact : bool, optional
-        True: all permutations (error when more than 20 million). False: random
+        True: all permutations (error above 2^24 sign flips or 1,000,000 distinct
+        permutations of the moderators). False: random
         permutations. Default: exact when there are at most ``iterations`` distinct
         permutations, as metafor.
     seed : int, optional
@@ -270,9 +273,10 @@ def permutation_test(
     int_only = p == 1 and bool(np.all(X[:, 0] == 1.0))
     n_exact, groups = _count_exact(X, int_only)
     use_exact = bool(exact) if exact is not None else n_exact <= iterations
-    if use_exact and n_exact > MAX_EXACT:
+    max_exact = MAX_EXACT_SIGN_FLIPS if int_only else MAX_EXACT_PERMUTATIONS
+    if use_exact and n_exact > max_exact:
         raise InputError(
-            f"an exact test needs {n_exact:,} permutations (more than {MAX_EXACT:,}); "
+            f"an exact test needs {n_exact:,} permutations (more than {max_exact:,}); "
             "use exact=False with a number of iterations",
             column="exact",
         )
