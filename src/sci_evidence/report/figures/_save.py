@@ -38,7 +38,8 @@ def save_figure(
     if "svg" in formats:
         (out / f"{name}.svg").write_text(svg, encoding="utf-8")
     if "png" in formats:
-        fig.savefig(out / f"{name}.png", dpi=dpi)
+        # zlib level 1: a third of the encoding time for files ~20% larger
+        fig.savefig(out / f"{name}.png", dpi=dpi, pil_kwargs={"compress_level": 1})
     if "pdf" in formats:
         fig.savefig(out / f"{name}.pdf")
     plt.close(fig)
