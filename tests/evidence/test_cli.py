@@ -90,7 +90,7 @@ def test_import_export_round_trip_and_history(capsys, db, tmp_path, monkeypatch)
     p = write_stacked(small_frames(), tmp_path / "x.csv")
     code, out, err = run(capsys, "import", str(p), "--db", db, "-m", "add Smith 2020")
     assert code == 0, err and "1 studies added" in out
-    for ext in ("json", "xlsx", "csv"):
+    for ext in ("xlsx",):  # every format's round trip: test_store.py
         out_file = tmp_path / f"export.{ext}"
         code, out, err = run(capsys, "export", str(out_file), "--db", db)
         assert code == 0 and out_file.exists(), err
@@ -148,9 +148,7 @@ def test_template_is_fillable_and_importable(capsys, tmp_path, db):
                 ws.cell(
                     row=i,
                     column=j,
-                    value=None
-                    if v is None or v != v or v is __import__("pandas").NA
-                    else v,
+                    value=None if v is None or v != v or v is __import__("pandas").NA else v,
                 )
     wb.save(tpl)
     run(capsys, "init", "--db", db, "--empty")
