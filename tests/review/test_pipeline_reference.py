@@ -167,3 +167,11 @@ def test_natural_history_comparison_on_handmade(handmade_review):
     assert t.loc["s1", "excess"] == pytest.approx(7 / 14 - t.loc["s1", "expected"])
     p = a.natural_history_pooled
     assert p["excess"] == pytest.approx(p["observed"] - p["expected"])
+
+
+def test_cumulative_meta_analysis_is_ordered_by_year(handmade_review):
+    a = handmade_review.analysis("ais_improved_prop")
+    cum = a.robustness["cumulative"]
+    assert not isinstance(cum, str)
+    d = cum.to_dict()
+    assert d["study"] == ["Alpha 2010", "Beta 2012", "Gamma 2014", "Delta 2016", "Epsilon 2018"]

@@ -323,8 +323,8 @@ def _robustness(res, rows) -> dict:
             out[name] = f"not run: k = {k} (< 3)"
             continue
         if name == "cumulative":
-            years = rows["year"].fillna(9999).to_numpy(float)
-            kw = {"order": np.argsort(years, kind="stable")}
+            # a sort key (as metafor's cumulative(order=year)); unknown years go last
+            kw = {"order": rows["year"].fillna(9999).to_numpy(float)}
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
