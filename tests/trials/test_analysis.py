@@ -229,3 +229,60 @@ def test_synthetic_long_table_round_trip(tmp_path, trial):
         trial.truth.query("arm == 'MSC'")["converted_lower"].sum()
     )
     assert isinstance(res.to_frame(), pd.DataFrame)
+
+
+def test_engine_classifies_every_constructed_injury():
+    """Every injury type the generator builds (levels C2-S1, AIS A-E, symmetric and
+    one-sided, A,B / C,D ambiguity, NT below the level) against the ISNCSCI engine."""
+    from sci_evidence.trials._levels import SEGMENT_INDEX
+    from sci_evidence.trials.synthetic import expected_result, synthetic_exam
+
+    exams, expected = [], []
+    for nli in (
+        "C2",
+        "C3",
+        "C4",
+        "C5",
+        "C6",
+        "C7",
+        "C8",
+        "T1",
+        "T2",
+        "T6",
+        "T12",
+        "L1",
+        "L2",
+        "L3",
+        "L4",
+        "L5",
+        "S1",
+    ):
+        for ais in "ABCDE":
+            for side, off in (("both", 0), ("right", 2), ("left", 1), ("right", 5)):
+                if SEGMENT_INDEX[nli] + off > SEGMENT_INDEX["S1"] or (ais in "CD" and nli == "S1"):
+                    continue
+                for amb in (None, "AB", "CD"):
+                    if (amb == "AB" and ais != "A") or (amb == "CD" and ais != "C"):
+                        continue
+                    for seed in range(2):
+                        try:
+                            ex = synthetic_exam(
+                                nli,
+                                ais,
+                                side=side,
+                                offset=off,
+                                seed=seed,
+                                recovery=seed / 2,
+                                ambiguous=amb,
+                                nt_rate=0.05 * seed,
+                            )
+                        except ValueError:
+                            continue
+                        exams.append(ex.exam)
+                        expected.append(expected_result(ex))
+    got = _engine()(pd.DataFrame(exams))
+    exp = pd.DataFrame(expected)
+    assert len(exp) > 700
+    for col in exp.columns:
+        mism = np.flatnonzero(got[col].to_numpy() != exp[col].to_numpy())
+        assert mism.size == 0, f"{col}: {len(mism)} exams differ, first {exams[mism[0]]}"

@@ -74,7 +74,7 @@ _LEVELS = [
 ]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     st.sampled_from(_LEVELS),
     st.sampled_from("ABCDE"),
