@@ -1616,6 +1616,10 @@ def build_natural_history() -> tuple[pd.DataFrame, pd.DataFrame]:
 
     # Table A: conversion from AIS A (Kirshblum 2021 Table 2)
     head, *body = tables[0]
+    full_names: dict[str, str] = {}
+    for cells in body:
+        if "(" in cells[0]:
+            full_names[cells[0].split(" (")[0]] = cells[0]
     for cells in body:
         source, level, initial, fu, n_txt, anyc, ab, acd = cells
         n = int(n_txt) if n_txt.isdigit() else None
@@ -1654,20 +1658,14 @@ def build_natural_history() -> tuple[pd.DataFrame, pd.DataFrame]:
     for cells in body:
         source, level, initial, fu, base, n_txt, *pcts = cells
         n = int(n_txt)
-        if source.startswith(
-            (
-                "Marino 1999",
-                "Spiess 2009",
-                "van Middendorp",
-                "Kirshblum 2016",
-                "Marino 2011",
-                "Lee 2016",
-            )
-        ):
-            src = source
-        else:
-            src = source
+        src = source
         database = re.search(r"\((.*?)\)", source)
+        if database:
+            full_names[source.split(" (")[0]] = source
+        else:
+            # Continuation rows print "Marino 1999" for "Marino 1999 (SCIMS)": one name each.
+            src = full_names.get(source, source)
+            database = re.search(r"\((.*?)\)", src)
         line = "| " + " | ".join(cells) + " |"
         counts = []
         for g, pct in zip(grades, pcts, strict=True):
@@ -1732,12 +1730,12 @@ def build_natural_history() -> tuple[pd.DataFrame, pd.DataFrame]:
             12.0,
             "improved",
             "",
-            1436,
+            None,
             30.0,
             None,
             "AIS A: 22% converted to B or better by rehabilitation discharge and 30% by 1 year",
-            "interpreted",
-            "N=1,436 is the whole tetraplegia cohort, not only AIS A",
+            "reported",
+            "n of AIS A not stated; N=1,436 is the whole tetraplegia cohort",
         ),
         (
             "Marino 2011 (SCIMS)",
@@ -1789,12 +1787,12 @@ def build_natural_history() -> tuple[pd.DataFrame, pd.DataFrame]:
             math.nan,
             "unchanged",
             "A",
-            1876,
+            None,
             80.8,
             None,
             "Overall 80.8% remained A and 8.8% became motor incomplete.",
-            "interpreted",
-            "N≈2,036 AIS A, ≈1,876 with follow-up (approximate as printed)",
+            "reported",
+            "n only approximate: N≈2,036 AIS A, ≈1,876 with follow-up",
         ),
         (
             "SCIMS 1995-2015 (Marino 2020)",
@@ -1808,12 +1806,12 @@ def build_natural_history() -> tuple[pd.DataFrame, pd.DataFrame]:
             math.nan,
             "motor_incomplete",
             "",
-            1876,
+            None,
             8.8,
             None,
             "Overall 80.8% remained A and 8.8% became motor incomplete.",
-            "interpreted",
-            "N approximate as printed",
+            "reported",
+            "n only approximate: N≈2,036 AIS A, ≈1,876 with follow-up",
         ),
         (
             "SCIMS 1995-2015 (Marino 2020)",
