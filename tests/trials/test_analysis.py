@@ -286,3 +286,36 @@ def test_engine_classifies_every_constructed_injury():
     for col in exp.columns:
         mism = np.flatnonzero(got[col].to_numpy() != exp[col].to_numpy())
         assert mism.size == 0, f"{col}: {len(mism)} exams differ, first {exams[mism[0]]}"
+
+
+def test_single_arm_and_three_arm_trials(nh):
+    one = synthetic_trial({"MSC": 15}, seed=3, conversion={"MSC": 0.4})
+    res = analyze_trial(one.exams, natural_history=nh, classify=_by_construction(one))
+    assert res.comparison is None and [a.arm for a in res.arms] == ["MSC"]
+    assert res.natural_history[0].n == 15
+    assert res.evidence_rows("one")["studies"]["design"].iloc[0] == "single_arm_trial"
+    three = synthetic_trial(
+        {"control": 8, "low": 8, "high": 8},
+        seed=4,
+        conversion={"control": 0.2, "low": 0.3, "high": 0.5},
+    )
+    res = analyze_trial(three.exams, classify=_by_construction(three))
+    assert res.comparison is None
+    res = analyze_trial(
+        three.exams, treated="high", control="control", classify=_by_construction(three)
+    )
+    assert (res.comparison.treated, res.comparison.control) == ("high", "control")
+
+
+def test_chronic_baselines_use_chronic_benchmarks(nh):
+    t = synthetic_trial(10, seed=6, visits=(400, 500, 760), baseline_mix={"A": 0.6, "C": 0.4})
+    res = analyze_trial(t.exams, natural_history=nh, classify=_by_construction(t))
+    p = res.patients
+    assert (p["phase"] == "chronic").all()
+    a = p[p["baseline_ais"] == "A"]
+    # Kirshblum 2004 (MSCIS): 5.6% of complete injuries at 1 year converted by 5 years.
+    assert np.allclose(a["nh_p"], 0.056)
+    # No chronic benchmark exists for AIS C: those patients are counted, not guessed.
+    c = p[p["baseline_ais"] == "C"]
+    assert c["nh_p"].isna().all()
+    assert sum(r.n_without_benchmark for r in res.natural_history) == len(c)
