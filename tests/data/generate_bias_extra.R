@@ -54,6 +54,7 @@ for (nm in names(sets)) {
         trimfill_right = list(k0 = tfr$k0, estimate = num(tfr$beta)),
         leave1out = loo(res),
         influence = infl(res),
+        baujat = (function(b) list(x = as.numeric(b$x), y = as.numeric(b$y)))(suppressWarnings({pdf(NULL); b <- baujat(res); dev.off(); b})),
         cumulative = list(estimate = cu$estimate, se = cu$se, ci_lb = cu$ci.lb, ci_ub = cu$ci.ub, Q = cu$Q, I2 = cu$I2, tau2 = if (is.null(cu$tau2)) rep(0, length(cu$estimate)) else cu$tau2),
         cumulative_by_vi = list(order = as.integer(ord), estimate = cuv$estimate, tau2 = if (is.null(cuv$tau2)) rep(0, length(cuv$estimate)) else cuv$tau2),
         fsn = list(Rosenthal = fsn(yi, vi, data = d)$fsnum, Rosenthal_pval = fsn(yi, vi, data = d)$pval,

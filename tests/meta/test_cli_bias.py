@@ -82,7 +82,10 @@ def test_bad_options_are_one_line_errors(argv, message, capsys):
 
 
 def test_ctrl_c_stops_cleanly(monkeypatch, tmp_path):
-    import sci_evidence.meta.gosh as gosh_module
+    import sys
+
+    # the package exports the function gosh, which shadows the module of the same name
+    gosh_module = sys.modules["sci_evidence.meta.gosh"]
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
