@@ -432,8 +432,13 @@ def effect_sizes(
     added["vi"] = vi
     if data is not None:
         out = data.assign(**added)
-    else:
+    elif "ri_assumed" in added:
         out = pd.DataFrame({**{name: cols.get(name) for name in cols.arrays}, **added})
+    else:
+        # all float: one 2-D block is ~3x faster to build than a dict of columns
+        merged = {**cols.arrays, **added}  # a precomputed yi/vi is replaced, as with data=
+        block = np.column_stack(list(merged.values()))
+        out = pd.DataFrame(block, columns=pd.Index(list(merged), dtype=object))
     out.attrs["measure"] = measure
     out.attrs["settings"] = {
         "add": add,
