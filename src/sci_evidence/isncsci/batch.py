@@ -1,37 +1,192 @@
-"""Classify many exams at once: ``classify_table``."""
+"""Classify many exams at once: ``classify_table`` (vectorised with numpy)."""
 
 from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pandas as pd
 
-from sci_evidence.isncsci._rules import classify_strings
-from sci_evidence.isncsci.exam import Exam
-from sci_evidence.isncsci.levels import RESULT_COLUMNS
+from sci_evidence.errors import DataWarning, InputError
+from sci_evidence.isncsci._codes import CellError, EncodedExams, encode_table
+from sci_evidence.isncsci._vector import INT_POS, NA_BIT, classify_codes
+from sci_evidence.isncsci.levels import NON_KEY_COLUMNS, RESULT_COLUMNS, SEGMENT_NAMES
+
+#: Exams per vectorised block: small enough for the boolean arrays to stay in cache.
+CHUNK = 4096
+
+_LEVEL_NAMES = [*SEGMENT_NAMES[:29], "INT"]
+_GRADES = "ABCDE"
+_AIS_TEXT = np.array(
+    [
+        ",".join(
+            g + ("*" if code >> (5 + i) & 1 else "") for i, g in enumerate(_GRADES) if code >> i & 1
+        )
+        for code in range(1024)
+    ],
+    dtype=object,
+)
+_COMPLETE_TEXT = np.array(["C", "C*,I*", "I*", "C,I", "I"], dtype=object)
+_TOTAL_TEXT = np.array(["ND", *(str(i) for i in range(113))], dtype=object)
+_LEVEL_RESULTS = (
+    ("rightSensory", "sensory", 0),
+    ("leftSensory", "sensory", 1),
+    ("rightMotor", "motor", 0),
+    ("leftMotor", "motor", 1),
+    ("neurologicalLevelOfInjury", "nli", None),
+    ("rightSensoryZpp", "sensory_zpp", 0),
+    ("leftSensoryZpp", "sensory_zpp", 1),
+    ("rightMotorZpp", "motor_zpp", 0),
+    ("leftMotorZpp", "motor_zpp", 1),
+)
+
+
+def _pack(cand: np.ndarray, star: np.ndarray) -> np.ndarray:
+    """Boolean (positions, N) sets → uint64: bit i = position i, bit 32 + i = its ``*``."""
+    c = np.packbits(cand, axis=0, bitorder="little")
+    s = np.packbits(star, axis=0, bitorder="little")
+    out = np.zeros(cand.shape[1], dtype=np.uint64)
+    for i in range(c.shape[0]):
+        out |= c[i].astype(np.uint64) << np.uint64(8 * i)
+        out |= s[i].astype(np.uint64) << np.uint64(32 + 8 * i)
+    return out
+
+
+def _level_text(key: int) -> str:
+    parts = ["NA"] if key >> NA_BIT & 1 else []
+    for i in range(INT_POS + 1):
+        if key >> i & 1:
+            parts.append(_LEVEL_NAMES[i] + ("*" if key >> (32 + i) & 1 else ""))
+    return ",".join(parts)
+
+
+def _format_levels(keys: np.ndarray) -> np.ndarray:
+    codes, uniques = pd.factorize(keys)
+    text = np.array([_level_text(int(k)) for k in uniques], dtype=object)
+    return text[codes]
+
+
+def _classify_packed(enc: EncodedExams) -> dict[str, np.ndarray]:
+    n = enc.vac.shape[0]
+    out: dict[str, np.ndarray] = {}
+    for start in range(0, n, CHUNK):
+        rows = slice(start, min(start + CHUNK, n))
+        block = EncodedExams(
+            enc.touch[..., rows],
+            enc.prick[..., rows],
+            enc.motor[..., rows],
+            enc.vac[rows],
+            enc.dap[rows],
+            enc.non_key[:, rows],
+            enc.outside_non_key[:, rows],
+            [],
+        )
+        res = classify_codes(block)
+        packed: dict[str, np.ndarray] = {}
+        for column, part, side in _LEVEL_RESULTS:
+            cand, star = res[part]
+            if side is not None:
+                cand, star = cand[side], star[side]
+            packed[column] = _pack(cand, star)
+        packed["injuryComplete"] = res["complete"]
+        packed["asiaImpairmentScale"] = res["ais"]
+        for column, values in res["totals"].items():
+            packed[column] = values
+        for column, values in packed.items():
+            if column not in out:
+                out[column] = np.empty(n, dtype=values.dtype)
+            out[column][rows] = values
+    return out
+
+
+def results_frame(enc: EncodedExams, ids: list[str] | None) -> pd.DataFrame:
+    """Classify coded exams into the reference's 25 string columns (and ``id``)."""
+    packed = _classify_packed(enc) if enc.vac.shape[0] else None
+    columns: dict[str, np.ndarray] = {}
+    if ids is not None:
+        columns["id"] = np.asarray(ids, dtype=object)
+    for column in RESULT_COLUMNS:
+        if packed is None:
+            columns[column] = np.empty(0, dtype=object)
+        elif column == "injuryComplete":
+            columns[column] = _COMPLETE_TEXT[packed[column]]
+        elif column == "asiaImpairmentScale":
+            columns[column] = _AIS_TEXT[packed[column]]
+        elif column.endswith("Total"):
+            columns[column] = _TOTAL_TEXT[packed[column] + 1]
+        else:
+            columns[column] = _format_levels(packed[column])
+    return pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in columns.items()})
+
+
+def cell_error(err: CellError, *, file: str | None = None, row: int | None = None) -> InputError:
+    """The one-line error for an invalid cell, naming exam id, field and value."""
+    return InputError(
+        f"exam {err.exam_id!r}: {err.reason}",
+        file=file,
+        row=row,
+        column=err.column,
+        value=err.value,
+    )
+
+
+def exam_ids(df: pd.DataFrame) -> list[str]:
+    """The ``id`` column as strings, or row numbers (1-based) when there is none."""
+    if "id" in df.columns:
+        return [("" if v is None or v != v else str(v)) for v in df["id"].tolist()]
+    return [f"row {i + 1}" for i in range(len(df))]
+
+
+def warn_outside_non_key(enc: EncodedExams, ids: list[str]) -> None:
+    """One warning for non-key muscles named outside the ten levels (ignored, as the reference)."""
+    for s, side in enumerate(("Right", "Left")):
+        bad = np.flatnonzero(enc.outside_non_key[s])
+        if bad.size:
+            first = ", ".join(repr(ids[i]) for i in bad[:3])
+            warnings.warn(
+                f"{bad.size} exam(s) ({first}{', …' if bad.size > 3 else ''}) name "
+                f"{NON_KEY_COLUMNS[side]} outside C5-T1, L2-S1; like the reference, the "
+                "classification ignores it",
+                DataWarning,
+                stacklevel=3,
+            )
 
 
 def classify_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Classify every exam of a table in the reference's flat layout.
+    """Classify every exam of a table in the reference's flat layout (vectorised).
 
     Parameters
     ----------
     df : DataFrame
-        One exam per row; columns are the reference's flat keys (:data:`INPUT_COLUMNS`) as
-        strings, plus an optional ``id``.
+        One exam per row; columns are the reference's flat keys (:data:`INPUT_COLUMNS`:
+        ``analContraction``, ``analSensation``, ``c2RightTouch`` … ``s1LeftMotor``, the two
+        optional ``…LowestNonKeyMuscleWithMotorFunction``) holding strings as read from a CSV,
+        plus an optional ``id``. Empty non-key cells mean none; an empty score is an error
+        (NT is how an exam says "not testable").
 
     Returns
     -------
     DataFrame
-        ``id`` (when given) and the 25 result columns (:data:`RESULT_COLUMNS`) as strings.
+        ``id`` (when given) and the 25 :data:`RESULT_COLUMNS`, as the reference writes them:
+        comma-joined possible values, ``*`` for values that depend on a tagged score, ``INT``,
+        ``NA``, ``ND``. Identical to :func:`classify_exam` on each row.
+
+    Raises
+    ------
+    InputError
+        A missing column or an invalid value (the message names exam id, field and value).
+
+    Notes
+    -----
+    Each rule of the per-exam engine is restated over boolean arrays
+    ``(side, level, exam)``: a walk over levels becomes a cumulative AND (step reached) and
+    a cumulative OR (the "variable" flag), sets of possible levels become bitmasks. Exams
+    are processed in blocks of :data:`CHUNK`.
     """
-    rows = []
-    ids = df["id"].astype(str).tolist() if "id" in df.columns else [None] * len(df)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for rec, exam_id in zip(df.to_dict("records"), ids, strict=True):
-            rows.append(classify_strings(Exam.from_flat(rec, exam_id=exam_id)))
-    out = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
-    if "id" in df.columns:
-        out.insert(0, "id", ids)
-    return out
+    ids = exam_ids(df)
+    enc = encode_table(df, ids)
+    if enc.errors:
+        err = enc.errors[0]
+        raise cell_error(err, row=err.position + 1)
+    warn_outside_non_key(enc, ids)
+    return results_frame(enc, ids if "id" in df.columns else None)
