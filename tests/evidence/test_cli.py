@@ -167,3 +167,25 @@ def test_every_command_has_help_with_an_example():
         names.add(cmd.name)
         assert "Example:" in (cmd.callback.__doc__ or ""), cmd.name
     assert names == {"init", "import", "export", "validate", "list", "show", "history", "template"}
+
+
+@pytest.mark.postgres
+def test_cli_on_postgresql(capsys, pg_store, tmp_path, isolated_env):
+    """The CLI with a plain postgresql:// URL (mapped to psycopg 3), on a fresh schema."""
+    from .conftest import PG_URL
+
+    url = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+    url += f"?options=-csearch_path%3D{pg_store.schema}"
+    code, out, err = run(capsys, "init", "--db", url, "--empty")
+    assert code == 0, err
+    assert "sci:***@" in out  # the password is never printed
+    p = write_stacked(small_frames(), tmp_path / "x.csv")
+    code, out, err = run(capsys, "import", str(p), "--db", url, "-m", "pg import")
+    assert code == 0, err
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\x00\x01\x02garbage")
+    code, out, err = run(capsys, "import", str(bad), "--db", url)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    code, out, _ = run(capsys, "list", "--db", url, "--json")
+    assert [r["study_id"] for r in json.loads(out)] == ["smith2020"]
+    assert len(pg_store.load().outcomes) == 5

@@ -183,3 +183,10 @@ def test_resolve_url(monkeypatch, tmp_path):
     default = resolve_url(None)
     assert default.startswith("sqlite:///") and default.endswith("sci-evidence/evidence.sqlite")
     assert "secret" not in mask_url("postgresql+psycopg://u:secret@h/db")
+
+
+def test_reading_a_missing_sqlite_file_does_not_create_it(tmp_path):
+    target = tmp_path / "nothing_here.sqlite"
+    with pytest.raises(InputError, match="not initialised"):
+        load_evidence(str(target))
+    assert not target.exists()

@@ -53,7 +53,7 @@ def _read_source(db: str | None):  # noqa: ANN202
     store = _store(db)
     if explicit:
         return store.load()
-    if Path(store.url.removeprefix("sqlite:///")).is_file() and store.is_initialised():
+    if store.is_initialised():
         return store.load()
     return load_bundled()
 

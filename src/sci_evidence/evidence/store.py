@@ -138,6 +138,17 @@ class EvidenceStore:
         return self.url.startswith("sqlite")
 
     @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file, or None for other databases and in-memory SQLite."""
+        if not self.is_sqlite:
+            return None
+        try:
+            database = make_url(self.url).database
+        except ArgumentError:
+            return None
+        return Path(database) if database and database != ":memory:" else None
+
+    @property
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = self._make_engine()
@@ -181,7 +192,13 @@ class EvidenceStore:
 
     # ------------------------------------------------------------------ schema
     def is_initialised(self) -> bool:
-        """True when the evidence tables exist (``evidence init`` has run)."""
+        """True when the evidence tables exist (``evidence init`` has run).
+
+        A missing SQLite file is not created by asking.
+        """
+        path = self.sqlite_path
+        if path is not None and not path.is_file():
+            return False
         try:
             with self.engine.connect() as conn:
                 return inspect(conn).has_table("evidence_meta") and (
