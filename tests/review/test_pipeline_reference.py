@@ -155,7 +155,13 @@ def test_results_json_is_json_safe_and_has_the_required_fields(handmade_review):
             assert {"study_id", "label", "yi", "vi"} <= set(s)
     ids = [e["id"] for e in d["analyses"]]
     assert len(ids) == len(set(ids))
-    assert {x["id"] for x in d["not_pooled"]} == {"lt_change", "pp_change", "lt_md", "pp_md"}
+    assert {x["id"] for x in d["not_pooled"]} == {
+        "lt_change",
+        "pp_change",
+        "lt_md",
+        "pp_md",
+        "ae_serious_prop",
+    }
 
 
 def test_natural_history_comparison_on_handmade(handmade_review):
@@ -175,3 +181,35 @@ def test_cumulative_meta_analysis_is_ordered_by_year(handmade_review):
     assert not isinstance(cum, str)
     d = cum.to_dict()
     assert d["study"] == ["Alpha 2010", "Beta 2012", "Gamma 2014", "Delta 2016", "Epsilon 2018"]
+
+
+def test_risk_of_bias_judgements_drive_sensitivity_and_grade(handmade):
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from sci_evidence.review.pipeline import run_review
+    from sci_evidence.review.protocol import load_protocol
+
+    rob = pd.DataFrame(
+        {
+            "study_id": ["s1", "s2", "s3", "s4", "s5"],
+            "tool": ["ROBINS-I", "MINORS", "RoB2", "ROBINS-I", "RoB2"],
+            "domain": ["overall"] * 5,
+            "judgement": ["serious", "high", "low", "moderate", "low"],
+        }
+    )
+    full = rob.reindex(columns=handmade.risk_of_bias.columns, fill_value="")
+    ev = replace(handmade, risk_of_bias=full)
+    r = run_review(ev, load_protocol(), "unused", write=False)
+    a = r.analysis("ais_improved_prop")
+    low = a.sensitivity["low_risk_of_bias"]
+    assert list(low.rows["study_id"]) == ["s3", "s5"]
+    direct = pool(low.rows["yi"].to_numpy(), low.rows["vi"].to_numpy())
+    assert low.result.estimate == pytest.approx(direct.estimate, abs=1e-12)
+    # s1, s2 high (1), s4 moderate (0.5): weighted share decides the downgrade
+    w = a.main.result.weights / 100
+    share = w[0] + w[1] + 0.5 * w[3]
+    d = a.grade.downgrades[0]
+    assert d.levels == (1 if share > 0.5 else 0)
+    assert f"{100 * share:.0f}%" in d.reason

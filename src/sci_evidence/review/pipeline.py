@@ -413,12 +413,13 @@ def prisma_counts(evidence, analyses, protocol: Protocol) -> PrismaCounts:
     for a in analyses:
         if a.main is not None:
             pooled |= set(a.main.rows["study_id"])
+    # stages without records stay "n.r." rather than being filled in from the included count
     return PrismaCounts(
-        identified=identified if identified is not None else included,
+        identified=identified,
         duplicates_removed=None,
-        screened=screened if screened is not None else included,
+        screened=screened,
         screened_excluded=None,
-        assessed=included,
+        assessed=stage("assessed"),
         excluded_reasons=reasons,
         included=included,
         analysis_excluded=by_flag,

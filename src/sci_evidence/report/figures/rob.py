@@ -61,7 +61,20 @@ def rob_traffic_light(
         else pd.DataFrame("not_assessed", index=studies, columns=["overall"])
     )
     n_rows, n_cols = mat.shape
-    fig, ax = plt.subplots(figsize=(2.6 + 0.75 * n_cols, 0.8 + 0.24 * max(n_rows, 3)))
+    names = [labels.get(sid, sid) for sid in mat.index]
+    # explicit margins in inches (labels left, domain names and title on top, legend below):
+    # the figure is saved without bbox_inches="tight", which would draw it twice
+    label_in = 0.3 + 0.062 * max((len(n) for n in names), default=10)
+    top_in, bottom_in = 1.25, 0.55
+    width = max(6.0, label_in + 0.75 * n_cols + 0.6)
+    height = top_in + bottom_in + 0.24 * max(n_rows, 3)
+    fig, ax = plt.subplots(figsize=(width, height))
+    fig.subplots_adjust(
+        left=label_in / width,
+        right=min(0.98, (label_in + 0.75 * n_cols + 0.3) / width),
+        top=1 - top_in / height,
+        bottom=bottom_in / height,
+    )
     for i in range(n_rows):
         for j in range(n_cols):
             key = mat.iloc[i, j]
@@ -76,26 +89,28 @@ def rob_traffic_light(
         fontsize=8,
     )
     ax.xaxis.tick_top()
-    ax.set_yticks(range(n_rows), [labels.get(s, s) for s in mat.index], fontsize=8)
+    ax.set_yticks(range(n_rows), names, fontsize=8)
     ax.set_ylim(n_rows - 0.5, -0.5)
     ax.set_xlim(-0.6, n_cols - 0.4)
     for spine in ax.spines.values():
         spine.set_visible(False)
     ax.tick_params(length=0)
     present = [k for k in _LEGEND if k in set(mat.to_numpy().ravel()) or k == "not_assessed"]
-    ax.legend(
+    fig.legend(
         handles=[Patch(color=JUDGEMENTS[k][0], label=_LEGEND[k]) for k in present],
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.02),
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.0),
         ncol=min(3, len(present)),
         fontsize=7.5,
         frameon=False,
     )
     if (mat.to_numpy() == "not_assessed").all():
-        ax.set_title(
-            "No risk-of-bias judgements in the evidence base", fontsize=8.5, color="#7f8c8d", pad=28
+        fig.suptitle(
+            "No risk-of-bias judgements in the evidence base: every study not assessed",
+            fontsize=8.5,
+            color="#7f8c8d",
+            y=1 - 0.15 / height,
         )
-    fig.tight_layout()
     return fig
 
 
@@ -137,7 +152,9 @@ def rob_summary(
                         ha="center",
                         va="center",
                         fontsize=7.5,
-                        color="white",
+                        color="#222222"
+                        if key in ("not_assessed", "some_concerns", "moderate")
+                        else "white",
                     )
                 left += share
     ax.set_yticks(range(mat.shape[1]), [c.replace("_", " ") for c in mat.columns], fontsize=8)
