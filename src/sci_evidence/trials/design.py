@@ -356,15 +356,35 @@ def simulate_power(
     return PowerResult(design, tuple(points), seed, time.perf_counter() - t0)
 
 
+def _block_patterns(block: int) -> np.ndarray:
+    """Every arrangement of block/2 treated and block/2 control slots (equally likely)."""
+    from itertools import combinations
+
+    rows = []
+    for treated in combinations(range(block), block // 2):
+        row = np.zeros(block, bool)
+        row[list(treated)] = True
+        rows.append(row)
+    return np.array(rows)
+
+
 def _randomise(strata: np.ndarray, k: int, block: int, rng: np.random.Generator) -> np.ndarray:
-    """Permuted blocks within strata: True = treated. ``strata`` is (S, N) of stratum codes."""
+    """Permuted blocks within strata: True = treated. ``strata`` is (S, N) of stratum codes.
+
+    Each stratum has its own sequence of blocks, each block one of the C(b, b/2) balanced
+    arrangements drawn uniformly (the same law as a random permutation of the block); the
+    i-th patient enrolled into a stratum takes the i-th slot of its sequence.
+    """
     s, n = strata.shape
     n_blocks = -(-n // block)
-    # A block is a random permutation of block/2 treated and block/2 control slots.
-    order = np.argsort(rng.random((s, k, n_blocks, block)), axis=-1)
-    seq = (order < block // 2).reshape(s, k, n_blocks * block)
-    onehot = strata[:, :, None] == np.arange(k)[None, None, :]
-    rank = np.take_along_axis(np.cumsum(onehot, axis=1), strata[:, :, None], axis=2)[:, :, 0] - 1
+    patterns = _block_patterns(block)
+    pick = rng.integers(0, len(patterns), (s, k, n_blocks))
+    seq = patterns[pick].reshape(s, k, n_blocks * block)
+    rank = np.zeros((s, n), np.int32)
+    for j in range(k):
+        in_j = strata == j
+        # Within stratum j the running count minus one is the patient's slot.
+        rank += in_j * (np.cumsum(in_j, axis=1, dtype=np.int32) - 1)
     return seq[np.arange(s)[:, None], strata, rank]
 
 
@@ -453,30 +473,41 @@ def _ancova_pvalue(change, treated, base, observed, strata, k) -> np.ndarray:
     """t test of the arm coefficient in change ~ arm + baseline + stratum (OLS), per simulation.
 
     The strata enter as indicator columns because randomisation was stratified on them:
-    leaving them out makes the test conservative ("analyse as you randomise").
+    leaving them out makes the test conservative ("analyse as you randomise"). Computed by
+    Frisch–Waugh–Lovell: centring change, arm and baseline within strata absorbs the
+    intercept and stratum columns, leaving a two-regressor least-squares problem with
+    :math:`n - 2 - (\text{non-empty strata})` residual degrees of freedom.
     """
     w = observed.astype(float)
-    cols = [np.ones_like(base), treated.astype(float), base]
-    cols += [(strata == j).astype(float) for j in range(1, k)]
-    x = np.stack(cols, axis=2)  # (S, N, p)
-    xw = x * w[:, :, None]
-    xtx = np.einsum("snp,snq->spq", xw, x)
-    xty = np.einsum("snp,sn->sp", xw, change)
-    # A stratum with no analysed patient leaves its column empty: the pseudo-inverse and the
-    # rank handle that without dropping the simulation.
-    lam, vec = np.linalg.eigh(xtx)
-    keep = lam > lam[:, -1:] * 1e-10
-    inv = np.einsum("spk,sk,sqk->spq", vec, np.where(keep, 1 / np.where(keep, lam, 1), 0), vec)
-    rank = keep.sum(axis=1)
-    beta = np.einsum("spq,sq->sp", inv, xty)
-    fitted = np.einsum("snp,sp->sn", x, beta)
-    rss = np.sum(w * (change - fitted) ** 2, axis=1)
-    df = w.sum(axis=1) - rank
+    y = change.astype(float)
+    t = treated.astype(float)
+    b = base.astype(float)
+    yc, tc, bc = np.zeros_like(y), np.zeros_like(y), np.zeros_like(y)
+    used = np.zeros(y.shape[0])
+    for j in range(k):
+        m = (strata == j) * w
+        nj = m.sum(axis=1)
+        used += nj > 0
+        safe = np.where(nj > 0, nj, 1.0)[:, None]
+        for src, dst in ((y, yc), (t, tc), (b, bc)):
+            mean = (src * m).sum(axis=1)[:, None] / safe
+            dst += m * (src - mean)
+    stt = (tc * tc).sum(axis=1)
+    sbb = (bc * bc).sum(axis=1)
+    stb = (tc * bc).sum(axis=1)
+    sty = (tc * yc).sum(axis=1)
+    sby = (bc * yc).sum(axis=1)
+    det = stt * sbb - stb**2
+    df = w.sum(axis=1) - 2 - used
     with np.errstate(divide="ignore", invalid="ignore"):
-        se = np.sqrt(rss / df * inv[:, 1, 1])
-        stat = beta[:, 1] / se
+        ok = (det > 1e-9 * np.maximum(stt * sbb, 1e-300)) & (df > 0)
+        beta_t = (sbb * sty - stb * sby) / det
+        beta_b = (stt * sby - stb * sty) / det
+        rss = ((yc - beta_t[:, None] * tc - beta_b[:, None] * bc) ** 2 * w).sum(axis=1)
+        se = np.sqrt(rss / df * sbb / det)
+        stat = beta_t / se
     p = 2 * sps.t.sf(np.abs(stat), np.maximum(df, 1))
-    return np.where((df > 0) & (se > 0), p, np.nan)
+    return np.where(ok & (se > 0), p, np.nan)
 
 
 def _ttest_pvalue(change, treated, observed) -> np.ndarray:
