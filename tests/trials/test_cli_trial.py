@@ -103,6 +103,22 @@ def test_design_motor_text(capsys, tmp_path):
         capsys,
     )
     assert code == 0 and "n/arm    30" in out and "ancova" in out
+    code, out, _ = run(
+        [
+            "trial",
+            "design",
+            "--endpoint",
+            "motor",
+            "--analysis",
+            "ttest",
+            "--n-per-arm",
+            "30",
+            "--simulations",
+            "200",
+        ],
+        capsys,
+    )
+    assert code == 0 and "analysis ttest" in out
     assert (tmp_path / "power.png").stat().st_size > 0
 
 
@@ -117,6 +133,8 @@ def test_design_motor_text(capsys, tmp_path):
         (["--dropout", "1.5"], "--dropout"),
         (["--simulations", "0"], "--simulations"),
         (["--mix", "A:foo=1"], "--mix"),
+        (["--analysis", "ancova"], "--analysis for the conversion endpoint"),
+        (["--endpoint", "motor", "--correlation", "1"], "--correlation"),
         (["--mix", "A-tetraplegia"], "GRADE:LEVEL=WEIGHT"),
         (["--mix", "B:paraplegia=1", "--phase", "chronic"], "no chronic conversion benchmark"),
     ],

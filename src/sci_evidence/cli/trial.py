@@ -89,6 +89,15 @@ def design(
     alpha: float = typer.Option(0.05, "--alpha", help="Two-sided significance level."),
     phase: str = typer.Option("acute", "--phase", help="acute or chronic benchmarks."),
     score: str = typer.Option("TMS", "--score", help="Motor score: TMS, UEMS or LEMS."),
+    analysis: str | None = typer.Option(
+        None,
+        "--analysis",
+        help="Planned analysis: cmh (default) or chi2 for conversion; ancova (default) or "
+        "ttest for motor.",
+    ),
+    correlation: float = typer.Option(
+        0.8, "--correlation", help="Assumed baseline/follow-up score correlation (motor)."
+    ),
     mix: list[str] | None = typer.Option(
         None,
         "--mix",
@@ -130,6 +139,14 @@ def design(
         raise InputError("--phase must be acute or chronic", value=phase)
     if score not in ("TMS", "UEMS", "LEMS"):
         raise InputError("--score must be TMS, UEMS or LEMS", value=score)
+    allowed = {"conversion": ("cmh", "chi2"), "motor": ("ancova", "ttest")}[endpoint]
+    if analysis is not None and analysis not in allowed:
+        raise InputError(
+            f"--analysis for the {endpoint} endpoint must be {' or '.join(allowed)}",
+            value=analysis,
+        )
+    if not -1 < correlation < 1:
+        raise InputError("--correlation must lie in (-1, 1)", value=correlation)
     strata = _parse_mix(mix) if mix else None
     ev = _natural_history()
     try:
@@ -144,6 +161,8 @@ def design(
             motor_gain=0.0 if motor_gain is None else motor_gain,
             dropout=dropout,
             alpha=alpha,
+            analysis=analysis,
+            correlation=correlation,
         )
     except ValueError as exc:
         raise InputError(str(exc)) from None
