@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sci_evidence.errors import InputError
 from sci_evidence.trials._levels import AIS_GRADES, INT_INDEX, LAST_CERVICAL, level_index
 
 SCORES = ("UEMS", "LEMS", "LT", "PP")
@@ -81,7 +82,15 @@ def exam_outcomes(exams: pd.DataFrame, classified: pd.DataFrame) -> pd.DataFrame
         if cov in exams.columns:
             out[cov] = exams[cov].to_numpy()
     cl = classified.reset_index(drop=True)
-    parsed = [parse_grades(t) for t in cl["asiaImpairmentScale"]]
+    parsed = []
+    for i, text in enumerate(cl["asiaImpairmentScale"]):
+        try:
+            parsed.append(parse_grades(text))
+        except ValueError:
+            # A classifier that returns no grade is a bug upstream, but name the exam.
+            raise InputError(
+                "the exam could not be given an AIS grade", row=i + 2, value=str(text)
+            ) from None
     out["ais"] = cl["asiaImpairmentScale"].astype(str).to_numpy()
     out["ais_grades"] = [grades_text(g) for g, _ in parsed]
     out["ais_ambiguous"] = [len(g) > 1 for g, _ in parsed]
