@@ -117,3 +117,28 @@ def test_bundled_benchmarks():
 def test_missing_columns_raise():
     with pytest.raises(ValueError, match="lacks columns"):
         conversion_benchmarks(pd.DataFrame({"source": ["x"]}))
+
+
+def test_hand_computed_example_end_to_end(table):
+    """Three acute patients: A tetraplegia -> B, A paraplegia -> A, B paraplegia -> C.
+
+    Benchmarks (fixture): A tetraplegia .275 (n-weighted S1/S2), A paraplegia .2, B .5.
+    Observed 2; P(X >= 2) = .2375 by hand (see test_compare_arm_hand_computed).
+    """
+    from sci_evidence.trials import analyze_trial
+    from sci_evidence.trials.synthetic import synthetic_exam
+
+    plan = [("P1", "C5", "A", "B"), ("P2", "T8", "A", "A"), ("P3", "T8", "B", "C")]
+    rows = []
+    for pid, nli, g0, g1 in plan:
+        for day, grade in ((7, g0), (180, g1)):
+            ex = synthetic_exam(nli, grade, seed=1)
+            rows.append({"patient_id": pid, "arm": "MSC", "visit": day, **ex.exam})
+    res = analyze_trial(pd.DataFrame(rows), natural_history=table)
+    p = res.patients.set_index("patient_id")
+    assert p.loc[["P1", "P2", "P3"], "nh_p"].tolist() == pytest.approx([0.275, 0.2, 0.5])
+    (nh,) = res.natural_history
+    assert (nh.observed, nh.n) == (2, 3)
+    assert nh.expected == pytest.approx(0.975)
+    assert nh.pval == pytest.approx(0.2375, abs=1e-14)
+    assert nh.pval_range == pytest.approx((0.20, 0.25), abs=1e-14)
