@@ -121,3 +121,19 @@ def test_read_errors_name_the_file(tmp_path, table):
     with pytest.raises(InputError) as info:
         read_trial_table(tmp_path / "bad.csv")
     assert str(info.value).startswith(f"{tmp_path / 'bad.csv'}, row 2, column 's1LeftMotor'")
+
+
+def test_spelling_variants_are_canonicalised(tmp_path, table):
+    df = table.copy()
+    df.loc[0, "t9LeftTouch"] = "nt"
+    df.loc[0, "analSensation"] = "yes"
+    df.loc[1, "s1RightMotor"] = "Nt*"
+    out = validate_trial_table(df)
+    assert (out.loc[0, "t9LeftTouch"], out.loc[0, "analSensation"], out.loc[1, "s1RightMotor"]) == (
+        "NT",
+        "Yes",
+        "NT*",
+    )
+    # A UTF-8 byte-order mark (Excel's "CSV UTF-8") does not hide the first column.
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + table.to_csv(index=False).encode())
+    assert len(read_trial_table(tmp_path / "bom.csv")) == len(table)

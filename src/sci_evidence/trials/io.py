@@ -41,7 +41,7 @@ def read_trial_table(path: str | Path) -> pd.DataFrame:
     suffix = p.suffix.lower()
     try:
         if suffix == ".csv":
-            df = pd.read_csv(p, dtype=str, keep_default_na=False)
+            df = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8-sig")
         elif suffix in (".xlsx", ".xls"):
             df = pd.read_excel(p, dtype=str, keep_default_na=False)
         elif suffix == ".parquet":
@@ -68,6 +68,16 @@ def _as_text(value) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
+
+
+def _canonical(text: str) -> str:
+    """Case-insensitive spellings of the vocabulary: ``nt`` → ``NT``, ``yes`` → ``Yes``."""
+    low = text.lower()
+    if low.startswith("nt"):
+        return "NT" + text[2:]
+    if low in ("yes", "no"):
+        return low.capitalize()
+    return text
 
 
 def validate_trial_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -113,7 +123,7 @@ def validate_trial_table(df: pd.DataFrame) -> pd.DataFrame:
     out["visit"] = visits.astype(float)
 
     for col in REQUIRED_EXAM_COLUMNS + tuple(c for c in NON_KEY_COLUMNS if c in out.columns):
-        values = [_as_text(v) for v in out[col]]
+        values = [_canonical(_as_text(v)) for v in out[col]]
         out[col] = values
         if col in ("analContraction", "analSensation"):
             ok = [v in _ANAL for v in values]
