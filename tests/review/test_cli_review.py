@@ -64,3 +64,24 @@ def test_help_has_an_example():
         [sys.executable, "-m", "sci_evidence", "review", "--help"], capture_output=True, text=True
     )
     assert r.returncode == 0 and "Example" in r.stdout
+
+
+def test_review_of_a_database_records_its_data_hash(tmp_path):
+    from sci_evidence.evidence import load_evidence
+
+    db = f"sqlite:///{tmp_path / 'ev.db'}"
+    init = subprocess.run(
+        [sys.executable, "-m", "sci_evidence", "evidence", "init", "--db", db],
+        capture_output=True,
+        text=True,
+    )
+    assert init.returncode == 0, init.stderr
+    proto = tmp_path / "p.toml"
+    proto.write_text(SMALL)
+    out = tmp_path / "out"
+    r = run("--db", db, "--protocol", str(proto), "--out", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    d = json.loads((out / "results.json").read_text())
+    # a database initialised from the bundled set holds the same data, so the same hash
+    assert d["data_hash"] == load_evidence().data_hash
+    assert d["run"]["data_origin"] != "bundled"
