@@ -10,9 +10,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sci_evidence.errors import DataWarning, InputError
-from sci_evidence.meta import MantelHaenszelResult, PoolResult, pool, pool_mh, pool_peto
+from sci_evidence.meta import (
+    MantelHaenszelResult,
+    PoolResult,
+    effect_sizes,
+    pool,
+    pool_mh,
+    pool_peto,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 EXTRA = json.loads((DATA / "metafor_effects_extra.json").read_text())
@@ -233,3 +242,43 @@ def test_forest_plot_of_sparse_tables(tmp_path):
     fig.savefig(tmp_path / "mh.png", dpi=50)
     assert (tmp_path / "mh.png").stat().st_size > 1000
     assert "Tables: 18 in the pooled estimate, 17 with a usable yi" in res.summary()
+
+
+# ---------------------------------------------------------------- invariants (hypothesis)
+tables = st.lists(st.tuples(*(st.integers(1, 80) for _ in range(4))), min_size=1, max_size=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(t=st.tuples(*(st.integers(1, 200) for _ in range(4))))
+def test_one_table_reduces_to_its_own_effect_size(t):
+    """With one stratum, MH OR/RR/RD and their SEs are the table's own estimate and
+    (Woolf / large-sample) variance, and Peto is the one-step (O-E)/V."""
+    a, b, c, d = ([x] for x in t)
+    for measure in ("OR", "RR", "RD"):
+        res = pool_mh(a, b, c, d, measure=measure)
+        es = effect_sizes(measure, ai=a, bi=b, ci=c, di=d)
+        np.testing.assert_allclose(res.estimate, es["yi"][0], rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(res.se**2, es["vi"][0], rtol=1e-9, atol=1e-15)
+    if sum(t) > 1:
+        peto = pool_peto(a, b, c, d)
+        np.testing.assert_allclose(peto.estimate, peto.yi[0], rtol=1e-10, atol=1e-13)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ts=tables, data=st.data())
+def test_order_free_and_swapping_groups_negates(ts, data):
+    a, b, c, d = (np.array(x, float) for x in zip(*ts, strict=True))
+    perm = data.draw(st.permutations(range(len(ts))))
+    for measure in ("OR", "RR", "RD"):
+        res = pool_mh(a, b, c, d, measure=measure)
+        shuffled = pool_mh(a[perm], b[perm], c[perm], d[perm], measure=measure)
+        swapped = pool_mh(c, d, a, b, measure=measure)
+        np.testing.assert_allclose(shuffled.estimate, res.estimate, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(shuffled.Q, res.Q, rtol=1e-9, atol=1e-10)
+        np.testing.assert_allclose(swapped.estimate, -res.estimate, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(swapped.se, res.se, rtol=1e-10)
+        assert res.ci_lb <= res.estimate <= res.ci_ub and 0 <= res.I2 < 100
+    peto = pool_peto(a, b, c, d)
+    np.testing.assert_allclose(
+        pool_peto(c, d, a, b).estimate, -peto.estimate, rtol=1e-12, atol=1e-14
+    )
