@@ -172,6 +172,8 @@ def test_published_48_rom_bias_corrected_by_default():
     # the corrected and classic forms really differ (the notes: only the corrected one
     # reproduces the printed REML fit)
     assert np.max(np.abs(corrected["yi"] - classic["yi"])) > 5e-4
+    # metafor 5 keeps the LS variance with the corrected yi: Q = 149.1398 discriminates (the
+    # Lajeunesse eq. 9 variance would give Q = 148.857)
     fit = pool(corrected["yi"], corrected["vi"], method="REML")
     exp = case["expected"]
     for name in ("estimate", "se", "ci_lb", "ci_ub", "tau2", "Q"):

@@ -283,7 +283,9 @@ def effect_sizes(
     bias_correct : bool, default True
         ROM: apply the small-sample bias correction of Lajeunesse (2015, eq. 8), as metafor
         >= 5 does by default: :math:`y = \log(m_1/m_2) + s_1^2/(2n_1m_1^2) - s_2^2/(2n_2m_2^2)`.
-        ``False`` gives the classic :math:`\log(m_1/m_2)` (metafor < 5).
+        ``False`` gives the classic :math:`\log(m_1/m_2)` (metafor < 5). ``vi`` is the same
+        large-sample variance either way, as in metafor 5 (its printed REML fit of
+        dat.normand1999, Q = 149.1398, is reproduced only with it).
     vtype : str, default "LS"
         Variance estimator, as metafor's ``vtype``: "LS" (large sample) everywhere; also
         "UB" (RD, MD, SMD, PR), "AV" (RD, SMD, PR, PLN, PLO), "HO" (MD, ROM: pooled SD),
