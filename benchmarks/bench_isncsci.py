@@ -1,0 +1,147 @@
+"""Throughput of the ISNCSCI classification, side by side with the reference under Node.
+
+Measures, in one run on the same exams (a realistic mix with NT and */** tags):
+
+1. ``classify_table`` in-process on a DataFrame of strings as read from CSV (parsing and
+   formatting included), best of ``--repeats``;
+2. the reference algorithm (npm ``isncsci`` v2.0.6) in-process under Node, warm, via
+   ``benchmarks/isncsci_reference.mjs`` — skipped when Node or the package is absent
+   (install: ``mkdir -p /tmp/isncsci-ref && cd /tmp/isncsci-ref && npm install isncsci@2.0.6``);
+3. ``sci-evidence classify`` end to end on a CSV of ``--cli-n`` exams: wall time, exams per
+   second and peak memory (max RSS of the child process).
+
+Usage: python benchmarks/bench_isncsci.py [--n 100000] [--node-dir /tmp/isncsci-ref]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from sci_evidence.isncsci import classify_table
+from sci_evidence.isncsci.simulate import random_exams
+
+HERE = Path(__file__).parent
+
+
+def make_exams(n: int, unique: int, seed: int) -> pd.DataFrame:
+    """n exams: ``unique`` distinct random ones, repeated (with distinct ids) to reach n."""
+    base = random_exams(min(n, unique), seed=seed, p_nt=0.02, p_tag=0.03, p_non_key=0.1)
+    reps = -(-n // len(base))
+    frame = pd.concat([base] * reps, ignore_index=True).iloc[:n].copy()
+    frame["id"] = [f"x{i + 1}" for i in range(n)]
+    return frame
+
+
+def bench_python(csv_path: Path, repeats: int) -> dict:
+    frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False, engine="pyarrow")
+    times = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        classify_table(frame.iloc[:2000])  # warm-up
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            out = classify_table(frame)
+            times.append(time.perf_counter() - t0)
+    assert len(out) == len(frame)
+    best = min(times)
+    return {"exams": len(frame), "seconds_best": best, "exams_per_second": len(frame) / best}
+
+
+def bench_node(exams: pd.DataFrame, node_dir: Path, seconds: float, tmp: Path) -> dict | None:
+    node = shutil.which("node")
+    if node is None or not (node_dir / "node_modules" / "isncsci").is_dir():
+        return None
+    path = tmp / "exams.json"
+    path.write_text(json.dumps(exams.to_dict("records")))
+    run = subprocess.run(
+        [
+            node,
+            str(HERE / "isncsci_reference.mjs"),
+            str(node_dir),
+            "bench",
+            str(path),
+            str(seconds),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(run.stdout)
+
+
+def bench_cli(csv_path: Path, n: int, tmp: Path) -> dict:
+    out = tmp / "results.csv"
+    cmd = [sys.executable, "-m", "sci_evidence", "classify", str(csv_path), "--output", str(out)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    wall = time.perf_counter() - t0
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    rows = sum(1 for _ in out.open()) - 1
+    assert rows == n, rows
+    return {
+        "exams": n,
+        "seconds": wall,
+        "exams_per_second": n / wall,
+        "peak_rss_mb": max(peak_kb, before) / 1024,
+        "command": " ".join(cmd),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000, help="exams for classify_table")
+    parser.add_argument("--unique", type=int, default=20_000, help="distinct random exams")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--node-dir", type=Path, default=Path("/tmp/isncsci-ref"))
+    parser.add_argument("--node-seconds", type=float, default=5.0)
+    parser.add_argument("--cli-n", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=2024)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        exams = make_exams(max(args.n, args.cli_n), args.unique, args.seed)
+        csv_path = tmp / "exams.csv"
+        exams.iloc[: args.n].to_csv(csv_path, index=False)
+        nt_share = exams.iloc[:, 3:].apply(lambda c: c.str.startswith("NT")).to_numpy().mean()
+        print(
+            f"mix: {args.unique} distinct realistic exams (seed {args.seed}), "
+            f"{nt_share:.1%} of scores NT, tags on ~3% of abnormal scores"
+        )
+        py = bench_python(csv_path, args.repeats)
+        print(
+            f"classify_table (in-process): {py['exams']} exams in {py['seconds_best']:.3f} s "
+            f"= {py['exams_per_second']:,.0f} exams/s"
+        )
+        ref = bench_node(exams.iloc[: args.unique], args.node_dir, args.node_seconds, tmp)
+        if ref is None:
+            print("reference (Node isncsci): skipped (node or the npm package not found)")
+        else:
+            print(
+                f"reference (Node isncsci, in-process, warm): {ref['exams_per_second']:,.0f} "
+                f"exams/s ({ref['exams']} exams in {ref['seconds']:.2f} s)"
+            )
+            print(f"speed-up: {py['exams_per_second'] / ref['exams_per_second']:.1f}x")
+        cli_csv = tmp / "cli_exams.csv"
+        exams.iloc[: args.cli_n].to_csv(cli_csv, index=False)
+        cli = bench_cli(cli_csv, args.cli_n, tmp)
+        print(
+            f"sci-evidence classify end to end: {cli['exams']} exams in {cli['seconds']:.2f} s "
+            f"= {cli['exams_per_second']:,.0f} exams/s, peak RSS {cli['peak_rss_mb']:.0f} MB"
+        )
+
+
+if __name__ == "__main__":
+    main()
