@@ -198,3 +198,12 @@ def test_baujat_coordinates_match_metafor(case):
     ref = case["expected"]["baujat"]
     assert b["x"].to_numpy() == pytest.approx(np.asarray(ref["x"], float), rel=RTOL, abs=ATOL)
     assert b["y"].to_numpy() == pytest.approx(np.asarray(ref["y"], float), rel=RTOL, abs=ATOL)
+
+
+def test_tables_are_dataframes_with_result_methods():
+    res = _bcg()
+    for table, title in ((leave_one_out(res), "Leave-one-out"), (influence(res), "Influence")):
+        assert isinstance(table, pd.DataFrame) and len(table) == 13
+        plain = table.to_frame()
+        assert type(plain) is pd.DataFrame and plain.equals(pd.DataFrame(table))
+        assert table.summary().startswith(title)

@@ -40,7 +40,34 @@ from scipy.stats import chi2
 from ..errors import InputError, SciEvidenceError
 from .models import fit_design
 
-__all__ = ["LeaveOneOutResult", "InfluenceResult", "leave_one_out", "influence"]
+__all__ = [
+    "StudyTable",
+    "LeaveOneOutResult",
+    "InfluenceResult",
+    "leave_one_out",
+    "influence",
+    "baujat",
+]
+
+
+class StudyTable(pd.DataFrame):
+    """A DataFrame with one row per study, as :func:`leave_one_out` and :func:`influence`
+    return it, that also offers the result-object methods ``to_frame()`` (a plain DataFrame
+    copy) and ``summary()`` (the table as text)."""
+
+    _metadata = ["title"]
+
+    @property
+    def _constructor(self):
+        return StudyTable
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self).copy()
+
+    def summary(self) -> str:
+        title = getattr(self, "title", None) or ""
+        return (title + "\n" if title else "") + _format(pd.DataFrame(self))
+
 
 _LOO_COLUMNS = (
     "estimate",
@@ -156,7 +183,9 @@ def leave_one_out(res: Any, *, progress: Callable[[int, int], None] | None = Non
         One row per study (index: the study left out) with ``estimate, se, stat, pval,
         ci_lb, ci_ub, Q, Q_pval, tau2, I2, H2`` of the model without it; ``stat`` is z or t
         as the model's test. A refit that fails gives a row of NaN. The frame's ``attrs``
-        hold ``method``, ``test`` and ``level``.
+        hold ``method``, ``test`` and ``level``. It is a :class:`StudyTable` (a DataFrame
+        with ``to_frame()`` and ``summary()``); ``leave_one_out_result(res)`` gives the
+        result object with ``to_dict()`` and ``plot()``.
     """
     _check(res, "leave_one_out")
     if np.asarray(res.X).shape[1] != 1:
@@ -173,8 +202,9 @@ def leave_one_out(res: Any, *, progress: Callable[[int, int], None] | None = Non
     frame = pd.DataFrame(
         rows, columns=list(_LOO_COLUMNS), index=pd.Index(_labels(res), name="study")
     )
-    frame = frame.astype(float)
+    frame = StudyTable(frame.astype(float))
     frame.attrs.update(method=res.method, test=res.test, level=res.level)
+    frame.title = "Leave-one-out analysis (row = study left out)"
     return frame
 
 
@@ -302,7 +332,9 @@ def influence(res: Any, *, progress: Callable[[int, int], None] | None = None) -
         the same as an :class:`InfluenceResult` with ``summary()``, ``to_dict()`` and
         ``plot()``.
     """
-    return _influence_result(res, progress).to_frame()
+    table = StudyTable(_influence_result(res, progress).to_frame())
+    table.title = "Influence diagnostics (Viechtbauer & Cheung 2010)"
+    return table
 
 
 def influence_result(
@@ -314,7 +346,7 @@ def influence_result(
 
 def leave_one_out_result(res: Any, **kw: Any) -> LeaveOneOutResult:
     """:func:`leave_one_out` as a result object with ``summary()``, ``to_dict()``, ``plot()``."""
-    frame = leave_one_out(res, **kw)
+    frame = leave_one_out(res, **kw).to_frame()
     return LeaveOneOutResult(frame=frame, method=res.method, test=res.test, level=res.level)
 
 
