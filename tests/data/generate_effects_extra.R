@@ -196,24 +196,30 @@ add_case(list(kind = "back_transform", name = "grid_PAS", measure = "PAS",
               expected = list(values = num(transf.iarcsin(grid)))))
 
 ## ---------------------------------------------------------------- ri sensitivity
-for (m in c("MC", "SMCC", "SMCR")) {
+ri_grid <- function(m, method, test) {
   rows <- list()
   for (r in c(0.2, 0.5, 0.8)) {
     d <- escalc(m, m1i = m1i, m2i = m2i, sd1i = sd1i, sd2i = sd2i, ni = ni, ri = rep(r, 9),
                 data = prepost)
-    res <- rma(yi, vi, data = d, method = "REML",
+    res <- rma(yi, vi, data = d, method = method, test = test,
                control = list(tol = 1e-12, threshold = 1e-12, maxiter = 1000))
+    p <- predict(res)
     rows[[length(rows) + 1]] <- list(ri = r, estimate = num(res$beta), se = num(res$se),
                                      ci_lb = num(res$ci.lb), ci_ub = num(res$ci.ub),
+                                     pi_lb = num(p$pi.lb), pi_ub = num(p$pi.ub),
                                      tau2 = num(res$tau2), I2 = num(res$I2))
   }
-  add_case(list(kind = "ri_sensitivity", name = paste0("prepost_", m, "_ri_grid"), measure = m,
-                input = as.list(prepost),
+  add_case(list(kind = "ri_sensitivity", name = sprintf("prepost_%s_ri_grid_%s_%s", m, method, test),
+                measure = m, input = as.list(prepost),
+                args = list(method = method, test = test),
                 call = sprintf(paste0("for ri in (0.2, 0.5, 0.8): rma(escalc('%s', ..., ri=ri), ",
-                                      "method='REML', control=list(tol=1e-12, threshold=1e-12, ",
-                                      "maxiter=1000))"), m),
+                                      "method='%s', test='%s', control=list(tol=1e-12, ",
+                                      "threshold=1e-12, maxiter=1000)); predict()"), m, method, test),
                 expected = list(rows = rows)))
 }
+for (m in c("MC", "SMCC", "SMCR")) ri_grid(m, "REML", "z")
+ri_grid("SMCR", "DL", "knha")
+ri_grid("MC", "PM", "z")
 
 out <- list(generator = "tests/data/generate_effects_extra.R",
             metafor_version = as.character(packageVersion("metafor")),

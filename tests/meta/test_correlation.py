@@ -26,19 +26,24 @@ def test_metafor_reml_over_assumed_ri(case):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the assumption is reported in the table, not warned
         out = correlation_sensitivity(
-            case["measure"], ri_values=[r["ri"] for r in rows], **case["input"]
+            case["measure"],
+            ri_values=[r["ri"] for r in rows],
+            pool_kwargs=case["args"],
+            **case["input"],
         )
     assert out["ri"].tolist() == [r["ri"] for r in rows]
     assert (out["k"] == 9).all() and (out["n_assumed"] == 9).all()
-    for name in ("estimate", "se", "ci_lb", "ci_ub", "tau2", "I2"):
-        # REML is iterative: metafor solved to 1e-12, pool to its own threshold
+    for name in ("estimate", "se", "ci_lb", "ci_ub", "pi_lb", "pi_ub", "tau2", "I2"):
+        # REML/PM are iterative: metafor solved to 1e-12, pool to its own threshold
         np.testing.assert_allclose(
             out[name], [r[name] for r in rows], rtol=1e-8, atol=1e-10, err_msg=name
         )
 
 
-def test_fixture_has_three_measures():
-    assert sorted(c["measure"] for c in CASES) == ["MC", "SMCC", "SMCR"]
+def test_fixture_has_three_measures_and_other_estimators():
+    assert sorted({c["measure"] for c in CASES}) == ["MC", "SMCC", "SMCR"]
+    pairs = {(c["args"]["method"], c["args"]["test"]) for c in CASES}
+    assert pairs == {("REML", "z"), ("DL", "knha"), ("PM", "z")}
 
 
 def test_columns_and_attrs():
