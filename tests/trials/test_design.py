@@ -209,3 +209,20 @@ def test_single_stratum_power_matches_analytic_r():
     )
     pt = simulate_power(d, [t["n"]], n_simulations=n_sim, seed=6).points[0]
     assert abs(pt.power - t["power"]) < 3 * pt.mc_se
+
+
+def test_chronic_design_defaults():
+    from sci_evidence.evidence import load_evidence
+
+    ev = load_evidence()
+    d = design_from_evidence(
+        ev.natural_history_conversion, ev.natural_history_scores, phase="chronic", endpoint="motor"
+    )
+    assert {x.grade for x in d.strata} == {"A"}
+    # Kirshblum 2004: 5.6% late conversion of complete injuries.
+    assert all(x.p_convert == pytest.approx(0.056) for x in d.strata)
+    assert all(x.score_mean_baseline == x.score_mean_followup for x in d.strata)
+    res = simulate_power(d, [30], n_simulations=3000, seed=4)
+    assert res.points[0].power <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 3000)
+    with pytest.raises(ValueError, match="phase"):
+        design_from_evidence(ev.natural_history_conversion, phase="subacute")

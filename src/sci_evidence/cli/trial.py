@@ -102,7 +102,8 @@ def design(
         None,
         "--mix",
         help="Baseline stratum and weight, GRADE:LEVEL=WEIGHT (e.g. A:tetraplegia=0.5); "
-        "repeat for each stratum. Default: A/B, tetraplegia/paraplegia 0.4/0.3/0.2/0.1.",
+        "repeat for each stratum. Default (acute): A/B, tetraplegia/paraplegia "
+        "0.4/0.3/0.2/0.1; chronic: A tetraplegia/paraplegia 0.6/0.4.",
     ),
     as_json: bool = typer.Option(False, "--json", help='Print JSON: {"designs": [...]}.'),
     plot: Path | None = typer.Option(None, "--plot", help="Write the power curve (PNG/SVG)."),

@@ -173,8 +173,8 @@ def design_from_evidence(
     phase: str = "acute",
     score: str = "TMS",
     cohort: str = "EMSCI",
-    baseline_week: int = 2,
-    followup_week: int = 52,
+    baseline_week: int | None = None,
+    followup_week: int | None = None,
     **kw: Any,
 ) -> TrialDesign:
     """Build a :class:`TrialDesign` from the evidence base's natural-history frames.
@@ -188,13 +188,25 @@ def design_from_evidence(
     natural_history_scores : DataFrame, optional
         ``natural_history_scores``; rows of ``cohort`` (substring, default ``"EMSCI"``),
         ``score``, the stratum's grade and level group at ``baseline_week`` and
-        ``followup_week`` give the spontaneous course.
+        ``followup_week`` give the spontaneous course. Defaults: weeks 2 → 52 in the acute
+        phase; 52 → 52 in the chronic phase (the tables end at one year, so a chronic trial
+        is simulated with no spontaneous change, only the spread of scores at one year).
+    phase : {"acute", "chronic"}, default "acute"
+        Which conversion benchmarks (and default weeks) apply.
     mix : dict, optional
         ``{(grade, level_group): weight}``; default :data:`DEFAULT_MIX`.
     **kw
         Passed to :class:`TrialDesign` (``endpoint``, ``odds_ratio``, ``motor_gain``,
         ``dropout``, ``alpha``, ``correlation``, ``block_size``, ``analysis``).
     """
+    if phase not in ("acute", "chronic"):
+        raise ValueError(f"phase must be 'acute' or 'chronic'; got {phase!r}")
+    default_weeks = (2, 52) if phase == "acute" else (52, 52)
+    baseline_week = default_weeks[0] if baseline_week is None else baseline_week
+    followup_week = default_weeks[1] if followup_week is None else followup_week
+    if mix is None and phase == "chronic":
+        # Only complete injuries have a published chronic conversion benchmark.
+        mix = {("A", "tetraplegia"): 0.6, ("A", "paraplegia"): 0.4}
     mix = dict(mix or DEFAULT_MIX)
     total = float(sum(mix.values()))
     if total <= 0:
