@@ -85,3 +85,15 @@ def test_review_of_a_database_records_its_data_hash(tmp_path):
     # a database initialised from the bundled set holds the same data, so the same hash
     assert d["data_hash"] == load_evidence().data_hash
     assert d["run"]["data_origin"] != "bundled"
+
+
+def test_unknown_outcome_or_review_is_an_error_not_silence(tmp_path):
+    proto = tmp_path / "p.toml"
+    proto.write_text(SMALL.replace('outcome = "ais_improved"', 'outcome = "ais_improvd"'))
+    r = run("--protocol", str(proto), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2
+    assert "analyses[1].outcome" in r.stderr and "'ais_improvd'" in r.stderr
+    proto.write_text(SMALL + '[[comparisons]]\nanalysis = "ais"\npublished = "nobody2020"\n')
+    r = run("--protocol", str(proto), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "comparisons[1].published" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

@@ -30,11 +30,13 @@ def review_command(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sci_evidence.evidence import load_evidence
-    from sci_evidence.review.pipeline import run_review
+    from sci_evidence.review.pipeline import check_protocol_against_evidence, run_review
     from sci_evidence.review.protocol import load_protocol
 
     proto = load_protocol(protocol)
     evidence = load_evidence(db)
+    # every user mistake surfaces before the progress display starts
+    check_protocol_against_evidence(evidence, proto)
     with Progress(
         TextColumn("[bold blue]{task.description}"),
         BarColumn(),

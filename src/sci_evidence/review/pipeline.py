@@ -125,6 +125,56 @@ def _plain_strings(evidence):
     return replace(evidence, **changed) if changed else evidence
 
 
+#: Outcome vocabulary of the evidence base (docs/evidence_schema.md); a protocol may name
+#: these even when no study reports them (the analysis is then "not pooled").
+OUTCOME_VOCABULARY = frozenset(
+    """ais_improved ais_transition motor_total uems lems lt_total pp_total asia_total
+    motor_any_improvement motor_any_improvement_upper_limb motor_any_improvement_lower_limb
+    sensory_any_improvement sensory_and_motor_any_improvement sensory_deterioration
+    composite_improved sustained_improvement ssep_changed ssep_improved
+    emg_infralesional_reinnervation urodynamics_improved urodynamics_bladder_compliance_improved
+    bladder_capacity detrusor_pressure residual_urine mri_change mri_new_signal_or_ectopic_tissue
+    mri_lesion_size scim3_total scim3_selfcare barthel fim ianr_scifrs walk_10m_time
+    neuropathic_pain_improved neuropathic_pain_disappeared neuropathic_pain_decreased
+    sexual_improved spasms_improved spasticity_decreased vac_improved attrition""".split()
+)
+
+
+def check_protocol_against_evidence(evidence, protocol: Protocol) -> None:
+    """Raise :class:`InputError` when the protocol names an outcome or a published review
+    that neither the evidence base nor its vocabulary knows (a typo would otherwise turn
+    into a silent "no data")."""
+    from sci_evidence.errors import InputError
+
+    known = set(OUTCOME_VOCABULARY) | set(evidence.outcomes["outcome"])
+    known |= {"ae_any", "ae_serious"} | {f"ae_{t}" for t in evidence.adverse_events["ae_type"]}
+    for i, a in enumerate(protocol.analyses, 1):
+        if a.outcome not in known:
+            raise InputError(
+                f"key 'analyses[{i}].outcome': not an outcome of the evidence base "
+                "(see docs/evidence_schema.md; adverse events are ae_<type>)",
+                file=protocol.source,
+                value=a.outcome,
+            )
+    for i, syn in enumerate(protocol.syntheses, 1):
+        for o in syn.outcomes:
+            if o not in known:
+                raise InputError(
+                    f"key 'syntheses[{i}].outcomes': not an outcome of the evidence base",
+                    file=protocol.source,
+                    value=o,
+                )
+    reviews = set(evidence.published_pooled["review"])
+    for i, c in enumerate(protocol.comparisons, 1):
+        if c.published not in reviews:
+            raise InputError(
+                f"key 'comparisons[{i}].published': no such review in the evidence base's "
+                f"published_pooled (known: {', '.join(sorted(reviews))})",
+                file=protocol.source,
+                value=c.published,
+            )
+
+
 def overall_rob(rob: pd.DataFrame) -> dict[str, str]:
     """study_id → overall judgement (``domain == "overall"``)."""
     if rob is None or rob.empty:
@@ -166,6 +216,7 @@ def run_review(
     """
     t0 = time.perf_counter()
     out = Path(out_dir)
+    check_protocol_against_evidence(evidence, protocol)
     evidence = _plain_strings(evidence)
     # Nothing random runs in the default review; any random step takes a Generator seeded
     # from protocol.seed, and the seeds are recorded in the run record.
