@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -143,14 +144,14 @@ def _gosh_report(res: Any, path: Path, console: Console) -> None:
     study = None
     if g.k > 2:
         si = g.study_influence()
-        shift = (si["estimate_with"] - si["estimate_without"]).abs()
-        if shift.notna().any():
-            study = shift.idxmax()
+        shift = (si["estimate_with"] - si["estimate_without"]).abs().to_numpy()
+        if np.isfinite(shift).any():
+            study = int(np.nanargmax(shift))  # by position: labels may repeat
+            row = si.iloc[study]
             _print(
                 console,
-                f"  study moving the subset estimates most: {study} "
-                f"(mean with {si.loc[study, 'estimate_with']:.4f}, "
-                f"without {si.loc[study, 'estimate_without']:.4f})",
+                f"  study moving the subset estimates most: {si.index[study]} "
+                f"(mean with {row['estimate_with']:.4f}, without {row['estimate_without']:.4f})",
             )
     fig = g.plot(study=study)
     try:

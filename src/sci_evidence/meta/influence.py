@@ -224,7 +224,11 @@ class InfluenceResult:
         return [str(s) for s in self.frame.index[self.frame["influential"]]]
 
     def to_frame(self) -> pd.DataFrame:
-        return self.frame.join(self.dfbetas.add_prefix("dfbetas_"))
+        # by position: study labels may repeat (e.g. two trials by the same authors)
+        out = self.frame.copy()
+        for col in self.dfbetas.columns:
+            out[f"dfbetas_{col}"] = self.dfbetas[col].to_numpy()
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return _frame_dict(self.to_frame()) | {
