@@ -213,3 +213,24 @@ def test_risk_of_bias_judgements_drive_sensitivity_and_grade(handmade):
     d = a.grade.downgrades[0]
     assert d.levels == (1 if share > 0.5 else 0)
     assert f"{100 * share:.0f}%" in d.reason
+
+
+def test_study_labels():
+    import pandas as pd
+
+    from sci_evidence.review.select import study_labels
+
+    s = pd.DataFrame(
+        {
+            "study_id": ["a", "b", "c", "d", "e"],
+            "first_author": ["Cheng H", "Zhang", "Zhang", "El-Kheir", ""],
+            "year": pd.array([2014, 2015, 2015, None, 2020], dtype="Int64"),
+        }
+    )
+    assert study_labels(s) == {
+        "a": "Cheng 2014",
+        "b": "Zhang 2015a",
+        "c": "Zhang 2015b",
+        "d": "El-Kheir",
+        "e": "e 2020",
+    }

@@ -75,8 +75,13 @@ def study_labels(studies: pd.DataFrame) -> dict[str, str]:
     base = {}
     for _, s in studies.iterrows():
         author = str(s.get("first_author") or s["study_id"]).strip()
+        parts = author.split()
+        # "Cheng H" -> "Cheng": initials after the surname are dropped, as forest plots cite
+        if len(parts) > 1 and parts[-1].isupper() and len(parts[-1]) <= 3:
+            author = " ".join(parts[:-1])
         year = s.get("year")
-        base[s["study_id"]] = f"{author} {int(year)}" if pd.notna(year) else author
+        has_year = pd.notna(year) and str(int(year)) in author
+        base[s["study_id"]] = f"{author} {int(year)}" if pd.notna(year) and not has_year else author
     counts: dict[str, int] = {}
     for v in base.values():
         counts[v] = counts.get(v, 0) + 1
