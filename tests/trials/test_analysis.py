@@ -319,3 +319,14 @@ def test_chronic_baselines_use_chronic_benchmarks(nh):
     c = p[p["baseline_ais"] == "C"]
     assert c["nh_p"].isna().all()
     assert sum(r.n_without_benchmark for r in res.natural_history) == len(c)
+
+
+def test_arm_without_follow_up_warns_and_skips_comparison(trial):
+    from sci_evidence.errors import DataWarning
+
+    df = trial.exams[~((trial.exams["arm"] == "MSC") & (trial.exams["visit"] > 14))]
+    with pytest.warns(DataWarning, match="no patient with a follow-up"):
+        res = analyze_trial(df, classify=_engine())
+    assert res.comparison is None
+    assert res.arm("MSC").n == 0 and res.arm("MSC").n_single_exam == 28
+    assert res.to_dict()["arms"][0]["share_converted"]["estimate"] is None

@@ -9,6 +9,7 @@ difference, ANCOVA of score changes adjusted for the baseline score).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sci_evidence.errors import InputError
+from sci_evidence.errors import DataWarning, InputError
 from sci_evidence.trials._levels import EXAM_COLUMNS
 from sci_evidence.trials.io import validate_trial_table
 from sci_evidence.trials.natural_history import (
@@ -652,16 +653,19 @@ def _summarise_arm(arm: str, patients: pd.DataFrame, ci_method: str, level: floa
     )
 
 
-def _compare(p: pd.DataFrame, treated: str, control: str, level: float) -> TwoArmComparison:
+def _compare(p: pd.DataFrame, treated: str, control: str, level: float) -> TwoArmComparison | None:
     t, c = p[p["arm"] == treated], p[p["arm"] == control]
     a, n1 = int(t["converted_lower"].sum()), len(t)
     cc, n2 = int(c["converted_lower"].sum()), len(c)
     au, ccu = int(t["converted_upper"].sum()), int(c["converted_upper"].sum())
     if n1 == 0 or n2 == 0:
-        raise InputError(
-            f"arm {treated if n1 == 0 else control!r} has no patient with a follow-up exam",
-            column="arm",
+        warnings.warn(
+            f"arm {treated if n1 == 0 else control!r} has no patient with a follow-up exam; "
+            "no two-arm comparison",
+            DataWarning,
+            stacklevel=3,
         )
+        return None
     both = pd.concat([t, c])
     flag = (both["arm"] == treated).to_numpy(float)
     results: dict[str, AncovaResult | None] = {}
