@@ -5,8 +5,10 @@ Fits (the same data in both, generated here and handed to R through a temporary 
 1. REML random-effects model, k = 22, repeated N times;
 2. REML meta-regression with two continuous moderators, k = 22, repeated N times.
 
-Per-fit times are CPU-independent wall-clock medians of several repeats; metafor is timed
-inside R (``proc.time`` around a loop of ``rma()`` calls), so R's start-up is not counted.
+Per-fit times are medians over repeats of the *CPU time* (user + system) of each process —
+``time.process_time`` here, ``proc.time()`` user.self + sys.self inside R around a loop of
+``rma()`` calls — so R's start-up is not counted and other load on a shared machine distorts
+the ratio less than wall-clock time would.
 The estimates of the two engines are printed side by side as a sanity check.
 
 Run:  python benchmarks/bench_pool.py [--n 2000] [--repeats 5]
@@ -35,9 +37,11 @@ dat <- read.csv(args[1]); n <- as.integer(args[2]); reps <- as.integer(args[3])
 time_it <- function(f) {
   out <- numeric(reps)
   for (r in seq_len(reps)) {
-    t0 <- proc.time()[["elapsed"]]
+    t0 <- proc.time()
     for (i in seq_len(n)) res <- f()
-    out[r] <- (proc.time()[["elapsed"]] - t0) / n
+    t1 <- proc.time()
+    # CPU time (user + system) of this process: robust to other load on the machine
+    out[r] <- ((t1[["user.self"]] + t1[["sys.self"]]) - (t0[["user.self"]] + t0[["sys.self"]])) / n
   }
   list(times = out, res = res)
 }
@@ -63,10 +67,10 @@ def make_data(k: int = 22, seed: int = 20240601):
 def time_python(fn, n: int, reps: int) -> list[float]:
     out = []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = time.process_time()  # CPU time of this process, as measured in R
         for _ in range(n):
             fn()
-        out.append((time.perf_counter() - t0) / n)
+        out.append((time.process_time() - t0) / n)
     return out
 
 

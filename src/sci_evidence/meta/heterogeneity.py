@@ -56,6 +56,7 @@ def heterogeneity(
     *,
     equal_effect: bool,
     intercept_only: bool = False,
+    moments=None,
 ) -> Heterogeneity:
     """Compute Q, its p-value, I² (percent), H² and s² for a fitted model."""
     k, p = X.shape
@@ -63,7 +64,10 @@ def heterogeneity(
     if df <= 0:
         return Heterogeneity(0.0, 0, 1.0, 0.0, 1.0, 0.0)
     w = 1.0 / vi
-    if intercept_only:
+    if moments is not None:  # the fit's precomputed moment sums (general designs)
+        Q, trP = moments.q_and_trace(0.0)
+        Q = max(0.0, Q)
+    elif intercept_only:
         sw = float(w @ X[:, 0])
         e = yi - float(w @ yi) / sw
         Q = max(0.0, float(w @ (e * e)))

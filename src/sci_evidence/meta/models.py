@@ -39,7 +39,7 @@ from sci_evidence.errors import DataWarning, InputError
 from sci_evidence.meta.heterogeneity import heterogeneity
 from sci_evidence.meta.regression import INTERCEPT, design_matrix, moderator_columns
 from sci_evidence.meta.results import PoolResult
-from sci_evidence.meta.tau2 import TAU2_METHODS, fit_tau2, weighted_fit
+from sci_evidence.meta.tau2 import TAU2_METHODS, _Moments, fit_tau2, weighted_fit
 from sci_evidence.meta.validation import (
     check_control,
     check_design,
@@ -178,8 +178,10 @@ def _fit(
         )
     has_intercept = bool((X[:, 0] == 1.0).all())
     icpt = p == 1 and has_intercept
+    # general designs: one set of moment sums serves the tau² search and Q/I²
+    mom = None if icpt else _Moments(yi, vi, X, False)
     if tau2_fixed is None:
-        t = fit_tau2(method, yi, vi, X, control, intercept_only=icpt)
+        t = fit_tau2(method, yi, vi, X, control, intercept_only=icpt, moments=mom)
         tau2, se_tau2, converged, n_iter, algorithm = (
             t.tau2,
             t.se_tau2,
@@ -252,7 +254,9 @@ def _fit(
 
     # a fixed tau2 = 0 under "EE" is still an equal-effect model (Q-based I²)
     equal_effect = method == "EE" and (tau2_fixed is None or tau2 == 0.0)
-    het = heterogeneity(yi, vi, X, tau2, equal_effect=equal_effect, intercept_only=icpt)
+    het = heterogeneity(
+        yi, vi, X, tau2, equal_effect=equal_effect, intercept_only=icpt, moments=mom
+    )
 
     pi_lb = pi_ub = None
     if p == 1 and has_intercept and (method != "EE" or tau2_fixed is not None):

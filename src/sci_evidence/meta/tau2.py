@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from operator import mul
 
 import numpy as np
 
@@ -290,6 +291,60 @@ def _outer_rows(X: np.ndarray) -> np.ndarray:
     return (X[:, :, None] * X[:, None, :]).reshape(k, p * p)
 
 
+def _py_spd_inverse(m: list[float], p: int) -> tuple[list[float], float]:
+    """Inverse (flat, row-major) and log-determinant of a small SPD matrix, in plain Python.
+
+    Gauss-Jordan elimination on the diagonally scaled matrix (no pivoting is needed for a
+    positive-definite matrix). For p ≤ 4 this is several times cheaper than the numpy calls
+    it replaces. Returns NaNs when the matrix is not positive definite.
+    """
+    d = [m[i * p + i] for i in range(p)]
+    if min(d) <= 0:
+        return [math.nan] * (p * p), math.nan
+    s = [1.0 / math.sqrt(x) for x in d]
+    if p == 3:  # adjugate of the scaled matrix (unit diagonal), the common case
+        s0, s1, s2 = s
+        b, c, f = m[1] * s0 * s1, m[2] * s0 * s2, m[5] * s1 * s2
+        c11, c12, c13 = 1.0 - f * f, c * f - b, b * f - c
+        c22, c23, c33 = 1.0 - c * c, b * c - f, 1.0 - b * b
+        det = c11 + b * c12 + c * c13
+        if not det > 1e-14:
+            return [math.nan] * 9, math.nan
+        t0, t1, t2 = s0 / det, s1 / det, s2 / det
+        i01, i02, i12 = c12 * t0 * s1, c13 * t0 * s2, c23 * t1 * s2
+        inv = [c11 * t0 * s0, i01, i02, i01, c22 * t1 * s1, i12, i02, i12, c33 * t2 * s2]
+        return inv, math.log(det) + math.log(d[0] * d[1] * d[2])
+    a = [[m[i * p + j] * s[i] * s[j] for j in range(p)] + [1.0 if i == j else 0.0 for j in range(p)]
+         for i in range(p)]  # fmt: skip
+    logdet = 0.0
+    for c in range(p):
+        piv = a[c][c]
+        if not piv > 1e-14:
+            return [math.nan] * (p * p), math.nan
+        logdet += math.log(piv)
+        row = a[c]
+        inv_piv = 1.0 / piv
+        for j in range(2 * p):
+            row[j] *= inv_piv
+        for r in range(p):
+            if r != c:
+                f = a[r][c]
+                if f:
+                    ar = a[r]
+                    for j in range(2 * p):
+                        ar[j] -= f * row[j]
+    inv = [a[i][p + j] * s[i] * s[j] for i in range(p) for j in range(p)]
+    return inv, logdet + sum(math.log(x) for x in d)
+
+
+def _mv(M: list[float], v: list[float], p: int) -> list[float]:
+    return [sum(map(mul, M[i * p : (i + 1) * p], v)) for i in range(p)]
+
+
+def _dot(a: list[float], b: list[float]) -> float:
+    return sum(map(mul, a, b))
+
+
 class _Moments:
     """Weighted moments of (X, y) for the hot loop of the iterative estimators.
 
@@ -299,12 +354,12 @@ class _Moments:
     P nor tau², and keeps the expanded sums of squares free of cancellation.
     """
 
-    __slots__ = ("vi", "k", "p", "icpt", "F", "W", "w", "w2", "w3", "tmp")
+    __slots__ = ("vi", "k", "p", "icpt", "F", "W", "w", "w2", "w3", "tmp", "last")
 
     def __init__(self, yi: np.ndarray, vi: np.ndarray, X: np.ndarray, icpt: bool):
         k, p = X.shape
         self.vi, self.k, self.p, self.icpt = vi, k, p, icpt
-        yc = yi - yi.mean()
+        yc = yi - yi.sum() / k
         if icpt:
             F = np.empty((k, 3))
             F[:, 0] = 1.0
@@ -313,14 +368,22 @@ class _Moments:
         else:
             Xs = X
             if p > 1 and (X[:, 0] == 1.0).all():
-                rest = X[:, 1:] - X[:, 1:].mean(axis=0)
-                sd = np.sqrt((rest * rest).mean(axis=0))
-                Xs = np.column_stack([X[:, 0], rest / np.where(sd > 0, sd, 1.0)])
-            F = np.column_stack([np.ones(k), _outer_rows(Xs), Xs * yc[:, None], yc * yc])
+                rest = X[:, 1:] - X[:, 1:].sum(axis=0) / k
+                sd = np.sqrt((rest * rest).sum(axis=0) / k)
+                Xs = np.empty_like(X)
+                Xs[:, 0] = 1.0
+                Xs[:, 1:] = rest / np.where(sd > 0, sd, 1.0)
+            q = p * p
+            F = np.empty((k, 2 + q + p))
+            F[:, 0] = 1.0
+            F[:, 1 : 1 + q] = (Xs[:, :, None] * Xs[:, None, :]).reshape(k, q)
+            F[:, 1 + q : 1 + q + p] = Xs * yc[:, None]
+            F[:, -1] = yc * yc
         self.F = F
         self.W = np.empty((3, k))
         self.w, self.w2, self.w3 = self.W[0], self.W[1], self.W[2]
         self.tmp = np.empty(k)
+        self.last = (math.nan, math.nan)
 
     def parts(self, method: str, tau2: float):
         """``(num, fisher, observed)`` as :func:`_likelihood_parts` returns them."""
@@ -347,24 +410,68 @@ class _Moments:
             return yPPy - trP, trPP, 2.0 * yPPPy - trPP
         p = self.p
         q = p * p
-        XX = M[:, 1 : 1 + q].reshape(3, p, p)
-        Xy = M[:, 1 + q : 1 + q + p]
-        A, _ = spd_inverse(XX[0])
-        beta = A @ Xy[0]
-        XXb = XX @ beta
-        r = M[:, -1] - 2.0 * (Xy @ beta) + XXb @ beta  # Σ w^j e², j = 1, 2, 3
-        sw, sw2 = float(M[0, 0]), float(M[1, 0])
+        rows = M.tolist()
+        sw, sw2 = rows[0][0], rows[1][0]
+        XX = [r[1 : 1 + q] for r in rows]
+        Xy = [r[1 + q : 1 + q + p] for r in rows]
+        A, _ = _py_spd_inverse(XX[0], p)
+        beta = _mv(A, Xy[0], p)
+        XXb = [_mv(XX[j], beta, p) for j in range(3)]
+        # Σ w^j e² = y'W^j y − 2 β'X'W^j y + β'X'W^j X β, j = 1, 2, 3
+        r = [rows[j][-1] - 2.0 * _dot(Xy[j], beta) + _dot(XXb[j], beta) for j in range(3)]
         if method == "EB":
-            return float(r[0]) * k / (k - p) - k, sw, math.nan
-        g = Xy[1] - XXb[1]
-        yPPPy = float(r[2]) - float(g @ A @ g)
-        yPPy = float(r[1])
+            return r[0] * k / (k - p) - k, sw, math.nan
+        g = [Xy[1][i] - XXb[1][i] for i in range(p)]
+        yPPPy = r[2] - _dot(g, _mv(A, g, p))
+        yPPy = r[1]
         if method == "ML":
             return yPPy - sw, sw2, 2.0 * yPPPy - sw2
-        AM2 = A @ XX[1]
-        trP = sw - float(AM2.trace())
-        trPP = sw2 - 2.0 * float((A * XX[2]).sum()) + float((AM2 * AM2.T).sum())
+        M2, M3 = XX[1], XX[2]
+        AM2 = [
+            sum(A[i * p + t] * M2[t * p + j] for t in range(p)) for i in range(p) for j in range(p)
+        ]
+        trP = sw - sum(AM2[i * p + i] for i in range(p))
+        trPP = (
+            sw2
+            - 2.0 * _dot(A, M3)
+            + sum(AM2[i * p + j] * AM2[j * p + i] for i in range(p) for j in range(p))
+        )
         return yPPy - trP, trPP, 2.0 * yPPPy - trPP
+
+    def loglik(self, method: str, tau2: float) -> float:
+        """(Restricted) log-likelihood up to a constant (REML: with the scaled design)."""
+        np.add(self.vi, tau2, out=self.tmp)
+        np.divide(1.0, self.tmp, out=self.w)
+        m = self.w @ self.F
+        if self.icpt:
+            s1, a1, c1 = m.tolist()
+            rss, logdet = c1 - a1 * a1 / s1, math.log(s1)
+        else:
+            p = self.p
+            row = m.tolist()
+            A, logdet = _py_spd_inverse(row[1 : 1 + p * p], p)
+            xy = row[1 + p * p : 1 + p * p + p]
+            rss = row[-1] - _dot(xy, _mv(A, xy, p))
+        ll = -0.5 * float(np.log(self.tmp).sum()) - 0.5 * rss
+        return ll - 0.5 * logdet if method == "REML" else ll
+
+    def q_and_trace(self, tau2: float) -> tuple[float, float]:
+        """``(y'Py, tr P)`` at tau² (at 0: Cochran's Q and the trace used by I²)."""
+        np.add(self.vi, tau2, out=self.tmp)
+        np.divide(1.0, self.tmp, out=self.w)
+        np.multiply(self.w, self.w, out=self.w2)
+        m = self.W[:2] @ self.F
+        if self.icpt:
+            (s1, a1, c1), (s2, _, _) = m.tolist()
+            return c1 - a1 * a1 / s1, s1 - s2 / s1
+        p = self.p
+        q = p * p
+        r0, r1 = m.tolist()
+        A, _ = _py_spd_inverse(r0[1 : 1 + q], p)
+        xy = r0[1 + q : 1 + q + p]
+        rss = r0[-1] - _dot(xy, _mv(A, xy, p))
+        trP = r0[0] - _dot(A, r1[1 : 1 + q])
+        return rss, trP
 
 
 def _score_info(method, tau2, yi, vi, X, icpt=False):
@@ -414,7 +521,7 @@ def _brent_fallback(method, yi, vi, X, threshold):
     return brentq(score, 0.0, upper, xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=500)
 
 
-def _fisher_scoring(method, yi, vi, X, control, icpt=False):
+def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
     """Solve the ML/REML/EB score equation for tau² ≥ 0.
 
     Default: Newton's method on the likelihood, falling back to metafor's Fisher-scoring
@@ -433,13 +540,16 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False):
     newton = not compat and method != "EB" and step_adj == 1.0
     if tau2 is None:
         tau2 = max(0.0, _he(yi, vi, X))
-    mom = _Moments(yi, vi, X, icpt)
+    if mom is None:
+        mom = _Moments(yi, vi, X, icpt)
     n_iter = 0
     converged = False
     lo, hi = 0.0, math.inf  # bracket of the root of the score
+    last = (math.nan, math.nan)  # (tau2, Fisher information) of the last evaluation
     while n_iter < max_iter:
         n_iter += 1
         num, fisher, observed = mom.parts(method, tau2)
+        last = (tau2, fisher)
         if newton:
             if num > 0:
                 lo = max(lo, tau2)
@@ -455,7 +565,9 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False):
             break
         if tau2 + adj < 0 and not compat:
             # boundary: if the score at 0 points down, tau2 = 0 is the (KKT) solution
-            if mom.parts(method, 0.0)[0] <= 0:
+            num0, fisher0, _ = mom.parts(method, 0.0)
+            if num0 <= 0:
+                last = (0.0, fisher0)
                 tau2 = 0.0
                 converged = True
                 break
@@ -484,7 +596,7 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False):
     # metafor's ll0check: a stationary point that is worse than tau2 = 0 is a trap
     ll_tol, t_min = (np.finfo(float).eps ** 0.25, threshold) if compat else (1e-8, 0.0)
     if method in ("ML", "REML") and tau2 > t_min:
-        if _loglik(method, 0.0, yi, vi, X, icpt) - _loglik(method, tau2, yi, vi, X, icpt) > ll_tol:
+        if mom.loglik(method, 0.0) - mom.loglik(method, tau2) > ll_tol:
             warnings.warn(
                 f"{method}: the estimate tau2={tau2:.6g} has a lower likelihood than "
                 "tau2 = 0 (local maximum); tau2 set to 0",
@@ -492,6 +604,7 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False):
                 stacklevel=4,
             )
             tau2 = 0.0
+    mom.last = last
     return tau2, n_iter, algorithm
 
 
@@ -555,6 +668,7 @@ def fit_tau2(
     control: dict | None = None,
     *,
     intercept_only: bool | None = None,
+    moments: _Moments | None = None,
 ) -> Tau2Fit:
     """Estimate tau² with ``method`` (one of :data:`TAU2_METHODS`).
 
@@ -600,11 +714,12 @@ def fit_tau2(
     icpt = intercept_only
     if icpt is None:
         icpt = p == 1 and bool((X[:, 0] == 1.0).all())
-    tau2, n_iter, algorithm = _fisher_scoring(method, yi, vi, X, con, icpt)
-    w = 1.0 / (vi + tau2)
-    if method == "ML":
-        se = math.sqrt(2.0 / float(w @ w))
-    else:
-        _, fisher, _ = _likelihood_parts("REML", tau2, yi, vi, X, icpt)
-        se = math.sqrt(2.0 / fisher)
+    mom = moments if moments is not None else _Moments(yi, vi, X, icpt)
+    tau2, n_iter, algorithm = _fisher_scoring(method, yi, vi, X, con, icpt, mom)
+    t_last, fisher = mom.last
+    # the information one step before convergence differs by < threshold (relative)
+    if not abs(t_last - tau2) <= con["threshold"] * max(1.0, tau2):
+        _, fisher, _ = mom.parts(method, tau2)
+    # ML: fisher = Σw²; REML: fisher = tr(P²) — both give SE(tau²) = sqrt(2/fisher)
+    se = math.sqrt(2.0 / fisher)
     return Tau2Fit(tau2, se, True, n_iter, algorithm)
