@@ -216,7 +216,10 @@ def _read_excel(path: Path, label: str) -> list[RawTable]:
     if not zipfile.is_zipfile(path):
         raise InputError("not an Excel workbook (.xlsx)", file=label)
     try:
-        sheets = pd.read_excel(path, sheet_name=None, dtype=object, engine="openpyxl")
+        # No NA guessing: a verbatim "NA" or "None" is text, an empty cell is empty.
+        sheets = pd.read_excel(
+            path, sheet_name=None, dtype=object, engine="openpyxl", keep_default_na=False
+        )
     except Exception as exc:  # openpyxl raises many types for damaged workbooks
         raise InputError(f"cannot read the workbook: {exc}".splitlines()[0], file=label) from exc
     out = []
@@ -277,10 +280,7 @@ def write_evidence_file(
         }
         path.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     elif fmt == "excel":
-        with pd.ExcelWriter(path, engine="openpyxl") as xw:
-            for n in FRAME_NAMES:
-                if n in frames:
-                    frames[n].to_excel(xw, sheet_name=n, index=False)
+        _write_excel(frames, path)
     else:
         parts = []
         for n in FRAME_NAMES:
@@ -298,3 +298,32 @@ def write_evidence_file(
         )
         stacked.to_csv(path, index=False, lineterminator="\n")
     return path
+
+
+def _write_excel(frames: dict[str, pd.DataFrame], path: Path) -> None:
+    """One sheet per frame; text cells stay text (a verbatim "=1+2" is not a formula)."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    from sci_evidence.evidence.model import _records
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    for n in FRAME_NAMES:
+        if n not in frames:
+            continue
+        ws = wb.create_sheet(n)
+        cols = [c for c, _ in FRAMES[n]]
+        for j, c in enumerate(cols, start=1):
+            ws.cell(row=1, column=j, value=c).font = Font(bold=True)
+        for i, rec in enumerate(_records(frames[n]), start=2):
+            for j, c in enumerate(cols, start=1):
+                v = rec[c]
+                if v is None or v == "":
+                    continue
+                cell = ws.cell(row=i, column=j, value=v)
+                if isinstance(v, str):
+                    # openpyxl turns text starting with "=" into a formula; keep it text.
+                    cell.data_type = "s"
+        ws.freeze_panes = "A2"
+    wb.save(path)
