@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -202,7 +201,7 @@ def run_bias_options(
     ------
     InputError
         Bad option values (the CLI prints one line and exits 2).
-    typer.Exit
+    SystemExit
         Code 130 after Ctrl-C.
     """
     if permutations is not None and permutations < 2:
@@ -219,4 +218,6 @@ def run_bias_options(
             _permutation_report(res, int(permutations), console)
     except KeyboardInterrupt:
         console.print("\nInterrupted: stopped cleanly.", highlight=False, markup=False)
-        raise typer.Exit(130) from None
+        # SystemExit, not typer.Exit: click (standalone_mode=False) turns Exit into a return
+        # value and the process would end with 0
+        raise SystemExit(130) from None
