@@ -158,8 +158,17 @@ def test_uninitialised_database_is_a_clear_error(tmp_path):
     s = EvidenceStore(f"sqlite:///{tmp_path / 'x.sqlite'}")
     with pytest.raises(InputError, match="not initialised; run 'sci-evidence evidence init'"):
         s.load()
-    with pytest.raises(InputError, match="not initialised"):
-        load_evidence(str(tmp_path / "y.sqlite"))
+    from sci_evidence.errors import DataWarning
+
+    with pytest.warns(DataWarning, match="not initialised.*using the bundled data set"):
+        ev = load_evidence(str(tmp_path / "y.sqlite"))
+    assert ev.origin == "bundled" and len(ev.studies) == 35
+
+
+def test_load_evidence_with_unreachable_database_is_an_error(monkeypatch):
+    monkeypatch.setenv("SCI_EVIDENCE_DB", "postgresql://nobody:pw@127.0.0.1:1/none")
+    with pytest.raises(InputError, match="cannot open the evidence database"):
+        load_evidence()
 
 
 def test_unreachable_postgres_is_one_line(tmp_path):
@@ -186,7 +195,12 @@ def test_resolve_url(monkeypatch, tmp_path):
 
 
 def test_reading_a_missing_sqlite_file_does_not_create_it(tmp_path):
+    from sci_evidence.errors import DataWarning
+
     target = tmp_path / "nothing_here.sqlite"
-    with pytest.raises(InputError, match="not initialised"):
+    with pytest.warns(DataWarning):
         load_evidence(str(target))
+    assert not target.exists()
+    with pytest.raises(InputError, match="not initialised"):
+        EvidenceStore(str(target)).load()
     assert not target.exists()

@@ -8,7 +8,9 @@ are documented in ``docs/evidence_schema.md``. Without a database URL (argument 
 from __future__ import annotations
 
 import os
+import warnings
 
+from sci_evidence.errors import DataWarning
 from sci_evidence.evidence.columns import FRAME_NAMES, FRAMES
 from sci_evidence.evidence.model import EvidenceSet
 
@@ -30,20 +32,37 @@ def load_evidence(db: str | None = None) -> EvidenceSet:
         risk_of_bias, screening, natural_history_conversion, natural_history_scores,
         published_pooled, provenance``) plus ``data_hash``.
 
+    Warns
+    -----
+    DataWarning
+        When the database exists but has not been initialised (``sci-evidence evidence
+        init``): the bundled data set is returned instead, and ``origin`` says so.
+
     Raises
     ------
     InputError
-        When the database cannot be opened or has not been initialised
-        (run ``sci-evidence evidence init``).
+        When the database cannot be opened (bad URL, server unreachable).
     """
+    from sci_evidence.evidence.bundled import load_bundled
+
     url = db or os.environ.get("SCI_EVIDENCE_DB") or None
     if url is None:
-        from sci_evidence.evidence.bundled import load_bundled
-
         return load_bundled()
     from sci_evidence.evidence.store import EvidenceStore
 
-    return EvidenceStore(url).load()
+    store = EvidenceStore(url)
+    try:
+        if store.is_initialised():
+            return store.load()
+    finally:
+        store.dispose()
+    warnings.warn(
+        f"the evidence database {store.display_url} is not initialised "
+        "(run 'sci-evidence evidence init'); using the bundled data set",
+        DataWarning,
+        stacklevel=2,
+    )
+    return load_bundled()
 
 
 __all__ = ["EvidenceSet", "FRAMES", "FRAME_NAMES", "load_evidence"]
