@@ -80,9 +80,10 @@ class CellError:
 class EncodedExams:
     """A table of exams as code arrays, N exams along the last axis.
 
-    touch, prick : int8 array (2, 29, N)
-        Sides (right, left) × segments C1…S4_5 (C1 coded as a normal 2).
-    motor : int8 array (2, 10, N)
+    touch, prick : int8 array (2, N, 32)
+        Sides (right, left) × exams × segments C1…S4_5 (C1 and the padding 29–31 coded as
+        a normal 2; 32 positions so that a row packs into one uint32).
+    motor : int8 array (2, N, 10)
         Key muscles C5…T1, L2…S1.
     vac, dap : int8 array (N,)
         0 Yes, 1 No, 2 NT.
@@ -107,9 +108,9 @@ class EncodedExams:
     def take(self, rows: np.ndarray) -> EncodedExams:
         """The exams at positions ``rows`` (errors are dropped)."""
         return EncodedExams(
-            self.touch[..., rows],
-            self.prick[..., rows],
-            self.motor[..., rows],
+            self.touch[:, rows],
+            self.prick[:, rows],
+            self.motor[:, rows],
             self.vac[rows],
             self.dap[rows],
             self.non_key[:, rows],
@@ -188,16 +189,15 @@ def encode_table(df: pd.DataFrame, ids: list[str]) -> EncodedExams:
 
     sens_what = "sensory score must be 0, 1, 2 or NT; 0, 1 and NT may carry * or **"
     mot_what = "motor grade must be 0-5 or NT; 0-4 and NT may carry * or **"
-    touch = np.empty((2, 29, n), dtype=np.int8)
-    prick = np.empty((2, 29, n), dtype=np.int8)
-    motor = np.empty((2, 10, n), dtype=np.int8)
-    touch[:, 0] = prick[:, 0] = CODE["2"]
+    touch = np.full((2, n, 32), CODE["2"], dtype=np.int8)
+    prick = np.full((2, n, 32), CODE["2"], dtype=np.int8)
+    motor = np.empty((2, n, 10), dtype=np.int8)
     for s in range(2):
         for i in range(28):
-            touch[s, i + 1] = scores(TOUCH_COLUMNS[s][i], VALID_SENSORY, sens_what)
-            prick[s, i + 1] = scores(PRICK_COLUMNS[s][i], VALID_SENSORY, sens_what)
+            touch[s, :, i + 1] = scores(TOUCH_COLUMNS[s][i], VALID_SENSORY, sens_what)
+            prick[s, :, i + 1] = scores(PRICK_COLUMNS[s][i], VALID_SENSORY, sens_what)
         for i in range(10):
-            motor[s, i] = scores(MOTOR_COLUMNS[s][i], VALID_MOTOR, mot_what)
+            motor[s, :, i] = scores(MOTOR_COLUMNS[s][i], VALID_MOTOR, mot_what)
 
     def anal(column: str) -> np.ndarray:
         codes = _index_in(df[column], _ANAL_VOCAB)

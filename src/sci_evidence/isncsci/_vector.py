@@ -1,15 +1,19 @@
-"""The classification rules vectorised over many exams (numpy).
+"""The classification rules vectorised over many exams (numpy bitmasks).
 
-Same rules as :mod:`sci_evidence.isncsci._rules` (RULES.md §3–§11), restated so that every
-walk over levels is a set of boolean arrays ``(sides, positions, exams)``:
+Same rules as :mod:`sci_evidence.isncsci._rules` (RULES.md §3–§11), restated so that a
+whole walk over levels is a handful of integer operations per exam:
 
-- each step of a walk is *local*: whether it continues, records its level, forces a ``*``
-  on it, and sets the walk's "variable" flag v depend only on scores near that level;
-- v only ever switches on, so "v before step i" is a cumulative OR, and "step i is
-  reached" a cumulative AND of the earlier steps' "continue".
+- the levels C1…S4_5 of one side are the bits of a ``uint32`` (bit i = segment i; bit 29 =
+  INT; bit 30 = NA for the zones of partial preservation);
+- each step of a walk is *local*: whether it continues, records its level, forces a ``*``,
+  or sets the walk's "variable" flag v depends only on scores near that level, so each
+  of these is one bitmask per exam;
+- "the steps reached" are the bits up to the first step that stops (lowest set bit of
+  ``~continue``), and "v before step i" are the bits above the first reached step that
+  sets v — two's-complement tricks, no loop over levels.
 
-Sets of possible levels are kept as boolean arrays over C1…S4_5, INT (30 positions) and
-packed into bitmasks for output: bit i = level i, bit 30 = ``NA``, bits 32+ = the ``*``s.
+Score predicates are boolean lookup tables over score codes (see ``_codes``), packed into
+bitmasks with :func:`numpy.packbits`.
 """
 
 from __future__ import annotations
@@ -18,9 +22,14 @@ import numpy as np
 
 from sci_evidence.isncsci._codes import CODE, NO, NT, NT_DIGIT, YES, EncodedExams, lut
 
+U32 = np.uint32
 INT_POS = 29
 NA_BIT = 30
-N_POS = 30
+INT_BIT = U32(1 << INT_POS)
+NA_MASK = U32(1 << NA_BIT)
+STEPS = U32((1 << 28) - 1)  # walk steps C1…S3 (bits 0..27)
+S1_BIT, S2_BIT, S3_BIT = U32(1 << 25), U32(1 << 26), U32(1 << 27)
+KEY_POS = U32(sum(1 << p for p in (4, 5, 6, 7, 8, 21, 22, 23, 24, 25)))
 
 C0, C2, C5, CNT, CNT1 = CODE["0"], CODE["2"], CODE["5"], CODE["NT"], CODE["NT*"]
 C0TT = CODE["0**"]
@@ -47,17 +56,18 @@ ZERO_ANY = lut({"0", "0*", "0**"})
 ZERO_OR_ZSTAR = lut({"0", "0*"})
 ZERO_OR_ZTT = lut({"0", "0**"})
 TAGGED_DIGIT = lut({"0*", "1*", "0**", "1**"})
+IS_TWO = lut({"2"})
+IS_ZERO = lut({"0"})
+IS_NT = lut({"NT"})
+IS_NT_STAR = lut({"NT*"})
 HAS_STAR = np.array([("*" in t) for t in (*CODE, "")], dtype=bool)
 MZPP_FUNCTION = lut(
-    {f"{d}{t}" for d in "12345" for t in ("", "*", "**") if not (d == "5" and t)} | {"0**", "NT**"}
+    {f"{d}{t}" for d in "12345" for t in ("", "*", "**") if not (d == "5" and t)}
+    | {"0**", "NT**"}
 )
 MZPP_POSSIBLE = lut({"NT", "NT*", "0*"})
 STRIP = np.array([(c // 3) * 3 for c in range(len(CODE))] + [-1], dtype=np.int8)
 DIGIT = np.array([c // 3 for c in range(len(CODE))] + [0], dtype=np.int16)
-
-_KEY_SEGMENTS = np.array([4, 5, 6, 7, 8, 21, 22, 23, 24, 25])
-_KEY_OF_SEGMENT = np.full(N_POS, -1)
-_KEY_OF_SEGMENT[_KEY_SEGMENTS] = np.arange(10)
 
 
 def _start_muscle(x: int) -> int:
@@ -73,184 +83,235 @@ def _start_muscle(x: int) -> int:
     return 10
 
 
-#: Motor-level candidate L → first muscle more than three levels below it (§9.2).
-START_BELOW_MOTOR = np.array([_start_muscle(L + 4) for L in range(N_POS)])
-START_BELOW_MOTOR[INT_POS] = 10
-#: NLI candidate L → first muscle below it.
-START_BELOW_NLI = np.array([_start_muscle(L + 1) for L in range(N_POS)])
-START_BELOW_NLI[INT_POS] = 10
+def _groups(start_of) -> list[int]:
+    """For each start muscle j (0..10), the bitmask of levels L whose start is j."""
+    return [sum(1 << L for L in range(30) if start_of[L] == j) for j in range(11)]
+
+
+#: Levels grouped by the first muscle more than three levels below them (§9.2), INT: none.
+BELOW_MOTOR_GROUPS = _groups([10 if L == INT_POS else _start_muscle(L + 4) for L in range(30)])
+#: Levels grouped by the first muscle below them (§9.6–9.7).
+BELOW_NLI_GROUPS = _groups([10 if L == INT_POS else _start_muscle(L + 1) for L in range(30)])
 N_MUSCLES_BELOW = 10 - np.arange(11)
 
 
-def _walk(cont, rec, force, setv):
-    """Run a walk along axis 1: (recorded, starred, completed, v at the end)."""
-    passed = np.logical_and.accumulate(cont, axis=1)
-    reached = np.empty_like(passed)
-    reached[:, 0] = True
-    reached[:, 1:] = passed[:, :-1]
-    v_after = np.logical_or.accumulate(setv, axis=1)
-    v_before = np.empty_like(v_after)
-    v_before[:, 0] = False
-    v_before[:, 1:] = v_after[:, :-1]
-    recorded = reached & rec
-    starred = recorded & (force | v_before)
-    return recorded, starred, passed[:, -1], v_after[:, -1]
+# -- bit helpers ----------------------------------------------------------------------------
+def _bits(flags: np.ndarray) -> np.ndarray:
+    """Boolean (..., K), K ≤ 32 → uint32 (...) with bit k = flags[..., k]."""
+    packed = np.packbits(flags, axis=-1, bitorder="little")
+    width = packed.shape[-1]
+    if width == 4:
+        return packed.view("<u4")[..., 0]
+    if width == 2:
+        return packed.view("<u2")[..., 0].astype(U32)
+    if width == 1:
+        return packed[..., 0].astype(U32)
+    out = packed[..., 0].astype(U32)
+    for i in range(1, width):
+        out |= packed[..., i].astype(U32) << U32(8 * i)
+    return out
 
 
+def _key_bits(flags: np.ndarray) -> np.ndarray:
+    """Boolean (..., 10) over key muscles → bits at their segments (C5–T1, L2–S1)."""
+    b = _bits(flags)
+    return ((b & U32(0x1F)) << U32(4)) | ((b >> U32(5)) << U32(21))
+
+
+def _low_bit(x: np.ndarray) -> np.ndarray:
+    return x & (~x + U32(1))
+
+
+def _smear_down(x: np.ndarray) -> np.ndarray:
+    """Every bit at or below the highest set bit."""
+    x = x | (x >> U32(1))
+    x |= x >> U32(2)
+    x |= x >> U32(4)
+    x |= x >> U32(8)
+    x |= x >> U32(16)
+    return x
+
+
+def _high_bit(x: np.ndarray) -> np.ndarray:
+    s = _smear_down(x)
+    return s ^ (s >> U32(1))
+
+
+def _by_group(flags: np.ndarray, groups: list[int]) -> np.ndarray:
+    """flags (..., 11) per start muscle j → mask of the levels whose start j is flagged."""
+    out = np.zeros(flags.shape[:-1], dtype=U32)
+    for j, group in enumerate(groups):
+        if group:
+            out |= np.where(flags[..., j], U32(group), U32(0))
+    return out
+
+
+def _walk(cont, rec, force, setv, full=STEPS):
+    """A forward walk over bits: (recorded, starred, completed, v at the end)."""
+    stop = ~cont & full
+    reached = ((_low_bit(stop) << U32(1)) - U32(1)) & full
+    sv = setv & reached
+    v_before = ~((_low_bit(sv) << U32(1)) - U32(1)) & full
+    recorded = rec & reached
+    return recorded, recorded & (force | v_before), stop == 0, sv != 0
+
+
+# -- §4 sensory step, §5 sensory level ------------------------------------------------------
 def _sensory_steps(touch, prick):
-    """§4 for every step L = C1…S3 (looking at L+1), per side: (cont, rec, force, setv)."""
-    a, b = touch[:, 1:], prick[:, 1:]
-    both2 = (a == C2) & (b == C2)
-    abn = ABNORMAL[a] | ABNORMAL[b]
-    nt_star = (a == CNT1) | (b == CNT1)
-    a_nt, b_nt = a == CNT, b == CNT
+    """§4 for steps L = C1…S3 (looking at segment L+1), per side, as bitmasks."""
+
+    def seg(table, codes):
+        return _bits(table[codes]) >> U32(1)  # segment L+1 → step L
+
+    a2, b2 = seg(IS_TWO, touch), seg(IS_TWO, prick)
+    abn = seg(ABNORMAL, touch) | seg(ABNORMAL, prick)
+    nts = seg(IS_NT_STAR, touch) | seg(IS_NT_STAR, prick)
+    a_nt, b_nt = seg(IS_NT, touch), seg(IS_NT, prick)
+    a_lt, b_lt = seg(LOW_TT, touch), seg(LOW_TT, prick)
     nt = a_nt | b_nt
-    cont = ~abn & ~nt_star
-    rec = abn | nt_star | nt
-    force = nt_star & ~abn
-    s4_setv = nt & ((a_nt & LOW_TT[b]) | (b_nt & LOW_TT[a]))
-    s5 = ~(both2 | abn | nt_star | nt)
-    setv = force | (cont & s4_setv) | s5
+    cont = ~abn & ~nts & STEPS
+    rec = (abn | nts | nt) & STEPS
+    force = nts & ~abn & STEPS
+    s4_setv = nt & ((a_nt & b_lt) | (b_nt & a_lt))
+    s5 = ~(a2 & b2) & ~abn & ~nts & ~nt
+    setv = (force | (cont & s4_setv) | s5) & STEPS
     return cont, rec, force, setv
 
 
+def _sensory_level(sens):
+    recorded, starred, completed, v = _walk(*sens)
+    cand = recorded | np.where(completed, INT_BIT, U32(0))
+    star = starred | np.where(completed & v, INT_BIT, U32(0))
+    return cand, star
+
+
+# -- §6 motor level -------------------------------------------------------------------------
 def _key_steps(m, n):
-    """§6.2 for arrays of (m, n) grades: (cont, rec, force, setv)."""
+    """§6.2 for arrays of (m, n) grades: (cont, rec, force, setv) booleans."""
     n_plain_low = PLAIN_LOW[n]
-    n_can_low = CAN_BE_LOW[n]
     m_starred = STARRED_LOW[m]
     cont = PASSABLE[m] & ~n_plain_low
-    rec = ~(NORMALISH[m] & ~n_can_low)
+    rec = ~(NORMALISH[m] & ~CAN_BE_LOW[n])
     force = m_starred | (LOW_TT[m] & N_STARS_KEY[n])
     setv = m_starred | (NORMALISH_TAGGED[m] & ~n_plain_low) | ((m == C5) & LOW_TT[n])
     return cont, rec, force, setv
 
 
 def _entry_steps(n):
-    """§6.1 for the first key muscle n of a block: (cont, rec, force, setv)."""
+    """§6.1 for the first key muscle n of a block: (cont, rec, force, setv) booleans."""
     return ~PLAIN_LOW[n], CAN_BE_LOW[n], np.zeros(n.shape, dtype=bool), LOW_TT[n]
 
 
+def _put(mask, flags, first):
+    """Overwrite bits first.. of ``mask`` with the booleans ``flags`` (..., k)."""
+    k = flags.shape[-1]
+    keep = U32(~(((1 << k) - 1) << first) & 0xFFFFFFFF)
+    return (mask & keep) | (_bits(flags) << U32(first))
+
+
 def _motor_level(enc: EncodedExams, sens):
-    """§6: candidates and stars (2, 30, N)."""
-    cont, rec, force, setv = (x.copy() for x in sens)
+    """§6: candidate and star bitmasks per side (2, N)."""
+    cont, rec, force, setv = sens
     mo = enc.motor
     for first, entry in ((0, 3), (5, 20)):
-        for arr, val in zip((cont, rec, force, setv), _entry_steps(mo[:, first]), strict=True):
-            arr[:, entry] = val
-        key = _key_steps(mo[:, first : first + 4], mo[:, first + 1 : first + 5])
-        for arr, val in zip((cont, rec, force, setv), key, strict=True):
-            arr[:, entry + 1 : entry + 5] = val
-        # §6.3 end of block (T1 / S1): six sensory steps with v = false
+        steps = [
+            np.concatenate([e[..., None], k], axis=-1)
+            for e, k in zip(
+                _entry_steps(mo[..., first]),
+                _key_steps(mo[..., first : first + 4], mo[..., first + 1 : first + 5]),
+                strict=True,
+            )
+        ]
+        cont, rec, force, setv = (
+            _put(mask, flags, entry) for mask, flags in zip((cont, rec, force, setv), steps, strict=True)
+        )
+        # §6.3 end of block (T1 / S1): the six sensory steps around it, with v = false
         end = entry + 5
-        b_cont = sens[0][:, end - 5 : end + 1].all(axis=1)
-        b_rec = sens[1][:, end - 5 : end + 1].any(axis=1)
-        b_var = sens[3][:, end - 5 : end + 1].any(axis=1)
-        m = mo[:, first + 4]
+        six = U32(0x3F << (end - 5))
+        b_cont = (sens[0] & six) == six
+        b_rec = (sens[1] & six) != 0
+        b_var = (sens[3] & six) != 0
+        m = mo[..., first + 4]
         normalish = NORMALISH[m]
         m_nt = m == CNT
         m_starred = STARRED_LOW[m]
         m_low_tt = LOW_TT[m]
-        cont[:, end] = (normalish | m_nt) & b_cont
-        rec[:, end] = m_nt | ~(normalish & b_cont & ~b_rec)
-        force[:, end] = m_starred | (m_low_tt & (b_rec | ~b_cont))
-        setv[:, end] = (
-            m_starred | m_low_tt | (HIGH_TT[m] & b_cont) | (FIVE_OR_NT[m] & b_cont & b_var & ~b_rec)
+        bit = U32(1 << end)
+        vals = (
+            (normalish | m_nt) & b_cont,
+            m_nt | ~(normalish & b_cont & ~b_rec),
+            m_starred | (m_low_tt & (b_rec | ~b_cont)),
+            m_starred | m_low_tt | (HIGH_TT[m] & b_cont) | (FIVE_OR_NT[m] & b_cont & b_var & ~b_rec),
+        )
+        cont, rec, force, setv = (
+            (mask & ~bit) | np.where(val, bit, U32(0))
+            for mask, val in zip((cont, rec, force, setv), vals, strict=True)
         )
     recorded, starred, completed, v = _walk(cont, rec, force, setv)
-    n = mo.shape[-1]
-    cand = np.zeros((2, N_POS, n), dtype=bool)
-    star = np.zeros((2, N_POS, n), dtype=bool)
-    cand[:, :28] = recorded
-    star[:, :28] = starred
     # §6.4 the VAC step
-    vac = enc.vac[np.newaxis, :]
-    add_s3 = completed & (vac != YES) & ~recorded[:, 27]
-    cand[:, 27] |= add_s3
-    star[:, 27] |= add_s3 & v
+    vac = enc.vac
+    add_s3 = completed & (vac != YES) & ((recorded & S3_BIT) == 0)
     add_int = completed & (vac != NO)
-    cand[:, INT_POS] = add_int
-    star[:, INT_POS] = add_int & v
+    cand = recorded | np.where(add_s3, S3_BIT, U32(0)) | np.where(add_int, INT_BIT, U32(0))
+    star = starred | np.where(add_s3 & v, S3_BIT, U32(0)) | np.where(add_int & v, INT_BIT, U32(0))
     return cand, star
 
 
-def _sensory_level(sens):
-    """§5: candidates and stars (2, 30, N)."""
-    recorded, starred, completed, v = _walk(*sens)
-    n = recorded.shape[-1]
-    cand = np.zeros((2, N_POS, n), dtype=bool)
-    star = np.zeros((2, N_POS, n), dtype=bool)
-    cand[:, :28] = recorded
-    star[:, :28] = starred
-    cand[:, INT_POS] = completed
-    star[:, INT_POS] = completed & v
-    return cand, star
-
-
+# -- §7 neurological level ------------------------------------------------------------------
 def _neurological_level(touch, prick, motor):
-    """§7: candidates and stars (30, N), both sides sharing one v."""
+    """§7: candidate and star bitmasks (N,), both sides sharing one v."""
     sc, sr, sf, sv = _sensory_steps(touch, prick)
-    cont = sc[0] & sc[1]
-    rec = sr[0] | sr[1]
-    force = sr[0] & sr[1] & sf[0] & sf[1]
-    setv = sv[0] | sv[1]
+    n = touch.shape[1]
+    ones = np.full((2, n), STEPS, dtype=U32)
+    zeros = np.zeros((2, n), dtype=U32)
+    mc, mr, mf, ms = ones, zeros, zeros, zeros
     for first, entry in ((0, 3), (5, 20)):
-        m = motor[:, first : first + 5]
-        n = motor[:, [first + 1, first + 2, first + 3, first + 4, first + 4]]
-        parts = [
-            np.concatenate([e[:, None], k], axis=1)
-            for e, k in zip(_entry_steps(motor[:, first]), _key_steps(m, n), strict=True)
+        m = motor[..., first : first + 5]
+        nxt = motor[..., [first + 1, first + 2, first + 3, first + 4, first + 4]]
+        steps = [
+            np.concatenate([e[..., None], k], axis=-1)
+            for e, k in zip(_entry_steps(motor[..., first]), _key_steps(m, nxt), strict=True)
         ]
-        mc, mr, mf, ms = parts  # (2, 6, N): entry, then C5..T1 (L2..S1)
-        sl = slice(entry, entry + 6)
-        cont[sl] &= mc[0] & mc[1]
-        both = mr[0] & mr[1]
-        rec[sl] |= mr[0] | mr[1]
-        force[sl] = both & (mf[0] | mf[1])
-        setv[sl] |= ms[0] | ms[1]
-    recorded, starred, completed, v = _walk(cont[None], rec[None], force[None], setv[None])
-    n_exams = touch.shape[-1]
-    cand = np.zeros((N_POS, n_exams), dtype=bool)
-    star = np.zeros((N_POS, n_exams), dtype=bool)
-    cand[:28] = recorded[0]
-    star[:28] = starred[0]
-    cand[INT_POS] = completed[0]
-    star[INT_POS] = completed[0] & v[0]
+        mc, mr, mf, ms = (
+            _put(mask, flags, entry) for mask, flags in zip((mc, mr, mf, ms), steps, strict=True)
+        )
+    motor_pos = U32((0x3F << 3) | (0x3F << 20))
+    both = mr[0] & mr[1]
+    cont = sc[0] & sc[1] & mc[0] & mc[1]
+    rec = sr[0] | sr[1] | mr[0] | mr[1]
+    force = (sr[0] & sr[1] & sf[0] & sf[1] & ~motor_pos) | (both & (mf[0] | mf[1]) & motor_pos)
+    setv = sv[0] | sv[1] | ms[0] | ms[1]
+    recorded, starred, completed, v = _walk(cont, rec, force, setv)
+    cand = recorded | np.where(completed, INT_BIT, U32(0))
+    star = starred | np.where(completed & v, INT_BIT, U32(0))
     return cand, star
 
 
-def _first_true(mask, axis):
-    """Index of the first True along ``axis`` (0 when there is none)."""
-    return np.argmax(mask, axis=axis)
-
-
-def _gather(table, index):
-    """table (..., J, N) indexed along J by index (K,) → (..., K, N)."""
-    return np.take(table, index, axis=-2)
-
-
+# -- §9 AIS helpers -------------------------------------------------------------------------
 def _suffix_counts(flags):
-    """flags (..., 10, N) → counts over muscles j..9 for j = 0..10: (..., 11, N)."""
-    counts = np.zeros((*flags.shape[:-2], 11, flags.shape[-1]), dtype=np.int16)
-    counts[..., :10, :] = np.cumsum(flags[..., ::-1, :], axis=-2, dtype=np.int16)[..., ::-1, :]
+    """flags (..., 10) → counts over muscles j..9 for j = 0..10: (..., 11)."""
+    counts = np.zeros((*flags.shape[:-1], 11), dtype=np.int16)
+    counts[..., :10] = np.cumsum(flags[..., ::-1], axis=-1, dtype=np.int16)[..., ::-1]
     return counts
 
 
-def _c_possible(motor, nli_cand):
+def _c_possible(motor, nli):
     """§9.6 count test over NLI candidates: (C possible, variable)."""
     definite = _suffix_counts(DEFINITE_LOW[motor]).sum(axis=0)
     tagged = _suffix_counts(TAGGED_LOW_C[motor]).sum(axis=0)
-    k = N_MUSCLES_BELOW[:, None]
-    c_any = _gather(definite + tagged > k, START_BELOW_NLI) & nli_cand
-    c_fixed = _gather(definite > k, START_BELOW_NLI)
-    c = c_any.any(axis=0)
-    first = _first_true(c_any, 0)
-    variable = ~np.take_along_axis(c_fixed, first[None], axis=0)[0]
-    return c, variable
+    k = N_MUSCLES_BELOW
+    c_any = _by_group(definite + tagged > k, BELOW_NLI_GROUPS)
+    c_fixed = _by_group(definite > k, BELOW_NLI_GROUPS)
+    first = _low_bit(nli & c_any)
+    return first != 0, (first & c_fixed) == 0
 
 
-def classify_codes(enc: EncodedExams) -> dict[str, np.ndarray]:
-    """Classify coded exams; returns packed results (bitmasks, grade codes, totals)."""
+def _select(cond, bit):
+    return np.where(cond, U32(bit), U32(0))
+
+
+def classify_codes(enc: EncodedExams) -> dict[str, object]:
+    """Classify coded exams; returns bitmasks (levels), grade codes and totals."""
     touch, prick, motor = enc.touch, enc.prick, enc.motor
     vac, dap = enc.vac, enc.dap
     n = vac.shape[0]
@@ -260,7 +321,7 @@ def classify_codes(enc: EncodedExams) -> dict[str, np.ndarray]:
     nli_cand, nli_star = _neurological_level(touch, prick, motor)
 
     # §8 completeness: 0 "C", 1 "C*,I*", 2 "I*", 3 "C,I", 4 "I"
-    s45 = np.stack([touch[0, 28], prick[0, 28], touch[1, 28], prick[1, 28]])
+    s45 = np.stack([touch[0, :, 28], prick[0, :, 28], touch[1, :, 28], prick[1, :, 28]])
     both_no = (vac == NO) & (dap == NO)
     all0 = (s45 == C0).all(axis=0)
     complete = np.select(
@@ -277,146 +338,139 @@ def classify_codes(enc: EncodedExams) -> dict[str, np.ndarray]:
     # §9 AIS
     ssp = (dap != NO) | ~all0
     ssp_var = (dap == NO) & ZERO_ANY[s45].all(axis=0) & ~all0
-    nk = enc.non_key[:, None, :]
-    is_nk = _KEY_SEGMENTS[None, :, None] == nk  # (2, 10, N)
+    key_segments = np.array([4, 5, 6, 7, 8, 21, 22, 23, 24, 25])
+    is_nk = key_segments == enc.non_key[:, :, None]  # (2, N, 10)
     # B: per side, some motor-level candidate without function > 3 levels below it
     func_b = ~NO_FUNCTION_B[motor] | is_nk
-    no_func = np.ones((2, 11, n), dtype=bool)
-    met_var = np.zeros((2, 11, n), dtype=bool)
     zero_tagged = ZERO_TAGGED[motor]
+    func_g = (motor != C0) | is_nk
+    is_0tt = motor == C0TT
+    no_func = np.ones((2, n, 11), dtype=bool)
+    met_var = np.zeros((2, n, 11), dtype=bool)
+    found = np.zeros((2, n, 11), dtype=bool)
+    found_tt = np.zeros((2, n, 11), dtype=bool)
     for j in range(9, -1, -1):
-        no_func[:, j] = no_func[:, j + 1] & ~func_b[:, j]
-        met_var[:, j] = zero_tagged[:, j] | (~func_b[:, j] & met_var[:, j + 1])
-    passes = (_gather(no_func, START_BELOW_MOTOR) & mot_cand).any(axis=1)
-    side_var = (_gather(met_var, START_BELOW_MOTOR) & mot_cand).any(axis=1)
+        no_func[..., j] = no_func[..., j + 1] & ~func_b[..., j]
+        met_var[..., j] = zero_tagged[..., j] | (~func_b[..., j] & met_var[..., j + 1])
+        found[..., j] = func_g[..., j] | found[..., j + 1]
+        found_tt[..., j] = np.where(func_g[..., j], is_0tt[..., j], found_tt[..., j + 1])
+    passes = (mot_cand & _by_group(no_func, BELOW_MOTOR_GROUPS)) != 0
+    side_var = (mot_cand & _by_group(met_var, BELOW_MOTOR_GROUPS)) != 0
     b = ssp & (vac != YES) & passes[0] & passes[1]
     b_star = ssp_var | ((vac == NO) & (side_var[0] | side_var[1]))
     # motor-incomplete gate: per side, the first motor-level candidate decides
-    func_g = (motor != C0) | is_nk
-    found = np.zeros((2, 11, n), dtype=bool)
-    found_tt = np.zeros((2, 11, n), dtype=bool)
-    is_0tt = motor == C0TT
-    for j in range(9, -1, -1):
-        found[:, j] = func_g[:, j] | found[:, j + 1]
-        found_tt[:, j] = np.where(func_g[:, j], is_0tt[:, j], found_tt[:, j + 1])
-    first_start = START_BELOW_MOTOR[_first_true(mot_cand, 1)]  # (2, N)
-    side_found = np.take_along_axis(found, first_start[:, None], axis=1)[:, 0]
-    side_tt = np.take_along_axis(found_tt, first_start[:, None], axis=1)[:, 0]
+    first_cand = _low_bit(mot_cand)
+    side_found = (first_cand & _by_group(found, BELOW_MOTOR_GROUPS)) != 0
+    side_tt = (first_cand & _by_group(found_tt, BELOW_MOTOR_GROUPS)) != 0
     gate = (vac != NO) | (ssp & (side_found[0] | side_found[1]))
-    gate_var = (vac == NO) & ssp & ((side_found & side_tt).any(axis=0))
-    # C
+    gate_var = (vac == NO) & ssp & (side_found & side_tt).any(axis=0)
+    # C, with the star-free re-check of §9.6
     c, c_var = _c_possible(motor, nli_cand)
     c &= gate
     c_star = c_var | gate_var
     need = c & ~c_star
     if need.any():
         rows = np.flatnonzero(need)
-        t0, p0, m0 = STRIP[touch[..., rows]], STRIP[prick[..., rows]], STRIP[motor[..., rows]]
+        t0, p0, m0 = STRIP[touch[:, rows]], STRIP[prick[:, rows]], STRIP[motor[:, rows]]
         nli0, _ = _neurological_level(t0, p0, m0)
         c0, _ = _c_possible(m0, nli0)
         c_star[rows] |= ~c0
     # D
     poss = _suffix_counts(~PLAIN_LOW[motor]).sum(axis=0)
     tagd = _suffix_counts(TAGGED_LOW_D[motor]).sum(axis=0)
-    k = N_MUSCLES_BELOW[:, None]
-    d_cand = nli_cand.copy()
-    d_cand[INT_POS] = False
-    d_any = (_gather(poss >= k, START_BELOW_NLI) & d_cand).any(axis=0)
-    d_fixed = (_gather(poss - tagd >= k, START_BELOW_NLI) & d_cand).any(axis=0)
+    k = N_MUSCLES_BELOW
+    d_cand = nli_cand & ~INT_BIT
+    d_any = (d_cand & _by_group(poss >= k, BELOW_NLI_GROUPS)) != 0
+    d_fixed = (d_cand & _by_group(poss - tagd >= k, BELOW_NLI_GROUPS)) != 0
     d = gate & d_any
     d_star = (d_any & ~d_fixed) | gate_var
     # A and E
     a = (complete == 0) | (complete == 1) | (complete == 3)
     a_star = complete == 1
-    e = (vac != NO) & nli_cand[INT_POS]
-    e_star = nli_star[INT_POS]
-    only_int = nli_cand[INT_POS] & ~nli_cand[:28].any(axis=0) & (vac == YES)
-    present = np.stack([a, b, c, d, e]) & ~only_int
-    present[4] |= only_int
-    stars = np.stack([a_star, b_star, c_star, d_star, e_star]) & present
-    weights = (1 << np.arange(5))[:, None]
-    ais = (present * weights).sum(axis=0) | ((stars * weights).sum(axis=0) << 5)
-    has_c = c & ~only_int
+    has_int = (nli_cand & INT_BIT) != 0
+    e = (vac != NO) & has_int
+    e_star = (nli_star & INT_BIT) != 0
+    only_int = (nli_cand == INT_BIT) & (vac == YES)
+    not_only = ~only_int
+    ais = (
+        (a & not_only).astype(np.int16)
+        | ((b & not_only) << 1)
+        | ((c & not_only) << 2)
+        | ((d & not_only) << 3)
+        | ((e | only_int) << 4)
+        | ((a & a_star & not_only) << 5)
+        | ((b & b_star & not_only) << 6)
+        | ((c & c_star & not_only) << 7)
+        | ((d & d_star & not_only) << 8)
+        | (((e | only_int) & e_star) << 9)
+    )
+    has_c = c & not_only
 
-    # §10 sensory ZPP, walking S3 → C2 (reversed arrays)
-    sz_cand = np.zeros((2, N_POS + 1, n), dtype=bool)
-    sz_star = np.zeros((2, N_POS + 1, n), dtype=bool)
-    ta, pa_ = touch[:, 28], prick[:, 28]
+    # §10 sensory ZPP: walk S3 → C2 (bits 1..27), stopping at the most caudal sensation
+    upper = U32(((1 << 28) - 1) & ~1)
+    zero = _bits(IS_ZERO[touch]) & _bits(IS_ZERO[prick])
+    sensation = ~(_bits(NO_SENSATION[touch]) & _bits(NO_SENSATION[prick]))
+    ntish = _bits(NT_ANY[touch]) | _bits(NT_ANY[prick])
+    forced = ~zero & ~sensation & ~ntish & upper
+    stop = sensation & upper
+    reached = ~(_smear_down(stop) >> U32(1)) & upper
+    recorded = ~zero & reached
+    v_before = _smear_down(forced & reached) >> U32(1)
+    sz_star = recorded & (forced | v_before)
+    sz_cand = recorded | _select(stop == 0, 1)
+    ta, pa_ = touch[:, :, 28], prick[:, :, 28]
     na_only = (dap == YES) | ~NO_SENSATION[ta] | ~NO_SENSATION[pa_]
-    na_flag = na_only | (dap == NT) | ~((ta == C0) & (pa_ == C0))
-    ra, rb = touch[:, 27:0:-1], prick[:, 27:0:-1]
-    zero = (ra == C0) & (rb == C0)
-    sensation = ~NO_SENSATION[ra] | ~NO_SENSATION[rb]
-    ntish = NT_ANY[ra] | NT_ANY[rb]
-    forced = ~zero & ~sensation & ~ntish
-    rec, st, completed, _ = _walk(~sensation, ~zero, forced, forced)
-    sz_cand[:, 27:0:-1] = rec
-    sz_star[:, 27:0:-1] = st
-    sz_cand[:, 0] = completed
-    sz_cand[:, :N_POS] &= ~na_only[:, None]
-    sz_star[:, :N_POS] &= ~na_only[:, None]
-    sz_cand[:, NA_BIT] = na_flag
+    na_flag = (dap == NT) | ~((ta == C0) & (pa_ == C0))
+    sz_cand = np.where(na_only, NA_MASK, sz_cand | _select(na_flag, NA_MASK))
+    sz_star = np.where(na_only, U32(0), sz_star)
 
-    # §11 motor ZPP, walking bottom → top
-    top = _first_true(mot_cand, 1)  # (2, N)
-    last = N_POS - 1 - _first_true(mot_cand[:, ::-1], 1)
-    low = mot_cand[:, 26] | mot_cand[:, 27] | mot_cand[:, INT_POS]
-    bottom = np.where(low, np.minimum(last, 27), 25)
-    nk2 = enc.non_key.astype(np.int16)
-    nk_active = has_c[None, :] & (nk2 >= 0) & (nk2 <= bottom)
-    pos = np.arange(28)[:, None]
-    key_pos = _KEY_OF_SEGMENT[:28] >= 0
-    grade = np.full((2, 28, n), C0, dtype=motor.dtype)
-    grade[:, _KEY_SEGMENTS] = motor
-    m_func = MZPP_FUNCTION[grade] & key_pos[:, None]
-    m_poss = MZPP_POSSIBLE[grade] & key_pos[:, None]
-    hit = m_func | m_poss | (mot_cand[:, :28] & ~key_pos[:, None])
-    in_range = (pos[None] >= top[:, None]) & (pos[None] <= bottom[:, None])
-    hit &= in_range
-    override = nk_active[:, None] & (nk2[:, None] - pos[None] > 3)
-    cont = ~(m_func & in_range)
-    rev = slice(None, None, -1)
-    reached = np.empty((2, 28, n), dtype=bool)
-    passed = np.logical_and.accumulate(cont[:, rev], axis=1)[:, rev]
-    reached[:, 27] = True
-    reached[:, :27] = passed[:, 1:]
+    # §11 motor ZPP: walk from bottom up to top
+    top_bit = _low_bit(mot_cand)
+    int_as_s3 = (mot_cand & ~INT_BIT) | _select((mot_cand & INT_BIT) != 0, S3_BIT)
+    low = (mot_cand & (S2_BIT | S3_BIT | INT_BIT)) != 0
+    bottom_bit = np.where(low, _high_bit(int_as_s3), S1_BIT)
+    in_range = ((bottom_bit << U32(1)) - U32(1)) & ~(top_bit - U32(1)) & STEPS
+    m_func = _key_bits(MZPP_FUNCTION[motor])
+    m_poss = _key_bits(MZPP_POSSIBLE[motor])
+    hit = (m_func | m_poss | (mot_cand & ~KEY_POS)) & in_range
+    reached = ~(_smear_down(m_func & in_range) >> U32(1))
+    nk = enc.non_key.astype(np.int64)
+    nk_bit = np.where(nk >= 0, U32(1) << np.maximum(nk, 0).astype(U32), U32(0))
+    nk_active = has_c[None, :] & (nk >= 0) & (nk_bit <= bottom_bit)
+    override = np.where(nk_active, (U32(1) << np.maximum(nk - 3, 0).astype(U32)) - U32(1), U32(0))
     rec = reached & hit & ~override
-    add_nk = (reached & hit & override).any(axis=1)
+    add_nk = (reached & hit & override) != 0
     star_seen = (
-        HAS_STAR[touch[:, :28]] | HAS_STAR[prick[:, :28]] | (HAS_STAR[grade] & key_pos[:, None])
+        _bits(HAS_STAR[touch]) | _bits(HAS_STAR[prick]) | _key_bits(HAS_STAR[motor])
+    ) & STEPS
+    star_at_top = (star_seen & ((top_bit << U32(1)) - U32(1))) != 0
+    tagged_digit = _bits(TAGGED_DIGIT[touch]) | _bits(TAGGED_DIGIT[prick])
+    star_cond = (KEY_POS & _key_bits(ZERO_TAGGED[motor])) | (
+        ~KEY_POS & (tagged_digit | np.where(star_at_top, top_bit, U32(0)))
     )
-    star_upto = np.logical_or.accumulate(star_seen, axis=1)
-    # top is INT only when VAC = Yes, where the motor ZPP is NA anyway
-    star_at_top = np.take_along_axis(star_upto, np.minimum(top, 27)[:, None], axis=1)[:, 0]
-    tagged_digit = TAGGED_DIGIT[touch[:, :28]] | TAGGED_DIGIT[prick[:, :28]]
-    at_top = pos[None] == top[:, None]
-    mz_star_cond = np.where(
-        key_pos[:, None], ZERO_TAGGED[grade], tagged_digit | (at_top & star_at_top[:, None])
-    )
-    mz_cand = np.zeros((2, N_POS + 1, n), dtype=bool)
-    mz_star = np.zeros((2, N_POS + 1, n), dtype=bool)
-    mz_cand[:, :28] = rec
-    mz_star[:, :28] = rec & mz_star_cond
-    sides, exams = np.nonzero(add_nk)
-    mz_cand[sides, nk2[sides, exams], exams] = True
+    mz_cand = rec | np.where(add_nk, nk_bit, U32(0))
+    mz_star = rec & star_cond
     vac_yes = vac == YES
-    mz_cand[:, :N_POS] &= ~vac_yes
-    mz_star[:, :N_POS] &= ~vac_yes
-    mz_cand[:, NA_BIT] = (vac != NO)[None, :].repeat(2, axis=0)
+    mz_cand = np.where(vac_yes, NA_MASK, mz_cand | _select(vac == NT, NA_MASK))
+    mz_star = np.where(vac_yes, U32(0), mz_star)
 
     # §3 totals (-1 = ND)
-    def total(codes, axis):
+    def total(codes):
         digits = DIGIT[codes]
-        nd = (digits == NT_DIGIT).any(axis=axis)
-        return np.where(nd, -1, digits.sum(axis=axis))
+        nd = (digits == NT_DIGIT).any(axis=-1)
+        return np.where(nd, -1, digits.sum(axis=-1))
 
+    upper_m, lower_m = total(motor[..., :5]), total(motor[..., 5:])
+    touch_t, prick_t = total(touch[..., 1:29]), total(prick[..., 1:29])
     totals = {}
     for s, side in enumerate(("right", "left")):
-        totals[f"{side}UpperMotorTotal"] = total(motor[s, :5], 0)
-        totals[f"{side}LowerMotorTotal"] = total(motor[s, 5:], 0)
-        totals[f"{side}TouchTotal"] = total(touch[s, 1:], 0)
-        totals[f"{side}PrickTotal"] = total(prick[s, 1:], 0)
-        totals[f"{side}MotorTotal"] = total(motor[s], 0)
+        totals[f"{side}UpperMotorTotal"] = upper_m[s]
+        totals[f"{side}LowerMotorTotal"] = lower_m[s]
+        totals[f"{side}TouchTotal"] = touch_t[s]
+        totals[f"{side}PrickTotal"] = prick_t[s]
+        totals[f"{side}MotorTotal"] = np.where(
+            (upper_m[s] < 0) | (lower_m[s] < 0), -1, upper_m[s] + lower_m[s]
+        )
     for both, key in (
         ("upperMotorTotal", "UpperMotorTotal"),
         ("lowerMotorTotal", "LowerMotorTotal"),

@@ -42,14 +42,8 @@ _LEVEL_RESULTS = (
 
 
 def _pack(cand: np.ndarray, star: np.ndarray) -> np.ndarray:
-    """Boolean (positions, N) sets → uint64: bit i = position i, bit 32 + i = its ``*``."""
-    c = np.packbits(cand, axis=0, bitorder="little")
-    s = np.packbits(star, axis=0, bitorder="little")
-    out = np.zeros(cand.shape[1], dtype=np.uint64)
-    for i in range(c.shape[0]):
-        out |= c[i].astype(np.uint64) << np.uint64(8 * i)
-        out |= s[i].astype(np.uint64) << np.uint64(32 + 8 * i)
-    return out
+    """Candidate and star bitmasks → one uint64 key per exam (stars in the high word)."""
+    return cand.astype(np.uint64) | (star.astype(np.uint64) << np.uint64(32))
 
 
 def _level_text(key: int) -> str:
@@ -72,9 +66,9 @@ def _classify_packed(enc: EncodedExams) -> dict[str, np.ndarray]:
     for start in range(0, n, CHUNK):
         rows = slice(start, min(start + CHUNK, n))
         block = EncodedExams(
-            enc.touch[..., rows],
-            enc.prick[..., rows],
-            enc.motor[..., rows],
+            enc.touch[:, rows],
+            enc.prick[:, rows],
+            enc.motor[:, rows],
             enc.vac[rows],
             enc.dap[rows],
             enc.non_key[:, rows],
