@@ -230,6 +230,15 @@ def power_curve_plot(result: PowerResult) -> Figure:
     ax.axhline(0.8, color="0.5", linestyle=":", label="80%")
     ax.axhline(result.design.alpha, color="0.7", linestyle="--", label="alpha")
     ax.set_ylim(0, 1)
+    d = result.design
+    effect = (
+        f"odds ratio {d.odds_ratio:g}"
+        if d.endpoint == "conversion"
+        else f"{d.score} +{d.motor_gain:g} points"
+    )
+    ax.set_title(
+        f"{d.endpoint}: {effect}, {d.planned_analysis}, dropout {d.dropout:.0%}", fontsize=10
+    )
     ax.set_xlabel("patients per arm")
     ax.set_ylabel("power")
     ax.legend(fontsize=8)
