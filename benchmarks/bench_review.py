@@ -44,7 +44,16 @@ cat(sprintf("%.3f\n", t[["elapsed"]]))
 """
 
 
-def run_cli(out: Path) -> float:
+def _children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_cli(out: Path) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (the command and its figure workers) of one run."""
+    c0 = _children_cpu()
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "sci_evidence", "review", "--out", str(out), "--quiet"],
@@ -52,7 +61,7 @@ def run_cli(out: Path) -> float:
     )  # fmt: skip
     if proc.returncode != 0:
         raise SystemExit(f"sci-evidence review failed:\n{proc.stderr}")
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, _children_cpu() - c0
 
 
 def in_process_split(out: Path) -> tuple[float, float]:
@@ -77,10 +86,16 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_review_"))
     try:
         print(f"cores: {os.cpu_count()}; load average: {os.getloadavg()}")
-        times = [run_cli(tmp / f"run{i}") for i in range(args.repeat)]
-        for i, t in enumerate(times):
-            print(f"sci-evidence review, run {i + 1}: {t:.2f} s")
-        print(f"sci-evidence review, median of {len(times)}: {statistics.median(times):.2f} s")
+        runs = [run_cli(tmp / f"run{i}") for i in range(args.repeat)]
+        for i, (wall, cpu) in enumerate(runs):
+            print(f"sci-evidence review, run {i + 1}: {wall:.2f} s wall, {cpu:.2f} s CPU")
+        walls = [w for w, _ in runs]
+        cpus = [c for _, c in runs]
+        print(
+            f"sci-evidence review, median of {len(runs)}: {statistics.median(walls):.2f} s wall, "
+            f"{statistics.median(cpus):.2f} s CPU (on an idle {os.cpu_count()}-core machine the "
+            "wall time is about the CPU time divided by the cores used by the figure workers)"
+        )
         compute, total = in_process_split(tmp / "split")
         print(f"in process: compute {compute:.2f} s; compute + figures + report {total:.2f} s")
         if not args.no_r and shutil.which("Rscript"):

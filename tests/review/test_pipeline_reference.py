@@ -234,3 +234,16 @@ def test_study_labels():
         "d": "El-Kheir",
         "e": "e 2020",
     }
+
+
+def test_a_rerun_gives_the_same_results(handmade, handmade_review):
+    from sci_evidence.review.pipeline import run_review
+    from sci_evidence.review.protocol import load_protocol
+
+    again = run_review(handmade, load_protocol(), "unused", write=False).to_dict()
+    first = handmade_review.to_dict()
+    for d in (again, first):
+        d["run"].pop("started_utc")
+        d["run"].pop("seconds")
+    assert json.dumps(again, sort_keys=True) == json.dumps(first, sort_keys=True)
+    assert first["run"]["seeds"]["protocol"] == load_protocol().seed

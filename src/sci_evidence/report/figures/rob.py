@@ -75,12 +75,15 @@ def rob_traffic_light(
         top=1 - top_in / height,
         bottom=bottom_in / height,
     )
-    for i in range(n_rows):
-        for j in range(n_cols):
-            key = mat.iloc[i, j]
-            colour, sym = JUDGEMENTS.get(key, JUDGEMENTS["no_information"])
-            ax.scatter(j, i, s=150, color=colour, edgecolor="white", zorder=2)
-            ax.text(j, i, sym, ha="center", va="center", fontsize=8, color="white", zorder=3)
+    # one scatter for all cells (a collection per cell costs more than the whole figure);
+    # symbols only where there is a judgement
+    keys = mat.to_numpy()
+    jj, ii = np.meshgrid(np.arange(n_cols), np.arange(n_rows))
+    colours = [JUDGEMENTS.get(k, JUDGEMENTS["no_information"])[0] for k in keys.ravel()]
+    ax.scatter(jj.ravel(), ii.ravel(), s=150, c=colours, edgecolors="white", zorder=2)
+    for i, j in zip(*np.nonzero(keys != "not_assessed"), strict=True):
+        sym = JUDGEMENTS.get(keys[i, j], JUDGEMENTS["no_information"])[1]
+        ax.text(j, i, sym, ha="center", va="center", fontsize=8, color="white", zorder=3)
     ax.set_xticks(
         range(n_cols),
         [c.replace("_", " ") for c in mat.columns],
