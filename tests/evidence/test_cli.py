@@ -61,6 +61,7 @@ def test_import_garbage_leaves_database_unchanged(capsys, db, tmp_path):
         "headers.csv": b"foo,bar\n1,2\n",
         "broken.json": b"{not json",
         "fake.xlsx": b"PK not really",
+        "header_only.csv": b"study_id,first_author,year,design,status\n",
     }
     for name, content in garbage.items():
         p = tmp_path / name

@@ -121,6 +121,8 @@ def import_cmd(
             f"{len(report.errors)} errors, {len(report.warnings)} warnings; nothing was written",
             file=str(file),
         )
+    if not any(len(df) for df in report.frames.values()):
+        raise InputError("the file holds no data rows; nothing was written", file=str(file))
     summary = store.import_frames(report.frames, message=message, source=str(file))
     console.print(
         f"Imported {file}: {summary.summary()}", markup=False, highlight=False, soft_wrap=True
