@@ -127,6 +127,7 @@ def fit_batch(
     y = np.atleast_2d(np.asarray(y, dtype=float))
     v = np.atleast_2d(np.asarray(v, dtype=float))
     B = max(y.shape[0], v.shape[0], 1 if mask is None else mask.shape[0])
+    y_rows, v_rows = y, v  # (1, k) when shared by every fit: no copies in the iteration
     y = np.broadcast_to(y, (B, k))
     v = np.broadcast_to(v, (B, k))
     m = np.ones((B, k)) if mask is None else np.asarray(mask, dtype=float)
@@ -147,7 +148,7 @@ def fit_batch(
         with np.errstate(divide="ignore", invalid="ignore"):
             tau2 = np.where(df > 0, np.maximum(0.0, (Q - df) / trP0), 0.0)
     elif method in ("ML", "REML"):
-        tau2, converged = _fisher_scoring(y, v, X, m, df, method, threshold, maxiter)
+        tau2, converged = _fisher_scoring(y_rows, v_rows, X, m, df, method, threshold, maxiter)
     else:
         raise ValueError(f"method must be one of {BATCH_METHODS}, not {method!r}")
 
@@ -189,52 +190,70 @@ def _qm(beta: np.ndarray, vb: np.ndarray, X: np.ndarray, test: str) -> np.ndarra
     return QM
 
 
+def _rows(a: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Rows ``j`` of ``a``, or ``a`` itself when it is one row shared by every fit."""
+    return a if a.shape[0] == 1 else a[j]
+
+
 def _fisher_scoring(y, v, X, m, df, method, threshold, maxiter):
-    B, k = y.shape
+    """(RE)ML tau2 of every row. ``y`` and ``v`` are (B, k) or (1, k) (shared by all rows).
+
+    Fits that have converged drop out of the working set, which is compacted whenever less
+    than half of it is still iterating (so a few slow fits do not cost full-size passes).
+    """
+    B, k = m.shape
     # Hedges (HE) starting value, as metafor: (RSS_OLS - tr(P_ols V)) / (n - p).
     Ainv_ols, _, e_ols = _wls(X, m, y)
-    rss = np.einsum("bk,bk->b", m, e_ols * e_ols)
-    tr_pv = (m * v).sum(axis=1) - _trace_prod(Ainv_ols, _xtwx(X, m * v))
+    rss = (m * e_ols * e_ols).sum(axis=1)
+    mv = m * v
+    tr_pv = mv.sum(axis=1) - _trace_prod(Ainv_ols, _xtwx(X, mv))
     with np.errstate(divide="ignore", invalid="ignore"):
         tau2 = np.where(df > 0, np.maximum(0.0, (rss - tr_pv) / df), 0.0)
-    active = df > 0
     intercept_only = X.shape[1] == 1 and bool(np.all(X[:, 0] == 1.0))
     converged = np.ones(B, dtype=bool)
+    work = np.flatnonzero(df > 0)  # rows (global indices) still in the working set
+    Yw, Vw, Mw, tw = _rows(y, work), _rows(v, work), m[work], tau2[work]
+    live = np.ones(work.size, dtype=bool)
     for _ in range(maxiter):
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
+        n_live = int(live.sum())
+        if n_live == 0:
             break
-        t = tau2[idx]
-        score, info, ypPPPy = _score_terms(y[idx], v[idx], X, m[idx], t, method, intercept_only)
+        if n_live < 0.5 * live.size:
+            tau2[work[~live]] = tw[~live]
+            keep = np.flatnonzero(live)
+            work, Mw, tw = work[keep], Mw[keep], tw[keep]
+            Yw, Vw = _rows(Yw, keep), _rows(Vw, keep)
+            live = np.ones(keep.size, dtype=bool)
+        score, info, ypPPPy = _score_terms(Yw, Vw, X, Mw, tw, method, intercept_only)
         adj = _step(score, info, ypPPPy)
-        adj = np.where((t == 0) & (adj < 0), 0.0, adj)
-        neg = t + adj < 0
-        at_zero = np.zeros(idx.size, dtype=bool)
+        adj = np.where(live & ~((tw == 0) & (adj < 0)), adj, 0.0)
+        neg = tw + adj < 0
+        at_zero = np.zeros(tw.size, dtype=bool)
         if neg.any():
             # The step leaves the parameter space. When the score at tau2 = 0 is not
             # positive the maximum is on the boundary: stop there (metafor's step halving
             # creeps towards 0 at a rate of 1/2 per iteration and would end near it).
             j = np.flatnonzero(neg)
             s0, _, _ = _score_terms(
-                y[idx[j]], v[idx[j]], X, m[idx[j]], np.zeros(j.size), method, intercept_only
+                _rows(Yw, j), _rows(Vw, j), X, Mw[j], np.zeros(j.size), method, intercept_only
             )
             at_zero[j[s0 <= 0]] = True
             neg &= ~at_zero
             # otherwise halve the step as metafor does, jumping straight to the count
             with np.errstate(divide="ignore", invalid="ignore"):
-                halvings = np.ceil(np.log2(-adj / t))
+                halvings = np.ceil(np.log2(-adj / tw))
             halvings = np.clip(np.nan_to_num(halvings, posinf=1100.0), 0, 1100).astype(np.int64)
             adj = np.where(neg, np.ldexp(adj, -halvings), adj)
-            neg = t + adj < 0
+            neg = tw + adj < 0
             while neg.any():
                 adj = np.where(neg, adj / 2.0, adj)
-                neg = t + adj < 0
-        new = np.where(at_zero, 0.0, t + adj)
-        tau2[idx] = new
-        done = (np.abs(new - t) <= threshold) | at_zero
-        active[idx[done]] = False
-    else:
-        converged[active] = False
+                neg = tw + adj < 0
+        new = np.where(at_zero, 0.0, tw + adj)
+        done = live & ((np.abs(new - tw) <= threshold) | at_zero)
+        tw = np.where(live, new, tw)
+        live &= ~done
+    tau2[work] = tw
+    converged[work[live]] = False
     return tau2, converged
 
 
@@ -263,19 +282,21 @@ def _score_terms(y, v, X, m, t, method, intercept_only):
     for REML, sum(w^2) for ML; with P = W - W X (X'WX)^-1 X'W and W = diag(m / (v + tau2)).
     """
     w = m / (v + t[:, None])
-    w2 = w * w
     if intercept_only:
+        # einsum sums products without materialising them (fewer passes over memory)
+        yb = np.broadcast_to(y, w.shape)
         sw = w.sum(axis=1)
-        e = y - (np.einsum("bk,bk->b", w, y) / sw)[:, None]
+        e = yb - (np.einsum("bk,bk->b", w, yb) / sw)[:, None]
         r = w * e  # P y
         ypPy = np.einsum("bk,bk->b", r, r)
-        ypPPPy = np.einsum("bk,bk->b", w * r, r) - np.einsum("bk,bk->b", w, r) ** 2 / sw
-        sw2 = w2.sum(axis=1)
+        ypPPPy = np.einsum("bk,bk,bk->b", w, r, r) - np.einsum("bk,bk->b", w, r) ** 2 / sw
+        sw2 = np.einsum("bk,bk->b", w, w)
         if method == "ML":
             return ypPy - sw, sw2, ypPPPy
         trP = sw - sw2 / sw
-        trPP = sw2 - 2.0 * np.einsum("bk,bk->b", w2, w) / sw + (sw2 / sw) ** 2
+        trPP = sw2 - 2.0 * np.einsum("bk,bk,bk->b", w, w, w) / sw + (sw2 / sw) ** 2
         return ypPy - trP, trPP, ypPPPy
+    w2 = w * w
     Ainv, _, e = _wls(X, w, y)
     r = w * e  # P y
     ypPy = np.einsum("bk,bk->b", r, r)
