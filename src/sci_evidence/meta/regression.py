@@ -49,6 +49,24 @@ def _is_missing(v: Any) -> bool:
 def _column(name: str, raw: Any, k: int) -> ModeratorColumn:
     import pandas as pd
 
+    # fast path: an array or list of plain numbers (the common case, and the hot one)
+    if not isinstance(raw, pd.Series) or pd.api.types.is_numeric_dtype(raw.dtype):
+        if not (isinstance(raw, pd.Series) and pd.api.types.is_bool_dtype(raw.dtype)):
+            try:
+                nums = np.asarray(raw, dtype=np.float64)
+            except (TypeError, ValueError):
+                nums = None
+            if nums is not None and nums.ndim == 1 and nums.dtype == np.float64:
+                first = raw[0] if isinstance(raw, list | tuple) and len(raw) else None
+                if not isinstance(first, bool | np.bool_ | str):
+                    if nums.shape[0] != k:
+                        raise InputError(
+                            f"moderator {name!r} has {nums.shape[0]} values but there are "
+                            f"{k} studies",
+                            column=name,
+                        )
+                    return ModeratorColumn(name, nums, False, None, ~np.isfinite(nums))
+
     series = raw if isinstance(raw, pd.Series) else None
     arr = np.asarray(raw.to_numpy() if series is not None else raw, dtype=object).ravel()
     if arr.shape[0] != k:
