@@ -144,6 +144,7 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
         "status": a.status,
         "notes": list(a.notes),
         "excluded": a.selection.excluded.to_dict(orient="records"),
+        "k_rows": len(a.selection.rows),
     }
     if a.main is None:
         return view
