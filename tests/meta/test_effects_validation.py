@@ -151,7 +151,10 @@ def test_bad_options():
     with pytest.raises(InputError, match="vtype for SMD"):
         effect_sizes("SMD", vtype="HO", m1i=[1], m2i=[2], sd1i=[1], sd2i=[1], n1i=[5], n2i=[5])
     with pytest.raises(InputError, match="level"):
-        effect_sizes("GEN", yi=[1], ci_lb=[0], ci_ub=[2], level=95)
+        effect_sizes("GEN", yi=[1], ci_lb=[0], ci_ub=[2], level=150)
+    pct = effect_sizes("GEN", yi=[0.0], ci_lb=[-1.0], ci_ub=[1.0], level=95)
+    frac = effect_sizes("GEN", yi=[0.0], ci_lb=[-1.0], ci_ub=[1.0], level=0.95)
+    assert pct["vi"][0] == frac["vi"][0]
     with pytest.raises(InputError, match="ri"):
         effect_sizes("RR", ri=0.5, **base)
     with pytest.raises(InputError, match="ratio_scale"):

@@ -207,7 +207,7 @@ def test_missing_counts_are_dropped_with_a_warning():
         ),
         (lambda: pool_peto([0, 0], [10, 10], [0, 0], [8, 7]), "never occurs"),
         (lambda: pool_mh([1], [2], [3], [4], measure="SMD"), "supports OR, RR, RD"),
-        (lambda: pool_mh([1], [2], [3], [4], level=95), "level"),
+        (lambda: pool_mh([1], [2], [3], [4], level=0), "level"),
         (lambda: pool_mh([1], [2], [3], [4], to="sometimes"), "'to'"),
         (lambda: pool_mh([-1], [2], [3], [4]), "negative"),
         (lambda: pool_mh([1], [2], [3]), "di or n2i"),

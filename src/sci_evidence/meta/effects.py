@@ -50,6 +50,7 @@ import pandas as pd
 from scipy import special
 
 from sci_evidence.errors import DataWarning, InputError
+from sci_evidence.meta.validation import check_level
 
 __all__ = ["effect_sizes", "MEASURES", "hedges_correction"]
 
@@ -136,11 +137,9 @@ class _Columns:
     def __init__(
         self, data: pd.DataFrame | None, columns: Mapping[str, Any], first_row: int
     ) -> None:
-        self.data = data
         self.first_row = first_row
         self.arrays: dict[str, np.ndarray] = {}
         self.labels: dict[str, str] = {}
-        self.raw: dict[str, Any] = {}
         k: int | None = None if data is None else len(data)
         for name, spec in columns.items():
             if spec is None:
@@ -178,7 +177,6 @@ class _Columns:
                     f"'{name}' has {len(values)} values but the other columns have {k}",
                     column=label,
                 )
-            self.raw[name] = spec
             self.labels[name] = label
             self.arrays[name] = self._to_float(values, label)
         self.k = 0 if k is None else k
@@ -291,8 +289,9 @@ def effect_sizes(
         "UB" (RD, MD, SMD, PR), "AV" (RD, SMD, PR, PLN, PLO), "HO" (MD, ROM: pooled SD),
         "LS2" (SMD, SMCC, SMCR).
     level : float, default 0.95
-        Confidence level of ``ci_lb``/``ci_ub`` when a precomputed estimate is given by its
-        confidence interval: :math:`v = ((ub - lb) / (2 z_{(1+level)/2}))^2`.
+        Confidence level (95 is read as 95 %) of ``ci_lb``/``ci_ub`` when a precomputed
+        estimate is given by its confidence interval:
+        :math:`v = ((ub - lb) / (2 z_{(1+level)/2}))^2`.
     ratio_scale : bool, default False
         Precomputed ratios (RR, OR, ROM, HR, ...): ``yi``, ``ci_lb``, ``ci_ub`` are given as
         ratios and are log-transformed. ``sei`` is always on the log scale.
@@ -379,8 +378,7 @@ def effect_sizes(
         )
     if to not in _TO_OPTIONS:
         raise InputError(f"'to' must be one of {', '.join(_TO_OPTIONS)}", column="to", value=to)
-    if not 0 < level < 1:
-        raise InputError("level must be between 0 and 1 (e.g. 0.95)", column="level", value=level)
+    level = check_level(level)
     if add is None:
         add = 0.0 if measure in _ADD_ZERO_BY_DEFAULT else 0.5
     add = float(add)
@@ -422,7 +420,7 @@ def effect_sizes(
         if ni_u is not None:
             notes["ni"] = ni_u
 
-    missing_rows = _missing_input_rows(cols, measure, precomputed)
+    missing_rows = _missing_input_rows(cols)
     _finish(yi, vi, missing_rows, bad_rows, cols)
 
     # One frame construction (not column-by-column inserts): pandas inserts dominate the cost.
@@ -856,7 +854,7 @@ def _precomputed(
     return yi, vi
 
 
-def _missing_input_rows(cols: _Columns, measure: str, precomputed: bool) -> dict[int, list[str]]:
+def _missing_input_rows(cols: _Columns) -> dict[int, list[str]]:
     """Rows with a missing input value, mapped to the (user-facing) names of those columns."""
     rows: dict[int, list[str]] = {}
     for name, arr in cols.arrays.items():

@@ -20,6 +20,7 @@ from scipy import special
 from sci_evidence.errors import DataWarning, InputError
 from sci_evidence.meta.effects import _apply_add, _Columns, _rows_text, _two_by_two, binary_effects
 from sci_evidence.meta.results import PoolResult, _fmt_p, _json_safe
+from sci_evidence.meta.validation import check_level
 
 __all__ = ["pool_mh", "pool_peto", "MantelHaenszelResult"]
 
@@ -280,13 +281,13 @@ def _build(
     )
 
 
-def _check_common(level: float, to: str, add: float) -> None:
-    if not 0 < level < 1:
-        raise InputError("level must be between 0 and 1 (e.g. 0.95)", column="level", value=level)
+def _check_common(level: float, to: str, add: float) -> float:
+    level = check_level(level)
     if to not in ("only0", "all", "if0all", "none"):
         raise InputError("'to' must be one of only0, all, if0all, none", column="to", value=to)
     if not math.isfinite(add) or add < 0:
         raise InputError("'add' must be a non-negative number", column="add", value=add)
+    return level
 
 
 def pool_mh(
@@ -326,7 +327,7 @@ def pool_mh(
     correct : bool, default True
         Continuity correction of the Cochran-Mantel-Haenszel test (OR only).
     level : float, default 0.95
-        Confidence level.
+        Confidence level (95 is read as 95 %).
     labels : sequence of str or column name, optional
         Study labels (default "Study 1", "Study 2", ...).
     data : pandas.DataFrame, optional
@@ -380,7 +381,7 @@ def pool_mh(
             value=measure,
         )
     add = float(add)
-    _check_common(level, to, add)
+    level = _check_common(level, to, add)
     a, b, c, d, labs, _ = _read_tables(
         ai, bi, ci, di, n1i, n2i, data, labels, first_row, "Mantel-Haenszel pooling"
     )
@@ -539,7 +540,7 @@ def pool_peto(
     https://doi.org/10.1016/S0033-0620(85)80003-7
     """
     add = float(add)
-    _check_common(level, to, add)
+    level = _check_common(level, to, add)
     a, b, c, d, labs, _ = _read_tables(
         ai, bi, ci, di, n1i, n2i, data, labels, first_row, "Peto pooling"
     )
