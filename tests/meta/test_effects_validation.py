@@ -302,3 +302,15 @@ def test_redundant_group_size_may_be_missing():
         warnings.simplefilter("error")
         df = effect_sizes("RR", ai=[1, 2], bi=[9, 8], ci=[3, 3], di=[7, 7], n1i=[10, None])
     assert df["yi"].notna().all()
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from sci_evidence.meta import correlation, effects, transforms
+
+    for module in (effects, transforms, correlation):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)
+            result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
