@@ -20,7 +20,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from sci_evidence.isncsci._codes import CODE, NO, NT, NT_DIGIT, YES, EncodedExams, lut
+from sci_evidence.isncsci._codes import CODE, NO, NT, YES, EncodedExams
+from sci_evidence.isncsci._codes import lut as _table
+from sci_evidence.isncsci.levels import MOTOR_VALUES, SENSORY_VALUES
+
+
+def lut(values) -> int:
+    """A set of score strings as a bitmask over their codes."""
+    return sum(1 << CODE[v] for v in values)
+
 
 U32 = np.uint32
 INT_POS = 29
@@ -33,6 +41,7 @@ KEY_POS = U32(sum(1 << p for p in (4, 5, 6, 7, 8, 21, 22, 23, 24, 25)))
 
 C0, C2, C5, CNT, CNT1 = CODE["0"], CODE["2"], CODE["5"], CODE["NT"], CODE["NT*"]
 C0TT = CODE["0**"]
+B0, B2, B5, B_NT, B0TT = (U32(1 << c) for c in (C0, C2, C5, CNT, C0TT))
 
 ABNORMAL = lut({"0", "1", "0*", "1*"})
 LOW_TT = lut({"0**", "1**", "2**"})
@@ -60,14 +69,12 @@ IS_TWO = lut({"2"})
 IS_ZERO = lut({"0"})
 IS_NT = lut({"NT"})
 IS_NT_STAR = lut({"NT*"})
-HAS_STAR = np.array([("*" in t) for t in (*CODE, "")], dtype=bool)
+HAS_STAR = lut({t for t in CODE if "*" in t})
 MZPP_FUNCTION = lut(
-    {f"{d}{t}" for d in "12345" for t in ("", "*", "**") if not (d == "5" and t)}
-    | {"0**", "NT**"}
+    {f"{d}{t}" for d in "12345" for t in ("", "*", "**") if not (d == "5" and t)} | {"0**", "NT**"}
 )
 MZPP_POSSIBLE = lut({"NT", "NT*", "0*"})
 STRIP = np.array([(c // 3) * 3 for c in range(len(CODE))] + [-1], dtype=np.int8)
-DIGIT = np.array([c // 3 for c in range(len(CODE))] + [0], dtype=np.int16)
 
 
 def _start_muscle(x: int) -> int:
@@ -156,18 +163,101 @@ def _walk(cont, rec, force, setv, full=STEPS):
     return recorded, recorded & (force | v_before), stop == 0, sv != 0
 
 
+# Tables over codes, for the few per-exam (not per-level) lookups.
+T_ZERO_OR_ZSTAR = _table({"0", "0*"})
+T_ZERO_OR_ZTT = _table({"0", "0**"})
+T_NO_SENSATION = _table({"0", "NT", "0*", "NT*"})
+T_ZERO_ANY = _table({"0", "0*", "0**"})
+IS_FIVE = lut({"5"})
+IS_ZERO_TT = lut({"0**"})
+NT_ANY_TAG = lut({"NT", "NT*", "NT**"})
+DIGIT_SETS = {d: lut({str(d), f"{d}*", f"{d}**"} & set(CODE)) for d in range(6)}
+SENSORY_CODES = lut(SENSORY_VALUES)
+MOTOR_CODES = lut(MOTOR_VALUES)
+N_CODES = len(CODE)
+MUSCLE_OF_SEGMENT = np.zeros(30, dtype=U32)
+MUSCLE_OF_SEGMENT[[4, 5, 6, 7, 8, 21, 22, 23, 24, 25]] = np.arange(10, dtype=U32)
+
+
+# -- scores as per-code bitmasks ------------------------------------------------------------
+class _Masks:
+    """Bitmasks of one score array: ``has(S)`` has bit p set where the score at p is in S.
+
+    The codes (< 32) are split into 5 bit-planes, each packed once with ``packbits``; the
+    mask of one code is an AND of planes, the mask of a set an OR of codes — so every rule's
+    predicate costs a few integer operations per exam instead of a pass over all scores.
+    """
+
+    def __init__(self, codes: np.ndarray, valid: int) -> None:
+        planes = [_bits((codes & np.int8(1 << k)) != 0) for k in range(5)]
+        positions = U32((1 << codes.shape[-1]) - 1)
+        inverse = [~p & positions for p in planes]
+        self._code: dict[int, np.ndarray] = {}
+        for c in range(N_CODES):
+            if valid >> c & 1:
+                m = planes[0] if c & 1 else inverse[0]
+                for k in range(1, 5):
+                    m = m & (planes[k] if c >> k & 1 else inverse[k])
+                self._code[c] = m
+        self._cache: dict[int, np.ndarray] = {}
+        self._zero = np.zeros(codes.shape[:-1], dtype=U32)
+
+    def has(self, codeset: int) -> np.ndarray:
+        out = self._cache.get(codeset)
+        if out is None:
+            out = self._zero
+            for c, m in self._code.items():
+                if codeset >> c & 1:
+                    out = out | m
+            self._cache[codeset] = out
+        return out
+
+
+def _sensory_masks(codes: np.ndarray) -> _Masks:
+    return _Masks(codes, SENSORY_CODES)
+
+
+def _motor_masks(codes: np.ndarray) -> _Masks:
+    return _Masks(codes, MOTOR_CODES)
+
+
+def _place_key4(x):
+    """Muscle bits 0–3 and 5–8 → segments C5–C8 and L2–L5."""
+    return ((x & U32(0xF)) << U32(4)) | (((x >> U32(5)) & U32(0xF)) << U32(21))
+
+
+def _place_key5(x):
+    """Muscle bits 0–9 → segments C5–T1 and L2–S1."""
+    return ((x & U32(0x1F)) << U32(4)) | (((x >> U32(5)) & U32(0x1F)) << U32(21))
+
+
+def _place_entry(x):
+    """Muscle bits 0 and 5 (C5, L2) → the entry steps at C4 and L1."""
+    return ((x & U32(1)) << U32(3)) | (((x >> U32(5)) & U32(1)) << U32(20))
+
+
+def _next_muscle(x):
+    """Each muscle's bit replaced by the next muscle's (within C5–T1 and L2–S1)."""
+    return x >> U32(1)
+
+
+def _next_or_self(x):
+    """As :func:`_next_muscle`, but T1 and S1 look at themselves (the NLI's rule, §7)."""
+    return ((x >> U32(1)) & U32(0x1EF)) | (x & U32(0x210))
+
+
 # -- §4 sensory step, §5 sensory level ------------------------------------------------------
-def _sensory_steps(touch, prick):
+def _sensory_steps(t: _Masks, p: _Masks):
     """§4 for steps L = C1…S3 (looking at segment L+1), per side, as bitmasks."""
 
-    def seg(table, codes):
-        return _bits(table[codes]) >> U32(1)  # segment L+1 → step L
+    def seg(m: _Masks, codeset: int):
+        return m.has(codeset) >> U32(1)  # segment L+1 → step L
 
-    a2, b2 = seg(IS_TWO, touch), seg(IS_TWO, prick)
-    abn = seg(ABNORMAL, touch) | seg(ABNORMAL, prick)
-    nts = seg(IS_NT_STAR, touch) | seg(IS_NT_STAR, prick)
-    a_nt, b_nt = seg(IS_NT, touch), seg(IS_NT, prick)
-    a_lt, b_lt = seg(LOW_TT, touch), seg(LOW_TT, prick)
+    a2, b2 = seg(t, IS_TWO), seg(p, IS_TWO)
+    abn = seg(t, ABNORMAL) | seg(p, ABNORMAL)
+    nts = seg(t, IS_NT_STAR) | seg(p, IS_NT_STAR)
+    a_nt, b_nt = seg(t, IS_NT), seg(p, IS_NT)
+    a_lt, b_lt = seg(t, LOW_TT), seg(p, LOW_TT)
     nt = a_nt | b_nt
     cont = ~abn & ~nts & STEPS
     rec = (abn | nts | nt) & STEPS
@@ -186,62 +276,65 @@ def _sensory_level(sens):
 
 
 # -- §6 motor level -------------------------------------------------------------------------
-def _key_steps(m, n):
-    """§6.2 for arrays of (m, n) grades: (cont, rec, force, setv) booleans."""
-    n_plain_low = PLAIN_LOW[n]
-    m_starred = STARRED_LOW[m]
-    cont = PASSABLE[m] & ~n_plain_low
-    rec = ~(NORMALISH[m] & ~CAN_BE_LOW[n])
-    force = m_starred | (LOW_TT[m] & N_STARS_KEY[n])
-    setv = m_starred | (NORMALISH_TAGGED[m] & ~n_plain_low) | ((m == C5) & LOW_TT[n])
+def _key_steps(m: _Masks, next_of):
+    """§6.2 for every muscle m with n = next_of(muscle): (cont, rec, force, setv) bits."""
+    n_plain_low = next_of(m.has(PLAIN_LOW))
+    m_starred = m.has(STARRED_LOW)
+    cont = m.has(PASSABLE) & ~n_plain_low
+    rec = ~(m.has(NORMALISH) & ~next_of(m.has(CAN_BE_LOW)))
+    force = m_starred | (m.has(LOW_TT) & next_of(m.has(N_STARS_KEY)))
+    setv = (
+        m_starred
+        | (m.has(NORMALISH_TAGGED) & ~n_plain_low)
+        | (m.has(IS_FIVE) & next_of(m.has(LOW_TT)))
+    )
     return cont, rec, force, setv
 
 
-def _entry_steps(n):
-    """§6.1 for the first key muscle n of a block: (cont, rec, force, setv) booleans."""
-    return ~PLAIN_LOW[n], CAN_BE_LOW[n], np.zeros(n.shape, dtype=bool), LOW_TT[n]
+def _entry_steps(m: _Masks):
+    """§6.1 with n = the block's first muscle: (cont, rec, force, setv) at C4 and L1."""
+    return (
+        _place_entry(~m.has(PLAIN_LOW)),
+        _place_entry(m.has(CAN_BE_LOW)),
+        U32(0),
+        _place_entry(m.has(LOW_TT)),
+    )
 
 
-def _put(mask, flags, first):
-    """Overwrite bits first.. of ``mask`` with the booleans ``flags`` (..., k)."""
-    k = flags.shape[-1]
-    keep = U32(~(((1 << k) - 1) << first) & 0xFFFFFFFF)
-    return (mask & keep) | (_bits(flags) << U32(first))
+MOTOR_LEVEL_KEY_POS = U32((0x1F << 3) | (0x1F << 20))  # C4–C8, L1–L5
 
 
-def _motor_level(enc: EncodedExams, sens):
+def _motor_level(m: _Masks, vac, sens):
     """§6: candidate and star bitmasks per side (2, N)."""
-    cont, rec, force, setv = sens
-    mo = enc.motor
-    for first, entry in ((0, 3), (5, 20)):
-        steps = [
-            np.concatenate([e[..., None], k], axis=-1)
-            for e, k in zip(
-                _entry_steps(mo[..., first]),
-                _key_steps(mo[..., first : first + 4], mo[..., first + 1 : first + 5]),
-                strict=True,
-            )
-        ]
-        cont, rec, force, setv = (
-            _put(mask, flags, entry) for mask, flags in zip((cont, rec, force, setv), steps, strict=True)
-        )
+    entry = _entry_steps(m)
+    key = _key_steps(m, _next_muscle)
+    cont, rec, force, setv = (
+        (s & ~MOTOR_LEVEL_KEY_POS) | e | _place_key4(k)
+        for s, e, k in zip(sens, entry, key, strict=True)
+    )
+    for muscle, end in ((4, 8), (9, 25)):
         # §6.3 end of block (T1 / S1): the six sensory steps around it, with v = false
-        end = entry + 5
         six = U32(0x3F << (end - 5))
         b_cont = (sens[0] & six) == six
         b_rec = (sens[1] & six) != 0
         b_var = (sens[3] & six) != 0
-        m = mo[..., first + 4]
-        normalish = NORMALISH[m]
-        m_nt = m == CNT
-        m_starred = STARRED_LOW[m]
-        m_low_tt = LOW_TT[m]
+
+        def at(codeset: int, muscle: int = muscle):
+            return (m.has(codeset) >> U32(muscle)) & U32(1) != 0
+
+        normalish = at(NORMALISH)
+        m_nt = at(IS_NT)
+        m_starred = at(STARRED_LOW)
+        m_low_tt = at(LOW_TT)
         bit = U32(1 << end)
         vals = (
             (normalish | m_nt) & b_cont,
             m_nt | ~(normalish & b_cont & ~b_rec),
             m_starred | (m_low_tt & (b_rec | ~b_cont)),
-            m_starred | m_low_tt | (HIGH_TT[m] & b_cont) | (FIVE_OR_NT[m] & b_cont & b_var & ~b_rec),
+            m_starred
+            | m_low_tt
+            | (at(HIGH_TT) & b_cont)
+            | (at(FIVE_OR_NT) & b_cont & b_var & ~b_rec),
         )
         cont, rec, force, setv = (
             (mask & ~bit) | np.where(val, bit, U32(0))
@@ -249,7 +342,6 @@ def _motor_level(enc: EncodedExams, sens):
         )
     recorded, starred, completed, v = _walk(cont, rec, force, setv)
     # §6.4 the VAC step
-    vac = enc.vac
     add_s3 = completed & (vac != YES) & ((recorded & S3_BIT) == 0)
     add_int = completed & (vac != NO)
     cand = recorded | np.where(add_s3, S3_BIT, U32(0)) | np.where(add_int, INT_BIT, U32(0))
@@ -258,28 +350,24 @@ def _motor_level(enc: EncodedExams, sens):
 
 
 # -- §7 neurological level ------------------------------------------------------------------
-def _neurological_level(touch, prick, motor):
+NLI_MOTOR_POS = U32((0x3F << 3) | (0x3F << 20))  # C4–T1, L1–S1
+
+
+def _neurological_level(sens, m: _Masks):
     """§7: candidate and star bitmasks (N,), both sides sharing one v."""
-    sc, sr, sf, sv = _sensory_steps(touch, prick)
-    n = touch.shape[1]
-    ones = np.full((2, n), STEPS, dtype=U32)
-    zeros = np.zeros((2, n), dtype=U32)
-    mc, mr, mf, ms = ones, zeros, zeros, zeros
-    for first, entry in ((0, 3), (5, 20)):
-        m = motor[..., first : first + 5]
-        nxt = motor[..., [first + 1, first + 2, first + 3, first + 4, first + 4]]
-        steps = [
-            np.concatenate([e[..., None], k], axis=-1)
-            for e, k in zip(_entry_steps(motor[..., first]), _key_steps(m, nxt), strict=True)
-        ]
-        mc, mr, mf, ms = (
-            _put(mask, flags, entry) for mask, flags in zip((mc, mr, mf, ms), steps, strict=True)
-        )
-    motor_pos = U32((0x3F << 3) | (0x3F << 20))
+    sc, sr, sf, sv = sens
+    e_cont, e_rec, _, e_setv = _entry_steps(m)
+    k_cont, k_rec, k_force, k_setv = _key_steps(m, _next_or_self)
+    mc = (STEPS & ~NLI_MOTOR_POS) | e_cont | _place_key5(k_cont)
+    mr = e_rec | _place_key5(k_rec)
+    mf = _place_key5(k_force)
+    ms = e_setv | _place_key5(k_setv)
     both = mr[0] & mr[1]
     cont = sc[0] & sc[1] & mc[0] & mc[1]
     rec = sr[0] | sr[1] | mr[0] | mr[1]
-    force = (sr[0] & sr[1] & sf[0] & sf[1] & ~motor_pos) | (both & (mf[0] | mf[1]) & motor_pos)
+    force = (sr[0] & sr[1] & sf[0] & sf[1] & ~NLI_MOTOR_POS) | (
+        both & (mf[0] | mf[1]) & NLI_MOTOR_POS
+    )
     setv = sv[0] | sv[1] | ms[0] | ms[1]
     recorded, starred, completed, v = _walk(cont, rec, force, setv)
     cand = recorded | np.where(completed, INT_BIT, U32(0))
@@ -288,20 +376,22 @@ def _neurological_level(touch, prick, motor):
 
 
 # -- §9 AIS helpers -------------------------------------------------------------------------
-def _suffix_counts(flags):
-    """flags (..., 10) → counts over muscles j..9 for j = 0..10: (..., 11)."""
-    counts = np.zeros((*flags.shape[:-1], 11), dtype=np.int16)
-    counts[..., :10] = np.cumsum(flags[..., ::-1], axis=-1, dtype=np.int16)[..., ::-1]
-    return counts
+def _count_from(mask, j):
+    """Muscles flagged in ``mask`` (2, N) at positions j..9, summed over both sides."""
+    return np.bitwise_count(mask >> U32(j)).sum(axis=0, dtype=np.int16)
 
 
-def _c_possible(motor, nli):
+def _c_possible(m: _Masks, nli):
     """§9.6 count test over NLI candidates: (C possible, variable)."""
-    definite = _suffix_counts(DEFINITE_LOW[motor]).sum(axis=0)
-    tagged = _suffix_counts(TAGGED_LOW_C[motor]).sum(axis=0)
-    k = N_MUSCLES_BELOW
-    c_any = _by_group(definite + tagged > k, BELOW_NLI_GROUPS)
-    c_fixed = _by_group(definite > k, BELOW_NLI_GROUPS)
+    definite_mask, tagged_mask = m.has(DEFINITE_LOW), m.has(TAGGED_LOW_C)
+    c_any = np.zeros(nli.shape, dtype=U32)
+    c_fixed = np.zeros(nli.shape, dtype=U32)
+    for j in range(10):
+        definite = _count_from(definite_mask, j)
+        tagged = _count_from(tagged_mask, j)
+        group = U32(BELOW_NLI_GROUPS[j])
+        c_any |= np.where(definite + tagged > 10 - j, group, U32(0))
+        c_fixed |= np.where(definite > 10 - j, group, U32(0))
     first = _low_bit(nli & c_any)
     return first != 0, (first & c_fixed) == 0
 
@@ -310,26 +400,31 @@ def _select(cond, bit):
     return np.where(cond, U32(bit), U32(0))
 
 
+ALL_MUSCLES = U32(0x3FF)
+TOUCH_POINTS = U32(((1 << 29) - 1) & ~1)  # C2…S4_5
+
+
 def classify_codes(enc: EncodedExams) -> dict[str, object]:
     """Classify coded exams; returns bitmasks (levels), grade codes and totals."""
-    touch, prick, motor = enc.touch, enc.prick, enc.motor
+    t, p, m = _sensory_masks(enc.touch), _sensory_masks(enc.prick), _motor_masks(enc.motor)
     vac, dap = enc.vac, enc.dap
-    n = vac.shape[0]
-    sens = _sensory_steps(touch, prick)
+    sens = _sensory_steps(t, p)
     sens_cand, sens_star = _sensory_level(sens)
-    mot_cand, mot_star = _motor_level(enc, sens)
-    nli_cand, nli_star = _neurological_level(touch, prick, motor)
+    mot_cand, mot_star = _motor_level(m, vac, sens)
+    nli_cand, nli_star = _neurological_level(sens, m)
 
     # §8 completeness: 0 "C", 1 "C*,I*", 2 "I*", 3 "C,I", 4 "I"
-    s45 = np.stack([touch[0, :, 28], prick[0, :, 28], touch[1, :, 28], prick[1, :, 28]])
+    s45 = np.stack(
+        [enc.touch[0, :, 28], enc.prick[0, :, 28], enc.touch[1, :, 28], enc.prick[1, :, 28]]
+    )
     both_no = (vac == NO) & (dap == NO)
     all0 = (s45 == C0).all(axis=0)
     complete = np.select(
         [
             both_no & all0,
-            both_no & ZERO_OR_ZSTAR[s45].all(axis=0),
-            both_no & ZERO_OR_ZTT[s45].all(axis=0),
-            (vac != YES) & (dap != YES) & NO_SENSATION[s45].all(axis=0),
+            both_no & T_ZERO_OR_ZSTAR[s45].all(axis=0),
+            both_no & T_ZERO_OR_ZTT[s45].all(axis=0),
+            (vac != YES) & (dap != YES) & T_NO_SENSATION[s45].all(axis=0),
         ],
         [0, 1, 2, 3],
         4,
@@ -337,51 +432,66 @@ def classify_codes(enc: EncodedExams) -> dict[str, object]:
 
     # §9 AIS
     ssp = (dap != NO) | ~all0
-    ssp_var = (dap == NO) & ZERO_ANY[s45].all(axis=0) & ~all0
-    key_segments = np.array([4, 5, 6, 7, 8, 21, 22, 23, 24, 25])
-    is_nk = key_segments == enc.non_key[:, :, None]  # (2, N, 10)
+    ssp_var = (dap == NO) & T_ZERO_ANY[s45].all(axis=0) & ~all0
+    nk = enc.non_key.astype(np.int64)
+    nk_muscle = np.where(nk >= 0, U32(1) << MUSCLE_OF_SEGMENT[np.maximum(nk, 0)], U32(0))
+    func_b = (~m.has(NO_FUNCTION_B) & ALL_MUSCLES) | nk_muscle
+    zero_tagged = m.has(ZERO_TAGGED)
+    func_g = (~m.has(IS_ZERO) & ALL_MUSCLES) | nk_muscle
+    is_0tt = m.has(IS_ZERO_TT)
+    shape = func_b.shape
+    no_func_pos = np.full(shape, U32(BELOW_MOTOR_GROUPS[10]))  # no muscles: no function
+    met_var_pos = np.zeros(shape, dtype=U32)
+    found_pos = np.zeros(shape, dtype=U32)
+    found_tt_pos = np.zeros(shape, dtype=U32)
+    for j in range(10):
+        group = U32(BELOW_MOTOR_GROUPS[j])
+        if not group:
+            continue
+        fb = func_b >> U32(j)
+        fg = func_g >> U32(j)
+        no_func_pos |= np.where(fb == 0, group, U32(0))
+        up_to_function = (_low_bit(fb) << U32(1)) - U32(1)
+        met_var_pos |= np.where(((zero_tagged >> U32(j)) & up_to_function) != 0, group, U32(0))
+        found_pos |= np.where(fg != 0, group, U32(0))
+        found_tt_pos |= np.where((_low_bit(fg) & (is_0tt >> U32(j))) != 0, group, U32(0))
     # B: per side, some motor-level candidate without function > 3 levels below it
-    func_b = ~NO_FUNCTION_B[motor] | is_nk
-    zero_tagged = ZERO_TAGGED[motor]
-    func_g = (motor != C0) | is_nk
-    is_0tt = motor == C0TT
-    no_func = np.ones((2, n, 11), dtype=bool)
-    met_var = np.zeros((2, n, 11), dtype=bool)
-    found = np.zeros((2, n, 11), dtype=bool)
-    found_tt = np.zeros((2, n, 11), dtype=bool)
-    for j in range(9, -1, -1):
-        no_func[..., j] = no_func[..., j + 1] & ~func_b[..., j]
-        met_var[..., j] = zero_tagged[..., j] | (~func_b[..., j] & met_var[..., j + 1])
-        found[..., j] = func_g[..., j] | found[..., j + 1]
-        found_tt[..., j] = np.where(func_g[..., j], is_0tt[..., j], found_tt[..., j + 1])
-    passes = (mot_cand & _by_group(no_func, BELOW_MOTOR_GROUPS)) != 0
-    side_var = (mot_cand & _by_group(met_var, BELOW_MOTOR_GROUPS)) != 0
+    passes = (mot_cand & no_func_pos) != 0
+    side_var = (mot_cand & met_var_pos) != 0
     b = ssp & (vac != YES) & passes[0] & passes[1]
     b_star = ssp_var | ((vac == NO) & (side_var[0] | side_var[1]))
     # motor-incomplete gate: per side, the first motor-level candidate decides
     first_cand = _low_bit(mot_cand)
-    side_found = (first_cand & _by_group(found, BELOW_MOTOR_GROUPS)) != 0
-    side_tt = (first_cand & _by_group(found_tt, BELOW_MOTOR_GROUPS)) != 0
+    side_found = (first_cand & found_pos) != 0
+    side_tt = (first_cand & found_tt_pos) != 0
     gate = (vac != NO) | (ssp & (side_found[0] | side_found[1]))
     gate_var = (vac == NO) & ssp & (side_found & side_tt).any(axis=0)
     # C, with the star-free re-check of §9.6
-    c, c_var = _c_possible(motor, nli_cand)
+    c, c_var = _c_possible(m, nli_cand)
     c &= gate
     c_star = c_var | gate_var
     need = c & ~c_star
     if need.any():
         rows = np.flatnonzero(need)
-        t0, p0, m0 = STRIP[touch[:, rows]], STRIP[prick[:, rows]], STRIP[motor[:, rows]]
-        nli0, _ = _neurological_level(t0, p0, m0)
+        t0, p0 = (_sensory_masks(STRIP[x[:, rows]]) for x in (enc.touch, enc.prick))
+        m0 = _motor_masks(STRIP[enc.motor[:, rows]])
+        nli0, _ = _neurological_level(_sensory_steps(t0, p0), m0)
         c0, _ = _c_possible(m0, nli0)
         c_star[rows] |= ~c0
     # D
-    poss = _suffix_counts(~PLAIN_LOW[motor]).sum(axis=0)
-    tagd = _suffix_counts(TAGGED_LOW_D[motor]).sum(axis=0)
-    k = N_MUSCLES_BELOW
+    poss_mask = ~m.has(PLAIN_LOW) & ALL_MUSCLES
+    tagd_mask = m.has(TAGGED_LOW_D)
+    d_any_pos = np.full(nli_cand.shape, U32(BELOW_NLI_GROUPS[10]))  # K = 0: D
+    d_fixed_pos = np.full(nli_cand.shape, U32(BELOW_NLI_GROUPS[10]))
+    for j in range(10):
+        poss = _count_from(poss_mask, j)
+        tagd = _count_from(tagd_mask, j)
+        group = U32(BELOW_NLI_GROUPS[j])
+        d_any_pos |= np.where(poss >= 10 - j, group, U32(0))
+        d_fixed_pos |= np.where(poss - tagd >= 10 - j, group, U32(0))
     d_cand = nli_cand & ~INT_BIT
-    d_any = (d_cand & _by_group(poss >= k, BELOW_NLI_GROUPS)) != 0
-    d_fixed = (d_cand & _by_group(poss - tagd >= k, BELOW_NLI_GROUPS)) != 0
+    d_any = (d_cand & d_any_pos) != 0
+    d_fixed = (d_cand & d_fixed_pos) != 0
     d = gate & d_any
     d_star = (d_any & ~d_fixed) | gate_var
     # A and E
@@ -408,9 +518,9 @@ def classify_codes(enc: EncodedExams) -> dict[str, object]:
 
     # §10 sensory ZPP: walk S3 → C2 (bits 1..27), stopping at the most caudal sensation
     upper = U32(((1 << 28) - 1) & ~1)
-    zero = _bits(IS_ZERO[touch]) & _bits(IS_ZERO[prick])
-    sensation = ~(_bits(NO_SENSATION[touch]) & _bits(NO_SENSATION[prick]))
-    ntish = _bits(NT_ANY[touch]) | _bits(NT_ANY[prick])
+    zero = t.has(IS_ZERO) & p.has(IS_ZERO)
+    sensation = ~(t.has(NO_SENSATION) & p.has(NO_SENSATION))
+    ntish = t.has(NT_ANY) | p.has(NT_ANY)
     forced = ~zero & ~sensation & ~ntish & upper
     stop = sensation & upper
     reached = ~(_smear_down(stop) >> U32(1)) & upper
@@ -418,8 +528,8 @@ def classify_codes(enc: EncodedExams) -> dict[str, object]:
     v_before = _smear_down(forced & reached) >> U32(1)
     sz_star = recorded & (forced | v_before)
     sz_cand = recorded | _select(stop == 0, 1)
-    ta, pa_ = touch[:, :, 28], prick[:, :, 28]
-    na_only = (dap == YES) | ~NO_SENSATION[ta] | ~NO_SENSATION[pa_]
+    ta, pa_ = enc.touch[:, :, 28], enc.prick[:, :, 28]
+    na_only = (dap == YES) | ~T_NO_SENSATION[ta] | ~T_NO_SENSATION[pa_]
     na_flag = (dap == NT) | ~((ta == C0) & (pa_ == C0))
     sz_cand = np.where(na_only, NA_MASK, sz_cand | _select(na_flag, NA_MASK))
     sz_star = np.where(na_only, U32(0), sz_star)
@@ -430,22 +540,19 @@ def classify_codes(enc: EncodedExams) -> dict[str, object]:
     low = (mot_cand & (S2_BIT | S3_BIT | INT_BIT)) != 0
     bottom_bit = np.where(low, _high_bit(int_as_s3), S1_BIT)
     in_range = ((bottom_bit << U32(1)) - U32(1)) & ~(top_bit - U32(1)) & STEPS
-    m_func = _key_bits(MZPP_FUNCTION[motor])
-    m_poss = _key_bits(MZPP_POSSIBLE[motor])
+    m_func = _place_key5(m.has(MZPP_FUNCTION))
+    m_poss = _place_key5(m.has(MZPP_POSSIBLE))
     hit = (m_func | m_poss | (mot_cand & ~KEY_POS)) & in_range
     reached = ~(_smear_down(m_func & in_range) >> U32(1))
-    nk = enc.non_key.astype(np.int64)
     nk_bit = np.where(nk >= 0, U32(1) << np.maximum(nk, 0).astype(U32), U32(0))
     nk_active = has_c[None, :] & (nk >= 0) & (nk_bit <= bottom_bit)
     override = np.where(nk_active, (U32(1) << np.maximum(nk - 3, 0).astype(U32)) - U32(1), U32(0))
     rec = reached & hit & ~override
     add_nk = (reached & hit & override) != 0
-    star_seen = (
-        _bits(HAS_STAR[touch]) | _bits(HAS_STAR[prick]) | _key_bits(HAS_STAR[motor])
-    ) & STEPS
+    star_seen = (t.has(HAS_STAR) | p.has(HAS_STAR) | _place_key5(m.has(HAS_STAR))) & STEPS
     star_at_top = (star_seen & ((top_bit << U32(1)) - U32(1))) != 0
-    tagged_digit = _bits(TAGGED_DIGIT[touch]) | _bits(TAGGED_DIGIT[prick])
-    star_cond = (KEY_POS & _key_bits(ZERO_TAGGED[motor])) | (
+    tagged_digit = t.has(TAGGED_DIGIT) | p.has(TAGGED_DIGIT)
+    star_cond = (KEY_POS & _place_key5(zero_tagged)) | (
         ~KEY_POS & (tagged_digit | np.where(star_at_top, top_bit, U32(0)))
     )
     mz_cand = rec | np.where(add_nk, nk_bit, U32(0))
@@ -454,14 +561,18 @@ def classify_codes(enc: EncodedExams) -> dict[str, object]:
     mz_cand = np.where(vac_yes, NA_MASK, mz_cand | _select(vac == NT, NA_MASK))
     mz_star = np.where(vac_yes, U32(0), mz_star)
 
-    # §3 totals (-1 = ND)
-    def total(codes):
-        digits = DIGIT[codes]
-        nd = (digits == NT_DIGIT).any(axis=-1)
-        return np.where(nd, -1, digits.sum(axis=-1))
+    # §3 totals (-1 = ND): counts of each digit among the column's scores
+    def total(masks: _Masks, points):
+        nd = (masks.has(NT_ANY_TAG) & points) != 0
+        value = np.zeros(nd.shape, dtype=np.int16)
+        for digit in range(1, 6):
+            value += digit * np.bitwise_count(masks.has(DIGIT_SETS[digit]) & points).astype(
+                np.int16
+            )
+        return np.where(nd, np.int16(-1), value)
 
-    upper_m, lower_m = total(motor[..., :5]), total(motor[..., 5:])
-    touch_t, prick_t = total(touch[..., 1:29]), total(prick[..., 1:29])
+    upper_m, lower_m = total(m, U32(0x1F)), total(m, U32(0x3E0))
+    touch_t, prick_t = total(t, TOUCH_POINTS), total(p, TOUCH_POINTS)
     totals = {}
     for s, side in enumerate(("right", "left")):
         totals[f"{side}UpperMotorTotal"] = upper_m[s]
