@@ -14,7 +14,6 @@ import math
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from sci_evidence.evidence.columns import FRAMES, OUTCOME_DOMAINS, coerce_frame
@@ -2641,5 +2640,4 @@ def main() -> None:  # pragma: no cover - maintenance entry point
 
 
 if __name__ == "__main__":  # pragma: no cover
-    np.seterr(all="raise")
     main()
