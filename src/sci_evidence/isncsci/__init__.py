@@ -11,6 +11,7 @@ The 2019 International Standards (8th edition) as the Praxis reference algorithm
 from sci_evidence.isncsci.batch import classify_table
 from sci_evidence.isncsci.classify import classify_exam
 from sci_evidence.isncsci.exam import Exam
+from sci_evidence.isncsci.formats import classify_file, read_exams
 from sci_evidence.isncsci.levels import INPUT_COLUMNS, RESULT_COLUMNS, Level
 from sci_evidence.isncsci.result import Classification, Possible
 
@@ -22,5 +23,7 @@ __all__ = [
     "Level",
     "Possible",
     "classify_exam",
+    "classify_file",
     "classify_table",
+    "read_exams",
 ]
