@@ -323,3 +323,17 @@ def test_timepoint_parsing():
     assert f("final follow-up (2 years)") == 24
     for text in ("12-33 months", "3 and 6 months", "4 weeks vs later", "follow-up", "~1 year+"):
         assert math.isnan(f(text)), text
+
+
+def test_numbers_from_free_text_columns(ev, raw_studies):
+    o = ev.outcomes
+    satti = o[(o["study_id"] == "satti2016") & (o["outcome"] == "ais_improved")].iloc[0]
+    assert (satti["events"], satti["n"], satti["subgroup"]) == (0, 4, "chronic")
+    assert "none of 4 chronic pts" in satti["verbatim"]
+    kishk = o[(o["study_id"] == "kishk2010") & (o["outcome"] == "motor_total")]
+    raw = raw_studies.set_index("study_id").loc["kishk2010"]
+    assert (
+        raw["motor_score_pre"].startswith("48.7 (9.1)") and raw["motor_score_post"] == "49.3 (9.2)"
+    )
+    assert kishk[["mean", "sd"]].values.tolist() == [[48.7, 9.1], [49.3, 9.2]]
+    assert (kishk["status"] == "interpreted").all() and kishk["n"].isna().all()

@@ -1306,6 +1306,7 @@ def build_outcomes_aes(arms: pd.DataFrame, prov: _Prov) -> tuple[pd.DataFrame, p
         outcomes.append(o)
     _flag_partial_transitions(outcomes)
     outcomes.extend(_raw_responder_outcomes(arms, outcomes, next_id))
+    outcomes.extend(_raw_text_outcomes(arms, next_id))
     outcomes.extend(_derived_responders(outcomes, next_id))
     for sid, ae_type, patients, severity, relation, status, note in RAW_AE_STATEMENTS:
         arm_id = f"{sid}:treated"
@@ -1446,6 +1447,98 @@ def _first_word(ae_type: str) -> str:
 
 
 RESPONDER_RE = re.compile(r"^(\d+)/(\d+)")
+
+
+# Numbers stated in the free-text columns of studies_raw.csv:
+# (study, arm suffix, subgroup, outcome, timepoint, n, mean, sd, events, raw column, status, note)
+RAW_TEXT_OUTCOMES: list[tuple] = [
+    (
+        "satti2016",
+        "treated",
+        "chronic",
+        "ais_improved",
+        "1 year",
+        4,
+        None,
+        None,
+        0,
+        "neuro_outcome_detail",
+        "reported",
+        "conference abstract (S_satti_conf): 'none of 4 chronic pts with 1-yr follow-up improved "
+        "AIS'; text truncated",
+    ),
+    (
+        "kishk2010",
+        "treated",
+        "",
+        "motor_total",
+        "baseline",
+        None,
+        48.7,
+        9.1,
+        None,
+        "motor_score_pre",
+        "interpreted",
+        "SCIRE table value 'as reported with 18/44': the group and n it belongs to are not stated; "
+        "assigned to the MSC arm (interpretation); n not stated",
+    ),
+    (
+        "kishk2010",
+        "treated",
+        "",
+        "motor_total",
+        "follow-up",
+        None,
+        49.3,
+        9.2,
+        None,
+        "motor_score_post",
+        "interpreted",
+        "SCIRE table; see the baseline row: group assignment interpreted, n not stated",
+    ),
+]
+
+
+def _raw_text_outcomes(arms: pd.DataFrame, next_id) -> list[dict]:
+    """Outcome rows for the numbers in studies_raw.csv free text (see RAW_TEXT_OUTCOMES)."""
+    raw = pd.read_csv(RAW_DIR / "studies_raw.csv", dtype=str, keep_default_na=False)
+    raw = raw.set_index("study_id")
+    flags = dict(zip(arms["arm_id"], arms["flags"], strict=True))
+    rows = []
+    for sid, suffix, sub, out, tp, n, mean, sd, events, col, status, note in RAW_TEXT_OUTCOMES:
+        text = raw.loc[sid, col]
+        for value in (mean, sd):
+            if value is not None and str(value) not in text:
+                raise ValueError(f"{sid}: {value} not in the raw text {text!r}")
+        arm_id = f"{sid}:{suffix}"
+        rows.append(
+            dict(
+                outcome_id=next_id(sid),
+                study_id=sid,
+                arm_id=arm_id,
+                subgroup=sub,
+                baseline_grade="",
+                outcome=out,
+                domain=OUTCOME_DOMAINS[out],
+                outcome_verbatim=col,
+                timepoint=tp,
+                timepoint_months=parse_timepoint_months(tp),
+                is_baseline=tp.startswith("baseline"),
+                is_change=False,
+                n=n,
+                mean=mean,
+                sd=sd,
+                events=events,
+                unit="points" if mean is not None else "patients",
+                flags=flags[arm_id],
+                notes=note,
+                source_key=raw.loc[sid, "source_keys"],
+                where_in_source=f"studies_raw.csv {col}",
+                verbatim=text,
+                status=status,
+            )
+        )
+    return rows
 
 
 def _raw_responder_outcomes(arms: pd.DataFrame, outcomes: list[dict], next_id) -> list[dict]:
