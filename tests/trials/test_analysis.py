@@ -100,6 +100,14 @@ def test_per_arm_counts_match_truth(result, trial):
                 assert a.changes[s].ci_ub == pytest.approx(d.mean() + half, abs=1e-10)
 
 
+def test_time_course_columns(result, trial):
+    p = result.patients.set_index("patient_id")
+    ex = result.exams[result.exams["patient_id"] == "P001"].sort_values("visit")
+    assert p.loc["P001", "visits"] == "14;90;180;365"
+    assert p.loc["P001", "ais_course"] == " → ".join(ex["ais_grades"])
+    assert p.loc["P001", "ais_course"].split(" → ")[-1] == p.loc["P001", "last_ais"]
+
+
 def test_ambiguous_patients_are_counted_both_ways(result, trial):
     p = result.patients
     amb = p[p["converted"].isna() & (p["n_exams"] > 1)]

@@ -128,8 +128,11 @@ def patient_outcomes(exam_frame: pd.DataFrame) -> pd.DataFrame:
         ``transition`` (``"A→B"``), ``level_group`` (from the baseline NLI), ``delta_UEMS``,
         ``delta_LEMS``, ``delta_LT``, ``delta_PP``, ``delta_TMS``, ``delta_nli`` (segments
         the NLI moved caudally; NaN when ambiguous), ``delta_right_motor``,
-        ``delta_left_motor``, the baseline scores (``baseline_UEMS`` …) and covariates at
-        baseline. Patients with a single exam have NaN changes and ``converted = <NA>``.
+        ``delta_left_motor``, the baseline scores (``baseline_UEMS`` …), covariates at
+        baseline, and the time course: ``visits`` (days, ``;``-joined), ``ais_course``
+        (``"A → A → B"``) and ``tms_course`` (motor totals, ``ND`` where not
+        determinable). Patients with a single exam have NaN changes and
+        ``converted = <NA>``.
     """
     e = exam_frame.sort_values(["patient_id", "visit"], kind="stable")
     rows = []
@@ -147,6 +150,10 @@ def patient_outcomes(exam_frame: pd.DataFrame) -> pd.DataFrame:
         for cov in ("age", "sex", "aetiology", "centre"):
             if cov in g.columns:
                 row[cov] = b[cov]
+        # The time course at a glance: grade and motor score at every visit, in order.
+        row["visits"] = ";".join(f"{v:g}" for v in g["visit"])
+        row["ais_course"] = " → ".join(g["ais_grades"])
+        row["tms_course"] = ";".join("ND" if not np.isfinite(x) else f"{x:g}" for x in g["TMS"])
         row["level_group"] = level_group_of(b["nli_rostral_index"])
         row["baseline_nli"] = b["nli"]
         for s in SCORES + ("TMS",):
