@@ -577,6 +577,9 @@ def analyze_trial(
         "level_group": "tetraplegia: baseline NLI C1-C8; paraplegia: T1 and below",
         "phase": "acute: baseline <= 30 d after injury; chronic: >= 365 d; subacute between "
         "(acute benchmarks, range over acute and chronic)",
+        "benchmarks": "mostly 1-year conversion rates of tetraplegic, paraplegic or mixed "
+        "samples; with shorter follow-up the expected count is an overestimate, so the "
+        "comparison errs against the treatment",
         "treated": comparison.treated if comparison else None,
         "control": comparison.control if comparison else None,
     }
