@@ -427,9 +427,10 @@ class _Moments:
         if method == "ML":
             return yPPy - sw, sw2, 2.0 * yPPPy - sw2
         M2, M3 = XX[1], XX[2]
-        AM2 = [
-            sum(A[i * p + t] * M2[t * p + j] for t in range(p)) for i in range(p) for j in range(p)
-        ]
+        # (A M2)_ij = <row i of A, row j of M2> since M2 is symmetric
+        Ar = [A[i * p : (i + 1) * p] for i in range(p)]
+        Mr = [M2[j * p : (j + 1) * p] for j in range(p)]
+        AM2 = [sum(map(mul, a_i, m_j)) for a_i in Ar for m_j in Mr]
         trP = sw - sum(AM2[i * p + i] for i in range(p))
         trPP = (
             sw2
