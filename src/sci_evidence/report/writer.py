@@ -80,44 +80,150 @@ def forest_for(fit: Fit, measure: str, subgroup=None, variable: str = ""):
     )
 
 
+class FigureRenderer:
+    """Draws and saves figures, in forked worker processes when that pays.
+
+    Figures are submitted as picklable specs (``kind``, ``name``, arguments) so that the
+    pipeline can submit an analysis' figures as soon as it is computed: rendering (three
+    formats per figure) dominates the run time and overlaps with the remaining computation.
+    Without ``fork`` (or with ``workers=1``) each figure is drawn when submitted.
+    """
+
+    def __init__(self, fig_dir: Path, *, workers: int | None = None) -> None:
+        import multiprocessing as mp
+        import os
+
+        self.fig_dir = Path(fig_dir)
+        self.fig_dir.mkdir(parents=True, exist_ok=True)
+        self.names: list[str] = []
+        self._pending: list = []
+        self._done: dict[str, str] = {}
+        n = workers or min(os.cpu_count() or 1, 4)
+        self._pool = None
+        if n > 1 and "fork" in mp.get_all_start_methods():
+            self._pool = mp.get_context("fork").Pool(n)
+
+    def submit(self, kind: str, name: str, *args) -> None:
+        self.names.append(name)
+        if self._pool is not None:
+            self._pending.append(
+                self._pool.apply_async(render_spec, (kind, name, args, str(self.fig_dir)))
+            )
+        else:
+            self._done[name] = render_spec(kind, name, args, str(self.fig_dir))[1]
+
+    def collect(self) -> dict[str, str]:
+        """Wait for every figure; name → inline SVG."""
+        try:
+            for r in self._pending:
+                name, svg = r.get()
+                self._done[name] = svg
+        finally:
+            self.close()
+        return dict(self._done)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()
+            self._pool = None
+
+    def files(self) -> list[str]:
+        return [f"figures/{n}.{ext}" for n in self.names for ext in ("png", "svg", "pdf")]
+
+
+def render_spec(kind: str, name: str, args: tuple, fig_dir: str) -> tuple[str, str]:
+    """Draw one figure from its spec and save it (top-level so that workers can run it)."""
+    if kind == "forest":
+        fig = forest_for(*args)
+    elif kind == "funnel":
+        res, filled_yi, filled_vi, xlabel = args
+        fig = review_funnel(res, filled_yi=filled_yi, filled_vi=filled_vi, xlabel=xlabel)
+    elif kind == "nh_conversion":
+        fig = figs.conversion_figure(args[0], pooled=args[1])
+    elif kind == "nh_scores":
+        fig = figs.score_change_figure(args[0], xlabel=args[1])
+    elif kind == "rob_traffic_light":
+        fig = figs.rob_traffic_light(*args)
+    elif kind == "rob_summary":
+        fig = figs.rob_summary(*args)
+    elif kind == "prisma":
+        fig = figs.prisma_flow(*args)
+    else:  # pragma: no cover - the kinds are ours
+        raise ValueError(kind)
+    return name, figs.save_figure(fig, fig_dir, name)
+
+
+def analysis_figures(a: AnalysisResult, submit) -> None:
+    """Submit the figures of one analysis: forest, subgroup forests, funnel, natural history."""
+    if a.main is None:
+        return
+    sid, m = a.spec.id, a.spec.measure
+    submit("forest", f"forest_{sid}", a.main, m)
+    for sg in a.subgroups:
+        if sg.result is not None:
+            submit("forest", f"forest_{sid}_by_{sg.variable}", a.main, m, sg.result, sg.variable)
+    if a.robustness and a.main.result.k >= 3:
+        tf = a.robustness.get("trim_and_fill")
+        filled = (None, None)
+        if tf is not None and not isinstance(tf, str):
+            filled = (getattr(tf, "filled_yi", None), getattr(tf, "filled_vi", None))
+        xlabel = f"{_XLABEL.get(m, '')} ({m} scale)"
+        submit("funnel", f"funnel_{sid}", a.main.result, filled[0], filled[1], xlabel)
+    if a.natural_history is not None and len(a.natural_history):
+        if a.spec.natural_history == "conversion":
+            submit("nh_conversion", f"natural_history_{sid}", a.natural_history,
+                   a.natural_history_pooled)  # fmt: skip
+        else:
+            submit("nh_scores", f"natural_history_{sid}", a.natural_history, _XLABEL["MC"])
+
+
 def write_outputs(
-    review, out: Path, *, progress: Callable[[str], None] | None = None, pdf: bool = False
+    review,
+    out: Path,
+    *,
+    progress: Callable[[str], None] | None = None,
+    pdf: bool = False,
+    renderer: FigureRenderer | None = None,
 ) -> list[str]:
-    """Write every output file of ``review`` under ``out``; return the relative paths."""
+    """Write every output file of ``review`` under ``out``; return the relative paths.
+
+    ``renderer`` may already hold the analyses' figures (submitted while they were
+    computed); otherwise they are submitted here.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    fig_dir, tab_dir = out / "figures", out / "tables"
-    fig_dir.mkdir(exist_ok=True)
+    tab_dir = out / "tables"
     tab_dir.mkdir(exist_ok=True)
-    files: list[str] = []
-    jobs: list[tuple[str, Callable]] = []
-
-    def save(make, name: str) -> None:
-        jobs.append((name, make))
-        files.extend(f"figures/{name}.{ext}" for ext in ("png", "svg", "pdf"))
-
-    for a in review.analyses:
-        _analysis_figures(a, save)
-    pooled_ids = sorted(
-        {s for a in review.analyses if a.main is not None for s in a.main.rows["study_id"]}
-    )
-    order = pooled_ids + [s for s in review.characteristics["study_id"] if s not in pooled_ids]
-    save(
-        lambda: figs.rob_traffic_light(review.risk_of_bias, order, review.study_labels),
-        "rob_traffic_light",
-    )
-    save(lambda: figs.rob_summary(review.risk_of_bias, order), "rob_summary")
-    save(lambda: figs.prisma_flow(review.prisma), "prisma_flow")
-    svgs = render_figures(jobs, fig_dir)
+    if renderer is None:
+        renderer = FigureRenderer(out / "figures")
+        for a in review.analyses:
+            analysis_figures(a, renderer.submit)
+    try:
+        pooled_ids = sorted(
+            {s for a in review.analyses if a.main is not None for s in a.main.rows["study_id"]}
+        )
+        order = pooled_ids + [s for s in review.characteristics["study_id"] if s not in pooled_ids]
+        renderer.submit(
+            "rob_traffic_light", "rob_traffic_light", review.risk_of_bias, order,
+            review.study_labels,
+        )  # fmt: skip
+        renderer.submit("rob_summary", "rob_summary", review.risk_of_bias, order)
+        renderer.submit("prisma", "prisma_flow", review.prisma)
+        # tables and results.json are written while the workers draw
+        files: list[str] = []
+        tables = _tables(review)
+        for name, df in tables.items():
+            df.to_csv(tab_dir / f"{name}.csv", index=False)
+            files.append(f"tables/{name}.csv")
+        results = review.to_dict()
+        (out / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False), "utf-8")
+        files.append("results.json")
+        svgs = renderer.collect()
+    finally:
+        renderer.close()
+    files = renderer.files() + files
     if progress:
         progress("figures")
-
-    tables = _tables(review)
-    for name, df in tables.items():
-        df.to_csv(tab_dir / f"{name}.csv", index=False)
-        files.append(f"tables/{name}.csv")
-    results = review.to_dict()
-    (out / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False), "utf-8")
-    files.append("results.json")
     from sci_evidence.report.html import render_report
 
     (out / "report.html").write_text(render_report(review, results, svgs, tables), "utf-8")
@@ -132,78 +238,6 @@ def write_outputs(
             files.append(written)
     files.append("run_record.json")
     return files
-
-
-_JOBS: list = []  # the figure jobs, inherited by forked workers (closures do not pickle)
-
-
-def _render_job(i: int, fig_dir: str) -> tuple[str, str]:
-    name, make = _JOBS[i]
-    return name, figs.save_figure(make(), fig_dir, name)
-
-
-def render_figures(jobs: list, fig_dir: Path, *, workers: int | None = None) -> dict[str, str]:
-    """Draw and save every figure job; return name → inline SVG.
-
-    Rendering (three formats per figure) dominates the run time, so with more than a few
-    figures the jobs are spread over the CPUs by forked worker processes (POSIX); elsewhere,
-    or if forking fails, they run here one after the other.
-    """
-    import multiprocessing as mp
-    import os
-
-    global _JOBS
-    _JOBS = jobs
-    n_cpu = workers or min(os.cpu_count() or 1, 4)
-    try:
-        if n_cpu > 1 and len(jobs) > 4 and "fork" in mp.get_all_start_methods():
-            ctx = mp.get_context("fork")
-            # big figures first so that the workers finish together
-            order = sorted(range(len(jobs)), key=lambda i: not jobs[i][0].startswith("forest"))
-            with ctx.Pool(n_cpu) as pool:
-                out = pool.starmap(_render_job, [(i, str(fig_dir)) for i in order], chunksize=1)
-            return dict(out)
-        return dict(_render_job(i, str(fig_dir)) for i in range(len(jobs)))
-    finally:
-        _JOBS = []
-
-
-def _analysis_figures(a: AnalysisResult, save) -> None:
-    if a.main is None:
-        return
-    sid, m = a.spec.id, a.spec.measure
-    save(lambda: forest_for(a.main, m), f"forest_{sid}")
-    for sg in a.subgroups:
-        if sg.result is not None:
-            save(
-                lambda sg=sg: forest_for(a.main, m, sg.result, sg.variable),
-                f"forest_{sid}_by_{sg.variable}",
-            )
-    tf = a.robustness.get("trim_and_fill")
-    if a.robustness and a.main.result.k >= 3:
-        filled = (None, None)
-        if tf is not None and not isinstance(tf, str):
-            filled = (getattr(tf, "filled_yi", None), getattr(tf, "filled_vi", None))
-        save(
-            lambda: review_funnel(
-                a.main.result,
-                filled_yi=filled[0],
-                filled_vi=filled[1],
-                xlabel=f"{_XLABEL.get(m, '')} ({m} scale)",
-            ),
-            f"funnel_{sid}",
-        )
-    if a.natural_history is not None and len(a.natural_history):
-        if a.spec.natural_history == "conversion":
-            save(
-                lambda: figs.conversion_figure(a.natural_history, pooled=a.natural_history_pooled),
-                f"natural_history_{sid}",
-            )
-        else:
-            save(
-                lambda: figs.score_change_figure(a.natural_history, xlabel=_XLABEL["MC"]),
-                f"natural_history_{sid}",
-            )
 
 
 def _tables(review) -> dict[str, pd.DataFrame]:

@@ -230,10 +230,24 @@ def run_review(
             progress(name, step, n_steps)
 
     rob = overall_rob(evidence.risk_of_bias)
+    renderer = None
+    if write:
+        from sci_evidence.report.writer import FigureRenderer, analysis_figures
+
+        # workers draw each analysis' figures while the next analyses are computed
+        renderer = FigureRenderer(out / "figures")
     analyses = []
-    for spec in protocol.analyses:
-        analyses.append(run_analysis(evidence, spec, protocol, rob=rob))
-        tick(f"analysis {spec.id}")
+    try:
+        for spec in protocol.analyses:
+            a = run_analysis(evidence, spec, protocol, rob=rob)
+            analyses.append(a)
+            if renderer is not None:
+                analysis_figures(a, renderer.submit)
+            tick(f"analysis {spec.id}")
+    except BaseException:
+        if renderer is not None:
+            renderer.close()
+        raise
     labels = study_labels(evidence.studies)
     syntheses = []
     excl_ids = set(study_exclusions(evidence.studies, protocol.inclusion)["study_id"])
@@ -286,7 +300,7 @@ def run_review(
     from sci_evidence.report.writer import write_outputs
 
     result = replace(result, record=replace(record, seconds=time.perf_counter() - t0))
-    files = write_outputs(result, out, progress=lambda name: tick(name), pdf=pdf)
+    files = write_outputs(result, out, progress=lambda name: tick(name), pdf=pdf, renderer=renderer)
     seconds = time.perf_counter() - t0
     result = replace(result, record=replace(record, seconds=round(seconds, 3)), files=tuple(files))
     (out / "run_record.json").write_text(
