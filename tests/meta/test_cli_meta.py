@@ -243,3 +243,16 @@ def test_json_is_strict_json_with_log_scale_numbers(capsys):
     d = json.loads(out)
     assert d["pi_lb"] is None and d["tau2_ci"] is None
     assert np.isfinite(d["Q"])
+
+
+def test_back_transformed_line_and_proportion_plot(capsys, tmp_path):
+    code, out, _ = run(["meta"], capsys)
+    assert "Back-transformed (Risk ratio): 0.4894 [0.3441, 0.6962]" in out
+    f = write(tmp_path, ["1,5,20", "2,12,40", "3,4,30", "4,9,25"], header="id,x,n")
+    png = tmp_path / "pft.png"
+    code, out, err = run(
+        ["meta", str(f), "--measure", "PFT", "--xi", "x", "--ni", "n", "--plot", str(png)], capsys
+    )
+    assert code == 0, err
+    assert "Back-transformed (Proportion)" in out
+    assert png.stat().st_size > 10_000

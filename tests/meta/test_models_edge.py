@@ -263,3 +263,12 @@ def test_location_scale_and_order_invariance(data, shift, scale, method):
     assert base.ci_lb <= base.estimate <= base.ci_ub
     if base.pi_lb is not None:
         assert base.pi_lb <= base.ci_lb and base.ci_ub <= base.pi_ub
+
+
+def test_docstring_examples():
+    import doctest
+
+    from sci_evidence.meta import models
+
+    failed, attempted = doctest.testmod(models)
+    assert attempted >= 2 and failed == 0

@@ -96,7 +96,11 @@ def run_meta(
     label: str | None,
     ri: float | None,
 ):
-    """Read, compute effect sizes and fit; return ``(result, subgroup_result, file_label)``."""
+    """Read, compute effect sizes and fit.
+
+    Returns ``(result, subgroup_result, file_label, ni)``: ``ni`` holds the sample sizes of
+    the analysed studies when the measure's back-transformation needs them (PFT), else None.
+    """
     import numpy as np
 
     from sci_evidence.meta import pool, subgroups
@@ -178,6 +182,8 @@ def run_meta(
         raise InputError("no row has all the values needed", file=fname)
     idx = np.flatnonzero(keep)
     labels = [labels[i] for i in idx]
+    ni_all = es.attrs.get("ni")
+    ni = None if ni_all is None else np.asarray(ni_all, dtype=float)[idx]
     try:
         if subgroup:
             sg = subgroups(
@@ -191,7 +197,7 @@ def run_meta(
                 labels=labels,
                 measure=measure,
             )
-            return sg.overall, sg, fname
+            return sg.overall, sg, fname, ni
         mods_arg = {m: [v[i] for i in idx] for m, v in mod_values.items()} or None
         res = pool(
             yi[idx],
@@ -203,7 +209,7 @@ def run_meta(
             labels=labels,
             measure=measure,
         )
-        return res, None, fname
+        return res, None, fname, ni
     except InputError as exc:
         raise exc.with_file(fname) from None
 
@@ -285,7 +291,7 @@ def register(app: typer.Typer) -> None:
         columns = {k: v for k, v in given.items() if v is not None}
         if example and file is not None:
             raise InputError("give either FILE or --example, not both")
-        res, sg, fname = run_meta(
+        res, sg, fname, ni = run_meta(
             file,
             columns=columns,
             measure=measure,
@@ -305,12 +311,20 @@ def register(app: typer.Typer) -> None:
         else:
             console.print(f"[bold]{fname}[/bold]", highlight=False)
             console.print(
-                sg.summary() if sg is not None else res.summary(), highlight=False, markup=False
+                sg.summary() if sg is not None else res.summary(),
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
             )
+            line = _back_transformed_line(res, ni)
+            if line:
+                console.print(line, highlight=False, markup=False, soft_wrap=True)
         if plot is not None:
-            _save_forest(res, sg, plot)
+            _save_forest(res, sg, plot, ni)
             if not as_json:
-                console.print(f"Forest plot written to {plot}", highlight=False, markup=False)
+                console.print(
+                    f"Forest plot written to {plot}", highlight=False, markup=False, soft_wrap=True
+                )
         if bias or gosh is not None or permutations is not None:
             try:
                 from sci_evidence.cli._meta_bias import run_bias_options
@@ -324,7 +338,37 @@ def register(app: typer.Typer) -> None:
             )
 
 
-def _save_forest(res, sg, path: Path) -> None:
+def _back_transform(res, ni):
+    """The measure's back-transformation as a callable, or None (identity/none/unknown)."""
+    from sci_evidence.meta.transforms import back_transform, measure_scale
+
+    try:
+        scale = measure_scale(res.measure)
+    except InputError:
+        return None, None
+    if scale.transform in ("identity", "none") or (scale.needs_ni and ni is None):
+        return None, scale
+    return (lambda v: back_transform(res.measure, v, ni=ni)), scale
+
+
+def _back_transformed_line(res, ni) -> str | None:
+    """'Risk ratio: 0.49 [0.34, 0.70]; prediction interval [...]' for transformed measures."""
+    if res.p != 1:
+        return None
+    fn, scale = _back_transform(res, ni)
+    if fn is None:
+        return None
+    vals = [res.estimate, res.ci_lb, res.ci_ub]
+    if res.pi_lb is not None:
+        vals += [res.pi_lb, res.pi_ub]
+    b = [float(x) for x in fn(vals)]
+    text = f"Back-transformed ({scale.label}): {b[0]:.4f} [{b[1]:.4f}, {b[2]:.4f}]"
+    if len(b) == 5:
+        text += f"; prediction interval [{b[3]:.4f}, {b[4]:.4f}]"
+    return text
+
+
+def _save_forest(res, sg, path: Path, ni=None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -337,7 +381,12 @@ def _save_forest(res, sg, path: Path) -> None:
             "--plot draws a forest plot, which needs a model without --mods; "
             "use --subgroup for a categorical moderator"
         )
-    transf = np.exp if (res.measure or "").upper() in LOG_MEASURES else None
+    # log measures: exp (log axis); proportions: their inverse transform (PFT at the
+    # harmonic mean of n); the rest as analysed
+    if (res.measure or "").upper() in LOG_MEASURES:
+        transf = np.exp
+    else:
+        transf = _back_transform(res, ni)[0]
     fig = forest_plot(res, subgroups=sg, transf=transf)
     try:
         fig.savefig(path, dpi=200, bbox_inches="tight")

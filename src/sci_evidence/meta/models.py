@@ -384,8 +384,8 @@ def pool(
     Examples
     --------
     >>> res = pool([-0.89, -1.59, -1.35, -1.44], [0.33, 0.19, 0.42, 0.02], method="DL")
-    >>> round(res.estimate, 4)
-    -1.3932
+    >>> round(res.estimate, 3)
+    -1.422
     """
     method = check_option("method", method, METHODS, aliases=_METHOD_ALIASES)
     test = check_option("test", test, TESTS, aliases=_TEST_ALIASES)
