@@ -46,17 +46,31 @@ def _pack(cand: np.ndarray, star: np.ndarray) -> np.ndarray:
     return cand.astype(np.uint64) | (star.astype(np.uint64) << np.uint64(32))
 
 
+_TEXT_CACHE: dict[int, str] = {}
+
+
 def _level_text(key: int) -> str:
-    parts = ["NA"] if key >> NA_BIT & 1 else []
-    for i in range(INT_POS + 1):
-        if key >> i & 1:
-            parts.append(_LEVEL_NAMES[i] + ("*" if key >> (32 + i) & 1 else ""))
-    return ",".join(parts)
+    """``cand | star << 32`` → ``"NA,T4*,T5"`` (NA first, then levels rostral→caudal)."""
+    text = _TEXT_CACHE.get(key)
+    if text is not None:
+        return text
+    cand, star = key & 0xFFFFFFFF, key >> 32
+    parts = ["NA"] if cand >> NA_BIT & 1 else []
+    bits = cand & ((1 << (INT_POS + 1)) - 1)
+    while bits:
+        low = bits & -bits
+        i = low.bit_length() - 1
+        parts.append(_LEVEL_NAMES[i] + "*" if star >> i & 1 else _LEVEL_NAMES[i])
+        bits ^= low
+    text = ",".join(parts)
+    if len(_TEXT_CACHE) < 1_000_000:  # bounded: a cache, not a leak
+        _TEXT_CACHE[key] = text
+    return text
 
 
 def _format_levels(keys: np.ndarray) -> np.ndarray:
     codes, uniques = pd.factorize(keys)
-    text = np.array([_level_text(int(k)) for k in uniques], dtype=object)
+    text = np.array([_level_text(k) for k in uniques.tolist()], dtype=object)
     return text[codes]
 
 
