@@ -97,3 +97,24 @@ def test_unknown_outcome_or_review_is_an_error_not_silence(tmp_path):
     r = run("--protocol", str(proto), "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and "comparisons[1].published" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_out_that_is_a_file_is_one_line_exit_2(tmp_path):
+    f = tmp_path / "file.txt"
+    f.write_text("keep me")
+    r = run("--out", str(f))
+    assert r.returncode == 2 and "must be a directory" in r.stderr
+    assert f.read_text() == "keep me"
+
+
+def test_pdf_without_chromium_falls_back_to_matplotlib(bundled_run, tmp_path, monkeypatch):
+    import shutil
+
+    from sci_evidence.report import pdf
+
+    _, out = bundled_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    monkeypatch.setattr(pdf, "find_chromium", lambda: None)
+    assert pdf.write_pdf(copy) == "report.pdf"
+    assert (copy / "report.pdf").read_bytes()[:5] == b"%PDF-"

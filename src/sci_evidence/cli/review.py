@@ -33,6 +33,10 @@ def review_command(
     from sci_evidence.review.pipeline import check_protocol_against_evidence, run_review
     from sci_evidence.review.protocol import load_protocol
 
+    from sci_evidence.errors import InputError
+
+    if out.exists() and not out.is_dir():
+        raise InputError("--out must be a directory, not a file", file=str(out))
     proto = load_protocol(protocol)
     evidence = load_evidence(db)
     # every user mistake surfaces before the progress display starts
@@ -51,7 +55,10 @@ def review_command(
         def progress(name: str, done: int, total: int) -> None:
             bar.update(task, description=name, completed=done, total=max(total, done))
 
-        result = run_review(evidence, proto, out, progress=progress, pdf=pdf)
+        try:
+            result = run_review(evidence, proto, out, progress=progress, pdf=pdf)
+        except PermissionError as exc:
+            raise InputError(f"cannot write the review: {exc.strerror}", file=str(out)) from None
     pooled = sum(1 for a in result.analyses if a.main is not None)
     console.print(
         f"Review written to [bold]{out / 'report.html'}[/bold] "
