@@ -29,11 +29,10 @@ def review_command(
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from sci_evidence.errors import InputError
     from sci_evidence.evidence import load_evidence
     from sci_evidence.review.pipeline import check_protocol_against_evidence, run_review
     from sci_evidence.review.protocol import load_protocol
-
-    from sci_evidence.errors import InputError
 
     if out.exists() and not out.is_dir():
         raise InputError("--out must be a directory, not a file", file=str(out))
