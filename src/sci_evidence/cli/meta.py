@@ -383,11 +383,10 @@ def _save_forest(res, sg, path: Path, ni=None) -> None:
         )
     # log measures: exp (log axis); proportions: their inverse transform (PFT at the
     # harmonic mean of n); the rest as analysed
-    if (res.measure or "").upper() in LOG_MEASURES:
-        transf = np.exp
-    else:
-        transf = _back_transform(res, ni)[0]
-    fig = forest_plot(res, subgroups=sg, transf=transf)
+    fn, scale = _back_transform(res, ni)
+    transf = np.exp if (res.measure or "").upper() in LOG_MEASURES else fn
+    xlabel = scale.label if (transf is not None and scale is not None) else None
+    fig = forest_plot(res, subgroups=sg, transf=transf, xlabel=xlabel)
     try:
         fig.savefig(path, dpi=200, bbox_inches="tight")
     except (OSError, ValueError) as exc:
