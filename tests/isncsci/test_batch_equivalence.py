@@ -36,7 +36,7 @@ def _assert_same(frame: pd.DataFrame) -> None:
     )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(flat_exams(), min_size=1, max_size=40))
 def test_table_equals_per_exam_on_random_exams(exams):
     _assert_same(pd.DataFrame(exams))

@@ -69,7 +69,7 @@ RANGES = {
 }
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(flat_exams())
 def test_totals_in_range_and_nd_exactly_when_column_has_nt(flat):
     ref = _classify(flat).to_reference()
@@ -119,7 +119,7 @@ def _mirror(flat: dict[str, str]) -> dict[str, str]:
     return out
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(flat_exams())
 def test_left_right_mirror_symmetry(flat):
     ref = _classify(flat).to_reference()
