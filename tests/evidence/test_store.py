@@ -204,3 +204,20 @@ def test_reading_a_missing_sqlite_file_does_not_create_it(tmp_path):
     with pytest.raises(InputError, match="not initialised"):
         EvidenceStore(str(target)).load()
     assert not target.exists()
+
+
+def test_migrations_match_the_current_schema(sqlite_store):
+    """The frozen 0001 migration creates exactly the tables and columns the code expects."""
+    from sqlalchemy import inspect
+
+    from sci_evidence.evidence.schema import metadata
+
+    sqlite_store.init(load_bundled=False)
+    insp = inspect(sqlite_store.engine)
+    for table in metadata.sorted_tables:
+        got = [c["name"] for c in insp.get_columns(table.name)]
+        assert got == [c.name for c in table.columns], table.name
+    with sqlite_store.engine.connect() as conn:
+        from sqlalchemy import text
+
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
