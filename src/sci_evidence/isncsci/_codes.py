@@ -143,6 +143,27 @@ def _index_in(series: pd.Series, vocab: pa.Array) -> np.ndarray:
     return np.asarray(idx.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int8)
 
 
+def _index_in_columns(df: pd.DataFrame, columns: list[str], vocab: pa.Array) -> np.ndarray:
+    """Codes of many columns at once (one hash lookup pass): int8 (len(columns), N)."""
+    arrays = [_arrow(df[c]) for c in columns]
+    types = {a.type for a in arrays}
+    if len(types) != 1 or not (
+        pa.types.is_string(next(iter(types))) or pa.types.is_large_string(next(iter(types)))
+    ):
+        return (
+            np.stack([_index_in(df[c], vocab) for c in columns])
+            if columns
+            else np.empty((0, len(df)), dtype=np.int8)
+        )
+    chunks = []
+    for a in arrays:
+        chunks.extend(a.chunks if isinstance(a, pa.ChunkedArray) else [a])
+    joined = pa.chunked_array(chunks, type=next(iter(types)))
+    idx = pc.index_in(joined, value_set=vocab.cast(joined.type))
+    codes = np.asarray(idx.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int8)
+    return codes.reshape(len(columns), len(df))
+
+
 def encode_table(df: pd.DataFrame, ids: list[str]) -> EncodedExams:
     """Code and validate every cell of a flat-layout table.
 
@@ -171,8 +192,7 @@ def encode_table(df: pd.DataFrame, ids: list[str]) -> EncodedExams:
         if position not in bad_pos:
             bad_pos[position] = CellError(position, ids[position], column, value, reason)
 
-    def scores(column: str, valid: np.ndarray, what: str) -> np.ndarray:
-        codes = _index_in(df[column], _SCORE_VOCAB)
+    def scores(column: str, valid: np.ndarray, what: str, codes: np.ndarray) -> np.ndarray:
         bad = ~valid[codes]
         if bad.any():
             for pos in np.flatnonzero(bad):
@@ -192,12 +212,17 @@ def encode_table(df: pd.DataFrame, ids: list[str]) -> EncodedExams:
     touch = np.full((2, n, 32), CODE["2"], dtype=np.int8)
     prick = np.full((2, n, 32), CODE["2"], dtype=np.int8)
     motor = np.empty((2, n, 10), dtype=np.int8)
-    for s in range(2):
-        for i in range(28):
-            touch[s, :, i + 1] = scores(TOUCH_COLUMNS[s][i], VALID_SENSORY, sens_what)
-            prick[s, :, i + 1] = scores(PRICK_COLUMNS[s][i], VALID_SENSORY, sens_what)
-        for i in range(10):
-            motor[s, :, i] = scores(MOTOR_COLUMNS[s][i], VALID_MOTOR, mot_what)
+    sensory_columns = [*TOUCH_COLUMNS[0], *TOUCH_COLUMNS[1], *PRICK_COLUMNS[0], *PRICK_COLUMNS[1]]
+    motor_columns = [*MOTOR_COLUMNS[0], *MOTOR_COLUMNS[1]]
+    all_codes = _index_in_columns(df, [*sensory_columns, *motor_columns], _SCORE_VOCAB)
+    for k, column in enumerate(sensory_columns):
+        codes = scores(column, VALID_SENSORY, sens_what, all_codes[k])
+        side, kind, i = (k // 28) % 2, k // 56, k % 28
+        (touch if kind == 0 else prick)[side, :, i + 1] = codes
+    for k, column in enumerate(motor_columns):
+        motor[k // 10, :, k % 10] = scores(
+            column, VALID_MOTOR, mot_what, all_codes[len(sensory_columns) + k]
+        )
 
     def anal(column: str) -> np.ndarray:
         codes = _index_in(df[column], _ANAL_VOCAB)

@@ -13,7 +13,7 @@ from sci_evidence.isncsci._vector import INT_POS, NA_BIT, classify_codes
 from sci_evidence.isncsci.levels import NON_KEY_COLUMNS, RESULT_COLUMNS, SEGMENT_NAMES
 
 #: Exams per vectorised block: small enough for the boolean arrays to stay in cache.
-CHUNK = 4096
+CHUNK = 8192
 
 _LEVEL_NAMES = [*SEGMENT_NAMES[:29], "INT"]
 _GRADES = "ABCDE"
