@@ -34,6 +34,26 @@ for (nm in names(sets)) {
                       I2_ci = if (is.null(ci)) NULL else unname(ci[3, 2:3])))
   }
 }
+# test = "t" (t distribution without rescaling) and a 90% level, on dat.bcg log risk ratios
+bcg <- escalc(measure = "RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg)
+for (spec in list(list(m = "REML", t = "t", l = 95), list(m = "DL", t = "t", l = 95),
+                  list(m = "REML", t = "z", l = 90), list(m = "REML", t = "knha", l = 90),
+                  list(m = "PM", t = "adhoc", l = 90), list(m = "EE", t = "z", l = 90))) {
+  fit <- rma(yi, vi, data = bcg, method = spec$m, test = spec$t, level = spec$l, control = con)
+  pr <- predict(fit)
+  ci <- if (spec$m != "EE") confint(fit)$random else NULL
+  out[[length(out) + 1]] <- list(
+    name = paste("bcg", spec$m, spec$t, spec$l, sep = "_"), set = "bcg_level_t", method = spec$m,
+    test = spec$t, level = spec$l / 100,
+    call = sprintf("rma(yi, vi, data=escalc('RR', ai=tpos, bi=tneg, ci=cpos, di=cneg, data=dat.bcg), method='%s', test='%s', level=%d, control=...)", spec$m, spec$t, spec$l),
+    input = list(yi = as.numeric(bcg$yi), vi = as.numeric(bcg$vi)),
+    expected = list(tau2 = num(fit$tau2), se_tau2 = num(fit$se.tau2), estimate = num(fit$b[1]),
+                    se = num(fit$se), pval = num(fit$pval), ci_lb = num(fit$ci.lb), ci_ub = num(fit$ci.ub),
+                    I2 = num(fit$I2), H2 = num(fit$H2), Q = num(fit$QE), Q_pval = num(fit$QEp),
+                    pi_lb = if (spec$m == "EE") NULL else num(pr$pi.lb), pi_ub = if (spec$m == "EE") NULL else num(pr$pi.ub),
+                    tau2_ci = if (is.null(ci)) NULL else unname(ci[1, 2:3]),
+                    I2_ci = if (is.null(ci)) NULL else unname(ci[3, 2:3])))
+}
 cat(toJSON(list(generator = "Rscript tests/data/metafor_edge_cases.R > tests/data/metafor_edge_cases.json",
                 r_version = R.version.string, metafor = as.character(packageVersion("metafor")),
                 cases = out), auto_unbox = TRUE, digits = NA, null = "null", pretty = FALSE))

@@ -12,9 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from meta_refcases import load, metafor_cases
+from scipy import stats
 
 from sci_evidence.errors import ConvergenceWarning, DataWarning, InputError
 from sci_evidence.meta import fit_design, pool
+from sci_evidence.meta.tau2 import q_generalised
 
 EDGE = load("metafor_edge_cases.json")["cases"]
 BCG = metafor_cases("fit")[0]["input"]
@@ -27,7 +29,7 @@ def test_metafor_edge_case(case):
     vi = np.atleast_1d(case["input"]["vi"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)  # knha with identical yi warns
-        res = pool(yi, vi, method=case["method"], test=case["test"])
+        res = pool(yi, vi, method=case["method"], test=case["test"], level=case.get("level", 0.95))
     exp = case["expected"]
     for key in (
         "tau2",
@@ -52,22 +54,30 @@ def test_metafor_edge_case(case):
     if exp["tau2_ci"] is None:
         assert res.tau2_ci is None
         return
-    # metafor finds the Q-profile bounds with uniroot (tolerance ~1e-5 here) and stops its
-    # search at tau2.max = max(100, 10·tau²), reporting that cap; we solve to 1e-13
+    # metafor finds the Q-profile bounds with uniroot (tol = eps^0.25 ≈ 1.2e-4) and stops its
+    # search at tau2.max = max(100, 10·tau²), reporting that cap; we solve to ~1e-13, so we
+    # check both: within metafor's tolerance, and an exact root of the Q-profile equation
     cap = max(100.0, 10.0 * exp["tau2"])
     lo, hi = exp["tau2_ci"]
-    assert res.tau2_ci[0] == pytest.approx(lo, rel=1e-5, abs=1e-8)
+    uniroot_tol = np.finfo(float).eps ** 0.25
+    assert res.tau2_ci[0] == pytest.approx(lo, rel=1e-5, abs=uniroot_tol)
     if hi == pytest.approx(cap):
         assert res.tau2_ci[1] >= cap
     else:
-        assert res.tau2_ci[1] == pytest.approx(hi, rel=1e-5, abs=1e-8)
-        assert res.I2_ci[1] == pytest.approx(exp["I2_ci"][1], rel=1e-5, abs=1e-6)
+        assert res.tau2_ci[1] == pytest.approx(hi, rel=1e-5, abs=uniroot_tol)
+        assert res.I2_ci[1] == pytest.approx(exp["I2_ci"][1], rel=1e-4, abs=1e-3)
+    df = res.k - res.p
+    alpha = 1 - res.level
+    for bound, q in zip(res.tau2_ci, (1 - alpha / 2, alpha / 2), strict=True):
+        if bound > 0:
+            target = stats.chi2.ppf(q, df)
+            assert q_generalised(bound, res.yi, res.vi, res.X) == pytest.approx(target, rel=1e-8)
 
 
 def test_edge_fixture_covers_the_issue_list():
     sets = {c["set"] for c in EDGE}
-    assert {"k1", "k2", "tau2_zero", "identical_yi", "huge_variance"} <= sets
-    assert len(EDGE) == 143
+    assert {"k1", "k2", "tau2_zero", "identical_yi", "huge_variance", "bcg_level_t"} <= sets
+    assert len(EDGE) == 149
 
 
 def test_k1_gives_the_study_itself():
