@@ -186,10 +186,12 @@ def classify_table(df: pd.DataFrame) -> pd.DataFrame:
 
     Notes
     -----
-    Each rule of the per-exam engine is restated over boolean arrays
-    ``(side, level, exam)``: a walk over levels becomes a cumulative AND (step reached) and
-    a cumulative OR (the "variable" flag), sets of possible levels become bitmasks. Exams
-    are processed in blocks of :data:`CHUNK`.
+    Each rule of the per-exam engine is restated over bitmasks: the levels of one side are
+    the bits of a ``uint32``, every score predicate is one mask per exam (built from five
+    packed bit-planes of the score codes), a walk over levels is a few two's-complement
+    operations (lowest set bit of "stops", bits above the first "sets v"), and sets of
+    possible levels stay bitmasks until formatted. Exams are processed in blocks of
+    :data:`CHUNK`. A property test compares it with :func:`classify_exam` on random exams.
     """
     ids = exam_ids(df)
     enc = encode_table(df, ids)
