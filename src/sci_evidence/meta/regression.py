@@ -166,10 +166,11 @@ def design_matrix(
     if keep is None:
         keep = np.ones(k, dtype=bool)
     n = int(keep.sum())
-    blocks = [np.ones((n, 1))]
+    all_rows = bool(keep.all())
+    blocks: list[np.ndarray] = []
     names: list[str] = [INTERCEPT]
     for col in columns:
-        vals = col.values[keep]
+        vals = col.values if all_rows else col.values[keep]
         if col.categorical:
             present = set(vals.tolist())
             levels = [lv for lv in col.levels if lv in present]
@@ -181,17 +182,21 @@ def design_matrix(
                     value=levels[0] if levels else None,
                 )
             for lv in levels[1:]:
-                blocks.append((vals == lv).astype(np.float64).reshape(-1, 1))
+                blocks.append((vals == lv).astype(np.float64))
                 names.append(f"{col.name}{lv}")
         else:
-            v = vals.astype(np.float64)
-            if n > 1 and np.ptp(v) == 0:
+            v = vals.astype(np.float64, copy=False)
+            if n > 1 and v.min() == v.max():
                 raise InputError(
-                    f"moderator {col.name!r} is constant ({v[0]!r} in every study), so its "
-                    "coefficient cannot be estimated; drop it",
+                    f"moderator {col.name!r} is constant ({float(v[0])!r} in every study), so "
+                    "its coefficient cannot be estimated; drop it",
                     column=col.name,
                     value=float(v[0]),
                 )
-            blocks.append(v.reshape(-1, 1))
+            blocks.append(v)
             names.append(col.name)
-    return np.hstack(blocks), tuple(names)
+    X = np.empty((n, 1 + len(blocks)))
+    X[:, 0] = 1.0
+    for j, b in enumerate(blocks, start=1):
+        X[:, j] = b
+    return X, tuple(names)

@@ -8,6 +8,7 @@ general: nothing here knows about a particular model.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -195,14 +196,7 @@ def check_design(X: Any, k: int, *, name: str = "X", coef_names=None) -> np.ndar
     # cheap full-rank test first (Cholesky of the column-scaled Gram matrix); the SVD-based
     # rank search below runs only to name the offending column
     G = Xa.T @ Xa
-    dg = np.sqrt(G.diagonal())
-    ok = bool((dg > 0).all())
-    if ok:
-        try:
-            L = np.linalg.cholesky(G / dg[:, None] / dg[None, :])
-            ok = bool(L.diagonal().min() > 1e-7)
-        except np.linalg.LinAlgError:
-            ok = False
+    ok = _min_cholesky_pivot(G.tolist()) > 1e-14
     if not ok and np.linalg.matrix_rank(Xa) < p:
         # find the first column that adds nothing, to name it
         for j in range(1, p + 1):
@@ -219,6 +213,34 @@ def check_design(X: Any, k: int, *, name: str = "X", coef_names=None) -> np.ndar
                     column=names[j - 1],
                 )
     return Xa
+
+
+def _min_cholesky_pivot(G: list[list[float]]) -> float:
+    """Smallest pivot of the Cholesky factorisation of the unit-diagonal scaled Gram matrix.
+
+    Plain Python: for the few columns of a meta-regression design this is cheaper than the
+    numpy/LAPACK call overhead. A pivot below ~1e-14 means the columns are (numerically)
+    linearly dependent (condition number above ~1e14).
+    """
+    p = len(G)
+    d = [G[i][i] for i in range(p)]
+    if min(d) <= 0:
+        return 0.0
+    s = [1.0 / math.sqrt(x) for x in d]
+    a = [[G[i][j] * s[i] * s[j] for j in range(p)] for i in range(p)]
+    smallest = math.inf
+    for c in range(p):
+        piv = a[c][c]
+        smallest = min(smallest, piv)
+        if piv <= 1e-14:
+            return piv
+        for r in range(c + 1, p):
+            f = a[r][c] / piv
+            if f:
+                ar, ac = a[r], a[c]
+                for j in range(c + 1, p):
+                    ar[j] -= f * ac[j]
+    return smallest
 
 
 def check_control(control: Any, allowed: dict[str, type | tuple[type, ...]]) -> dict[str, Any]:
