@@ -28,6 +28,23 @@ def run(*args, cwd=None):
     )
 
 
+class _Result:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def run_here(capsys, *args):
+    """The command in this process (error paths: no need to pay a Python start-up each)."""
+    import pytest
+
+    from sci_evidence.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["review", *args])
+    out = capsys.readouterr()
+    return _Result(exc.value.code, out.out, out.err)
+
+
 def test_small_protocol_end_to_end_with_pdf(tmp_path):
     proto = tmp_path / "p.toml"
     proto.write_text(SMALL)
@@ -54,8 +71,8 @@ def test_bad_protocol_is_one_line_exit_2(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_missing_protocol_file(tmp_path):
-    r = run("--protocol", str(tmp_path / "none.toml"), "--out", str(tmp_path / "o"))
+def test_missing_protocol_file(tmp_path, capsys):
+    r = run_here(capsys, "--protocol", str(tmp_path / "none.toml"), "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and "protocol file not found" in r.stderr
 
 
@@ -87,22 +104,22 @@ def test_review_of_a_database_records_its_data_hash(tmp_path):
     assert d["run"]["data_origin"] != "bundled"
 
 
-def test_unknown_outcome_or_review_is_an_error_not_silence(tmp_path):
+def test_unknown_outcome_or_review_is_an_error_not_silence(tmp_path, capsys):
     proto = tmp_path / "p.toml"
     proto.write_text(SMALL.replace('outcome = "ais_improved"', 'outcome = "ais_improvd"'))
-    r = run("--protocol", str(proto), "--out", str(tmp_path / "o"))
+    r = run_here(capsys, "--protocol", str(proto), "--out", str(tmp_path / "o"))
     assert r.returncode == 2
     assert "analyses[1].outcome" in r.stderr and "'ais_improvd'" in r.stderr
     proto.write_text(SMALL + '[[comparisons]]\nanalysis = "ais"\npublished = "nobody2020"\n')
-    r = run("--protocol", str(proto), "--out", str(tmp_path / "o"))
+    r = run_here(capsys, "--protocol", str(proto), "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and "comparisons[1].published" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
 
 
-def test_out_that_is_a_file_is_one_line_exit_2(tmp_path):
+def test_out_that_is_a_file_is_one_line_exit_2(tmp_path, capsys):
     f = tmp_path / "file.txt"
     f.write_text("keep me")
-    r = run("--out", str(f))
+    r = run_here(capsys, "--out", str(f))
     assert r.returncode == 2 and "must be a directory" in r.stderr
     assert f.read_text() == "keep me"
 
