@@ -254,7 +254,33 @@ def _fisher_scoring(y, v, X, m, df, method, threshold, maxiter):
         live &= ~done
     tau2[work] = tw
     converged[work[live]] = False
+    # metafor's ll0check: an interior estimate with a clearly lower (RE)ML log-likelihood
+    # than tau2 = 0 is a local maximum; tau2 is then set to 0
+    pos = np.flatnonzero((tau2 > _LL0_THRESHOLD) & converged)
+    if pos.size:
+        ll_hat = _loglik(_rows(y, pos), _rows(v, pos), X, m[pos], tau2[pos], method)
+        ll_0 = _loglik(_rows(y, pos), _rows(v, pos), X, m[pos], np.zeros(pos.size), method)
+        tau2[pos[ll_0 - ll_hat > _LL0_TOL]] = 0.0
     return tau2, converged
+
+
+#: metafor's ``ll0check`` settings (control ``tol`` = eps^0.25 and ``threshold`` = 1e-5)
+_LL0_TOL = float(np.finfo(float).eps ** 0.25)
+_LL0_THRESHOLD = 1e-5
+
+
+def _loglik(y, v, X, m, t, method):
+    """(RE)ML log-likelihood of each row at tau2 = t, up to a constant common to t."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = m / (v + t[:, None])
+        A = _xtwx(X, w)
+        beta = np.einsum("bpq,bq->bp", _inv_small(A), _xtwy(X, w, y))
+        e = np.broadcast_to(y, w.shape) - beta @ X.T
+        ll = -0.5 * np.einsum("bk,bk->b", m, np.log(np.broadcast_to(v, w.shape) + t[:, None]))
+        ll -= 0.5 * np.einsum("bk,bk,bk->b", w, e, e)
+        if method == "REML":
+            ll -= 0.5 * np.linalg.slogdet(A)[1]
+    return ll
 
 
 def _step(score, info, ypPPPy):
