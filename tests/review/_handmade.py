@@ -8,6 +8,8 @@ import pandas as pd
 from sci_evidence.evidence import load_evidence
 from sci_evidence.evidence.model import EvidenceSet
 
+TOL = 1e-6  # our fits against metafor 3.8-1 (REML converges to ~1e-8 in both)
+
 
 def _frame(template: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
     """Rows with every column of ``template`` (missing text "" and numbers NA)."""

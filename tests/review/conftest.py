@@ -11,10 +11,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _handmade import handmade_evidence  # noqa: E402
+from _handmade import TOL, handmade_evidence  # noqa: E402, F401
 
 DATA = Path(__file__).parents[1] / "data"
-TOL = 1e-6  # our fits against metafor 3.8-1 (REML converges to ~1e-8 in both)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import TOL
+from _handmade import TOL
 
 from sci_evidence.meta import pool
 
