@@ -80,6 +80,9 @@ def forest_for(fit: Fit, measure: str, subgroup=None, variable: str = ""):
     )
 
 
+FUNNEL_MIN_K = 5
+
+
 class FigureRenderer:
     """Draws and saves figures, in forked worker processes when that pays.
 
@@ -163,7 +166,8 @@ def analysis_figures(a: AnalysisResult, submit) -> None:
     for sg in a.subgroups:
         if sg.result is not None:
             submit("forest", f"forest_{sid}_by_{sg.variable}", a.main, m, sg.result, sg.variable)
-    if a.robustness and a.main.result.k >= 3:
+    # a funnel of fewer than 5 studies shows nothing (and Egger is not used below 10)
+    if a.robustness and a.main.result.k >= FUNNEL_MIN_K:
         tf = a.robustness.get("trim_and_fill")
         filled = (None, None)
         if tf is not None and not isinstance(tf, str):
