@@ -25,11 +25,13 @@ def _saved(fig, tmp_path, name):
 def test_forest_plots_show_labels_n_effects_weights(handmade_review, tmp_path):
     a = handmade_review.analysis("ais_improved_prop")
     svg = _saved(forest_for(a.main, "PLO"), tmp_path, "forest")
-    for text in ("Alpha 2010", "7/14", "50.0 [", "Prediction interval", "RE model (k = 5"):
+    for text in ("Alpha 2010", "7/14", "50.0 [", "Prediction interval", "Random-effects model"):
         assert text in svg, text
+    assert "Heterogeneity: Q(4) = " in svg  # k = 5 studies
     sg = next(s for s in a.subgroups if s.variable == "route")
     svg = _saved(forest_for(a.main, "PLO", sg.result, "route"), tmp_path, "forest_route")
-    assert "Subtotal (intrathecal; k = 3" in svg and "Test for subgroup differences" in svg
+    assert "Subtotal (intrathecal)" in svg and "Test for subgroup differences" in svg
+    assert sg.result.results["intrathecal"].k == 3
     rr = handmade_review.analysis("ais_improved_rr")
     svg = _saved(forest_for(rr.main, "RR"), tmp_path, "forest_rr")
     assert "9/20 vs 3/20" in svg

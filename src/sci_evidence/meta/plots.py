@@ -48,6 +48,7 @@ def forest_plot(
     refline: float | None = None,
     digits: int = 2,
     title: str | None = None,
+    show_refline: bool = True,
 ):
     """Draw a forest plot of ``res`` and return the matplotlib Figure.
 
@@ -77,6 +78,9 @@ def forest_plot(
         Decimals of the text columns.
     title : str, optional
         Figure title.
+    show_refline : bool, default True
+        Draw the reference line. False for outcomes without a null value (e.g. a single-arm
+        proportion, where ``transf(0)`` would put a meaningless line at 50%).
 
     Returns
     -------
@@ -320,7 +324,10 @@ def forest_plot(
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     ref = refline if refline is not None else float(tf(np.array([0.0]))[0])
-    ax.axvline(ref, color="0.5", lw=0.8, ls="--", zorder=0)
+    if show_refline:
+        ax.axvline(ref, color="0.5", lw=0.8, ls="--", zorder=0)
+    else:  # the axis then spans the data only
+        ref = float("nan")
     finite = [v for v in xs_all + [ref] if np.isfinite(v) and (not log_axis or v > 0)]
     lo, hi = min(finite), max(finite)
     if log_axis:

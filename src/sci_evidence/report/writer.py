@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sci_evidence.meta import back_transform
+from sci_evidence.meta.bias_plots import funnel_plot
+from sci_evidence.meta.plots import forest_plot
 from sci_evidence.report import figures as figs
-from sci_evidence.report.figures.forest import review_forest
-from sci_evidence.report.figures.funnel import review_funnel
-from sci_evidence.review._meta import back_transform
 from sci_evidence.review.analyses import AnalysisResult, Fit
 from sci_evidence.review.protocol import TRANSFORMED_MEASURES
 
@@ -54,29 +54,39 @@ def n_text(rows: pd.DataFrame, measure: str) -> list[str]:
     return [str(int(n)) for n in rows["ni"]]
 
 
+_PROPORTIONS = ("PLO", "PFT", "PR", "PAS")
+#: Null value of each measure on the axis drawn (ratios: 1 on their back-transformed axis);
+#: measures without one (proportions, means) get no reference line and no funnel contours.
+_REFLINE = {"RR": 1.0, "OR": 1.0, "RD": 0.0, "MD": 0.0, "SMD": 0.0, "MC": 0.0}
+
+
 def forest_for(fit: Fit, measure: str, subgroup=None, variable: str = ""):
+    """The core's forest plot of one fit: n column, proportions in percent, ratios on a
+    log axis, and with ``subgroup`` (a SubgroupResult of the same rows) one block per group.
+    ``variable`` names the grouping column; the blocks come from ``subgroup.group_of``."""
     rows = fit.rows
-    tf = transf_for(measure, rows)
-    ref = {"RR": 1.0, "OR": 1.0, "RD": 0.0, "MD": 0.0, "SMD": 0.0, "MC": 0.0}.get(measure)
-    blocks, test = None, ""
-    if subgroup is not None:
-        groups = rows[variable].astype(str).to_numpy()
-        blocks = [(g, np.flatnonzero(groups == g), subgroup.results[g]) for g in subgroup.groups]
-        test = (
-            f"Test for subgroup differences: Q = {subgroup.Q_between:.2f}, "
-            f"df = {subgroup.Q_between_df}, p = {subgroup.Q_between_pval:.3f}"
-        )
-    return review_forest(
+    digits = 2
+    if measure in ("RR", "OR"):
+        tf = np.exp  # the core recognises exp and draws a log axis labelled in ratios
+    elif measure in _PROPORTIONS:
+        back = transf_for(measure, rows)
+        tf = lambda v: 100.0 * back(v)  # noqa: E731 - percent, one decimal
+        digits = 1
+    else:
+        tf = transf_for(measure, rows)
+    xlabel = _XLABEL.get(measure, "")
+    if measure in _PROPORTIONS:
+        xlabel = f"{xlabel} (%)"
+    return forest_plot(
         fit.result,
         labels=list(rows["label"]),
-        n_text=n_text(rows, measure),
+        columns={"n": n_text(rows, measure)},
         transf=tf,
-        xlabel=_XLABEL.get(measure, ""),
-        refline=ref,
-        blocks=blocks,
-        block_test=test,
-        percent=measure in ("PLO", "PFT", "PR", "PAS"),
-        log_scale=measure in ("RR", "OR"),
+        xlabel=xlabel,
+        subgroups=subgroup,
+        refline=_REFLINE.get(measure),
+        show_refline=measure in _REFLINE,
+        digits=digits,
     )
 
 
@@ -140,8 +150,8 @@ def render_spec(kind: str, name: str, args: tuple, fig_dir: str) -> tuple[str, s
     if kind == "forest":
         fig = forest_for(*args)
     elif kind == "funnel":
-        res, filled_yi, filled_vi, xlabel = args
-        fig = review_funnel(res, filled_yi=filled_yi, filled_vi=filled_vi, xlabel=xlabel)
+        res, filled, xlabel, contours = args
+        fig = funnel_plot(res, contours=contours, filled=filled, xlabel=xlabel)
     elif kind == "nh_conversion":
         fig = figs.conversion_figure(args[0], pooled=args[1])
     elif kind == "nh_scores":
@@ -169,11 +179,11 @@ def analysis_figures(a: AnalysisResult, submit) -> None:
     # a funnel of fewer than 5 studies shows nothing (and Egger is not used below 10)
     if a.robustness and a.main.result.k >= FUNNEL_MIN_K:
         tf = a.robustness.get("trim_and_fill")
-        filled = (None, None)
-        if tf is not None and not isinstance(tf, str):
-            filled = (getattr(tf, "filled_yi", None), getattr(tf, "filled_vi", None))
+        filled = None if isinstance(tf, str) else tf
         xlabel = f"{_XLABEL.get(m, '')} ({m} scale)"
-        submit("funnel", f"funnel_{sid}", a.main.result, filled[0], filled[1], xlabel)
+        # significance contours around the null where the measure has one, else the pseudo
+        # confidence region around the pooled estimate
+        submit("funnel", f"funnel_{sid}", a.main.result, filled, xlabel, m in _REFLINE)
     if a.natural_history is not None and len(a.natural_history):
         if a.spec.natural_history == "conversion":
             submit("nh_conversion", f"natural_history_{sid}", a.natural_history,

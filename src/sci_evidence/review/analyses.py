@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sci_evidence import meta
 from sci_evidence.errors import DataWarning
-from sci_evidence.review import _meta as meta
 from sci_evidence.review import natural_history as nh
 from sci_evidence.review.grade import GradeAssessment, assess_certainty
 from sci_evidence.review.protocol import TRANSFORMED_MEASURES, AnalysisSpec, Protocol
@@ -308,17 +308,13 @@ def _robustness(res, rows) -> dict:
     out: dict[str, Any] = {}
     k = res.k
     steps = {
-        "egger": ("egger_test", {}),
-        "trim_and_fill": ("trim_and_fill", {}),
-        "leave_one_out": ("leave_one_out", {}),
-        "influence": ("influence", {}),
-        "cumulative": ("cumulative", {}),
+        "egger": (meta.egger_test, {}),
+        "trim_and_fill": (meta.trim_and_fill, {}),
+        "leave_one_out": (meta.leave_one_out, {}),
+        "influence": (meta.influence, {}),
+        "cumulative": (meta.cumulative, {}),
     }
-    for name, (fn_name, kw) in steps.items():
-        fn = meta.optional(fn_name)
-        if fn is None:
-            out[name] = f"not available: sci_evidence.meta.{fn_name} is missing in this build"
-            continue
+    for name, (fn, kw) in steps.items():
         if k < 3:
             out[name] = f"not run: k = {k} (< 3)"
             continue
