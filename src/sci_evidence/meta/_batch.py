@@ -226,6 +226,11 @@ def _fisher_scoring(y, v, X, m, df, method, threshold, maxiter):
             live = np.ones(keep.size, dtype=bool)
         score, info, ypPPPy = _score_terms(Yw, Vw, X, Mw, tw, method, intercept_only)
         adj = _step(score, info, ypPPPy)
+        # a Newton step out of the parameter space: take metafor's Fisher step instead (on
+        # likelihoods with two maxima the Newton step can jump over the interior one)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fisher = score / info
+        adj = np.where((tw + adj < 0) & (tw + fisher >= 0), fisher, adj)
         adj = np.where(live & ~((tw == 0) & (adj < 0)), adj, 0.0)
         neg = tw + adj < 0
         at_zero = np.zeros(tw.size, dtype=bool)

@@ -20,7 +20,11 @@ The iterative ones solve an estimating equation:
 
 * ``ML``: :math:`y^\top P^2 y = \sum w_i`; ``REML``: :math:`y^\top P^2 y = \operatorname{tr}P`
   (Fisher scoring started at the HE value, with step-halving to stay ≥ 0; if it fails, a
-  bracketed Brent search on the score — see :func:`fit_tau2`).
+  bracketed Brent search on the score — see :func:`fit_tau2`). When the search ends at the
+  boundary tau² = 0, a grid scan of the score looks for an interior maximum, and the higher
+  of the two is returned: (RE)ML likelihoods can have two maxima. metafor keeps whichever
+  its Fisher scoring reaches from the HE start, so it can return the lower one (tau² = 0
+  when its HE start is 0); ``metafor_iterations=True`` replays metafor's path instead.
 * ``PM`` (Paule & Mandel 1982) and ``EB`` (Morris 1983): :math:`y^\top P y = k - p` (the two
   coincide at convergence); solved by Newton's method safeguarded by bisection.
 
@@ -543,6 +547,7 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
         tau2 = max(0.0, _he(yi, vi, X))
     if mom is None:
         mom = _Moments(yi, vi, X, icpt)
+    start = hi_seen = tau2
     n_iter = 0
     converged = False
     lo, hi = 0.0, math.inf  # bracket of the root of the score
@@ -564,6 +569,10 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
             adj = num / fisher * step_adj
         if not math.isfinite(adj):
             break
+        if tau2 + adj < 0 and newton and tau2 + num / fisher >= 0:
+            # Newton's step jumps out of the parameter space — on likelihoods with two
+            # maxima possibly over the interior one: take metafor's Fisher step instead
+            adj = num / fisher
         if tau2 + adj < 0 and not compat:
             # boundary: if the score at 0 points down, tau2 = 0 is the (KKT) solution
             num0, fisher0, _ = mom.parts(method, 0.0)
@@ -581,6 +590,7 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
         while tau2 + adj < 0:
             adj /= 2.0
         tau2 += adj
+        hi_seen = max(hi_seen, tau2)
         if abs(adj) < threshold * (1.0 if compat else max(1.0, tau2)):
             converged = True
             break
@@ -596,17 +606,116 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
         algorithm = "Brent search on the score (fallback)"
     # metafor's ll0check: a stationary point that is worse than tau2 = 0 is a trap
     ll_tol, t_min = (np.finfo(float).eps ** 0.25, threshold) if compat else (1e-8, 0.0)
+    trapped = None
     if method in ("ML", "REML") and tau2 > t_min:
         if mom.loglik(method, 0.0) - mom.loglik(method, tau2) > ll_tol:
-            warnings.warn(
-                f"{method}: the estimate tau2={tau2:.6g} has a lower likelihood than "
-                "tau2 = 0 (local maximum); tau2 set to 0",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
-            tau2 = 0.0
+            trapped, tau2 = tau2, 0.0
+    converged = True
+    if method in ("ML", "REML") and tau2 == 0.0 and not compat:
+        # the score at 0 is ≤ 0, so tau2 = 0 is a local maximum — but (RE)ML likelihoods can
+        # have a second, higher maximum inside (metafor's Fisher scoring from the HE start
+        # may end there); look for it and keep whichever maximum is higher
+        peak = _interior_maximum(method, yi, vi, X, mom, max(start, hi_seen), threshold, max_iter)
+        if peak is not None:
+            t_int, ll_int, it, ok = peak
+            n_iter += it
+            # the same tie rule as the check above: the interior wins unless clearly lower
+            if mom.loglik(method, 0.0) - ll_int <= ll_tol:
+                tau2, converged = t_int, ok
+                algorithm += " + grid scan for an interior maximum of the likelihood"
+                last = (math.nan, math.nan)
+    if trapped is not None and tau2 == 0.0:
+        warnings.warn(
+            f"{method}: the estimate tau2={trapped:.6g} has a lower likelihood than "
+            "tau2 = 0 (local maximum); tau2 set to 0",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
     mom.last = last
-    return tau2, n_iter, algorithm
+    return tau2, n_iter, algorithm, converged
+
+
+def _interior_maximum(method, yi, vi, X, mom, t_hint, threshold, max_iter):
+    """The highest interior local maximum of the (RE)ML likelihood in tau², if any.
+
+    The score is evaluated (vectorised) on a geometric grid of tau² scaled by the data —
+    8 points per decade from ``min(v)/100`` to ``4·max(range(y)², max(v), t_hint)`` —
+    and every sign change from + to − (a local maximum) is refined by a safeguarded
+    Newton search inside its bracket. Beyond ``range(y)²`` the intercept-only ML score is
+    negative (every :math:`w_i e_i^2 < 1`), and below ``min(v)/100`` the likelihood is
+    close to a quadratic in tau², which has no second extremum.
+
+    Returns ``(tau2, loglik, n_iter, converged)`` of the highest local maximum, or
+    ``None`` when the grid shows none.
+    """
+    from sci_evidence.meta._batch import _score_terms
+
+    vmin, vmax = float(vi.min()), float(vi.max())
+    lo = 0.01 * vmin
+    hi = 4.0 * max(float(np.ptp(yi)) ** 2, vmax, t_hint)
+    n = int(math.ceil(8.0 * math.log10(hi / lo))) + 1
+    grid = np.geomspace(lo, hi, n)
+    k = yi.shape[0]
+    with np.errstate(all="ignore"):
+        score, _, _ = _score_terms(
+            yi[None, :], vi[None, :], X, np.ones((n, k)), grid, method, mom.icpt
+        )
+    up = score > 0
+    if not up.any():
+        return None
+    starts = np.flatnonzero(up[:-1] & ~up[1:])
+    brackets = [(float(grid[j]), float(grid[j + 1])) for j in starts]
+    if up[-1]:
+        # rising at the top of the grid: extend until the score turns negative
+        a, b = float(grid[-1]), 2.0 * float(grid[-1])
+        for _ in range(60):
+            if mom.parts(method, b)[0] < 0:
+                brackets.append((a, b))
+                break
+            a, b = b, 2.0 * b
+    best, n_iter = None, 0
+    for a, b in brackets:
+        t, it, ok = _bracketed_root(method, mom, a, b, threshold, max_iter)
+        n_iter += it
+        ll = mom.loglik(method, t)
+        if best is None or ll > best[1]:
+            best = (t, ll, ok)
+    if best is None:
+        return None
+    return best[0], best[1], n_iter, best[2]
+
+
+def _bracketed_root(method, mom, a, b, threshold, max_iter):
+    """Root of the (RE)ML score in ``[a, b]`` (score(a) > 0 > score(b)): Newton's step
+    where it stays inside the bracket, otherwise Fisher scoring's, otherwise bisection.
+
+    Returns ``(tau2, n_iter, converged)``.
+    """
+    t = 0.5 * (a + b)
+    for n_iter in range(1, max_iter + 1):
+        num, fisher, observed = mom.parts(method, t)
+        if num > 0:
+            a = t
+        elif num < 0:
+            b = t
+        else:
+            return t, n_iter, True
+        new = t + (num / observed if observed > 0 else num / fisher)
+        if not (a < new < b):
+            new = t + num / fisher
+            if not (a < new < b):
+                new = 0.5 * (a + b)
+        step = new - t
+        t = new
+        if abs(step) < threshold * max(1.0, t) or b - a < threshold * max(1.0, t):
+            return t, n_iter, True
+    warnings.warn(
+        f"{method}: the search for an interior maximum of the likelihood did not converge "
+        f"in {max_iter} steps (bracket [{a:.6g}, {b:.6g}])",
+        ConvergenceWarning,
+        stacklevel=5,
+    )
+    return t, max_iter, False
 
 
 def _q_root(yi, vi, X, control):
@@ -704,7 +813,7 @@ def fit_tau2(
         return _closed_form(method, yi, vi, X)
     if method in ("PM", "EB"):
         if method == "EB" and con["metafor_iterations"]:
-            tau2, n_iter, algorithm = _fisher_scoring("EB", yi, vi, X, con)
+            tau2, n_iter, algorithm, _ = _fisher_scoring("EB", yi, vi, X, con)
         else:
             # EB's fixed point k/(k-p)·Q(tau2) = k is PM's equation Q(tau2) = k - p
             tau2, n_iter = _q_root(yi, vi, X, con)
@@ -716,11 +825,11 @@ def fit_tau2(
     if icpt is None:
         icpt = p == 1 and bool((X[:, 0] == 1.0).all())
     mom = moments if moments is not None else _Moments(yi, vi, X, icpt)
-    tau2, n_iter, algorithm = _fisher_scoring(method, yi, vi, X, con, icpt, mom)
+    tau2, n_iter, algorithm, converged = _fisher_scoring(method, yi, vi, X, con, icpt, mom)
     t_last, fisher = mom.last
     # the information one step before convergence differs by < threshold (relative)
     if not abs(t_last - tau2) <= con["threshold"] * max(1.0, tau2):
         _, fisher, _ = mom.parts(method, tau2)
     # ML: fisher = Σw²; REML: fisher = tr(P²) — both give SE(tau²) = sqrt(2/fisher)
     se = math.sqrt(2.0 / fisher)
-    return Tau2Fit(tau2, se, True, n_iter, algorithm)
+    return Tau2Fit(tau2, se, converged, n_iter, algorithm)
