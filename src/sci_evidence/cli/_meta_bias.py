@@ -53,58 +53,101 @@ def _section(console: Console, title: str) -> None:
     console.print(f"\n[bold]{title}[/bold]", highlight=False)
 
 
-def _try(console: Console, name: str, fn: Callable[[], Any]) -> Any:
-    """Run one analysis; a user-level reason it cannot run is printed, not raised."""
-    try:
-        return fn()
-    except SciEvidenceError as exc:
-        _print(console, f"{name}: not available ({exc})")
-        return None
+class _Report:
+    """Where the results go: printed as text, or collected as ``to_dict()`` for ``--json``
+    (then nothing is printed; progress bars go to the console given, stderr)."""
+
+    def __init__(self, console: Console, as_json: bool):
+        self.console, self.as_json = console, as_json
+        self.data: dict[str, Any] = {}
+
+    def text(self, text: str) -> None:
+        if not self.as_json:
+            _print(self.console, text)
+
+    def section(self, title: str) -> None:
+        if not self.as_json:
+            _section(self.console, title)
+
+    def result(self, key: str, r: Any, target: dict[str, Any] | None = None) -> None:
+        """Print ``r.summary()``, or store ``r.to_dict()`` under ``key``."""
+        if self.as_json:
+            (self.data if target is None else target)[key] = r.to_dict()
+        else:
+            _print(self.console, r.summary())
+
+    def attempt(
+        self, name: str, key: str, fn: Callable[[], Any], target: dict[str, Any] | None = None
+    ) -> Any:
+        """Run one analysis; a user-level reason it cannot run is reported, not raised."""
+        try:
+            return fn()
+        except SciEvidenceError as exc:
+            if self.as_json:
+                (self.data if target is None else target)[key] = {"not_available": str(exc)}
+            else:
+                _print(self.console, f"{name}: not available ({exc})")
+            return None
 
 
-def _bias_report(res: Any, console: Console) -> None:
+def _bias_report(res: Any, rep: _Report) -> None:
     from sci_evidence.meta.bias import egger_test, fail_safe_n, pet_peese, rank_test
     from sci_evidence.meta.influence import influence_result, leave_one_out_result
     from sci_evidence.meta.trimfill import trim_and_fill
 
+    console = rep.console
+    out: dict[str, Any] = {}
+    rep.data["bias"] = out
     int_only = res.p == 1
-    _section(console, "Small-study effects and publication bias")
+    rep.section("Small-study effects and publication bias")
     for model in ("rma", "lm"):
-        r = _try(console, f"Egger test ({model})", lambda m=model: egger_test(res, m))
+        key = f"egger_{model}"
+        r = rep.attempt(f"Egger test ({model})", key, lambda m=model: egger_test(res, m), out)
         if r is not None:
-            _print(console, r.summary())
-    r = _try(console, "Rank correlation test", lambda: rank_test(res))
+            rep.result(key, r, out)
+    r = rep.attempt("Rank correlation test", "rank_test", lambda: rank_test(res), out)
     if r is not None:
-        _print(console, r.summary())
+        rep.result("rank_test", r, out)
     if int_only:
-        r = _try(console, "PET-PEESE", lambda: pet_peese(res))
+        r = rep.attempt("PET-PEESE", "pet_peese", lambda: pet_peese(res), out)
         if r is not None:
-            _print(console, r.summary())
-        r = _try(console, "Trim-and-fill", lambda: trim_and_fill(res))
+            rep.result("pet_peese", r, out)
+        r = rep.attempt("Trim-and-fill", "trim_and_fill", lambda: trim_and_fill(res), out)
         if r is not None:
-            _print(console, r.summary())
+            rep.result("trim_and_fill", r, out)
             if r.k0 > 0:
-                _print(
-                    console,
-                    "  filled studies:\n" + r.filled.to_string(float_format="{:.4f}".format),
-                )
+                rep.text("  filled studies:\n" + r.filled.to_string(float_format="{:.4f}".format))
     else:
-        _print(console, "PET-PEESE and trim-and-fill: only for models without moderators")
+        rep.text("PET-PEESE and trim-and-fill: only for models without moderators")
+        out["pet_peese"] = out["trim_and_fill"] = {
+            "not_available": "only for models without moderators"
+        }
+    fsn: dict[str, Any] = {}
+    out["fail_safe_n"] = fsn
     for kind in ("Rosenthal", "Orwin"):
-        r = _try(console, f"Fail-safe N ({kind})", lambda t=kind: fail_safe_n(res, t))
+        r = rep.attempt(f"Fail-safe N ({kind})", kind, lambda t=kind: fail_safe_n(res, t), fsn)
         if r is not None:
-            _print(console, r.summary())
+            rep.result(kind, r, fsn)
 
-    _section(console, "Influence and sensitivity")
+    rep.section("Influence and sensitivity")
     if int_only:
         with _progress(console, "leave-one-out") as cb:
-            loo = _try(console, "Leave-one-out", lambda: leave_one_out_result(res, progress=cb))
+            loo = rep.attempt(
+                "Leave-one-out",
+                "leave_one_out",
+                lambda: leave_one_out_result(res, progress=cb),
+                out,
+            )
         if loo is not None:
-            _print(console, loo.summary())
+            rep.result("leave_one_out", loo, out)
+    else:
+        out["leave_one_out"] = {"not_available": "only for models without moderators"}
     with _progress(console, "influence diagnostics") as cb:
-        inf = _try(console, "Influence diagnostics", lambda: influence_result(res, progress=cb))
+        inf = rep.attempt(
+            "Influence diagnostics", "influence", lambda: influence_result(res, progress=cb), out
+        )
     if inf is not None:
-        _print(console, inf.summary())
+        rep.result("influence", inf, out)
 
 
 def _check_plot_path(path: Path) -> Path:
@@ -122,23 +165,22 @@ def _check_plot_path(path: Path) -> Path:
     return path
 
 
-def _gosh_report(res: Any, path: Path, console: Console) -> None:
+def _gosh_report(res: Any, path: Path, rep: _Report) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     from sci_evidence.meta.gosh import MAX_EXHAUSTIVE_K, gosh
 
+    console = rep.console
     method = res.method if res.method in _GOSH_METHODS else "DL"
     if method != res.method:
-        _print(
-            console, f"GOSH: {res.method} has no vectorised kernel; the subsets are fitted with DL"
-        )
+        rep.text(f"GOSH: {res.method} has no vectorised kernel; the subsets are fitted with DL")
     n = 2**res.k - 1 if res.k <= MAX_EXHAUSTIVE_K else None
     what = f"{n:,} subsets" if n else "1,000,000 random subsets"
     with _progress(console, f"GOSH ({what}, {method})") as cb:
         g = gosh(res, method=method, progress=cb)
-    _section(console, "GOSH")
-    _print(console, g.summary())
+    rep.section("GOSH")
+    rep.result("gosh", g)
     # highlight the study whose presence moves the estimate most
     study = None
     if g.k > 2:
@@ -147,8 +189,7 @@ def _gosh_report(res: Any, path: Path, console: Console) -> None:
         if np.isfinite(shift).any():
             study = int(np.nanargmax(shift))  # by position: labels may repeat
             row = si.iloc[study]
-            _print(
-                console,
+            rep.text(
                 f"  study moving the subset estimates most: {si.index[study]} "
                 f"(mean with {row['estimate_with']:.4f}, without {row['estimate_without']:.4f})",
             )
@@ -159,18 +200,20 @@ def _gosh_report(res: Any, path: Path, console: Console) -> None:
         raise InputError(
             f"cannot write the GOSH plot: {exc}", column="--gosh", value=str(path)
         ) from None
-    _print(console, f"GOSH plot written to {path}")
+    rep.text(f"GOSH plot written to {path}")
+    if rep.as_json:
+        rep.data["gosh"]["plot"] = str(path)
 
 
-def _permutation_report(res: Any, n: int, console: Console) -> None:
+def _permutation_report(res: Any, n: int, rep: _Report) -> None:
     from sci_evidence.meta.permutation import permutation_test
 
-    with _progress(console, f"permutation test ({n:,})") as cb:
+    with _progress(rep.console, f"permutation test ({n:,})") as cb:
         pt = permutation_test(res, iterations=n, progress=cb)
-    _section(console, "Permutation test")
-    _print(console, pt.summary())
+    rep.section("Permutation test")
+    rep.result("permutation_test", pt)
     if pt.n_failed:
-        _print(console, f"  {pt.n_failed} permuted fits failed and were left out")
+        rep.text(f"  {pt.n_failed} permuted fits failed and were left out")
 
 
 def run_bias_options(
@@ -180,8 +223,10 @@ def run_bias_options(
     gosh_path: str | Path | None,
     permutations: int | None,
     console: Console,
-) -> None:
-    """Run what ``--bias``, ``--gosh FILE`` and ``--permutations N`` ask for and print it.
+    as_json: bool = False,
+) -> dict[str, Any] | None:
+    """Run what ``--bias``, ``--gosh FILE`` and ``--permutations N`` ask for and print it
+    (or, with ``as_json``, return it).
 
     Parameters
     ----------
@@ -196,6 +241,19 @@ def run_bias_options(
         Run a permutation test with this many permutations (exact when there are fewer
         distinct permutations).
     console : rich.console.Console
+        Where the text goes; with ``as_json`` only the progress bars (give stderr).
+    as_json : bool, default False
+        Print nothing; return the results as JSON-safe dicts (``to_dict()`` of each
+        analysis) under the keys ``"bias"`` (``egger_rma``, ``egger_lm``, ``rank_test``,
+        ``pet_peese``, ``trim_and_fill``, ``fail_safe_n`` {``Rosenthal``, ``Orwin``},
+        ``leave_one_out``, ``influence``; an analysis that cannot run holds
+        ``{"not_available": reason}``), ``"gosh"`` (with ``"plot"``, the file written) and
+        ``"permutation_test"``.
+
+    Returns
+    -------
+    dict or None
+        The results with ``as_json``, else None.
 
     Raises
     ------
@@ -209,15 +267,17 @@ def run_bias_options(
             "--permutations must be at least 2", column="--permutations", value=permutations
         )
     path = _check_plot_path(Path(gosh_path)) if gosh_path is not None else None
+    rep = _Report(console, as_json)
     try:
         if bias:
-            _bias_report(res, console)
+            _bias_report(res, rep)
         if path is not None:
-            _gosh_report(res, path, console)
+            _gosh_report(res, path, rep)
         if permutations is not None:
-            _permutation_report(res, int(permutations), console)
+            _permutation_report(res, int(permutations), rep)
     except KeyboardInterrupt:
         console.print("\nInterrupted: stopped cleanly.", highlight=False, markup=False)
         # SystemExit, not typer.Exit: click (standalone_mode=False) turns Exit into a return
         # value and the process would end with 0
         raise SystemExit(130) from None
+    return rep.data if as_json else None

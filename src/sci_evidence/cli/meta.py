@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-from sci_evidence.cli._common import console
+from sci_evidence.cli._common import console, err_console
 from sci_evidence.errors import DataWarning, InputError, SciEvidenceError
 
 EXAMPLE_NAME = "dat_bcg.csv"
@@ -304,28 +304,8 @@ def register(app: typer.Typer) -> None:
             label=label,
             ri=ri_assumed,
         )
-        if as_json:
-            out = sg.to_dict() if sg is not None else res.to_dict()
-            out["file"] = fname
-            typer.echo(json.dumps(out, indent=2, allow_nan=False))
-        else:
-            console.print(f"[bold]{fname}[/bold]", highlight=False)
-            console.print(
-                sg.summary() if sg is not None else res.summary(),
-                highlight=False,
-                markup=False,
-                soft_wrap=True,
-            )
-            line = _back_transformed_line(res, ni)
-            if line:
-                console.print(line, highlight=False, markup=False, soft_wrap=True)
-        if plot is not None:
-            _save_forest(res, sg, plot, ni)
-            if not as_json:
-                console.print(
-                    f"Forest plot written to {plot}", highlight=False, markup=False, soft_wrap=True
-                )
-        if bias or gosh is not None or permutations is not None:
+        extra = bias or gosh is not None or permutations is not None
+        if extra:
             try:
                 from sci_evidence.cli._meta_bias import run_bias_options
             except ImportError:
@@ -333,6 +313,42 @@ def register(app: typer.Typer) -> None:
                     "--bias, --gosh and --permutations are not available in this build "
                     "(module sci_evidence.cli._meta_bias is missing)"
                 ) from None
+        if as_json:
+            out = sg.to_dict() if sg is not None else res.to_dict()
+            out["file"] = fname
+            if plot is not None:
+                _save_forest(res, sg, plot, ni)
+            if extra:
+                # stdout holds the JSON document alone: the bias results go inside it and
+                # progress bars go to stderr
+                out.update(
+                    run_bias_options(
+                        res,
+                        bias=bias,
+                        gosh_path=gosh,
+                        permutations=permutations,
+                        console=err_console,
+                        as_json=True,
+                    )
+                )
+            typer.echo(json.dumps(out, indent=2, allow_nan=False))
+            return
+        console.print(f"[bold]{fname}[/bold]", highlight=False)
+        console.print(
+            sg.summary() if sg is not None else res.summary(),
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        line = _back_transformed_line(res, ni)
+        if line:
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+        if plot is not None:
+            _save_forest(res, sg, plot, ni)
+            console.print(
+                f"Forest plot written to {plot}", highlight=False, markup=False, soft_wrap=True
+            )
+        if extra:
             run_bias_options(
                 res, bias=bias, gosh_path=gosh, permutations=permutations, console=console
             )
