@@ -91,3 +91,18 @@ def test_chronic_and_acute_are_visible_against_natural_history(bundled_run):
     acute = t[t["injury_phase"].isin(["acute", "subacute"])]["expected"].dropna()
     assert len(chronic) and len(acute)
     assert chronic.max() < acute.min()  # chronic injuries barely change on their own
+
+
+def test_unpooled_outcome_says_which_studies_report_it_and_why_not_used(bundled_run):
+    """An outcome that studies do report but that cannot be pooled must not read 'no study
+    reports this outcome': the note names the reporting studies and the reason."""
+    _, out = bundled_run
+    d = json.loads((out / "results.json").read_text())
+    ev = load_evidence()
+    motor = next(e for e in d["not_pooled"] if e["id"] == "motor_change")
+    reporting = set(ev.outcomes.loc[ev.outcomes["outcome"] == "motor_total", "study_id"])
+    assert reporting, "the bundled evidence reports total motor scores"
+    note = motor["notes"][0]
+    assert "no study reports" not in note
+    assert all(sid in note for sid in reporting)
+    assert "excluded by the inclusion rules" in note

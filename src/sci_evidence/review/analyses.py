@@ -161,6 +161,26 @@ def _usable_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[ok].reset_index(drop=True)
 
 
+def _why_no_rows(evidence, spec: AnalysisSpec, sel) -> str:
+    """Say honestly why an analysis has no rows: absent from the evidence, or present but
+    unusable (excluded by rule, flagged, or without the numbers the measure needs)."""
+    outcomes = evidence.outcomes
+    reporting = sorted(set(outcomes.loc[outcomes["outcome"] == spec.outcome, "study_id"]))
+    if not reporting:
+        return "no study reports this outcome"
+    excluded = sorted(set(sel.excluded["study_id"])) if len(sel.excluded) else []
+    text = (
+        f"{len(reporting)} stud{'y' if len(reporting) == 1 else 'ies'} report this outcome "
+        f"({', '.join(reporting)}), but none gives usable data for {spec.measure}"
+    )
+    if excluded:
+        text += f"; excluded by the inclusion rules: {', '.join(excluded)}"
+    return (
+        text + "; the others lack what the measure needs (e.g. baseline and follow-up means "
+        "with SDs, or an arm of the required design) or carry a flag that keeps them out"
+    )
+
+
 def run_analysis(evidence, spec: AnalysisSpec, protocol: Protocol, *, rob=None) -> AnalysisResult:
     """Run one protocol analysis over the evidence base.
 
@@ -176,7 +196,7 @@ def run_analysis(evidence, spec: AnalysisSpec, protocol: Protocol, *, rob=None) 
     sel = select_rows(evidence, spec, protocol.inclusion)
     notes: list[str] = []
     if sel.rows.empty:
-        return AnalysisResult(spec, "no data", sel, notes=("no study reports this outcome",))
+        return AnalysisResult(spec, "no data", sel, notes=(_why_no_rows(evidence, spec, sel),))
     rows = _usable_rows(effect_rows(sel.rows, spec))
     dropped = len(sel.rows) - len(rows)
     if dropped:
