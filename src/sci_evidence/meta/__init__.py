@@ -64,3 +64,9 @@ __all__ += [
     "baujat_plot",
     "gosh_plot",
 ]
+
+# small-k: exact intervals, change-score SDs (issue 14)
+from sci_evidence.meta.change_sd import correlation_from_change, sd_change  # noqa: E402
+from sci_evidence.meta.proportion_ci import proportion_ci  # noqa: E402
+
+__all__ += ["sd_change", "correlation_from_change", "proportion_ci"]

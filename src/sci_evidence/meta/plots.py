@@ -8,7 +8,10 @@ heterogeneity statistics. With a :class:`SubgroupResult` the studies are grouped
 each closed by its own diamond, and the test for subgroup differences is printed at the end.
 
 Confidence intervals of single studies are Wald intervals ``yi ± z·sqrt(vi)`` at the model's
-level, as metafor's ``forest()`` draws them.
+level, as metafor's ``forest()`` draws them. For proportions with ``counts=(xi, ni)`` each
+study is drawn instead as its raw proportion xi/ni with an exact Clopper–Pearson (or Wilson)
+interval, whatever scale the model was fitted on — as R meta's ``metaprop`` does — so that a
+0/1 case report is drawn at 0 with interval [0, 0.975], not at a back-transformed 8.9%.
 """
 
 from __future__ import annotations
@@ -25,6 +28,44 @@ __all__ = ["forest_plot"]
 
 _ROW = 0.30  # inches per row
 _LOG_TRANSFORMS = {np.exp, math.exp}
+# each proportion measure's value at p = 1/2 (PFT: 1/2·(asin√(x/(n+1)) + asin√((x+1)/(n+1)))
+# with x = n/2 is π/4 for every n): transf of it tells whether transf shows proportions or %
+_HALF_ON_MODEL_SCALE = {
+    "PR": 0.5,
+    "PLN": math.log(0.5),
+    "PLO": 0.0,
+    "PAS": math.pi / 4,
+    "PFT": math.pi / 4,
+}
+
+
+def _raw_proportions(res, counts, transf, method: str):
+    """Study proportions and their intervals on the display scale of ``transf``."""
+    from sci_evidence.meta.proportion_ci import proportion_ci
+
+    measure = (res.measure or "").upper()
+    if measure not in _HALF_ON_MODEL_SCALE:
+        raise InputError(
+            f"counts= draws raw proportions, but the model's measure is {res.measure!r}; "
+            f"use it with one of {', '.join(_HALF_ON_MODEL_SCALE)}"
+        )
+    try:
+        xi, ni = counts
+    except (TypeError, ValueError):
+        raise InputError("counts must be a pair (xi, ni) of event counts and sizes") from None
+    lo, hi = proportion_ci(np.atleast_1d(xi), np.atleast_1d(ni), method=method, level=res.level)
+    if len(lo) != res.k:
+        raise InputError(f"counts has {len(lo)} studies but the model has {res.k}")
+    half = _HALF_ON_MODEL_SCALE[measure]
+    shown = float(np.asarray(transf(np.array([half])), dtype=float)[0]) if transf else half
+    scale = next((s for s in (1.0, 100.0) if abs(shown - 0.5 * s) < 1e-6 * s), None)
+    if scale is None:
+        raise InputError(
+            "counts= needs transf to show the model on the proportion scale (or in percent); "
+            f"transf maps a proportion of 0.5 to {shown:g}"
+        )
+    p = np.asarray(xi, dtype=float) / np.asarray(ni, dtype=float)
+    return scale * p, scale * lo, scale * hi
 
 
 def _fmt_ci(est: float, lb: float, ub: float, digits: int) -> str:
@@ -49,6 +90,8 @@ def forest_plot(
     digits: int = 2,
     title: str | None = None,
     show_refline: bool = True,
+    counts: tuple[Sequence[float], Sequence[float]] | None = None,
+    proportion_ci_method: str = "clopper-pearson",
 ):
     """Draw a forest plot of ``res`` and return the matplotlib Figure.
 
@@ -81,6 +124,14 @@ def forest_plot(
     show_refline : bool, default True
         Draw the reference line. False for outcomes without a null value (e.g. a single-arm
         proportion, where ``transf(0)`` would put a meaningless line at 50%).
+    counts : (xi, ni), optional
+        Events and sizes of a proportion model (PR, PLN, PLO, PAS, PFT). Each study is then
+        drawn as its raw proportion ``xi/ni`` with the interval of
+        :func:`~sci_evidence.meta.proportion_ci` at the model's level, on the scale ``transf``
+        shows (proportions, or percent when ``transf`` multiplies by 100); the diamond and
+        prediction interval stay the model's, back-transformed.
+    proportion_ci_method : {"clopper-pearson", "wilson"}, default "clopper-pearson"
+        The study interval used with ``counts`` (Clopper–Pearson, as R meta's ``metaprop``).
 
     Returns
     -------
@@ -104,11 +155,14 @@ def forest_plot(
             raise InputError(f"column {name!r} has {len(vals)} entries but there are {k} studies")
     tf = transf if transf is not None else (lambda x: x)
     log_axis = transf in _LOG_TRANSFORMS
-    crit = float(ndtri(0.5 + res.level / 2))
-    sei = np.sqrt(res.vi)
-    est = np.asarray(tf(res.yi), dtype=float)
-    lb = np.asarray(tf(res.yi - crit * sei), dtype=float)
-    ub = np.asarray(tf(res.yi + crit * sei), dtype=float)
+    if counts is not None:
+        est, lb, ub = _raw_proportions(res, counts, transf, proportion_ci_method)
+    else:
+        crit = float(ndtri(0.5 + res.level / 2))
+        sei = np.sqrt(res.vi)
+        est = np.asarray(tf(res.yi), dtype=float)
+        lb = np.asarray(tf(res.yi - crit * sei), dtype=float)
+        ub = np.asarray(tf(res.yi + crit * sei), dtype=float)
 
     # ---- rows, top to bottom (y decreasing) ------------------------------------------------
     rows: list[dict] = []  # each: kind, y, payload
