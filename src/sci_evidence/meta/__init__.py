@@ -70,3 +70,6 @@ from sci_evidence.meta.change_sd import correlation_from_change, sd_change  # no
 from sci_evidence.meta.proportion_ci import proportion_ci  # noqa: E402
 
 __all__ += ["sd_change", "correlation_from_change", "proportion_ci"]
+from sci_evidence.meta.fivenum import fivenum_to_mean_sd, fivenum_to_mean_sd_frame  # noqa: E402
+
+__all__ += ["fivenum_to_mean_sd", "fivenum_to_mean_sd_frame"]
