@@ -73,3 +73,6 @@ __all__ += ["sd_change", "correlation_from_change", "proportion_ci"]
 from sci_evidence.meta.fivenum import fivenum_to_mean_sd, fivenum_to_mean_sd_frame  # noqa: E402
 
 __all__ += ["fivenum_to_mean_sd", "fivenum_to_mean_sd_frame"]
+from sci_evidence.meta.bayes import BayesResult, pool_bayes  # noqa: E402
+
+__all__ += ["pool_bayes", "BayesResult"]
