@@ -44,7 +44,13 @@ class MantelHaenszelResult(PoolResult):
         :math:`c_in_{1i}/N_i`, RD :math:`n_{1i}n_{2i}/N_i`, Peto :math:`V_i`; the studies
         shown may then sum to less than 100.
     cmh, cmh_pval : float or None
-        Cochran-Mantel-Haenszel test of no association, with continuity correction (OR only).
+        Cochran-Mantel-Haenszel test of no association, Mantel-Haenszel form (hypergeometric
+        variance n1·n2·m1·m2/(N²(N − 1)) per table), with continuity correction unless
+        ``correct=False`` (OR only; R ``mantelhaen.test``, metafor ``rma.mh``).
+    cochran, cochran_pval : float or None
+        The same test in Cochran's (1954) form: binomial variance n1·n2·m1·m2/N³ per table and
+        no continuity correction, ``(Σ(a_i − n1_i·m1_i/N_i))² / Σ n1_i·n2_i·m1_i·m2_i/N_i³``
+        (OR only). It exceeds the MH form slightly; the two agree for large tables.
     breslow_day, breslow_day_pval : float or None
         Breslow-Day test of homogeneous odds ratios (OR only), df = tables with a defined
         expected count minus 1.
@@ -55,6 +61,8 @@ class MantelHaenszelResult(PoolResult):
     k_tables: int = 0
     cmh: float | None = None
     cmh_pval: float | None = None
+    cochran: float | None = None
+    cochran_pval: float | None = None
     breslow_day: float | None = None
     breslow_day_pval: float | None = None
     tarone: float | None = None
@@ -69,6 +77,8 @@ class MantelHaenszelResult(PoolResult):
                     "k_tables": self.k_tables,
                     "cmh": self.cmh,
                     "cmh_pval": self.cmh_pval,
+                    "cochran": self.cochran,
+                    "cochran_pval": self.cochran_pval,
                     "breslow_day": self.breslow_day,
                     "breslow_day_pval": self.breslow_day_pval,
                     "tarone": self.tarone,
@@ -91,6 +101,11 @@ class MantelHaenszelResult(PoolResult):
             extra.append(
                 f"Cochran-Mantel-Haenszel test: CMH = {self.cmh:.{digits}f}, df = 1, "
                 f"p-val = {_p(self.cmh_pval, digits)}"
+            )
+        if self.cochran is not None:
+            extra.append(
+                f"Cochran's test (binomial variance, no correction): X^2 = "
+                f"{self.cochran:.{digits}f}, df = 1, p-val = {_p(self.cochran_pval, digits)}"
             )
         if self.breslow_day is not None:
             extra.append(
@@ -460,7 +475,7 @@ def _cmh_and_breslow_day(
     psi: float,
     correct: bool,
 ) -> dict[str, Any]:
-    """Cochran-Mantel-Haenszel, Breslow-Day and Tarone statistics (as metafor's rma.mh)."""
+    """Cochran-Mantel-Haenszel (MH and Cochran forms), Breslow-Day and Tarone statistics."""
     xt = a + c
     yt = n - xt
     out: dict[str, Any] = {}
@@ -472,6 +487,10 @@ def _cmh_and_breslow_day(
         cmh = dev**2 / np.sum(v)
         out["cmh"] = float(cmh)
         out["cmh_pval"] = float(special.chdtrc(1, cmh))
+        # Cochran (1954): unconditional binomial variance, no continuity correction
+        coch = np.sum(a - n1 / n * xt) ** 2 / np.sum(n1 * n2 * xt * yt / n**3)
+        out["cochran"] = float(coch)
+        out["cochran_pval"] = float(special.chdtrc(1, coch))
     # Expected a_i under the common odds ratio: the root in range of the quadratic.
     with np.errstate(divide="ignore", invalid="ignore"):
         if psi == 1:

@@ -14,7 +14,9 @@ Every estimator returns a :class:`Tau2Fit` and is truncated at 0. The closed-for
   OLS projection :math:`P_o = I - X(X^\top X)^{-1}X^\top`.
 * ``HS`` (Hunter & Schmidt 2004): :math:`(y^\top P y - k) / \sum w_i`, :math:`w_i = 1/v_i`.
 * ``SJ`` (Sidik & Jonkman 2005): :math:`\tau_0^2\, y^\top P y/(k-p)` with weights
-  :math:`1/(v_i+\tau_0^2)` and :math:`\tau_0^2 = \operatorname{var}(y)(k-1)/k`.
+  :math:`1/(v_i+\tau_0^2)` and :math:`\tau_0^2 = \operatorname{var}(y)(k-1)/k`, or the
+  start ``control={"tau2_init": ...}`` (metafor ``control=list(tau2.init=)``; e.g. the HE
+  value, DerSimonian & Kacker 2007's "SJ2").
 
 The iterative ones solve an estimating equation:
 
@@ -195,13 +197,14 @@ def _se_he(tau2, vi, X):
     return math.sqrt(val) / (k - p)
 
 
-def _closed_form(method, yi, vi, X):
+def _closed_form(method, yi, vi, X, tau2_init=None):
     k, p = X.shape
     if method == "HE":
         tau2 = max(0.0, _he(yi, vi, X))
         return Tau2Fit(tau2, _se_he(tau2, vi, X), True, 0, "closed form")
     if method == "SJ":
-        tau0 = float(np.var(yi))  # var(y)·(k−1)/k, as metafor's default start
+        # var(y)·(k−1)/k, metafor's default start, unless a start is given
+        tau0 = float(np.var(yi)) if tau2_init is None else float(tau2_init)
         w = 1.0 / (vi + tau0)
         _, _, e = weighted_fit(yi, w, X)
         rss = float(w @ (e * e))
@@ -818,7 +821,8 @@ def fit_tau2(
     control : dict, optional
         ``threshold`` (default 1e-10: iteration stops when the change in tau² is below
         threshold · max(1, tau²)), ``max_iter`` (100), ``step_adj`` (1, Fisher scoring step
-        multiplier), ``tau2_init`` (start; default the HE value for ML/REML/EB, 0 for PM).
+        multiplier), ``tau2_init`` (start; default the HE value for ML/REML/EB, 0 for PM,
+        var(y)·(k − 1)/k for SJ — whose one step it is).
 
     Returns
     -------
@@ -833,7 +837,7 @@ def fit_tau2(
     if method == "EE" or k == 1 or k == p:
         return Tau2Fit(0.0, None, True, 0, "fixed at 0" if method == "EE" else "k = p")
     if method in ("DL", "HE", "HS", "SJ"):
-        return _closed_form(method, yi, vi, X)
+        return _closed_form(method, yi, vi, X, con["tau2_init"] if method == "SJ" else None)
     if method in ("PM", "EB"):
         if method == "EB" and con["metafor_iterations"]:
             tau2, n_iter, algorithm, _ = _fisher_scoring("EB", yi, vi, X, con)

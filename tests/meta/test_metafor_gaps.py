@@ -1,0 +1,46 @@
+"""The remaining gaps to metafor (issue 14 §6), pinned to metafor 3.8-1 / R
+(tests/data/small_k/generate_metafor_gaps.R) and to DerSimonian & Kacker (2007)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sci_evidence.meta import pool, pool_mh
+
+REF = json.loads(
+    (Path(__file__).resolve().parents[1] / "data" / "small_k" / "metafor_gaps.json").read_text()
+)
+CLASP = REF["clasp"]
+
+
+def test_sidik_jonkman_honours_tau2_init():
+    res = pool(CLASP["yi"], CLASP["vi"], method="SJ", control={"tau2_init": CLASP["he_tau2"]})
+    tau2, est, se = CLASP["sj2"]
+    assert res.tau2 == pytest.approx(tau2, rel=1e-10)
+    assert res.estimate == pytest.approx(est, rel=1e-10)
+    assert res.se == pytest.approx(se, rel=1e-10)
+    # DerSimonian & Kacker (2007), Tables 3-4, "SJ2": tau 0.4084, mu -0.3941, se 0.2208
+    assert (round(res.tau, 4), round(res.estimate, 4), round(res.se, 4)) == (
+        0.4084,
+        -0.3941,
+        0.2208,
+    )
+    default = pool(CLASP["yi"], CLASP["vi"], method="SJ")
+    assert default.tau2 == pytest.approx(CLASP["sj"][0], rel=1e-10)
+    assert round(default.tau, 4) == 0.4572  # the paper's "SJ" column
+    assert default.tau2 != pytest.approx(res.tau2, rel=1e-3)
+
+
+def test_cmh_in_mantel_haenszel_and_cochran_forms():
+    kw = {"n1i": CLASP["n1i"], "n2i": CLASP["n2i"]}
+    res = pool_mh(CLASP["ai"], ci=CLASP["ci"], **kw)
+    assert res.cmh == pytest.approx(REF["cmh"]["mh_correct"], rel=1e-10)
+    assert res.cochran == pytest.approx(REF["cmh"]["cochran"], rel=1e-10)
+    assert res.cochran > pool_mh(CLASP["ai"], ci=CLASP["ci"], correct=False, **kw).cmh
+    unc = pool_mh(CLASP["ai"], ci=CLASP["ci"], correct=False, **kw)
+    assert unc.cmh == pytest.approx(REF["cmh"]["mh_uncorrected"], rel=1e-10)
+    assert "Cochran's test" in res.summary()
+    assert res.to_dict()["cochran"] == pytest.approx(REF["cmh"]["cochran"], rel=1e-12)
