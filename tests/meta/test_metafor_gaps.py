@@ -44,3 +44,26 @@ def test_cmh_in_mantel_haenszel_and_cochran_forms():
     assert unc.cmh == pytest.approx(REF["cmh"]["mh_uncorrected"], rel=1e-10)
     assert "Cochran's test" in res.summary()
     assert res.to_dict()["cochran"] == pytest.approx(REF["cmh"]["cochran"], rel=1e-12)
+
+
+@pytest.mark.parametrize("case", REF["pl"], ids=lambda c: f"{c['data']}-{c['method']}-{c['level']}")
+def test_profile_likelihood_ci_of_tau2(case):
+    from sci_evidence.meta import tau2_confint
+
+    data = CLASP if case["data"] == "clasp" else REF["bcg"]
+    res = pool(data["yi"], data["vi"], method=case["method"], level=case["level"])
+    assert res.tau2 == pytest.approx(case["tau2"], rel=1e-8)
+    lo, hi = tau2_confint(res, type="PL")
+    assert lo == pytest.approx(case["ci_lb"], rel=1e-6, abs=1e-10)
+    assert hi == pytest.approx(case["ci_ub"], rel=1e-6)
+    assert tau2_confint(res, type="QP") == res.tau2_ci
+
+
+def test_profile_likelihood_needs_a_likelihood_fit():
+    from sci_evidence.errors import InputError
+    from sci_evidence.meta import tau2_confint
+
+    with pytest.raises(InputError, match="ML or REML"):
+        tau2_confint(pool(CLASP["yi"], CLASP["vi"], method="DL"), type="PL")
+    with pytest.raises(InputError, match="not estimated"):
+        tau2_confint(pool(CLASP["yi"], CLASP["vi"], method="EE"))

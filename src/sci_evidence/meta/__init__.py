@@ -76,3 +76,6 @@ __all__ += ["fivenum_to_mean_sd", "fivenum_to_mean_sd_frame"]
 from sci_evidence.meta.bayes import BayesResult, pool_bayes  # noqa: E402
 
 __all__ += ["pool_bayes", "BayesResult"]
+from sci_evidence.meta.heterogeneity import tau2_confint  # noqa: E402
+
+__all__ += ["tau2_confint"]

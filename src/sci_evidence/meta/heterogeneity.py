@@ -14,12 +14,18 @@ Conventions (metafor 3.8, ``rma.uni`` and ``confint.rma.uni``):
   :math:`Q_{gen}(\tau^2) = \sum_i (y_i - x_i^\top\hat\beta_{\tau^2})^2 / (v_i+\tau^2)` is
   decreasing in tau². A bound is 0 when :math:`Q_{gen}(0)` is already below its target. The
   bounds for I² and H² follow by plugging the tau² bounds into the formulas above.
+* Profile-likelihood interval for tau² (ML and REML fits; metafor ``confint(type="PL")``):
+  the bounds solve :math:`2\,[\ell(\hat\tau^2) - \ell(\tau^2)] = \chi^2_{1;\,1-\alpha}`, with
+  :math:`\ell` the (restricted) log-likelihood profiled over the coefficients; a bound is 0
+  when :math:`\ell(0)` is already within the cut-off (Hardy & Thompson 1996).
 
 References
 ----------
 Higgins JPT, Thompson SG (2002). doi:10.1002/sim.1186.
 Viechtbauer W (2007). Confidence intervals for the amount of heterogeneity in meta-analysis.
 doi:10.1002/sim.2514.
+Hardy RJ, Thompson SG (1996). A likelihood approach to meta-analysis with random effects.
+doi:10.1002/(SICI)1097-0258(19960330)15:6<619::AID-SIM188>3.0.CO;2-A.
 """
 
 from __future__ import annotations
@@ -31,9 +37,16 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import chdtrc, chdtri
 
-from sci_evidence.meta.tau2 import _traces, q_generalised, weighted_fit
+from sci_evidence.errors import InputError
+from sci_evidence.meta.tau2 import _loglik, _traces, q_generalised, weighted_fit
 
-__all__ = ["Heterogeneity", "heterogeneity", "q_profile_ci"]
+__all__ = [
+    "Heterogeneity",
+    "heterogeneity",
+    "q_profile_ci",
+    "profile_likelihood_ci",
+    "tau2_confint",
+]
 
 
 @dataclass(frozen=True)
@@ -123,3 +136,65 @@ def q_profile_ci(
         )
 
     return bound(crit_lb), bound(crit_ub)
+
+
+def profile_likelihood_ci(
+    yi: np.ndarray,
+    vi: np.ndarray,
+    X: np.ndarray,
+    method: str,
+    tau2_hat: float,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Profile-likelihood confidence interval ``(lb, ub)`` for tau² of an ML or REML fit.
+
+    Roots of :math:`2[\\ell(\\hat\\tau^2) - \\ell(\\tau^2)] - \\chi^2_{1;level}` by Brent's
+    method (absolute tolerance 1e-13 times the scale); the upper bracket grows by factors of
+    10 until it contains the root.
+    """
+    if method not in ("ML", "REML"):
+        raise InputError(
+            f"a profile-likelihood interval needs an ML or REML fit (got method {method!r}); "
+            "use the Q-profile interval (tau2_ci) for the other estimators"
+        )
+    k, p = X.shape
+    if k - p <= 0:
+        return (math.nan, math.nan)
+    icpt = p == 1 and bool((X[:, 0] == 1.0).all())
+    top = _loglik(method, tau2_hat, yi, vi, X, icpt)
+    crit = float(chdtri(1, 1.0 - level))
+
+    def gap(t: float) -> float:
+        return 2.0 * (top - _loglik(method, t, yi, vi, X, icpt)) - crit
+
+    tol = 1e-13 * max(1.0, tau2_hat)
+    lower = 0.0
+    if tau2_hat > 0 and gap(0.0) > 0:
+        lower = brentq(gap, 0.0, tau2_hat, xtol=tol, rtol=4 * np.finfo(float).eps, maxiter=1000)
+    upper = max(2.0 * tau2_hat, 10.0 * float(np.var(yi) + vi.max()), 1e-8)
+    for _ in range(80):
+        if gap(upper) > 0:
+            break
+        upper *= 10.0
+    else:
+        return lower, math.inf
+    ub = brentq(gap, tau2_hat, upper, xtol=tol, rtol=4 * np.finfo(float).eps, maxiter=1000)
+    return lower, ub
+
+
+def tau2_confint(res, *, type: str = "PL", level: float | None = None) -> tuple[float, float]:  # noqa: A002
+    """Confidence interval for tau² of a fitted :class:`~sci_evidence.meta.PoolResult`.
+
+    ``type="PL"``: profile likelihood (ML/REML fits; metafor ``confint(res, type="PL")``);
+    ``type="QP"``: Q-profile (any estimator; the default of metafor and of ``res.tau2_ci``).
+    ``level`` defaults to the fit's level.
+    """
+    from sci_evidence.meta.validation import check_level, check_option
+
+    kind = check_option("type", type, ("PL", "QP"))
+    lvl = res.level if level is None else check_level(level)
+    if res.method in ("EE", "MH", "PETO") or getattr(res, "tau2_fixed", False):
+        raise InputError(f"tau² is not estimated in this model (method {res.method!r})")
+    if kind == "QP":
+        return q_profile_ci(res.yi, res.vi, res.X, lvl)
+    return profile_likelihood_ci(res.yi, res.vi, res.X, res.method, res.tau2, lvl)
