@@ -67,3 +67,21 @@ def test_profile_likelihood_needs_a_likelihood_fit():
         tau2_confint(pool(CLASP["yi"], CLASP["vi"], method="DL"), type="PL")
     with pytest.raises(InputError, match="not estimated"):
         tau2_confint(pool(CLASP["yi"], CLASP["vi"], method="EE"))
+
+
+@pytest.mark.parametrize("case", REF["unweighted"], ids=lambda c: f"{c['data']}-{c['method']}")
+def test_unweighted_model(case):
+    data = CLASP if case["data"] == "clasp" else REF["bcg"]
+    res = pool(data["yi"], data["vi"], method=case["method"], weighted=False)
+    for key in ("estimate", "se", "ci_lb", "ci_ub", "pval"):
+        assert getattr(res, key) == pytest.approx(case[key], rel=1e-8), key
+    assert res.tau2 == pytest.approx(case["tau2"], rel=1e-8, abs=1e-14)
+    assert res.weights == pytest.approx([100.0 / res.k] * res.k)
+    assert res.control["weighted"] is False
+
+
+def test_unweighted_needs_z_test():
+    from sci_evidence.errors import InputError
+
+    with pytest.raises(InputError, match="test='z' only"):
+        pool(CLASP["yi"], CLASP["vi"], weighted=False, test="knha")

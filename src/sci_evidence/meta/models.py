@@ -39,7 +39,7 @@ from sci_evidence.errors import DataWarning, InputError
 from sci_evidence.meta.heterogeneity import heterogeneity
 from sci_evidence.meta.regression import INTERCEPT, design_matrix, moderator_columns
 from sci_evidence.meta.results import PoolResult
-from sci_evidence.meta.tau2 import TAU2_METHODS, _Moments, fit_tau2, weighted_fit
+from sci_evidence.meta.tau2 import TAU2_METHODS, _Moments, fit_tau2, unweighted_fit, weighted_fit
 from sci_evidence.meta.validation import (
     check_control,
     check_design,
@@ -168,10 +168,13 @@ def _fit(
     measure: str | None,
     tau2_fixed: float | None,
     control: dict,
+    weighted: bool = True,
 ) -> PoolResult:
     """The unchecked fit: arrays are validated float64, X full rank."""
     k, p = X.shape
     ddf = k - p
+    if not weighted and test != "z":
+        raise InputError("weighted=False is available with test='z' only")
     if test != "z" and ddf < 1:
         raise InputError(
             f"test={test!r} needs more studies than coefficients (k={k}, p={p}); use test='z'"
@@ -192,7 +195,12 @@ def _fit(
     else:
         tau2, se_tau2, converged, n_iter, algorithm = tau2_fixed, None, True, 0, "fixed"
     w = 1.0 / (vi + tau2)
-    beta, A, e = weighted_fit(yi, w, X)
+    if weighted:
+        beta, A, e = weighted_fit(yi, w, X)
+    else:  # metafor rma(weighted=FALSE): OLS with the sandwich covariance (small-k, #14)
+        beta, A, e = unweighted_fit(yi, vi + tau2, X)
+        w = np.ones_like(vi)
+        control = {**control, "weighted": False}
     s2w = 1.0
     if test in ("knha", "adhoc"):
         rss = float(w @ (e * e))
@@ -333,6 +341,7 @@ def pool(
     measure: str | None = None,
     control: dict | None = None,
     tau2: float | None = None,
+    weighted: bool = True,
 ) -> PoolResult:
     """Pool effect sizes in an equal-effect or random/mixed-effects model (``rma.uni``).
 
@@ -365,6 +374,11 @@ def pool(
         ``tau2_init``).
     tau2 : float, optional
         Fix tau² instead of estimating it.
+    weighted : bool, default True
+        False: an unweighted model (metafor ``rma(weighted=FALSE)``): tau² as usual, the
+        coefficients by ordinary least squares with covariance
+        (X'X)⁻¹ X' diag(v_i + tau²) X (X'X)⁻¹, equal weights;
+        ``test="z"`` only.
 
     Returns
     -------
@@ -441,7 +455,7 @@ def pool(
         tau2 = float(tau2)
         if not (math.isfinite(tau2) and tau2 >= 0):
             raise InputError(f"tau2={tau2!r} must be a finite number >= 0")
-    return _fit(y, v, X, method, test, level, names, lab, measure, tau2, con)
+    return _fit(y, v, X, method, test, level, names, lab, measure, tau2, con, weighted=weighted)
 
 
 def check_non_negative_se(sei: np.ndarray) -> np.ndarray:

@@ -52,7 +52,15 @@ import numpy as np
 
 from sci_evidence.errors import ConvergenceError, ConvergenceWarning
 
-__all__ = ["TAU2_METHODS", "Tau2Fit", "fit_tau2", "weighted_fit", "q_generalised", "spd_inverse"]
+__all__ = [
+    "TAU2_METHODS",
+    "Tau2Fit",
+    "fit_tau2",
+    "weighted_fit",
+    "unweighted_fit",
+    "q_generalised",
+    "spd_inverse",
+]
 
 #: Estimators of tau² (``EE`` = equal/common effect, tau² fixed at 0).
 TAU2_METHODS = ("EE", "DL", "REML", "ML", "PM", "HE", "SJ", "EB", "HS")
@@ -140,6 +148,16 @@ def weighted_fit(yi: np.ndarray, w: np.ndarray, X: np.ndarray):
     A, _ = spd_inverse(X.T @ Xw)
     beta = A @ (Xw.T @ yi)
     return beta, A, yi - X @ beta
+
+
+def unweighted_fit(yi: np.ndarray, var: np.ndarray, X: np.ndarray):
+    """Ordinary least squares with the model-based sandwich covariance (metafor
+    ``rma(weighted=FALSE)``): ``beta = (X'X)⁻¹X'y``,
+    ``cov = (X'X)⁻¹ X' diag(v_i + tau²) X (X'X)⁻¹``; returns ``(beta, cov, resid)``."""
+    B, _ = spd_inverse(X.T @ X)
+    beta = B @ (X.T @ yi)
+    cov = B @ (X.T @ (X * var[:, None])) @ B
+    return beta, cov, yi - X @ beta
 
 
 def _traces(w: np.ndarray, X: np.ndarray, A: np.ndarray):

@@ -19,7 +19,7 @@ bcg <- escalc("RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg)
 uw <- c()
 for (nm in c("clasp", "bcg")) for (m in c("REML", "DL", "EE")) {
   d <- if (nm == "clasp") dat else bcg
-  r <- rma(yi, vi, data = d, method = m, weighted = FALSE)
+  r <- rma(yi, vi, data = d, method = m, weighted = FALSE, control = list(threshold = 1e-12))
   uw <- c(uw, sprintf('{"data": "%s", "method": "%s", "estimate": %.17g, "se": %.17g, "tau2": %.17g, "ci_lb": %.17g, "ci_ub": %.17g, "pval": %.17g}',
     nm, m, coef(r), r$se, r$tau2, r$ci.lb, r$ci.ub, r$pval))
 }
