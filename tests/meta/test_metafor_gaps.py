@@ -85,3 +85,30 @@ def test_unweighted_needs_z_test():
 
     with pytest.raises(InputError, match="test='z' only"):
         pool(CLASP["yi"], CLASP["vi"], weighted=False, test="knha")
+
+
+def test_measures_irr_ird_peto():
+    from sci_evidence.meta import MEASURES, effect_sizes
+
+    assert {"IRR", "IRD", "PETO"} <= set(MEASURES)
+    r = REF["rates"]
+    cols = {k: r[k] for k in ("x1i", "t1i", "x2i", "t2i")}
+    irr = effect_sizes("IRR", **cols)
+    ird = effect_sizes("IRD", **cols)
+    assert irr["yi"].tolist() == pytest.approx(r["irr_yi"], rel=1e-12)
+    assert irr["vi"].tolist() == pytest.approx(r["irr_vi"], rel=1e-12)
+    assert ird["yi"].tolist() == pytest.approx(r["ird_yi"], rel=1e-12)
+    assert ird["vi"].tolist() == pytest.approx(r["ird_vi"], rel=1e-12)
+    peto = effect_sizes("PETO", ai=CLASP["ai"], n1i=CLASP["n1i"], ci=CLASP["ci"], n2i=CLASP["n2i"])
+    assert peto["yi"].tolist() == pytest.approx(REF["peto"]["yi"], rel=1e-12)
+    assert peto["vi"].tolist() == pytest.approx(REF["peto"]["vi"], rel=1e-12)
+
+
+def test_rate_measures_refuse_bad_input():
+    from sci_evidence.errors import InputError
+    from sci_evidence.meta import effect_sizes
+
+    with pytest.raises(InputError, match="person-time must be positive"):
+        effect_sizes("IRR", x1i=[1], t1i=[0], x2i=[2], t2i=[10])
+    with pytest.raises(InputError, match="needs x1i, t1i, x2i, t2i"):
+        effect_sizes("IRD", x1i=[1], t1i=[3], x2i=[2])

@@ -14,6 +14,7 @@ RR         log risk ratio                                         ai, bi|n1i, ci
 OR         log odds ratio                                         ai, bi|n1i, ci, di|n2i
 RD         risk difference                                        ai, bi|n1i, ci, di|n2i
 AS         arcsine square-root risk difference                    ai, bi|n1i, ci, di|n2i
+PETO       log odds ratio, Peto's one-step estimate               ai, bi|n1i, ci, di|n2i
 MD         raw mean difference m1 - m2                            m1i m2i sd1i sd2i n1i n2i
 SMD        Hedges' g (exact small-sample correction)              m1i m2i sd1i sd2i n1i n2i
 ROM        log ratio of means (bias-corrected by default)         m1i m2i sd1i sd2i n1i n2i
@@ -29,6 +30,8 @@ IR         incidence rate (events per person-time)                xi ti
 IRLN       log incidence rate                                     xi ti
 IRS        square-root incidence rate                             xi ti
 IRFT       Freeman-Tukey incidence rate                           xi ti
+IRR        log incidence rate ratio (two groups)                  x1i t1i x2i t2i
+IRD        incidence rate difference (two groups)                 x1i t1i x2i t2i
 MN         raw mean of one group                                  mi sdi ni
 GEN        a precomputed estimate                                 yi with vi, sei or ci_lb+ci_ub
 =========  =====================================================  ============================
@@ -54,21 +57,29 @@ from sci_evidence.meta.validation import check_level
 
 __all__ = ["effect_sizes", "MEASURES", "hedges_correction"]
 
-_TWO_GROUP_BINARY = ("RR", "OR", "RD", "AS")
+_TWO_GROUP_BINARY = ("RR", "OR", "RD", "AS", "PETO")
 _TWO_GROUP_CONTINUOUS = ("MD", "SMD", "ROM")
 _CHANGE = ("MC", "SMCC", "SMCR")
 _PROPORTION = ("PR", "PLN", "PLO", "PAS", "PFT")
 _RATE = ("IR", "IRLN", "IRS", "IRFT")
+_TWO_GROUP_RATE = ("IRR", "IRD")
 _ONE_MEAN = ("MN",)
 _GENERIC = ("GEN",)
 
 #: Every measure :func:`effect_sizes` knows, in the order of the module table.
 MEASURES: tuple[str, ...] = (
-    _TWO_GROUP_BINARY + _TWO_GROUP_CONTINUOUS + _CHANGE + _PROPORTION + _RATE + _ONE_MEAN + _GENERIC
+    _TWO_GROUP_BINARY
+    + _TWO_GROUP_CONTINUOUS
+    + _CHANGE
+    + _PROPORTION
+    + _RATE
+    + _TWO_GROUP_RATE
+    + _ONE_MEAN
+    + _GENERIC
 )
 
 # Measures whose analysis scale is a logarithm: precomputed ratios may be given unlogged.
-_LOG_MEASURES = ("RR", "OR", "ROM", "PLN", "IRLN", "HR", "IRR")
+_LOG_MEASURES = ("RR", "OR", "ROM", "PLN", "IRLN", "HR", "IRR", "PETO")
 
 # metafor's escalc defaults to add=0 for the variance-stabilising transformations.
 _ADD_ZERO_BY_DEFAULT = ("AS", "PAS", "PFT", "IRS", "IRFT")
@@ -104,6 +115,10 @@ _KNOWN_COLUMNS = (
     "mi",
     "sdi",
     "ti",
+    "x1i",
+    "t1i",
+    "x2i",
+    "t2i",
     "yi",
     "vi",
     "sei",
@@ -299,7 +314,7 @@ def effect_sizes(
         Row number reported in errors for the first study (2 for a CSV with a header line).
     **columns
         The data columns, named as metafor names them: ``ai bi ci di n1i n2i m1i m2i sd1i
-        sd2i ni xi mi sdi ti`` and, for precomputed estimates, ``yi`` with ``vi`` (a
+        sd2i ni xi mi sdi ti x1i t1i x2i t2i`` and, for precomputed estimates, ``yi`` with ``vi`` (a
         variance) or ``sei`` (a standard error) or ``ci_lb`` and ``ci_ub``.
 
     Returns
@@ -343,6 +358,11 @@ def effect_sizes(
       PFT: :math:`y = \tfrac12[\arcsin\sqrt{x/(n+1)} + \arcsin\sqrt{(x+1)/(n+1)}]`,
       :math:`v = 1/(4n+2)`.
     * AS: :math:`y = \arcsin\sqrt{p_1} - \arcsin\sqrt{p_2}`, :math:`v = 1/(4n_1) + 1/(4n_2)`.
+    * PETO: :math:`y = (a - E)/V`, :math:`v = 1/V` with :math:`E = n_1 m_1/N` and
+      :math:`V = n_1 n_2 m_1 m_2/(N^2(N-1))` (:math:`m_1 = a + c`, :math:`m_2 = N - m_1`).
+    * IRR: :math:`y = \log(x_1/t_1) - \log(x_2/t_2)`, :math:`v = 1/x_1 + 1/x_2`; IRD:
+      :math:`y = x_1/t_1 - x_2/t_2`, :math:`v = x_1/t_1^2 + x_2/t_2^2` (``add`` to both counts
+      of a study with a zero count, as metafor).
     * IR: :math:`y = x/t`, :math:`v = x/t^2`; IRLN: :math:`y = \log(x/t)`, :math:`v = 1/x`;
       IRS: :math:`y = \sqrt{x/t}`, :math:`v = 1/(4t)`; IRFT:
       :math:`y = \tfrac12(\sqrt{x/t} + \sqrt{(x+1)/t})`, :math:`v = 1/(4t)`.
@@ -564,6 +584,8 @@ def _compute(
             yi, vi, ni_u = _proportion(cols, measure, add, to, vtype)
         elif measure in _RATE:
             yi, vi, ni_u = _rate(cols, measure, add, to)
+        elif measure in _TWO_GROUP_RATE:
+            yi, vi = _two_group_rate(cols, measure, add, to)
         elif measure in _ONE_MEAN:
             cols.require(measure, "mi", "sdi", "ni")
             m, sd, n = cols.get("mi"), cols.get("sdi"), cols.get("ni")
@@ -603,6 +625,11 @@ def binary_effects(
             return np.log(p1 / (1 - p1)) - np.log(p2 / (1 - p2)), 1 / ai + 1 / bi + 1 / ci + 1 / di
         if measure == "AS":
             return np.arcsin(np.sqrt(p1)) - np.arcsin(np.sqrt(p2)), 1 / (4 * n1) + 1 / (4 * n2)
+        if measure == "PETO":
+            n = n1 + n2
+            m1 = ai + ci
+            v = n1 * n2 * m1 * (n - m1) / (n * n * (n - 1))
+            return (ai - n1 * m1 / n) / v, 1 / v
         if vtype == "LS":
             vi = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
         elif vtype == "UB":
@@ -799,6 +826,22 @@ def _rate(
     if measure == "IRS":
         return np.sqrt(rate), 1 / (4 * t), t.copy()
     return 0.5 * (np.sqrt(rate) + np.sqrt(rate + 1 / t)), 1 / (4 * t), t.copy()
+
+
+def _two_group_rate(
+    cols: _Columns, measure: str, add: float, to: str
+) -> tuple[np.ndarray, np.ndarray]:
+    cols.require(measure, "x1i", "t1i", "x2i", "t2i")
+    x1, t1, x2, t2 = (cols.get(c) for c in ("x1i", "t1i", "x2i", "t2i"))
+    cols.check("x1i", x1 < 0, "event count must not be negative")
+    cols.check("x2i", x2 < 0, "event count must not be negative")
+    cols.check("t1i", t1 <= 0, "person-time must be positive")
+    cols.check("t2i", t2 <= 0, "person-time must be positive")
+    x1, x2 = _apply_add([x1, x2], (x1 == 0) | (x2 == 0), add, to)
+    r1, r2 = x1 / t1, x2 / t2
+    if measure == "IRR":
+        return np.log(r1) - np.log(r2), 1 / x1 + 1 / x2
+    return r1 - r2, x1 / t1**2 + x2 / t2**2
 
 
 def _precomputed(
