@@ -217,7 +217,9 @@ def run_meta(
 def register(app: typer.Typer) -> None:
     """Add the `meta` command to ``app``."""
 
-    @app.command("meta")
+    from sci_evidence.cli._meta_small_k import MetaCommand  # --bayes, `meta convert`
+
+    @app.command("meta", cls=MetaCommand)
     def meta(  # noqa: PLR0913 - one option per metafor argument
         file: Path | None = typer.Argument(
             None,
