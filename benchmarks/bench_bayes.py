@@ -10,7 +10,8 @@ temporary CSV) this times
 
 Per-call times are medians over repeats of the CPU time (user + system) of each process, so
 R's start-up is not counted and other load on a shared machine distorts the ratio less than
-wall-clock time would. Goal (issue 14): ratio ours/metafor < 1 for every k.
+wall-clock time would. R is timed twice, before and after ours, and its median is taken over
+both runs, so that a change of load during the run does not favour either side. Goal (issue 14): ratio ours/metafor < 1 for every k.
 
 Run:  python benchmarks/bench_bayes.py [--n 200] [--repeats 5]
 Needs R with metafor for the comparison (``Rscript``); without it only our times print.
@@ -79,8 +80,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5, help="timings per case (default 5)")
     args = ap.parse_args()
     rows = make_data()
-    r_times = {}
-    if shutil.which("Rscript"):
+    r_runs: dict[int, list[float]] = {}
+    have_r = shutil.which("Rscript") is not None
+
+    def time_r() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             csv = Path(tmp) / "dat.csv"
             csv.write_text("k,yi,vi\n" + "".join(f"{k},{y!r},{v!r}\n" for k, y, v in rows))
@@ -92,13 +95,24 @@ def main() -> None:
                 text=True,
                 check=True,
             )
-            r_times = {int(k): statistics.median(v) for k, v in json.loads(out.stdout).items()}
-    print(f"{'k':>4} {'prior':>15} {'ours ms':>9} {'metafor ms':>11} {'ratio':>7}")
+            for k, v in json.loads(out.stdout).items():
+                r_runs.setdefault(int(k), []).extend(v)
+
+    if have_r:
+        time_r()
+    ours_times = {}
     for k in KS:
         yi = np.array([y for kk, y, _ in rows if kk == k])
         sei = np.sqrt([v for kk, _, v in rows if kk == k])
         for prior in ("halfnormal:0.5", "halfcauchy:0.5"):
-            ours, _ = time_ours(yi, sei, prior, args.n, args.repeats)
+            ours_times[k, prior] = time_ours(yi, sei, prior, args.n, args.repeats)[0]
+    if have_r:
+        time_r()
+    r_times = {k: statistics.median(v) for k, v in r_runs.items()}
+    print(f"{'k':>4} {'prior':>15} {'ours ms':>9} {'metafor ms':>11} {'ratio':>7}")
+    for k in KS:
+        for prior in ("halfnormal:0.5", "halfcauchy:0.5"):
+            ours = ours_times[k, prior]
             ref = r_times.get(k)
             ratio = f"{ours / ref:7.2f}" if ref else "    n/a"
             ref_txt = f"{1000 * ref:11.3f}" if ref else "        n/a"
