@@ -234,7 +234,7 @@ def test_bad_options_raise_input_error():
     with pytest.raises(InputError, match="ni"):
         egger_test(res, predictor="ni", ni=[10] * (res.k - 1))
     with pytest.raises(InputError, match="type"):
-        fail_safe_n(res, "Fisher")
+        fail_safe_n(res, "Binomial")
     with pytest.raises(InputError, match="alpha"):
         fail_safe_n(res, alpha=1.5)
     with pytest.raises(InputError):

@@ -112,3 +112,57 @@ def test_rate_measures_refuse_bad_input():
         effect_sizes("IRR", x1i=[1], t1i=[0], x2i=[2], t2i=[10])
     with pytest.raises(InputError, match="needs x1i, t1i, x2i, t2i"):
         effect_sizes("IRD", x1i=[1], t1i=[3], x2i=[2])
+
+
+FSN = json.loads(
+    (Path(__file__).resolve().parents[1] / "data" / "small_k" / "fsn_data.json").read_text()
+)
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [("raudenbush1985", 0), ("hackshaw1998", 112), ("mcdaniel1994", 6068)],
+)
+def test_fail_safe_n_general_matches_metafor_tests(data, expected):
+    # metafor's tests/testthat/test_misc_fsn.r: fsn(yi, vi, type="General") (approximate)
+    from sci_evidence.meta import fail_safe_n
+
+    res = pool(FSN[data]["yi"], FSN[data]["vi"])
+    out = fail_safe_n(res, "General")
+    assert out.fsnum == expected
+    if expected:
+        assert out.pval_fsn >= 0.05
+        # one study fewer is still significant: N is the smallest
+        assert out.pval < 0.05
+
+
+def test_fail_safe_n_general_with_target():
+    # metafor: res <- rma(yi, vi, data=dat.raudenbush1985); fsn(res, target=.05) -> 12
+    from sci_evidence.meta import fail_safe_n
+
+    res = pool(FSN["raudenbush1985"]["yi"], FSN["raudenbush1985"]["vi"])
+    out = fail_safe_n(res, "General", target=0.05)
+    assert out.fsnum == 12
+    assert abs(out.est_fsn) <= 0.05
+
+
+def test_fail_safe_n_fisher():
+    # metafor's test gives 40 for fsn(yi, vi, data=dat.raudenbush1985, pool="Fisher"): it
+    # root-finds N as a continuous number and rounds up; at N = 40 Fisher's combined p is
+    # still below 0.05, so the smallest whole N is 41.
+    from scipy import stats
+
+    from sci_evidence.meta import fail_safe_n
+
+    d = FSN["raudenbush1985"]
+    out = fail_safe_n(pool(d["yi"], d["vi"]), "Fisher")
+    assert out.fsnum == 41
+    import numpy as np
+
+    z = np.array(d["yi"]) / np.sqrt(d["vi"])
+    x0 = -2 * np.sum(np.log(stats.norm.sf(np.abs(z))))
+    k = len(z)
+    assert stats.chi2.sf(x0 + 40 * 2 * np.log(2), 2 * (k + 40)) < 0.05
+    assert stats.chi2.sf(x0 + 41 * 2 * np.log(2), 2 * (k + 41)) >= 0.05
+    # and the Stouffer (Rosenthal) number of the same test file
+    assert fail_safe_n(pool(d["yi"], d["vi"]), "Rosenthal").fsnum == 26

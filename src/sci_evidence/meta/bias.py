@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
-from scipy.special import ndtr, ndtri, stdtr, stdtrit
+from scipy.special import chdtrc, ndtr, ndtri, stdtr, stdtrit
 
 from ..errors import InputError
 from .models import fit_design
@@ -421,7 +421,7 @@ def pet_peese(res: Any, model: str = "lm", *, alpha: float = 0.10) -> PetPeeseRe
 
 # --------------------------------------------------------------------------- fail-safe N
 
-FSN_TYPES = ("Rosenthal", "Orwin", "Rosenberg")
+FSN_TYPES = ("Rosenthal", "Orwin", "Rosenberg", "Fisher", "General")
 
 
 @dataclass(frozen=True)
@@ -435,6 +435,10 @@ class FailSafeResult:
     mean_effect: float | None
     target: float | None
     k: int
+    #: General type: the estimate, tau² and p-value with the fail-safe N studies added
+    est_fsn: float | None = None
+    tau2_fsn: float | None = None
+    pval_fsn: float | None = None
 
     def summary(self) -> str:
         lines = [f"Fail-safe N calculation using the {self.type} approach"]
@@ -471,6 +475,20 @@ def fail_safe_n(
     * Orwin: :math:`N = k(\bar y - y_T)/y_T`, :math:`\bar y` the mean effect (weighted by
       :math:`1/v_i` when ``weighted``), target :math:`y_T` default :math:`\bar y/2`.
     * Rosenberg: :math:`N = k\,[(\sum w_i y_i / z_{1-\alpha/2})^2 - \sum w_i]/\sum w_i`.
+    * Fisher (metafor ≥ 4, ``fsn(..., pool="Fisher")``): the smallest N of null studies
+      (p = 0.5 each) for which Fisher's combined test
+      :math:`P(\chi^2_{2(k+N)} > -2[\sum\ln p_i + N\ln 0.5])` reaches ``alpha``, with
+      :math:`p_i = 1 - \Phi(|z_i|)`. metafor root-finds N as if it were continuous and
+      rounds up, which can give one less (40 instead of 41 for dat.raudenbush1985, where
+      N = 40 leaves the combined p at 0.048 < 0.05); here N is the smallest whole number.
+    * General (metafor ≥ 4, approximate method, ``exact=FALSE``): add N studies with effect
+      0 and sampling variance :math:`v_t = k/\sum(1/v_i)` (harmonic mean) to the fitted
+      model, with :math:`\hat\mu_N = k\hat\mu/(k+N)` and
+      :math:`\hat\tau^2_N = \max\{0, [(k-1)\hat\tau^2 + \max(0, N-1)\hat\tau^2 +
+      k(\hat\mu-\hat\mu_N)^2 + N\hat\mu_N^2]/(k+N-1)\}` (0 for EE fits); the
+      estimate is re-weighted with :math:`1/(v + \hat\tau^2_N)` and N is the smallest
+      number that makes the two-sided p-value reach ``alpha`` (or, with ``target``, brings
+      the estimate to ``target``). 0 when the model is not significant to begin with.
 
     N is rounded up to the next integer (0 at least), as metafor does.
 
@@ -478,10 +496,11 @@ def fail_safe_n(
     ----------
     res : PoolResult
         Only ``yi`` and ``vi`` are used.
-    type : {"Rosenthal", "Orwin", "Rosenberg"}, default "Rosenthal"
+    type : {"Rosenthal", "Orwin", "Rosenberg", "Fisher", "General"}, default "Rosenthal"
     alpha : float, default 0.05
     target : float, optional
-        Orwin's target effect (default half the average effect).
+        Orwin's target effect (default half the average effect); General: the estimate to
+        reach instead of a p-value.
     weighted : bool, default False
         Orwin: weight the average effect by 1/v_i.
     """
@@ -510,6 +529,15 @@ def fail_safe_n(
             if np.sign(tgt) != np.sign(mean_effect):
                 tgt = -tgt
             fsnum = max(0.0, k * (mean_effect - tgt) / tgt)
+    elif kind == "Fisher":
+        z = yi / np.sqrt(vi)
+        x0 = -2.0 * float(np.sum(np.log(ndtr(-np.abs(z)))))
+        pval = float(chdtrc(2 * k, x0))
+        fsnum = float(
+            _smallest_n(lambda n: float(chdtrc(2 * (k + n), x0 + 2.0 * n * math.log(2.0))) >= alpha)
+        )
+    elif kind == "General":
+        return _fsn_general(res, yi, vi, alpha, target)
     else:
         w = 1.0 / vi
         mean_effect = float(w @ yi / w.sum())
@@ -526,4 +554,69 @@ def fail_safe_n(
         )
     return FailSafeResult(
         type=kind, fsnum=fsnum, alpha=alpha, pval=pval, mean_effect=mean_effect, target=tgt, k=k
+    )
+
+
+def _smallest_n(done, limit: int = 10**7) -> int:
+    """Smallest integer n >= 0 with ``done(n)`` (monotone), by doubling and bisection."""
+    if done(0):
+        return 0
+    lo, hi = 0, 1
+    while not done(hi):
+        lo, hi = hi, hi * 2
+        if hi > limit:
+            return limit
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if done(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _fsn_general(res, yi, vi, alpha, target) -> FailSafeResult:
+    """metafor's General fail-safe N, approximate method (see :func:`fail_safe_n`)."""
+    if getattr(res, "p", 1) != 1:
+        raise InputError("the General fail-safe N needs a model without moderators")
+    k = yi.size
+    est, tau2 = float(res.estimate), float(res.tau2)
+    vt = k / float(np.sum(1.0 / vi))
+    equal = res.method in ("EE", "MH", "PETO")
+
+    def state(n: int) -> tuple[float, float, float]:
+        est_n = k * est / (k + n)
+        if equal:
+            t2 = 0.0
+        else:
+            t2 = (k - 1) * tau2 + max(0, n - 1) * tau2 + k * (est - est_n) ** 2 + n * est_n**2
+            t2 = max(0.0, t2 / (k + n - 1)) if k + n > 1 else tau2
+        w = 1.0 / (vi + t2)
+        wn = n / (vt + t2)
+        sw = float(w.sum()) + wn
+        e = float(w @ yi) / sw
+        return e, t2, float(2.0 * ndtr(-abs(e) * math.sqrt(sw)))
+
+    if target is None:
+        if res.pval >= alpha:
+            n = 0
+        else:
+            n = _smallest_n(lambda m: state(m)[2] >= alpha)
+    else:
+        tgt = float(target)
+        if tgt == 0 or np.sign(tgt) != np.sign(est):
+            raise InputError("target must have the sign of the estimate and not be 0")
+        n = 0 if abs(est) <= abs(tgt) else _smallest_n(lambda m: abs(state(m)[0]) <= abs(tgt))
+    e_n, t2_n, p_n = state(n)
+    return FailSafeResult(
+        type="General",
+        fsnum=n,
+        alpha=alpha,
+        pval=float(res.pval),
+        mean_effect=est,
+        target=None if target is None else float(target),
+        k=k,
+        est_fsn=e_n,
+        tau2_fsn=t2_n,
+        pval_fsn=p_n,
     )
