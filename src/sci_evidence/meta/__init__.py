@@ -65,17 +65,20 @@ __all__ += [
     "gosh_plot",
 ]
 
-# small-k: exact intervals, change-score SDs (issue 14)
+# small-k (issue 14): exact intervals, change-score SDs, medians to means, Bayesian pooling
+from sci_evidence.meta.bayes import BayesResult, pool_bayes  # noqa: E402
 from sci_evidence.meta.change_sd import correlation_from_change, sd_change  # noqa: E402
+from sci_evidence.meta.fivenum import fivenum_to_mean_sd, fivenum_to_mean_sd_frame  # noqa: E402
+from sci_evidence.meta.heterogeneity import tau2_confint  # noqa: E402
 from sci_evidence.meta.proportion_ci import proportion_ci  # noqa: E402
 
-__all__ += ["sd_change", "correlation_from_change", "proportion_ci"]
-from sci_evidence.meta.fivenum import fivenum_to_mean_sd, fivenum_to_mean_sd_frame  # noqa: E402
-
-__all__ += ["fivenum_to_mean_sd", "fivenum_to_mean_sd_frame"]
-from sci_evidence.meta.bayes import BayesResult, pool_bayes  # noqa: E402
-
-__all__ += ["pool_bayes", "BayesResult"]
-from sci_evidence.meta.heterogeneity import tau2_confint  # noqa: E402
-
-__all__ += ["tau2_confint"]
+__all__ += [
+    "proportion_ci",
+    "pool_bayes",
+    "BayesResult",
+    "fivenum_to_mean_sd",
+    "fivenum_to_mean_sd_frame",
+    "sd_change",
+    "correlation_from_change",
+    "tau2_confint",
+]
