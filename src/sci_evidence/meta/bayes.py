@@ -358,7 +358,10 @@ class _Posterior:
         lo = np.full_like(p, lo_s)
         hi = np.full_like(p, hi_s)
         if x0 is None:
-            x0 = self._quantile_start(which, p)
+            x0, bracket = self._quantile_start(which, p)
+            if bracket is not None:
+                lo = np.maximum(lo, bracket[0])
+                hi = np.minimum(hi, bracket[1])
         x = np.minimum(np.maximum(np.asarray(x0, dtype=float), lo), hi)
         active = np.ones(p.shape, dtype=bool)
         for _ in range(100):
@@ -385,16 +388,19 @@ class _Posterior:
             # quantiles of the quadrature nodes' cumulative mass
             c = np.cumsum(self.W)
             idx = np.clip(np.searchsorted(c, p), 0, len(c) - 1)
-            return self.tau[idx]
-        # the mixture CDF on a coarse table around the nodes' bulk, then interpolation
+            return self.tau[idx], None
+        # the mixture CDF on a table that is fine near the centre and reaches far into heavy
+        # tails (x = centre + scale·sinh(u)); interpolation gives the start and a bracket
         sd = self.mix_sd(which)
-        c = np.cumsum(self.mW)
-        i_lo, i_hi = np.searchsorted(c, [1e-4, 1 - 1e-4])
-        i_hi = min(i_hi, len(c) - 1)
-        width = 5.0 * float(np.max(sd[i_lo : i_hi + 1]))
-        grid = np.linspace(float(np.min(self.mm)) - width, float(np.max(self.mm)) + width, 24)
+        j = int(np.argmax(self.mW))
+        centre, scale = float(self.mm[j]), float(sd[j])
+        grid = centre + scale * np.sinh(np.linspace(-7.0, 7.0, 41))
         F = self.mix_cdf_pdf(which, grid)[0]
-        return np.interp(p, F, grid)
+        i = np.clip(np.searchsorted(F, p), 1, len(grid) - 1)
+        inside = (F[0] <= p) & (p <= F[-1])
+        lo = np.where(inside, grid[i - 1], -np.inf)
+        hi = np.where(inside, grid[i], np.inf)
+        return np.interp(p, F, grid), (lo, hi)
 
     def hpd(self, which, level, ci):
         """Shortest interval: Newton on F(b) − F(a) = level, log f(a) = log f(b)."""
