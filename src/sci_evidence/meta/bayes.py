@@ -183,10 +183,11 @@ class _Posterior:
             tail = math.inf
         self.alpha = tail + (self.k - 1 if mu_prior is None else self.k)
         if not self.alpha > 1:
+            mu_text = "a flat mu prior" if mu_prior is None else "a normal mu prior"
             raise InputError(
-                f"the posterior is improper with tau_prior {name!r}, a flat mu prior and "
-                f"k = {self.k} studies; use a proper tau prior (e.g. 'halfnormal:0.5') or a "
-                "normal mu prior"
+                f"the posterior is improper with tau_prior {name!r}, {mu_text} and "
+                f"k = {self.k} stud{'y' if self.k == 1 else 'ies'}; use a proper tau prior "
+                "(e.g. 'halfnormal:0.5')" + (" or a normal mu prior" if mu_prior is None else "")
             )
         self.bounded = math.isfinite(hi)
         self.s = self._scale()
