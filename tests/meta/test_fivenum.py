@@ -173,6 +173,11 @@ def test_frame_form():
     with pytest.raises(InputError) as exc:
         fivenum_to_mean_sd_frame(bad)
     assert "row 3" in str(exc.value) and "'n'" in str(exc.value)
+    half = df.assign(mean=[7.5, None, 4.0])  # a reported mean without an SD: SD estimated
+    out = fivenum_to_mean_sd_frame(half)
+    assert out.loc[0, "mean"] == 7.5
+    assert out.loc[0, "sd"] == pytest.approx(METAFOR_44[30]["S1"][1], rel=1e-12)
+    assert out.loc[0, "mean_sd_note"].endswith("; mean as reported")
     missing = df.assign(mean=[None, None, None])
     with pytest.raises(InputError) as exc:
         fivenum_to_mean_sd_frame(missing)

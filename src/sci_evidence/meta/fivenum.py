@@ -475,8 +475,9 @@ def fivenum_to_mean_sd_frame(
 
     ``frame`` has columns ``min, q1, median, q3, max, n`` (renamed via ``columns``, e.g.
     ``{"median": "med"}``; absent columns or empty cells mean not reported). Rows that
-    already have both ``mean_column`` and ``sd_column`` keep them (method "reported"); the
-    others get the estimate. Two columns are added: ``mean_sd_method`` (the method used, or
+    already have both ``mean_column`` and ``sd_column`` keep them (method "reported"); in
+    the others the missing value(s) are estimated and a reported one is kept (the note says
+    so). Two columns are added: ``mean_sd_method`` (the method used, or
     "reported") and ``mean_sd_note`` (its assumption note). Returns a new DataFrame.
 
     Raises
@@ -539,9 +540,14 @@ def fivenum_to_mean_sd_frame(
                 column=exc.column and cols.get(exc.column, exc.column),
                 value=exc.value,
             ) from None
-        means[i], sds[i] = est.mean, est.sd
+        # a reported value is kept; only the missing one is estimated (metafor's "ifna")
+        kept = [name for name, v in (("mean", means[i]), ("SD", sds[i])) if not math.isnan(v)]
+        if math.isnan(means[i]):
+            means[i] = est.mean
+        if math.isnan(sds[i]):
+            sds[i] = est.sd
         methods.append(est.method)
-        notes.append(est.note)
+        notes.append(est.note + "".join(f"; {name} as reported" for name in kept))
     out[mean_column] = means
     out[sd_column] = sds
     out["mean_sd_method"] = methods
