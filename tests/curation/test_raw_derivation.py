@@ -1,4 +1,5 @@
-"""The bundled evidence base: curated values re-derived from the raw extraction files."""
+"""The bundled evidence base: curated values re-derived from the raw extraction files
+(``tools/curation/raw/``) by the curation script ``tools/curate.py``."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import re
 import pandas as pd
 import pytest
 
-from sci_evidence.evidence import FRAME_NAMES, FRAMES, curate, load_evidence
+from sci_evidence.evidence import FRAME_NAMES, FRAMES, load_evidence
 from sci_evidence.evidence.bundled import DATA_DIR
 from sci_evidence.evidence.io import RawTable, frame_as_text
 from sci_evidence.evidence.validate import validate_tables
 
-RAW = DATA_DIR / "raw"
+from .conftest import load_curate
+
+curate = load_curate()
+RAW = curate.RAW_DIR
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +33,6 @@ def raw_studies():
 @pytest.fixture(scope="module")
 def raw_outcomes():
     return pd.read_csv(RAW / "outcomes_raw.csv", dtype=str, keep_default_na=False)
-
-
-@pytest.fixture(autouse=True)
-def _no_db(monkeypatch):
-    monkeypatch.delenv("SCI_EVIDENCE_DB", raising=False)
 
 
 def test_frames_have_documented_columns_and_dtypes(ev):
