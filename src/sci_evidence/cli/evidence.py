@@ -219,13 +219,13 @@ def list_cmd(
 
 @evidence_app.command("show")
 def show_cmd(
-    study: str = typer.Argument(..., help="Study id, e.g. tien2019."),
+    study: str = typer.Argument(..., help="Study id, e.g. tien-2019."),
     db: str | None = DbOption,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show one study: citation, arms, outcomes, adverse events, risk of bias, provenance.
 
-    Example: sci-evidence evidence show tien2019
+    Example: sci-evidence evidence show tien-2019
     """
     ev = _read_source(db)
     try:
