@@ -58,10 +58,15 @@ def source_urls() -> dict[str, str]:
     out = {}
     for name in ("sources.md", "sources_outcomes.md"):
         for line in (RAW_DIR / name).read_text(encoding="utf-8").splitlines():
-            m = re.match(r"^\|\s*([SE][0-9A-Za-z_]+)\s*\|", line)
+            m = re.match(r"^\|\s*([SE][0-9A-Za-z_]+(?:\s*/\s*_[0-9A-Za-z]+)*)\s*\|", line)
             url = re.search(r"https?://[^\s|;]+", line)
-            if m and url and m.group(1) not in out:
-                out[m.group(1)] = url.group(0)
+            if not (m and url):
+                continue
+            # "E2_cellbiosci_t2 / _t3 / _t4": one row for three keys sharing a stem
+            first, *more = [k.strip() for k in m.group(1).split("/")]
+            stem = first.rsplit("_", 1)[0]
+            for key in [first, *(stem + k for k in more)]:
+                out.setdefault(key, url.group(0))
     return out
 
 
@@ -270,16 +275,20 @@ def build(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
         ev = _study_evidence(study, audit, outcomes, urls)
         judged = _defaults(tool, study, arms, outcomes, ev, urls)
         default_url, default_quote = judged.pop("_ev")
+        specific = set()
         for domain, o in (overrides.get(study["study_id"]) or {}).items():
             if domain not in RISK_OF_BIAS_DOMAINS[tool]:
                 raise ValueError(f"{study['study_id']}: {domain!r} is not a {tool} domain")
             judged[domain] = (str(o["judgement"]), o["support"], o["source_url"], o["quote"])
+            specific.add(domain)
         values = []
         for domain in RISK_OF_BIAS_DOMAINS[tool][:-1]:
             j = judged[domain]
             url, quote = (j[2], j[3]) if len(j) == 4 else (default_url, default_quote)
+            if not url:  # a source listed without its address: the study's own page
+                url = default_url
             values.append(j[0])
-            rows.append(_row(study, tool, domain, j[0], j[1], url, quote, len(j) == 4))
+            rows.append(_row(study, tool, domain, j[0], j[1], url, quote, domain in specific))
         verdict, rule = overall(tool, values)
         rows.append(_row(study, tool, "overall", verdict, rule, default_url, default_quote, False))
     return coerce_frame(pd.DataFrame(rows), "risk_of_bias")
