@@ -261,3 +261,14 @@ def test_bundled_base_passes_validation(ev):
         if len(df)
     ]
     assert validate_tables(tables).errors == ()
+
+
+def test_anchor_comparison_says_the_list_is_not_reconstructed(ev):
+    from sci_evidence.evidence import anchor_comparison
+
+    a = anchor_comparison(ev)
+    assert (a.stated_identified, a.stated_included, a.confirmed) == (53, 22, 0)
+    assert not a.reconstructed and a.to_dict()["reconstructed"] is False
+    assert len(a.eligible) == 22 == len(a.eligible_in_base) + len(a.eligible_not_in_base)
+    assert set(a.eligible_not_in_base) == {"Albu 2021", "Honmou 2021"}
+    assert "zhang-2015b" in a.base_not_candidates and "tien-2019" not in a.base_not_candidates

@@ -75,7 +75,9 @@ def __getattr__(name: str):
 
 
 _APPRAISAL = (
+    "AnchorComparison",
     "PrismaFlow",
+    "anchor_comparison",
     "possible_duplicates",
     "primary_sources_only",
     "prisma_counts",

@@ -182,3 +182,59 @@ def primary_sources_only(frame: pd.DataFrame) -> pd.DataFrame:
     on a primary report (``source_tier == "primary"``): the "primary sources only"
     sensitivity analysis."""
     return frame[frame["source_tier"] == "primary"].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class AnchorComparison:
+    """How the base relates to an anchor review whose included list could not be read.
+
+    ``stated_included`` is the review's own count; ``candidates`` the studies found that may be
+    among them (none confirmed); ``eligible`` those meeting its stated criteria;
+    ``eligible_in_base`` / ``eligible_not_in_base`` split them by whether this base holds them;
+    ``base_not_candidates`` are studies of the base that are no candidate of the review.
+    """
+
+    review: str
+    stated_identified: int | None
+    stated_included: int | None
+    stated_by_design: dict[str, int]
+    candidates: int
+    confirmed: int
+    eligible: tuple[str, ...]
+    eligible_in_base: tuple[str, ...]
+    eligible_not_in_base: tuple[str, ...]
+    base_not_candidates: tuple[str, ...]
+
+    @property
+    def reconstructed(self) -> bool:
+        """Whether the review's included list is known: every included study confirmed."""
+        return self.stated_included is not None and self.confirmed == self.stated_included
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"reconstructed": self.reconstructed}
+
+
+def anchor_comparison(evidence: EvidenceSet, review: str = "montoto2023") -> AnchorComparison:
+    """The anchor review's stated flow beside its candidate list and this base's studies."""
+    cand = evidence.review_candidates
+    cand = cand[cand["review"] == review]
+    flow = prisma_counts(evidence, review)
+    eligible = cand[cand["eligible"].str.lower().str.startswith("yes")]
+    in_base = set(evidence.studies["study_id"])
+    linked = {s for ids in cand["study_id"] for s in ids.split(";") if s}
+    pairs = list(zip(eligible["label"], eligible["study_id"], strict=True))
+    eligible_in = [lab for lab, ids in pairs if ids]
+    eligible_out = [lab for lab, ids in pairs if not ids]
+    confirmed = int(cand["inclusion_status"].str.lower().str.startswith("confirmed").sum())
+    return AnchorComparison(
+        review=review,
+        stated_identified=flow.identified,
+        stated_included=flow.included,
+        stated_by_design=flow.included_by_design,
+        candidates=int((cand["design"] != "systematic review").sum()),
+        confirmed=confirmed,
+        eligible=tuple(eligible["label"]),
+        eligible_in_base=tuple(eligible_in),
+        eligible_not_in_base=tuple(eligible_out),
+        base_not_candidates=tuple(sorted(in_base - linked)),
+    )
