@@ -169,14 +169,17 @@ def add_new_rows(frames: dict[str, pd.DataFrame], new: dict, curate_raw) -> list
         )
         prov.append(_prov("arms", a["arm_id"], "n", a.get("n"), a))
     frames["arms"] = _append(frames["arms"], rows, "arms")
+    # Outcome and adverse-event rows of a study share one numbering (``tien-2019:8`` is the AE
+    # after seven outcomes), as in the first stage.
+    taken = set(frames["outcomes"]["outcome_id"]) | set(frames["adverse_events"]["ae_id"])
     frames["outcomes"] = _append(
         frames["outcomes"],
-        [_outcome_row(o, frames["outcomes"], curate_raw) for o in new["outcomes"]],
+        [_outcome_row(o, curate_raw, taken) for o in new["outcomes"]],
         "outcomes",
     )
     frames["adverse_events"] = _append(
         frames["adverse_events"],
-        [_ae_row(a, frames["adverse_events"]) for a in new["adverse_events"]],
+        [_ae_row(a, taken) for a in new["adverse_events"]],
         "adverse_events",
     )
     return prov
@@ -187,25 +190,21 @@ def _append(df: pd.DataFrame, rows: list[dict], name: str) -> pd.DataFrame:
     return coerce_frame(pd.concat([df, new], ignore_index=True), name)
 
 
-def _next_id(existing: pd.Series, study_id: str, taken: set[str]) -> str:
-    used = [int(v.split(":")[1]) for v in existing if v.startswith(study_id + ":")] + [
-        int(v.split(":")[1]) for v in taken if v.startswith(study_id + ":")
-    ]
+def _next_id(study_id: str, taken: set[str]) -> str:
+    """The next free ``<study_id>:<n>`` (``taken``: the ids in use, updated)."""
+    used = [int(v.split(":")[1]) for v in taken if v.startswith(study_id + ":")]
     new = f"{study_id}:{max(used, default=0) + 1}"
     taken.add(new)
     return new
 
 
-_TAKEN: dict[str, set[str]] = {"outcomes": set(), "adverse_events": set()}
-
-
-def _outcome_row(o: dict, existing: pd.DataFrame, curate_raw) -> dict:
+def _outcome_row(o: dict, curate_raw, taken: set[str]) -> dict:
     sid = o["arm_id"].split(":")[0]
     tp = str(o.get("timepoint", ""))
     months = curate_raw.parse_timepoint_months(tp) if tp else float("nan")
     return {
         **{k: v for k, v in o.items() if k in dict(FRAMES["outcomes"])},
-        "outcome_id": _next_id(existing["outcome_id"], sid, _TAKEN["outcomes"]),
+        "outcome_id": _next_id(sid, taken),
         "study_id": sid,
         "domain": OUTCOME_DOMAINS[o["outcome"]],
         "timepoint": tp,
@@ -221,11 +220,11 @@ def _outcome_row(o: dict, existing: pd.DataFrame, curate_raw) -> dict:
     }
 
 
-def _ae_row(a: dict, existing: pd.DataFrame) -> dict:
+def _ae_row(a: dict, taken: set[str]) -> dict:
     sid = a["arm_id"].split(":")[0]
     return {
         **{k: v for k, v in a.items() if k in dict(FRAMES["adverse_events"])},
-        "ae_id": _next_id(existing["ae_id"], sid, _TAKEN["adverse_events"]),
+        "ae_id": _next_id(sid, taken),
         "study_id": sid,
         "source_key": a["source_url"],
         "where_in_source": f"audit {a['audit_ref']}",
@@ -327,8 +326,6 @@ def conflicts() -> pd.DataFrame:
 def build() -> dict[str, pd.DataFrame]:
     """The frames of the bundled evidence base, built from the raw files and the decisions."""
     curate_raw = _sibling("curate_raw")
-    for taken in _TAKEN.values():
-        taken.clear()
     frames = curate_raw.build()
     ids = _csv(DECISIONS_DIR / "study_ids.csv")
     tiers = dict(_csv(DECISIONS_DIR / "source_tiers.csv")[["source_key", "tier"]].values)

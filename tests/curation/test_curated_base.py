@@ -272,3 +272,25 @@ def test_anchor_comparison_says_the_list_is_not_reconstructed(ev):
     assert len(a.eligible) == 22 == len(a.eligible_in_base) + len(a.eligible_not_in_base)
     assert set(a.eligible_not_in_base) == {"Albu 2021", "Honmou 2021"}
     assert "zhang-2015b" in a.base_not_candidates and "tien-2019" not in a.base_not_candidates
+
+
+def test_a_value_is_primary_when_any_source_is(curate):
+    tiers = {"S_a": "secondary", "S_b": "primary", "S_c": "non_scholarly"}
+    assert curate.source_tier("S_a;S_b", tiers) == "primary"
+    assert curate.source_tier("S_a;S_c", tiers) == "secondary"
+    assert curate.source_tier("S_c", tiers) == "non_scholarly"
+    assert curate.source_tier("", tiers) == ""
+    assert curate.source_tier("https://example.org/paper", tiers) == "primary"
+    with pytest.raises(ValueError, match="without a tier"):
+        curate.source_tier("S_unknown", tiers)
+
+
+def test_an_edit_that_names_no_row_fails_loudly(curate):
+    frames = {"studies": ev_frames()["studies"]}
+    edit = dict(table="studies", key="nobody-1999", field="notes", value="x", audit_ref="M99")
+    with pytest.raises(ValueError, match="M99: no single studies row 'nobody-1999'"):
+        curate.apply_edits(frames, [edit])
+
+
+def ev_frames():
+    return load_evidence(None).frames()
