@@ -318,6 +318,42 @@ def review_candidates(ids: pd.DataFrame) -> pd.DataFrame:
     return coerce_frame(pd.DataFrame(rows), "review_candidates")
 
 
+def sources(frames: dict[str, pd.DataFrame], tiers: dict[str, str]) -> pd.DataFrame:
+    """Every source the study data cite: key, what it is, its URL(s) and its tier.
+
+    (Risk-of-bias rows carry their quote's URL in their own ``source_url`` column.)
+
+    The raw source lists stay outside the package; this table keeps each key resolvable. Keys
+    that are URLs (rows added from the audit) are their own URL; their tier is the one the rows
+    citing them carry.
+    """
+    listed = {r["source_key"]: r for r in _sibling("curate_rob").source_table()}
+    decided = _csv(DECISIONS_DIR / "source_tiers.csv").set_index("source_key")
+    why, address = decided["why"].to_dict(), decided["url"].to_dict()
+    used: dict[str, str] = {}
+    for name in ("studies", "arms", "outcomes", "adverse_events", "provenance"):
+        df = frames[name]
+        row_tiers = df["source_tier"] if "source_tier" in df.columns else [""] * len(df)
+        for keys, tier in zip(df["source_key"], row_tiers, strict=True):
+            for key in (k.strip() for k in str(keys).split(";") if k.strip()):
+                if not used.get(key):
+                    used[key] = tier if key.startswith("http") else ""
+    rows = []
+    for key in sorted(set(listed) | set(used)):
+        r = listed.get(key, {})
+        # the lists give no address for a few keys: the decisions name the page read
+        url = r.get("url") or address.get(key) or (key if key.startswith("http") else "")
+        rows.append(
+            dict(
+                source_key=key,
+                what=r.get("what", "") or why.get(key, ""),
+                url=url,
+                tier=tiers.get(key, used.get(key, "")),
+            )
+        )
+    return coerce_frame(pd.DataFrame(rows), "sources")
+
+
 def conflicts() -> pd.DataFrame:
     return coerce_frame(pd.DataFrame(_yaml("conflicts.yaml")), "conflicts")
 
@@ -336,6 +372,7 @@ def build() -> dict[str, pd.DataFrame]:
     prov += apply_edits(frames, _yaml("edits.yaml"))
     frames["provenance"] = _append(frames["provenance"], prov, "provenance")
     frames["conflicts"] = conflicts()
+    frames["sources"] = sources(frames, tiers)
     frames["review_candidates"] = review_candidates(ids)
     frames["risk_of_bias"] = _sibling("curate_rob").build(frames)
     frames["screening"] = _sibling("curate_prisma").build(frames)

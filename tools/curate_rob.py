@@ -53,21 +53,32 @@ def tool_for(design: str) -> str:
     return "MINORS"
 
 
-def source_urls() -> dict[str, str]:
-    """Source key → its first URL, from the source lists of the raw extraction."""
-    out = {}
+def source_table() -> list[dict]:
+    """One record per source key of the raw source lists: key, what, URLs (``" ; "``-joined).
+
+    A row may name several keys: ``E2_cellbiosci_t2 / _t3 / _t4`` (suffixes of one stem) or
+    ``S_wjt_t2 / S_wjt_t4``; each gets the row.
+    """
+    out: dict[str, dict] = {}
     for name in ("sources.md", "sources_outcomes.md"):
         for line in (RAW_DIR / name).read_text(encoding="utf-8").splitlines():
-            m = re.match(r"^\|\s*([SE][0-9A-Za-z_]+(?:\s*/\s*_[0-9A-Za-z]+)*)\s*\|", line)
-            url = re.search(r"https?://[^\s|;]+", line)
-            if not (m and url):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) < 2 or not re.match(r"^[SE][0-9A-Za-z_]*_", cells[0]):
                 continue
-            # "E2_cellbiosci_t2 / _t3 / _t4": one row for three keys sharing a stem
-            first, *more = [k.strip() for k in m.group(1).split("/")]
+            # addresses printed with or without the scheme (github.com/owner/repo)
+            urls = re.findall(r"https?://[^\s|;,]+", line) or [
+                f"https://{u}" for u in re.findall(r"\bgithub\.com/[^\s|;,]+", line)
+            ]
+            first, *more = [k.strip() for k in cells[0].split("/")]
             stem = first.rsplit("_", 1)[0]
-            for key in [first, *(stem + k for k in more)]:
-                out.setdefault(key, url.group(0))
-    return out
+            for key in [first, *((stem + k) if k.startswith("_") else k for k in more)]:
+                out.setdefault(key, dict(source_key=key, what=cells[1], url=" ; ".join(urls)))
+    return list(out.values())
+
+
+def source_urls() -> dict[str, str]:
+    """Source key → its first URL."""
+    return {r["source_key"]: r["url"].split(" ; ")[0] for r in source_table() if r["url"]}
 
 
 def url_of(source_key: str, urls: dict[str, str]) -> str:

@@ -294,3 +294,14 @@ def test_an_edit_that_names_no_row_fails_loudly(curate):
 
 def ev_frames():
     return load_evidence(None).frames()
+
+
+def test_every_cited_source_resolves_to_an_address(ev):
+    src = ev.sources.set_index("source_key")
+    assert src.index.is_unique
+    for name in ("studies", "arms", "outcomes", "adverse_events", "provenance"):
+        for keys in getattr(ev, name)["source_key"]:
+            for key in (k.strip() for k in keys.split(";") if k.strip()):
+                assert key in src.index, (name, key)
+                assert src.at[key, "url"].startswith("http"), key
+                assert src.at[key, "tier"] in ("primary", "secondary", "non_scholarly"), key

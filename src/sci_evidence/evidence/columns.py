@@ -233,6 +233,12 @@ FRAMES: dict[str, list[tuple[str, str]]] = {
         ("decision", "str"),
         ("audit_ref", "str"),
     ],
+    "sources": [
+        ("source_key", "str"),
+        ("what", "str"),
+        ("url", "str"),
+        ("tier", "str"),
+    ],
     "review_candidates": [
         ("review", "str"),
         ("candidate_id", "str"),
@@ -266,6 +272,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "published_pooled": ("pooled_id",),
     "provenance": ("table", "key", "field", "source_key"),
     "conflicts": ("conflict_id",),
+    "sources": ("source_key",),
     "review_candidates": ("review", "candidate_id"),
 }
 
@@ -365,6 +372,7 @@ VOCAB: dict[tuple[str, str], tuple[str, ...]] = {
     ("studies", "source_tier"): SOURCE_TIERS,
     ("outcomes", "source_tier"): SOURCE_TIERS,
     ("adverse_events", "source_tier"): SOURCE_TIERS,
+    ("sources", "tier"): SOURCE_TIERS,
     ("risk_of_bias", "tool"): ("RoB2", "ROBINS-I", "MINORS", "case_series_checklist"),
     ("screening", "stage"): SCREENING_STAGES,
     ("natural_history_conversion", "baseline_grade"): AIS_GRADES[:4],

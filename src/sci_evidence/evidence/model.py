@@ -35,7 +35,7 @@ class EvidenceSet:
     ----------
     studies, arms, outcomes, adverse_events, risk_of_bias, screening,
     natural_history_conversion, natural_history_scores, published_pooled, provenance,
-    conflicts, review_candidates : pandas.DataFrame
+    conflicts, sources, review_candidates : pandas.DataFrame
         One frame per table; each has exactly the documented columns and dtypes.
     data_hash : str
         SHA-256 over the canonical CSV of every frame (see :func:`data_hash`).
@@ -54,6 +54,7 @@ class EvidenceSet:
     published_pooled: pd.DataFrame
     provenance: pd.DataFrame
     conflicts: pd.DataFrame
+    sources: pd.DataFrame
     review_candidates: pd.DataFrame
     data_hash: str = ""
     origin: str = field(default="bundled")

@@ -38,6 +38,7 @@ TABLE_NAMES: dict[str, str] = {
     "published_pooled": "evidence_published_pooled",
     "provenance": "evidence_provenance",
     "conflicts": "evidence_conflicts",
+    "sources": "evidence_sources",
     "review_candidates": "evidence_review_candidates",
 }
 

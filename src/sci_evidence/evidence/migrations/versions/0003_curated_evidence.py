@@ -1,5 +1,6 @@
 """The corrected evidence base: labels, duplicate relations, source tiers, risk-of-bias
-sources, source conflicts and the candidates of an anchor review (schema version 0003).
+sources, source conflicts, the list of sources and the candidates of an anchor review (schema
+version 0003).
 
 The column lists are frozen here (as of this revision), like 0001's.
 
@@ -42,6 +43,12 @@ NEW_FRAMES_0003 = {
         ("quote_other", "str"),
         ("decision", "str"),
         ("audit_ref", "str"),
+    ],
+    "sources": [
+        ("source_key", "str"),
+        ("what", "str"),
+        ("url", "str"),
+        ("tier", "str"),
     ],
     "review_candidates": [
         ("review", "str"),
