@@ -280,7 +280,19 @@ def apply_edits(frames: dict[str, pd.DataFrame], edits: list[dict]) -> list[dict
         else:
             raise ValueError(f"unknown edit op {op!r}")
         frames[table] = coerce_frame(df, table)
-        prov.append(_prov(table, key, field, value, e))
+        row = _prov(table, key, field, frames[table].at[i, field], e)
+        same = [
+            j
+            for j, r in enumerate(prov)
+            if (r["table"], r["key"], r["field"], r["source_key"])
+            == (table, key, field, row["source_key"])
+        ]
+        if same:  # a second edit of one value from one source: one row, both findings
+            first = prov[same[0]]
+            refs = f"{first['where_in_source']}; {e.get('audit_ref', '')}"
+            prov[same[0]] = {**row, "where_in_source": refs}
+        else:
+            prov.append(row)
     return prov
 
 
