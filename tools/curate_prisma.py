@@ -94,19 +94,20 @@ def bundled_flow(frames: dict[str, pd.DataFrame]) -> list[dict]:
         _row("screened", screened, "distinct studies and candidates", where=NOTE),
         _row("records_excluded", 0, "none: every record was a clinical study of cells in SCI"),
         _row("sought", sought, "reports sought for every screened record", where=NOTE),
-        _row("not_retrieved", len(not_retrieved), "no report that could be read", where=NOTE),
         _row("assessed", assessed, "reports assessed for eligibility", where=NOTE),
         _row("included", included, "studies in the evidence base", where=NOTE),
     ]
+    # One row per candidate that left (count 1, with its reason); the candidate is named in
+    # where_in_source, not study_id, because it is no study of the base.
     for c in not_retrieved + excluded:
         rows.append(
             _row(
                 c["stage"],
                 1,
                 c["reason"],
-                c["candidate"],
+                "",
                 c["source_url"],
-                "decisions/prisma_candidates.yaml",
+                f"candidate {c['candidate']} (decisions/prisma_candidates.yaml)",
                 c["quote"],
                 "interpreted",
             )
