@@ -31,23 +31,23 @@ def db(tmp_path, isolated_env):
 def test_init_list_show(capsys, db):
     code, out, err = run(capsys, "init", "--db", db)
     assert code == 0, err
-    assert "35 studies added" in out
+    assert "40 studies added" in out
     code, out, _ = run(capsys, "list", "--db", db, "--json")
     assert code == 0
     rows = json.loads(out)
-    assert len(rows) == 35 and {"study_id", "design", "flags"} <= set(rows[0])
-    code, out, _ = run(capsys, "show", "tien2019", "--db", db, "--json")
+    assert len(rows) == 40 and {"study_id", "design", "flags"} <= set(rows[0])
+    code, out, _ = run(capsys, "show", "tien-2019", "--db", db, "--json")
     data = json.loads(out)
-    assert data["study"]["study_id"] == "tien2019" and len(data["outcomes"]) == 7
-    code, out, _ = run(capsys, "show", "tien2019", "--db", db)
-    assert code == 0 and "tien2019" in out and "arms" in out
+    assert data["study"]["study_id"] == "tien-2019" and len(data["outcomes"]) == 7
+    code, out, _ = run(capsys, "show", "tien-2019", "--db", db)
+    assert code == 0 and "tien-2019" in out and "arms" in out
     code, out, err = run(capsys, "show", "nobody1999", "--db", db)
     assert code == 2 and err.strip().startswith("Error:") and len(err.strip().splitlines()) == 1
 
 
 def test_read_commands_fall_back_to_bundled(capsys, isolated_env):
     code, out, _ = run(capsys, "list", "--json")
-    assert code == 0 and len(json.loads(out)) == 35
+    assert code == 0 and len(json.loads(out)) == 40
     assert not (isolated_env / "userdata" / "evidence.sqlite").exists()
 
 

@@ -27,7 +27,7 @@ def test_init_loads_bundled_and_is_idempotent(store, monkeypatch):
     monkeypatch.setenv("SCI_EVIDENCE_USER", "alice")
     assert not store.is_initialised()
     summary = store.init()
-    assert len(summary.added) == 35
+    assert len(summary.added) == 40
     ev = store.load()
     from sci_evidence.evidence.bundled import load_bundled
 
@@ -162,7 +162,7 @@ def test_uninitialised_database_is_a_clear_error(tmp_path):
 
     with pytest.warns(DataWarning, match="not initialised.*using the bundled data set"):
         ev = load_evidence(str(tmp_path / "y.sqlite"))
-    assert ev.origin == "bundled" and len(ev.studies) == 35
+    assert ev.origin == "bundled" and len(ev.studies) == 40
 
 
 def test_load_evidence_with_unreachable_database_is_an_error(monkeypatch):
@@ -207,7 +207,7 @@ def test_reading_a_missing_sqlite_file_does_not_create_it(tmp_path):
 
 
 def test_migrations_match_the_current_schema(sqlite_store):
-    """The frozen 0001 migration creates exactly the tables and columns the code expects."""
+    """The frozen migrations (0001, 0003) create exactly the tables and columns the code expects."""
     from sqlalchemy import inspect
 
     from sci_evidence.evidence.schema import metadata
@@ -220,4 +220,4 @@ def test_migrations_match_the_current_schema(sqlite_store):
     with sqlite_store.engine.connect() as conn:
         from sqlalchemy import text
 
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"

@@ -65,7 +65,7 @@ def test_results_json_and_run_record(bundled_run):
     assert bt["scale"] == "proportion" and 0 < bt["ci_lb"] < bt["estimate"] < bt["ci_ub"] < 1
     assert all({"xi", "ni", "yi", "vi", "label"} <= set(s) for s in main["studies"])
     excluded = {x["study_id"] for x in d["excluded_studies"]}
-    assert {"kakabadze2016", "scrt2021_schwann_bmmsc", "xiao2018"} <= excluded
+    assert {"kakabadze-2016", "schwann-msc-trial-2021", "xiao-2018"} <= excluded
     # some subgroup has fewer than 3 studies: a caution is written
     assert any(t["cautions"] for t in main["subgroup_tests"])
 
@@ -99,10 +99,14 @@ def test_unpooled_outcome_says_which_studies_report_it_and_why_not_used(bundled_
     _, out = bundled_run
     d = json.loads((out / "results.json").read_text())
     ev = load_evidence()
-    motor = next(e for e in d["not_pooled"] if e["id"] == "motor_change")
+    # Liu 2013's pre/post motor means (audit) make motor_change a single-study analysis; the
+    # controlled mean difference still has no usable study, and its note must say who reports.
+    change = next(e for e in d["not_pooled"] if e["id"] == "motor_change")
+    assert change["status"] == "single study" and change["k"] == 1
+    motor = next(e for e in d["not_pooled"] if e["id"] == "motor_md")
     reporting = set(ev.outcomes.loc[ev.outcomes["outcome"] == "motor_total", "study_id"])
     assert reporting, "the bundled evidence reports total motor scores"
     note = motor["notes"][0]
     assert "no study reports" not in note
     assert all(sid in note for sid in reporting)
-    assert "excluded by the inclusion rules" in note
+    assert "none gives usable data" in note

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from sci_evidence.cli._common import console, err_console
 from sci_evidence.errors import InputError, NotFoundError
+from sci_evidence.text import escape_rich
 
 evidence_app = typer.Typer(
     name="evidence",
@@ -197,6 +198,7 @@ def list_cmd(
     ev = _read_source(db)
     cols = [
         "study_id",
+        "label",
         "first_author",
         "year",
         "design",
@@ -219,13 +221,13 @@ def list_cmd(
 
 @evidence_app.command("show")
 def show_cmd(
-    study: str = typer.Argument(..., help="Study id, e.g. tien2019."),
+    study: str = typer.Argument(..., help="Study id, e.g. tien-2019."),
     db: str | None = DbOption,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show one study: citation, arms, outcomes, adverse events, risk of bias, provenance.
 
-    Example: sci-evidence evidence show tien2019
+    Example: sci-evidence evidence show tien-2019
     """
     ev = _read_source(db)
     try:
@@ -237,7 +239,8 @@ def show_cmd(
         return
     s = data["study"]
     console.print(
-        f"[bold]{s['study_id']}[/bold] — {s['first_author']} {s['year'] or ''}, {s['journal']}",
+        f"[bold]{escape_rich(s['label'] or s['study_id'])}[/bold] ({escape_rich(s['study_id'])})"
+        f" — {escape_rich(s['first_author'])} {s['year'] or ''}, {escape_rich(s['journal'])}",
         highlight=False,
     )
     console.print(

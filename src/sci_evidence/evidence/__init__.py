@@ -65,4 +65,24 @@ def load_evidence(db: str | None = None) -> EvidenceSet:
     return load_bundled()
 
 
-__all__ = ["EvidenceSet", "FRAMES", "FRAME_NAMES", "load_evidence"]
+def __getattr__(name: str):
+    # The appraisal helpers load on first use (pandas is already imported by the model).
+    if name in _APPRAISAL:
+        from sci_evidence.evidence import appraisal
+
+        return getattr(appraisal, name)
+    raise AttributeError(name)
+
+
+_APPRAISAL = (
+    "AnchorComparison",
+    "PrismaFlow",
+    "anchor_comparison",
+    "possible_duplicates",
+    "primary_sources_only",
+    "prisma_counts",
+    "risk_of_bias",
+    "study_labels",
+)
+
+__all__ = ["EvidenceSet", "FRAMES", "FRAME_NAMES", "load_evidence", *_APPRAISAL]

@@ -40,6 +40,10 @@ FRAMES: dict[str, list[tuple[str, str]]] = {
         ("flags", "str"),
         ("notes", "str"),
         *PROVENANCE,
+        ("label", "str"),
+        ("duplicate_of", "str"),
+        ("overlap_note", "str"),
+        ("source_tier", "str"),
     ],
     "arms": [
         ("study_id", "str"),
@@ -119,6 +123,7 @@ FRAMES: dict[str, list[tuple[str, str]]] = {
         ("flags", "str"),
         ("notes", "str"),
         *PROVENANCE,
+        ("source_tier", "str"),
     ],
     "adverse_events": [
         ("ae_id", "str"),
@@ -136,6 +141,7 @@ FRAMES: dict[str, list[tuple[str, str]]] = {
         ("flags", "str"),
         ("notes", "str"),
         *PROVENANCE,
+        ("source_tier", "str"),
     ],
     "risk_of_bias": [
         ("study_id", "str"),
@@ -144,6 +150,7 @@ FRAMES: dict[str, list[tuple[str, str]]] = {
         ("judgement", "str"),
         ("support", "str"),
         *PROVENANCE,
+        ("source_url", "str"),
     ],
     "screening": [
         ("review", "str"),
@@ -212,6 +219,41 @@ FRAMES: dict[str, list[tuple[str, str]]] = {
         ("value", "str"),
         *PROVENANCE,
     ],
+    "conflicts": [
+        ("conflict_id", "str"),
+        ("study_id", "str"),
+        ("table", "str"),
+        ("field", "str"),
+        ("value_used", "str"),
+        ("source_used", "str"),
+        ("quote_used", "str"),
+        ("value_other", "str"),
+        ("source_other", "str"),
+        ("quote_other", "str"),
+        ("decision", "str"),
+        ("audit_ref", "str"),
+    ],
+    "sources": [
+        ("source_key", "str"),
+        ("what", "str"),
+        ("url", "str"),
+        ("tier", "str"),
+    ],
+    "review_candidates": [
+        ("review", "str"),
+        ("candidate_id", "str"),
+        ("label", "str"),
+        ("publication", "str"),
+        ("n_patients", "str"),
+        ("cells", "str"),
+        ("design", "str"),
+        ("study_id", "str"),
+        ("eligible", "str"),
+        ("inclusion_status", "str"),
+        ("evidence_url", "str"),
+        ("evidence_quote", "str"),
+        ("note", "str"),
+    ],
 }
 
 #: The frames of ``EvidenceSet`` in order (CONTRACTS §4 plus ``provenance``).
@@ -229,9 +271,35 @@ KEYS: dict[str, tuple[str, ...]] = {
     "natural_history_scores": ("cohort", "score", "baseline_grade", "level_group", "week"),
     "published_pooled": ("pooled_id",),
     "provenance": ("table", "key", "field", "source_key"),
+    "conflicts": ("conflict_id",),
+    "sources": ("source_key",),
+    "review_candidates": ("review", "candidate_id"),
 }
 
 STATUS = ("reported", "derived", "interpreted", "unverified")
+
+#: What a value rests on: a primary report (article, abstract, registry result), only a
+#: secondary scholarly source (a review's table), or only a non-scholarly one (a clinic blog,
+#: news). ``""`` for rows without numbers of their own.
+SOURCE_TIERS = ("primary", "secondary", "non_scholarly", "")
+
+#: PRISMA 2020 flow stages of the ``screening`` frame, in flow order. ``source`` rows name a
+#: source searched (``reason``) and the records it gave (``count``); ``records_excluded`` are
+#: removed at title/abstract screening, ``excluded`` are reports excluded after assessment (each
+#: with its reason); ``included_by_design`` splits a review's included count by design.
+SCREENING_STAGES = (
+    "source",
+    "identified",
+    "duplicates_removed",
+    "screened",
+    "records_excluded",
+    "sought",
+    "not_retrieved",
+    "assessed",
+    "excluded",
+    "included",
+    "included_by_design",
+)
 AIS_GRADES = ("A", "B", "C", "D", "E")
 
 #: Controlled vocabularies: (frame, column) → allowed values. ``""`` allowed where listed.
@@ -301,8 +369,12 @@ VOCAB: dict[tuple[str, str], tuple[str, ...]] = {
         "",
     ),
     ("adverse_events", "relation"): ("procedure", "cells", "route", "unrelated", ""),
+    ("studies", "source_tier"): SOURCE_TIERS,
+    ("outcomes", "source_tier"): SOURCE_TIERS,
+    ("adverse_events", "source_tier"): SOURCE_TIERS,
+    ("sources", "tier"): SOURCE_TIERS,
     ("risk_of_bias", "tool"): ("RoB2", "ROBINS-I", "MINORS", "case_series_checklist"),
-    ("screening", "stage"): ("identified", "screened", "excluded", "included"),
+    ("screening", "stage"): SCREENING_STAGES,
     ("natural_history_conversion", "baseline_grade"): AIS_GRADES[:4],
     ("natural_history_conversion", "endpoint"): (
         "improved",
@@ -320,8 +392,41 @@ SINGLE_ROUTES = ("intrathecal", "intralesional", "intravenous", "intra_arterial"
 RISK_OF_BIAS_JUDGEMENTS: dict[str, tuple[str, ...]] = {
     "RoB2": ("low", "some_concerns", "high"),
     "ROBINS-I": ("low", "moderate", "serious", "critical", "no_information"),
-    "MINORS": ("0", "1", "2"),
-    "case_series_checklist": ("yes", "no", "unclear", "not_applicable"),
+    "MINORS": ("0", "1", "2", "low", "moderate", "high"),
+    "case_series_checklist": ("yes", "no", "unclear", "not_applicable", "low", "moderate", "high"),
+}
+
+#: The domains of each risk-of-bias tool in order (``overall`` is the tool's summary row).
+RISK_OF_BIAS_DOMAINS: dict[str, tuple[str, ...]] = {
+    "RoB2": (
+        "D1 randomisation process",
+        "D2 deviations from intended interventions",
+        "D3 missing outcome data",
+        "D4 measurement of the outcome",
+        "D5 selection of the reported result",
+        "overall",
+    ),
+    "ROBINS-I": (
+        "D1 confounding",
+        "D2 selection of participants",
+        "D3 classification of interventions",
+        "D4 deviations from intended interventions",
+        "D5 missing data",
+        "D6 measurement of outcomes",
+        "D7 selection of the reported result",
+        "overall",
+    ),
+    "MINORS": (
+        "M1 clearly stated aim",
+        "M2 inclusion of consecutive patients",
+        "M3 prospective collection of data",
+        "M4 endpoints appropriate to the aim",
+        "M5 unbiased assessment of the endpoint",
+        "M6 follow-up appropriate to the aim",
+        "M7 loss to follow-up below 5%",
+        "M8 prospective calculation of the study size",
+        "overall",
+    ),
 }
 
 #: The outcome vocabulary and the domain of each outcome.
@@ -370,6 +475,8 @@ OUTCOME_DOMAINS: dict[str, str] = {
     "spasticity_decreased": "function",
     "vac_improved": "function",
     "attrition": "other",
+    "sensory_total": "sensory",
+    "adl_unspecified": "function",
 }
 
 #: Score ranges of the continuous outcomes (points), used to flag impossible values.
@@ -383,6 +490,7 @@ SCORE_RANGES: dict[str, tuple[float, float]] = {
     "scim3_total": (0, 100),
     "scim3_selfcare": (0, 20),
     "fim": (18, 126),
+    "sensory_total": (0, 224),
 }
 
 

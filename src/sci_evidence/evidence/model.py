@@ -34,8 +34,8 @@ class EvidenceSet:
     Attributes
     ----------
     studies, arms, outcomes, adverse_events, risk_of_bias, screening,
-    natural_history_conversion, natural_history_scores, published_pooled, provenance :
-        pandas.DataFrame
+    natural_history_conversion, natural_history_scores, published_pooled, provenance,
+    conflicts, sources, review_candidates : pandas.DataFrame
         One frame per table; each has exactly the documented columns and dtypes.
     data_hash : str
         SHA-256 over the canonical CSV of every frame (see :func:`data_hash`).
@@ -53,6 +53,9 @@ class EvidenceSet:
     natural_history_scores: pd.DataFrame
     published_pooled: pd.DataFrame
     provenance: pd.DataFrame
+    conflicts: pd.DataFrame
+    sources: pd.DataFrame
+    review_candidates: pd.DataFrame
     data_hash: str = ""
     origin: str = field(default="bundled")
 
@@ -78,7 +81,7 @@ class EvidenceSet:
         if study_id not in set(self.studies["study_id"]):
             raise NotFoundError(f"no study '{study_id}' in the evidence base")
         out: dict = {"study": _records(self.studies[self.studies["study_id"] == study_id])[0]}
-        for name in ("arms", "outcomes", "adverse_events", "risk_of_bias"):
+        for name in ("arms", "outcomes", "adverse_events", "risk_of_bias", "conflicts"):
             df = getattr(self, name)
             out[name] = _records(df[df["study_id"] == study_id])
         arm_ids = set(self.arms.loc[self.arms["study_id"] == study_id, "arm_id"])

@@ -37,6 +37,9 @@ TABLE_NAMES: dict[str, str] = {
     "natural_history_scores": "evidence_nh_scores",
     "published_pooled": "evidence_published_pooled",
     "provenance": "evidence_provenance",
+    "conflicts": "evidence_conflicts",
+    "sources": "evidence_sources",
+    "review_candidates": "evidence_review_candidates",
 }
 
 _FOREIGN: dict[tuple[str, str], str] = {
@@ -48,7 +51,7 @@ _FOREIGN: dict[tuple[str, str], str] = {
     ("risk_of_bias", "study_id"): "evidence_studies.study_id",
 }
 
-SCHEMA_VERSION = "0001"
+SCHEMA_VERSION = "0003"
 
 
 def column_type(kind: str):  # noqa: ANN201 - a SQLAlchemy type instance

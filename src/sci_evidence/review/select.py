@@ -71,7 +71,8 @@ def study_exclusions(studies: pd.DataFrame, rules: InclusionRules) -> pd.DataFra
 
 
 def study_labels(studies: pd.DataFrame) -> dict[str, str]:
-    """study_id → "Author Year" (a letter appended when two studies share a label)."""
+    """study_id → "Author Year" (a letter appended when two studies share a label); the
+    stored ``label`` column where the evidence base has one."""
     base = {}
     for _, s in studies.iterrows():
         author = str(s.get("first_author") or s["study_id"]).strip()
@@ -93,6 +94,10 @@ def study_labels(studies: pd.DataFrame) -> dict[str, str]:
             out[sid] = f"{v}{'abcdefghijklmnopqrstuvwxyz'[seen[v] - 1]}"
         else:
             out[sid] = v
+    # The evidence base stores the label a person reads (evidence schema 0003): it wins.
+    if "label" in studies.columns:
+        stored = zip(studies["study_id"], studies["label"], strict=True)
+        out.update({s: lab for s, lab in stored if lab})
     return out
 
 
