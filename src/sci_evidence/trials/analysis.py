@@ -34,6 +34,7 @@ from sci_evidence.trials.outcomes import (
     transition_group,
 )
 from sci_evidence.trials.stats import (
+    CI_METHODS,
     AncovaResult,
     MeanCI,
     ProportionCI,
@@ -514,6 +515,8 @@ def analyze_trial(
     -------
     TrialAnalysis
     """
+    if ci_method not in CI_METHODS:
+        raise InputError(f"ci_method must be {' or '.join(CI_METHODS)}", value=ci_method)
     data = validate_trial_table(df)
     classify = classify or _default_classify()
     cols = [c for c in EXAM_COLUMNS if c in data.columns]

@@ -30,7 +30,7 @@ def parse_grades(text: str) -> tuple[frozenset[str], bool]:
     parts = [p.strip() for p in str(text).split(",") if p.strip()]
     grades = frozenset(p.rstrip("*") for p in parts)
     if not grades or not grades <= set(AIS_GRADES):
-        raise ValueError(f"not an AIS result: {text!r}")
+        raise InputError("not an AIS result", value=text)
     return grades, any(p.endswith("*") for p in parts)
 
 
