@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sci_evidence.cli import main
-from sci_evidence.trials.synthetic import synthetic_trial
+from support.synthetic_trials import synthetic_trial
 
 
 def run(argv, capsys):
