@@ -16,12 +16,15 @@ state, so they are safe to call from threads and in headless runs).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.special import ndtri
 
 from ..errors import InputError
+
+if TYPE_CHECKING:  # types only: this module never imports the analyses it draws
+    from .influence import BaujatResult
 
 __all__ = [
     "funnel_plot",
@@ -156,27 +159,27 @@ def funnel_plot(
     return fig
 
 
-def baujat_plot(res: Any, *, show_labels: bool = True, title: str | None = None):
+def baujat_plot(baujat_result: BaujatResult, *, show_labels: bool = True, title: str | None = None):
     """Baujat plot: each study's contribution to heterogeneity (x) against its influence
-    on the pooled result (y); see :func:`sci_evidence.meta.influence.baujat`."""
-    from .influence import baujat
-
-    b = baujat(res)
+    on the pooled result (y), drawn from the coordinates that
+    :func:`sci_evidence.meta.influence.baujat` computed (``baujat(res).plot()``)."""
+    if not hasattr(baujat_result, "intercept_only"):
+        raise InputError("baujat_plot draws the result of baujat(res); call baujat(res).plot()")
+    b = baujat_result.frame
     fig = _figure(6.0, 5.0)
     ax = fig.add_subplot()
     ax.scatter(b["x"], b["y"], s=24, color=_POINT)
     if show_labels:
         for lab, xx, yy in zip(b.index, b["x"], b["y"], strict=True):
             ax.annotate(str(lab), (xx, yy), xytext=(3, 3), textcoords="offset points", fontsize=7)
-    ee = res.method == "EE"
-    int_only = np.asarray(res.X).shape[1] == 1
+    int_only = baujat_result.intercept_only
     ax.set_xlabel(
         (
             "Contribution to Overall Heterogeneity"
             if int_only
             else "Contribution to Residual Heterogeneity"
         )
-        if ee
+        if baujat_result.equal_effects
         else "Squared Pearson Residual"
     )
     ax.set_ylabel("Influence on Overall Result" if int_only else "Influence on Fitted Value")
@@ -313,8 +316,9 @@ def leave_one_out_plot(
     refline: float | None = 0.0,
     title: str | None = None,
 ):
-    """Forest-style plot of the leave-one-out estimates (``loo``: the frame of
-    :func:`leave_one_out` or a :class:`LeaveOneOutResult`)."""
+    """Forest-style plot of the leave-one-out estimates (``loo``: the
+    :class:`~sci_evidence.meta.influence.LeaveOneOutResult` of :func:`leave_one_out`, or its
+    ``to_frame()``)."""
     fr = getattr(loo, "frame", loo)
     fig = _figure(6.4, 1.2 + 0.28 * len(fr))
     ax = fig.add_subplot()
