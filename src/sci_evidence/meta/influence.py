@@ -39,7 +39,7 @@ from scipy.stats import chi2
 
 from ..errors import InputError, SciEvidenceError
 from .models import fit_design
-from .results import PoolResult
+from .results import PoolResult, require_pool_result
 
 __all__ = [
     "BaujatResult",
@@ -68,23 +68,19 @@ _LOO_COLUMNS = (
 )
 
 
-def _check(res: Any, what: str) -> None:
-    if not all(hasattr(res, a) for a in ("yi", "vi", "X", "method")):
-        raise InputError(f"{what} needs a fitted model (a PoolResult from pool())")
-    if getattr(res, "model", "rma.uni") != "rma.uni":
-        raise InputError(f"{what} needs an inverse-variance model (pool), not MH/Peto")
+def _check(res: PoolResult, what: str) -> None:
+    require_pool_result(res, what, inverse_variance=True)
     if res.k < 2:
         raise InputError(f"{what} needs at least 2 studies", value=res.k)
 
 
-def _labels(res: Any) -> list[str]:
-    lab = getattr(res, "labels", None)
-    return list(lab) if lab else [f"Study {i + 1}" for i in range(res.k)]
+def _labels(res: PoolResult) -> list[str]:
+    return list(res.labels) if res.labels else [f"Study {i + 1}" for i in range(res.k)]
 
 
 def refit_without(
-    res: Any, drop: np.ndarray | int | None = None, *, keep: np.ndarray | None = None
-):
+    res: PoolResult, drop: np.ndarray | int | None = None, *, keep: np.ndarray | None = None
+) -> PoolResult:
     """The model of ``res`` refitted to a subset of its studies (same settings)."""
     k = res.k
     if keep is None:
@@ -101,9 +97,9 @@ def refit_without(
         method=res.method,
         test=test,
         level=res.level,
-        coef_names=getattr(res, "coef_names", None),
-        tau2=res.tau2 if getattr(res, "tau2_fixed", False) else None,
-        control=getattr(res, "control", None) or None,
+        coef_names=res.coef_names,
+        tau2=res.tau2 if res.tau2_fixed else None,
+        control=res.control or None,
     )
 
 
@@ -239,7 +235,9 @@ class InfluenceResult:
         return influence_plot(self, **kw)
 
 
-def _influence_result(res: Any, progress=None) -> InfluenceResult:
+def _influence_result(
+    res: PoolResult, progress: Callable[[int, int], None] | None = None
+) -> InfluenceResult:
     _check(res, "influence")
     yi = np.asarray(res.yi, dtype=float)
     vi = np.asarray(res.vi, dtype=float)
@@ -299,7 +297,7 @@ def _influence_result(res: Any, progress=None) -> InfluenceResult:
             | np.any(np.abs(dfbs) > 1.0, axis=1)
         )
     frame["influential"] = np.asarray(infl, dtype=bool) & ~np.isnan(frame["dffits"].to_numpy())
-    names = list(getattr(res, "coef_names", None) or [f"b{j}" for j in range(p)])
+    names = list(res.coef_names or [f"b{j}" for j in range(p)])
     dfbetas = pd.DataFrame(dfbs, columns=names, index=frame.index)
     return InfluenceResult(frame=frame, dfbetas=dfbetas, tau2=tau2, Q=float(res.Q), k=k, p=p)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PoolResult", "SubgroupResult"]
+__all__ = ["PoolResult", "SubgroupResult", "require_pool_result"]
 
 _METHOD_NAMES = {
     "EE": "Equal-Effects",
@@ -433,6 +433,22 @@ class PoolResult:
         from sci_evidence.meta.plots import forest_plot
 
         return forest_plot(self, **kwargs)
+
+
+def require_pool_result(res: object, what: str, *, inverse_variance: bool = False) -> PoolResult:
+    """``res`` if it is a fitted :class:`PoolResult`, else one :class:`InputError` line.
+
+    The one check of the analyses that take a fitted model (leave-one-out, influence,
+    cumulative, trim-and-fill, GOSH, plots), instead of probing attributes with ``hasattr``.
+    ``inverse_variance=True`` also refuses Mantel-Haenszel/Peto fits.
+    """
+    from sci_evidence.errors import InputError
+
+    if not isinstance(res, PoolResult):
+        raise InputError(f"{what} needs a fitted model (a PoolResult from pool())")
+    if inverse_variance and res.model != "rma.uni":
+        raise InputError(f"{what} needs an inverse-variance model (pool), not MH/Peto")
+    return res
 
 
 def _p_eq(p: float, digits: int = 4) -> str:
