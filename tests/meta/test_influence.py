@@ -24,12 +24,13 @@ from sci_evidence.meta.influence import (
     leave_one_out,
     leave_one_out_result,
 )
+from tolerances import DIAGNOSTICS_ATOL, DIAGNOSTICS_RTOL
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 METAFOR = json.loads((DATA / "metafor_cases.json").read_text())
 PUBLISHED = {c["id"]: c for c in json.loads((DATA / "published_cases.json").read_text())}
 EXTRA = json.loads((DATA / "metafor_bias_extra.json").read_text())
-RTOL, ATOL = 1e-6, 1e-9
+RTOL, ATOL = DIAGNOSTICS_RTOL, DIAGNOSTICS_ATOL
 INFLUENCE_COLUMNS = (
     "rstudent",
     "dffits",
