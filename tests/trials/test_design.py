@@ -11,13 +11,10 @@ import pandas as pd
 import pytest
 
 from sci_evidence.errors import InputError
+from sci_evidence.trials._simulation import _ancova_pvalue, _cmh_pvalue, _randomise, _Streams
 from sci_evidence.trials.design import (
     Stratum,
     TrialDesign,
-    _ancova_pvalue,
-    _cmh_pvalue,
-    _randomise,
-    _Streams,
     design_from_evidence,
     simulate_power,
 )
@@ -200,14 +197,14 @@ def test_power_does_not_depend_on_chunking_or_other_sizes():
 
 
 def test_memory_is_checked_before_any_work(monkeypatch):
-    import sci_evidence.trials.design as design_module
+    import sci_evidence.trials._simulation as simulation_module
 
-    monkeypatch.setattr(design_module, "_available_memory", lambda: 100 * 2**20)
+    monkeypatch.setattr(simulation_module, "_available_memory", lambda: 100 * 2**20)
     with pytest.raises(InputError, match="n_per_arm=100000 needs about 928 MB of memory"):
         simulate_power(_design(), [20, 100_000], n_simulations=10, seed=1)
     # fits: a 100 MB machine still runs it in smaller chunks, with the same result
     small = simulate_power(_design(), [200], n_simulations=3000, seed=2)
-    monkeypatch.setattr(design_module, "_available_memory", lambda: None)
+    monkeypatch.setattr(simulation_module, "_available_memory", lambda: None)
     assert simulate_power(_design(), [200], n_simulations=3000, seed=2).points == small.points
 
 
