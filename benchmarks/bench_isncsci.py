@@ -28,9 +28,10 @@ from pathlib import Path
 import pandas as pd
 
 from sci_evidence.isncsci import classify_table
-from sci_evidence.isncsci.simulate import random_exams
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parent / "tests"))  # the test-only exam generators
+from support.random_exams import random_exams  # noqa: E402
 
 
 def make_exams(n: int, unique: int, seed: int) -> pd.DataFrame:

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sci_evidence.isncsci import RESULT_COLUMNS, Exam, classify_exam, classify_table
-from sci_evidence.isncsci.simulate import random_exams
+from support.random_exams import random_exams
 
 from .strategies import flat_exams
 

@@ -14,7 +14,7 @@ from sci_evidence.cli import app
 from sci_evidence.errors import DataWarning, InputError
 from sci_evidence.isncsci import INPUT_COLUMNS, RESULT_COLUMNS, Exam, classify_table
 from sci_evidence.isncsci.formats import classify_file, read_exams, write_results
-from sci_evidence.isncsci.simulate import random_exams
+from support.random_exams import random_exams
 
 DATA = Path(__file__).parents[1] / "data" / "isncsci"
 CASES = json.loads((DATA / "praxis_2019_cases.json").read_text())

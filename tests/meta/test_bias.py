@@ -17,6 +17,7 @@ import pytest
 from sci_evidence.errors import InputError
 from sci_evidence.meta import effect_sizes, pool
 from sci_evidence.meta.bias import egger_test, fail_safe_n, pet_peese, rank_test
+from tolerances import BIAS_RTOL
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 METAFOR = json.loads((DATA / "metafor_cases.json").read_text())
@@ -25,7 +26,7 @@ EXTRA = json.loads((DATA / "metafor_bias_extra.json").read_text())
 BIAS_CASES = [c for c in METAFOR if c["kind"] == "bias"]
 EXTRA_CASES = [c for c in EXTRA["cases"] if "mods" not in c["input"]]
 #: full-precision metafor fits (tol 1e-12) against ours (threshold 1e-10)
-RTOL = 1e-6
+RTOL = BIAS_RTOL
 
 
 def _fit(case):

@@ -61,7 +61,24 @@ def test_funnel_plot_of_a_meta_regression_uses_residuals():
 
 
 def test_baujat_plot(res):
-    fig = baujat_plot(res)
+    """The plot draws the coordinates baujat() computed; it computes nothing itself."""
+    import ast
+    from pathlib import Path
+
+    import sci_evidence.meta.bias_plots as bias_plots_module
+    from sci_evidence.meta.influence import baujat
+
+    with pytest.raises(InputError, match="baujat"):
+        baujat_plot(res)
+    fig = baujat(res).plot()
+    assert baujat_plot(baujat(res)).axes[0].get_xlabel() == fig.axes[0].get_xlabel()
+    tree = ast.parse(Path(bias_plots_module.__file__).read_text(encoding="utf-8"))
+    runtime_imports = [
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "influence"
+    ]
+    assert len(runtime_imports) == 1  # only the TYPE_CHECKING import of BaujatResult
     ax = fig.axes[0]
     assert len(_points(ax)[0].get_offsets()) == 13
     assert ax.get_xlabel() == "Squared Pearson Residual"

@@ -16,13 +16,14 @@ import numpy as np
 import pytest
 
 from sci_evidence.meta import effect_sizes, pool
+from tolerances import EFFECTS_CLOSED_FORM_RTOL
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 METAFOR = json.loads((DATA / "metafor_cases.json").read_text())
 EXTRA = json.loads((DATA / "metafor_effects_extra.json").read_text())
 PUBLISHED = {c["id"]: c for c in json.loads((DATA / "published_cases.json").read_text())}
 
-CLOSED_FORM_RTOL = 1e-12
+CLOSED_FORM_RTOL = EFFECTS_CLOSED_FORM_RTOL
 
 
 def assert_close_nan(got, expected, rtol=CLOSED_FORM_RTOL, atol=1e-14):

@@ -10,9 +10,9 @@ import pytest
 from meta_refcases import published_case
 
 from sci_evidence.meta import pool, subgroups
+from tolerances import PRINTED_2DP, PRINTED_4DP
 
-PRINTED = 1e-4  # 4 printed decimals + optimizer tolerance (README of the reference cases)
-PRINTED_2DP = 0.006
+PRINTED = PRINTED_4DP
 #: metafor's documentation output was printed with metafor's default control (Fisher scoring
 #: stops when tau² changes by < 1e-5): replay those iterations exactly for printed values.
 METAFOR_DEFAULT = {"threshold": 1e-5, "metafor_iterations": True}

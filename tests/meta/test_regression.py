@@ -104,3 +104,21 @@ def test_collinear_moderators_name_the_column():
 def test_non_numeric_moderator_value_is_named():
     with pytest.raises(InputError, match="study 2 has"):
         pool([0.1, 0.2, 0.3], [0.1] * 3, mods={"x": [1.0, object(), 2.0]})
+
+
+def test_r2_is_computed_at_fit_time_and_results_never_refit():
+    """R² is a field filled by the fit; meta/results.py imports nothing from meta/models."""
+    import ast
+    import dataclasses
+    from pathlib import Path
+
+    import sci_evidence.meta.results as results_module
+
+    assert "R2" in {f.name for f in dataclasses.fields(results_module.PoolResult)}
+    res = pool(BCG["yi"], BCG["vi"], mods={"ablat": ABLAT}, method="REML")
+    assert "R2" in vars(res)  # stored at construction, not a lazily cached property
+    tree = ast.parse(Path(results_module.__file__).read_text(encoding="utf-8"))
+    imported = {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert "sci_evidence.meta.models" not in imported

@@ -17,6 +17,7 @@ import pytest
 from sci_evidence.errors import InputError
 from sci_evidence.meta import effect_sizes, pool
 from sci_evidence.meta.trimfill import trim_and_fill
+from tolerances import TRIMFILL
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 METAFOR = json.loads((DATA / "metafor_cases.json").read_text())
@@ -24,7 +25,7 @@ PUBLISHED = {c["id"]: c for c in json.loads((DATA / "published_cases.json").read
 EXTRA = json.loads((DATA / "metafor_bias_extra.json").read_text())
 EXTRA_CASES = [c for c in EXTRA["cases"] if "mods" not in c["input"]]
 #: metafor fits the trimmed data with its default REML threshold (1e-5)
-TOL = dict(rel=2e-5, abs=2e-6)
+TOL = TRIMFILL
 
 
 def _fit(case, **kw):

@@ -7,8 +7,9 @@ import pandas as pd
 
 from sci_evidence.evidence import load_evidence
 from sci_evidence.evidence.model import EvidenceSet
+from tolerances import REVIEW_VS_METAFOR
 
-TOL = 1e-6  # our fits against metafor 3.8-1 (REML converges to ~1e-8 in both)
+TOL = REVIEW_VS_METAFOR  # see tests/tolerances.py
 
 
 def _frame(template: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from scipy import stats
 from sci_evidence.errors import InputError
 from sci_evidence.trials import analyze_trial
 from sci_evidence.trials.outcomes import grades_text, parse_grades, parse_levels, parse_total
-from sci_evidence.trials.synthetic import synthetic_trial
+from support.synthetic_trials import synthetic_trial
 
 
 def _by_construction(trial):
@@ -70,7 +70,7 @@ def test_engine_agrees_with_construction(trial):
 
 
 def _exam_input(trial):
-    from sci_evidence.trials._levels import EXAM_COLUMNS
+    from support.exam_layout import EXAM_COLUMNS
 
     df = trial.exams[list(EXAM_COLUMNS)].copy()
     df.insert(0, "id", range(len(df)))
@@ -242,8 +242,8 @@ def test_synthetic_long_table_round_trip(tmp_path, trial):
 def test_engine_classifies_every_constructed_injury():
     """Every injury type the generator builds (levels C2-S1, AIS A-E, symmetric and
     one-sided, A,B / C,D ambiguity, NT below the level) against the ISNCSCI engine."""
-    from sci_evidence.trials._levels import SEGMENT_INDEX
-    from sci_evidence.trials.synthetic import expected_result, synthetic_exam
+    from support.exam_layout import SEGMENT_INDEX
+    from support.synthetic_trials import expected_result, synthetic_exam
 
     exams, expected = [], []
     for nli in (

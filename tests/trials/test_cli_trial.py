@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sci_evidence.cli import main
-from sci_evidence.trials.synthetic import synthetic_trial
+from support.synthetic_trials import synthetic_trial
 
 
 def run(argv, capsys):
@@ -126,17 +126,25 @@ def test_design_motor_text(capsys, tmp_path):
     "args,message",
     [
         (["--odds-ratio", "2", "--motor-gain", "3"], "not both"),
-        (["--endpoint", "survival"], "--endpoint"),
+        (["--endpoint", "survival"], "endpoint must be one of conversion, motor"),
         (["--n-per-arm", "1"], "at least 2"),
         (["--endpoint", "conversion", "--motor-gain", "3"], "--motor-gain needs"),
         (["--odds-ratio", "-1"], "> 0"),
-        (["--dropout", "1.5"], "--dropout"),
-        (["--simulations", "0"], "--simulations"),
+        (["--odds-ratio", "inf"], "odds_ratio must be a finite number > 0"),
+        (["--dropout", "1.5"], "dropout must lie in [0, 1)"),
+        (["--alpha", "nan"], "alpha must lie in (0, 1)"),
+        (["--simulations", "0"], "n_simulations must be an integer of at least 1"),
         (["--mix", "A:foo=1"], "--mix"),
-        (["--analysis", "ancova"], "--analysis for the conversion endpoint"),
-        (["--endpoint", "motor", "--correlation", "1"], "--correlation"),
+        (["--analysis", "ancova"], "analysis for the conversion endpoint must be cmh or chi2"),
+        (["--endpoint", "motor", "--correlation", "1"], "correlation must lie in (-1, 1)"),
+        (["--endpoint", "motor", "--score", "PP"], "score must be TMS, UEMS, LEMS"),
         (["--mix", "A-tetraplegia"], "GRADE:LEVEL=WEIGHT"),
         (["--mix", "B:paraplegia=1", "--phase", "chronic"], "no chronic conversion benchmark"),
+        (["--phase", "subacute"], "phase must be acute or chronic"),
+        # issue 12: these printed power 0.000, crashed with a traceback or never returned
+        (["--motor-gain", "nan"], "motor_gain must be a finite number of points (value: nan)"),
+        (["--seed", "-1"], "seed must be a non-negative integer (value: -1)"),
+        (["--n-per-arm", "1000000000000"], "of memory to simulate 64 trials at a time"),
     ],
 )
 def test_design_errors_are_one_line(capsys, args, message):
@@ -216,3 +224,100 @@ def test_help_has_examples(capsys):
     for cmd in ("analyze", "design"):
         code, out, _ = run(["trial", cmd, "--help"], capsys)
         assert code == 0 and "Example:" in out
+
+
+# ---- issue 12: output paths, formula injection, Ctrl-C -------------------------------------
+_DESIGN = ["trial", "design", "--n-per-arm", "20", "--simulations", "50"]
+
+
+@pytest.mark.parametrize(
+    "name,message",
+    [
+        ("missing/power.png", "does not exist"),
+        ("power.gif", "unsupported plot file type '.gif'"),
+        ("a_folder.png", "must be a file, but a folder is there"),
+        ("regular.txt/power.png", "below a regular file"),
+    ],
+)
+def test_design_bad_plot_path_is_one_line_and_leaves_nothing(capsys, tmp_path, name, message):
+    (tmp_path / "a_folder.png").mkdir()
+    (tmp_path / "regular.txt").write_text("keep")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    code, out, err = run([*_DESIGN, "--plot", str(tmp_path / name)], capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("Error: ") and message in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_design_plot_replaces_a_file_only_when_complete(capsys, tmp_path, monkeypatch):
+    target = tmp_path / "power.svg"
+    target.write_text("old")
+    import sci_evidence.trials.design as design_module
+
+    def broken(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(design_module.PowerResult, "plot", broken)
+    code, _, _ = run([*_DESIGN, "--plot", str(target)], capsys)
+    assert code == 130  # Ctrl-C: exit 130, the old file untouched, no temporary left
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["power.svg"]
+    monkeypatch.undo()
+    code, _, _ = run([*_DESIGN, "--plot", str(target)], capsys)
+    assert code == 0 and target.read_text().lstrip().startswith("<?xml")
+
+
+def test_design_ctrl_c_during_simulation_exits_130(capsys, monkeypatch):
+    import sci_evidence.trials.design as design_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(design_module, "_simulate_chunk", interrupted)
+    code, out, _ = run(_DESIGN, capsys)
+    assert code == 130 and out == ""
+
+
+def test_analyze_bad_out_paths_are_one_line(capsys, trial_csv, tmp_path):
+    (tmp_path / "file.txt").write_text("x")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.docx").write_text("precious")
+    for out, message in (
+        (tmp_path / "no" / "such" / "dir", "does not exist"),
+        (tmp_path / "file.txt", "must be a folder, but a file is there"),
+        (tmp_path / "mine", "holds files that are not a trial analysis"),
+    ):
+        code, _, err = run(["trial", "analyze", str(trial_csv), "--out", str(out)], capsys)
+        assert code == 2 and message in err and err.count("\n") == 1, err
+    assert (tmp_path / "mine" / "thesis.docx").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "mine"]
+
+
+def test_analyze_replaces_an_earlier_analysis_whole(capsys, trial_csv, tmp_path):
+    out = tmp_path / "out"
+    assert run(["trial", "analyze", str(trial_csv), "--out", str(out)], capsys)[0] == 0
+    (out / "stale.csv").write_text("from an earlier run")
+    assert run(["trial", "analyze", str(trial_csv), "--out", str(out)], capsys)[0] == 0
+    assert not (out / "stale.csv").exists() and (out / "summary.json").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left
+
+
+def test_analyze_csv_text_cells_are_neutralised_numbers_kept(capsys, tmp_path):
+    """issue 12 item 8: patients.csv / exams.csv text cells cannot run as formulas."""
+    import pandas as pd
+
+    df = synthetic_trial(3, seed=2, visits=(10, 200)).exams
+    df.loc[df["patient_id"] == "P001", "patient_id"] = "=HYPERLINK(1)"
+    df.loc[df["patient_id"] == "P002", "patient_id"] = "@SUM(A1)"
+    path = tmp_path / "t.csv"
+    df.to_csv(path, index=False)
+    out = tmp_path / "out"
+    code, _, err = run(["trial", "analyze", str(path), "--out", str(out)], capsys)
+    assert code == 0, err
+    for name in ("patients", "exams"):
+        table = pd.read_csv(out / f"{name}.csv", dtype=str, keep_default_na=False)
+        ids = set(table["patient_id"])
+        assert {"'=HYPERLINK(1)", "'@SUM(A1)"} <= ids
+        assert not any(i.startswith(("=", "+", "-", "@")) for i in ids)
+    exams = pd.read_csv(out / "exams.csv")
+    assert pd.api.types.is_numeric_dtype(exams["visit"])
+    assert sorted(exams["visit"].unique()) == [10, 200]

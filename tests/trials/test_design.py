@@ -10,12 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sci_evidence.errors import InputError
+from sci_evidence.trials._simulation import _ancova_pvalue, _cmh_pvalue, _randomise, _Streams
 from sci_evidence.trials.design import (
     Stratum,
     TrialDesign,
-    _ancova_pvalue,
-    _cmh_pvalue,
-    _randomise,
     design_from_evidence,
     simulate_power,
 )
@@ -80,7 +79,7 @@ def test_ancova_survives_an_empty_stratum():
 def test_stratified_permuted_blocks_balance_each_stratum():
     rng = np.random.default_rng(5)
     strata = rng.integers(0, 4, (200, 60))
-    arm = _randomise(strata, 4, 4, rng)
+    arm = _randomise(strata, 4, 4, _Streams([rng], [200]))
     for j in range(4):
         in_j = strata == j
         diff = (arm & in_j).sum(axis=1) - (~arm & in_j).sum(axis=1)
@@ -108,7 +107,10 @@ def test_type_one_error_is_nominal_without_effect(endpoint, analysis):
     rate = res.points[0].power
     mc = np.sqrt(0.05 * 0.95 / n_sim)
     assert rate <= 0.05 + 3 * mc  # not above nominal (Monte-Carlo margin)
-    assert rate >= 0.05 - 4 * mc  # and close to it for these analyses
+    # and close to it: the unstratified chi2 is conservative under stratified randomisation
+    # (its rate here is 0.0437, the mean over seeds 0-11 of 10,000 trials each)
+    nominal = 0.0437 if analysis == "chi2" else 0.05
+    assert rate >= nominal - 4 * mc
 
 
 def test_unadjusted_t_test_is_conservative_under_stratified_randomisation():
@@ -176,6 +178,54 @@ def test_design_from_evidence_uses_natural_history():
 def test_invalid_designs_raise(kw):
     with pytest.raises(ValueError):
         _design(**kw)
+
+
+def test_power_does_not_depend_on_chunking_or_other_sizes():
+    """issue 12: the same seed gives the same result however the work is cut into chunks."""
+    d = _design(odds_ratio=2.0)
+    whole = simulate_power(d, [30], n_simulations=1000, seed=9, chunk=10_000)
+    for chunk in (1, 64, 100, 333):
+        part = simulate_power(d, [30], n_simulations=1000, seed=9, chunk=chunk)
+        assert part.points == whole.points
+    both = simulate_power(d, [20, 30], n_simulations=1000, seed=9, chunk=128)
+    assert both.points[1] == whole.points[0]
+    calls = []
+    simulate_power(
+        d, [20, 30], n_simulations=200, seed=1, chunk=64, progress=lambda *a: calls.append(a)
+    )
+    assert calls[-1] == (400, 400) and len(calls) == 8  # 4 blocks of 64, 64, 64, 8 per size
+
+
+def test_memory_is_checked_before_any_work(monkeypatch):
+    import sci_evidence.trials._simulation as simulation_module
+
+    monkeypatch.setattr(simulation_module, "_available_memory", lambda: 100 * 2**20)
+    with pytest.raises(InputError, match="n_per_arm=100000 needs about 928 MB of memory"):
+        simulate_power(_design(), [20, 100_000], n_simulations=10, seed=1)
+    # fits: a 100 MB machine still runs it in smaller chunks, with the same result
+    small = simulate_power(_design(), [200], n_simulations=3000, seed=2)
+    monkeypatch.setattr(simulation_module, "_available_memory", lambda: None)
+    assert simulate_power(_design(), [200], n_simulations=3000, seed=2).points == small.points
+
+
+@pytest.mark.parametrize(
+    "kw,message",
+    [
+        ({"seed": -1}, "seed must be a non-negative integer"),
+        ({"n_simulations": 2.5}, "n_simulations must be an integer"),
+        ({"chunk": 0}, "chunk must be an integer"),
+    ],
+)
+def test_simulation_arguments_are_input_errors(kw, message):
+    with pytest.raises(InputError, match=message):
+        simulate_power(_design(), [10], **kw)
+
+
+def test_non_finite_effects_are_input_errors():
+    with pytest.raises(InputError, match="motor_gain must be a finite number"):
+        _design(endpoint="motor", motor_gain=float("nan"))
+    with pytest.raises(InputError, match="odds_ratio must be a finite number"):
+        _design(odds_ratio=float("inf"))
 
 
 def test_invalid_simulation_arguments_raise():

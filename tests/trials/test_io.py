@@ -7,7 +7,7 @@ import pytest
 
 from sci_evidence.errors import InputError
 from sci_evidence.trials.io import read_trial_table, validate_trial_table
-from sci_evidence.trials.synthetic import synthetic_trial
+from support.synthetic_trials import synthetic_trial
 
 
 @pytest.fixture(scope="module")

@@ -126,7 +126,7 @@ def test_hand_computed_example_end_to_end(table):
     Observed 2; P(X >= 2) = .2375 by hand (see test_compare_arm_hand_computed).
     """
     from sci_evidence.trials import analyze_trial
-    from sci_evidence.trials.synthetic import synthetic_exam
+    from support.synthetic_trials import synthetic_exam
 
     plan = [("P1", "C5", "A", "B"), ("P2", "T8", "A", "A"), ("P3", "T8", "B", "C")]
     rows = []

@@ -6,7 +6,6 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sci_evidence.trials._levels import SEGMENT_INDEX
 from sci_evidence.trials.io import validate_trial_table
 from sci_evidence.trials.stats import (
     poisson_binomial_pmf,
@@ -14,7 +13,8 @@ from sci_evidence.trials.stats import (
     proportion_ci,
     two_by_two_effect,
 )
-from sci_evidence.trials.synthetic import synthetic_exam
+from support.exam_layout import SEGMENT_INDEX
+from support.synthetic_trials import synthetic_exam
 
 probs = st.lists(st.floats(0, 1, allow_nan=False), min_size=0, max_size=40)
 

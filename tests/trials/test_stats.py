@@ -18,10 +18,11 @@ from sci_evidence.trials.stats import (
     proportion_ci,
     two_by_two_effect,
 )
+from tolerances import TRIAL_STATS
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 REF = json.loads((DATA / "trials_reference.json").read_text())
-TOL = 1e-9
+TOL = TRIAL_STATS
 
 
 @pytest.mark.parametrize("case", REF["proportions"], ids=lambda c: f"{c['x']}/{c['n']}")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sci_evidence.trials._levels import KEY_MUSCLES, SEGMENT_INDEX, SEGMENTS, SIDES, key
 from sci_evidence.trials.io import validate_trial_table
-from sci_evidence.trials.synthetic import synthetic_exam, synthetic_trial
+from support.exam_layout import KEY_MUSCLES, SEGMENT_INDEX, SEGMENTS, SIDES, key
+from support.synthetic_trials import synthetic_exam, synthetic_trial
 
 S45 = SEGMENT_INDEX["S4_5"]
 

@@ -84,6 +84,8 @@ KEY_MUSCLE_INDEX: tuple[int, ...] = tuple(
 )
 
 SIDES = ("Right", "Left")
+#: AIS grades, from complete (A) to normal (E).
+AIS_GRADES: tuple[str, ...] = ("A", "B", "C", "D", "E")
 
 
 def _key(level: Level) -> str:

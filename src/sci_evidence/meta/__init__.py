@@ -1,68 +1,67 @@
-"""Meta-analysis core: effect sizes, equal/random/mixed-effects models, subgroups, plots.
+"""Meta-analysis core: effect sizes, equal/random/mixed-effects models, subgroups, bias and
+sensitivity analyses, plots.
 
-Pure numpy/scipy; no I/O. Reproduces R's metafor (``escalc``, ``rma.uni``).
+Pure numpy/scipy; no I/O. Reproduces R's metafor (``escalc``, ``rma.uni``, ``leave1out``,
+``influence``, ``trimfill``, ``regtest``, ``permutest``, ``gosh``).
+
+The public API is :data:`__all__`: one name per line, sorted, so that adding a name is a
+one-line change. Import a new module's names in the import block (kept sorted by ruff) and
+add them to the list; ``tests/meta/test_public_api.py`` checks both.
 """
 
-from sci_evidence.meta.models import fit_design, pool
-from sci_evidence.meta.results import PoolResult, SubgroupResult
-from sci_evidence.meta.subgroups import subgroups
-
-__all__ = ["pool", "fit_design", "subgroups", "PoolResult", "SubgroupResult"]
-
-# meta-effects: effect sizes, back-transformations, ri sensitivity, Mantel-Haenszel/Peto
-from sci_evidence.meta.correlation import (  # noqa: E402
-    correlation_sensitivity,
-    plot_correlation_sensitivity,
-)
-from sci_evidence.meta.effects import MEASURES, effect_sizes  # noqa: E402
-from sci_evidence.meta.mantel_haenszel import MantelHaenszelResult, pool_mh, pool_peto  # noqa: E402
-from sci_evidence.meta.transforms import MeasureScale, back_transform, measure_scale  # noqa: E402
-
-__all__ += [
-    "MEASURES",
-    "effect_sizes",
-    "back_transform",
-    "measure_scale",
-    "MeasureScale",
-    "correlation_sensitivity",
-    "plot_correlation_sensitivity",
-    "pool_mh",
-    "pool_peto",
-    "MantelHaenszelResult",
-]
-
-# meta-bias: publication bias, sensitivity and robustness (issue 3)
-from sci_evidence.meta.bias import egger_test, fail_safe_n, pet_peese, rank_test  # noqa: E402
-from sci_evidence.meta.bias_plots import baujat_plot, funnel_plot, gosh_plot  # noqa: E402
-from sci_evidence.meta.cumulative import cumulative  # noqa: E402
-from sci_evidence.meta.gosh import gosh  # noqa: E402
-from sci_evidence.meta.influence import (  # noqa: E402
+from sci_evidence.meta.bias import egger_test, fail_safe_n, pet_peese, rank_test
+from sci_evidence.meta.bias_plots import baujat_plot, funnel_plot, gosh_plot
+from sci_evidence.meta.correlation import correlation_sensitivity, plot_correlation_sensitivity
+from sci_evidence.meta.cumulative import cumulative
+from sci_evidence.meta.effects import MEASURES, effect_sizes
+from sci_evidence.meta.gosh import gosh
+from sci_evidence.meta.influence import (
     baujat,
     influence,
     influence_result,
     leave_one_out,
     leave_one_out_result,
 )
-from sci_evidence.meta.permutation import permutation_test  # noqa: E402
-from sci_evidence.meta.trimfill import trim_and_fill  # noqa: E402
+from sci_evidence.meta.mantel_haenszel import MantelHaenszelResult, pool_mh, pool_peto
+from sci_evidence.meta.models import fit_design, pool
+from sci_evidence.meta.permutation import permutation_test
+from sci_evidence.meta.results import PoolResult, SubgroupResult
+from sci_evidence.meta.subgroups import subgroups
+from sci_evidence.meta.transforms import MeasureScale, back_transform, measure_scale
+from sci_evidence.meta.trimfill import trim_and_fill
 
-__all__ += [
+__all__ = [
+    "MEASURES",
+    "MantelHaenszelResult",
+    "MeasureScale",
+    "PoolResult",
+    "SubgroupResult",
+    "back_transform",
+    "baujat",
+    "baujat_plot",
+    "correlation_sensitivity",
+    "cumulative",
+    "effect_sizes",
     "egger_test",
-    "rank_test",
-    "pet_peese",
     "fail_safe_n",
-    "trim_and_fill",
-    "leave_one_out",
-    "leave_one_out_result",
+    "fit_design",
+    "funnel_plot",
+    "gosh",
+    "gosh_plot",
     "influence",
     "influence_result",
-    "baujat",
-    "cumulative",
-    "gosh",
+    "leave_one_out",
+    "leave_one_out_result",
+    "measure_scale",
     "permutation_test",
-    "funnel_plot",
-    "baujat_plot",
-    "gosh_plot",
+    "pet_peese",
+    "plot_correlation_sensitivity",
+    "pool",
+    "pool_mh",
+    "pool_peto",
+    "rank_test",
+    "subgroups",
+    "trim_and_fill",
 ]
 
 # small-k (issue 14): exact intervals, change-score SDs, medians to means, Bayesian pooling

@@ -16,12 +16,22 @@ state, so they are safe to call from threads and in headless runs).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import ndtri
 
 from ..errors import InputError
+from .results import PoolResult, require_pool_result
+
+if TYPE_CHECKING:  # types only: this module never imports the analyses it draws
+    import pandas as pd
+
+    from .cumulative import CumulativeResult
+    from .gosh import GoshResult
+    from .influence import BaujatResult, InfluenceResult, LeaveOneOutResult
+    from .permutation import PermutationResult
+    from .trimfill import TrimFillResult
 
 __all__ = [
     "funnel_plot",
@@ -46,9 +56,9 @@ def _figure(width: float, height: float):
 
 
 def funnel_plot(
-    res: Any,
+    res: PoolResult,
     contours: bool = True,
-    filled: Any = None,
+    filled: TrimFillResult | None = None,
     *,
     levels: Sequence[float] = (0.90, 0.95, 0.99),
     refline: float = 0.0,
@@ -78,6 +88,7 @@ def funnel_plot(
     -------
     matplotlib.figure.Figure
     """
+    require_pool_result(res, "funnel_plot")
     yi = np.asarray(res.yi, dtype=float)
     sei = np.sqrt(np.asarray(res.vi, dtype=float))
     X = np.asarray(res.X, dtype=float)
@@ -86,7 +97,7 @@ def funnel_plot(
     x = yi - X @ np.asarray(res.beta, dtype=float) if mods else yi
     extra_y = np.empty(0)
     extra_se = np.empty(0)
-    if filled is not None and getattr(filled, "k0", 0) > 0:
+    if filled is not None and filled.k0 > 0:
         extra_y = np.asarray(filled.filled_yi, dtype=float)
         extra_se = np.sqrt(np.asarray(filled.filled_vi, dtype=float))
     se_max = float(np.max(np.concatenate([sei, extra_se]))) * 1.08
@@ -122,7 +133,7 @@ def funnel_plot(
         ax.axvline(refline, color="#555555", lw=0.8, zorder=1)
     else:
         patches = []
-        level = float(getattr(res, "level", 0.95))
+        level = float(res.level)
         z = float(ndtri(0.5 + level / 2))
         ax.plot(centre - z * se_grid, se_grid, color="#555555", lw=0.8, ls="--", zorder=1)
         ax.plot(centre + z * se_grid, se_grid, color="#555555", lw=0.8, ls="--", zorder=1)
@@ -141,7 +152,7 @@ def funnel_plot(
         )
         ax.axvline(filled.estimate, color=_POINT, lw=1.0, ls=":", zorder=2)
     if show_labels:
-        for lab, xx, yy in zip(getattr(res, "labels", ()), x, sei, strict=False):
+        for lab, xx, yy in zip(res.labels, x, sei, strict=False):
             ax.annotate(str(lab), (xx, yy), xytext=(3, 2), textcoords="offset points", fontsize=7)
     pad = 0.05 * (span_hi - span_lo or 1.0)
     ax.set_xlim(span_lo - pad, span_hi + pad)
@@ -156,27 +167,27 @@ def funnel_plot(
     return fig
 
 
-def baujat_plot(res: Any, *, show_labels: bool = True, title: str | None = None):
+def baujat_plot(baujat_result: BaujatResult, *, show_labels: bool = True, title: str | None = None):
     """Baujat plot: each study's contribution to heterogeneity (x) against its influence
-    on the pooled result (y); see :func:`sci_evidence.meta.influence.baujat`."""
-    from .influence import baujat
-
-    b = baujat(res)
+    on the pooled result (y), drawn from the coordinates that
+    :func:`sci_evidence.meta.influence.baujat` computed (``baujat(res).plot()``)."""
+    if not hasattr(baujat_result, "intercept_only"):
+        raise InputError("baujat_plot draws the result of baujat(res); call baujat(res).plot()")
+    b = baujat_result.frame
     fig = _figure(6.0, 5.0)
     ax = fig.add_subplot()
     ax.scatter(b["x"], b["y"], s=24, color=_POINT)
     if show_labels:
         for lab, xx, yy in zip(b.index, b["x"], b["y"], strict=True):
             ax.annotate(str(lab), (xx, yy), xytext=(3, 3), textcoords="offset points", fontsize=7)
-    ee = res.method == "EE"
-    int_only = np.asarray(res.X).shape[1] == 1
+    int_only = baujat_result.intercept_only
     ax.set_xlabel(
         (
             "Contribution to Overall Heterogeneity"
             if int_only
             else "Contribution to Residual Heterogeneity"
         )
-        if ee
+        if baujat_result.equal_effects
         else "Squared Pearson Residual"
     )
     ax.set_ylabel("Influence on Overall Result" if int_only else "Influence on Fitted Value")
@@ -187,7 +198,7 @@ def baujat_plot(res: Any, *, show_labels: bool = True, title: str | None = None)
 
 
 def gosh_plot(
-    gosh_result: Any,
+    gosh_result: GoshResult,
     *,
     study: int | str | None = None,
     max_points: int = 50_000,
@@ -277,7 +288,7 @@ def _forest_rows(ax, labels, est, lb, ub, *, transf, xlabel, refline, colour=_PO
 
 
 def cumulative_plot(
-    cumulative_result: Any,
+    cumulative_result: CumulativeResult,
     *,
     transf: Callable[[np.ndarray], np.ndarray] | None = None,
     xlabel: str | None = None,
@@ -306,15 +317,16 @@ def cumulative_plot(
 
 
 def leave_one_out_plot(
-    loo: Any,
+    loo: LeaveOneOutResult | pd.DataFrame,
     *,
     transf: Callable[[np.ndarray], np.ndarray] | None = None,
     xlabel: str | None = None,
     refline: float | None = 0.0,
     title: str | None = None,
 ):
-    """Forest-style plot of the leave-one-out estimates (``loo``: the frame of
-    :func:`leave_one_out` or a :class:`LeaveOneOutResult`)."""
+    """Forest-style plot of the leave-one-out estimates (``loo``: the
+    :class:`~sci_evidence.meta.influence.LeaveOneOutResult` of :func:`leave_one_out`, or its
+    ``to_frame()``)."""
     fr = getattr(loo, "frame", loo)
     fig = _figure(6.4, 1.2 + 0.28 * len(fr))
     ax = fig.add_subplot()
@@ -332,7 +344,7 @@ def leave_one_out_plot(
     return fig
 
 
-def influence_plot(influence_result: Any, *, title: str | None = None):
+def influence_plot(influence_result: InfluenceResult, *, title: str | None = None):
     """The eight diagnostics of :func:`influence` against study, influential studies red."""
     fr = getattr(influence_result, "frame", influence_result)
     cols = [
@@ -365,7 +377,7 @@ def influence_plot(influence_result: Any, *, title: str | None = None):
     return fig
 
 
-def permutation_plot(perm: Any, *, coef: int | str | None = None, bins: int = 60):
+def permutation_plot(perm: PermutationResult, *, coef: int | str | None = None, bins: int = 60):
     """Histogram of the permutation distribution of one coefficient's test statistic."""
     names = list(perm.coef_names)
     if coef is None:

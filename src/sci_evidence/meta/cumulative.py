@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..errors import InputError, SciEvidenceError
 from .influence import _check, _frame_dict, _labels, refit_without
+from .results import PoolResult
 
 __all__ = ["CumulativeResult", "cumulative"]
 
@@ -78,7 +79,7 @@ class CumulativeResult:
 
 
 def cumulative(
-    res: Any,
+    res: PoolResult,
     order: Sequence[Any] | np.ndarray | None = None,
     *,
     decreasing: bool = False,
@@ -151,7 +152,7 @@ def cumulative(
         method=res.method,
         test=res.test,
         level=res.level,
-        measure=getattr(res, "measure", None),
+        measure=res.measure,
     )
 
 

@@ -33,6 +33,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ._batch import fit_batch, run_chunks
+from .results import PoolResult, require_pool_result
 
 #: GOSH fits every subset up to this many studies (2^24 - 1 = 16,777,215 subsets).
 MAX_EXHAUSTIVE_K = 24
@@ -211,7 +212,7 @@ def _json_float(x: float) -> float | None:
 
 
 def gosh(
-    res: Any,
+    res: PoolResult,
     *,
     subsets: int | None = None,
     method: str | None = None,
@@ -258,6 +259,7 @@ def gosh(
     Olkin I, Dahabreh IJ, Trikalinos TA (2012). GOSH - a graphical display of study
     heterogeneity. Research Synthesis Methods 3(3):214-223. doi:10.1002/jrsm.1053
     """
+    require_pool_result(res, "gosh")
     y = np.asarray(res.yi, dtype=float)
     v = np.asarray(res.vi, dtype=float)
     X = np.asarray(res.X, dtype=float)
@@ -265,8 +267,8 @@ def gosh(
     if k < 2:
         raise InputError("GOSH needs at least 2 studies", column="k", value=k)
     meth = _resolve_method(method if method is not None else res.method)
-    test = getattr(res, "test", "z") or "z"
-    labels = tuple(getattr(res, "labels", None) or [f"Study {i + 1}" for i in range(k)])
+    test = res.test or "z"
+    labels = tuple(res.labels or [f"Study {i + 1}" for i in range(k)])
     n_possible = sum(_comb(k, j) for j in range(p, k + 1))
     if subsets is not None:
         if int(subsets) < 2:

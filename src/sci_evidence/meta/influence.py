@@ -39,34 +39,18 @@ from scipy.stats import chi2
 
 from ..errors import InputError, SciEvidenceError
 from .models import fit_design
+from .results import PoolResult, require_pool_result
 
 __all__ = [
-    "StudyTable",
-    "LeaveOneOutResult",
+    "BaujatResult",
     "InfluenceResult",
-    "leave_one_out",
-    "influence",
+    "LeaveOneOutResult",
     "baujat",
+    "influence",
+    "influence_result",
+    "leave_one_out",
+    "leave_one_out_result",
 ]
-
-
-class StudyTable(pd.DataFrame):
-    """A DataFrame with one row per study, as :func:`leave_one_out` and :func:`influence`
-    return it, that also offers the result-object methods ``to_frame()`` (a plain DataFrame
-    copy) and ``summary()`` (the table as text)."""
-
-    _metadata = ["title"]
-
-    @property
-    def _constructor(self):
-        return StudyTable
-
-    def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self).copy()
-
-    def summary(self) -> str:
-        title = getattr(self, "title", None) or ""
-        return (title + "\n" if title else "") + _format(pd.DataFrame(self))
 
 
 _LOO_COLUMNS = (
@@ -84,23 +68,19 @@ _LOO_COLUMNS = (
 )
 
 
-def _check(res: Any, what: str) -> None:
-    if not all(hasattr(res, a) for a in ("yi", "vi", "X", "method")):
-        raise InputError(f"{what} needs a fitted model (a PoolResult from pool())")
-    if getattr(res, "model", "rma.uni") != "rma.uni":
-        raise InputError(f"{what} needs an inverse-variance model (pool), not MH/Peto")
+def _check(res: PoolResult, what: str) -> None:
+    require_pool_result(res, what, inverse_variance=True)
     if res.k < 2:
         raise InputError(f"{what} needs at least 2 studies", value=res.k)
 
 
-def _labels(res: Any) -> list[str]:
-    lab = getattr(res, "labels", None)
-    return list(lab) if lab else [f"Study {i + 1}" for i in range(res.k)]
+def _labels(res: PoolResult) -> list[str]:
+    return list(res.labels) if res.labels else [f"Study {i + 1}" for i in range(res.k)]
 
 
 def refit_without(
-    res: Any, drop: np.ndarray | int | None = None, *, keep: np.ndarray | None = None
-):
+    res: PoolResult, drop: np.ndarray | int | None = None, *, keep: np.ndarray | None = None
+) -> PoolResult:
     """The model of ``res`` refitted to a subset of its studies (same settings)."""
     k = res.k
     if keep is None:
@@ -117,9 +97,9 @@ def refit_without(
         method=res.method,
         test=test,
         level=res.level,
-        coef_names=getattr(res, "coef_names", None),
-        tau2=res.tau2 if getattr(res, "tau2_fixed", False) else None,
-        control=getattr(res, "control", None) or None,
+        coef_names=res.coef_names,
+        tau2=res.tau2 if res.tau2_fixed else None,
+        control=res.control or None,
     )
 
 
@@ -168,7 +148,9 @@ def _format(frame: pd.DataFrame) -> str:
         return frame.to_string(float_format=lambda x: f"{x:.4f}")
 
 
-def leave_one_out(res: Any, *, progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+def leave_one_out(
+    res: PoolResult, *, progress: Callable[[int, int], None] | None = None
+) -> LeaveOneOutResult:
     """Refit the model with each study left out in turn (metafor ``leave1out``).
 
     Parameters
@@ -179,13 +161,12 @@ def leave_one_out(res: Any, *, progress: Callable[[int, int], None] | None = Non
 
     Returns
     -------
-    pandas.DataFrame
-        One row per study (index: the study left out) with ``estimate, se, stat, pval,
-        ci_lb, ci_ub, Q, Q_pval, tau2, I2, H2`` of the model without it; ``stat`` is z or t
-        as the model's test. A refit that fails gives a row of NaN. The frame's ``attrs``
-        hold ``method``, ``test`` and ``level``. It is a :class:`StudyTable` (a DataFrame
-        with ``to_frame()`` and ``summary()``); ``leave_one_out_result(res)`` gives the
-        result object with ``to_dict()`` and ``plot()``.
+    LeaveOneOutResult
+        ``to_frame()``: one row per study (index: the study left out) with ``estimate, se,
+        stat, pval, ci_lb, ci_ub, Q, Q_pval, tau2, I2, H2`` of the model without it; ``stat``
+        is z or t as the model's test. A refit that fails gives a row of NaN. Also
+        ``summary()``, ``to_dict()``, ``plot()``, and the model's ``method``, ``test``,
+        ``level``.
     """
     _check(res, "leave_one_out")
     if np.asarray(res.X).shape[1] != 1:
@@ -201,11 +182,12 @@ def leave_one_out(res: Any, *, progress: Callable[[int, int], None] | None = Non
             progress(i + 1, res.k)
     frame = pd.DataFrame(
         rows, columns=list(_LOO_COLUMNS), index=pd.Index(_labels(res), name="study")
-    )
-    frame = StudyTable(frame.astype(float))
-    frame.attrs.update(method=res.method, test=res.test, level=res.level)
-    frame.title = "Leave-one-out analysis (row = study left out)"
-    return frame
+    ).astype(float)
+    return LeaveOneOutResult(frame=frame, method=res.method, test=res.test, level=res.level)
+
+
+#: The former name of :func:`leave_one_out`, kept so that existing callers keep working.
+leave_one_out_result = leave_one_out
 
 
 @dataclass(frozen=True)
@@ -253,7 +235,9 @@ class InfluenceResult:
         return influence_plot(self, **kw)
 
 
-def _influence_result(res: Any, progress=None) -> InfluenceResult:
+def _influence_result(
+    res: PoolResult, progress: Callable[[int, int], None] | None = None
+) -> InfluenceResult:
     _check(res, "influence")
     yi = np.asarray(res.yi, dtype=float)
     vi = np.asarray(res.vi, dtype=float)
@@ -313,12 +297,14 @@ def _influence_result(res: Any, progress=None) -> InfluenceResult:
             | np.any(np.abs(dfbs) > 1.0, axis=1)
         )
     frame["influential"] = np.asarray(infl, dtype=bool) & ~np.isnan(frame["dffits"].to_numpy())
-    names = list(getattr(res, "coef_names", None) or [f"b{j}" for j in range(p)])
+    names = list(res.coef_names or [f"b{j}" for j in range(p)])
     dfbetas = pd.DataFrame(dfbs, columns=names, index=frame.index)
     return InfluenceResult(frame=frame, dfbetas=dfbetas, tau2=tau2, Q=float(res.Q), k=k, p=p)
 
 
-def influence(res: Any, *, progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+def influence(
+    res: PoolResult, *, progress: Callable[[int, int], None] | None = None
+) -> InfluenceResult:
     """Case-deletion influence diagnostics, as metafor's ``influence(rma.uni)``.
 
     Parameters
@@ -329,33 +315,53 @@ def influence(res: Any, *, progress: Callable[[int, int], None] | None = None) -
 
     Returns
     -------
-    pandas.DataFrame
-        One row per study: ``rstudent, dffits, cooks_distance, cov_ratio, tau2_deleted,
-        Q_deleted, hat, weight`` (percent), ``influential`` (bool, metafor's rule; see the
-        module docstring), and ``dfbetas_<coefficient>``. ``influence_result(res)`` returns
-        the same as an :class:`InfluenceResult` with ``summary()``, ``to_dict()`` and
-        ``plot()``.
+    InfluenceResult
+        ``to_frame()``: one row per study with ``rstudent, dffits, cooks_distance,
+        cov_ratio, tau2_deleted, Q_deleted, hat, weight`` (percent), ``influential`` (bool,
+        metafor's rule; see the module docstring) and ``dfbetas_<coefficient>``; also
+        ``influential`` (the flagged studies), ``summary()``, ``to_dict()``, ``plot()``.
     """
-    table = StudyTable(_influence_result(res, progress).to_frame())
-    table.title = "Influence diagnostics (Viechtbauer & Cheung 2010)"
-    return table
-
-
-def influence_result(
-    res: Any, *, progress: Callable[[int, int], None] | None = None
-) -> InfluenceResult:
-    """:func:`influence` as a result object (``frame``, ``dfbetas``, ``influential``, plot)."""
     return _influence_result(res, progress)
 
 
-def leave_one_out_result(res: Any, **kw: Any) -> LeaveOneOutResult:
-    """:func:`leave_one_out` as a result object with ``summary()``, ``to_dict()``, ``plot()``."""
-    frame = leave_one_out(res, **kw).to_frame()
-    return LeaveOneOutResult(frame=frame, method=res.method, test=res.test, level=res.level)
+#: The former name of :func:`influence`, kept so that existing callers keep working.
+influence_result = influence
 
 
-def baujat(res: Any) -> pd.DataFrame:
-    r"""Coordinates of the Baujat plot (metafor ``baujat``), one row per study.
+@dataclass(frozen=True)
+class BaujatResult:
+    """Coordinates of the Baujat plot (``frame``: one row per study, columns ``x``, ``y``)
+    and what the axes mean for this model."""
+
+    frame: pd.DataFrame = field(repr=False)
+    equal_effects: bool
+    intercept_only: bool
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.frame.copy()
+
+    def to_dict(self) -> dict[str, Any]:
+        return _frame_dict(self.frame) | {
+            "equal_effects": self.equal_effects,
+            "intercept_only": self.intercept_only,
+        }
+
+    def summary(self) -> str:
+        return (
+            "Baujat: contribution to heterogeneity (x) and influence on the result (y)\n"
+            + _format(self.frame)
+        )
+
+    def plot(self, **kw: Any):
+        """The Baujat plot; see :func:`sci_evidence.meta.bias_plots.baujat_plot`."""
+        from .bias_plots import baujat_plot
+
+        return baujat_plot(self, **kw)
+
+
+def baujat(res: PoolResult) -> BaujatResult:
+    r"""Coordinates of the Baujat plot (metafor ``baujat``), one row per study
+    (:class:`BaujatResult`; ``plot()`` draws it).
 
     ``x``: the study's contribution to the (residual) heterogeneity, the squared Pearson
     residual :math:`(y_i - x_i^\top b)^2/(\tau^2 + v_i)` (for EE models its share of Q).
@@ -382,4 +388,8 @@ def baujat(res: Any) -> pd.DataFrame:
             continue
         xi = X[i]
         y[i] = (float(xi @ f.beta) - pred[i]) ** 2 / float(xi @ f.vcov @ xi)
-    return pd.DataFrame({"x": x, "y": y}, index=pd.Index(_labels(res), name="study"))
+    return BaujatResult(
+        frame=pd.DataFrame({"x": x, "y": y}, index=pd.Index(_labels(res), name="study")),
+        equal_effects=res.method == "EE",
+        intercept_only=X.shape[1] == 1,
+    )

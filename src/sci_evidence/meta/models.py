@@ -194,6 +194,9 @@ def _fit(
         )
     else:
         tau2, se_tau2, converged, n_iter, algorithm = tau2_fixed, None, True, 0, "fixed"
+    R2 = None
+    if p > 1 and method != "EE" and tau2_fixed is None:
+        R2 = _pseudo_r2(method, yi, vi, control, tau2)
     w = 1.0 / (vi + tau2)
     if weighted:
         beta, A, e = weighted_fit(yi, w, X)
@@ -325,7 +328,23 @@ def _fit(
         tau2_fixed=tau2_fixed is not None,
         algorithm=algorithm,
         control=control,
+        R2=R2,
     )
+
+
+def _pseudo_r2(method: str, yi: np.ndarray, vi: np.ndarray, control: dict, tau2: float) -> float:
+    r"""Percent of tau² accounted for by the moderators (metafor's ``R2``):
+
+    .. math:: R^2 = \max\bigl(0,\ 100\,(\hat\tau^2_0 - \hat\tau^2)/\hat\tau^2_0\bigr)
+
+    with :math:`\hat\tau^2_0` from the same estimator and control without moderators
+    (0 when :math:`\hat\tau^2_0 = 0`). Lopez-Lopez et al.
+    (2014), doi:10.1111/bmsp.12002.
+    """
+    base = fit_tau2(method, yi, vi, np.ones((yi.shape[0], 1)), control, intercept_only=True).tau2
+    if base <= 0:
+        return 0.0
+    return max(0.0, 100.0 * (base - tau2) / base)
 
 
 def pool(

@@ -1,10 +1,11 @@
 """Result objects of the meta-analysis models: :class:`PoolResult` and :class:`SubgroupResult`.
 
 Both are frozen dataclasses: every number is a named field, nothing is recomputed behind the
-user's back. The few quantities that cost a refit or a root search (the Q-profile interval
-of tau², R², the coefficient DataFrame) are computed on first access and cached, so the hot
-path of :func:`~sci_evidence.meta.models.fit_design` stays fast for bias, GOSH and
-permutation code that refits thousands of times.
+user's back. R² is computed at fit time by :mod:`sci_evidence.meta.models` (a result never
+refits a model). The Q-profile interval of tau² (a root search on the stored data) and the
+coefficient DataFrame are computed on first access and cached, so the hot path of
+:func:`~sci_evidence.meta.models.fit_design` stays fast for bias, GOSH and permutation code
+that refits thousands of times.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PoolResult", "SubgroupResult"]
+__all__ = ["PoolResult", "SubgroupResult", "require_pool_result"]
 
 _METHOD_NAMES = {
     "EE": "Equal-Effects",
@@ -89,7 +90,7 @@ class PoolResult:
 
     Attributes computed on first access: ``coefficients`` (DataFrame indexed by term with
     ``estimate, se, stat, pval, ci_lb, ci_ub``), ``tau2_ci``, ``I2_ci``, ``H2_ci`` (Q-profile),
-    ``R2``, ``provenance``.
+    ``provenance``.
     """
 
     k: int
@@ -139,6 +140,10 @@ class PoolResult:
     algorithm: str = ""
     control: dict = field(default_factory=dict)
     model: str = "rma.uni"  # "rma.uni", or "MH"/"PETO" for pool_mh/pool_peto results
+    # Percent of tau² accounted for by the moderators, max(0, 100·(τ²₀ − τ²)/τ²₀) with τ²₀
+    # from the same estimator without moderators (computed at fit time); None without
+    # moderators, for equal-effect models and for a fixed tau².
+    R2: float | None = None
 
     # ---- derived, lazily ---------------------------------------------------------------
     @property
@@ -192,28 +197,6 @@ class PoolResult:
         if ci is None or self.vt <= 0:
             return None
         return tuple(t / self.vt + 1.0 for t in ci)
-
-    @cached_property
-    def R2(self) -> float | None:
-        """Percent of tau² accounted for by the moderators, ``max(0, 100·(τ²₀ − τ²)/τ²₀)``
-        with τ²₀ from the same estimator without moderators; None without moderators or
-        for equal-effect models."""
-        if self.p < 2 or self.method == "EE" or self.tau2_fixed or self.model != "rma.uni":
-            return None
-        from sci_evidence.meta.models import fit_design
-
-        base = fit_design(
-            self.yi,
-            self.vi,
-            np.ones((self.k, 1)),
-            method=self.method,
-            test="z",
-            level=self.level,
-            control=self.control or None,
-        )
-        if base.tau2 <= 0:
-            return 0.0
-        return max(0.0, 100.0 * (base.tau2 - self.tau2) / base.tau2)
 
     @cached_property
     def input_hash(self) -> str:
@@ -450,6 +433,22 @@ class PoolResult:
         from sci_evidence.meta.plots import forest_plot
 
         return forest_plot(self, **kwargs)
+
+
+def require_pool_result(res: object, what: str, *, inverse_variance: bool = False) -> PoolResult:
+    """``res`` if it is a fitted :class:`PoolResult`, else one :class:`InputError` line.
+
+    The one check of the analyses that take a fitted model (leave-one-out, influence,
+    cumulative, trim-and-fill, GOSH, plots), instead of probing attributes with ``hasattr``.
+    ``inverse_variance=True`` also refuses Mantel-Haenszel/Peto fits.
+    """
+    from sci_evidence.errors import InputError
+
+    if not isinstance(res, PoolResult):
+        raise InputError(f"{what} needs a fitted model (a PoolResult from pool())")
+    if inverse_variance and res.model != "rma.uni":
+        raise InputError(f"{what} needs an inverse-variance model (pool), not MH/Peto")
+    return res
 
 
 def _p_eq(p: float, digits: int = 4) -> str:

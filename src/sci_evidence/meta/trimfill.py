@@ -42,6 +42,7 @@ from scipy.stats import rankdata
 
 from ..errors import ConvergenceError, InputError
 from .models import fit_design
+from .results import PoolResult, require_pool_result
 from .validation import check_option
 
 __all__ = ["TrimFillResult", "trim_and_fill"]
@@ -196,20 +197,20 @@ def _jf(x: Any) -> Any:
     return x if math.isfinite(x) else None
 
 
-def _refit(res: Any, yi: np.ndarray, vi: np.ndarray, **kw: Any):
+def _refit(res: PoolResult, yi: np.ndarray, vi: np.ndarray, **kw: Any) -> PoolResult:
     return fit_design(
         yi,
         vi,
         np.ones((yi.size, 1)),
         method=res.method,
-        tau2=res.tau2 if getattr(res, "tau2_fixed", False) else None,
-        control=getattr(res, "control", None) or None,
+        tau2=res.tau2 if res.tau2_fixed else None,
+        control=res.control or None,
         **kw,
     )
 
 
 def trim_and_fill(
-    res: Any,
+    res: PoolResult,
     estimator: str = "L0",
     side: str | None = None,
     *,
@@ -243,12 +244,10 @@ def trim_and_fill(
     ConvergenceError
         When k0 has not settled after ``maxiter`` iterations.
     """
-    if not hasattr(res, "yi") or not hasattr(res, "X"):
-        raise InputError("trim_and_fill needs a fitted model (a PoolResult from pool())")
+    require_pool_result(res, "trim_and_fill")
     if np.asarray(res.X).shape[1] != 1:
         raise InputError("trim-and-fill only applies to models without moderators")
-    if getattr(res, "model", "rma.uni") != "rma.uni":
-        raise InputError("trim-and-fill needs an inverse-variance model (pool), not MH/Peto")
+    require_pool_result(res, "trim-and-fill", inverse_variance=True)
     estimator = check_option("estimator", estimator, TRIMFILL_ESTIMATORS)
     yi0 = np.asarray(res.yi, dtype=float)
     vi0 = np.asarray(res.vi, dtype=float)
@@ -261,8 +260,8 @@ def trim_and_fill(
             vi0,
             np.column_stack([np.ones(k), np.sqrt(vi0)]),
             method=res.method,
-            tau2=res.tau2 if getattr(res, "tau2_fixed", False) else None,
-            control=getattr(res, "control", None) or None,
+            tau2=res.tau2 if res.tau2_fixed else None,
+            control=res.control or None,
         )
         side = "right" if slope_fit.beta[1] < 0 else "left"
     else:
@@ -305,7 +304,7 @@ def trim_and_fill(
         k0 = min(k0, k - 1)
         se_k0 = max(0.0, se_raw) if math.isfinite(se_raw) else math.nan
 
-    labels0 = tuple(getattr(res, "labels", None) or [f"Study {i + 1}" for i in range(k)])
+    labels0 = tuple(res.labels or [f"Study {i + 1}" for i in range(k)])
     if k0 > 0:
         # mirror the k0 most extreme studies around the trimmed estimate (original scale)
         mu = sign * beta
@@ -320,7 +319,7 @@ def trim_and_fill(
             test=res.test if test is None else test,
             level=res.level,
             labels=labels0 + filled_labels,
-            measure=getattr(res, "measure", None),
+            measure=res.measure,
         )
     else:
         filled_yi = np.empty(0)

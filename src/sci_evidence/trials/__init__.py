@@ -6,7 +6,6 @@ analyze_trial(df, *, natural_history=None, ...) -> TrialAnalysis
 read_trial_table(path) -> DataFrame ;  validate_trial_table(df) -> DataFrame
 design_from_evidence(nh_conversion, nh_scores=None, ...) -> TrialDesign
 simulate_power(design, n_per_arm, *, n_simulations=10_000, seed=0) -> PowerResult
-synthetic_exam(nli, ais, ...) -> SyntheticExam ;  synthetic_trial(...) -> SyntheticTrial
 statistics: proportion_ci, poisson_binomial_pmf, poisson_binomial_test, two_by_two_effect,
 ancova, mean_ci ; natural history: conversion_benchmarks, expected_conversion, compare_arm
 """
@@ -33,7 +32,6 @@ from sci_evidence.trials.stats import (
     proportion_ci,
     two_by_two_effect,
 )
-from sci_evidence.trials.synthetic import synthetic_exam, synthetic_trial
 
 __all__ = [
     "ArmSummary",
@@ -54,8 +52,6 @@ __all__ = [
     "proportion_ci",
     "read_trial_table",
     "simulate_power",
-    "synthetic_exam",
-    "synthetic_trial",
     "two_by_two_effect",
     "validate_trial_table",
 ]

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sci_evidence.errors import DataWarning, InputError
-from sci_evidence.trials._levels import EXAM_COLUMNS
+from sci_evidence.isncsci.levels import INPUT_COLUMNS
 from sci_evidence.trials.io import validate_trial_table
 from sci_evidence.trials.natural_history import (
     ArmNaturalHistory,
@@ -34,6 +34,7 @@ from sci_evidence.trials.outcomes import (
     transition_group,
 )
 from sci_evidence.trials.stats import (
+    CI_METHODS,
     AncovaResult,
     MeanCI,
     ProportionCI,
@@ -514,9 +515,11 @@ def analyze_trial(
     -------
     TrialAnalysis
     """
+    if ci_method not in CI_METHODS:
+        raise InputError(f"ci_method must be {' or '.join(CI_METHODS)}", value=ci_method)
     data = validate_trial_table(df)
     classify = classify or _default_classify()
-    cols = [c for c in EXAM_COLUMNS if c in data.columns]
+    cols = [c for c in INPUT_COLUMNS if c in data.columns]
     to_classify = data[cols].copy()
     to_classify.insert(0, "id", [f"row{i + 2}" for i in range(len(data))])
     classified = classify(to_classify)

@@ -10,19 +10,28 @@ all vectorised over simulations with a seeded numpy Generator.
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
+from sci_evidence.errors import InputError
+from sci_evidence.trials._simulation import (
+    STREAM_BLOCK,
+    _blocks_per_step,
+    _simulate_chunk,
+    _Streams,
+)
 from sci_evidence.trials.natural_history import conversion_benchmarks, expected_conversion
 
 ENDPOINTS = ("conversion", "motor")
 ANALYSES = {"conversion": ("cmh", "chi2"), "motor": ("ancova", "ttest")}
-SCORE_RANGE = {"TMS": 100.0, "UEMS": 50.0, "LEMS": 50.0, "LT": 112.0, "PP": 112.0}
+#: Scores of the ``motor`` endpoint.
+MOTOR_SCORES = ("TMS", "UEMS", "LEMS")
 #: Default baseline mix: a typical acute MSC trial enrolling motor-complete injuries.
 DEFAULT_MIX: dict[tuple[str, str], float] = {
     ("A", "tetraplegia"): 0.4,
@@ -98,24 +107,29 @@ class TrialDesign:
 
     def __post_init__(self) -> None:
         if self.endpoint not in ENDPOINTS:
-            raise ValueError(f"endpoint must be one of {ENDPOINTS}; got {self.endpoint!r}")
+            raise InputError(f"endpoint must be one of {', '.join(ENDPOINTS)}", value=self.endpoint)
         if self.analysis is not None and self.analysis not in ANALYSES[self.endpoint]:
-            raise ValueError(
-                f"analysis for {self.endpoint} must be one of {ANALYSES[self.endpoint]}; "
-                f"got {self.analysis!r}"
+            raise InputError(
+                f"analysis for the {self.endpoint} endpoint must be "
+                f"{' or '.join(ANALYSES[self.endpoint])}",
+                value=self.analysis,
             )
         if not self.strata:
-            raise ValueError("a design needs at least one stratum")
-        if not self.odds_ratio > 0:
-            raise ValueError(f"odds_ratio must be > 0; got {self.odds_ratio}")
+            raise InputError("a design needs at least one stratum")
+        if not (self.odds_ratio > 0 and math.isfinite(self.odds_ratio)):
+            raise InputError("odds_ratio must be a finite number > 0", value=self.odds_ratio)
+        if not math.isfinite(self.motor_gain):
+            raise InputError("motor_gain must be a finite number of points", value=self.motor_gain)
+        if self.score not in MOTOR_SCORES:
+            raise InputError(f"score must be {', '.join(MOTOR_SCORES)}", value=self.score)
         if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must lie in [0, 1); got {self.dropout}")
+            raise InputError("dropout must lie in [0, 1)", value=self.dropout)
         if not 0 < self.alpha < 1:
-            raise ValueError(f"alpha must lie in (0, 1); got {self.alpha}")
+            raise InputError("alpha must lie in (0, 1)", value=self.alpha)
         if not -1 < self.correlation < 1:
-            raise ValueError(f"correlation must lie in (-1, 1); got {self.correlation}")
+            raise InputError("correlation must lie in (-1, 1)", value=self.correlation)
         if self.block_size < 2 or self.block_size % 2:
-            raise ValueError(f"block_size must be an even number >= 2; got {self.block_size}")
+            raise InputError("block_size must be an even number >= 2", value=self.block_size)
         if self.endpoint == "motor":
             for s in self.strata:
                 if not np.isfinite(
@@ -126,7 +140,7 @@ class TrialDesign:
                         s.score_sd_followup,
                     ]
                 ).all():
-                    raise ValueError(
+                    raise InputError(
                         f"no {self.score} course for stratum {s.grade}/{s.level_group}"
                     )
 
@@ -200,7 +214,7 @@ def design_from_evidence(
         ``dropout``, ``alpha``, ``correlation``, ``block_size``, ``analysis``).
     """
     if phase not in ("acute", "chronic"):
-        raise ValueError(f"phase must be 'acute' or 'chronic'; got {phase!r}")
+        raise InputError("phase must be acute or chronic", value=phase)
     default_weeks = (2, 52) if phase == "acute" else (52, 52)
     baseline_week = default_weeks[0] if baseline_week is None else baseline_week
     followup_week = default_weeks[1] if followup_week is None else followup_week
@@ -210,13 +224,13 @@ def design_from_evidence(
     mix = dict(mix or DEFAULT_MIX)
     total = float(sum(mix.values()))
     if total <= 0:
-        raise ValueError("mix weights must sum to a positive number")
+        raise InputError("mix weights must sum to a positive number")
     bench = conversion_benchmarks(natural_history_conversion)
     strata = []
     for (grade, group), w in mix.items():
         exp = expected_conversion(grade, group, phase, bench)
         if exp is None:
-            raise ValueError(f"no {phase} conversion benchmark for AIS {grade} {group}")
+            raise InputError(f"no {phase} conversion benchmark for AIS {grade} {group}")
         course = [np.nan] * 4
         if natural_history_scores is not None:
             course = _score_course(
@@ -249,7 +263,7 @@ def _score_course(nh, score, grade, group, cohort, week0, week1) -> list[float]:
         r = rows[pd.to_numeric(rows["week"]) == week]
         if r.empty:
             weeks = sorted(pd.to_numeric(rows["week"]).dropna().astype(int).unique())
-            raise ValueError(
+            raise InputError(
                 f"no {score} at week {week} for AIS {grade} {group} in {cohort}; weeks: {weeks}"
             )
         out += [float(r["mean"].iloc[0]), float(r["sd"].iloc[0])]
@@ -325,36 +339,73 @@ def simulate_power(
     n_simulations: int = 10_000,
     seed: int | None = 0,
     chunk: int = 2_000,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PowerResult:
     """Power of ``design`` at each sample size by simulating ``n_simulations`` trials.
 
-    Each sample size draws from its own stream ``SeedSequence([seed, n_per_arm])`` so that a
-    result does not depend on which other sizes were asked for. The Monte-Carlo standard
-    error is :math:`\\sqrt{\\hat p(1-\\hat p)/S}`.
+    The simulated trials of one sample size are cut into blocks of :data:`STREAM_BLOCK`;
+    block ``b`` draws from its own stream ``SeedSequence([seed, n_per_arm], spawn_key=(b,))``.
+    So a result depends on the seed, the sample size and the number of simulations only: not
+    on which other sizes were asked for, nor on how many blocks are simulated together
+    (``chunk``, lowered further to keep one chunk's arrays within :data:`CHUNK_BYTES`). The
+    Monte-Carlo standard error is :math:`\\sqrt{\\hat p(1-\\hat p)/S}`.
+
+    Parameters
+    ----------
+    n_per_arm : int or sequence of int
+        Patients per arm (>= 2).
+    n_simulations : int, default 10_000
+    seed : int >= 0 or None, default 0
+        None draws fresh entropy (not reproducible).
+    chunk : int, default 2_000
+        Most simulated trials per vectorised step (rounded to whole blocks).
+    progress : callable, optional
+        ``progress(done, total)`` after each step, counting simulated trials over all sizes.
+
+    Raises
+    ------
+    InputError
+        A size below 2, fewer than one simulation, a negative seed, or a request whose
+        smallest step (one block of trials) would not fit in the memory available; the
+        message gives the memory it would need.
     """
-    sizes = [int(n_per_arm)] if np.isscalar(n_per_arm) else [int(n) for n in n_per_arm]
-    if not sizes or min(sizes) < 2:
-        raise ValueError("n_per_arm must be at least 2")
-    if n_simulations < 1:
-        raise ValueError("n_simulations must be >= 1")
+    sizes = [n_per_arm] if np.isscalar(n_per_arm) else list(n_per_arm)
+    if not sizes:
+        raise InputError("n_per_arm needs at least one sample size")
+    for n in sizes:
+        if not _is_int(n) or n < 2:
+            raise InputError("n_per_arm must be an integer of at least 2", value=n)
+    sizes = [int(n) for n in sizes]
+    if not _is_int(n_simulations) or n_simulations < 1:
+        raise InputError("n_simulations must be an integer of at least 1", value=n_simulations)
+    n_simulations = int(n_simulations)
+    if seed is not None and (not _is_int(seed) or seed < 0):
+        raise InputError("seed must be a non-negative integer", value=seed)
+    if not _is_int(chunk) or chunk < 1:
+        raise InputError("chunk must be an integer of at least 1", value=chunk)
+    steps = {n: _blocks_per_step(design, n, int(chunk)) for n in sizes}
+    total = n_simulations * len(sizes)
     t0 = time.perf_counter()
     points = []
+    done_all = 0
     for n in sizes:
-        ss = (
-            np.random.SeedSequence([0 if seed is None else seed, n])
-            if seed is not None
-            else (np.random.SeedSequence())
-        )
-        rng = np.random.default_rng(ss)
+        entropy = [seed, n] if seed is not None else np.random.SeedSequence().entropy
+        n_blocks = -(-n_simulations // STREAM_BLOCK)
         rejected = 0
         analysed = 0.0
-        done = 0
-        while done < n_simulations:
-            s = min(chunk, n_simulations - done)
-            rej, n_an = _simulate_chunk(design, n, s, rng)
+        for first in range(0, n_blocks, steps[n]):
+            rngs = []
+            rows = []
+            for b in range(first, min(first + steps[n], n_blocks)):
+                ss = np.random.SeedSequence(entropy, spawn_key=(b,))
+                rngs.append(np.random.default_rng(ss))
+                rows.append(min(STREAM_BLOCK, n_simulations - b * STREAM_BLOCK))
+            rej, n_an = _simulate_chunk(design, n, _Streams(rngs, rows))
             rejected += int(rej.sum())
             analysed += float(n_an.sum())
-            done += s
+            done_all += sum(rows)
+            if progress is not None:
+                progress(done_all, total)
         power = rejected / n_simulations
         points.append(
             PowerPoint(
@@ -368,170 +419,5 @@ def simulate_power(
     return PowerResult(design, tuple(points), seed, time.perf_counter() - t0)
 
 
-def _block_patterns(block: int) -> np.ndarray:
-    """Every arrangement of block/2 treated and block/2 control slots (equally likely)."""
-    from itertools import combinations
-
-    rows = []
-    for treated in combinations(range(block), block // 2):
-        row = np.zeros(block, bool)
-        row[list(treated)] = True
-        rows.append(row)
-    return np.array(rows)
-
-
-def _randomise(strata: np.ndarray, k: int, block: int, rng: np.random.Generator) -> np.ndarray:
-    """Permuted blocks within strata: True = treated. ``strata`` is (S, N) of stratum codes.
-
-    Each stratum has its own sequence of blocks, each block one of the C(b, b/2) balanced
-    arrangements drawn uniformly (the same law as a random permutation of the block); the
-    i-th patient enrolled into a stratum takes the i-th slot of its sequence.
-    """
-    s, n = strata.shape
-    n_blocks = -(-n // block)
-    patterns = _block_patterns(block)
-    pick = rng.integers(0, len(patterns), (s, k, n_blocks))
-    seq = patterns[pick].reshape(s, k, n_blocks * block)
-    rank = np.zeros((s, n), np.int32)
-    for j in range(k):
-        in_j = strata == j
-        # Within stratum j the running count minus one is the patient's slot.
-        rank += in_j * (np.cumsum(in_j, axis=1, dtype=np.int32) - 1)
-    return seq[np.arange(s)[:, None], strata, rank]
-
-
-def _simulate_chunk(
-    d: TrialDesign, n_per_arm: int, s: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    n = 2 * n_per_arm
-    k = len(d.strata)
-    w = np.array([st.weight for st in d.strata], float)
-    strata = np.searchsorted(np.cumsum(w / w.sum()), rng.random((s, n)), side="right")
-    strata = np.minimum(strata, k - 1)
-    treated = _randomise(strata, k, d.block_size, rng)
-    observed = rng.random((s, n)) >= d.dropout
-    if d.endpoint == "conversion":
-        p0 = np.array([st.p_convert for st in d.strata], float)[strata]
-        p1 = _shift_odds(p0, d.odds_ratio)
-        y = rng.random((s, n)) < np.where(treated, p1, p0)
-        if d.planned_analysis == "cmh":
-            pval = _cmh_pvalue(y, treated, observed, strata, k)
-        else:
-            pval = _chi2_pvalue(y, treated, observed)
-    else:
-        top = SCORE_RANGE.get(d.score, 100.0)
-        mb = np.array([st.score_mean_baseline for st in d.strata])[strata]
-        sb = np.array([st.score_sd_baseline for st in d.strata])[strata]
-        mf = np.array([st.score_mean_followup for st in d.strata])[strata]
-        sf = np.array([st.score_sd_followup for st in d.strata])[strata]
-        z1 = rng.standard_normal((s, n))
-        z2 = rng.standard_normal((s, n))
-        r = d.correlation
-        base = np.clip(mb + sb * z1, 0, top)
-        follow = mf + sf * (r * z1 + np.sqrt(1 - r * r) * z2) + d.motor_gain * treated
-        follow = np.clip(follow, 0, top)
-        change = follow - base
-        if d.planned_analysis == "ancova":
-            pval = _ancova_pvalue(change, treated, base, observed, strata, k)
-        else:
-            pval = _ttest_pvalue(change, treated, observed)
-    reject = np.nan_to_num(pval, nan=1.0) < d.alpha
-    return reject, observed.sum(axis=1)
-
-
-def _shift_odds(p: np.ndarray, odds_ratio: float) -> np.ndarray:
-    if odds_ratio == 1.0:
-        return p
-    with np.errstate(divide="ignore"):
-        odds = p / (1 - p) * odds_ratio
-    return np.where(p >= 1, 1.0, odds / (1 + odds))
-
-
-def _cmh_pvalue(y, treated, observed, strata, k) -> np.ndarray:
-    """Cochran–Mantel–Haenszel χ² (1 df, no continuity correction), per simulation."""
-    num = np.zeros(y.shape[0])
-    var = np.zeros(y.shape[0])
-    yt = y & treated & observed
-    for j in range(k):
-        in_k = (strata == j) & observed
-        nk = in_k.sum(axis=1).astype(float)
-        n1 = (in_k & treated).sum(axis=1).astype(float)
-        m1 = (in_k & y).sum(axis=1).astype(float)
-        a = (yt & in_k).sum(axis=1).astype(float)
-        ok = nk > 1
-        with np.errstate(divide="ignore", invalid="ignore"):
-            e = np.where(ok, n1 * m1 / nk, 0.0)
-            v = np.where(ok, n1 * (nk - n1) * m1 * (nk - m1) / (nk**2 * (nk - 1)), 0.0)
-        num += np.where(ok, a - e, 0.0)
-        var += v
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stat = np.where(var > 0, num**2 / var, np.nan)
-    return sps.chi2.sf(stat, 1)
-
-
-def _chi2_pvalue(y, treated, observed) -> np.ndarray:
-    """Pearson χ² of the 2×2 table (pooled two-proportion z test), per simulation."""
-    t = treated & observed
-    c = ~treated & observed
-    n1, n2 = t.sum(axis=1).astype(float), c.sum(axis=1).astype(float)
-    a, b = (y & t).sum(axis=1), (y & c).sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = (a + b) / (n1 + n2)
-        z = (a / n1 - b / n2) / np.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
-    return 2 * sps.norm.sf(np.abs(z))
-
-
-def _ancova_pvalue(change, treated, base, observed, strata, k) -> np.ndarray:
-    """t test of the arm coefficient in change ~ arm + baseline + stratum (OLS), per simulation.
-
-    The strata enter as indicator columns because randomisation was stratified on them:
-    leaving them out makes the test conservative ("analyse as you randomise"). Computed by
-    Frisch–Waugh–Lovell: centring change, arm and baseline within strata absorbs the
-    intercept and stratum columns, leaving a two-regressor least-squares problem with
-    :math:`n - 2 - (\text{non-empty strata})` residual degrees of freedom.
-    """
-    w = observed.astype(float)
-    y = change.astype(float)
-    t = treated.astype(float)
-    b = base.astype(float)
-    yc, tc, bc = np.zeros_like(y), np.zeros_like(y), np.zeros_like(y)
-    used = np.zeros(y.shape[0])
-    for j in range(k):
-        m = (strata == j) * w
-        nj = m.sum(axis=1)
-        used += nj > 0
-        safe = np.where(nj > 0, nj, 1.0)[:, None]
-        for src, dst in ((y, yc), (t, tc), (b, bc)):
-            mean = (src * m).sum(axis=1)[:, None] / safe
-            dst += m * (src - mean)
-    stt = (tc * tc).sum(axis=1)
-    sbb = (bc * bc).sum(axis=1)
-    stb = (tc * bc).sum(axis=1)
-    sty = (tc * yc).sum(axis=1)
-    sby = (bc * yc).sum(axis=1)
-    det = stt * sbb - stb**2
-    df = w.sum(axis=1) - 2 - used
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ok = (det > 1e-9 * np.maximum(stt * sbb, 1e-300)) & (df > 0)
-        beta_t = (sbb * sty - stb * sby) / det
-        beta_b = (stt * sby - stb * sty) / det
-        rss = ((yc - beta_t[:, None] * tc - beta_b[:, None] * bc) ** 2 * w).sum(axis=1)
-        se = np.sqrt(rss / df * sbb / det)
-        stat = beta_t / se
-    p = 2 * sps.t.sf(np.abs(stat), np.maximum(df, 1))
-    return np.where(ok & (se > 0), p, np.nan)
-
-
-def _ttest_pvalue(change, treated, observed) -> np.ndarray:
-    """Pooled-variance two-sample t test of the change, per simulation."""
-    t = treated & observed
-    c = ~treated & observed
-    n1, n2 = t.sum(axis=1), c.sum(axis=1)
-    m1 = np.sum(change * t, axis=1) / n1
-    m2 = np.sum(change * c, axis=1) / n2
-    ss = np.sum(t * (change - m1[:, None]) ** 2 + c * (change - m2[:, None]) ** 2, axis=1)
-    df = n1 + n2 - 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        se = np.sqrt(ss / df * (1 / n1 + 1 / n2))
-        stat = (m1 - m2) / se
-    return 2 * sps.t.sf(np.abs(stat), np.maximum(df, 1))
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int | np.integer) and not isinstance(x, bool)

@@ -15,18 +15,22 @@ import numpy as np
 import pandas as pd
 
 from sci_evidence.errors import InputError
-from sci_evidence.trials._levels import KEY_MUSCLES, REQUIRED_EXAM_COLUMNS, SEGMENTS
+from sci_evidence.isncsci import levels as isncsci_levels
 
 ID_COLUMNS = ("patient_id", "arm", "visit")
 COVARIATES = ("age", "sex", "aetiology", "centre")
-NON_KEY_COLUMNS = (
-    "rightLowestNonKeyMuscleWithMotorFunction",
-    "leftLowestNonKeyMuscleWithMotorFunction",
+NON_KEY_COLUMNS = tuple(isncsci_levels.NON_KEY_COLUMNS[side] for side in isncsci_levels.SIDES)
+#: The exam columns a trial table must have (the flat layout without the optional non-key
+#: muscle columns), as :mod:`sci_evidence.isncsci.levels` defines the layout.
+REQUIRED_EXAM_COLUMNS = (
+    isncsci_levels.VAC_COLUMN,
+    isncsci_levels.DAP_COLUMN,
+    *isncsci_levels.SCORE_COLUMNS,
 )
 _SENSORY = re.compile(r"^(0|1|2|NT)$|^(0|1|NT)\*{1,2}$")
 _MOTOR = re.compile(r"^([0-5]|NT)$|^([0-4]|NT)\*{1,2}$")
 _ANAL = {"Yes", "No", "NT"}
-_NON_KEY_LEVELS = {SEGMENTS[m] for m in KEY_MUSCLES}
+_NON_KEY_LEVELS = {level.name for level in isncsci_levels.KEY_MUSCLE_LEVELS}
 
 
 def read_trial_table(path: str | Path) -> pd.DataFrame:

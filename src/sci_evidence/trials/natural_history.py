@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sci_evidence.trials._levels import AIS_GRADES
+from sci_evidence.isncsci.levels import AIS_GRADES
 from sci_evidence.trials.stats import poisson_binomial_test
 
 #: Baseline exams up to this day since injury are "acute"; from ``CHRONIC_FROM_DAY`` "chronic".

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from sci_evidence.errors import InputError
-from sci_evidence.trials._levels import AIS_GRADES, INT_INDEX, LAST_CERVICAL, level_index
+from sci_evidence.isncsci.levels import AIS_GRADES, Level
 
 SCORES = ("UEMS", "LEMS", "LT", "PP")
 #: Engine result column → our score name.
@@ -30,7 +30,7 @@ def parse_grades(text: str) -> tuple[frozenset[str], bool]:
     parts = [p.strip() for p in str(text).split(",") if p.strip()]
     grades = frozenset(p.rstrip("*") for p in parts)
     if not grades or not grades <= set(AIS_GRADES):
-        raise ValueError(f"not an AIS result: {text!r}")
+        raise InputError("not an AIS result", value=text)
     return grades, any(p.endswith("*") for p in parts)
 
 
@@ -42,7 +42,12 @@ def grades_text(grades: frozenset[str]) -> str:
 def parse_levels(text: str) -> tuple[int, ...]:
     """``"C5,C6*"`` → (4, 5): indices of the possible levels (``INT`` → 29)."""
     parts = [p.strip() for p in str(text).split(",") if p.strip()]
-    return tuple(level_index(p) for p in parts if p.rstrip("*").upper() != "NA")
+    return tuple(_level_index(p) for p in parts if p.rstrip("*").upper() != "NA")
+
+
+def _level_index(name: str) -> int:
+    """Index of a level name (``"C5"`` → 4, ``"INT"`` → 29); stars are ignored."""
+    return int(Level[name.strip().rstrip("*").upper()])
 
 
 def parse_total(text: str) -> float:
@@ -110,9 +115,9 @@ def exam_outcomes(exams: pd.DataFrame, classified: pd.DataFrame) -> pd.DataFrame
 
 def level_group_of(rostral_index: float) -> str:
     """``tetraplegia`` for an NLI at C1–C8, ``paraplegia`` below; ``""`` when unknown/INT."""
-    if not np.isfinite(rostral_index) or rostral_index >= INT_INDEX:
+    if not np.isfinite(rostral_index) or rostral_index >= Level.INT:
         return ""
-    return "tetraplegia" if rostral_index <= LAST_CERVICAL else "paraplegia"
+    return "tetraplegia" if rostral_index <= Level.C8 else "paraplegia"
 
 
 def patient_outcomes(exam_frame: pd.DataFrame) -> pd.DataFrame:

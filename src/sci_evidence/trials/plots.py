@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import PathPatch, Rectangle
 from matplotlib.path import Path as MplPath
 
-from sci_evidence.trials._levels import AIS_GRADES
+from sci_evidence.isncsci.levels import AIS_GRADES
 from sci_evidence.trials.stats import poisson_binomial_pmf
 
 if TYPE_CHECKING:

@@ -35,6 +35,13 @@ def _pv(x) -> str:
         return "–"
 
 
+def _csv_safe(frame):
+    """The frame with its text cells neutralised against spreadsheet formulas (OWASP)."""
+    from sci_evidence.outputs import csv_safe_cell
+
+    return frame.map(csv_safe_cell)
+
+
 def write_analysis(
     analysis: TrialAnalysis, out_dir: str | Path, *, title: str = "trial", study_id: str = "trial"
 ) -> dict[str, Path]:
@@ -64,11 +71,11 @@ def write_analysis(
         tables["benchmarks"] = analysis.benchmarks
     for name, frame in tables.items():
         p = out / f"{name}.csv"
-        frame.to_csv(p, index=False)
+        _csv_safe(frame).to_csv(p, index=False)
         written[name] = p
     for name, frame in analysis.evidence_rows(study_id).items():
         p = ev / f"{name}.csv"
-        frame.to_csv(p, index=False)
+        _csv_safe(frame).to_csv(p, index=False)
         written[f"evidence_{name}"] = p
     figures = {
         "transitions": analysis.plot_transitions(),

@@ -9,9 +9,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats as sps
 
-_CI_METHODS = ("clopper-pearson", "wilson")
+from sci_evidence.errors import InputError
+
+#: Intervals of a proportion that :func:`proportion_ci` computes.
+CI_METHODS = ("clopper-pearson", "wilson")
+_CI_METHODS = CI_METHODS
 
 
 @dataclass(frozen=True)
@@ -47,11 +50,13 @@ def proportion_ci(
     level : float, default 0.95
     """
     if method not in _CI_METHODS:
-        raise ValueError(f"method must be one of {_CI_METHODS}; got {method!r}")
+        raise InputError(f"method must be one of {_CI_METHODS}; got {method!r}")
     if not 0 <= x <= n:
-        raise ValueError(f"need 0 <= x <= n; got x={x}, n={n}")
+        raise InputError(f"need 0 <= x <= n; got x={x}, n={n}")
     if n == 0:
         return ProportionCI(x, n, float("nan"), float("nan"), float("nan"), method, level)
+    from scipy import stats as sps  # here, not at import: `trial design` never needs it
+
     alpha = 1 - level
     p = x / n
     if method == "clopper-pearson":
@@ -75,7 +80,7 @@ def poisson_binomial_pmf(p: np.ndarray) -> np.ndarray:
     """
     p = np.asarray(p, float)
     if np.any((p < 0) | (p > 1)) or np.any(~np.isfinite(p)):
-        raise ValueError("probabilities must lie in [0, 1]")
+        raise InputError("probabilities must lie in [0, 1]")
     pmf = np.zeros(p.size + 1)
     pmf[0] = 1.0
     for i, pi in enumerate(p):
@@ -121,7 +126,7 @@ def poisson_binomial_test(
     """
     p = np.asarray(p, float)
     if not 0 <= observed <= p.size:
-        raise ValueError(f"observed must lie in 0..{p.size}; got {observed}")
+        raise InputError(f"observed must lie in 0..{p.size}; got {observed}")
     pmf = poisson_binomial_pmf(p)
     if alternative == "greater":
         pval = pmf[observed:].sum()
@@ -130,7 +135,7 @@ def poisson_binomial_test(
     elif alternative == "two-sided":
         pval = pmf[pmf <= pmf[observed] * (1 + 1e-7)].sum()
     else:
-        raise ValueError("alternative must be 'greater', 'less' or 'two-sided'")
+        raise InputError("alternative must be 'greater', 'less' or 'two-sided'")
     expected = float(p.sum())
     ratio = observed / expected if expected > 0 else float("nan")
     return PoissonBinomialTest(
@@ -189,13 +194,13 @@ def two_by_two_effect(
     The Wald interval is :math:`y \\pm z_{1-\\alpha/2}\\sqrt v` (exponentiated for RR).
     """
     if measure not in ("RR", "RD"):
-        raise ValueError("measure must be 'RR' or 'RD'")
+        raise InputError("measure must be 'RR' or 'RD'")
     if to not in ("only0", "all", "none"):
-        raise ValueError("to must be 'only0', 'all' or 'none'")
+        raise InputError("to must be 'only0', 'all' or 'none'")
     bi, di = n1 - ai, n2 - ci
     cells = np.array([ai, bi, ci, di], float)
     if np.any(cells < 0):
-        raise ValueError("events cannot exceed the number of patients")
+        raise InputError("events cannot exceed the number of patients")
     corrected = to == "all" or (to == "only0" and bool(np.any(cells == 0)))
     if corrected:
         cells = cells + add
@@ -209,6 +214,8 @@ def two_by_two_effect(
         p1, p2 = a / m1, c / m2
         yi = float(p1 - p2)
         vi = float(p1 * (1 - p1) / m1 + p2 * (1 - p2) / m2)
+    from scipy import stats as sps  # here, not at import: `trial design` never needs it
+
     z = float(sps.norm.ppf(1 - (1 - level) / 2))
     se = np.sqrt(vi)
     lb, ub = yi - z * se, yi + z * se
@@ -276,7 +283,7 @@ def ancova(
     n = y.size
     X = np.column_stack([np.ones(n), t, b])
     if n <= 3 or np.linalg.matrix_rank(X) < 3:
-        raise ValueError("ANCOVA needs more than 3 patients, both arms and varying baselines")
+        raise InputError("ANCOVA needs more than 3 patients, both arms and varying baselines")
     coef, *_ = np.linalg.lstsq(X, y, rcond=None)
     resid = y - X @ coef
     df = n - 3
@@ -285,6 +292,8 @@ def ancova(
     se = float(np.sqrt(cov[1, 1]))
     est = float(coef[1])
     stat = est / se if se > 0 else float("nan")
+    from scipy import stats as sps  # here, not at import: `trial design` never needs it
+
     pval = float(2 * sps.t.sf(abs(stat), df))
     q = float(sps.t.ppf(1 - (1 - level) / 2, df))
     return AncovaResult(
@@ -332,5 +341,7 @@ def mean_ci(values: np.ndarray, *, level: float = 0.95) -> MeanCI:
     if n == 1:
         return MeanCI(1, m, float("nan"), float("nan"), float("nan"), level)
     sd = float(x.std(ddof=1))
+    from scipy import stats as sps  # here, not at import: `trial design` never needs it
+
     half = float(sps.t.ppf(1 - (1 - level) / 2, n - 1)) * sd / np.sqrt(n)
     return MeanCI(int(n), m, sd, m - half, m + half, level)

@@ -1,7 +1,9 @@
 """Segment names, key muscles and the flat exam layout's column names.
 
-Kept here (rather than imported from :mod:`sci_evidence.isncsci`) so that the synthetic-exam
-generator works its expected values out independently of the classification engine.
+A test oracle's own copy, deliberately not imported from :mod:`sci_evidence.isncsci.levels`
+(the package's one home of these facts): the synthetic-exam generator works its expected
+values out independently of the engine it checks. It lives with the tests, not in the
+installed package.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Random ISNCSCI exams in the reference's flat layout, for tests, benchmarks and power work.
+"""Random ISNCSCI exams in the reference's flat layout, for tests and benchmarks (not part of the
+installed package; benchmarks put ``tests/`` on ``sys.path`` to import it).
 
 Two mixes:
 

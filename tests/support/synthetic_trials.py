@@ -18,6 +18,8 @@ result without running a classification engine:
 Randomness sets only what the definitions leave free (grades below the level, how far
 sensation is preserved), so the same ``texture`` seed with a higher ``recovery`` gives a
 plausible later exam of the same patient.
+
+Test data only (tests of trials/ and the CLI): not part of the installed package.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sci_evidence.trials._levels import (
+from support.exam_layout import (
     AIS_GRADES,
     EXAM_COLUMNS,
     INT_INDEX,
