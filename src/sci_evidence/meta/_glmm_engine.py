@@ -1,0 +1,473 @@
+"""Numerical engine of :func:`sci_evidence.meta.glmm.pool_glmm` (private).
+
+Two pieces:
+
+* :func:`glm_fit` — iteratively reweighted least squares for the binomial (logit) and
+  Poisson (log) families, following the iteration of R's ``glm.fit`` step for step (same
+  starting values, same link thresholds, same convergence rule ``|dev - dev_old| /
+  (|dev| + 0.1) < 1e-8``, at most 25 iterations) so that fits whose maximum is at infinity
+  (zero cells in a saturated model) stop where R stops.
+* :func:`fit_glmm` — maximum likelihood for a GLMM with one scalar normal random effect per
+  group, ``eta_r = x_r'beta + offset_r + z_r * tau * u_g(r)``, ``u_g ~ N(0, 1)``, the
+  marginal likelihood of each group computed by adaptive Gauss-Hermite quadrature centred
+  at the conditional mode and scaled by the curvature there (the rule of lme4's ``glmer``
+  with ``nAGQ`` nodes; ``nAGQ = 1`` is the Laplace approximation). The gradient of the
+  quadrature approximation is exact (the dependence of the mode and of the scale on the
+  parameters enters by implicit differentiation, which needs the third derivative of the
+  log-likelihood); the Hessian is the central difference of that gradient. The maximiser is
+  a damped Newton iteration on ``(beta, tau)``; the likelihood is even in ``tau``, so the
+  iteration runs over the real line and ``|tau|`` is reported — a maximum at ``tau = 0``
+  needs no bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit, gammaln
+
+_EPS = np.finfo(float).eps
+_THRESH = 30.0
+
+
+# --------------------------------------------------------------------------- families
+class Family:
+    """Log-likelihood of one row and its first three derivatives in eta."""
+
+    name = ""
+
+    def __init__(self, y: np.ndarray, n: np.ndarray | None):
+        self.y = np.asarray(y, dtype=float)
+        self.n = None if n is None else np.asarray(n, dtype=float)
+
+    def derivs(self, eta: np.ndarray, order: int = 3):
+        raise NotImplementedError
+
+
+class Binomial(Family):
+    name = "binomial"
+
+    def __init__(self, y, n):
+        super().__init__(y, n)
+        self.const = gammaln(self.n + 1) - gammaln(self.y + 1) - gammaln(self.n - self.y + 1)
+
+    def loglik(self, eta):
+        y, n = self._bcast(eta)
+        return y * eta - n * np.logaddexp(0.0, eta) + self._c(eta)
+
+    def _bcast(self, eta):
+        if eta.ndim == 2:
+            return self.y[:, None], self.n[:, None]
+        return self.y, self.n
+
+    def _c(self, eta):
+        return self.const[:, None] if eta.ndim == 2 else self.const
+
+    def derivs(self, eta, order=3):
+        y, n = self._bcast(eta)
+        p = expit(eta)
+        ll = y * eta - n * np.logaddexp(0.0, eta) + self._c(eta)
+        d1 = y - n * p
+        v = p * (1.0 - p)
+        d2 = -n * v
+        if order < 3:
+            return ll, d1, d2
+        d3 = d2 * (1.0 - 2.0 * p)
+        return ll, d1, d2, d3
+
+    def saturated_loglik(self):
+        y, n = self.y, self.n
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = np.where(n > 0, y / np.where(n > 0, n, 1), 0.0)
+            t1 = np.where(y > 0, y * np.log(np.where(p > 0, p, 1)), 0.0)
+            t2 = np.where(n - y > 0, (n - y) * np.log(np.where(p < 1, 1 - p, 1)), 0.0)
+        return t1 + t2 + self.const
+
+
+class Poisson(Family):
+    name = "poisson"
+
+    def __init__(self, y, n=None):
+        super().__init__(y, None)
+        self.const = -gammaln(self.y + 1)
+
+    def derivs(self, eta, order=3):
+        y = self.y[:, None] if eta.ndim == 2 else self.y
+        c = self.const[:, None] if eta.ndim == 2 else self.const
+        mu = np.exp(eta)
+        ll = y * eta - mu + c
+        if order < 3:
+            return ll, y - mu, -mu
+        return ll, y - mu, -mu, -mu
+
+    def loglik(self, eta):
+        return self.derivs(eta, 2)[0]
+
+    def saturated_loglik(self):
+        y = self.y
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(y > 0, y * np.log(np.where(y > 0, y, 1)) - y, 0.0)
+        return t + self.const
+
+
+def make_family(name: str, y, n=None) -> Family:
+    return Binomial(y, n) if name == "binomial" else Poisson(y)
+
+
+# --------------------------------------------------------------------------- glm.fit
+@dataclass
+class GlmFit:
+    coef: np.ndarray  # NaN for aliased columns
+    vcov: np.ndarray  # over the non-aliased columns (in order)
+    kept: np.ndarray  # indices of the non-aliased columns
+    loglik: float
+    deviance: float
+    converged: bool
+    n_iter: int
+    mu: np.ndarray
+
+
+def _linkinv(family: str, eta):
+    if family == "binomial":
+        tmp = np.where(eta < -_THRESH, _EPS, np.where(eta > _THRESH, 1 / _EPS, np.exp(np.clip(eta, -_THRESH, _THRESH))))
+        return tmp / (1.0 + tmp)
+    return np.maximum(np.exp(eta), _EPS)
+
+
+def _mu_eta(family: str, eta):
+    if family == "binomial":
+        e = np.exp(np.clip(eta, -_THRESH, _THRESH))
+        return np.where((eta > _THRESH) | (eta < -_THRESH), _EPS, e / (1.0 + e) ** 2)
+    return np.maximum(np.exp(eta), _EPS)
+
+
+def _dev_resids(family: str, y, mu, wt):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if family == "binomial":
+            a = np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / mu), 0.0)
+            b = np.where(y < 1, (1 - y) * np.log(np.where(y < 1, 1 - y, 1) / (1 - mu)), 0.0)
+            return 2 * wt * (a + b)
+        r = np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / mu), 0.0) - (y - mu)
+        return 2 * wt * r
+
+
+def _pivoted_qr_rank(A: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+    """Columns kept by R's limited-pivoting QR (dqrdc2): a column nearly dependent on the
+    columns before it is moved to the end and reported as aliased."""
+    kept: list[int] = []
+    Q = np.zeros((A.shape[0], 0))
+    for j in range(A.shape[1]):
+        col = A[:, j]
+        norm0 = np.linalg.norm(col)
+        r = col - Q @ (Q.T @ col) if Q.shape[1] else col
+        r = r - Q @ (Q.T @ r) if Q.shape[1] else r
+        nr = np.linalg.norm(r)
+        if norm0 > 0 and nr > tol * norm0:
+            kept.append(j)
+            Q = np.column_stack([Q, r / nr])
+    return np.asarray(kept, dtype=int)
+
+
+def glm_fit(
+    family: str,
+    X: np.ndarray,
+    y_count: np.ndarray,
+    n: np.ndarray | None,
+    offset: np.ndarray | None = None,
+    *,
+    maxit: int = 25,
+    epsilon: float = 1e-8,
+) -> GlmFit:
+    """IRLS as R's ``glm.fit`` (binomial with counts/trials, or Poisson with an offset)."""
+    X = np.asarray(X, dtype=float)
+    nobs, ncol = X.shape
+    off = np.zeros(nobs) if offset is None else np.asarray(offset, dtype=float)
+    if family == "binomial":
+        wt = np.asarray(n, dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y = np.where(wt > 0, y_count / np.where(wt > 0, wt, 1), 0.0)
+        mu = (wt * y + 0.5) / (wt + 1.0)
+        eta = np.log(mu / (1 - mu))
+    else:
+        wt = np.ones(nobs)
+        y = np.asarray(y_count, dtype=float)
+        mu = y + 0.1
+        eta = np.log(mu)
+    good_rows = wt > 0
+    kept = _pivoted_qr_rank(X[good_rows])
+    Xk = X[:, kept]
+    dev_old = float(np.sum(_dev_resids(family, y, mu, wt)))
+    converged = False
+    beta = np.zeros(len(kept))
+    R = None
+    it = 0
+    for it in range(1, maxit + 1):
+        me = _mu_eta(family, eta)
+        var = mu * (1 - mu) if family == "binomial" else mu
+        good = good_rows & (me != 0)
+        z = (eta - off)[good] + (y[good] - mu[good]) / me[good]
+        w = np.sqrt(wt[good] * me[good] ** 2 / var[good])
+        Q, R = np.linalg.qr(Xk[good] * w[:, None])
+        beta = np.linalg.solve(R, Q.T @ (z * w))
+        eta = Xk @ beta + off
+        mu = _linkinv(family, eta)
+        dev = float(np.sum(_dev_resids(family, y, mu, wt)))
+        if abs(dev - dev_old) / (abs(dev) + 0.1) < epsilon:
+            converged = True
+            break
+        dev_old = dev
+    Rinv = np.linalg.inv(R)
+    vcov = Rinv @ Rinv.T
+    coef = np.full(ncol, np.nan)
+    coef[kept] = beta
+    fam = make_family(family, y_count, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if family == "binomial":
+            ll = np.where(
+                wt > 0,
+                fam.const
+                + np.where(y_count > 0, y_count * np.log(mu), 0.0)
+                + np.where(wt - y_count > 0, (wt - y_count) * np.log(1 - mu), 0.0),
+                0.0,
+            )
+        else:
+            ll = fam.const + np.where(y_count > 0, y_count * np.log(mu), 0.0) - mu
+    return GlmFit(coef, vcov, kept, float(np.sum(ll)), dev, converged, it, mu)
+
+
+# --------------------------------------------------------------------------- GLMM by AGQ
+@dataclass
+class GlmmProblem:
+    family: Family
+    X: np.ndarray  # rows x P
+    offset: np.ndarray  # rows
+    z: np.ndarray  # random-effect loading per row
+    group: np.ndarray  # group index per row (0..G-1)
+    n_groups: int
+    nodes: np.ndarray
+    log_weights: np.ndarray
+
+    @classmethod
+    def build(cls, family, X, offset, z, group, n_groups, nAGQ):
+        x, w = np.polynomial.hermite.hermgauss(int(nAGQ))
+        return cls(
+            family,
+            np.asarray(X, float),
+            np.asarray(offset, float),
+            np.asarray(z, float),
+            np.asarray(group, int),
+            int(n_groups),
+            x,
+            np.log(w),
+        )
+
+    def gsum(self, v: np.ndarray) -> np.ndarray:
+        """Sum of row values within each group (rows on the first axis)."""
+        if v.ndim == 1:
+            return np.bincount(self.group, weights=v, minlength=self.n_groups)
+        return np.stack(
+            [np.bincount(self.group, weights=v[:, j], minlength=self.n_groups) for j in range(v.shape[1])],
+            axis=1,
+        )
+
+
+def _modes(prob: GlmmProblem, eta0: np.ndarray, tau: float, u: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Conditional modes of the standardised random effects by Newton (h is concave)."""
+    z, g = prob.z, prob.group
+    ok = False
+    for _ in range(100):
+        eta = eta0 + z * tau * u[g]
+        _, d1, d2 = prob.family.derivs(eta, 2)
+        grad = tau * prob.gsum(z * d1) - u
+        curv = 1.0 - tau * tau * prob.gsum(z * z * d2)
+        step = grad / curv
+        u = u + step
+        if np.max(np.abs(step)) < 1e-13 * (1.0 + np.max(np.abs(u))):
+            ok = True
+            break
+    return u, ok
+
+
+def loglik_and_grad(prob: GlmmProblem, params: np.ndarray, u_start: np.ndarray, *, per_group: bool = False):
+    """AGQ marginal log-likelihood, its exact gradient in ``(beta, tau)`` and the modes.
+
+    With ``per_group`` the gradient is returned per group (G x (P+1)), for the Hessian.
+    """
+    P = prob.X.shape[1]
+    beta, tau = params[:P], float(params[P])
+    z, g = prob.z, prob.group
+    eta0 = prob.X @ beta + prob.offset
+    u_hat, ok = _modes(prob, eta0, tau, u_start.copy())
+    eta_hat = eta0 + z * tau * u_hat[g]
+    ll_hat, d1h, d2h, d3h = prob.family.derivs(eta_hat, 3)
+    S2 = prob.gsum(z * z * d2h)
+    c = 1.0 - tau * tau * S2
+    s = 1.0 / np.sqrt(c)
+    xq = prob.nodes
+    uq = u_hat[:, None] + np.sqrt(2.0) * s[:, None] * xq[None, :]  # G x Q
+    etaq = eta0[:, None] + (z * tau)[:, None] * uq[g]  # R x Q
+    llq, d1q = prob.family.derivs(etaq, 2)[:2]
+    Hq = prob.gsum(llq) - 0.5 * uq * uq + xq[None, :] ** 2 + prob.log_weights[None, :]  # G x Q
+    m = Hq.max(axis=1)
+    ex = np.exp(Hq - m[:, None])
+    tot = ex.sum(axis=1)
+    pi = ex / tot[:, None]
+    logL = m + np.log(tot) + np.log(np.sqrt(2.0) * s) - 0.5 * np.log(2 * np.pi)
+    # partial derivatives at fixed (u_hat, s)
+    pig = pi[g]  # R x Q
+    a = np.sum(pig * d1q, axis=1)  # R
+    b = np.sum(pig * d1q * uq[g], axis=1)  # R
+    T_tau = prob.gsum(z * b)
+    hq = tau * prob.gsum(z[:, None] * d1q) - uq  # G x Q : h'(u_q)
+    T_u = np.sum(pi * hq, axis=1)
+    T_s = np.sum(pi * hq * np.sqrt(2.0) * xq[None, :], axis=1) + 1.0 / s
+    # implicit derivatives of the mode and of the scale
+    D = T_s * 0.5 * c**-1.5 * tau * tau
+    E = prob.gsum(z**3 * d3h)
+    coef_u = (T_u + D * tau * E) * tau / c  # multiplies z_r * d2h_r (from du/dbeta)
+    w_row = a + D[g] * z * z * d3h + coef_u[g] * z * d2h
+    G_tau = prob.gsum(z * d1h) + tau * u_hat * S2
+    du_dtau = G_tau / c
+    g_tau = T_tau + T_u * du_dtau + D * E * (u_hat + tau * du_dtau) + T_s * c**-1.5 * tau * S2
+    if per_group:
+        grad = np.column_stack([prob.gsum(w_row[:, None] * prob.X), g_tau])
+    else:
+        grad = np.append(prob.X.T @ w_row, g_tau.sum())
+    cond_ll = prob.gsum(ll_hat)
+    return float(logL.sum()), grad, u_hat, ok, cond_ll
+
+
+@dataclass
+class GlmmFit:
+    beta: np.ndarray
+    tau: float
+    loglik: float  # AGQ marginal log-likelihood
+    hessian: np.ndarray  # of the log-likelihood in (beta, tau)
+    vcov_beta: np.ndarray
+    u_hat: np.ndarray
+    cond_loglik: float  # sum of the rows' log-likelihoods at the conditional modes
+    converged: bool
+    n_iter: int
+    grad_norm: float
+    messages: list
+
+
+def _local_columns(prob: GlmmProblem) -> np.ndarray:
+    """Columns that are non-zero within one group only (e.g. study intercepts)."""
+    nz = prob.X != 0
+    out = np.full(prob.X.shape[1], -1)
+    for j in range(prob.X.shape[1]):
+        gs = np.unique(prob.group[nz[:, j]])
+        if len(gs) == 1:
+            out[j] = gs[0]
+    return out
+
+
+def hessian(prob: GlmmProblem, params: np.ndarray, u: np.ndarray, local: np.ndarray) -> np.ndarray:
+    """Central differences of the exact per-group gradient. Columns local to one group
+    (one per group at most) are perturbed together: each group's gradient sees only its own."""
+    npar = len(params)
+    H = np.zeros((npar, npar))
+    loc = np.where(local >= 0)[0]
+    shared = [j for j in range(npar) if j not in set(loc)]
+    h = 1e-5 * np.maximum(1.0, np.abs(params))
+    for j in shared:
+        e = np.zeros(npar)
+        e[j] = h[j]
+        gp = loglik_and_grad(prob, params + e, u)[1]
+        gm = loglik_and_grad(prob, params - e, u)[1]
+        H[:, j] = (gp - gm) / (2 * h[j])
+    if len(loc):
+        groups = local[loc]
+        if len(np.unique(groups)) == len(groups):
+            hl = 1e-5 * max(1.0, float(np.max(np.abs(params[loc]))))
+            e = np.zeros(npar)
+            e[loc] = hl
+            gp = loglik_and_grad(prob, params + e, u, per_group=True)[1]
+            gm = loglik_and_grad(prob, params - e, u, per_group=True)[1]
+            dG = (gp - gm) / (2 * hl)
+            for j in loc:
+                H[:, j] = dG[local[j]]
+        else:  # pragma: no cover - not produced by pool_glmm's designs
+            for j in loc:
+                e = np.zeros(npar)
+                e[j] = h[j]
+                H[:, j] = (loglik_and_grad(prob, params + e, u)[1] - loglik_and_grad(prob, params - e, u)[1]) / (2 * h[j])
+    return 0.5 * (H + H.T)
+
+
+def fit_glmm(
+    prob: GlmmProblem,
+    beta0: np.ndarray,
+    tau0: float = 0.5,
+    *,
+    maxiter: int = 200,
+    tol: float = 1e-10,
+) -> GlmmFit:
+    """Damped Newton maximisation of the AGQ log-likelihood over ``(beta, tau)``."""
+    P = prob.X.shape[1]
+    params = np.append(np.asarray(beta0, float), tau0)
+    u = np.zeros(prob.n_groups)
+    local = _local_columns(prob)
+    messages: list[str] = []
+    ll, grad, u, ok, _ = loglik_and_grad(prob, params, u)
+    converged = False
+    lam = 0.0
+    it = 0
+    for it in range(1, maxiter + 1):
+        H = hessian(prob, params, u, local)
+        A = -H
+        # Levenberg-Marquardt damping when -H is not positive definite or the step fails
+        for _ in range(60):
+            try:
+                Ad = A + lam * np.diag(np.maximum(np.abs(np.diag(A)), 1e-8)) if lam > 0 else A
+                L = np.linalg.cholesky(Ad)
+                step = np.linalg.solve(L.T, np.linalg.solve(L, grad))
+            except np.linalg.LinAlgError:
+                lam = max(1e-6, lam * 10)
+                continue
+            trial = params + step
+            ll_t, grad_t, u_t, ok_t, _ = loglik_and_grad(prob, trial, u)
+            if np.isfinite(ll_t) and ll_t >= ll - 1e-12 * (1 + abs(ll)):
+                break
+            lam = max(1e-6, lam * 10)
+        else:
+            messages.append("Newton iteration could not improve the log-likelihood")
+            break
+        lam = lam / 10 if lam > 1e-6 else 0.0
+        dll = ll_t - ll
+        params, ll, grad, u = trial, ll_t, grad_t, u_t
+        if np.max(np.abs(step)) < tol * (1 + np.max(np.abs(params))) or (
+            abs(dll) < 1e-14 * (1 + abs(ll)) and np.max(np.abs(grad)) < 1e-6
+        ):
+            converged = True
+            break
+    H = hessian(prob, params, u, local)
+    ll, grad, u, ok, cond = loglik_and_grad(prob, params, u)
+    if not ok:
+        messages.append("conditional modes did not converge")
+    gnorm = float(np.max(np.abs(grad)))
+    if not converged:
+        messages.append(f"no convergence after {it} Newton iterations (max |gradient| = {gnorm:.3g})")
+    try:
+        V = np.linalg.inv(-H)
+        vb = V[:P, :P]
+        if np.any(np.diag(vb) < 0):
+            messages.append("the Hessian of the log-likelihood is not negative definite")
+    except np.linalg.LinAlgError:
+        vb = np.full((P, P), np.nan)
+        messages.append("the Hessian of the log-likelihood is singular")
+    return GlmmFit(
+        beta=params[:P].copy(),
+        tau=abs(float(params[P])),
+        loglik=ll,
+        hessian=H,
+        vcov_beta=vb,
+        u_hat=u,
+        cond_loglik=float(cond.sum()),
+        converged=converged,
+        n_iter=it,
+        grad_norm=gnorm,
+        messages=messages,
+    )
