@@ -64,3 +64,6 @@ __all__ += [
     "baujat_plot",
     "gosh_plot",
 ]
+from sci_evidence.meta.glmm import GlmmResult, pool_glmm  # noqa: E402  (issue 14 §1)
+
+__all__ += ["pool_glmm", "GlmmResult"]

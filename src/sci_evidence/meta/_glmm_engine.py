@@ -130,7 +130,11 @@ class GlmFit:
 
 def _linkinv(family: str, eta):
     if family == "binomial":
-        tmp = np.where(eta < -_THRESH, _EPS, np.where(eta > _THRESH, 1 / _EPS, np.exp(np.clip(eta, -_THRESH, _THRESH))))
+        tmp = np.where(
+            eta < -_THRESH,
+            _EPS,
+            np.where(eta > _THRESH, 1 / _EPS, np.exp(np.clip(eta, -_THRESH, _THRESH))),
+        )
         return tmp / (1.0 + tmp)
     return np.maximum(np.exp(eta), _EPS)
 
@@ -202,7 +206,7 @@ def glm_fit(
     beta = np.zeros(len(kept))
     R = None
     it = 0
-    for it in range(1, maxit + 1):
+    for it in range(1, maxit + 1):  # noqa: B007 - the count is reported
         me = _mu_eta(family, eta)
         var = mu * (1 - mu) if family == "binomial" else mu
         good = good_rows & (me != 0)
@@ -267,12 +271,17 @@ class GlmmProblem:
         if v.ndim == 1:
             return np.bincount(self.group, weights=v, minlength=self.n_groups)
         return np.stack(
-            [np.bincount(self.group, weights=v[:, j], minlength=self.n_groups) for j in range(v.shape[1])],
+            [
+                np.bincount(self.group, weights=v[:, j], minlength=self.n_groups)
+                for j in range(v.shape[1])
+            ],
             axis=1,
         )
 
 
-def _modes(prob: GlmmProblem, eta0: np.ndarray, tau: float, u: np.ndarray) -> tuple[np.ndarray, bool]:
+def _modes(
+    prob: GlmmProblem, eta0: np.ndarray, tau: float, u: np.ndarray
+) -> tuple[np.ndarray, bool]:
     """Conditional modes of the standardised random effects by Newton (h is concave)."""
     z, g = prob.z, prob.group
     ok = False
@@ -289,7 +298,9 @@ def _modes(prob: GlmmProblem, eta0: np.ndarray, tau: float, u: np.ndarray) -> tu
     return u, ok
 
 
-def loglik_and_grad(prob: GlmmProblem, params: np.ndarray, u_start: np.ndarray, *, per_group: bool = False):
+def loglik_and_grad(
+    prob: GlmmProblem, params: np.ndarray, u_start: np.ndarray, *, per_group: bool = False
+):
     """AGQ marginal log-likelihood, its exact gradient in ``(beta, tau)`` and the modes.
 
     With ``per_group`` the gradient is returned per group (G x (P+1)), for the Hessian.
@@ -393,7 +404,10 @@ def hessian(prob: GlmmProblem, params: np.ndarray, u: np.ndarray, local: np.ndar
             for j in loc:
                 e = np.zeros(npar)
                 e[j] = h[j]
-                H[:, j] = (loglik_and_grad(prob, params + e, u)[1] - loglik_and_grad(prob, params - e, u)[1]) / (2 * h[j])
+                H[:, j] = (
+                    loglik_and_grad(prob, params + e, u)[1]
+                    - loglik_and_grad(prob, params - e, u)[1]
+                ) / (2 * h[j])
     return 0.5 * (H + H.T)
 
 
@@ -415,7 +429,7 @@ def fit_glmm(
     converged = False
     lam = 0.0
     it = 0
-    for it in range(1, maxiter + 1):
+    for it in range(1, maxiter + 1):  # noqa: B007 - the count is reported
         H = hessian(prob, params, u, local)
         A = -H
         # Levenberg-Marquardt damping when -H is not positive definite or the step fails
@@ -449,7 +463,9 @@ def fit_glmm(
         messages.append("conditional modes did not converge")
     gnorm = float(np.max(np.abs(grad)))
     if not converged:
-        messages.append(f"no convergence after {it} Newton iterations (max |gradient| = {gnorm:.3g})")
+        messages.append(
+            f"no convergence after {it} Newton iterations (max |gradient| = {gnorm:.3g})"
+        )
     try:
         V = np.linalg.inv(-H)
         vb = V[:P, :P]

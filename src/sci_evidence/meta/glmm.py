@@ -73,7 +73,10 @@ class GlmmResult(PoolResult):
     likelihood-ratio test is ``QE_LRT``/``QE_LRT_pval``. ``glmm_model`` is ``UM.FS``,
     ``UM.RS``, ``CM.EL`` or ``CM.AL`` (``None`` for the one-group measures PLO and IRLN).
     ``pred``/``pi_*``/``ci_*`` are on the model's scale (log odds, log rate, log OR, log
-    IRR); ``back`` holds them back-transformed (proportion, rate, OR, IRR).
+    IRR); ``back`` holds them back-transformed (proportion, rate, OR, IRR). ``yi``/``vi``
+    are the escalc-type study estimates (1/2 added to the cells of studies with a zero) and
+    ``weights`` the approximate shares ``1/(v_i + tau^2)``: display aids only, the model is
+    fitted to the counts.
     """
 
     glmm_model: str | None = None
@@ -91,6 +94,21 @@ class GlmmResult(PoolResult):
     back_scale: str = ""
     dropped: tuple[str, ...] = ()
     diagnostics: tuple[str, ...] = ()
+
+    def plot(self, **kwargs):
+        """Forest plot on the back-transformed scale (proportion, rate, OR, IRR). Study rows
+        show the escalc-type estimates (1/2 added to zero cells) with Wald intervals; a GLMM
+        has no inverse-variance weights, so none are printed unless ``show_weights=True``
+        (then they are the approximate ``1/(v_i + tau^2)`` shares)."""
+        from scipy.special import expit
+
+        from sci_evidence.meta.plots import forest_plot
+
+        kwargs.setdefault("transf", expit if self.measure == "PLO" else np.exp)
+        kwargs.setdefault("xlabel", self.back_scale)
+        kwargs.setdefault("show_weights", False)
+        kwargs.setdefault("show_refline", self.measure in ("OR", "IRR"))
+        return forest_plot(self, **kwargs)
 
     @property
     def tau2_ci(self):  # the Q-profile interval belongs to rma.uni, not to a GLMM
@@ -148,9 +166,11 @@ class GlmmResult(PoolResult):
         body = base[1:]
         out = []
         skip = 0
-        for i, line in enumerate(body):
+        for line in body:
             if skip:
                 skip -= 1
+                continue
+            if line.startswith("tau^2 search:"):
                 continue
             if line.startswith("Test for Heterogeneity") or line.startswith("Test for Residual"):
                 out.append(line)
@@ -173,10 +193,14 @@ class GlmmResult(PoolResult):
                 f"[{self.level:.0%} CI {_fmt(b.get('ci_lb'), d)}, {_fmt(b.get('ci_ub'), d)}]"
             )
             if b.get("pi_lb") is not None:
-                txt += f"; prediction interval [{_fmt(b.get('pi_lb'), d)}, {_fmt(b.get('pi_ub'), d)}]"
+                txt += (
+                    f"; prediction interval [{_fmt(b.get('pi_lb'), d)}, {_fmt(b.get('pi_ub'), d)}]"
+                )
             out.append(txt)
         if self.dropped:
-            out.append(f"Studies dropped (double-zero / all-event tables): {', '.join(self.dropped)}")
+            out.append(
+                f"Studies dropped (double-zero / all-event tables): {', '.join(self.dropped)}"
+            )
         conv = "converged" if self.converged else "did NOT converge"
         out.append(f"Optimiser: {self.algorithm}, {conv} after {self.n_iter} iteration(s)")
         for m in self.diagnostics:
@@ -437,14 +461,20 @@ def pool_glmm(
     k_all = len(next(iter(d.values())))
     if k_all == 0:
         raise InputError("no studies given")
-    labs = tuple(str(x) for x in labels) if labels is not None else tuple(str(i + 1) for i in range(k_all))
+    labs = (
+        tuple(str(x) for x in labels)
+        if labels is not None
+        else tuple(str(i + 1) for i in range(k_all))
+    )
     if len(labs) != k_all:
         raise InputError(f"labels has {len(labs)} values, expected {k_all}", column="labels")
     X_all, names = _mods_matrix(mods, k_all, mod_names)
 
     keep = np.ones(k_all, bool)
     if drop00 and measure == "OR":
-        keep = ~(((d["ai"] == 0) & (d["ci"] == 0)) | ((d["ai"] == d["n1i"]) & (d["ci"] == d["n2i"])))
+        keep = ~(
+            ((d["ai"] == 0) & (d["ci"] == 0)) | ((d["ai"] == d["n1i"]) & (d["ci"] == d["n2i"]))
+        )
     if drop00 and measure == "IRR":
         keep = ~((d["x1i"] == 0) & (d["x2i"] == 0))
     dropped = tuple(lab for lab, kk in zip(labs, keep, strict=True) if not kk)
@@ -462,9 +492,13 @@ def pool_glmm(
     if method == "EE" and p > k:
         raise InputError(f"more parameters ({p}) than studies ({k})")
     if method == "ML" and p + 1 > k:
-        raise InputError(f"a random-effects GLMM needs more studies ({k}) than parameters + 1 ({p + 1})")
+        raise InputError(
+            f"a random-effects GLMM needs more studies ({k}) than parameters + 1 ({p + 1})"
+        )
     if p > 1 and np.linalg.matrix_rank(X) < p:
-        raise InputError("the model matrix is not of full rank after dropping studies", column="mods")
+        raise InputError(
+            "the model matrix is not of full rank after dropping studies", column="mods"
+        )
 
     yi, vi = _escalc(measure, d, k)
 
@@ -587,13 +621,19 @@ def _fit_standard(des: _Design, k: int, p: int, method: str, nAGQ: int) -> _Fit:
     )
 
 
-def _result(fit: _Fit, *, measure, glmm_model, method, level, X, names, yi, vi, labels, dropped, nAGQ):
+def _result(
+    fit: _Fit, *, measure, glmm_model, method, level, X, names, yi, vi, labels, dropped, nAGQ
+):
     from scipy.special import expit, ndtri
     from scipy.stats import chi2, norm
 
     k, p = X.shape
     for m in fit.messages:
-        warnings.warn(f"pool_glmm ({measure}{' ' + glmm_model if glmm_model else ''}): {m}", ConvergenceWarning, stacklevel=3)
+        warnings.warn(
+            f"pool_glmm ({measure}{' ' + glmm_model if glmm_model else ''}): {m}",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
     beta = np.asarray(fit.beta, float)
     vb = np.asarray(fit.vb, float)
     with np.errstate(invalid="ignore"):
@@ -629,17 +669,22 @@ def _result(fit: _Fit, *, measure, glmm_model, method, level, X, names, yi, vi, 
     pi_lb = pi_ub = None
     back: dict = {}
     inv = expit if measure == "PLO" else np.exp
-    scale = {"PLO": "proportion", "IRLN": "rate per unit of person-time", "OR": "odds ratio", "IRR": "incidence rate ratio"}[measure]
+    scale = {
+        "PLO": "proportion",
+        "IRLN": "rate per unit of person-time",
+        "OR": "odds ratio",
+        "IRR": "incidence rate ratio",
+    }[measure]
     if p == 1:
-        sd_pi = math.sqrt(se[0] ** 2 + tau2)
-        pi_lb, pi_ub = float(beta[0] - crit * sd_pi), float(beta[0] + crit * sd_pi)
         back = {
             "pred": float(inv(beta[0])),
             "ci_lb": float(inv(ci_lb[0])),
             "ci_ub": float(inv(ci_ub[0])),
-            "pi_lb": float(inv(pi_lb)),
-            "pi_ub": float(inv(pi_ub)),
         }
+        if method == "ML":  # metafor gives no prediction interval for an EE model
+            sd_pi = math.sqrt(se[0] ** 2 + tau2)
+            pi_lb, pi_ub = float(beta[0] - crit * sd_pi), float(beta[0] + crit * sd_pi)
+            back.update(pi_lb=float(inv(pi_lb)), pi_ub=float(inv(pi_ub)))
     ll = fit.ll_ML
     parms = fit.parms
     dev = -2 * (ll - fit.ll_QE) if (ll is not None and fit.ll_QE is not None) else None
