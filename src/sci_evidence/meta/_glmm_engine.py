@@ -158,19 +158,21 @@ def _dev_resids(family: str, y, mu, wt):
 
 def _pivoted_qr_rank(A: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     """Columns kept by R's limited-pivoting QR (dqrdc2): a column nearly dependent on the
-    columns before it is moved to the end and reported as aliased."""
-    kept: list[int] = []
-    Q = np.zeros((A.shape[0], 0))
-    for j in range(A.shape[1]):
-        col = A[:, j]
-        norm0 = np.linalg.norm(col)
-        r = col - Q @ (Q.T @ col) if Q.shape[1] else col
-        r = r - Q @ (Q.T @ r) if Q.shape[1] else r
-        nr = np.linalg.norm(r)
-        if norm0 > 0 and nr > tol * norm0:
-            kept.append(j)
-            Q = np.column_stack([Q, r / nr])
-    return np.asarray(kept, dtype=int)
+    columns before it is moved to the end and reported as aliased. ``|R_jj|`` of an
+    unpivoted QR is the distance of column j from the span of the columns before it."""
+    norms = np.linalg.norm(A, axis=0)
+    R = np.linalg.qr(A, mode="r")
+    d = np.zeros(A.shape[1])
+    n = min(R.shape)
+    d[:n] = np.abs(np.diag(R)[:n])
+    if n < A.shape[1]:  # more columns than rows: the trailing ones are checked one by one
+        kept = list(np.where(d[:n] > tol * np.maximum(norms[:n], 1e-300))[0])
+        for j in range(n, A.shape[1]):
+            B = A[:, kept + [j]]
+            if np.linalg.matrix_rank(B, tol=tol * max(norms[j], 1e-300)) > len(kept):
+                kept.append(j)
+        return np.asarray(kept, dtype=int)
+    return np.where(d > tol * np.maximum(norms, 1e-300))[0]
 
 
 def glm_fit(
@@ -240,6 +242,91 @@ def glm_fit(
     return GlmFit(coef, vcov, kept, float(np.sum(ll)), dev, converged, it, mu)
 
 
+@dataclass
+class SaturatedFit:
+    eta: np.ndarray  # final linear predictor (offset included)
+    w2: np.ndarray  # IRLS weights of the last iteration (R's vcov uses these)
+    loglik: float
+    converged: bool
+    n_iter: int
+
+
+def saturated_irls(family: str, y_count, n, offset) -> SaturatedFit:
+    """``glm.fit`` for a saturated model (one parameter per row). With a square full-rank
+    design the weighted least-squares step reproduces the working response exactly, so each
+    IRLS iteration is ``eta <- eta + (y - mu) / mu_eta`` row by row; the starting values,
+    link thresholds and deviance-based stopping rule are R's. Rows whose maximum is at
+    infinity (0 or all events) stop where R's iteration stops."""
+    off = np.asarray(offset, dtype=float)
+    if family == "binomial":
+        wt = np.asarray(n, dtype=float)
+        y = np.asarray(y_count, dtype=float) / wt
+        mu = (wt * y + 0.5) / (wt + 1.0)
+        eta = np.log(mu / (1 - mu))
+    else:
+        wt = np.ones(len(y_count))
+        y = np.asarray(y_count, dtype=float)
+        mu = y + 0.1
+        eta = np.log(mu)
+    dev_old = float(np.sum(_dev_resids(family, y, mu, wt)))
+    converged = False
+    w2 = np.ones_like(y)
+    it = 0
+    for it in range(1, 26):  # noqa: B007 - the count is reported
+        me = _mu_eta(family, eta)
+        var = mu * (1 - mu) if family == "binomial" else mu
+        w2 = wt * me**2 / var
+        eta = eta + (y - mu) / me
+        mu = _linkinv(family, eta)
+        dev = float(np.sum(_dev_resids(family, y, mu, wt)))
+        if abs(dev - dev_old) / (abs(dev) + 0.1) < 1e-8:
+            converged = True
+            break
+        dev_old = dev
+    fam = make_family(family, y_count, n)
+    yc = np.asarray(y_count, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if family == "binomial":
+            ll = (
+                fam.const
+                + np.where(yc > 0, yc * np.log(mu), 0.0)
+                + np.where(wt - yc > 0, (wt - yc) * np.log(1 - mu), 0.0)
+            )
+        else:
+            ll = fam.const + np.where(yc > 0, yc * np.log(mu), 0.0) - mu
+    del off
+    return SaturatedFit(eta, w2, float(np.sum(ll)), converged, it)
+
+
+def wald_against(eta_minus_offset, w2, X, group=None, n_groups=0) -> float:
+    """Wald statistic of the hypothesis ``eta - offset in span(X [, study dummies])`` at a
+    saturated fit with covariance ``diag(1 / w2)``: the weighted residual sum of squares
+    ``min_g (e - X g)' W (e - X g)`` (invariant to how the saturated model is
+    parametrised, so equal to the Wald test of its extra coefficients). Study dummies, when
+    ``group`` is given, are partialled out by weighted group means (Frisch-Waugh)."""
+    e = np.asarray(eta_minus_offset, dtype=float)
+    w = np.asarray(w2, dtype=float)
+    Xc = np.asarray(X, dtype=float)
+    if group is not None:
+        sw = np.bincount(group, weights=w, minlength=n_groups)
+        e = e - (np.bincount(group, weights=w * e, minlength=n_groups) / sw)[group]
+        Xc = (
+            Xc
+            - np.stack(
+                [
+                    np.bincount(group, weights=w * Xc[:, j], minlength=n_groups) / sw
+                    for j in range(Xc.shape[1])
+                ],
+                axis=1,
+            )[group]
+        )
+    if Xc.shape[1]:
+        A = (Xc.T * w) @ Xc
+        g = np.linalg.solve(A, Xc.T @ (w * e))
+        e = e - Xc @ g
+    return float(np.sum(w * e * e))
+
+
 # --------------------------------------------------------------------------- GLMM by AGQ
 @dataclass
 class GlmmProblem:
@@ -267,7 +354,16 @@ class GlmmProblem:
         )
 
     def gsum(self, v: np.ndarray) -> np.ndarray:
-        """Sum of row values within each group (rows on the first axis)."""
+        """Sum of row values within each group (rows on the first axis). The designs of
+        pool_glmm have 1 or 2 consecutive rows per group: a reshape, not a bincount."""
+        R = len(self.group)
+        m = R // self.n_groups
+        if m == 1 and R == self.n_groups:
+            return v
+        if m * self.n_groups == R and np.array_equal(
+            self.group, np.repeat(np.arange(self.n_groups), m)
+        ):
+            return v.reshape((self.n_groups, m) + v.shape[1:]).sum(axis=1)
         if v.ndim == 1:
             return np.bincount(self.group, weights=v, minlength=self.n_groups)
         return np.stack(
@@ -375,18 +471,29 @@ def _local_columns(prob: GlmmProblem) -> np.ndarray:
     return out
 
 
-def hessian(prob: GlmmProblem, params: np.ndarray, u: np.ndarray, local: np.ndarray) -> np.ndarray:
-    """Central differences of the exact per-group gradient. Columns local to one group
-    (one per group at most) are perturbed together: each group's gradient sees only its own."""
+def hessian(
+    prob: GlmmProblem,
+    params: np.ndarray,
+    u: np.ndarray,
+    local: np.ndarray,
+    grad0: np.ndarray | None = None,
+) -> np.ndarray:
+    """Central differences of the exact per-group gradient (forward differences from
+    ``grad0`` when given: cheaper, accurate enough to steer Newton). Columns local to one
+    group (one per group at most) are perturbed together: each group's gradient sees only
+    its own."""
     npar = len(params)
     H = np.zeros((npar, npar))
     loc = np.where(local >= 0)[0]
     shared = [j for j in range(npar) if j not in set(loc)]
-    h = 1e-5 * np.maximum(1.0, np.abs(params))
+    h = (1e-7 if grad0 is not None else 1e-5) * np.maximum(1.0, np.abs(params))
     for j in shared:
         e = np.zeros(npar)
         e[j] = h[j]
         gp = loglik_and_grad(prob, params + e, u)[1]
+        if grad0 is not None:
+            H[:, j] = (gp - grad0) / h[j]
+            continue
         gm = loglik_and_grad(prob, params - e, u)[1]
         H[:, j] = (gp - gm) / (2 * h[j])
     if len(loc):
@@ -429,8 +536,9 @@ def fit_glmm(
     converged = False
     lam = 0.0
     it = 0
+    H_final = None
     for it in range(1, maxiter + 1):  # noqa: B007 - the count is reported
-        H = hessian(prob, params, u, local)
+        H = hessian(prob, params, u, local, grad0=grad)
         A = -H
         # Levenberg-Marquardt damping when -H is not positive definite or the step fails
         for _ in range(60):
@@ -452,12 +560,26 @@ def fit_glmm(
         lam = lam / 10 if lam > 1e-6 else 0.0
         dll = ll_t - ll
         params, ll, grad, u = trial, ll_t, grad_t, u_t
-        if np.max(np.abs(step)) < tol * (1 + np.max(np.abs(params))) or (
-            abs(dll) < 1e-14 * (1 + abs(ll)) and np.max(np.abs(grad)) < 1e-6
-        ):
+        small = np.max(np.abs(step)) < 1e-6 * (1 + np.max(np.abs(params)))
+        if small:
+            # one more step from a central-difference Hessian: the error left after a
+            # Newton step of 1e-6 is ~1e-12, and that Hessian serves the covariance
+            H_final = hessian(prob, params, u, local)
+            try:
+                step = np.linalg.solve(-H_final, grad)
+            except np.linalg.LinAlgError:
+                step = np.zeros_like(grad)
+            if np.max(np.abs(step)) < 1e-6 * (1 + np.max(np.abs(params))):
+                trial = params + step
+                ll_t, grad_t, u_t, ok_t, _ = loglik_and_grad(prob, trial, u)
+                if np.isfinite(ll_t) and ll_t >= ll - 1e-12 * (1 + abs(ll)):
+                    params, ll, grad, u = trial, ll_t, grad_t, u_t
             converged = True
             break
-    H = hessian(prob, params, u, local)
+        if abs(dll) < 1e-14 * (1 + abs(ll)) and np.max(np.abs(grad)) < 1e-6:
+            converged = True
+            break
+    H = H_final if H_final is not None else hessian(prob, params, u, local)
     ll, grad, u, ok, cond = loglik_and_grad(prob, params, u)
     if not ok:
         messages.append("conditional modes did not converge")

@@ -50,6 +50,8 @@ from sci_evidence.meta._glmm_engine import (
     fit_glmm,
     glm_fit,
     make_family,
+    saturated_irls,
+    wald_against,
 )
 from sci_evidence.meta.results import PoolResult, _fmt, _json_safe, _p_eq
 
@@ -220,24 +222,32 @@ def _counts(name: str, v, k: int | None = None, *, integer: bool = True) -> np.n
         raise InputError(f"{name} has {len(a)} values, expected {k}", column=name)
     for i, x in enumerate(a):
         if not math.isfinite(x):
-            raise InputError(f"{name} must be finite", row=i + 1, column=name, value=x)
+            raise InputError(f"{name} must be finite", row=i + 1, column=name, value=float(x))
         if x < 0:
-            raise InputError(f"{name} must not be negative", row=i + 1, column=name, value=x)
+            raise InputError(f"{name} must not be negative", row=i + 1, column=name, value=_num(x))
         if integer and x != round(x):
-            raise InputError(f"{name} must be a whole number", row=i + 1, column=name, value=x)
+            raise InputError(
+                f"{name} must be a whole number", row=i + 1, column=name, value=float(x)
+            )
     return a
+
+
+def _num(x: float) -> int | float:
+    """A value as the user wrote it (3, not np.float64(3.0)) for error messages."""
+    x = float(x)
+    return int(x) if math.isfinite(x) and x == int(x) else x
 
 
 def _check_le(xname, x, nname, n):
     for i, (a, b) in enumerate(zip(x, n, strict=True)):
         if a > b:
-            raise InputError(f"{xname} exceeds {nname}", row=i + 1, column=xname, value=a)
+            raise InputError(f"{xname} exceeds {nname}", row=i + 1, column=xname, value=_num(a))
 
 
 def _positive(name, t):
     for i, x in enumerate(t):
         if x <= 0:
-            raise InputError(f"{name} must be positive", row=i + 1, column=name, value=x)
+            raise InputError(f"{name} must be positive", row=i + 1, column=name, value=_num(x))
 
 
 def _mods_matrix(mods, k: int, names) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -434,8 +444,8 @@ def pool_glmm(
     if measure == "PLO":
         d["xi"] = _counts("xi", xi)
         d["ni"] = _counts("ni", ni, len(d["xi"]))
-        _check_le("xi", d["xi"], "ni", d["ni"])
         _positive("ni", d["ni"])
+        _check_le("xi", d["xi"], "ni", d["ni"])
     elif measure == "IRLN":
         d["xi"] = _counts("xi", xi)
         d["ti"] = _counts("ti", ti, len(d["xi"]), integer=False)
@@ -446,10 +456,10 @@ def pool_glmm(
         d["n1i"] = _counts("n1i", n1i, k0)
         d["ci"] = _counts("ci", ci, k0)
         d["n2i"] = _counts("n2i", n2i, k0)
-        _check_le("ai", d["ai"], "n1i", d["n1i"])
-        _check_le("ci", d["ci"], "n2i", d["n2i"])
         _positive("n1i", d["n1i"])
         _positive("n2i", d["n2i"])
+        _check_le("ai", d["ai"], "n1i", d["n1i"])
+        _check_le("ci", d["ci"], "n2i", d["n2i"])
     else:
         d["x1i"] = _counts("x1i", x1i)
         k0 = len(d["x1i"])
@@ -511,7 +521,9 @@ def pool_glmm(
 
         fit = fit_um_rs(_design(measure, "UM.RS", d, X), k, p, method)
     else:
-        fit = _fit_standard(_design(measure, model_used, d, X), k, p, method, nAGQ)
+        fit = _fit_standard(
+            _design(measure, model_used, d, X), k, p, method, nAGQ, _tau_start(yi, vi, X)
+        )
 
     return _result(
         fit,
@@ -548,33 +560,41 @@ class _Fit:
     sigma2: float | None = None
 
 
-def _saturated(des: _Design, p_fit: int, k: int):
-    """The saturated GLM: its log-likelihood and the Wald test of its extra coefficients."""
+def _saturated(des: _Design, p: int, k: int):
+    """The saturated GLM (every study its own effect): its log-likelihood and the Wald test
+    that the study effects follow the equal-effects model."""
     if k < 2:
         return None, None
-    sat = glm_fit(des.family, des.X_sat, des.y, des.n, des.offset)
-    extra = sat.kept[sat.kept >= p_fit]
-    idx = np.searchsorted(sat.kept, extra)
-    b2 = sat.coef[extra]
-    V2 = sat.vcov[np.ix_(idx, idx)]
-    if len(b2) == 0:
-        return sat.loglik, 0.0
-    try:
-        L = np.linalg.cholesky(V2)
-        s = np.linalg.solve(L, b2)
-        wld = float(s @ s)
-    except np.linalg.LinAlgError:
-        wld = None
+    sat = saturated_irls(des.family, des.y, des.n, des.offset)
+    two_rows = len(des.y) == 2 * k
+    if two_rows:  # UM.FS: study intercepts partialled out, the treatment columns remain
+        wld = wald_against(sat.eta - des.offset, sat.w2, des.X[:, :p], des.group, k)
+    else:
+        wld = wald_against(sat.eta - des.offset, sat.w2, des.X)
     return sat.loglik, wld
 
 
-def _fit_standard(des: _Design, k: int, p: int, method: str, nAGQ: int) -> _Fit:
+def _tau_start(yi, vi, X) -> float:
+    """A starting value for tau: the DerSimonian-Laird estimate on the escalc scale (floored
+    at 0.1, since tau = 0 is a stationary point of the even likelihood)."""
+    w = 1 / vi
+    k, p = X.shape
+    if k <= p:
+        return 0.5
+    A = np.linalg.solve((X.T * w) @ X, X.T * w)
+    Q = float(np.sum(w * (yi - X @ (A @ yi)) ** 2))
+    P_tr = w.sum() - np.trace(np.linalg.solve((X.T * w) @ X, (X.T * w**2) @ X))
+    t2 = max(0.0, (Q - (k - p)) / P_tr)
+    return max(0.1, math.sqrt(t2))
+
+
+def _fit_standard(des: _Design, k: int, p: int, method: str, nAGQ: int, tau0: float = 0.5) -> _Fit:
     P = des.X.shape[1]
     fe = glm_fit(des.family, des.X, des.y, des.n, des.offset)
     messages = []
     if not fe.converged:
         messages.append(f"the equal-effects GLM did not converge in {fe.n_iter} IRLS iterations")
-    ll_QE, wld = _saturated(des, P, k)
+    ll_QE, wld = _saturated(des, p, k)
     two_rows = len(des.y) == 2 * k
     k_eff = 2 * k if two_rows else k
     if method == "EE":
@@ -597,7 +617,7 @@ def _fit_standard(des: _Design, k: int, p: int, method: str, nAGQ: int) -> _Fit:
     fam = make_family(des.family, des.y, des.n)
     prob = GlmmProblem.build(fam, des.X, des.offset, des.z, des.group, k, nAGQ)
     beta0 = np.where(np.isfinite(fe.coef), fe.coef, 0.0)
-    g = fit_glmm(prob, beta0, 0.5)
+    g = fit_glmm(prob, beta0, tau0)
     messages += g.messages
     # metafor: ll.ML = ll.QE - deviance/2 with lme4's (conditional) deviance
     sat_rows = fam.saturated_loglik() if hasattr(fam, "saturated_loglik") else None
@@ -624,8 +644,7 @@ def _fit_standard(des: _Design, k: int, p: int, method: str, nAGQ: int) -> _Fit:
 def _result(
     fit: _Fit, *, measure, glmm_model, method, level, X, names, yi, vi, labels, dropped, nAGQ
 ):
-    from scipy.special import expit, ndtri
-    from scipy.stats import chi2, norm
+    from scipy.special import chdtrc, expit, ndtr, ndtri
 
     k, p = X.shape
     for m in fit.messages:
@@ -639,7 +658,7 @@ def _result(
     with np.errstate(invalid="ignore"):
         se = np.sqrt(np.where(np.diag(vb) >= 0, np.diag(vb), np.nan))
     zval = beta / se
-    pval = 2 * norm.sf(np.abs(zval))
+    pval = 2 * ndtr(-np.abs(zval))
     crit = float(ndtri(0.5 + level / 2))
     ci_lb, ci_ub = beta - crit * se, beta + crit * se
     # heterogeneity tests
@@ -648,8 +667,8 @@ def _result(
         lrt = max(0.0, -2.0 * (fit.ll_FE - fit.ll_QE))
         wld = None if fit.QE_Wld is None else max(0.0, fit.QE_Wld)
         if QE_df > 0:
-            lrt_p = float(chi2.sf(lrt, QE_df))
-            wld_p = float(chi2.sf(wld, QE_df)) if wld is not None else math.nan
+            lrt_p = float(chdtrc(QE_df, lrt))
+            wld_p = float(chdtrc(QE_df, wld)) if wld is not None else math.nan
         else:
             lrt_p, wld_p = 1.0, 1.0
     else:
@@ -661,7 +680,7 @@ def _result(
         QM = float(beta[btt] @ np.linalg.solve(vb[np.ix_(btt, btt)], beta[btt]))
     except np.linalg.LinAlgError:
         QM = math.nan
-    QM_p = float(chi2.sf(QM, len(btt)))
+    QM_p = float(chdtrc(len(btt), QM))
     vt = _typical_variance(vi, X) if k > p else float(np.mean(vi))
     tau2 = float(fit.tau2)
     I2 = 100 * tau2 / (vt + tau2)
