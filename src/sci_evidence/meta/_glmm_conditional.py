@@ -57,19 +57,19 @@ class NoncentralHypergeometric:
         self.lw_a = np.take_along_axis(self.lw, (a - lo).astype(int)[:, None], axis=1)[:, 0]
         self.lo, self.hi = lo, hi
 
-    def derivs(self, eta, order=3):
-        two = eta.ndim == 2
-        e = eta[..., None]  # R x (Q) x S
-        lw = self.lw[:, None, :] if two else self.lw
-        u = self.u[:, None, :] if two else self.u
+    def derivs(self, eta, order=3, nodes=False):
+        """``nodes``: the last axis of ``eta`` holds quadrature nodes, the one before rows."""
+        e = eta[..., None]  # (..., R[, Q], 1) against the support axis
+        lw = self.lw[:, None, :] if nodes else self.lw
+        u = self.u[:, None, :] if nodes else self.u
         t = lw + u * e
         mx = np.max(t, axis=-1, keepdims=True)
         ex = np.exp(t - mx)
         tot = ex.sum(axis=-1, keepdims=True)
         pr = ex / tot
         logZ = (mx + np.log(tot))[..., 0]
-        a = self.a[:, None] if two else self.a
-        lwa = self.lw_a[:, None] if two else self.lw_a
+        a = self.a[:, None] if nodes else self.a
+        lwa = self.lw_a[:, None] if nodes else self.lw_a
         ll = lwa + a * eta - logZ
         mean = np.sum(pr * u, axis=-1)
         dev = u - mean[..., None]

@@ -22,6 +22,7 @@ Two pieces:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,22 +53,15 @@ class Binomial(Family):
         super().__init__(y, n)
         self.const = gammaln(self.n + 1) - gammaln(self.y + 1) - gammaln(self.n - self.y + 1)
 
-    def loglik(self, eta):
-        y, n = self._bcast(eta)
-        return y * eta - n * np.logaddexp(0.0, eta) + self._c(eta)
-
-    def _bcast(self, eta):
-        if eta.ndim == 2:
-            return self.y[:, None], self.n[:, None]
-        return self.y, self.n
-
-    def _c(self, eta):
-        return self.const[:, None] if eta.ndim == 2 else self.const
-
-    def derivs(self, eta, order=3):
-        y, n = self._bcast(eta)
+    def derivs(self, eta, order=3, nodes=False):
+        """``nodes``: the last axis of ``eta`` holds quadrature nodes, the one before rows."""
+        y, n, c = (
+            (self.y[:, None], self.n[:, None], self.const[:, None])
+            if nodes
+            else (self.y, self.n, self.const)
+        )
         p = expit(eta)
-        ll = y * eta - n * np.logaddexp(0.0, eta) + self._c(eta)
+        ll = y * eta - n * np.logaddexp(0.0, eta) + c
         d1 = y - n * p
         v = p * (1.0 - p)
         d2 = -n * v
@@ -92,17 +86,14 @@ class Poisson(Family):
         super().__init__(y, None)
         self.const = -gammaln(self.y + 1)
 
-    def derivs(self, eta, order=3):
-        y = self.y[:, None] if eta.ndim == 2 else self.y
-        c = self.const[:, None] if eta.ndim == 2 else self.const
+    def derivs(self, eta, order=3, nodes=False):
+        y = self.y[:, None] if nodes else self.y
+        c = self.const[:, None] if nodes else self.const
         mu = np.exp(eta)
         ll = y * eta - mu + c
         if order < 3:
             return ll, y - mu, -mu
         return ll, y - mu, -mu, -mu
-
-    def loglik(self, eta):
-        return self.derivs(eta, 2)[0]
 
     def saturated_loglik(self):
         y = self.y
@@ -353,39 +344,39 @@ class GlmmProblem:
             np.log(w),
         )
 
-    def gsum(self, v: np.ndarray) -> np.ndarray:
-        """Sum of row values within each group (rows on the first axis). The designs of
+    def gsum(self, v: np.ndarray, axis: int = 0) -> np.ndarray:
+        """Sum of row values within each group along ``axis`` (the row axis). The designs of
         pool_glmm have 1 or 2 consecutive rows per group: a reshape, not a bincount."""
+        G = self.n_groups
         R = len(self.group)
-        m = R // self.n_groups
-        if m == 1 and R == self.n_groups:
+        axis = axis % v.ndim
+        if R == G:
             return v
-        if m * self.n_groups == R and np.array_equal(
-            self.group, np.repeat(np.arange(self.n_groups), m)
-        ):
-            return v.reshape((self.n_groups, m) + v.shape[1:]).sum(axis=1)
-        if v.ndim == 1:
-            return np.bincount(self.group, weights=v, minlength=self.n_groups)
-        return np.stack(
-            [
-                np.bincount(self.group, weights=v[:, j], minlength=self.n_groups)
-                for j in range(v.shape[1])
-            ],
-            axis=1,
-        )
+        m = R // G
+        if m * G == R and self._consecutive:
+            return v.reshape(v.shape[:axis] + (G, m) + v.shape[axis + 1 :]).sum(axis=axis + 1)
+        vm = np.moveaxis(v, axis, 0)
+        out = np.zeros((G,) + vm.shape[1:])
+        np.add.at(out, self.group, vm)
+        return np.moveaxis(out, 0, axis)
+
+    @property
+    def _consecutive(self) -> bool:
+        m = len(self.group) // self.n_groups
+        return np.array_equal(self.group, np.repeat(np.arange(self.n_groups), m))
 
 
-def _modes(
-    prob: GlmmProblem, eta0: np.ndarray, tau: float, u: np.ndarray
-) -> tuple[np.ndarray, bool]:
-    """Conditional modes of the standardised random effects by Newton (h is concave)."""
+def _modes(prob: GlmmProblem, eta0: np.ndarray, tau: np.ndarray, u: np.ndarray):
+    """Conditional modes of the standardised random effects by Newton (h is concave), for a
+    batch: ``eta0`` (B, R), ``tau`` (B,), ``u`` (B, G)."""
     z, g = prob.z, prob.group
+    zt = z * tau[:, None]  # B x R
     ok = False
     for _ in range(100):
-        eta = eta0 + z * tau * u[g]
+        eta = eta0 + zt * u[:, g]
         _, d1, d2 = prob.family.derivs(eta, 2)
-        grad = tau * prob.gsum(z * d1) - u
-        curv = 1.0 - tau * tau * prob.gsum(z * z * d2)
+        grad = prob.gsum(zt * d1, -1) - u
+        curv = 1.0 - prob.gsum(zt * zt * d2, -1)
         step = grad / curv
         u = u + step
         if np.max(np.abs(step)) < 1e-13 * (1.0 + np.max(np.abs(u))):
@@ -394,55 +385,81 @@ def _modes(
     return u, ok
 
 
+_SQRT2 = math.sqrt(2.0)
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def loglik_and_grad_batch(
+    prob: GlmmProblem, params: np.ndarray, u_start: np.ndarray, *, per_group: bool = False
+):
+    """AGQ marginal log-likelihood, its exact gradient in ``(beta, tau)`` and the modes, for
+    a batch of parameter vectors ``params`` (B x (P+1)) with starting modes (B x G).
+
+    Returns ``(loglik (B,), grad (B, P+1) or (B, G, P+1) with per_group, modes (B, G),
+    converged, conditional log-likelihood per group (B, G))``.
+    """
+    P = prob.X.shape[1]
+    beta, tau = params[:, :P], params[:, P]
+    z, g = prob.z, prob.group
+    gs = prob.gsum
+    eta0 = beta @ prob.X.T + prob.offset  # B x R
+    u_hat, ok = _modes(prob, eta0, tau, np.array(u_start, dtype=float))
+    tb = tau[:, None]
+    zt = z * tb  # B x R
+    eta_hat = eta0 + zt * u_hat[:, g]
+    ll_hat, d1h, d2h, d3h = prob.family.derivs(eta_hat, 3)
+    S2 = gs(z * z * d2h, -1)  # B x G
+    c = 1.0 - tb * tb * S2
+    s = 1.0 / np.sqrt(c)
+    xq = prob.nodes
+    uq = u_hat[..., None] + _SQRT2 * s[..., None] * xq  # B x G x Q
+    uqr = uq[:, g, :]  # B x R x Q
+    etaq = eta0[..., None] + zt[..., None] * uqr
+    llq, d1q = prob.family.derivs(etaq, 2, nodes=True)[:2]
+    Hq = gs(llq, -2) - 0.5 * uq * uq + (xq * xq + prob.log_weights)  # B x G x Q
+    m = Hq.max(axis=-1)
+    ex = np.exp(Hq - m[..., None])
+    tot = ex.sum(axis=-1)
+    pi = ex / tot[..., None]
+    logL = m + np.log(tot) + np.log(_SQRT2 * s) - _LOG_SQRT_2PI  # B x G
+    # partial derivatives at fixed (u_hat, s)
+    pig = pi[:, g, :]  # B x R x Q
+    pd1 = pig * d1q
+    a = pd1.sum(axis=-1)  # B x R
+    b = (pd1 * uqr).sum(axis=-1)
+    T_tau = gs(z * b, -1)
+    hq = tb[..., None] * gs(z[:, None] * d1q, -2) - uq  # B x G x Q : h'(u_q)
+    pih = pi * hq
+    T_u = pih.sum(axis=-1)
+    T_s = (pih * xq).sum(axis=-1) * _SQRT2 + 1.0 / s
+    # implicit derivatives of the mode and of the scale
+    c15 = c**-1.5
+    D = T_s * 0.5 * c15 * tb * tb
+    E = gs(z**3 * d3h, -1)
+    coef_u = (T_u + D * tb * E) * tb / c
+    w_row = a + D[:, g] * (z * z) * d3h + coef_u[:, g] * z * d2h  # B x R
+    G_tau = gs(z * d1h, -1) + tb * u_hat * S2
+    du_dtau = G_tau / c
+    g_tau = T_tau + T_u * du_dtau + D * E * (u_hat + tb * du_dtau) + T_s * c15 * tb * S2
+    if per_group:
+        grad = np.concatenate([gs(w_row[..., None] * prob.X, -2), g_tau[..., None]], axis=-1)
+    else:
+        grad = np.concatenate([w_row @ prob.X, g_tau.sum(axis=-1, keepdims=True)], axis=-1)
+    return logL.sum(axis=-1), grad, u_hat, ok, gs(ll_hat, -1)
+
+
 def loglik_and_grad(
     prob: GlmmProblem, params: np.ndarray, u_start: np.ndarray, *, per_group: bool = False
 ):
-    """AGQ marginal log-likelihood, its exact gradient in ``(beta, tau)`` and the modes.
-
-    With ``per_group`` the gradient is returned per group (G x (P+1)), for the Hessian.
-    """
-    P = prob.X.shape[1]
-    beta, tau = params[:P], float(params[P])
-    z, g = prob.z, prob.group
-    eta0 = prob.X @ beta + prob.offset
-    u_hat, ok = _modes(prob, eta0, tau, u_start.copy())
-    eta_hat = eta0 + z * tau * u_hat[g]
-    ll_hat, d1h, d2h, d3h = prob.family.derivs(eta_hat, 3)
-    S2 = prob.gsum(z * z * d2h)
-    c = 1.0 - tau * tau * S2
-    s = 1.0 / np.sqrt(c)
-    xq = prob.nodes
-    uq = u_hat[:, None] + np.sqrt(2.0) * s[:, None] * xq[None, :]  # G x Q
-    etaq = eta0[:, None] + (z * tau)[:, None] * uq[g]  # R x Q
-    llq, d1q = prob.family.derivs(etaq, 2)[:2]
-    Hq = prob.gsum(llq) - 0.5 * uq * uq + xq[None, :] ** 2 + prob.log_weights[None, :]  # G x Q
-    m = Hq.max(axis=1)
-    ex = np.exp(Hq - m[:, None])
-    tot = ex.sum(axis=1)
-    pi = ex / tot[:, None]
-    logL = m + np.log(tot) + np.log(np.sqrt(2.0) * s) - 0.5 * np.log(2 * np.pi)
-    # partial derivatives at fixed (u_hat, s)
-    pig = pi[g]  # R x Q
-    a = np.sum(pig * d1q, axis=1)  # R
-    b = np.sum(pig * d1q * uq[g], axis=1)  # R
-    T_tau = prob.gsum(z * b)
-    hq = tau * prob.gsum(z[:, None] * d1q) - uq  # G x Q : h'(u_q)
-    T_u = np.sum(pi * hq, axis=1)
-    T_s = np.sum(pi * hq * np.sqrt(2.0) * xq[None, :], axis=1) + 1.0 / s
-    # implicit derivatives of the mode and of the scale
-    D = T_s * 0.5 * c**-1.5 * tau * tau
-    E = prob.gsum(z**3 * d3h)
-    coef_u = (T_u + D * tau * E) * tau / c  # multiplies z_r * d2h_r (from du/dbeta)
-    w_row = a + D[g] * z * z * d3h + coef_u[g] * z * d2h
-    G_tau = prob.gsum(z * d1h) + tau * u_hat * S2
-    du_dtau = G_tau / c
-    g_tau = T_tau + T_u * du_dtau + D * E * (u_hat + tau * du_dtau) + T_s * c**-1.5 * tau * S2
-    if per_group:
-        grad = np.column_stack([prob.gsum(w_row[:, None] * prob.X), g_tau])
-    else:
-        grad = np.append(prob.X.T @ w_row, g_tau.sum())
-    cond_ll = prob.gsum(ll_hat)
-    return float(logL.sum()), grad, u_hat, ok, cond_ll
+    """One parameter vector: ``(loglik, gradient, modes, converged, conditional ll per
+    group)``; see :func:`loglik_and_grad_batch`."""
+    ll, grad, u, ok, cond = loglik_and_grad_batch(
+        prob,
+        np.asarray(params, float)[None, :],
+        np.asarray(u_start, float)[None, :],
+        per_group=per_group,
+    )
+    return float(ll[0]), grad[0], u[0], ok, cond[0]
 
 
 @dataclass
@@ -477,45 +494,64 @@ def hessian(
     u: np.ndarray,
     local: np.ndarray,
     grad0: np.ndarray | None = None,
-) -> np.ndarray:
-    """Central differences of the exact per-group gradient (forward differences from
-    ``grad0`` when given: cheaper, accurate enough to steer Newton). Columns local to one
-    group (one per group at most) are perturbed together: each group's gradient sees only
-    its own."""
+    *,
+    forward: bool = False,
+):
+    """Central differences of the exact gradient (forward differences from ``grad0`` when
+    given: cheaper, accurate enough to steer Newton), all perturbed points in one batched
+    evaluation. Columns local to one group (one per group at most, e.g. study intercepts)
+    are perturbed together: each group's gradient sees only its own."""
     npar = len(params)
-    H = np.zeros((npar, npar))
     loc = np.where(local >= 0)[0]
-    shared = [j for j in range(npar) if j not in set(loc)]
-    h = (1e-7 if grad0 is not None else 1e-5) * np.maximum(1.0, np.abs(params))
+    loc_set = set(loc.tolist())
+    shared = [j for j in range(npar) if j not in loc_set]
+    use_loc = len(loc) > 0
+    if use_loc and len(np.unique(local[loc])) != len(loc):  # pragma: no cover
+        shared, use_loc = list(range(npar)), False
+    fwd = forward or grad0 is not None
+    h = (1e-7 if fwd else 1e-5) * np.maximum(1.0, np.abs(params))
+    hl = (1e-7 if fwd else 1e-5) * max(1.0, float(np.max(np.abs(params[loc])))) if use_loc else 0.0
+    steps = []
     for j in shared:
         e = np.zeros(npar)
         e[j] = h[j]
-        gp = loglik_and_grad(prob, params + e, u)[1]
-        if grad0 is not None:
-            H[:, j] = (gp - grad0) / h[j]
-            continue
-        gm = loglik_and_grad(prob, params - e, u)[1]
-        H[:, j] = (gp - gm) / (2 * h[j])
-    if len(loc):
-        groups = local[loc]
-        if len(np.unique(groups)) == len(groups):
-            hl = 1e-5 * max(1.0, float(np.max(np.abs(params[loc]))))
-            e = np.zeros(npar)
-            e[loc] = hl
-            gp = loglik_and_grad(prob, params + e, u, per_group=True)[1]
-            gm = loglik_and_grad(prob, params - e, u, per_group=True)[1]
-            dG = (gp - gm) / (2 * hl)
-            for j in loc:
-                H[:, j] = dG[local[j]]
-        else:  # pragma: no cover - not produced by pool_glmm's designs
-            for j in loc:
-                e = np.zeros(npar)
-                e[j] = h[j]
-                H[:, j] = (
-                    loglik_and_grad(prob, params + e, u)[1]
-                    - loglik_and_grad(prob, params - e, u)[1]
-                ) / (2 * h[j])
-    return 0.5 * (H + H.T)
+        steps.append(e)
+    if use_loc:
+        e = np.zeros(npar)
+        e[loc] = hl
+        steps.append(e)
+    steps = np.array(steps)
+    base = forward and grad0 is None  # the base point joins the batch (forward differences)
+    signs = (1.0,) if fwd else (1.0, -1.0)
+    batch = np.concatenate(
+        ([params[None, :]] if base else []) + [params + sg * steps for sg in signs]
+    )
+    ub = np.repeat(u[None, :], len(batch), axis=0)
+    out = loglik_and_grad_batch(prob, batch, ub, per_group=use_loc)
+    grads = out[1]
+    if base:
+        grad0 = grads[0]
+        grads = grads[1:]
+    ns = len(steps)
+    if fwd:
+        diff = grads - (grad0[None] if not use_loc else grad0)
+        denom = 1.0
+    else:
+        diff = grads[:ns] - grads[ns:]
+        denom = 2.0
+    H = np.zeros((npar, npar))
+    for i, j in enumerate(shared):
+        col = diff[i].sum(axis=0) if use_loc else diff[i]
+        H[:, j] = col / (denom * h[j])
+    if use_loc:
+        dG = diff[ns - 1] / (denom * hl)  # G x npar
+        for j in loc:
+            H[:, j] = dG[local[j]]
+    H = 0.5 * (H + H.T)
+    if base:  # (loglik, gradient, modes, converged) at params, and the Hessian
+        g_tot = grad0.sum(axis=0) if use_loc else grad0
+        return float(out[0][0]), g_tot, out[2][0], out[3], H
+    return H
 
 
 def fit_glmm(
@@ -530,17 +566,17 @@ def fit_glmm(
     P = prob.X.shape[1]
     params = np.append(np.asarray(beta0, float), tau0)
     u = np.zeros(prob.n_groups)
-    local = _local_columns(prob)
     messages: list[str] = []
-    ll, grad, u, ok, _ = loglik_and_grad(prob, params, u)
+    local = _local_columns(prob)
+    ll, grad, u, ok, Hf = hessian(prob, params, u, local, forward=True)
     converged = False
     lam = 0.0
     it = 0
     H_final = None
     for it in range(1, maxiter + 1):  # noqa: B007 - the count is reported
-        H = hessian(prob, params, u, local, grad0=grad)
-        A = -H
-        # Levenberg-Marquardt damping when -H is not positive definite or the step fails
+        A = -Hf
+        # Levenberg-Marquardt damping when -H is not positive definite or the step fails;
+        # the trial point is evaluated together with its forward-difference Hessian
         for _ in range(60):
             try:
                 Ad = A + lam * np.diag(np.maximum(np.abs(np.diag(A)), 1e-8)) if lam > 0 else A
@@ -550,7 +586,7 @@ def fit_glmm(
                 lam = max(1e-6, lam * 10)
                 continue
             trial = params + step
-            ll_t, grad_t, u_t, ok_t, _ = loglik_and_grad(prob, trial, u)
+            ll_t, grad_t, u_t, ok_t, H_t = hessian(prob, trial, u, local, forward=True)
             if np.isfinite(ll_t) and ll_t >= ll - 1e-12 * (1 + abs(ll)):
                 break
             lam = max(1e-6, lam * 10)
@@ -559,7 +595,7 @@ def fit_glmm(
             break
         lam = lam / 10 if lam > 1e-6 else 0.0
         dll = ll_t - ll
-        params, ll, grad, u = trial, ll_t, grad_t, u_t
+        params, ll, grad, u, Hf = trial, ll_t, grad_t, u_t, H_t
         small = np.max(np.abs(step)) < 1e-6 * (1 + np.max(np.abs(params)))
         if small:
             # one more step from a central-difference Hessian: the error left after a
