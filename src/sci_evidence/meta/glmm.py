@@ -590,7 +590,7 @@ def _tau_start(yi, vi, X) -> float:
 
 def _fit_standard(des: _Design, k: int, p: int, method: str, nAGQ: int, tau0: float = 0.5) -> _Fit:
     P = des.X.shape[1]
-    fe = glm_fit(des.family, des.X, des.y, des.n, des.offset)
+    fe = glm_fit(des.family, des.X, des.y, des.n, des.offset, full_rank=True)
     messages = []
     if not fe.converged:
         messages.append(f"the equal-effects GLM did not converge in {fe.n_iter} IRLS iterations")
