@@ -610,7 +610,6 @@ def fit_glmm(
     converged = False
     lam = 0.0
     it = 0
-    H_final = None
     for it in range(1, maxiter + 1):  # noqa: B007 - the count is reported
         A = -Hf
         # Levenberg-Marquardt damping when -H is not positive definite or the step fails;
