@@ -522,7 +522,7 @@ def pool_glmm(
         fit = fit_um_rs(_design(measure, "UM.RS", d, X), k, p, method)
     else:
         fit = _fit_standard(
-            _design(measure, model_used, d, X), k, p, method, nAGQ, _tau_start(yi, vi, X)
+            _design(measure, model_used, d, X), k, p, method, nAGQ, *_start(yi, vi, X)
         )
 
     return _result(
@@ -574,21 +574,26 @@ def _saturated(des: _Design, p: int, k: int):
     return sat.loglik, wld
 
 
-def _tau_start(yi, vi, X) -> float:
-    """A starting value for tau: the DerSimonian-Laird estimate on the escalc scale (floored
-    at 0.1, since tau = 0 is a stationary point of the even likelihood)."""
+def _start(yi, vi, X) -> tuple[float, np.ndarray | None]:
+    """Starting values: tau from the DerSimonian-Laird estimate on the escalc scale (floored
+    at 0.1, since tau = 0 is a stationary point of the even likelihood) and beta from the
+    random-effects weighted least squares with it."""
     w = 1 / vi
     k, p = X.shape
     if k <= p:
-        return 0.5
+        return 0.5, None
     A = np.linalg.solve((X.T * w) @ X, X.T * w)
     Q = float(np.sum(w * (yi - X @ (A @ yi)) ** 2))
     P_tr = w.sum() - np.trace(np.linalg.solve((X.T * w) @ X, (X.T * w**2) @ X))
     t2 = max(0.0, (Q - (k - p)) / P_tr)
-    return max(0.1, math.sqrt(t2))
+    wr = 1 / (vi + t2)
+    beta = np.linalg.solve((X.T * wr) @ X, X.T @ (wr * yi))
+    return max(0.1, math.sqrt(t2)), beta
 
 
-def _fit_standard(des: _Design, k: int, p: int, method: str, nAGQ: int, tau0: float = 0.5) -> _Fit:
+def _fit_standard(
+    des: _Design, k: int, p: int, method: str, nAGQ: int, tau0: float = 0.5, beta_re=None
+) -> _Fit:
     P = des.X.shape[1]
     fe = glm_fit(des.family, des.X, des.y, des.n, des.offset, full_rank=True)
     messages = []
@@ -617,6 +622,8 @@ def _fit_standard(des: _Design, k: int, p: int, method: str, nAGQ: int, tau0: fl
     fam = make_family(des.family, des.y, des.n)
     prob = GlmmProblem.build(fam, des.X, des.offset, des.z, des.group, k, nAGQ)
     beta0 = np.where(np.isfinite(fe.coef), fe.coef, 0.0)
+    if beta_re is not None and len(des.y) == k:  # one row per study: the RE estimate
+        beta0 = np.asarray(beta_re, dtype=float)
     g = fit_glmm(prob, beta0, tau0)
     messages += g.messages
     # metafor: ll.ML = ll.QE - deviance/2 with lme4's (conditional) deviance
