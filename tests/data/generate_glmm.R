@@ -125,6 +125,8 @@ for (nm in c("or5", "or14")) {
   run(paste0(nm, "_CM.EL_EE_tight"), list(measure = "OR", ai = d$ai, n1i = d$n1i, ci = d$ci, n2i = d$n2i, model = "CM.EL", method = "EE",
       control = list(dnchgprec = 1e-15, hessianCtrl = list(r = 8, d = 1e-3))))
 }
+run("or14_mod_UM.FS_ML_tight", list(measure = "OR", ai = or14$ai, n1i = or14$n1i, ci = or14$ci, n2i = or14$n2i, mods = cbind(or_mod),
+    model = "UM.FS", method = "ML", control = tight_glmer))
 run("or5_CM.EL_ML_tight", list(measure = "OR", ai = or5$ai, n1i = or5$n1i, ci = or5$ci, n2i = or5$n2i, model = "CM.EL", method = "ML",
     control = list(dnchgprec = 1e-15, intCtrl = list(rel.tol = 1e-10), optCtrl = list(rel.tol = 1e-14, x.tol = 1e-12), hessianCtrl = list(r = 8, d = 1e-3))))
 

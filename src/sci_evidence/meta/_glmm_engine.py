@@ -633,8 +633,8 @@ def fit_glmm(
         lam = lam / 10 if lam > 1e-6 else 0.0
         dll = ll_t - ll
         params, ll, grad, u, Hf, ok, cond = trial, ll_t, grad_t, u_t, H_t, ok_t, cond_t
-        if np.max(np.abs(step)) < 1e-6 * (1 + np.max(np.abs(params))):
-            # after a Newton step below 1e-6 the error left is ~1e-12; the forward-difference
+        if np.max(np.abs(step)) < 1e-5 * (1 + np.max(np.abs(params))):
+            # after a Newton step below 1e-5 the error left is ~1e-10; the forward-difference
             # Hessian at this point (relative error ~1e-7) serves the covariance
             converged = True
             break
