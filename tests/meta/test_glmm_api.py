@@ -124,6 +124,40 @@ def test_optimiser_diagnostics_surface_as_warnings(monkeypatch):
     assert "did NOT converge" in res.summary()
 
 
+@pytest.mark.parametrize("method", ["ML", "EE"])
+def test_no_events_anywhere_is_flagged_not_silently_pooled(method):
+    with pytest.warns(ConvergenceWarning, match="separated"):
+        res = pool_glmm(measure="PLO", xi=[0, 0, 0], ni=[10, 9, 31], method=method)
+    assert res.se > 1e3 and any("separated" in m for m in res.diagnostics)
+
+
+def test_summaries_name_the_model_and_the_random_intercepts():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        fs = pool_glmm(measure="OR", **OR)
+        rs = pool_glmm(measure="OR", model="UM.RS", **OR)
+    assert "fixed study effects" in fs.summary()
+    assert "random study effects" in rs.summary() and rs.sigma2 is not None
+    assert "sigma^2" in rs.summary() and rs.nAGQ == 1
+
+
+def test_level_in_percent_and_dataframe_moderators():
+    import pandas as pd
+
+    route = [1, 0, 1, 1, 0, 0, 1]
+    a = pool_glmm(measure="PLO", xi=XI, ni=NI, level=90, mods=pd.DataFrame({"it": route}))
+    b = pool_glmm(measure="PLO", xi=XI, ni=NI, level=0.9, mods={"it": route})
+    assert a.level == 0.9 and a.coef_names == b.coef_names == ("intrcpt", "it")
+    np.testing.assert_allclose(a.beta_ci_lb, b.beta_ci_lb, rtol=1e-12)
+
+
+def test_single_study_equal_effects():
+    res = pool_glmm(measure="PLO", xi=[2], ni=[10], method="EE")
+    assert res.k == 1 and res.estimate == pytest.approx(math.log(2 / 8), rel=1e-9)
+    assert res.QE_LRT is None
+    json.dumps(res.to_dict(), allow_nan=False)
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

@@ -654,6 +654,15 @@ def _result(
     from scipy.special import chdtrc, expit, ndtr, ndtri
 
     k, p = X.shape
+    se_chk = np.sqrt(np.abs(np.diag(np.asarray(fit.vb, float))))
+    if not np.all(np.isfinite(se_chk)) or np.any(se_chk > 1e3):
+        # separation: e.g. no study has an event (or every patient had one); the maximum
+        # likelihood estimate is at infinity and the iteration stopped somewhere on the way
+        fit.messages.append(
+            "an estimate diverges (standard error > 1000): the data are separated, e.g. no "
+            "events (or only events) in every study; the estimate and interval are not "
+            "informative"
+        )
     for m in fit.messages:
         warnings.warn(
             f"pool_glmm ({measure}{' ' + glmm_model if glmm_model else ''}): {m}",
