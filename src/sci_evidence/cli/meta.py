@@ -279,6 +279,24 @@ def register(app: typer.Typer) -> None:
         permutations: int | None = typer.Option(
             None, "--permutations", help="Permutation test with N permutations."
         ),
+        model: str = typer.Option(
+            "rma",
+            "--model",
+            help="rma (inverse-variance model of effect sizes) or glmm (binomial/Poisson "
+            "GLMM of the counts, metafor's rma.glmm: --measure PLO with --xi/--ni, IRLN "
+            "with --xi/--ti, OR with --ai/--ci and --n1i/--n2i or --bi/--di; "
+            "--method ML or EE).",
+        ),
+        glmm_model: str = typer.Option(
+            "UM.FS",
+            "--glmm-model",
+            help="With --model glmm and OR: UM.FS (fixed study intercepts), UM.RS (random "
+            "study intercepts), CM.EL (exact conditional, non-central hypergeometric) or "
+            "CM.AL (approximate conditional, binomial).",
+        ),
+        nagq: int = typer.Option(
+            7, "--nagq", help="With --model glmm: Gauss-Hermite quadrature nodes (1 = Laplace)."
+        ),
     ) -> None:
         """Pool effect sizes in an equal- or random-effects model (metafor's rma).
 
@@ -293,6 +311,13 @@ def register(app: typer.Typer) -> None:
         columns = {k: v for k, v in given.items() if v is not None}
         if example and file is not None:
             raise InputError("give either FILE or --example, not both")
+        if model not in ("rma", "glmm"):
+            raise InputError("--model must be rma or glmm", value=model)
+        if model == "glmm":
+            _meta_glmm_command(
+                file, columns, measure, method, glmm_model, nagq, level, mods, label, as_json, plot
+            )
+            return
         res, sg, fname, ni = run_meta(
             file,
             columns=columns,
@@ -354,6 +379,42 @@ def register(app: typer.Typer) -> None:
             run_bias_options(
                 res, bias=bias, gosh_path=gosh, permutations=permutations, console=console
             )
+
+
+def _meta_glmm_command(
+    file, columns, measure, method, glmm_model, nagq, level, mods, label, as_json, plot
+) -> None:
+    """The `meta --model glmm` branch (sci_evidence.cli._meta_glmm does the work)."""
+    from sci_evidence.cli._meta_glmm import run_glmm, save_glmm_forest
+
+    if file is None:
+        raise InputError("--model glmm needs a CSV file of counts")
+    df = _read_csv(file)
+    res = run_glmm(
+        df,
+        str(file),
+        columns=columns,
+        measure=measure,
+        method=method,
+        glmm_model=glmm_model,
+        nagq=nagq,
+        level=level,
+        mods=mods,
+        label=label,
+    )
+    if plot is not None:
+        save_glmm_forest(res, plot)
+    if as_json:
+        out = res.to_dict()
+        out["file"] = str(file)
+        typer.echo(json.dumps(out, indent=2, allow_nan=False))
+        return
+    console.print(f"[bold]{file}[/bold]", highlight=False)
+    console.print(res.summary(), highlight=False, markup=False, soft_wrap=True)
+    if plot is not None:
+        console.print(
+            f"Forest plot written to {plot}", highlight=False, markup=False, soft_wrap=True
+        )
 
 
 def _back_transform(res, ni):

@@ -81,3 +81,6 @@ __all__ += [
     "correlation_from_change",
     "tau2_confint",
 ]
+from sci_evidence.meta.glmm import GlmmResult, pool_glmm  # noqa: E402  (issue 14 §1)
+
+__all__ += ["pool_glmm", "GlmmResult"]
