@@ -41,3 +41,27 @@ def assert_one_line_error(out, *, code: int = 2, contains: str | None = None) ->
     if contains is not None:
         assert contains.lower() in lines[0].lower(), lines[0]
     return lines[0]
+
+
+def run_main(args: list[str], capsys) -> tuple[int, str, str]:
+    """Run the CLI in-process (``sci_evidence.cli.main``): exit code, stdout, stderr."""
+    from sci_evidence.cli import main
+
+    code = 0
+    try:
+        main(args)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_error_line(code: int, err: str, *, contains: str | None = None) -> str:
+    """Assert exit 2 and exactly one ``Error:`` line on stderr (warnings aside)."""
+    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("Warning:")]
+    assert code == 2, (code, err)
+    assert len(lines) == 1 and lines[0].startswith("Error: "), err
+    assert "Traceback" not in err
+    if contains is not None:
+        assert contains.lower() in lines[0].lower(), lines[0]
+    return lines[0]

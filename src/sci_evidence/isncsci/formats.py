@@ -198,19 +198,23 @@ def _check_header(names: list[str], file: str) -> None:
         seen.add(name)
 
 
-def _csv_header(path: Path) -> list[str]:
+def _csv_header(path: Path) -> tuple[list[str], int]:
+    """The header's names, and its length in bytes."""
     file = str(path)
+    with path.open("rb") as fh:
+        first = fh.readline()
     try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            header = next(csv.reader(fh), None)
+        text = first.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InputError("the header is not UTF-8 text", file=file) from None
+        raise InputError("the header is not UTF-8 text", file=file, row=1) from None
+    try:
+        header = next(csv.reader([text.rstrip("\r\n")]), None)
     except csv.Error as exc:
         raise InputError(f"cannot read the CSV header ({exc})", file=file, row=1) from None
     if not header or not any(h.strip() for h in header):
         raise InputError("the file is empty (no header row)", file=file)
     _check_header(header, file)
-    return header
+    return header, len(first)
 
 
 def _csv_blocks(path: Path) -> Iterator[pd.DataFrame]:
@@ -219,7 +223,7 @@ def _csv_blocks(path: Path) -> Iterator[pd.DataFrame]:
     import pyarrow.csv as pacsv
 
     file = str(path)
-    header = _csv_header(path)
+    header, header_bytes = _csv_header(path)
     ragged: list[Any] = []
 
     def on_invalid_row(row: Any) -> str:
@@ -229,7 +233,9 @@ def _csv_blocks(path: Path) -> Iterator[pd.DataFrame]:
     try:
         reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES, use_threads=False),
+            read_options=pacsv.ReadOptions(
+                block_size=max(_CSV_BLOCK_BYTES, 4 * header_bytes), use_threads=False
+            ),
             parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid_row),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in header},
