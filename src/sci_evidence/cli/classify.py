@@ -40,7 +40,7 @@ def classify(
 
     if output is not None:
         # before any work; the exam file itself is protected from being overwritten
-        check_output_path(output, suffixes=RESULT_SUFFIXES, protect=[file], what="output")
+        check_output_path(output, suffixes=RESULT_SUFFIXES, protect=[file], what="output (-o)")
     classify_to(file, output, skip_invalid=skip_invalid)
 
 

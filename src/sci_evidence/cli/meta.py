@@ -18,7 +18,13 @@ from typing import Any
 
 import typer
 
-from sci_evidence.cli._common import console, err_console
+from sci_evidence.cli._common import (
+    PLOT_SUFFIXES,
+    check_output_path,
+    console,
+    err_console,
+    save_figure,
+)
 from sci_evidence.errors import DataWarning, InputError, SciEvidenceError
 
 EXAMPLE_NAME = "dat_bcg.csv"
@@ -37,11 +43,56 @@ def _example_path() -> Path:
     return Path(str(resources.files("sci_evidence.meta").joinpath("data", EXAMPLE_NAME)))
 
 
+def _check_rows(path: Path) -> None:
+    """Every row has one field per header name, and every header name is unique.
+
+    pandas would pad short rows with NaN, take a surplus field on every row as an index
+    (shifting every column by one) and rename a duplicated header to ``name.1``: each of
+    those pools numbers from the wrong column, so each is an error naming the row.
+    """
+    import csv
+
+    file = str(path)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            rows = csv.reader(fh, skipinitialspace=True)
+            header = next(rows, None)
+            if header is None:
+                raise InputError("the file is empty", file=file)
+            names = [h.strip() for h in header]
+            seen: set[str] = set()
+            for name in names:
+                if name in seen:
+                    raise InputError(
+                        "duplicate column header: each column must be named once",
+                        file=file,
+                        column=name,
+                    )
+                seen.add(name)
+            for row in rows:
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue  # a blank line, skipped as pandas does
+                if len(row) != len(names):
+                    raise InputError(
+                        f"this row has {len(row)} fields but the header has {len(names)}; "
+                        "every row needs one value per column",
+                        file=file,
+                        row=rows.line_num,
+                    )
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", file=file) from None
+    except csv.Error as exc:
+        raise InputError(f"cannot read as CSV ({exc})", file=file) from None
+
+
 def _read_csv(path: Path):
     import pandas as pd
 
+    if path.is_dir():
+        raise InputError("is a folder, not a CSV file", file=str(path))
     if not path.exists():
         raise InputError("file not found", file=str(path))
+    _check_rows(path)
     try:
         df = pd.read_csv(path, skipinitialspace=True)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
@@ -51,6 +102,30 @@ def _read_csv(path: Path):
         raise InputError("the file has no data rows", file=str(path))
     df.columns = [str(c).strip() for c in df.columns]
     return df
+
+
+def _check_finite_columns(df, columns: dict[str, str], file: str) -> None:
+    """An explicit inf/-inf (or a number beyond float range) in a data column is an error
+    naming the row; an empty cell or NaN is a missing value (dropped with a warning)."""
+    import numpy as np
+    import pandas as pd
+
+    for col in columns.values():
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = np.isinf(values.to_numpy(dtype=float))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(
+                "the value is infinite (or beyond the range of a float); give a finite number",
+                file=file,
+                row=i + 2,
+                column=col,
+                value=str(df[col].iloc[i]),
+            )
+
+
+#: Columns that give effect sizes directly, and those they must not be mixed with.
+_PRECOMPUTED = ("yi", "vi", "sei", "ci_lb", "ci_ub")
 
 
 def _require_column(df, name: str, file: str, what: str) -> None:
@@ -105,6 +180,7 @@ def run_meta(
 
     from sci_evidence.meta import pool, subgroups
     from sci_evidence.meta.effects import effect_sizes
+    from sci_evidence.meta.validation import check_magnitude
 
     example = file is None
     path = _example_path() if example else file
@@ -127,8 +203,23 @@ def run_meta(
             measure = "GEN"
         else:
             raise InputError("--measure is required with raw data columns (e.g. RR, OR, SMD)")
+    precomputed = [c for c in columns if c in _PRECOMPUTED]
+    raw = [c for c in columns if c not in _PRECOMPUTED and c != "ri"]
+    if "yi" in columns and raw:
+        # effect_sizes would use --yi and silently ignore the raw columns
+        raise InputError(
+            "give either precomputed effect sizes (--yi with --vi or --sei) or raw data "
+            f"columns ({', '.join('--' + c for c in raw)}), not both",
+            file=fname,
+        )
+    if precomputed and "yi" not in columns:
+        raise InputError(
+            f"--{precomputed[0].replace('_', '-')} needs --yi (the effect sizes it belongs to)",
+            file=fname,
+        )
     for opt, col in columns.items():
         _require_column(df, col, fname, f"--{opt.replace('_', '-')}")
+    _check_finite_columns(df, columns, fname)
     mod_names = [m.strip() for m in mods.split(",") if m.strip()] if mods else []
     for m in mod_names:
         _require_column(df, m, fname, "moderator")
@@ -152,6 +243,11 @@ def run_meta(
 
     yi = es["yi"].to_numpy(dtype=float)
     vi = es["vi"].to_numpy(dtype=float)
+    try:
+        check_magnitude("yi", yi, first_row=2)
+        check_magnitude("vi", vi, first_row=2, smallest=True)
+    except InputError as exc:
+        raise exc.with_file(fname) from None
     mod_values = {m: _moderator(df, m, fname) for m in mod_names}
     group_values = None
     if subgroup:
@@ -212,6 +308,26 @@ def run_meta(
         return res, None, fname, ni
     except InputError as exc:
         raise exc.with_file(fname) from None
+    except (ZeroDivisionError, OverflowError, FloatingPointError) as exc:
+        raise InputError(
+            f"the model cannot be fitted to these values ({type(exc).__name__}: {exc}); "
+            "check for extreme effect sizes or variances",
+            file=fname,
+        ) from None
+
+
+def _check_fitted(res, fname: str) -> None:
+    """Never print a non-finite estimate with a p-value: a fit that overflowed is an error."""
+    import numpy as np
+
+    beta = np.atleast_1d(np.asarray(res.beta, dtype=float))
+    se = np.atleast_1d(np.asarray(res.beta_se, dtype=float))
+    if not (np.isfinite(beta).all() and np.isfinite(se).all()):
+        raise InputError(
+            "the fitted estimate or its standard error is not finite (the values overflow "
+            "floating point); check for extreme effect sizes or variances",
+            file=fname,
+        )
 
 
 def register(app: typer.Typer) -> None:
@@ -291,6 +407,11 @@ def register(app: typer.Typer) -> None:
         columns = {k: v for k, v in given.items() if v is not None}
         if example and file is not None:
             raise InputError("give either FILE or --example, not both")
+        if plot is not None:
+            # before any work: an unusable plot path is one line, and nothing is written
+            check_output_path(plot, suffixes=PLOT_SUFFIXES, what="forest plot (--plot)")
+        if gosh is not None:
+            check_output_path(gosh, suffixes=PLOT_SUFFIXES, what="GOSH plot (--gosh)")
         res, sg, fname, ni = run_meta(
             file,
             columns=columns,
@@ -304,6 +425,7 @@ def register(app: typer.Typer) -> None:
             label=label,
             ri=ri_assumed,
         )
+        _check_fitted(res, fname)
         extra = bias or gosh is not None or permutations is not None
         if extra:
             try:
@@ -404,9 +526,7 @@ def _save_forest(res, sg, path: Path, ni=None) -> None:
     xlabel = scale.label if (transf is not None and scale is not None) else None
     fig = forest_plot(res, subgroups=sg, transf=transf, xlabel=xlabel)
     try:
-        fig.savefig(path, dpi=200, bbox_inches="tight")
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot write the plot ({exc})", file=str(path)) from None
+        save_figure(fig, path, dpi=200, bbox_inches="tight")
     finally:
         import matplotlib.pyplot as plt
 
