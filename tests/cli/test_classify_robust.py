@@ -103,7 +103,7 @@ def _bad_outputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "missing folder": (tmp_path / "nope" / "out.csv", "does not exist"),
         "folder where a file is expected": (tmp_path / "a_folder.csv", "a folder is there"),
         "below a regular file": (tmp_path / "plain_file" / "out.csv", "below a regular file"),
-        "unsupported type": (tmp_path / "out.xlsx", "unsupported output file type"),
+        "unsupported type": (tmp_path / "out.xlsx", "unsupported output (-o) file type"),
     }
 
 
