@@ -217,6 +217,20 @@ def _csv_header(path: Path) -> tuple[list[str], int]:
     return header, len(first)
 
 
+def _first_ragged_row(path: Path, width: int) -> tuple[int, int] | None:
+    """(row number, number of fields) of the first row whose width differs from the
+    header's, or None. Only run after pyarrow refused the file (it names no row)."""
+    with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+        rows = csv.reader(fh)
+        try:
+            for row in rows:
+                if row and len(row) != width:
+                    return rows.line_num, len(row)
+        except csv.Error:
+            return None
+    return None
+
+
 def _csv_blocks(path: Path) -> Iterator[pd.DataFrame]:
     """The exams of a CSV file in blocks of strings (pyarrow's streaming reader)."""
     import pyarrow as pa
@@ -224,19 +238,12 @@ def _csv_blocks(path: Path) -> Iterator[pd.DataFrame]:
 
     file = str(path)
     header, header_bytes = _csv_header(path)
-    ragged: list[Any] = []
-
-    def on_invalid_row(row: Any) -> str:
-        ragged.append(row)
-        return "error"
-
     try:
         reader = pacsv.open_csv(
             path,
             read_options=pacsv.ReadOptions(
                 block_size=max(_CSV_BLOCK_BYTES, 4 * header_bytes), use_threads=False
             ),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid_row),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in header},
                 strings_can_be_null=False,
@@ -254,13 +261,14 @@ def _csv_blocks(path: Path) -> Iterator[pd.DataFrame]:
         if pending:
             yield pa.Table.from_batches(pending).to_pandas(types_mapper=pd.ArrowDtype)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        if ragged:
-            bad = ragged[0]
+        ragged = _first_ragged_row(path, len(header))
+        if ragged is not None:
+            row, fields = ragged
             raise InputError(
-                f"this row has {bad.actual_columns} fields but the header has "
-                f"{bad.expected_columns}; every row needs one value per column",
+                f"this row has {fields} fields but the header has {len(header)}; every "
+                "row needs one value per column",
                 file=file,
-                row=bad.number,
+                row=row,
             ) from None
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "UTF8" in msg or "utf8" in msg.lower():
