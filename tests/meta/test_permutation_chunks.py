@@ -109,3 +109,22 @@ def test_huge_request_starts_in_bounded_memory_and_ctrl_c_exits_130(tmp_path):
     assert "Traceback" not in err
     peak_mb = int(err.split("maxrss_kb")[-1].split()[0]) / 1024
     assert peak_mb < 600, peak_mb  # the old code grew towards 24 GB
+
+
+def test_a_trillion_permutations_start_without_listing_their_chunks(res_int):
+    """Chunks are made on demand: the first progress report comes at once, in flat memory."""
+    import tracemalloc
+
+    seen = []
+
+    def stop(done, total):
+        seen.append((done, total))
+        raise KeyboardInterrupt
+
+    tracemalloc.start()
+    with pytest.raises(KeyboardInterrupt):
+        permutation_test(res_int, iterations=10**12, exact=False, seed=1, n_jobs=1, progress=stop)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert seen == [(4096, 10**12)]
+    assert peak < 200 * 2**20, peak

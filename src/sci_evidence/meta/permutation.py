@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -220,6 +221,19 @@ def _rows_for_labels(seqs: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return pis
 
 
+class _LazyTasks:
+    """``task(0)`` … ``task(n - 1)`` as a sized iterable of callables, made on demand."""
+
+    def __init__(self, task: Callable[[int], int], n: int) -> None:
+        self.task, self.n = task, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[Callable[[], int]]:
+        return ((lambda c=c: self.task(c)) for c in range(self.n))
+
+
 def _random_block(seed: int, block: int, k: int, int_only: bool) -> np.ndarray:
     """Permutations ``block * DRAW_BLOCK`` … ``+ DRAW_BLOCK - 1``: signs (int8) or rows
     (int32), from the block's own stream; permutation 0 is the identity."""
@@ -386,10 +400,10 @@ def permutation_test(
     beta_perm = np.empty((n_stored, p))
     qm_perm = np.empty(n_stored)
     starts = range(0, B, step)
-    # per chunk: permutations with finite statistics, and how many reach each cut
-    n_ok = np.zeros(len(starts), dtype=np.int64)
-    n_ge = np.zeros((len(starts), p), dtype=np.int64)
-    n_qm_ge = np.zeros(len(starts), dtype=np.int64)
+    # running totals over the chunks: permutations with finite statistics, and how many
+    # reach each cut (integers: the sum does not depend on the order chunks finish in)
+    counts = {"ok": 0, "ge": np.zeros(p, dtype=np.int64), "qm": 0}
+    lock = threading.Lock()
     label_seqs = _multiset_permutations(groups) if (use_exact and not int_only) else None
 
     def task(c: int) -> int:
@@ -419,18 +433,21 @@ def permutation_test(
             beta_perm[a:keep] = fits.beta[: keep - a]
             qm_perm[a:keep] = fits.QM[: keep - a]
         ok = np.all(np.isfinite(fits.stat), axis=1)
-        n_ok[c] = int(ok.sum())
-        n_ge[c] = np.sum(np.abs(fits.stat[ok]) >= stat_cut, axis=0)
-        n_qm_ge[c] = int(np.sum(fits.QM[ok] >= qm_cut))
+        n_ge = np.sum(np.abs(fits.stat[ok]) >= stat_cut, axis=0)
+        n_qm = int(np.sum(fits.QM[ok] >= qm_cut))
+        with lock:
+            counts["ok"] += int(ok.sum())
+            counts["ge"] += n_ge
+            counts["qm"] += n_qm
         return b - a
 
-    tasks = [(lambda c=c: task(c)) for c in range(len(starts))]
-    run_chunks(tasks, n_jobs, progress, B)
+    # tasks made one at a time: 10^12 permutations are 2.4e8 chunks, never a list of them
+    run_chunks(_LazyTasks(task, len(starts)), n_jobs, progress, B)
 
-    total_ok = int(n_ok.sum())
+    total_ok = int(counts["ok"])
     with np.errstate(invalid="ignore", divide="ignore"):
-        pval_perm = n_ge.sum(axis=0) / total_ok if total_ok else np.full(p, np.nan)
-        qm_pval = float(n_qm_ge.sum() / total_ok) if total_ok else float("nan")
+        pval_perm = counts["ge"] / total_ok if total_ok else np.full(p, np.nan)
+        qm_pval = float(counts["qm"] / total_ok) if total_ok else float("nan")
     pval_perm = np.minimum(np.asarray(pval_perm, dtype=float), 1.0)
     names = tuple(getattr(res, "coef_names", None) or [f"b{j}" for j in range(p)])
     return PermutationResult(
