@@ -128,3 +128,19 @@ def test_a_trillion_permutations_start_without_listing_their_chunks(res_int):
     tracemalloc.stop()
     assert seen == [(4096, 10**12)]
     assert peak < 200 * 2**20, peak
+
+
+def test_progress_bar_with_time_left_goes_to_stderr():
+    env = {**os.environ, "FORCE_COLOR": "1", "TTY_COMPATIBLE": "1", "COLUMNS": "120"}
+    args = ["meta", "--example", "--mods", "ablat", "--permutations", "100000"]
+    out = subprocess.run(
+        [sys.executable, "-m", "sci_evidence", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "permutation test (100,000)" in out.stderr and " left " in out.stderr
+    assert "permutation test (100,000)" not in out.stdout
+    assert "Permutation test (100,000 permutations" in out.stdout

@@ -25,7 +25,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from sci_evidence.cli._common import PLOT_SUFFIXES, check_output_path, save_figure
+from sci_evidence.cli._common import PLOT_SUFFIXES, check_output_path, err_console, save_figure
 from sci_evidence.errors import InputError, SciEvidenceError
 
 __all__ = ["run_bias_options"]
@@ -35,8 +35,10 @@ _GOSH_METHODS = ("EE", "DL", "ML", "REML")
 
 @contextmanager
 def _progress(console: Console, description: str) -> Iterator[Callable[[int, int], None]]:
-    """A transient progress bar with the time elapsed and an estimate of the time left;
-    yields the ``progress(done, total)`` callback."""
+    """A transient progress bar on standard error (stdout keeps the results alone), with
+    the time elapsed and an estimate of the time left; yields the ``progress(done, total)``
+    callback. ``console`` is where the results go; the bar uses it only if it is stderr."""
+    bar_console = console if console.stderr else err_console
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -44,7 +46,7 @@ def _progress(console: Console, description: str) -> Iterator[Callable[[int, int
         TimeElapsedColumn(),
         TextColumn("left"),
         TimeRemainingColumn(),
-        console=console,
+        console=bar_console,
         transient=True,
     ) as bar:
         task = bar.add_task(description, total=None)
