@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import warnings
 from pathlib import Path
 
@@ -253,8 +254,8 @@ def meta_csvs(draw) -> bytes:
 
 
 @SETTINGS
-@given(meta_csvs(), st.booleans())
-def test_meta_generated_csv(tmp_path_factory, data, with_plot):
+@given(meta_csvs(), st.booleans(), st.booleans())
+def test_meta_generated_csv(tmp_path_factory, data, with_plot, as_json):
     d = tmp_path_factory.mktemp("meta")
     path = d / "data.csv"
     path.write_bytes(data)
@@ -262,12 +263,18 @@ def test_meta_generated_csv(tmp_path_factory, data, with_plot):
     plot = d / "forest.png"
     if with_plot:
         args += ["--plot", str(plot)]
+    if as_json:
+        args += ["--json"]
     code, stdout, err = _run(args)
     _check("meta csv", data, code, stdout, err)
     if code == 0:
         # a correct result: the studies left after dropping missing values, finite numbers
-        assert "k = " in stdout
-        assert " NA " not in stdout and "nan" not in stdout.lower().replace("nan)", "")
+        if as_json:
+            doc = json.loads(stdout)
+            assert doc["k"] >= 1 and math.isfinite(doc["estimate"])
+        else:
+            assert "k = " in stdout
+            assert " NA " not in stdout and "nan" not in stdout.lower().replace("nan)", "")
         if with_plot:
             assert plot.exists()
     else:
