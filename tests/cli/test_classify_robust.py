@@ -241,3 +241,40 @@ def test_formula_like_ids_are_neutralised_and_numbers_stay(tmp_path, exams, caps
     # stdout CSV is neutralised the same way
     code, stdout, _ = run_main(["classify", str(path)], capsys)
     assert stdout.splitlines()[1].startswith("'=1+2,")
+
+
+def test_disk_filling_up_mid_write_is_one_line(tmp_path, capsys, monkeypatch):
+    """A write() that fails with ENOSPC after the first block: one line, nothing left."""
+    from sci_evidence import outputs
+
+    monkeypatch.setattr(formats, "BLOCK_ROWS", 8)
+    monkeypatch.setattr(formats, "_CSV_BLOCK_BYTES", 2048)
+    frame = random_exams(40, seed=4)
+    path = tmp_path / "exams.csv"
+    frame.to_csv(path, index=False)
+    real_fdopen = os.fdopen
+
+    class FillsUp:
+        def __init__(self, fh):
+            self.fh, self.writes = fh, 0
+
+        def write(self, text):
+            self.writes += 1
+            if self.writes > 1:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return self.fh.write(text)
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return self.fh.__exit__(*exc)
+
+    monkeypatch.setattr(outputs.os, "fdopen", lambda *a, **k: FillsUp(real_fdopen(*a, **k)))
+    out = tmp_path / "out.jsonl"
+    code, _, err = run_main(["classify", str(path), "-o", str(out)], capsys)
+    one_error_line(code, err, contains="no space left on the device")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exams.csv"]
