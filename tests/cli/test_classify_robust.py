@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sci_evidence.isncsci import classify_table, formats
+from sci_evidence.isncsci import classify_table, formats, readers
 from sci_evidence.isncsci.simulate import random_exams
 from sci_evidence.outputs import csv_safe_cell
 
@@ -161,8 +161,8 @@ def test_full_disk_is_one_line_and_keeps_the_old_output(tmp_path, exam_csv, caps
 
 
 def test_error_in_a_later_block_leaves_no_partial_output(tmp_path, exams, capsys, monkeypatch):
-    monkeypatch.setattr(formats, "BLOCK_ROWS", 8)
-    monkeypatch.setattr(formats, "_CSV_BLOCK_BYTES", 2048)
+    monkeypatch.setattr(readers, "BLOCK_ROWS", 8)
+    monkeypatch.setattr(readers, "_CSV_BLOCK_BYTES", 2048)
     bad = exams.copy()
     bad.loc[35, "s1RightMotor"] = "7"
     path = tmp_path / "exams.csv"
@@ -178,8 +178,8 @@ def test_error_in_a_later_block_leaves_no_partial_output(tmp_path, exams, capsys
 # -- streaming gives the same results as the whole table ----------------------------------
 @pytest.mark.parametrize("suffix", [".csv", ".json", ".jsonl"])
 def test_streamed_blocks_equal_the_whole_table(tmp_path, exams, suffix, monkeypatch):
-    monkeypatch.setattr(formats, "BLOCK_ROWS", 7)
-    monkeypatch.setattr(formats, "_CSV_BLOCK_BYTES", 1500)
+    monkeypatch.setattr(readers, "BLOCK_ROWS", 7)
+    monkeypatch.setattr(readers, "_CSV_BLOCK_BYTES", 1500)
     path = tmp_path / "exams.csv"
     exams.to_csv(path, index=False)
     blocks = list(formats.classify_blocks(path))
@@ -200,8 +200,8 @@ def test_streamed_blocks_equal_the_whole_table(tmp_path, exams, suffix, monkeypa
 
 
 def test_non_key_warning_is_given_once_for_all_blocks(tmp_path, monkeypatch):
-    monkeypatch.setattr(formats, "BLOCK_ROWS", 5)
-    monkeypatch.setattr(formats, "_CSV_BLOCK_BYTES", 1024)
+    monkeypatch.setattr(readers, "BLOCK_ROWS", 5)
+    monkeypatch.setattr(readers, "_CSV_BLOCK_BYTES", 1024)
     frame = random_exams(30, seed=3)
     frame["rightLowestNonKeyMuscleWithMotorFunction"] = "T6"  # outside the ten levels
     path = tmp_path / "exams.csv"
@@ -247,8 +247,8 @@ def test_disk_filling_up_mid_write_is_one_line(tmp_path, capsys, monkeypatch):
     """A write() that fails with ENOSPC after the first block: one line, nothing left."""
     from sci_evidence import outputs
 
-    monkeypatch.setattr(formats, "BLOCK_ROWS", 8)
-    monkeypatch.setattr(formats, "_CSV_BLOCK_BYTES", 2048)
+    monkeypatch.setattr(readers, "BLOCK_ROWS", 8)
+    monkeypatch.setattr(readers, "_CSV_BLOCK_BYTES", 2048)
     frame = random_exams(40, seed=4)
     path = tmp_path / "exams.csv"
     frame.to_csv(path, index=False)
