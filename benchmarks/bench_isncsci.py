@@ -7,10 +7,14 @@ Measures, in one run on the same exams (a realistic mix with NT and */** tags):
 2. the reference algorithm (npm ``isncsci`` v2.0.6) in-process under Node, warm, via
    ``benchmarks/isncsci_reference.mjs`` — skipped when Node or the package is absent
    (install: ``mkdir -p /tmp/isncsci-ref && cd /tmp/isncsci-ref && npm install isncsci@2.0.6``);
-3. ``sci-evidence classify`` end to end on a CSV of ``--cli-n`` exams: wall time, exams per
-   second and peak memory (max RSS of the child process).
+3. ``sci-evidence classify FILE --output OUT.csv`` end to end on CSV files of each size in
+   ``--cli-sizes`` (default 10^5 and 10^6 exams), each in a fresh interpreter: wall time,
+   time in the command, exams per second and peak memory (max RSS of the child). The
+   command streams blocks from the reader to the output, so the 10^6 rate should be at
+   least the 10^5 rate and the peak memory flat (issue 16 goal 2: <= 500 MiB).
 
-Usage: python benchmarks/bench_isncsci.py [--n 100000] [--node-dir /tmp/isncsci-ref]
+Usage: python benchmarks/bench_isncsci.py [--n 100000] [--cli-sizes 100000,1000000]
+       [--node-dir /tmp/isncsci-ref]
 """
 
 from __future__ import annotations
@@ -90,7 +94,10 @@ except SystemExit as exc:
     if exc.code:
         raise
 wall = time.perf_counter() - t0
-print(wall, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+# VmHWM: this process's own peak (ru_maxrss would carry the parent's peak over fork+exec)
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")]
+peak_kb = int(hwm[0].split()[1]) if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(wall, peak_kb, file=sys.stderr)
 """
 
 
@@ -111,7 +118,7 @@ def bench_cli(csv_path: Path, n: int, tmp: Path) -> dict:
         "seconds": wall,
         "seconds_in_main": float(in_main),
         "exams_per_second": n / wall,
-        "peak_rss_mb": int(peak_kb) / 1024,
+        "peak_rss_mb": int(peak_kb) / 1024,  # KiB -> MiB
         "command": "sci-evidence " + " ".join(args),
     }
 
@@ -123,15 +130,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--node-dir", type=Path, default=Path("/tmp/isncsci-ref"))
     parser.add_argument("--node-seconds", type=float, default=5.0)
-    parser.add_argument("--cli-n", type=int, default=100_000)
+    parser.add_argument(
+        "--cli-sizes", default="100000,1000000", help="comma-separated exam counts for the CLI"
+    )
     parser.add_argument("--seed", type=int, default=2024)
     args = parser.parse_args()
+    sizes = [int(x) for x in args.cli_sizes.split(",") if x.strip()]
 
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        exams = make_exams(max(args.n, args.cli_n), args.unique, args.seed)
+        exams = make_exams(args.n, args.unique, args.seed)
         csv_path = tmp / "exams.csv"
-        exams.iloc[: args.n].to_csv(csv_path, index=False)
+        exams.to_csv(csv_path, index=False)
         nt_share = exams.iloc[:, 3:].apply(lambda c: c.str.startswith("NT")).to_numpy().mean()
         print(
             f"mix: {args.unique} distinct realistic exams (seed {args.seed}), "
@@ -151,15 +161,35 @@ def main() -> None:
                 f"exams/s ({ref['exams']} exams in {ref['seconds']:.2f} s)"
             )
             print(f"speed-up: {py['exams_per_second'] / ref['exams_per_second']:.1f}x")
-        cli_csv = tmp / "cli_exams.csv"
-        exams.iloc[: args.cli_n].to_csv(cli_csv, index=False)
-        cli = bench_cli(cli_csv, args.cli_n, tmp)
-        print(
-            f"sci-evidence classify end to end: {cli['exams']} exams in {cli['seconds']:.2f} s "
-            f"(interpreter start and imports included; {cli['seconds_in_main']:.2f} s in the "
-            f"command) = {cli['exams_per_second']:,.0f} exams/s, "
-            f"peak RSS {cli['peak_rss_mb']:.0f} MB"
-        )
+        csv_path.unlink()
+        rates = {}
+        for n in sizes:
+            cli_csv = tmp / f"cli_exams_{n}.csv"
+            # written in slices of the repeated mix, so a 10^6 file never sits in memory
+            base = make_exams(min(n, args.unique), args.unique, args.seed)
+            with cli_csv.open("w", encoding="utf-8", newline="") as fh:
+                for start in range(0, n, len(base)):
+                    part = base.iloc[: min(len(base), n - start)].copy()
+                    part["id"] = [f"x{start + i + 1}" for i in range(len(part))]
+                    part.to_csv(fh, index=False, header=start == 0)
+            cli = bench_cli(cli_csv, n, tmp)
+            cli_csv.unlink()
+            rates[n] = n / cli["seconds_in_main"]
+            line = (
+                f"sci-evidence classify end to end: {cli['exams']:,} exams in "
+                f"{cli['seconds']:.2f} s ({cli['seconds_in_main']:.2f} s in the command: "
+                f"{rates[n]:,.0f} exams/s read+classify+write), peak RSS "
+                f"{cli['peak_rss_mb']:.0f} MiB"
+            )
+            if ref is not None:
+                line += f"; {rates[n] / ref['exams_per_second']:.1f}x the reference"
+            print(line)
+        if len(sizes) > 1:
+            lo, hi = min(sizes), max(sizes)
+            print(
+                f"streaming: rate at {hi:,} / rate at {lo:,} = {rates[hi] / rates[lo]:.2f} "
+                "(>= 1: no loss of throughput at scale)"
+            )
 
 
 if __name__ == "__main__":

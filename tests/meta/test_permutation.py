@@ -94,7 +94,10 @@ def test_continuous_moderator_every_permutation_refits_like_pool():
     res = pool(yi, vi, mods={"x": x}, method="REML")
     pt = permutation_test(res, iterations=200, seed=3)
     # re-derive some permutations: the moderator rows reassigned to the studies
-    pis = np.random.default_rng(3).permuted(np.tile(np.arange(k), (200, 1)), axis=1)
+    # (drawn in fixed blocks, each from SeedSequence(seed, spawn_key=(block,)))
+    from sci_evidence.meta.permutation import _random_draws
+
+    pis = _random_draws(3, 0, 200, k, False)
     for j in (1, 50, 199):
         f = pool(yi, vi, mods={"x": x[pis[j]]}, method="REML")
         assert pt.stat_perm[j] == pytest.approx(f.beta_stat, rel=1e-6)

@@ -16,25 +16,37 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
+from sci_evidence.cli._common import PLOT_SUFFIXES, check_output_path, err_console, save_figure
 from sci_evidence.errors import InputError, SciEvidenceError
 
 __all__ = ["run_bias_options"]
 
 _GOSH_METHODS = ("EE", "DL", "ML", "REML")
-_PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".tif", ".tiff", ".eps", ".ps")
 
 
 @contextmanager
 def _progress(console: Console, description: str) -> Iterator[Callable[[int, int], None]]:
-    """A transient progress bar; yields the ``progress(done, total)`` callback."""
+    """A transient progress bar on standard error (stdout keeps the results alone), with
+    the time elapsed and an estimate of the time left; yields the ``progress(done, total)``
+    callback. ``console`` is where the results go; the bar uses it only if it is stderr."""
+    bar_console = console if console.stderr else err_console
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        TextColumn("left"),
+        TimeRemainingColumn(),
+        console=bar_console,
         transient=True,
     ) as bar:
         task = bar.add_task(description, total=None)
@@ -151,18 +163,8 @@ def _bias_report(res: Any, rep: _Report) -> None:
 
 
 def _check_plot_path(path: Path) -> Path:
-    path = Path(path)
-    if path.suffix.lower() not in _PLOT_SUFFIXES:
-        raise InputError(
-            "the GOSH plot file must end in " + ", ".join(_PLOT_SUFFIXES),
-            column="--gosh",
-            value=str(path),
-        )
-    if not path.parent.exists():
-        raise InputError(
-            "the folder of the GOSH plot does not exist", column="--gosh", value=str(path)
-        )
-    return path
+    """One line (exit 2) for an unusable GOSH plot path, before any work."""
+    return check_output_path(path, suffixes=PLOT_SUFFIXES, what="GOSH plot (--gosh)")
 
 
 def _gosh_report(res: Any, path: Path, rep: _Report) -> None:
@@ -195,11 +197,11 @@ def _gosh_report(res: Any, path: Path, rep: _Report) -> None:
             )
     fig = g.plot(study=study)
     try:
-        fig.savefig(path, dpi=150)
-    except (OSError, ValueError) as exc:
-        raise InputError(
-            f"cannot write the GOSH plot: {exc}", column="--gosh", value=str(path)
-        ) from None
+        save_figure(fig, path, dpi=150)
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
     rep.text(f"GOSH plot written to {path}")
     if rep.as_json:
         rep.data["gosh"]["plot"] = str(path)

@@ -165,9 +165,9 @@ def save_glmm_forest(res, path: Path) -> None:
         raise InputError("--plot draws a forest plot, which needs a model without --mods")
     transf = expit if res.measure == "PLO" else np.exp
     fig = res.plot(transf=transf)
+    from sci_evidence.cli._common import save_figure
+
     try:
-        fig.savefig(path, dpi=200, bbox_inches="tight")
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot write the plot ({exc})", file=str(path)) from None
+        save_figure(fig, path, dpi=200, bbox_inches="tight")
     finally:
         plt.close(fig)

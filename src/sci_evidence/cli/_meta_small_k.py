@@ -201,12 +201,11 @@ def _save_plot(bres, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sci_evidence.outputs import atomic_write
+    from sci_evidence.cli._common import save_figure
 
     fig = bres.plot()
     try:
-        with atomic_write(path, "wb") as fh:
-            fig.savefig(fh, format=path.suffix.lstrip(".").lower(), dpi=200, bbox_inches="tight")
+        save_figure(fig, path, dpi=200, bbox_inches="tight")
     finally:
         plt.close(fig)
 

@@ -1,14 +1,19 @@
-"""`sci-evidence classify`: ISNCSCI classification of exams in a file."""
+"""`sci-evidence classify`: ISNCSCI classification of exams in a file.
+
+The exams stream from the reader to the output in blocks (bounded memory for a million
+exams). The output path is checked before any work; the file is written to a temporary file
+beside it and renamed into place only when complete. numpy/pandas are imported inside the
+command, so ``sci-evidence --help`` does not load them.
+"""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 
-from sci_evidence.errors import InputError
-from sci_evidence.isncsci.formats import RESULT_SUFFIXES, classify_file, write_results
+#: Output types of ``--output`` (kept here, not imported, so that --help stays light).
+RESULT_SUFFIXES = (".csv", ".json", ".jsonl")
 
 
 def classify(
@@ -25,19 +30,18 @@ def classify(
     """Classify ISNCSCI exams: levels, NLI, AIS, ZPPs and totals, one row per exam.
 
     Results follow the Praxis reference algorithm's conventions (comma-joined possible
-    values, '*' for values depending on tagged scores, INT, NA, ND).
+    values, '*' for values depending on tagged scores, INT, NA, ND). In CSV output an exam
+    id that a spreadsheet would run as a formula (=, +, -, @) gets a leading quote.
 
     Example: sci-evidence classify exams.csv --output results.csv
     """
-    if output is not None and output.suffix.lower() not in RESULT_SUFFIXES:
-        raise InputError(
-            f"unknown output type {output.suffix!r}; use one of {', '.join(RESULT_SUFFIXES)}",
-            file=str(output),
-        )
-    results = classify_file(file, skip_invalid=skip_invalid)
-    text = write_results(results, output)
-    if text is not None:
-        sys.stdout.write(text)
+    from sci_evidence.isncsci.formats import classify_to
+    from sci_evidence.outputs import check_output_path
+
+    if output is not None:
+        # before any work; the exam file itself is protected from being overwritten
+        check_output_path(output, suffixes=RESULT_SUFFIXES, protect=[file], what="output (-o)")
+    classify_to(file, output, skip_invalid=skip_invalid)
 
 
 def register(app: typer.Typer) -> None:

@@ -12,16 +12,26 @@ from __future__ import annotations
 
 import json
 import warnings
-from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from sci_evidence.cli._common import console, err_console
+from sci_evidence.cli._common import (
+    PLOT_SUFFIXES,
+    check_output_path,
+    console,
+    err_console,
+    save_figure,
+)
+from sci_evidence.cli._meta_input import (
+    _check_finite_columns,
+    _example_path,
+    _moderator,
+    _read_csv,
+    _require_column,
+)
 from sci_evidence.errors import DataWarning, InputError, SciEvidenceError
 
-EXAMPLE_NAME = "dat_bcg.csv"
 #: Columns of the bundled example and how the example maps them (metafor's dat.bcg call).
 EXAMPLE_DEFAULTS = {"measure": "RR", "ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"}
 #: Measures analysed on the log scale: the forest plot back-transforms them with exp.
@@ -33,53 +43,8 @@ COLUMN_OPTIONS = (
 )  # fmt: skip
 
 
-def _example_path() -> Path:
-    return Path(str(resources.files("sci_evidence.meta").joinpath("data", EXAMPLE_NAME)))
-
-
-def _read_csv(path: Path):
-    import pandas as pd
-
-    if not path.exists():
-        raise InputError("file not found", file=str(path))
-    try:
-        df = pd.read_csv(path, skipinitialspace=True)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"cannot read as CSV ({msg})", file=str(path)) from None
-    if df.empty:
-        raise InputError("the file has no data rows", file=str(path))
-    df.columns = [str(c).strip() for c in df.columns]
-    return df
-
-
-def _require_column(df, name: str, file: str, what: str) -> None:
-    if name not in df.columns:
-        raise InputError(
-            f"{what} column not found; available: {', '.join(map(str, df.columns))}",
-            file=file,
-            column=name,
-        )
-
-
-def _moderator(df, name: str, file: str) -> list[Any]:
-    """A moderator column: numeric, or text (categorical). A mostly numeric column with a
-    stray word is a typo, not a factor: report its row."""
-    import pandas as pd
-
-    col = df[name]
-    if pd.api.types.is_numeric_dtype(col):
-        return col.astype(float).tolist()
-    text = col.astype("string").str.strip()
-    num = pd.to_numeric(text, errors="coerce")
-    present = text.notna() & (text != "")
-    bad = present & num.isna()
-    if bad.all():
-        return [None if (v is pd.NA or v == "") else str(v) for v in text.tolist()]
-    if bad.any():
-        i = int(bad.to_numpy().nonzero()[0][0])
-        raise InputError("not a number", file=file, row=i + 2, column=name, value=col.iloc[i])
-    return num.astype(float).tolist()
+#: Columns that give effect sizes directly, and those they must not be mixed with.
+_PRECOMPUTED = ("yi", "vi", "sei", "ci_lb", "ci_ub")
 
 
 def run_meta(
@@ -105,6 +70,7 @@ def run_meta(
 
     from sci_evidence.meta import pool, subgroups
     from sci_evidence.meta.effects import effect_sizes
+    from sci_evidence.meta.validation import check_magnitude
 
     example = file is None
     path = _example_path() if example else file
@@ -127,8 +93,23 @@ def run_meta(
             measure = "GEN"
         else:
             raise InputError("--measure is required with raw data columns (e.g. RR, OR, SMD)")
+    precomputed = [c for c in columns if c in _PRECOMPUTED]
+    raw = [c for c in columns if c not in _PRECOMPUTED and c != "ri"]
+    if "yi" in columns and raw:
+        # effect_sizes would use --yi and silently ignore the raw columns
+        raise InputError(
+            "give either precomputed effect sizes (--yi with --vi or --sei) or raw data "
+            f"columns ({', '.join('--' + c for c in raw)}), not both",
+            file=fname,
+        )
+    if precomputed and "yi" not in columns:
+        raise InputError(
+            f"--{precomputed[0].replace('_', '-')} needs --yi (the effect sizes it belongs to)",
+            file=fname,
+        )
     for opt, col in columns.items():
         _require_column(df, col, fname, f"--{opt.replace('_', '-')}")
+    _check_finite_columns(df, columns, fname)
     mod_names = [m.strip() for m in mods.split(",") if m.strip()] if mods else []
     for m in mod_names:
         _require_column(df, m, fname, "moderator")
@@ -152,6 +133,11 @@ def run_meta(
 
     yi = es["yi"].to_numpy(dtype=float)
     vi = es["vi"].to_numpy(dtype=float)
+    try:
+        check_magnitude("yi", yi, first_row=2)
+        check_magnitude("vi", vi, first_row=2, smallest=True)
+    except InputError as exc:
+        raise exc.with_file(fname) from None
     mod_values = {m: _moderator(df, m, fname) for m in mod_names}
     group_values = None
     if subgroup:
@@ -212,6 +198,26 @@ def run_meta(
         return res, None, fname, ni
     except InputError as exc:
         raise exc.with_file(fname) from None
+    except (ZeroDivisionError, OverflowError, FloatingPointError) as exc:
+        raise InputError(
+            f"the model cannot be fitted to these values ({type(exc).__name__}: {exc}); "
+            "check for extreme effect sizes or variances",
+            file=fname,
+        ) from None
+
+
+def _check_fitted(res, fname: str) -> None:
+    """Never print a non-finite estimate with a p-value: a fit that overflowed is an error."""
+    import numpy as np
+
+    beta = np.atleast_1d(np.asarray(res.beta, dtype=float))
+    se = np.atleast_1d(np.asarray(res.beta_se, dtype=float))
+    if not (np.isfinite(beta).all() and np.isfinite(se).all()):
+        raise InputError(
+            "the fitted estimate or its standard error is not finite (the values overflow "
+            "floating point); check for extreme effect sizes or variances",
+            file=fname,
+        )
 
 
 def register(app: typer.Typer) -> None:
@@ -311,6 +317,11 @@ def register(app: typer.Typer) -> None:
         columns = {k: v for k, v in given.items() if v is not None}
         if example and file is not None:
             raise InputError("give either FILE or --example, not both")
+        if plot is not None:
+            # before any work: an unusable plot path is one line, and nothing is written
+            check_output_path(plot, suffixes=PLOT_SUFFIXES, what="forest plot (--plot)")
+        if gosh is not None:
+            check_output_path(gosh, suffixes=PLOT_SUFFIXES, what="GOSH plot (--gosh)")
         if model not in ("rma", "glmm"):
             raise InputError("--model must be rma or glmm", value=model)
         if model == "glmm":
@@ -331,6 +342,7 @@ def register(app: typer.Typer) -> None:
             label=label,
             ri=ri_assumed,
         )
+        _check_fitted(res, fname)
         extra = bias or gosh is not None or permutations is not None
         if extra:
             try:
@@ -467,9 +479,7 @@ def _save_forest(res, sg, path: Path, ni=None) -> None:
     xlabel = scale.label if (transf is not None and scale is not None) else None
     fig = forest_plot(res, subgroups=sg, transf=transf, xlabel=xlabel)
     try:
-        fig.savefig(path, dpi=200, bbox_inches="tight")
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot write the plot ({exc})", file=str(path)) from None
+        save_figure(fig, path, dpi=200, bbox_inches="tight")
     finally:
         import matplotlib.pyplot as plt
 

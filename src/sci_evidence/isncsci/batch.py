@@ -69,9 +69,14 @@ def _level_text(key: int) -> str:
 
 
 def _format_levels(keys: np.ndarray) -> np.ndarray:
+    codes, texts = _level_codes(keys)
+    return texts[codes]
+
+
+def _level_codes(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Packed level keys → (code per exam, text of each code)."""
     codes, uniques = pd.factorize(keys)
-    text = np.array([_level_text(k) for k in uniques.tolist()], dtype=object)
-    return text[codes]
+    return codes, np.array([_level_text(k) for k in uniques.tolist()], dtype=object)
 
 
 def _classify_packed(enc: EncodedExams) -> dict[str, np.ndarray]:
@@ -107,24 +112,46 @@ def _classify_packed(enc: EncodedExams) -> dict[str, np.ndarray]:
     return out
 
 
-def results_frame(enc: EncodedExams, ids: list[str] | None) -> pd.DataFrame:
-    """Classify coded exams into the reference's 25 string columns (and ``id``)."""
-    packed = _classify_packed(enc) if enc.vac.shape[0] else None
+def result_codes(enc: EncodedExams) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Classify coded exams: for each of the 25 result columns, (code per exam, texts).
+
+    The text of exam i in a column is ``texts[codes[i]]``; the texts are few (levels,
+    grades, totals), so a writer can quote or escape each once instead of once per exam.
+    """
+    n = enc.vac.shape[0]
+    if not n:
+        empty = np.empty(0, dtype=np.intp)
+        return {column: (empty, np.empty(0, dtype=object)) for column in RESULT_COLUMNS}
+    packed = _classify_packed(enc)
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for column in RESULT_COLUMNS:
+        if column == "injuryComplete":
+            out[column] = (packed[column].astype(np.intp), _COMPLETE_TEXT)
+        elif column == "asiaImpairmentScale":
+            out[column] = (packed[column].astype(np.intp), _AIS_TEXT)
+        elif column.endswith("Total"):
+            out[column] = (packed[column].astype(np.intp) + 1, _TOTAL_TEXT)
+        else:
+            out[column] = _level_codes(packed[column])
+    return out
+
+
+def frame_from_codes(
+    codes: dict[str, tuple[np.ndarray, np.ndarray]], ids: list[str] | None
+) -> pd.DataFrame:
+    """The reference's 25 string columns (and ``id``) from :func:`result_codes`."""
     columns: dict[str, np.ndarray] = {}
     if ids is not None:
         columns["id"] = np.asarray(ids, dtype=object)
     for column in RESULT_COLUMNS:
-        if packed is None:
-            columns[column] = np.empty(0, dtype=object)
-        elif column == "injuryComplete":
-            columns[column] = _COMPLETE_TEXT[packed[column]]
-        elif column == "asiaImpairmentScale":
-            columns[column] = _AIS_TEXT[packed[column]]
-        elif column.endswith("Total"):
-            columns[column] = _TOTAL_TEXT[packed[column] + 1]
-        else:
-            columns[column] = _format_levels(packed[column])
+        c, texts = codes[column]
+        columns[column] = texts[c]
     return pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in columns.items()})
+
+
+def results_frame(enc: EncodedExams, ids: list[str] | None) -> pd.DataFrame:
+    """Classify coded exams into the reference's 25 string columns (and ``id``)."""
+    return frame_from_codes(result_codes(enc), ids)
 
 
 def cell_error(err: CellError, *, file: str | None = None, row: int | None = None) -> InputError:
@@ -141,23 +168,45 @@ def cell_error(err: CellError, *, file: str | None = None, row: int | None = Non
 def exam_ids(df: pd.DataFrame) -> list[str]:
     """The ``id`` column as strings, or row numbers (1-based) when there is none."""
     if "id" in df.columns:
-        return [("" if v is None or v != v else str(v)) for v in df["id"].tolist()]
+        values = df["id"].to_numpy(dtype=object)  # fast for pyarrow-backed columns too
+        return [("" if v is None or v != v else str(v)) for v in values.tolist()]
     return [f"row {i + 1}" for i in range(len(df))]
+
+
+class OutsideNonKey:
+    """Non-key muscles named outside C5-T1, L2-S1, gathered over blocks for one warning."""
+
+    def __init__(self) -> None:
+        self.count = [0, 0]
+        self.first: list[list[str]] = [[], []]
+
+    def add(self, enc: EncodedExams, ids: list[str]) -> None:
+        for s in range(2):
+            bad = np.flatnonzero(enc.outside_non_key[s])
+            if bad.size:
+                self.count[s] += int(bad.size)
+                need = 4 - len(self.first[s])
+                self.first[s].extend(ids[i] for i in bad[:need])
+
+    def warn(self, stacklevel: int = 3) -> None:
+        for s, side in enumerate(("Right", "Left")):
+            n = self.count[s]
+            if n:
+                first = ", ".join(repr(i) for i in self.first[s][:3])
+                warnings.warn(
+                    f"{n} exam(s) ({first}{', …' if n > 3 else ''}) name "
+                    f"{NON_KEY_COLUMNS[side]} outside C5-T1, L2-S1; like the reference, the "
+                    "classification ignores it",
+                    DataWarning,
+                    stacklevel=stacklevel + 1,
+                )
 
 
 def warn_outside_non_key(enc: EncodedExams, ids: list[str]) -> None:
     """One warning for non-key muscles named outside the ten levels (ignored, as the reference)."""
-    for s, side in enumerate(("Right", "Left")):
-        bad = np.flatnonzero(enc.outside_non_key[s])
-        if bad.size:
-            first = ", ".join(repr(ids[i]) for i in bad[:3])
-            warnings.warn(
-                f"{bad.size} exam(s) ({first}{', …' if bad.size > 3 else ''}) name "
-                f"{NON_KEY_COLUMNS[side]} outside C5-T1, L2-S1; like the reference, the "
-                "classification ignores it",
-                DataWarning,
-                stacklevel=3,
-            )
+    outside = OutsideNonKey()
+    outside.add(enc, ids)
+    outside.warn(stacklevel=3)
 
 
 def classify_table(df: pd.DataFrame) -> pd.DataFrame:

@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,14 @@ COMPTOL = float(np.finfo(float).eps ** 0.5)
 #: take ~0.4 GB of results); distinct permutations of moderator rows are listed up front.
 MAX_EXACT_SIGN_FLIPS = 2**24
 MAX_EXACT_PERMUTATIONS = 1_000_000
+#: Permutations whose statistics are kept in the result (``stat_perm`` etc., for plots); the
+#: p-values always count every permutation, chunk by chunk, so memory stays bounded
+#: whatever ``iterations`` is (10^8 permutations need no more memory than 10^6).
+MAX_STORED_PERMUTATIONS = 1_000_000
+#: Random permutations are drawn in fixed blocks, each from its own stream
+#: ``SeedSequence(seed, spawn_key=(block,))``: the same seed gives the same permutations
+#: whatever the chunk size and the number of threads.
+DRAW_BLOCK = 1024
 
 
 @dataclass(frozen=True)
@@ -62,9 +71,11 @@ class PermutationResult:
         Permutation p-value of each coefficient.
     QM_pval_perm : float
         Permutation p-value of the omnibus test (of the intercept without moderators).
-    stat_perm, estimate_perm : ndarray of shape (iterations, p)
-        The permutation distribution of the test statistics and coefficients.
-    QM_perm : ndarray of shape (iterations,)
+    stat_perm, estimate_perm : ndarray of shape (n_stored, p)
+        The permutation distribution of the test statistics and coefficients: every
+        permutation, or the first :data:`MAX_STORED_PERMUTATIONS` of a larger random test
+        (a random sample of the distribution; the p-values count all of them).
+    QM_perm : ndarray of shape (n_stored,)
     exact : bool
     iterations : int
         Number of permutations (``2**k`` or the number of distinct permutations when exact).
@@ -193,7 +204,8 @@ def _multiset_permutations(labels: np.ndarray) -> np.ndarray:
         a[i], a[j] = a[j], a[i]
         a[i + 1 :] = reversed(a[i + 1 :])
         out.append(a.copy())
-    return np.asarray(out, dtype=np.int64)
+    # small labels: 10^6 listed sequences of 30 studies take 60 MB, not 240 MB
+    return np.asarray(out, dtype=np.int16 if k < 2**15 else np.int32)
 
 
 def _rows_for_labels(seqs: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -207,6 +219,77 @@ def _rows_for_labels(seqs: np.ndarray, groups: np.ndarray) -> np.ndarray:
         pis[mask] = np.tile(rows, seqs.shape[0])
     assert pis.shape[1] == k
     return pis
+
+
+class _LazyTasks:
+    """``task(0)`` … ``task(n - 1)`` as a sized iterable of callables, made on demand."""
+
+    def __init__(self, task: Callable[[int], int], n: int) -> None:
+        self.task, self.n = task, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[Callable[[], int]]:
+        return ((lambda c=c: self.task(c)) for c in range(self.n))
+
+
+def _random_block(seed: int, block: int, k: int, int_only: bool) -> np.ndarray:
+    """Permutations ``block * DRAW_BLOCK`` … ``+ DRAW_BLOCK - 1``: signs (int8) or rows
+    (int32), from the block's own stream; permutation 0 is the identity."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block,)))
+    if int_only:
+        draws = rng.choice(np.array([-1, 1], dtype=np.int8), size=(DRAW_BLOCK, k))
+    else:
+        draws = rng.permuted(np.tile(np.arange(k, dtype=np.int32), (DRAW_BLOCK, 1)), axis=1)
+    if block == 0:
+        draws[0] = 1 if int_only else np.arange(k)
+    return draws
+
+
+def _random_draws(seed: int, a: int, b: int, k: int, int_only: bool) -> np.ndarray:
+    """Permutations ``a`` … ``b - 1`` of a seeded random test (independent of chunking)."""
+    first, last = a // DRAW_BLOCK, (b - 1) // DRAW_BLOCK
+    blocks = [_random_block(seed, j, k, int_only) for j in range(first, last + 1)]
+    draws = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+    offset = first * DRAW_BLOCK
+    return draws[a - offset : b - offset]
+
+
+def _size_text(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``; else the
+    free physical pages); 0 when unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def permutation_memory(
+    iterations: int, k: int, p: int, *, chunk_size: int, n_jobs: int, n_exact: int = 0
+) -> int:
+    """Bytes a permutation test needs at its peak (an upper estimate).
+
+    The kept distribution (``min(iterations, MAX_STORED_PERMUTATIONS)`` rows of ``2p + 1``
+    doubles), the listed label sequences of an exact test with moderators (``n_exact`` rows
+    of ``k`` int16), and the chunks in flight (2 per thread, each about 24 arrays of
+    ``chunk_size × k`` doubles in the batched kernel, plus its ``p × p`` matrices).
+    """
+    stored = min(iterations, MAX_STORED_PERMUTATIONS) * (2 * p + 1) * 8
+    labels = n_exact * k * 2
+    per_chunk = chunk_size * (24 * k + 8 * p * p + 16 * p) * 8
+    return stored + labels + 2 * max(1, n_jobs) * per_chunk
 
 
 def permutation_test(
@@ -238,7 +321,10 @@ def permutation_test(
     n_jobs : int, optional
         Threads (default all cores).
     chunk_size : int, default 4096
-        Permutations fitted per batch.
+        Permutations fitted per batch. Memory is bounded by the chunks in flight and the
+        kept distribution (see :func:`permutation_memory`), not by ``iterations``; a test
+        that would not fit the available memory is refused up front with the figure it
+        needs. Results do not depend on ``chunk_size`` or ``n_jobs``.
     progress : callable(done, total), optional
         Called after each batch from the calling thread.
 
@@ -284,29 +370,41 @@ def permutation_test(
     used_seed = None
     if not use_exact:
         used_seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
-
-    observed = fit_batch(y, v, X, method=method, test=test)
-    z_obs = observed.stat[0]
-    qm_obs = float(observed.QM[0])
-
-    stat_perm = np.empty((B, p))
-    beta_perm = np.empty((B, p))
-    qm_perm = np.empty(B)
     n_jobs = max(1, int(n_jobs or os.cpu_count() or 1))
     step = max(64, int(chunk_size))
-    starts = list(range(0, B, step))
+    need = permutation_memory(
+        B,
+        k,
+        p,
+        chunk_size=step,
+        n_jobs=n_jobs,
+        n_exact=n_exact if use_exact and not int_only else 0,
+    )
+    avail = available_memory()
+    if avail and need > avail:
+        raise InputError(
+            f"this permutation test needs about {_size_text(need)} of memory but only "
+            f"{_size_text(avail)} are available; use a smaller chunk_size or fewer "
+            "studies per model",
+            column="iterations",
+            value=B,
+        )
+
+    observed = fit_batch(y, v, X, method=method, test=test)
+    qm_obs = float(observed.QM[0])
+    stat_cut = np.abs(observed.stat[0]) - COMPTOL
+    qm_cut = qm_obs - COMPTOL
+
+    n_stored = min(B, MAX_STORED_PERMUTATIONS)
+    stat_perm = np.empty((n_stored, p))
+    beta_perm = np.empty((n_stored, p))
+    qm_perm = np.empty(n_stored)
+    starts = range(0, B, step)
+    # running totals over the chunks: permutations with finite statistics, and how many
+    # reach each cut (integers: the sum does not depend on the order chunks finish in)
+    counts = {"ok": 0, "ge": np.zeros(p, dtype=np.int64), "qm": 0}
+    lock = threading.Lock()
     label_seqs = _multiset_permutations(groups) if (use_exact and not int_only) else None
-    random_draws = None
-    if not use_exact:
-        # drawn up front from one generator: the same seed gives the same permutations
-        # whatever the chunk size and number of threads
-        rng = np.random.default_rng(used_seed)
-        if int_only:
-            random_draws = rng.choice(np.array([-1, 1], dtype=np.int8), size=(B, k))
-            random_draws[0] = 1
-        else:
-            random_draws = rng.permuted(np.tile(np.arange(k, dtype=np.int32), (B, 1)), axis=1)
-            random_draws[0] = np.arange(k)
 
     def task(c: int) -> int:
         a = starts[c]
@@ -317,32 +415,40 @@ def permutation_test(
                 rows = np.arange(a, b, dtype=np.int64)[:, None]
                 signs = 1.0 - 2.0 * ((rows >> np.arange(k)) & 1)
             else:
-                signs = random_draws[a:b].astype(float)
+                signs = _random_draws(used_seed, a, b, k, True).astype(float)
             Y, V = signs * y, v
         else:
             if use_exact:
                 pis = _rows_for_labels(label_seqs[a:b], groups)
             else:
-                pis = random_draws[a:b].astype(np.int64)
+                pis = _random_draws(used_seed, a, b, k, False).astype(np.int64)
             # study i gets row pis[i] of X; reorder the studies so X stays shared
             inv = np.argsort(pis, axis=1)
             Y = np.take_along_axis(np.broadcast_to(y, pis.shape), inv, axis=1)
             V = np.take_along_axis(np.broadcast_to(v, pis.shape), inv, axis=1)
         fits = fit_batch(Y, V, X, method=method, test=test)
-        stat_perm[a:b] = fits.stat
-        beta_perm[a:b] = fits.beta
-        qm_perm[a:b] = fits.QM
+        if a < n_stored:
+            keep = min(b, n_stored)
+            stat_perm[a:keep] = fits.stat[: keep - a]
+            beta_perm[a:keep] = fits.beta[: keep - a]
+            qm_perm[a:keep] = fits.QM[: keep - a]
+        ok = np.all(np.isfinite(fits.stat), axis=1)
+        n_ge = np.sum(np.abs(fits.stat[ok]) >= stat_cut, axis=0)
+        n_qm = int(np.sum(fits.QM[ok] >= qm_cut))
+        with lock:
+            counts["ok"] += int(ok.sum())
+            counts["ge"] += n_ge
+            counts["qm"] += n_qm
         return b - a
 
-    tasks = [(lambda c=c: task(c)) for c in range(len(starts))]
-    run_chunks(tasks, n_jobs, progress, B)
+    # tasks made one at a time: 10^12 permutations are 2.4e8 chunks, never a list of them
+    run_chunks(_LazyTasks(task, len(starts)), n_jobs, progress, B)
 
-    ok = np.all(np.isfinite(stat_perm), axis=1)
-    with np.errstate(invalid="ignore"):
-        pval_perm = np.mean(np.abs(stat_perm[ok]) >= np.abs(observed.stat[0]) - COMPTOL, axis=0)
-        qm_pval = float(np.mean(qm_perm[ok] >= qm_obs - COMPTOL))
-    pval_perm = np.minimum(pval_perm, 1.0)
-    del z_obs
+    total_ok = int(counts["ok"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pval_perm = counts["ge"] / total_ok if total_ok else np.full(p, np.nan)
+        qm_pval = float(counts["qm"] / total_ok) if total_ok else float("nan")
+    pval_perm = np.minimum(np.asarray(pval_perm, dtype=float), 1.0)
     names = tuple(getattr(res, "coef_names", None) or [f"b{j}" for j in range(p)])
     return PermutationResult(
         k=k,
@@ -363,5 +469,5 @@ def permutation_test(
         stat_perm=stat_perm,
         estimate_perm=beta_perm,
         QM_perm=qm_perm,
-        n_failed=int((~ok).sum()),
+        n_failed=int(B - total_ok),
     )

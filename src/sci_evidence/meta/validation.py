@@ -25,7 +25,12 @@ __all__ = [
     "check_level",
     "check_design",
     "check_control",
+    "check_magnitude",
 ]
+
+#: Largest magnitude of an effect size or variance that the fits handle without overflow:
+#: they square and invert them (yi^2/vi, 1/vi^2), and float64 ends near 1.8e308.
+MAX_MAGNITUDE = 1e100
 
 
 def check_option(name: str, value: Any, allowed: Iterable[str], *, aliases=None) -> str:
@@ -261,3 +266,32 @@ def check_control(control: Any, allowed: dict[str, type | tuple[type, ...]]) -> 
             raise InputError(f"control[{key!r}]={value!r} has the wrong type")
         out[key] = value
     return out
+
+
+def check_magnitude(
+    name: str,
+    values: np.ndarray,
+    *,
+    first_row: int = 1,
+    smallest: bool = False,
+    limit: float = MAX_MAGNITUDE,
+) -> np.ndarray:
+    """Raise if a finite element is beyond ``limit`` in magnitude (or, with ``smallest``,
+    positive but below ``1/limit``): the fits would overflow to inf/NaN and report a
+    meaningless estimate. NaN (missing) passes; elements are numbered from ``first_row``.
+    """
+    arr = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        mag = np.abs(arr)
+        bad = np.isfinite(arr) & (mag > limit)
+        if smallest:
+            bad |= np.isfinite(arr) & (mag > 0) & (mag < 1.0 / limit)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"{name} = {float(arr[i])!r} is too extreme to pool (allowed magnitude "
+            f"{1.0 / limit:g} to {limit:g}); rescale the effect sizes",
+            row=i + first_row,
+            column=name,
+        )
+    return arr
