@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from sci_evidence.isncsci import classify_table, formats, readers
-from sci_evidence.isncsci.simulate import random_exams
+from support.random_exams import random_exams
 from sci_evidence.outputs import csv_safe_cell
 
 from ._helpers import one_error_line, run_main

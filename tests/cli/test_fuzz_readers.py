@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sci_evidence.isncsci.levels import RESULT_COLUMNS
-from sci_evidence.isncsci.simulate import random_exams
+from support.random_exams import random_exams
 
 BAD = Path(__file__).parents[1] / "data" / "bad"
 # "Exception ignored in ..." is printed on stderr by the interpreter: it counts as a traceback
