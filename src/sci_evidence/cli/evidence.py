@@ -58,10 +58,37 @@ def _read_source(db: str | None):  # noqa: ANN202
     return load_bundled()
 
 
+def _cell(value: object) -> str:
+    """A stored value for a Rich table cell: markup escaped, terminal controls removed."""
+    from sci_evidence.text import escape_rich
+
+    return "" if value is None else escape_rich(_printable(str(value)))
+
+
+def _plain(value: object) -> str:
+    """Stored text printed with markup off: terminal controls removed, unprintables escaped."""
+    from sci_evidence.text import strip_control
+
+    return strip_control(_printable(str(value)))
+
+
+def _printable(text: str) -> str:
+    # Lone surrogates (from JSON "\\ud800") cannot be encoded for the terminal.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _protected(db: str | None) -> list[Path]:
+    """The SQLite file in use (given or default), which no output may overwrite."""
+    path = _store(db).sqlite_path
+    return [path] if path is not None else []
+
+
 def _print_issues(report) -> None:  # noqa: ANN001
     for issue in report.issues:
         style = "red" if issue.severity == "error" else "yellow"
-        err_console.print(issue.line(), style=style, markup=False, highlight=False, soft_wrap=True)
+        err_console.print(
+            _plain(issue.line()), style=style, markup=False, highlight=False, soft_wrap=True
+        )
 
 
 def _validated(file: Path, existing: dict | None):  # noqa: ANN202
@@ -125,7 +152,10 @@ def import_cmd(
         raise InputError("the file holds no data rows; nothing was written", file=str(file))
     summary = store.import_frames(report.frames, message=message, source=str(file))
     console.print(
-        f"Imported {file}: {summary.summary()}", markup=False, highlight=False, soft_wrap=True
+        _plain(f"Imported {file}: {summary.summary()}"),
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -138,13 +168,16 @@ def export_cmd(
 
     Example: sci-evidence evidence export evidence.xlsx
     """
-    from sci_evidence.evidence.io import file_format, write_evidence_file
+    from sci_evidence.evidence.io import SUFFIXES, write_evidence_file
+    from sci_evidence.outputs import check_output_path
 
-    file_format(file)
+    protect = _protected(db)
+    # Checked before reading: `export X --db X` must never touch the database X.
+    check_output_path(file, suffixes=tuple(SUFFIXES), protect=protect, what="export")
     ev = _read_source(db)
-    write_evidence_file(ev.frames(), file, data_hash=ev.data_hash)
+    write_evidence_file(ev.frames(), file, data_hash=ev.data_hash, protect=protect)
     console.print(
-        f"Exported {len(ev.studies)} studies from {ev.origin} to {file} "
+        f"Exported {len(ev.studies)} studies from {ev.origin} to {_plain(file)} "
         f"(data hash {ev.data_hash[:12]})",
         markup=False,
         highlight=False,
@@ -177,7 +210,7 @@ def validate_cmd(
     if not as_json:
         rows = sum(len(df) for df in report.frames.values())
         console.print(
-            f"{file}: valid ({rows} rows, {len(report.warnings)} warnings)",
+            _plain(f"{file}: valid ({rows} rows, {len(report.warnings)} warnings)"),
             markup=False,
             highlight=False,
         )
@@ -209,11 +242,11 @@ def list_cmd(
     if as_json:
         typer.echo(json.dumps(_records(df), indent=2, ensure_ascii=False))
         return
-    table = Table(title=f"{len(df)} studies ({ev.origin})")
+    table = Table(title=f"{len(df)} studies ({_cell(ev.origin)})")
     for c in cols:
         table.add_column(c)
     for rec in _records(df):
-        table.add_row(*["" if rec[c] is None else str(rec[c]) for c in cols])
+        table.add_row(*[_cell(rec[c]) for c in cols])
     console.print(table)
 
 
@@ -237,12 +270,15 @@ def show_cmd(
         return
     s = data["study"]
     console.print(
-        f"[bold]{s['study_id']}[/bold] — {s['first_author']} {s['year'] or ''}, {s['journal']}",
+        f"[bold]{_cell(s['study_id'])}[/bold] — {_cell(s['first_author'])} "
+        f"{_cell(s['year'] or '')}, {_cell(s['journal'])}",
         highlight=False,
     )
     console.print(
-        f"design: {s['design']} ({s['design_verbatim']}); registry: "
-        f"{s['registry_id'] or '-'}; flags: {s['flags'] or '-'}",
+        _plain(
+            f"design: {s['design']} ({s['design_verbatim']}); registry: "
+            f"{s['registry_id'] or '-'}; flags: {s['flags'] or '-'}"
+        ),
         markup=False,
         highlight=False,
     )
@@ -262,7 +298,7 @@ def show_cmd(
     for c in acols:
         arms.add_column(c)
     for a in data["arms"]:
-        arms.add_row(*["" if a[c] is None else str(a[c]) for c in acols])
+        arms.add_row(*[_cell(a[c]) for c in acols])
     console.print(arms)
     out = Table(title="outcomes")
     ocols = [
@@ -282,14 +318,14 @@ def show_cmd(
     for c in ocols:
         out.add_column(c)
     for o in data["outcomes"]:
-        out.add_row(*["" if o[c] is None else str(o[c]) for c in ocols])
+        out.add_row(*[_cell(o[c]) for c in ocols])
     console.print(out)
     ae = Table(title="adverse events")
     ecols = ["arm_id", "ae_type", "n", "patients", "events", "percent", "severity", "status"]
     for c in ecols:
         ae.add_column(c)
     for a in data["adverse_events"]:
-        ae.add_row(*["" if a[c] is None else str(a[c]) for c in ecols])
+        ae.add_row(*[_cell(a[c]) for c in ecols])
     console.print(ae)
     console.print(
         f"{len(data['risk_of_bias'])} risk-of-bias rows; "
@@ -317,7 +353,7 @@ def history_cmd(
             recs.append(r)
         typer.echo(json.dumps(recs, indent=2, ensure_ascii=False))
         return
-    table = Table(title=f"history of {store.display_url}")
+    table = Table(title=f"history of {_cell(store.display_url)}")
     for c in ("id", "at", "user", "action", "study_id", "message", "change"):
         table.add_column(c)
     for r in hist.to_dict("records"):
@@ -329,7 +365,8 @@ def history_cmd(
             change = ", ".join(f"{k}: {v}" for k, v in detail["rows"].items())
         at = r["at"].strftime("%Y-%m-%d %H:%M:%S") if hasattr(r["at"], "strftime") else r["at"]
         table.add_row(
-            str(r["id"]), str(at), r["user"], r["action"], r["study_id"], r["message"], change
+            *[_cell(v) for v in (r["id"], at, r["user"], r["action"], r["study_id"])],
+            *[_cell(r["message"]), _cell(change)],
         )
     console.print(table)
 
@@ -344,5 +381,5 @@ def template_cmd(
     """
     from sci_evidence.evidence.template import write_template
 
-    path = write_template(file)
-    console.print(f"Wrote the extraction template {path}", markup=False, highlight=False)
+    path = write_template(file, protect=_protected(None))
+    console.print(_plain(f"Wrote the extraction template {path}"), markup=False, highlight=False)
