@@ -1,5 +1,5 @@
 """`sci-evidence evidence`: the evidence base — init, import, export, validate, list, show,
-history, template.
+history, revert, template.
 
 The database is ``--db URL`` (or a path to an SQLite file), else ``SCI_EVIDENCE_DB``, else an
 SQLite file in the user data directory. Commands that only read (``list``, ``show``,
@@ -21,7 +21,7 @@ from sci_evidence.errors import InputError, NotFoundError
 evidence_app = typer.Typer(
     name="evidence",
     help="The evidence base of MSC studies in SCI: init, import, export, validate, list, show, "
-    "history, template.",
+    "history, revert, template.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -31,6 +31,13 @@ DB_HELP = (
     "Default: $SCI_EVIDENCE_DB, else evidence.sqlite in the user data directory."
 )
 DbOption = typer.Option(None, "--db", help=DB_HELP, envvar=None, show_default=False)
+UserOption = typer.Option(
+    None,
+    "--user",
+    help="Who makes the change (kept in the history). Default: $SCI_EVIDENCE_USER, else the "
+    "operating-system user.",
+    show_default=False,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -107,13 +114,14 @@ def init_cmd(
         False, "--empty", help="Create the tables only; do not load the bundled data set."
     ),
     message: str = typer.Option("", "--message", "-m", help="Why (kept in the history)."),
+    user: str | None = UserOption,
 ) -> None:
     """Create the evidence database and load the bundled data set (when it is empty).
 
     Example: sci-evidence evidence init --db sqlite:///review.sqlite
     """
     store = _store(db)
-    summary = store.init(load_bundled=not empty, message=message)
+    summary = store.init(load_bundled=not empty, message=message, user=user)
     console.print(
         f"Evidence database {store.display_url}: {summary.summary()}",
         markup=False,
@@ -127,6 +135,7 @@ def import_cmd(
     file: Path = typer.Argument(..., help="CSV, Excel (.xlsx) or JSON file."),
     db: str | None = DbOption,
     message: str = typer.Option("", "--message", "-m", help="Why (kept in the history)."),
+    user: str | None = UserOption,
 ) -> None:
     """Validate FILE and write it to the database in one transaction (all or nothing).
 
@@ -150,7 +159,7 @@ def import_cmd(
         )
     if not any(len(df) for df in report.frames.values()):
         raise InputError("the file holds no data rows; nothing was written", file=str(file))
-    summary = store.import_frames(report.frames, message=message, source=str(file))
+    summary = store.import_frames(report.frames, message=message, source=str(file), user=user)
     console.print(
         _plain(f"Imported {file}: {summary.summary()}"),
         markup=False,
@@ -336,39 +345,84 @@ def show_cmd(
 
 @evidence_app.command("history")
 def history_cmd(
+    change_id: int | None = typer.Argument(
+        None, help="Show this change with the old and new values of every row it edited."
+    ),
     db: str | None = DbOption,
+    study: str | None = typer.Option(None, "--study", help="Only changes that touched STUDY."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the newest N changes."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON records."),
 ) -> None:
-    """Show the change history of the database: when, who, what, why.
+    """Show the change history of the database: when, who, what, why (oldest first).
 
-    Example: sci-evidence evidence history --json
+    With CHANGE_ID: that change's row-level diffs (table, key, operation, old → new).
+
+    Example: sci-evidence evidence history 12 --json
     """
     store = _store(db)
-    hist = store.history()
+    if change_id is not None:
+        change = store.change(change_id)
+        if as_json:
+            typer.echo(json.dumps(change.to_dict(), indent=2, ensure_ascii=False))
+            return
+        console.print(_plain(change.summary()), markup=False, highlight=False, soft_wrap=True)
+        if change.source:
+            console.print(_plain(f"source: {change.source}"), markup=False, highlight=False)
+        if not change.rows:
+            console.print("(no row-level record for this change)", markup=False)
+        for row in change.rows:
+            console.print(_plain(row.describe()), markup=False, highlight=False, soft_wrap=True)
+        return
+    changes = list(reversed(store.changes(study_id=study, limit=limit)))
     if as_json:
         recs = []
-        for r in hist.to_dict("records"):
-            r["at"] = r["at"].isoformat() if hasattr(r["at"], "isoformat") else str(r["at"])
-            r["detail"] = json.loads(r["detail"])
-            recs.append(r)
+        for c in changes:
+            rec = c.to_dict()
+            del rec["rows"]
+            rec["study_id"] = ",".join(c.study_ids)
+            recs.append(rec)
         typer.echo(json.dumps(recs, indent=2, ensure_ascii=False))
         return
     table = Table(title=f"history of {_cell(store.display_url)}")
-    for c in ("id", "at", "user", "action", "study_id", "message", "change"):
+    for c in ("id", "at", "user", "action", "studies", "message", "change"):
         table.add_column(c)
-    for r in hist.to_dict("records"):
-        detail = json.loads(r["detail"])
-        change = detail.get("change", "")
-        if "changed" in detail:
-            change += f" ({len(detail['changed'])} fields)"
-        if "rows" in detail:
-            change = ", ".join(f"{k}: {v}" for k, v in detail["rows"].items())
-        at = r["at"].strftime("%Y-%m-%d %H:%M:%S") if hasattr(r["at"], "strftime") else r["at"]
+    for c in changes:
+        what = "; ".join(
+            f"{t} " + ", ".join(f"{n} {op}" for op, n in ops.items())
+            for t, ops in c.counts().items()
+        )
+        if "reverts" in c.detail:
+            what = f"reverts {c.detail['reverts']}: {what}"
+        studies = ", ".join(c.study_ids[:5]) + (" …" if len(c.study_ids) > 5 else "")
         table.add_row(
-            *[_cell(v) for v in (r["id"], at, r["user"], r["action"], r["study_id"])],
-            *[_cell(r["message"]), _cell(change)],
+            *[_cell(v) for v in (c.id, f"{c.at:%Y-%m-%d %H:%M:%S}", c.user, c.action, studies)],
+            *[_cell(c.message), _cell(what)],
         )
     console.print(table)
+
+
+@evidence_app.command("revert")
+def revert_cmd(
+    change_id: int = typer.Argument(..., help="The change to undo (see 'evidence history')."),
+    db: str | None = DbOption,
+    message: str = typer.Option("", "--message", "-m", help="Why (kept in the history)."),
+    user: str | None = UserOption,
+) -> None:
+    """Restore the rows CHANGE_ID edited to their state before it (recorded as a new change).
+
+    Refused, with nothing written, when a row it edited was changed again later: revert the
+    later change first.
+
+    Example: sci-evidence evidence revert 12 -m "import of the wrong file"
+    """
+    store = _store(db)
+    summary = store.revert(change_id, user=user, message=message)
+    console.print(
+        _plain(f"Reverted change {change_id}: {summary.summary()}"),
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @evidence_app.command("template")

@@ -10,21 +10,37 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from sci_evidence.errors import NotFoundError
-from sci_evidence.evidence.columns import FRAME_NAMES, FRAMES
+from sci_evidence.evidence.columns import FRAME_NAMES, FRAMES, KEYS
 
 
 def data_hash(frames: dict[str, pd.DataFrame]) -> str:
-    """SHA-256 over the canonical CSV of every frame, in ``FRAME_NAMES`` order.
+    """SHA-256 of the content: the canonical CSV of every frame, rows sorted by their key.
 
-    Two evidence sets with the same rows in the same order (whatever their storage) have the
-    same hash, so a review can record which evidence it used.
+    Only the values count — not the storage, surrogate ids, timestamps or the order rows were
+    written in — so two evidence sets with the same rows have the same hash (a database
+    after re-importing unchanged data or reverting a change keeps it) and a review can record
+    which evidence it used. Frames in ``FRAME_NAMES`` order; rows ordered by
+    ``columns.KEYS`` and then by every other column.
     """
     h = hashlib.sha256()
     for name in FRAME_NAMES:
+        df = frames[name]
         h.update(name.encode())
         h.update(b"\0")
-        h.update(frames[name].to_csv(index=False, lineterminator="\n").encode())
+        h.update(
+            _canonical(df, KEYS.get(name, ())).to_csv(index=False, lineterminator="\n").encode()
+        )
     return h.hexdigest()
+
+
+def _canonical(df: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
+    """``df`` with its rows in a canonical order (by key, then every column, as text)."""
+    if len(df) < 2:
+        return df
+    cols = [*[k for k in keys if k in df.columns], *[c for c in df.columns if c not in keys]]
+    text = [df[c].astype(str).tolist() for c in cols]
+    order = sorted(range(len(df)), key=lambda i: tuple(t[i] for t in text))
+    return df.iloc[order]
 
 
 @dataclass(frozen=True)
