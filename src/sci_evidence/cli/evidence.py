@@ -209,7 +209,7 @@ def validate_cmd(
     existing = _read_source(db).frames()
     report = _validated(file, existing)
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        typer.echo(_printable(json.dumps(report.to_dict(), indent=2, ensure_ascii=False)))
     else:
         _print_issues(report)
     if not report.ok:
@@ -249,7 +249,7 @@ def list_cmd(
     ]
     df = ev.studies[cols]
     if as_json:
-        typer.echo(json.dumps(_records(df), indent=2, ensure_ascii=False))
+        typer.echo(_printable(json.dumps(_records(df), indent=2, ensure_ascii=False)))
         return
     table = Table(title=f"{len(df)} studies ({_cell(ev.origin)})")
     for c in cols:
@@ -275,7 +275,7 @@ def show_cmd(
     except NotFoundError as exc:
         raise InputError(str(exc), value=study) from None
     if as_json:
-        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        typer.echo(_printable(json.dumps(data, indent=2, ensure_ascii=False)))
         return
     s = data["study"]
     console.print(
@@ -363,7 +363,7 @@ def history_cmd(
     if change_id is not None:
         change = store.change(change_id)
         if as_json:
-            typer.echo(json.dumps(change.to_dict(), indent=2, ensure_ascii=False))
+            typer.echo(_printable(json.dumps(change.to_dict(), indent=2, ensure_ascii=False)))
             return
         console.print(_plain(change.summary()), markup=False, highlight=False, soft_wrap=True)
         if change.source:
@@ -381,7 +381,7 @@ def history_cmd(
             del rec["rows"]
             rec["study_id"] = ",".join(c.study_ids)
             recs.append(rec)
-        typer.echo(json.dumps(recs, indent=2, ensure_ascii=False))
+        typer.echo(_printable(json.dumps(recs, indent=2, ensure_ascii=False)))
         return
     table = Table(title=f"history of {_cell(store.display_url)}")
     for c in ("id", "at", "user", "action", "studies", "message", "change"):

@@ -896,7 +896,15 @@ class EvidenceStore:
         source: str,
         user: str,
     ) -> WriteSummary:
-        frames = {n: coerce_frame(df, n) for n, df in frames.items() if n in FRAMES}
+        try:
+            frames = {n: coerce_frame(df, n) for n, df in frames.items() if n in FRAMES}
+        except (TypeError, ValueError, OverflowError) as exc:
+            # Unvalidated frames (library callers): e.g. 10**19 in a 64-bit integer column.
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise InputError(
+                f"a value is too large for its column or not of its kind ({first}); "
+                "nothing was written"
+            ) from None
         incoming = {n: _records(df) for n, df in frames.items()}
         # Studies with a row in the file's `studies` frame are replaced whole; rows of other
         # frames are upserted by their key (e.g. an outcomes-only file adds outcomes).
