@@ -141,7 +141,7 @@ def _read_csv(text: str, label: str) -> list[RawTable]:
                 file=label,
                 row=row_no,
             )
-        cells = [csv_unquote_cell(c).strip() for c in r]
+        cells = [(csv_unquote_cell(c) if c[:1] == "'" else c).strip() for c in r]
         if any(cells):
             records.append((row_no, cells))
     blank = [j for j, h in enumerate(header) if not h]
