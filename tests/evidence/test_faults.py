@@ -268,3 +268,15 @@ def test_postgresql_unique_violation_is_one_line(pg_store):
     assert isinstance(exc, InputError) and "\n" not in str(exc)
     assert "at the same time" in str(exc) and "nothing was written" in str(exc)
     assert len(pg_store.load().arms) == 0
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
+def test_database_in_a_folder_nobody_can_write(capsys, isolated_env, tmp_path):
+    """/proc refuses new files even to root: the read-only folder case on any account."""
+    code, _, err = run(capsys, "init", "--db", "/proc/evidence.sqlite")
+    assert "its folder is missing or not writable" in _one_line(code, err)
+    blocker = tmp_path / "plain.txt"
+    blocker.write_text("keep")
+    code, _, err = run(capsys, "init", "--db", str(blocker / "x.sqlite"))
+    assert "cannot create the folder" in _one_line(code, err)
+    assert blocker.read_text() == "keep"
