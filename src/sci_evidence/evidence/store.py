@@ -773,6 +773,12 @@ class EvidenceStore:
                     )
                 raise InputError(f"change {change_id} edited no rows; there is nothing to revert")
             names = {r.table for r in recorded}
+            unknown = sorted(names - set(FRAMES))
+            if unknown:
+                raise InputError(
+                    f"change {change_id} edited tables this version does not know "
+                    f"({', '.join(unknown)}); it cannot be reverted"
+                )
             stored = {n: self._load_table(conn, n) for n in FRAME_NAMES if n in names}
             positions = self._positions(conn, change_id)
             ops: list[_Op] = []
