@@ -179,3 +179,10 @@ def test_csv_export_neutralises_formulas_and_imports_back_exactly(tmp_path):
     assert rep.ok, rep.summary()
     for name, df in frames.items():
         pd.testing.assert_frame_equal(rep.frames[name], df, check_exact=True, obj=name)
+
+
+def test_header_names_with_line_breaks_stay_on_one_line(tmp_path):
+    p = tmp_path / "nl.csv"
+    p.write_text('study_id,"ye\nar","ye\nar",design,status\na,1,2,rct,reported\n')
+    msg = _err(p)
+    assert "appears twice" in msg and "\n" not in msg and "ye\\u000aar" in msg

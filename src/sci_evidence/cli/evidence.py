@@ -94,7 +94,11 @@ def _print_issues(report) -> None:  # noqa: ANN001
     for issue in report.issues:
         style = "red" if issue.severity == "error" else "yellow"
         err_console.print(
-            _plain(issue.line()), style=style, markup=False, highlight=False, soft_wrap=True
+            _plain(issue.line()).replace("\n", "\\n"),  # one line per problem
+            style=style,
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
 
 

@@ -193,7 +193,7 @@ def _check_header(header: list[str], label: str, sheet_row: int = 1) -> None:
                 f"the column name appears twice in the header (fields {seen[h]} and {j})",
                 file=label,
                 row=sheet_row,
-                column=h,
+                column=_printable(h),
             )
         seen[h] = j
 
@@ -255,7 +255,9 @@ def _read_json(text: str, label: str) -> list[RawTable]:
         if name not in FRAMES:
             raise InputError("unknown table", file=label, value=name)
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-            raise InputError("a table must be a list of objects", file=label, column=name)
+            raise InputError(
+                "a table must be a list of objects", file=label, column=_printable(name)
+            )
         if not records:
             continue
         loc = f"{label}[{name}]"
