@@ -256,3 +256,11 @@ def test_cli_history_and_revert(capsys, tmp_path, isolated_env):
     assert code == 2 and len(err.strip().splitlines()) == 1 and "no such change" in err
     code, out, _ = run("history", "--db", db, "--study", "smith2020", "--json")
     assert [h["action"] for h in json.loads(out)] == ["import", "import", "revert"]
+
+
+def test_study_filter_matches_whole_ids_only(store):
+    store.init(load_bundled=False)
+    store.import_frames(small_frames("a_b2020"))
+    store.import_frames(small_frames("axb2020"))
+    assert [c.study_ids for c in store.changes(study_id="a_b2020")] == [("a_b2020",)]
+    assert len(store.changes(limit=1)) == 1 and len(store.changes()) == 3

@@ -144,7 +144,10 @@ def import_cmd(
     """Validate FILE and write it to the database in one transaction (all or nothing).
 
     Studies in the file replace the stored studies with the same id; other rows are added
-    or replaced by their key. Nothing is written when any error is found.
+    or replaced by their key. Nothing is written when any error is found. Only rows that
+    differ are written, and each is kept in the history with its old and new values;
+    importing unchanged data records nothing. Waits up to $SCI_EVIDENCE_BUSY_TIMEOUT seconds
+    (default 30) while another program writes to the database.
 
     Example: sci-evidence evidence import extraction.xlsx -m "add Smith 2024"
     """

@@ -657,23 +657,20 @@ class EvidenceStore:
         self._require_initialised()
         h = history_table
         q = select(h).order_by(h.c.id.desc())
-        if study_id:
-            # study_id holds the comma-separated studies of a change: match whole ids only.
-            q = q.where(
-                (h.c.study_id == study_id)
-                | h.c.study_id.like(f"{study_id},%")
-                | h.c.study_id.like(f"%,{study_id}")
-                | h.c.study_id.like(f"%,{study_id},%")
-            )
-        if limit is not None:
+        if limit is not None and not study_id:
             q = q.limit(limit)
         with self.engine.connect() as conn:
-            rows = conn.execute(q).all()
             has_rows = inspect(conn).has_table(row_changes_table.name)
             out = []
-            for r in rows:
+            for r in conn.execute(q).all():
+                # study_id holds the comma-separated studies of a change: match whole ids
+                # (in Python: LIKE would read '_' in an id as a wildcard).
+                if study_id and study_id not in (r.study_id or "").split(","):
+                    continue
                 row_changes = self._row_changes(conn, r.id) if with_rows and has_rows else ()
                 out.append(_change_from_row(r, row_changes))
+                if limit is not None and len(out) >= limit:
+                    break
         return out
 
     @_db_errors
