@@ -103,10 +103,10 @@ def test_import_export_round_trip_and_history(capsys, db, tmp_path, monkeypatch)
     code, out, _ = run(capsys, "history", "--db", db, "--json")
     hist = json.loads(out)
     add = [h for h in hist if h["study_id"] == "smith2020"][0]
-    assert (add["user"], add["message"], add["detail"]["change"]) == (
+    assert (add["user"], add["message"], add["detail"]["studies"]["added"]) == (
         "tester",
         "add Smith 2020",
-        "added",
+        ["smith2020"],
     )
     code, out, _ = run(capsys, "history", "--db", db)
     assert code == 0 and "smith2020" in out
@@ -167,7 +167,17 @@ def test_every_command_has_help_with_an_example():
     for cmd in evidence_app.registered_commands:
         names.add(cmd.name)
         assert "Example:" in (cmd.callback.__doc__ or ""), cmd.name
-    assert names == {"init", "import", "export", "validate", "list", "show", "history", "template"}
+    assert names == {
+        "init",
+        "import",
+        "export",
+        "validate",
+        "list",
+        "show",
+        "history",
+        "revert",
+        "template",
+    }
 
 
 @pytest.mark.postgres

@@ -10,6 +10,7 @@ import pytest
 from sci_evidence.errors import InputError
 from sci_evidence.evidence import FRAME_NAMES, load_evidence
 from sci_evidence.evidence.io import read_evidence_file, write_evidence_file
+from sci_evidence.evidence.schema import SCHEMA_VERSION
 from sci_evidence.evidence.store import EvidenceStore, mask_url, resolve_url
 from sci_evidence.evidence.validate import validate_tables
 
@@ -110,7 +111,7 @@ def test_reimport_replaces_a_study_and_records_what_changed(store, monkeypatch):
     store.init(load_bundled=False)
     monkeypatch.setenv("SCI_EVIDENCE_USER", "bob")
     first = store.import_frames(small_frames(), message="add Smith", source="a.csv")
-    assert first.added == ("smith2020",)
+    assert first.added == ("smith2020",) and first.change_id is not None
     frames = small_frames()
     frames["arms"].loc[0, "n"] = 13
     frames["outcomes"] = frames["outcomes"].iloc[:4]
@@ -124,11 +125,25 @@ def test_reimport_replaces_a_study_and_records_what_changed(store, monkeypatch):
     assert (last["user"], last["action"], last["study_id"]) == ("bob", "import", "smith2020")
     assert last["message"] == "fix n after re-reading Table 1" and last["source"] == "b.csv"
     detail = json.loads(last["detail"])
-    assert detail["change"] == "replaced"
-    assert any("arms[smith2020:treated].n: 12 → 13" in c for c in detail["changed"])
-    assert detail["removed"]["outcomes"] == ["smith2020:5"]
+    assert detail["studies"]["replaced"] == ["smith2020"]
+    assert detail["rows"] == {"arms": {"updated": 1}, "outcomes": {"deleted": 1}}
+    change = store.change(second.change_id)
+    assert change.user == "bob" and change.id == int(last["id"])
+    by_op = {r.op: r for r in change.rows}
+    assert by_op["update"].key == ("smith2020:treated",)
+    assert (by_op["update"].old, by_op["update"].new) == ({"n": 12}, {"n": 13})
+    assert "arms[smith2020:treated] update: n 12 → 13" in by_op["update"].describe()
+    removed = by_op["delete"]
+    assert removed.key == ("smith2020:5",) and removed.new is None
+    # The removed row keeps every old value, not only its id.
+    assert removed.old["mean"] == 52.5 and removed.old["sd"] == 4.25
+    assert removed.old["outcome"] == "motor_total" and removed.old["unit"] == "points"
+    n_hist = len(store.history())
+    h = store.load().data_hash
     third = store.import_frames(frames, message="same again")
     assert third.unchanged == ("smith2020",) and third.replaced == ()
+    assert third.change_id is None and len(store.history()) == n_hist
+    assert store.load().data_hash == h
 
 
 def test_outcomes_only_file_adds_rows_to_a_stored_study(store):
@@ -220,4 +235,6 @@ def test_migrations_match_the_current_schema(sqlite_store):
     with sqlite_store.engine.connect() as conn:
         from sqlalchemy import text
 
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        heads = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+        # one linear chain of revisions: the database is at the newest, which the code expects
+        assert heads == {SCHEMA_VERSION}

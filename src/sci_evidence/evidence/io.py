@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,7 @@ import pandas as pd
 
 from sci_evidence.errors import InputError
 from sci_evidence.evidence.columns import FRAME_NAMES, FRAMES, KEYS
+from sci_evidence.outputs import atomic_write, check_output_path, csv_safe_cell
 
 FORMAT_NAME = "sci-evidence"
 FORMAT_VERSION = 1
@@ -31,6 +34,8 @@ IGNORED_SHEETS = {"readme", "vocabulary"}
 #: First column of a stacked CSV: the frame each row belongs to.
 STACK_COLUMN = "frame"
 SUFFIXES = {".csv": "csv", ".xlsx": "excel", ".json": "json"}
+#: Text that an exported CSV cell carries with one added ``'`` (see :func:`csv_text_cell`).
+_QUOTED_FORMULA = re.compile(r"'+[=+\-@\t\r]")
 
 
 @dataclass(frozen=True)
@@ -114,24 +119,45 @@ def _read_csv(text: str, label: str) -> list[RawTable]:
     import io
 
     try:
-        rows = list(csv.reader(io.StringIO(text)))
+        rows = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:
         raise InputError(f"not a readable CSV file: {exc}", file=label) from exc
     if not rows or not any(c.strip() for c in rows[0]):
         raise InputError("the first line (header) is empty", file=label, row=1)
     header = [c.strip() for c in rows[0]]
-    body = rows[1:]
+    _check_header(header, label)
     width = len(header)
-    for i, r in enumerate(body, start=2):
-        if len(r) > width and any(c.strip() for c in r[width:]):
-            raise InputError(
-                f"row has {len(r)} fields but the header has {width}", file=label, row=i
-            )
     # Plain lists until the end: pandas string operations per column were the bottleneck.
-    records = [
-        (i, [c.strip() for c in (r + [""] * width)[:width]]) for i, r in enumerate(body, start=2)
-    ]
-    records = [(i, r) for i, r in records if any(r)]
+    records = []
+    # Row numbers as a spreadsheet shows them: the header is row 1, one row per record.
+    for row_no, r in enumerate(rows[1:], start=2):
+        if not r:  # a blank line
+            continue
+        if len(r) != width:
+            # A short or long row would shift every later cell into the wrong column.
+            raise InputError(
+                f"row has {len(r)} fields but the header has {width}; every row needs "
+                "exactly one field per column (quote text that contains commas)",
+                file=label,
+                row=row_no,
+            )
+        cells = [(csv_unquote_cell(c) if c[:1] == "'" else c).strip() for c in r]
+        if any(cells):
+            records.append((row_no, cells))
+    blank = [j for j, h in enumerate(header) if not h]
+    for j in blank:
+        for i, r in records:
+            if r[j]:
+                raise InputError(
+                    f"field {j + 1} has a value but its column has no name in the header",
+                    file=label,
+                    row=i,
+                    value=r[j],
+                )
+    if blank:
+        keep_cols = [j for j in range(width) if header[j]]
+        header = [header[j] for j in keep_cols]
+        records = [(i, [r[j] for j in keep_cols]) for i, r in records]
     if header[0] != STACK_COLUMN:
         name = detect_frame(header, label)
         df = pd.DataFrame([r for _, r in records], columns=header, dtype=object)
@@ -154,6 +180,22 @@ def _read_csv(text: str, label: str) -> list[RawTable]:
         )
         out.append(_make_table(name, df, label, tuple(i for i, _ in part)))
     return out
+
+
+def _check_header(header: list[str], label: str, sheet_row: int = 1) -> None:
+    """Refuse a header that names a column twice (one of the two would be silently lost)."""
+    seen: dict[str, int] = {}
+    for j, h in enumerate(header, start=1):
+        if not h:
+            continue
+        if h in seen:
+            raise InputError(
+                f"the column name appears twice in the header (fields {seen[h]} and {j})",
+                file=label,
+                row=sheet_row,
+                column=_printable(h),
+            )
+        seen[h] = j
 
 
 def detect_frame(header: list[str], label: str) -> str:
@@ -187,9 +229,17 @@ def _make_table(name: str, df: pd.DataFrame, location: str, rows: tuple[int, ...
 
 def _read_json(text: str, label: str) -> list[RawTable]:
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise InputError(
+            "a key appears twice in one object (one value would be lost)",
+            file=label,
+            column=_printable(str(exc.args[0])),
+        ) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc.msg}", file=label, row=exc.lineno) from exc
+    except RecursionError:
+        raise InputError("not usable JSON: nested too deeply", file=label) from None
     if not isinstance(obj, dict):
         raise InputError(
             'JSON must be an object of tables ({"frames": {"studies": [...], ...}})',
@@ -203,31 +253,74 @@ def _read_json(text: str, label: str) -> list[RawTable]:
         if name in ("format", "version", "data_hash"):
             continue
         if name not in FRAMES:
-            raise InputError("unknown table", file=label, column=name, value=name)
+            raise InputError("unknown table", file=label, value=name)
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-            raise InputError("a table must be a list of objects", file=label, column=name)
+            raise InputError(
+                "a table must be a list of objects", file=label, column=_printable(name)
+            )
         if not records:
             continue
         loc = f"{label}[{name}]"
-        df = _text_frame(pd.DataFrame.from_records(records))
+        columns = list(dict.fromkeys(k for r in records for k in r))
+        data: dict[str, list[str]] = {c.strip(): [] for c in columns}
+        if len(data) != len(columns):
+            raise InputError("two keys differ only by surrounding spaces", file=loc)
+        for i, rec in enumerate(records, start=1):
+            for c in columns:
+                v = rec.get(c)
+                if isinstance(v, dict | list):
+                    raise InputError(
+                        "a cell must be text, a number, true/false or null",
+                        file=loc,
+                        row=i,
+                        column=_printable(c),
+                    )
+                data[c.strip()].append(_cell_text(v))
+        df = pd.DataFrame(data, columns=list(data), dtype=object)
         out.append(_make_table(name, df, loc, tuple(range(1, len(df) + 1))))
     if not out and not any(n in FRAMES for n in frames):
         raise InputError("no evidence tables in the JSON file", file=label)
     return out
 
 
+def _printable(text: str) -> str:
+    """Text safe to print in a message: controls and lone surrogates as ``\\uXXXX``."""
+    return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text)
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """``json.loads`` hook: a key given twice in one object would silently keep the last."""
+    out: dict = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
 def _read_excel(path: Path, label: str) -> list[RawTable]:
     if not zipfile.is_zipfile(path):
         raise InputError("not an Excel workbook (.xlsx)", file=label)
+    from openpyxl import load_workbook
+
     try:
-        # No NA guessing: a verbatim "NA" or "None" is text, an empty cell is empty.
-        sheets = pd.read_excel(
-            path, sheet_name=None, dtype=object, engine="openpyxl", keep_default_na=False
-        )
+        # data_only: the value a formula cell last computed (its cached value), if any.
+        wb = load_workbook(path, read_only=True, data_only=True)
+        try:
+            sheets = {ws.title: [list(r) for r in ws.iter_rows(values_only=True)] for ws in wb}
+        finally:
+            wb.close()
+        formulas = _formula_cells(path) if _has_formulas(path) else {}
+    except InputError:
+        raise
     except Exception as exc:  # openpyxl raises many types for damaged workbooks
         raise InputError(f"cannot read the workbook: {exc}".splitlines()[0], file=label) from exc
     out = []
-    for sheet, df in sheets.items():
+    for sheet, grid in sheets.items():
         if sheet.strip().lower() in IGNORED_SHEETS:
             continue
         loc = f"{label}[{sheet}]"
@@ -237,16 +330,85 @@ def _read_excel(path: Path, label: str) -> list[RawTable]:
                 file=label,
                 value=sheet,
             )
-        df = _text_frame(df)
-        keep = [i for i in range(len(df)) if any(str(v).strip() for v in df.iloc[i])]
-        rows = tuple(i + 2 for i in keep)
-        df = df.iloc[keep].reset_index(drop=True)
-        if df.empty:
+        # A formula whose result was never computed (the file was not saved by a spreadsheet
+        # program) has no value to read: refuse it rather than read an empty cell.
+        for (fsheet, ref), formula in formulas.items():
+            if fsheet == sheet:
+                r, c = _cell_index(ref)
+                if r >= len(grid) or c >= len(grid[r]) or grid[r][c] is None:
+                    raise InputError(
+                        f"cell {ref} holds a formula ({formula}) without a computed value; "
+                        "open and save the file in a spreadsheet program, or type the value",
+                        file=loc,
+                        row=r + 1,
+                    )
+        if not grid:
             continue
-        out.append(_make_table(sheet, df, loc, rows))
+        width = max(len(r) for r in grid)
+        grid = [r + [None] * (width - len(r)) for r in grid]
+        header = [_cell_text(v) for v in grid[0]]
+        _check_header(header, loc)
+        body = [[_cell_text(v) for v in r] for r in grid[1:]]
+        keep = [i for i, r in enumerate(body) if any(r)]
+        for j, h in enumerate(header):
+            if not h:
+                for i in keep:
+                    if body[i][j]:
+                        raise InputError(
+                            f"column {j + 1} has a value but no name in the header",
+                            file=loc,
+                            row=i + 2,
+                            value=body[i][j],
+                        )
+        cols = [j for j, h in enumerate(header) if h]
+        if not keep:
+            continue
+        df = pd.DataFrame(
+            [[body[i][j] for j in cols] for i in keep],
+            columns=[header[j] for j in cols],
+            dtype=object,
+        )
+        out.append(_make_table(sheet, df, loc, tuple(i + 2 for i in keep)))
     if not out and not any(s in FRAMES for s in sheets):
         raise InputError("no evidence sheets in the workbook", file=label)
     return out
+
+
+def _has_formulas(path: Path) -> bool:
+    """Whether any worksheet holds a formula (``<f>`` element): a cheap scan of the XML."""
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
+                with z.open(info) as fh:
+                    while chunk := fh.read(1 << 20):
+                        if b"<f>" in chunk or b"<f " in chunk or b":f>" in chunk:
+                            return True
+    return False
+
+
+def _formula_cells(path: Path) -> dict[tuple[str, str], str]:
+    """``(sheet, cell reference) → formula`` of every formula cell."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path, read_only=True, data_only=False)
+    out = {}
+    try:
+        for ws in wb:
+            for row in ws.iter_rows():
+                for cell in row:
+                    if getattr(cell, "data_type", None) == "f":
+                        out[(ws.title, cell.coordinate)] = str(cell.value)[:40]
+    finally:
+        wb.close()
+    return out
+
+
+def _cell_index(ref: str) -> tuple[int, int]:
+    """``"C7"`` → ``(6, 2)`` (0-based row, column)."""
+    from openpyxl.utils.cell import column_index_from_string, coordinate_from_string
+
+    letters, row = coordinate_from_string(ref)
+    return row - 1, column_index_from_string(letters) - 1
 
 
 # --------------------------------------------------------------------------------- writing
@@ -267,14 +429,25 @@ def frame_as_text(df: pd.DataFrame, name: str) -> pd.DataFrame:
 
 
 def write_evidence_file(
-    frames: dict[str, pd.DataFrame], path: str | Path, *, data_hash: str = ""
+    frames: dict[str, pd.DataFrame],
+    path: str | Path,
+    *,
+    data_hash: str = "",
+    protect: Iterable[str | Path] = (),
 ) -> Path:
-    """Write every frame to ``path`` (format by extension); returns the path."""
+    """Write every frame to ``path`` (format by extension); returns the path.
+
+    The path is checked first (:func:`~sci_evidence.outputs.check_output_path`): never onto a
+    path in ``protect`` (the database in use) or any existing SQLite file, never below a file
+    or into a missing folder. The file is written atomically: an existing file is replaced
+    only once the new one is complete. CSV text cells are neutralised against formula
+    injection (:func:`csv_text_cell`); reading the file back restores them exactly.
+    """
     from sci_evidence.evidence.model import _records
 
     path = Path(path)
     fmt = file_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_output_path(path, suffixes=tuple(SUFFIXES), protect=protect, what="export")
     if fmt == "json":
         obj = {
             "format": FORMAT_NAME,
@@ -282,7 +455,9 @@ def write_evidence_file(
             "data_hash": data_hash,
             "frames": {n: _records(frames[n]) for n in FRAME_NAMES if n in frames},
         }
-        path.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        text = json.dumps(obj, indent=1, ensure_ascii=False) + "\n"
+        with atomic_write(path, "w") as fh:
+            fh.write(text)
     elif fmt == "excel":
         _write_excel(frames, path)
     else:
@@ -290,6 +465,9 @@ def write_evidence_file(
         for n in FRAME_NAMES:
             if n in frames and len(frames[n]):
                 t = frame_as_text(frames[n], n)
+                for col, kind in FRAMES[n]:
+                    if kind == "str":
+                        t[col] = [csv_text_cell(v) for v in t[col]]
                 t.insert(0, STACK_COLUMN, n)
                 parts.append(t)
         columns = [STACK_COLUMN]
@@ -300,8 +478,27 @@ def write_evidence_file(
             if parts
             else pd.DataFrame(columns=columns)
         )
-        stacked.to_csv(path, index=False, lineterminator="\n")
+        with atomic_write(path, "w", newline="") as fh:
+            stacked.to_csv(fh, index=False, lineterminator="\n")
     return path
+
+
+def csv_text_cell(text: str) -> str:
+    """A text cell as written to CSV: neutralised so no spreadsheet runs it as a formula.
+
+    :func:`~sci_evidence.outputs.csv_safe_cell` prefixes ``'`` to text that starts with
+    ``= + - @``, tab or carriage return (OWASP). So that reading the file back is exact, text
+    that already starts with one or more ``'`` followed by such a character gets one more
+    ``'`` too; :func:`csv_unquote_cell` removes exactly one.
+    """
+    if _QUOTED_FORMULA.match(text):
+        return "'" + text
+    return csv_safe_cell(text)
+
+
+def csv_unquote_cell(text: str) -> str:
+    """Undo :func:`csv_text_cell`: one leading ``'`` goes when formula-like text follows it."""
+    return text[1:] if _QUOTED_FORMULA.match(text) else text
 
 
 def _write_excel(frames: dict[str, pd.DataFrame], path: Path) -> None:
@@ -330,4 +527,5 @@ def _write_excel(frames: dict[str, pd.DataFrame], path: Path) -> None:
                     # openpyxl turns text starting with "=" into a formula; keep it text.
                     cell.data_type = "s"
         ws.freeze_panes = "A2"
-    wb.save(path)
+    with atomic_write(path, "wb") as fh:
+        wb.save(fh)

@@ -10,21 +10,37 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from sci_evidence.errors import NotFoundError
-from sci_evidence.evidence.columns import FRAME_NAMES, FRAMES
+from sci_evidence.evidence.columns import FRAME_NAMES, FRAMES, KEYS
 
 
 def data_hash(frames: dict[str, pd.DataFrame]) -> str:
-    """SHA-256 over the canonical CSV of every frame, in ``FRAME_NAMES`` order.
+    """SHA-256 of the content: the canonical CSV of every frame, rows sorted by their key.
 
-    Two evidence sets with the same rows in the same order (whatever their storage) have the
-    same hash, so a review can record which evidence it used.
+    Only the values count — not the storage, surrogate ids, timestamps or the order rows were
+    written in — so two evidence sets with the same rows have the same hash (a database
+    after re-importing unchanged data or reverting a change keeps it) and a review can record
+    which evidence it used. Frames in ``FRAME_NAMES`` order; rows ordered by
+    ``columns.KEYS`` and then by every other column.
     """
     h = hashlib.sha256()
     for name in FRAME_NAMES:
+        df = frames[name]
         h.update(name.encode())
         h.update(b"\0")
-        h.update(frames[name].to_csv(index=False, lineterminator="\n").encode())
+        h.update(
+            _canonical(df, KEYS.get(name, ())).to_csv(index=False, lineterminator="\n").encode()
+        )
     return h.hexdigest()
+
+
+def _canonical(df: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
+    """``df`` with its rows in a canonical order (by key, then every column, as text)."""
+    if len(df) < 2:
+        return df
+    cols = [*[k for k in keys if k in df.columns], *[c for c in df.columns if c not in keys]]
+    text = [df[c].astype(str).tolist() for c in cols]
+    order = sorted(range(len(df)), key=lambda i: tuple(t[i] for t in text))
+    return df.iloc[order]
 
 
 @dataclass(frozen=True)
@@ -123,19 +139,31 @@ class EvidenceSet:
 
 def _records(df: pd.DataFrame) -> list[dict]:
     """Rows as JSON-safe dicts: numpy scalars to Python, NA/NaN to None."""
-    recs = []
     kinds = dict(
         next(
             iter([FRAMES[n] for n in FRAMES if [c for c, _ in FRAMES[n]] == list(df.columns)]),
             [(c, "str") for c in df.columns],
         )
     )
-    for row in df.itertuples(index=False, name=None):
-        rec = {}
-        for col, v in zip(df.columns, row, strict=True):
-            rec[col] = _json_value(v, kinds.get(col, "str"))
-        recs.append(rec)
-    return recs
+    cols = list(df.columns)
+    if not cols:
+        return [{} for _ in range(len(df))]
+    # Column by column (one tolist() each), then zipped: iterating rows of a wide frame
+    # cell by cell was the slowest step of a large import.
+    values = [_column_values(df.iloc[:, j], kinds.get(c, "str")) for j, c in enumerate(cols)]
+    return [dict(zip(cols, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def _column_values(s: pd.Series, kind: str) -> list:
+    values = s.tolist()
+    if kind == "float":
+        return [None if v is None or v is pd.NA or v != v else float(v) for v in values]
+    if kind == "str":
+        return [
+            v if type(v) is str else _json_value(v, kind)  # noqa: E721 - exact type: fast path
+            for v in values
+        ]
+    return [_json_value(v, kind) for v in values]
 
 
 def _json_value(v: object, kind: str) -> object:

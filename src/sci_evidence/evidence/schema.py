@@ -5,6 +5,12 @@ file, so a database returns its rows in the order they were written). Text colum
 ``NOT NULL DEFAULT ''`` (missing text is the empty string, as in the frames); numbers and
 booleans are nullable (missing = not reported). Foreign keys tie arms to studies and
 outcomes/adverse events/risk of bias to studies and arms.
+
+``evidence_history`` holds one row per change (who, when, what, why); since revision
+``0002_history`` each change also keeps its row-level edits in ``evidence_row_changes``: the
+table, the row's key, the operation and the old and new values (JSON), from which
+:meth:`EvidenceStore.revert <sci_evidence.evidence.store.EvidenceStore.revert>` restores the
+state before a change.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from sqlalchemy import (
     DateTime,
     Double,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     Table,
@@ -103,7 +110,40 @@ def build_metadata(frames: dict[str, list[tuple[str, str]]] = FRAMES) -> MetaDat
     return md
 
 
+def add_row_changes_table(md: MetaData) -> Table:
+    """Add ``evidence_row_changes`` (revision ``0002_history``) to ``md``.
+
+    One row per edited evidence row: ``change_id`` (the ``evidence_history`` row), ``seq``
+    (order within the change), ``table_name`` (frame name), ``row_key`` (JSON list of the
+    key values), ``op`` (``insert``, ``update`` or ``delete``), ``old`` and ``new`` (JSON
+    objects: the full row for a delete's ``old`` and an insert's ``new``, the changed fields
+    for an update) and ``position`` (the row's place, so a reverted delete returns there).
+    Kept out of :func:`build_metadata`, which the frozen revision 0001 calls.
+    """
+    return Table(
+        "evidence_row_changes",
+        md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column(
+            "change_id",
+            Integer,
+            ForeignKey("evidence_history.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column("seq", Integer, nullable=False),
+        Column("table_name", Text(), nullable=False),
+        Column("row_key", Text(), nullable=False),
+        Column("op", Text(), nullable=False),
+        Column("old", Text(), nullable=True),
+        Column("new", Text(), nullable=True),
+        Column("position", Integer, nullable=True),
+        Index("ix_evidence_row_changes_change", "change_id"),
+        Index("ix_evidence_row_changes_row", "table_name", "row_key"),
+    )
+
+
 metadata = build_metadata()
+row_changes_table = add_row_changes_table(metadata)
 tables = {name: metadata.tables[TABLE_NAMES[name]] for name in FRAMES}
 history_table = metadata.tables["evidence_history"]
 meta_table = metadata.tables["evidence_meta"]

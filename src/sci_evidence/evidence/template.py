@@ -9,6 +9,7 @@ workbook is read back by ``sci-evidence evidence validate/import`` (the ``README
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from sci_evidence.errors import InputError
@@ -21,6 +22,7 @@ from sci_evidence.evidence.columns import (
     STATUS,
     VOCAB,
 )
+from sci_evidence.outputs import atomic_write, check_output_path
 
 TEMPLATE_FRAMES = ("studies", "arms", "outcomes", "adverse_events", "risk_of_bias", "screening")
 MAX_ROWS = 1000
@@ -64,8 +66,13 @@ def vocabulary() -> dict[str, tuple[str, ...]]:
     return out
 
 
-def write_template(path: str | Path) -> Path:
-    """Write the extraction template workbook to ``path`` (must end in ``.xlsx``)."""
+def write_template(path: str | Path, *, protect: Iterable[str | Path] = ()) -> Path:
+    """Write the extraction template workbook to ``path`` (must end in ``.xlsx``).
+
+    The path is checked first (:func:`~sci_evidence.outputs.check_output_path`: never onto a
+    database, ``protect`` or an SQLite file) and the workbook is written atomically: an
+    existing file is replaced only once the new one is complete.
+    """
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
@@ -77,6 +84,7 @@ def write_template(path: str | Path) -> Path:
             "the template is an Excel workbook; give a file name ending in .xlsx",
             file=str(path),
         )
+    check_output_path(path, suffixes=(".xlsx",), protect=protect, what="template")
     wb = Workbook()
     ws = wb.active
     ws.title = "README"
@@ -109,6 +117,6 @@ def write_template(path: str | Path) -> Path:
             dv.add(f"{letter}2:{letter}{MAX_ROWS + 1}")
             sh.add_data_validation(dv)
         sh.freeze_panes = "A2"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
+    with atomic_write(path, "wb") as fh:
+        wb.save(fh)
     return path

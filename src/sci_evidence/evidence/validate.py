@@ -49,6 +49,11 @@ REQUIRED_TEXT: dict[str, tuple[str, ...]] = {
     "provenance": ("table", "key", "field", "status"),
 }
 PARTIAL_FLAGS = ("transitions_partial", "counts_do_not_add_up")
+#: Largest whole number a column holds (SQL BIGINT, 64-bit signed).
+MAX_INT = 2**63 - 1
+_INTEGER = re.compile(r"[+-]?\d+")
+#: Characters no database stores: NUL (PostgreSQL) and lone UTF-16 surrogates (from JSON).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,11 @@ class _Collector:
         self.issues.append(Issue(sev, t.location, row, col, _show(value), msg))
 
 
+def _printable(text: str) -> str:
+    """Text safe to print and to encode: controls and lone surrogates as ``\\uXXXX``."""
+    return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text)
+
+
 def _show(v: object) -> str:
     if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
         return ""
@@ -178,7 +188,7 @@ def _check_cells(t: RawTable, c: _Collector) -> pd.DataFrame:
     name = t.name
     df = t.df
     for col in t.extra_columns:
-        c.error(t, None, col, "", f"unknown column for table '{name}'")
+        c.error(t, None, _printable(col), "", f"unknown column for table '{name}'")
     for key in KEYS[name]:
         if key not in df.columns:
             c.error(t, None, key, "", f"missing key column of table '{name}'")
@@ -191,7 +201,7 @@ def _check_cells(t: RawTable, c: _Collector) -> pd.DataFrame:
             try:
                 out.append(_parse(text, kind))
             except ValueError as exc:
-                c.error(t, i, col, text, str(exc))
+                c.error(t, i, col, _printable(text), str(exc))
                 out.append(None)
         parsed[col] = out
     typed = coerce_frame(pd.DataFrame(parsed, index=range(len(df))), name)
@@ -230,17 +240,32 @@ def _vocab_message(col: str, allowed: tuple[str, ...]) -> str:
 
 def _parse(text: str, kind: str) -> object:
     if kind == "str":
+        bad = _UNSTORABLE.search(text)
+        if bad:
+            ch = bad.group(0)
+            if ch == "\x00":
+                raise ValueError("contains a NUL character (\\x00), which cannot be stored")
+            raise ValueError(
+                f"contains an invalid character (a lone surrogate \\u{ord(ch):04x}), "
+                "which cannot be stored"
+            )
         return text
     if text == "" or text.lower() in ("na", "nan", "<na>", "none", "null"):
         return None
     if kind == "int":
-        try:
-            x = float(text)
-        except ValueError:
-            raise ValueError("not a whole number") from None
-        if not x.is_integer():
-            raise ValueError("not a whole number")
-        return int(x)
+        if _INTEGER.fullmatch(text):
+            value = int(text)
+        else:
+            try:
+                x = float(text)
+            except ValueError:
+                raise ValueError("not a whole number") from None
+            if not x.is_integer():
+                raise ValueError("not a whole number")
+            value = int(x)
+        if not -MAX_INT <= value <= MAX_INT:
+            raise ValueError(f"too large for a whole-number column (largest: {MAX_INT})")
+        return value
     if kind == "float":
         try:
             x = float(text)

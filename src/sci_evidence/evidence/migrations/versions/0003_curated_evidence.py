@@ -17,7 +17,7 @@ from alembic import op
 from sci_evidence.evidence.schema import build_metadata
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002_history"
 branch_labels = None
 depends_on = None
 
