@@ -69,17 +69,29 @@ def test_rob2_domain1_follows_the_published_algorithm(answers, expected):
 def test_rob2_other_domains_and_overall():
     d = {x.id: x for x in rob.ROB2.domains}
     assert rob.suggest(rob.ROB2, d["missing_data"], {"3.1": "Y"}) == "low"
-    assert rob.suggest(rob.ROB2, d["missing_data"], {"3.1": "N", "3.2": "N", "3.3": "Y", "3.4": "N"}) == "some_concerns"
-    assert rob.suggest(rob.ROB2, d["missing_data"], {"3.1": "N", "3.2": "N", "3.3": "Y", "3.4": "Y"}) == "high"
+    assert (
+        rob.suggest(rob.ROB2, d["missing_data"], {"3.1": "N", "3.2": "N", "3.3": "Y", "3.4": "N"})
+        == "some_concerns"
+    )
+    assert (
+        rob.suggest(rob.ROB2, d["missing_data"], {"3.1": "N", "3.2": "N", "3.3": "Y", "3.4": "Y"})
+        == "high"
+    )
     assert rob.suggest(rob.ROB2, d["measurement"], {"4.1": "Y"}) == "high"
     assert rob.suggest(rob.ROB2, d["measurement"], {"4.1": "N", "4.2": "N", "4.3": "N"}) == "low"
     assert rob.suggest(rob.ROB2, d["reporting"], {"5.1": "Y", "5.2": "N", "5.3": "N"}) == "low"
-    assert rob.suggest(rob.ROB2, d["reporting"], {"5.1": "N", "5.2": "N", "5.3": "N"}) == "some_concerns"
+    assert (
+        rob.suggest(rob.ROB2, d["reporting"], {"5.1": "N", "5.2": "N", "5.3": "N"})
+        == "some_concerns"
+    )
     assert rob.suggest(rob.ROB2, d["deviations"], {"2.1": "N", "2.2": "N", "2.6": "Y"}) == "low"
     assert rob.suggest(rob.ROB2, d["deviations"], {"2.1": "Y", "2.3": "Y", "2.6": "Y"}) == "high"
     assert rob.suggest(rob.ROB2, D1, {}) == ""
     assert rob.suggest_overall(rob.ROB2, ["low"] * 5) == "low"
-    assert rob.suggest_overall(rob.ROB2, ["low", "some_concerns", "low", "low", "low"]) == "some_concerns"
+    assert (
+        rob.suggest_overall(rob.ROB2, ["low", "some_concerns", "low", "low", "low"])
+        == "some_concerns"
+    )
     assert rob.suggest_overall(rob.ROB2, ["low", "some_concerns", "high", "low", "low"]) == "high"
     assert rob.suggest_overall(rob.ROB2, ["low", "", "low", "low", "low"]) == ""
 
@@ -90,7 +102,12 @@ def test_robins_heuristic_and_jbi():
     assert rob.suggest(rob.ROBINS_I, conf, {"1.1": "PY", "1.4": "Y"}) == "moderate"
     assert rob.suggest(rob.ROBINS_I, conf, {"1.1": "Y"}) == "serious"
     assert rob.suggest(rob.ROBINS_I, conf, {"1.1": "NI", "1.4": "NI"}) == "no_information"
-    assert rob.suggest_overall(rob.ROBINS_I, ["low", "serious", "moderate", "low", "low", "low", "low"]) == "serious"
+    assert (
+        rob.suggest_overall(
+            rob.ROBINS_I, ["low", "serious", "moderate", "low", "low", "low", "low"]
+        )
+        == "serious"
+    )
     q1 = rob.JBI.domains[0]
     assert rob.suggest(rob.JBI, q1, {"Q1": "unclear"}) == "unclear"
     assert rob.suggest_overall(rob.JBI, ["yes"] * 10) == ""  # the checklist has no overall

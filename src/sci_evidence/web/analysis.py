@@ -196,8 +196,8 @@ def data_frame(live: LiveAnalysis) -> pd.DataFrame:
     if live.subgroup and live.subgroup in rows:
         out[live.subgroup] = rows[live.subgroup].astype(str)
     for c in out.columns:
-        if out[c].dtype == object:
-            out[c] = out[c].map(csv_safe_cell)
+        if not pd.api.types.is_numeric_dtype(out[c]):
+            out[c] = out[c].astype(object).map(csv_safe_cell)
     return out
 
 

@@ -63,6 +63,10 @@ class Context:
     protocol: object
     runs: Runs
     limiter: accounts.LoginRateLimit = field(default_factory=accounts.LoginRateLimit)
+    #: per client address: looser, as several people may share one address
+    ip_limiter: accounts.LoginRateLimit = field(
+        default_factory=lambda: accounts.LoginRateLimit(limit=20)
+    )
     cache: analysis.AnalysisCache = field(default_factory=analysis.AnalysisCache)
     uploads: dict = field(default_factory=dict)
     _evidence: tuple | None = None
@@ -117,6 +121,7 @@ def create_app(
         protocol=load_protocol(),
         runs=Runs(store.engine, Path(runs_dir)),
         limiter=accounts.LoginRateLimit(limit=login_limit),
+        ip_limiter=accounts.LoginRateLimit(limit=4 * login_limit),
     )
     secret = secret_key or secrets.token_urlsafe(32)
     templates = _templates()
@@ -190,6 +195,18 @@ class _SecurityHeaders:
     async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
         if scope["type"] != "http":
             await self.inner(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        if (
+            scope["method"] == "POST"
+            and headers.get(b"content-type", b"").startswith(b"multipart/form-data")
+            and b"x-csrftoken" not in headers
+        ):
+            # asgi-csrf 0.11 cannot read a token from a multipart body with current
+            # python-multipart; uploads (sent by htmx) carry it in the header instead
+            await PlainTextResponse(
+                "CSRF token missing: uploads send it in the x-csrftoken header", status_code=403
+            )(scope, receive, send)
             return
 
         async def wrapped(event) -> None:  # noqa: ANN001
@@ -329,8 +346,8 @@ async def login_page(request: Request) -> Response:
     username = str(form.get("username", ""))[:64]
     password = str(form.get("password", ""))[:1024]
     client = request.client.host if request.client else "?"
-    keys = (f"ip:{client}", f"user:{username.lower()}")
-    if ctx.limiter.blocked(*keys):
+    ip_key, user_key = f"ip:{client}", f"user:{username.lower()}"
+    if ctx.limiter.blocked(user_key) or ctx.ip_limiter.blocked(ip_key):
         return render(
             request,
             "login.html",
@@ -340,7 +357,8 @@ async def login_page(request: Request) -> Response:
         )
     user = accounts.authenticate(ctx.engine, username, password)
     if user is None:
-        ctx.limiter.failed(*keys)
+        ctx.limiter.failed(user_key)
+        ctx.ip_limiter.failed(ip_key)
         return render(
             request,
             "login.html",
@@ -348,7 +366,7 @@ async def login_page(request: Request) -> Response:
             next=next_url,
             error="Unknown user name or wrong password.",
         )
-    ctx.limiter.reset(f"user:{username.lower()}")
+    ctx.limiter.reset(user_key)
     request.session.clear()
     request.session["token"] = accounts.open_session(ctx.engine, user)
     hist.audit(ctx.engine, user.username, "login", f"user:{user.username}")
