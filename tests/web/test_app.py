@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from .conftest import PASSWORD, USERS, csrf_of, login
+from .conftest import PASSWORD, USERS, csrf_of
 
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 

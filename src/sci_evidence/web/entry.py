@@ -38,13 +38,17 @@ class Field:
 
 
 def form_fields(frame: str) -> list[Field]:
-    from sci_evidence.evidence.columns import STATUS
+    from sci_evidence.evidence.columns import OUTCOME_DOMAINS, STATUS
 
     out = []
     for col, kind in FRAMES[frame]:
         choices = VOCAB.get((frame, col), ())
         if col == "status":
             choices = STATUS
+        if (frame, col) == ("outcomes", "outcome"):
+            choices = tuple(OUTCOME_DOMAINS)
+        if (frame, col) == ("outcomes", "domain"):
+            choices = ("", *sorted(set(OUTCOME_DOMAINS.values())))
         if kind == "bool":
             choices = ("", "true", "false")
         out.append(Field(col, kind, tuple(choices), col in KEYS[frame]))
