@@ -84,7 +84,7 @@ def serve_command(
             )
     secret = _secret(store)
     store.dispose()
-    app = create_app(db, secret_key=secret, runs_dir=runs_dir, https_only=https_only)
+    app = create_app(db, secret_key=secret, runs_dir=runs_dir, https_only=https_only, warm=True)
     console.print(
         f"sci-evidence web on http://{host}:{port}/ (database {store.display_url})",
         highlight=False,

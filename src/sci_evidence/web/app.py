@@ -84,7 +84,10 @@ class Context:
             return cached
         with self._lock:
             if self._evidence is None or self._evidence[0] != version:
-                ev = self.store.load()
+                from sci_evidence.review.pipeline import _plain_strings
+
+                # plain object columns once per data version (the review's own speed-up)
+                ev = _plain_strings(self.store.load())
                 self._evidence = (version, ev, filters.arm_table(ev))
             return self._evidence
 
@@ -96,11 +99,13 @@ def create_app(
     runs_dir: str | Path | None = None,
     https_only: bool = False,
     login_limit: int = 5,
+    warm: bool = False,
 ) -> Starlette:
     """The web application on the evidence database ``db`` (default: the CLI's default).
 
     The database is initialised when new (evidence tables with the bundled data, and the web
-    tables); an existing one is brought to the newest schema.
+    tables); an existing one is brought to the newest schema. ``warm`` computes the
+    unfiltered analysis views in a background thread at start.
     """
     import matplotlib
 
@@ -174,6 +179,8 @@ def create_app(
     )
     app.state.ctx = ctx
     app.state.templates = templates
+    if warm:
+        threading.Thread(target=warm_cache, args=(ctx,), daemon=True).start()
     protected = asgi_csrf(
         app,
         signing_secret=secret,
@@ -474,12 +481,26 @@ def _live(request: Request) -> analysis.LiveAnalysis:
     if sub and sub not in analysis.SUBGROUP_VARIABLES:
         raise HTTPException(400, "unknown subgroup variable")
     f = _filter(request)
-    key = (version, aid, f, sub)
+    ids, treated = filters.matching(ev, f, arms)
+    # views that select the same studies and arms share one computation
+    key = (version, aid, tuple(ids), tuple(sorted(treated)), sub)
     live = ctx.cache.get(key)
     if live is None:
         live = analysis.compute(ev, ctx.protocol, aid, f, sub, arms)
         ctx.cache.put(key, live)
     return live
+
+
+def warm_cache(ctx: Context) -> None:
+    """Compute the unfiltered view of every protocol analysis (a server's first visitors
+    should not wait for them)."""
+    version, ev, arms = ctx.evidence()
+    f = filters.StudyFilter()
+    ids, treated = filters.matching(ev, f, arms)
+    for aid, _ in analysis.analysis_choices(ctx.protocol):
+        key = (version, aid, tuple(ids), tuple(sorted(treated)), "")
+        if ctx.cache.get(key) is None:
+            ctx.cache.put(key, analysis.compute(ev, ctx.protocol, aid, f, "", arms))
 
 
 def _view_query(request: Request) -> str:
