@@ -569,3 +569,30 @@ def test_review_run_report_zip_and_changes(app, client_for, monkeypatch):
     assert any(n.endswith("report.html") for n in z.namelist())
     changes = ed.get(f"/reviews/{r2}/changes").text
     assert 'id="run-diff"' in changes and "ais_improved_prop" in changes
+
+
+def test_excel_upload_preview(app, client_for, tmp_path):
+    from sci_evidence.evidence.io import write_evidence_file
+
+    c, token = client_for("extractor")
+    ev = app.state.ctx.evidence()[1]
+    study = ev.studies[ev.studies["study_id"] == "bydon2024"].copy()
+    study.loc[:, "country"] = "Atlantis"
+    frames = {"studies": study}
+    for name in ("arms", "outcomes", "adverse_events"):
+        df = getattr(ev, name)
+        frames[name] = df[df["study_id"] == "bydon2024"]
+    path = write_evidence_file(frames, tmp_path / "bydon.xlsx")
+    r = c.post(
+        "/upload",
+        headers={"x-csrftoken": token},
+        files={
+            "file": (
+                "bydon.xlsx",
+                path.read_bytes(),
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            )
+        },
+    )
+    assert r.status_code == 200, r.text[:500]
+    assert "whole study is replaced" in r.text and "Atlantis" in r.text
