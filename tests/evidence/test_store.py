@@ -218,9 +218,8 @@ def test_migrations_match_the_current_schema(sqlite_store):
         got = [c["name"] for c in insp.get_columns(table.name)]
         assert got == [c.name for c in table.columns], table.name
     with sqlite_store.engine.connect() as conn:
-        from sqlalchemy import text
-
         from alembic.script import ScriptDirectory
+        from sqlalchemy import text
 
         from sci_evidence.evidence.store import MIGRATIONS_DIR
 
