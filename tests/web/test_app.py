@@ -596,3 +596,28 @@ def test_excel_upload_preview(app, client_for, tmp_path):
     )
     assert r.status_code == 200, r.text[:500]
     assert "whole study is replaced" in r.text and "Atlantis" in r.text
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "/\\evil.example", "https://evil.example/"])
+def test_login_never_redirects_off_site(client_for, target):
+    c, token = client_for(None)
+    r = c.post(
+        "/login",
+        params={"next": target},
+        data={"username": USERS["viewer"], "password": PASSWORD, "csrftoken": token},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/studies"
+
+
+def test_login_returns_to_the_page_asked_for(client_for):
+    c, token = client_for(None)
+    r = c.get("/analyse?analysis=ae_any_prop", follow_redirects=False)
+    assert r.headers["location"] == "/login?next=%2Fanalyse%3Fanalysis%3Dae_any_prop"
+    r = c.post(
+        "/login",
+        params={"next": "/analyse?analysis=ae_any_prop"},
+        data={"username": USERS["viewer"], "password": PASSWORD, "csrftoken": token},
+        follow_redirects=False,
+    )
+    assert r.headers["location"] == "/analyse?analysis=ae_any_prop"

@@ -286,9 +286,8 @@ def require(request: Request, permission: str = "read") -> accounts.User:
     user = current_user(request)
     if user is None:
         if request.method == "GET" and not request.headers.get("hx-request"):
-            raise HTTPException(
-                303, headers={"Location": "/login?next=" + _safe_next(str(request.url.path))}
-            )
+            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise HTTPException(303, headers={"Location": "/login?next=" + _safe_next(here)})
         raise HTTPException(401, "log in first")
     if not user.can(permission):
         raise HTTPException(403, f"your role ({user.role}) may not do this")
@@ -298,7 +297,9 @@ def require(request: Request, permission: str = "read") -> accounts.User:
 def _safe_next(path: str) -> str:
     from urllib.parse import quote
 
-    return quote(path if path.startswith("/") and not path.startswith("//") else "/studies")
+    return quote(
+        path if path.startswith("/") and not path.startswith("//") else "/studies", safe=""
+    )
 
 
 def render(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:  # noqa: ANN003
@@ -345,8 +346,8 @@ async def _form(request: Request):  # noqa: ANN202
 async def login_page(request: Request) -> Response:
     ctx = ctx_of(request)
     next_url = request.query_params.get("next", "/studies")
-    if not next_url.startswith("/") or next_url.startswith("//"):
-        next_url = "/studies"
+    if not next_url.startswith("/") or next_url.startswith("//") or "\\" in next_url:
+        next_url = "/studies"  # never an open redirect (//host, /\host)
     if request.method == "GET":
         return render(request, "login.html", next=next_url, error="")
     form = await _form(request)
