@@ -5,8 +5,9 @@ Starts ``sci-evidence serve`` on a fresh SQLite copy of the bundled base on 127.
 port; nothing else is contacted), logs in ``--users`` viewers (before the clock starts), then
 each user loops for ``--seconds``: a filter change of the live analysis (``/analyse/result``
 with a random analysis, filter and subgroup drawn from a fixed set of views, as htmx sends it)
-and, every third step, a page of the study list or a study. Bounded by time and by
-``--max-requests``.
+and, every third step, a page of the study list or a study, with a think time between steps
+(uniform in 0.5–1.5 × ``--think`` seconds; a person reads the plot before the next change;
+``--think 0`` hammers the server back to back). Bounded by time and by ``--max-requests``.
 
 Reports requests per second, p50/p95/p99 latency (all requests, and filter changes alone, also
 for the second half of the run when the server's cache of views is warm), errors, and the
@@ -121,6 +122,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--max-requests", type=int, default=200_000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--think", type=float, default=1.0, help="mean think time per step (s)")
     ap.add_argument("--json", type=Path, help="also write the numbers as JSON here")
     args = ap.parse_args()
 
@@ -210,6 +212,8 @@ def main() -> None:
                     samples.append((start - t0, kind, took, status))
                     if status != 200 and status != 0:
                         errors.append(f"{path}: HTTP {status}")
+                if args.think > 0:
+                    time.sleep(args.think * rnd.uniform(0.5, 1.5))
 
         threads = [threading.Thread(target=browse, args=(i, u)) for i, u in enumerate(users)]
         for t in threads:
@@ -234,6 +238,7 @@ def main() -> None:
     warm = [s[2] for s in samples if s[1] == "filter" and s[0] > args.seconds / 2]
     out = {
         "users": args.users,
+        "think_seconds": args.think,
         "seconds": round(elapsed, 1),
         "requests": len(samples),
         "requests_per_second": round(len(samples) / elapsed, 1),
@@ -253,6 +258,7 @@ def main() -> None:
         },
         "server_rss_mb": {"peak": round(max(peak), 1), "end": round(end_rss, 1)},
         "cpu_count": os.cpu_count(),
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         "views": len(ANALYSES) * len(FILTERS) * len(SUBGROUPS),
         "goal": "p95 of a filter change < 300 ms",
     }

@@ -202,12 +202,41 @@ def data_frame(live: LiveAnalysis) -> pd.DataFrame:
 
 
 class AnalysisCache:
-    """Least-recently-used cache of live analyses, keyed by data version and view."""
+    """Least-recently-used cache of live analyses, keyed by data version and view.
+
+    :meth:`get_or_compute` computes a missing view once however many requests ask for it at
+    the same time (the others wait for that result instead of drawing it again).
+    """
 
     def __init__(self, size: int = 256) -> None:
         self.size = size
         self._items: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
+        self._pending: dict = {}
+
+    def get_or_compute(self, key, compute):  # noqa: ANN001, ANN201
+        value = self.get(key)
+        if value is not None:
+            return value
+        with self._lock:
+            event = self._pending.get(key)
+            owner = event is None
+            if owner:
+                event = self._pending[key] = threading.Event()
+        if not owner:
+            event.wait(timeout=120)
+            value = self.get(key)
+            if value is not None:
+                return value
+            return compute()  # the first computation failed: try on our own
+        try:
+            value = compute()
+            self.put(key, value)
+            return value
+        finally:
+            with self._lock:
+                self._pending.pop(key, None)
+            event.set()
 
     def get(self, key):  # noqa: ANN001, ANN201
         with self._lock:

@@ -485,11 +485,9 @@ def _live(request: Request) -> analysis.LiveAnalysis:
     ids, treated = filters.matching(ev, f, arms)
     # views that select the same studies and arms share one computation
     key = (version, aid, tuple(ids), tuple(sorted(treated)), sub)
-    live = ctx.cache.get(key)
-    if live is None:
-        live = analysis.compute(ev, ctx.protocol, aid, f, sub, arms)
-        ctx.cache.put(key, live)
-    return live
+    return ctx.cache.get_or_compute(
+        key, lambda: analysis.compute(ev, ctx.protocol, aid, f, sub, arms)
+    )
 
 
 def warm_cache(ctx: Context) -> None:
@@ -500,8 +498,9 @@ def warm_cache(ctx: Context) -> None:
     ids, treated = filters.matching(ev, f, arms)
     for aid, _ in analysis.analysis_choices(ctx.protocol):
         key = (version, aid, tuple(ids), tuple(sorted(treated)), "")
-        if ctx.cache.get(key) is None:
-            ctx.cache.put(key, analysis.compute(ev, ctx.protocol, aid, f, "", arms))
+        ctx.cache.get_or_compute(
+            key, lambda a=aid: analysis.compute(ev, ctx.protocol, a, f, "", arms)
+        )
 
 
 def _view_query(request: Request) -> str:
