@@ -123,6 +123,11 @@ def main() -> None:
     ap.add_argument("--max-requests", type=int, default=200_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--think", type=float, default=1.0, help="mean think time per step (s)")
+    ap.add_argument(
+        "--prewarm",
+        action="store_true",
+        help="visit every view once before the clock starts (a server in use: warm cache)",
+    )
     ap.add_argument("--json", type=Path, help="also write the numbers as JSON here")
     args = ap.parse_args()
 
@@ -166,6 +171,15 @@ def main() -> None:
         users = [User(port) for _ in names]
         for u, n in zip(users, names, strict=True):
             u.login(n)
+        prewarm_seconds = 0.0
+        if args.prewarm:
+            t_warm = time.perf_counter()
+            for a in ANALYSES:
+                for f in FILTERS:
+                    for sub in SUBGROUPS:
+                        q = {"analysis": a, **f, **({"subgroup": sub} if sub else {})}
+                        users[0].request("GET", "/analyse/result?" + urllib.parse.urlencode(q))
+            prewarm_seconds = time.perf_counter() - t_warm
 
         lock = threading.Lock()
         samples: list[tuple[float, str, float, int]] = []  # start, kind, seconds, status
@@ -239,6 +253,8 @@ def main() -> None:
     out = {
         "users": args.users,
         "think_seconds": args.think,
+        "prewarm": args.prewarm,
+        "prewarm_seconds": round(prewarm_seconds, 1),
         "seconds": round(elapsed, 1),
         "requests": len(samples),
         "requests_per_second": round(len(samples) / elapsed, 1),
