@@ -953,6 +953,12 @@ def _pair(ctx: Context, sid: str, tool: str) -> list[dict]:
     return [a for a in _assessments(ctx, sid, tool) if a["done"]][:2]
 
 
+def _domains(tool: rob.Tool) -> list[tuple[str, str]]:
+    return [(d.id, d.title) for d in tool.domains] + (
+        [("overall", "Overall")] if tool.has_overall else []
+    )
+
+
 def rob_compare(request: Request) -> Response:
     user = require(request)
     ctx = ctx_of(request)
@@ -969,6 +975,7 @@ def rob_compare(request: Request) -> Response:
             study=study,
             tool=tool,
             pair=[],
+            domains=_domains(tool),
             waiting=True,
             consensus=None,
             can_resolve=False,
@@ -982,6 +989,7 @@ def rob_compare(request: Request) -> Response:
         study=study,
         tool=tool,
         pair=pair,
+        domains=_domains(tool),
         waiting=False,
         consensus=_consensus(ctx, sid, tool.name),
         can_resolve=can_resolve,
