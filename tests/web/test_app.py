@@ -85,6 +85,11 @@ def n_changes(app) -> int:
     return len(app.state.ctx.store.history())
 
 
+def last_change_of(app, sid: str) -> int:
+    h = app.state.ctx.store.history()
+    return int(h.loc[h["study_id"] == sid, "id"].iloc[-1])
+
+
 # ------------------------------------------------------------------ access
 READ_ROUTES = [
     "/studies",
@@ -373,7 +378,7 @@ def test_edit_history_diff_and_revert(app, client_for):
     assert r.status_code == 303
     ev = app.state.ctx.evidence()[1]
     assert int(ev.arms.set_index("arm_id").loc["edit2024:treated", "n"]) == 25
-    change_id = int(app.state.ctx.store.history()["id"].iloc[-1])
+    change_id = last_change_of(app, "edit2024")
     page = ext.get(f"/history/{change_id}")
     assert page.status_code == 200
     assert re.search(r"<td>n</td><td class=\"old\">20</td><td class=\"new\">25</td>", page.text)
@@ -411,6 +416,8 @@ def test_upload_preview_then_apply(app, client_for):
     assert r.status_code == 303
     ev = app.state.ctx.evidence()[1]
     assert int(ev.arms.set_index("arm_id").loc["bydon2024:treated", "n"]) == 11
+    change = c.get(f"/history/{last_change_of(app, 'bydon2024')}").text
+    assert '<td class="old">10</td><td class="new">11</td>' in change
     # a bad file: every problem listed, nothing written
     bad = buf.getvalue().replace(",11,", ",-3,")
     r = c.post("/upload", headers=hdr, files={"file": ("arms.csv", bad.encode(), "text/csv")})
@@ -450,8 +457,7 @@ def test_xss_payloads_render_as_text(app, client_for):
         "/audit",
         "/rob",
     ]
-    change_id = int(app.state.ctx.store.history()["id"].iloc[-1])
-    pages.append(f"/history/{change_id}")
+    pages.append(f"/history/{last_change_of(app, 'xss2024')}")
     for url in pages:
         html = c.get(url).text
         assert "<script>alert" not in html, url

@@ -643,9 +643,7 @@ async def data_form(request: Request) -> Response:
         frames,
         username=user.username,
         action=f"{'edit' if key else 'add'} {frame}",
-        target=f"study:{sid}",
-        old=before,
-        new=after,
+        old={sid: before},
     )
     if request.headers.get("hx-request"):
         return Response(status_code=204, headers={"HX-Redirect": f"/studies/{sid}"})
@@ -714,68 +712,20 @@ async def upload_apply(request: Request) -> Response:
             token="",
             filename=filename,
         )
-    for item in entry.preview(ev, report.frames):
-        sid = item["study_id"]
-        before = hist.study_snapshot(ev, sid)
-        # one store change per study, so each can be reverted on its own
-        frames = {
-            n: df[df["study_id"] == sid]
-            for n, df in report.frames.items()
-            if n in hist.STUDY_FRAMES
-        }
-        if "studies" in frames and frames["studies"].empty:
-            frames.pop("studies")
-        if "studies" in report.frames and sid in set(report.frames["studies"]["study_id"]):
-            for extra in ("provenance", "screening"):
-                if extra in report.frames:
-                    frames[extra] = report.frames[extra]
-        hist.write(
-            ctx.store,
-            frames,
-            username=user.username,
-            action="upload",
-            target=f"study:{sid}",
-            old=before,
-            new=None,
-            message=f"upload {filename} (web, {user.username})",
-        )
-        _, ev, _ = ctx.evidence()
-        _patch_new(ctx, sid, ev)
-    others = {
-        n: df
-        for n, df in report.frames.items()
-        if n not in hist.STUDY_FRAMES and n not in ("provenance", "screening")
+    # one transaction for the whole file; one audit line (and revert) per study
+    olds = {
+        item["study_id"]: hist.study_snapshot(ev, item["study_id"])
+        for item in entry.preview(ev, report.frames)
     }
-    if others:
-        hist.write(
-            ctx.store,
-            others,
-            username=user.username,
-            action="upload",
-            target="tables",
-            old=None,
-            new=None,
-        )
+    hist.write(
+        ctx.store,
+        report.frames,
+        username=user.username,
+        action="upload",
+        old=olds,
+        message=f"upload {filename} (web, {user.username})",
+    )
     return RedirectResponse("/history", status_code=303)
-
-
-def _patch_new(ctx: Context, sid: str, ev) -> None:  # noqa: ANN001
-    """Record the study's rows after an upload in its audit line (for the diff)."""
-    from sqlalchemy import update
-
-    with ctx.engine.begin() as conn:
-        last = conn.execute(
-            T.audit.select()
-            .where(T.audit.c.target == f"study:{sid}")
-            .order_by(T.audit.c.id.desc())
-            .limit(1)
-        ).first()
-        if last is not None:
-            conn.execute(
-                update(T.audit)
-                .where(T.audit.c.id == last.id)
-                .values(new=json.dumps(hist.study_snapshot(ev, sid), default=str))
-            )
 
 
 # ------------------------------------------------------------------ history
@@ -1073,11 +1023,8 @@ async def rob_consensus(request: Request) -> Response:
         {"risk_of_bias": rep.frames["risk_of_bias"]},
         username=user.username,
         action="rob consensus",
-        target=f"study:{sid}",
-        old=before,
-        new=None,
+        old={sid: before},
     )
-    _patch_new(ctx, sid, ctx.evidence()[1])
     return RedirectResponse(f"/rob/{sid}/compare", status_code=303)
 
 

@@ -98,19 +98,43 @@ def write(
     *,
     username: str,
     action: str,
-    target: str,
-    old: object,
-    new: object,
+    old: dict[str, dict | None],
     message: str = "",
 ):  # noqa: ANN201 - the store's WriteSummary
-    """Import ``frames`` as ``username`` and record the change in the audit log."""
-    kwargs = {"message": message or f"{action} {target} (web, {username})", "source": "web"}
+    """Import ``frames`` as ``username`` in one transaction and record it in the audit log.
+
+    ``old`` maps each study the frames touch to its rows before (None: a new study). Each
+    store history line of the write gets one audit line: the study's rows before and after,
+    so that any one study of a multi-study write can be shown and reverted on its own.
+    """
+    kwargs = {"message": message or f"{action} (web, {username})", "source": "web"}
     if "user" in inspect.signature(store.import_frames).parameters:
         kwargs["user"] = username
+    from sci_evidence.evidence.schema import history_table
+
     with _WRITE_LOCK, _as_user(username):
+        before = _last_change(store)
         summary = store.import_frames(frames, **kwargs)
-        change = _last_change(store)
-        audit(store.engine, username, action, target, old, new, store_change=change)
+        with store.engine.connect() as conn:
+            rows = conn.execute(
+                select(history_table.c.id, history_table.c.study_id)
+                .where(history_table.c.id > before)
+                .order_by(history_table.c.id)
+            ).all()
+        after = store.load() if any(r.study_id for r in rows) else None
+        for r in rows:
+            if r.study_id:
+                audit(
+                    store.engine,
+                    username,
+                    action,
+                    f"study:{r.study_id}",
+                    old.get(r.study_id),
+                    study_snapshot(after, r.study_id),
+                    store_change=int(r.id),
+                )
+            else:
+                audit(store.engine, username, action, "tables", store_change=int(r.id))
     return summary
 
 
@@ -270,14 +294,11 @@ def revert(store, evidence, change_id: int, *, username: str):  # noqa: ANN001, 
             value=str(change_id),
         )
     sid = c["web"]["target"].split(":", 1)[-1]
-    current = study_snapshot(evidence, sid)
     return write(
         store,
         snapshot_frames(c["old"]),
         username=username,
         action="revert",
-        target=f"study:{sid}",
-        old=current,
-        new=c["old"],
+        old={sid: study_snapshot(evidence, sid)},
         message=f"revert change {change_id} (web, {username})",
     )
