@@ -62,3 +62,26 @@ def test_serve_help_documents_its_options(capsys):
     assert code == 0
     for option in ("--db", "--host", "--port", "--runs-dir"):
         assert option in out
+
+
+def test_serve_on_a_new_database_initialises_it_and_says_how_to_add_an_admin(
+    tmp_path, capsys, monkeypatch
+):
+    import uvicorn
+
+    started = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.update(kw, app=app))
+    monkeypatch.setenv("SCI_EVIDENCE_WEB_SECRET", "test")
+    db = f"sqlite:///{tmp_path / 'new.sqlite'}"
+    code, out, err = run(
+        ["serve", "--db", db, "--port", "8123", "--runs-dir", str(tmp_path / "runs")], capsys
+    )
+    assert code == 0
+    assert "sci-evidence users add NAME --admin" in err
+    assert started["host"] == "127.0.0.1" and started["port"] == 8123
+    from sci_evidence.evidence.store import EvidenceStore
+
+    store = EvidenceStore(db)
+    assert store.is_initialised() and len(store.load().studies) > 0  # the bundled evidence
+    store.dispose()
+    started["app"].state.ctx.store.dispose()
