@@ -19,7 +19,7 @@ import warnings
 import typer
 
 from sci_evidence import __version__
-from sci_evidence.cli import classify, evidence, meta, review, trial
+from sci_evidence.cli import classify, evidence, meta, review, trial, web
 from sci_evidence.cli._common import err_console
 from sci_evidence.errors import SciEvidenceError
 from sci_evidence.text import strip_control
@@ -50,7 +50,7 @@ def _root(
     """Evidence synthesis of cell therapies in traumatic spinal cord injury."""
 
 
-for _module in (meta, classify, evidence, review, trial):
+for _module in (meta, classify, evidence, review, trial, web):
     _module.register(app)
 
 
