@@ -211,7 +211,7 @@ def _assess(page, server, sid: str, answers: dict[str, str]) -> None:
 
 
 def test_two_assessors_disagree_and_resolve(browser, server, shots):
-    sid = "mendonca2014"
+    sid = "mendonca-2014"
     first = page_as(browser, server, "assessor")
     second = page_as(browser, server, "assessor2")
     yes = {f"Q{i}": "yes" for i in range(1, 11)}
@@ -235,7 +235,7 @@ def test_two_assessors_disagree_and_resolve(browser, server, shots):
 def test_viewer_write_is_refused_even_when_forged(browser, server, shots):
     page = page_as(browser, server, "viewer")
     assert page.locator("a[href='/upload']").count() == 0  # no write links for a viewer
-    page.goto(server + "/studies/mendonca2014")
+    page.goto(server + "/studies/mendonca-2014")
     token = page.locator("input[name=csrftoken]").first.get_attribute("value")
     r = page.request.post(
         server + "/data/studies/new",
