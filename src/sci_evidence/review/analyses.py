@@ -15,7 +15,7 @@ import pandas as pd
 
 from sci_evidence import meta
 from sci_evidence.errors import DataWarning
-from sci_evidence.review import natural_history as nh
+from sci_evidence.evidence import natural_history as nh
 from sci_evidence.review.grade import GradeAssessment, assess_certainty
 from sci_evidence.review.protocol import TRANSFORMED_MEASURES, AnalysisSpec, Protocol
 from sci_evidence.review.select import Selection, select_rows
@@ -411,11 +411,11 @@ def effect_text(res, measure: str, rows: pd.DataFrame) -> str:
 
 
 def _nh_conversion(evidence, rows, res, protocol):
-    table = evidence.natural_history_conversion
+    benchmarks = nh.conversion_benchmarks(evidence.natural_history_conversion)
     recs = []
     for _, r in rows.iterrows():
         rate, note = nh.study_expected_conversion(
-            table,
+            benchmarks,
             grade_counts=r["grade_counts"],
             level_group=r["level_group"],
             injury_phase=r["injury_phase"],
