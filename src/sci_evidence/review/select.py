@@ -85,15 +85,33 @@ def study_labels(studies: pd.DataFrame) -> dict[str, str]:
     counts: dict[str, int] = {}
     for v in base.values():
         counts[v] = counts.get(v, 0) + 1
+    taken = {v for v, c in counts.items() if c == 1}
     seen: dict[str, int] = {}
     out = {}
     for sid, v in base.items():
-        if counts[v] > 1:
-            seen[v] = seen.get(v, 0) + 1
-            out[sid] = f"{v}{'abcdefghijklmnopqrstuvwxyz'[seen[v] - 1]}"
-        else:
+        if counts[v] == 1:
             out[sid] = v
+            continue
+        # a, b, …, z, aa, ab, …: as many as needed, never a label another study already has
+        while True:
+            seen[v] = seen.get(v, 0) + 1
+            label = f"{v}{letter_suffix(seen[v])}"
+            if label not in taken:
+                break
+        taken.add(label)
+        out[sid] = label
     return out
+
+
+def letter_suffix(i: int) -> str:
+    """1 → ``a``, 26 → ``z``, 27 → ``aa``, 28 → ``ab``… (bijective base 26)."""
+    if i < 1:
+        raise ValueError("suffixes start at 1")
+    letters = ""
+    while i:
+        i, r = divmod(i - 1, 26)
+        letters = chr(ord("a") + r) + letters
+    return letters
 
 
 def baseline_group(arm: pd.Series) -> str:
