@@ -11,7 +11,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from sci_evidence.review.protocol import TRANSFORMED_MEASURES
+from sci_evidence.meta.transforms import measure_scale
 
 DIGITS = 4
 
@@ -150,7 +150,9 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
         return view
     entry = results_by_id[spec.id]
     view["entry"] = entry
-    view["transformed"] = spec.measure in TRANSFORMED_MEASURES
+    view["transformed"] = measure_scale(spec.measure).transformed
+    view["has_null"] = measure_scale(spec.measure).null_value is not None
+    view["warnings"] = entry.get("warnings", [])
     view["forest"] = svgs.get(f"forest_{spec.id}")
     view["funnel"] = svgs.get(f"funnel_{spec.id}")
     view["nh_svg"] = svgs.get(f"natural_history_{spec.id}")
@@ -205,8 +207,10 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
     return view
 
 
-def render_report(review, results: dict, svgs: dict, tables: dict) -> str:
-    """The report page as one HTML string."""
+def render_report(
+    review, results: dict, svgs: dict, tables: dict, *, formats: tuple[str, ...] = ("svg",)
+) -> str:
+    """The report page as one HTML string; ``formats`` are the figure files written."""
     results_by_id = {e["id"]: e for e in results["analyses"]}
     views = [
         _analysis_view(
@@ -236,5 +240,6 @@ def render_report(review, results: dict, svgs: dict, tables: dict) -> str:
         "svgs": svgs,
         "n_studies": len(char),
         "labels": review.study_labels,
+        "figure_files": ", ".join(f".{f}" for f in formats),
     }
     return _env().get_template("report.html.j2").render(**context)

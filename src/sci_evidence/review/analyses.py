@@ -7,7 +7,8 @@ Everything here is computation; figures and files are made by :mod:`sci_evidence
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -16,67 +17,32 @@ import pandas as pd
 from sci_evidence import meta
 from sci_evidence.errors import DataWarning
 from sci_evidence.evidence import natural_history as nh
+from sci_evidence.meta.transforms import measure_scale
 from sci_evidence.review.grade import GradeAssessment, assess_certainty
-from sci_evidence.review.protocol import TRANSFORMED_MEASURES, AnalysisSpec, Protocol
-from sci_evidence.review.select import Selection, select_rows
+from sci_evidence.review.protocol import AnalysisSpec, Protocol
+from sci_evidence.review.results import (
+    RAW_COLUMNS,
+    AnalysisResult,
+    Fit,
+    SubgroupAnalysis,
+    back,
+)
+from sci_evidence.review.select import select_rows
 
-#: Raw-number columns of each measure, as written to results.json.
-RAW_COLUMNS = {
-    "PLO": ("xi", "ni"),
-    "PFT": ("xi", "ni"),
-    "PR": ("xi", "ni"),
-    "PAS": ("xi", "ni"),
-    "RR": ("ai", "n1i", "ci", "n2i"),
-    "RD": ("ai", "n1i", "ci", "n2i"),
-    "OR": ("ai", "n1i", "ci", "n2i"),
-    "MD": ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
-    "SMD": ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
-    "MC": ("m1i", "m2i", "sd1i", "sd2i", "ni", "ri", "mi", "sdi"),
-    "MN": ("mi", "sdi", "ni"),
-}
-NULL_VALUE = {"RR": 0.0, "OR": 0.0, "RD": 0.0, "MD": 0.0, "SMD": 0.0, "MC": 0.0, "MN": 0.0}
+__all__ = ["AnalysisResult", "Fit", "SubgroupAnalysis", "back", "effect_text", "run_analysis"]
 
 
-@dataclass(frozen=True)
-class Fit:
-    """A pooled fit with the rows it used (``rows`` carries ``yi``, ``vi``)."""
-
-    id: str
-    kind: str  # "main", "sensitivity", "subgroup"
-    title: str
-    rows: pd.DataFrame
-    result: Any  # PoolResult
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class SubgroupAnalysis:
-    variable: str
-    result: Any | None  # SubgroupResult
-    cautions: tuple[str, ...] = ()
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class AnalysisResult:
-    """Everything computed for one protocol analysis."""
-
-    spec: AnalysisSpec
-    status: str  # "pooled", "single study", "no data"
-    selection: Selection
-    main: Fit | None = None
-    subgroups: tuple[SubgroupAnalysis, ...] = ()
-    regressions: dict = field(default_factory=dict)  # moderator → PoolResult or str
-    sensitivity: dict = field(default_factory=dict)  # name → Fit or str (why not run)
-    robustness: dict = field(default_factory=dict)  # name → result object or str
-    natural_history: pd.DataFrame | None = None
-    natural_history_pooled: dict | None = None
-    grade: GradeAssessment | None = None
-    notes: tuple[str, ...] = ()
-
-    @property
-    def k(self) -> int:
-        return 0 if self.main is None else self.main.result.k
+@contextmanager
+def recorded_warnings(step: str, sink: list[tuple[str, str]]) -> Iterator[None]:
+    """Run a fit and keep every warning it raises as ``(step, message)`` in ``sink`` (once
+    each), so that the report shows it beside the analysis; exceptions propagate."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        item = (step, f"{w.category.__name__}: {w.message}")
+        if item not in sink:
+            sink.append(item)
 
 
 def effect_rows(rows: pd.DataFrame, spec: AnalysisSpec) -> pd.DataFrame:
@@ -207,12 +173,13 @@ def run_analysis(evidence, spec: AnalysisSpec, protocol: Protocol, *, rob=None) 
     res = fit_rows(rows, spec, protocol)
     main = Fit(spec.id, "main", spec.title, rows, res)
 
-    subgroups = tuple(_subgroup(rows, spec, protocol, v) for v in spec.subgroups)
-    regressions = {m: _regression(rows, spec, protocol, m) for m in spec.moderators}
+    warned: list[tuple[str, str]] = []
+    subgroups = tuple(_subgroup(rows, spec, protocol, v, warned) for v in spec.subgroups)
+    regressions = {m: _regression(rows, spec, protocol, m, warned) for m in spec.moderators}
     sensitivity = {
         s: _sensitivity(evidence, rows, spec, protocol, s, rob) for s in spec.sensitivity
     }
-    robustness = _robustness(res, rows) if spec.robustness else {}
+    robustness = _robustness(res, rows, warned) if spec.robustness else {}
     nh_table = nh_pooled = None
     if spec.natural_history == "conversion":
         nh_table, nh_pooled = _nh_conversion(evidence, rows, res, protocol)
@@ -232,10 +199,11 @@ def run_analysis(evidence, spec: AnalysisSpec, protocol: Protocol, *, rob=None) 
         natural_history_pooled=nh_pooled,
         grade=grade,
         notes=tuple(notes),
+        warnings=tuple(warned),
     )
 
 
-def _subgroup(rows, spec, protocol, variable) -> SubgroupAnalysis:
+def _subgroup(rows, spec, protocol, variable, warned) -> SubgroupAnalysis:
     groups = rows[variable].astype(str).to_numpy()
     counts = pd.Series(groups).value_counts()
     lim = protocol.min_studies_subgroup
@@ -246,8 +214,7 @@ def _subgroup(rows, spec, protocol, variable) -> SubgroupAnalysis:
     )
     if len(counts) < 2:
         return SubgroupAnalysis(variable, None, cautions, f"one level only ({counts.index[0]})")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with recorded_warnings(f"subgroups by {variable}", warned):
         res = meta.subgroups(
             rows["yi"].to_numpy(float),
             rows["vi"].to_numpy(float),
@@ -261,14 +228,13 @@ def _subgroup(rows, spec, protocol, variable) -> SubgroupAnalysis:
     return SubgroupAnalysis(variable, res, cautions)
 
 
-def _regression(rows, spec, protocol, moderator):
+def _regression(rows, spec, protocol, moderator, warned):
     x = rows[moderator].to_numpy(float)
     ok = np.isfinite(x)
     if ok.sum() < 3 or np.unique(x[ok]).size < 2:
         return f"not run: {int(ok.sum())} studies with a known {moderator} (needs 3 and 2 values)"
     r = rows[ok]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with recorded_warnings(f"meta-regression on {moderator}", warned):
         return meta.pool(
             r["yi"].to_numpy(float),
             r["vi"].to_numpy(float),
@@ -323,30 +289,30 @@ def _sensitivity(evidence, rows, spec, protocol, name, rob):
     return Fit(fid, "sensitivity", title, r, fit_rows(r, spec, protocol))
 
 
-def _robustness(res, rows) -> dict:
-    """Bias and influence diagnostics (k ≥ 3); each entry is a result or why it is absent."""
+def _robustness(res, rows, warned) -> dict:
+    """Bias and influence diagnostics (k ≥ 3); each entry is a result or why it is absent.
+
+    Warnings are recorded with the analysis; an exception is a bug and propagates.
+    """
     out: dict[str, Any] = {}
     k = res.k
     steps = {
-        "egger": (meta.egger_test, {}),
-        "trim_and_fill": (meta.trim_and_fill, {}),
-        "leave_one_out": (meta.leave_one_out, {}),
-        "influence": (meta.influence, {}),
-        "cumulative": (meta.cumulative, {}),
+        "egger": meta.egger_test,
+        "trim_and_fill": meta.trim_and_fill,
+        "leave_one_out": meta.leave_one_out_result,
+        "influence": meta.influence,
+        "cumulative": meta.cumulative,
     }
-    for name, (fn, kw) in steps.items():
+    for name, fn in steps.items():
         if k < 3:
             out[name] = f"not run: k = {k} (< 3)"
             continue
+        kw = {}
         if name == "cumulative":
             # a sort key (as metafor's cumulative(order=year)); unknown years go last
             kw = {"order": rows["year"].fillna(9999).to_numpy(float)}
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                out[name] = fn(res, **kw)
-        except Exception as exc:  # a diagnostic must not sink the review; say why
-            out[name] = f"failed: {type(exc).__name__}: {exc}"
+        with recorded_warnings(name.replace("_", " "), warned):
+            out[name] = fn(res, **kw)
     return out
 
 
@@ -368,7 +334,7 @@ def _grade(spec, protocol, rows, res, robustness, rob) -> GradeAssessment:
         n = int(rows["ni"].sum())
     else:
         n = int(rows.get("n1i", 0).sum() + rows.get("n2i", 0).sum())
-    null = NULL_VALUE.get(spec.measure) if spec.design == "controlled" else None
+    null = measure_scale(spec.measure).analysis_null if spec.design == "controlled" else None
     return assess_certainty(
         analysis_id=spec.id,
         outcome=spec.title,
@@ -387,20 +353,13 @@ def _grade(spec, protocol, rows, res, robustness, rob) -> GradeAssessment:
     )
 
 
-def back(measure: str, values, rows: pd.DataFrame | None = None):
-    """Back-transformed values (identity for untransformed measures)."""
-    if measure not in TRANSFORMED_MEASURES:
-        return np.asarray(values, dtype=float)
-    ni = rows["ni"].to_numpy(float) if (measure == "PFT" and rows is not None) else None
-    return meta.back_transform(measure, np.asarray(values, dtype=float), ni=ni)
-
-
 def effect_text(res, measure: str, rows: pd.DataFrame) -> str:
     est, lo, hi = back(measure, [res.estimate, res.ci_lb, res.ci_ub], rows)
     pct = int(round(res.level * 100))
-    if measure in ("PLO", "PFT", "PR", "PAS"):
+    scale = measure_scale(measure)
+    if scale.scale == "proportion":
         return f"{100 * est:.1f}% ({pct}% CI {100 * lo:.1f}–{100 * hi:.1f}%)"
-    if measure in ("RR", "OR"):
+    if scale.scale == "ratio":
         return f"{measure} {est:.2f} ({pct}% CI {lo:.2f}–{hi:.2f})"
     if measure == "RD":
         return f"RD {100 * est:.1f} percentage points ({pct}% CI {100 * lo:.1f} to {100 * hi:.1f})"
