@@ -13,7 +13,7 @@ every subgroup, each ``id``, ``parent``, ``kind``, ``title``, ``outcome``, ``des
 is transformed; main analyses add ``subgroup_tests``, ``meta_regression``, ``robustness``,
 ``sensitivity``, ``natural_history``, ``grade``, ``notes``, ``warnings`` and
 ``excluded_studies``), ``not_pooled``, ``syntheses``, ``grade``, ``comparisons``,
-``excluded_studies``, ``serious_adverse_events``, ``study_characteristics``.
+``excluded_studies``, ``serious_adverse_events``, ``prisma``.
 """
 
 from __future__ import annotations
