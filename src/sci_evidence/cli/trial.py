@@ -45,8 +45,8 @@ def analyze(
 
     Example: sci-evidence trial analyze exams.csv --out results/
     """
-    from sci_evidence.trials import analyze_trial, read_trial_table
     from sci_evidence.report.trial import write_analysis
+    from sci_evidence.trials import analyze_trial, read_trial_table
 
     if ci not in ("clopper-pearson", "wilson"):
         raise InputError("--ci must be clopper-pearson or wilson", value=ci)
