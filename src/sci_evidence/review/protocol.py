@@ -20,8 +20,6 @@ from sci_evidence.errors import InputError
 SINGLE_ARM_MEASURES = ("PLO", "PFT", "PR", "PAS", "MC", "MN")
 CONTROLLED_MEASURES = ("RR", "RD", "OR", "MD", "SMD")
 MEASURES = SINGLE_ARM_MEASURES + CONTROLLED_MEASURES
-#: Measures whose pooled value is on a transformed scale and is back-transformed for display.
-TRANSFORMED_MEASURES = ("PLO", "PFT", "PAS", "RR", "OR")
 METHODS = ("REML", "ML", "DL", "PM", "HE", "SJ", "HS", "EB", "FE", "EE")
 TESTS = ("z", "t", "knha")
 DESIGNS = ("single_arm", "controlled")
