@@ -293,6 +293,7 @@ def study_expected_conversion(
     grade_counts: dict[str, int],
     level_group: str,
     injury_phase: str,
+    cache: dict | None = None,
 ) -> tuple[float | None, str]:
     """Expected conversion of a study arm from its baseline-grade mix.
 
@@ -300,8 +301,10 @@ def study_expected_conversion(
     ``ais_a``–``ais_d``), :math:`p_g` from :func:`expected_conversion`.
 
     Returns ``(rate, note)``; ``rate`` is None when a grade has no comparator or the mix is
-    unknown.
+    unknown. ``cache`` (a dict kept by the caller for one ``benchmarks`` frame) remembers
+    each stratum's :func:`expected_conversion`.
     """
+    cache = {} if cache is None else cache
     phase, note = comparator_phase(injury_phase)
     total = sum(v for v in grade_counts.values() if v)
     if total == 0:
@@ -311,7 +314,10 @@ def study_expected_conversion(
     for g, cnt in grade_counts.items():
         if not cnt:
             continue
-        exp = expected_conversion(g, level_group, phase, benchmarks)
+        key = (g, level_group, phase)
+        if key not in cache:
+            cache[key] = expected_conversion(g, level_group, phase, benchmarks)
+        exp = cache[key]
         if exp is None and phase == "chronic":
             # the chronic tables only cover complete injuries; no chronic figure for B-D
             return None, f"no chronic-phase comparator for baseline AIS {g}"

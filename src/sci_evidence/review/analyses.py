@@ -147,7 +147,9 @@ def _why_no_rows(evidence, spec: AnalysisSpec, sel) -> str:
     )
 
 
-def run_analysis(evidence, spec: AnalysisSpec, protocol: Protocol, *, rob=None) -> AnalysisResult:
+def run_analysis(
+    evidence, spec: AnalysisSpec, protocol: Protocol, *, rob=None, labels: dict | None = None
+) -> AnalysisResult:
     """Run one protocol analysis over the evidence base.
 
     Parameters
@@ -159,7 +161,7 @@ def run_analysis(evidence, spec: AnalysisSpec, protocol: Protocol, *, rob=None) 
         study_id → overall risk-of-bias judgement (``low``, ``some_concerns``, ``high``…).
     """
     rob = rob or {}
-    sel = select_rows(evidence, spec, protocol.inclusion)
+    sel = select_rows(evidence, spec, protocol.inclusion, labels=labels)
     notes: list[str] = []
     if sel.rows.empty:
         return AnalysisResult(spec, "no data", sel, notes=(_why_no_rows(evidence, spec, sel),))
@@ -177,7 +179,7 @@ def run_analysis(evidence, spec: AnalysisSpec, protocol: Protocol, *, rob=None) 
     subgroups = tuple(_subgroup(rows, spec, protocol, v, warned) for v in spec.subgroups)
     regressions = {m: _regression(rows, spec, protocol, m, warned) for m in spec.moderators}
     sensitivity = {
-        s: _sensitivity(evidence, rows, spec, protocol, s, rob) for s in spec.sensitivity
+        s: _sensitivity(evidence, rows, spec, protocol, s, rob, labels) for s in spec.sensitivity
     }
     robustness = _robustness(res, rows, warned) if spec.robustness else {}
     nh_table = nh_pooled = None
@@ -247,7 +249,7 @@ def _regression(rows, spec, protocol, moderator, warned):
         )
 
 
-def _sensitivity(evidence, rows, spec, protocol, name, rob):
+def _sensitivity(evidence, rows, spec, protocol, name, rob, labels):
     fid = f"{spec.id}:{name}"
     if name == "fixed_effect":
         return Fit(
@@ -277,7 +279,7 @@ def _sensitivity(evidence, rows, spec, protocol, name, rob):
                 exclude_combination_products=False,
             ),
         )
-        sel = select_rows(evidence, spec, relaxed.inclusion)
+        sel = select_rows(evidence, spec, relaxed.inclusion, labels=labels)
         r = _usable_rows(effect_rows(sel.rows, spec)) if len(sel.rows) else sel.rows
         if len(r) == len(rows):
             return "not run: no study was excluded by a flag"
@@ -371,6 +373,7 @@ def effect_text(res, measure: str, rows: pd.DataFrame) -> str:
 
 def _nh_conversion(evidence, rows, res, protocol):
     benchmarks = nh.conversion_benchmarks(evidence.natural_history_conversion)
+    strata: dict = {}  # each stratum's expected rate, computed once
     recs = []
     for _, r in rows.iterrows():
         rate, note = nh.study_expected_conversion(
@@ -378,6 +381,7 @@ def _nh_conversion(evidence, rows, res, protocol):
             grade_counts=r["grade_counts"],
             level_group=r["level_group"],
             injury_phase=r["injury_phase"],
+            cache=strata,
         )
         x, n = int(r["xi"]), int(r["ni"])
         if rate is not None:

@@ -166,14 +166,14 @@ def run_review(
             progress(name, step, n_steps)
 
     rob = overall_rob(evidence.risk_of_bias)
+    labels = study_labels(evidence.studies)
     analyses = []
     for spec in protocol.analyses:
-        a = run_analysis(evidence, spec, protocol, rob=rob)
+        a = run_analysis(evidence, spec, protocol, rob=rob, labels=labels)
         analyses.append(a)
         if on_analysis is not None:
             on_analysis(a)
         tick(f"analysis {spec.id}")
-    labels = study_labels(evidence.studies)
     syntheses = []
     excluded = study_exclusions(evidence.studies, protocol.inclusion)
     excl_ids = set(excluded["study_id"])
@@ -303,20 +303,24 @@ def _explain(a: AnalysisResult, p: pd.Series, note: str, diff) -> str:
 
 def study_characteristics(evidence, labels: dict, excluded: set[str]) -> pd.DataFrame:
     """Table of study characteristics: one row per study (treated arm's population)."""
-    arms = evidence.arms
+    # one pass over the arms (records by study and role), not one filter per study
+    by_role: dict[tuple, list[dict]] = {}
+    for r in evidence.arms.to_dict(orient="records"):
+        by_role.setdefault((r["study_id"], r["role"]), []).append(r)
     rows = []
-    for _, s in evidence.studies.iterrows():
-        t = arms[(arms["study_id"] == s["study_id"]) & (arms["role"] == "treated")]
-        c = arms[(arms["study_id"] == s["study_id"]) & (arms["role"] == "control")]
-        a = t.iloc[0] if len(t) else pd.Series(dtype=object)
+    for s in evidence.studies.to_dict(orient="records"):
+        sid = s["study_id"]
+        t = by_role.get((sid, "treated"), [])
+        c = by_role.get((sid, "control"), [])
+        a = t[0] if t else {}
         rows.append(
             {
-                "study_id": s["study_id"],
-                "study": labels.get(s["study_id"], s["study_id"]),
+                "study_id": sid,
+                "study": labels.get(sid, sid),
                 "design": s["design"],
                 "country": s.get("country", ""),
-                "n_treated": int(t["n"].sum()) if len(t) and t["n"].notna().any() else None,
-                "n_control": int(c["n"].sum()) if len(c) and c["n"].notna().any() else None,
+                "n_treated": _sum_n(t),
+                "n_control": _sum_n(c),
                 "cell_source": a.get("cell_source", ""),
                 "auto_allo": a.get("auto_allo", ""),
                 "route": a.get("route", ""),
@@ -327,10 +331,16 @@ def study_characteristics(evidence, labels: dict, excluded: set[str]) -> pd.Data
                 "baseline_AIS": a.get("baseline_ais_verbatim", ""),
                 "follow_up": a.get("follow_up_verbatim", ""),
                 "flags": s.get("flags", ""),
-                "in_analyses": "no (excluded by rule)" if s["study_id"] in excluded else "yes",
+                "in_analyses": "no (excluded by rule)" if sid in excluded else "yes",
             }
         )
     return pd.DataFrame(rows)
+
+
+def _sum_n(arms: list[dict]) -> int | None:
+    """Patients over arms (missing n counted as 0); None when no arm states n."""
+    known = [a["n"] for a in arms if pd.notna(a["n"])]
+    return int(sum(known)) if known else None
 
 
 def safety_listing(evidence, labels: dict) -> pd.DataFrame:
