@@ -27,7 +27,7 @@ from sci_evidence.review.results import (
     SubgroupAnalysis,
     back,
 )
-from sci_evidence.review.select import select_rows
+from sci_evidence.review.select import EvidenceIndex, select_rows
 
 __all__ = ["AnalysisResult", "Fit", "SubgroupAnalysis", "back", "effect_text", "run_analysis"]
 
@@ -148,7 +148,12 @@ def _why_no_rows(evidence, spec: AnalysisSpec, sel) -> str:
 
 
 def run_analysis(
-    evidence, spec: AnalysisSpec, protocol: Protocol, *, rob=None, labels: dict | None = None
+    evidence,
+    spec: AnalysisSpec,
+    protocol: Protocol,
+    *,
+    rob=None,
+    index: EvidenceIndex | None = None,
 ) -> AnalysisResult:
     """Run one protocol analysis over the evidence base.
 
@@ -159,9 +164,13 @@ def run_analysis(
     protocol : Protocol
     rob : dict, optional
         study_id → overall risk-of-bias judgement (``low``, ``some_concerns``, ``high``…).
+    index : EvidenceIndex, optional
+        :meth:`EvidenceIndex.of` ``evidence`` (made here when not given; a review makes it
+        once for all its analyses).
     """
     rob = rob or {}
-    sel = select_rows(evidence, spec, protocol.inclusion, labels=labels)
+    index = EvidenceIndex.of(evidence) if index is None else index
+    sel = select_rows(evidence, spec, protocol.inclusion, index=index)
     notes: list[str] = []
     if sel.rows.empty:
         return AnalysisResult(spec, "no data", sel, notes=(_why_no_rows(evidence, spec, sel),))
@@ -179,7 +188,7 @@ def run_analysis(
     subgroups = tuple(_subgroup(rows, spec, protocol, v, warned) for v in spec.subgroups)
     regressions = {m: _regression(rows, spec, protocol, m, warned) for m in spec.moderators}
     sensitivity = {
-        s: _sensitivity(evidence, rows, spec, protocol, s, rob, labels) for s in spec.sensitivity
+        s: _sensitivity(evidence, rows, spec, protocol, s, rob, index) for s in spec.sensitivity
     }
     robustness = _robustness(res, rows, warned) if spec.robustness else {}
     nh_table = nh_pooled = None
@@ -249,7 +258,7 @@ def _regression(rows, spec, protocol, moderator, warned):
         )
 
 
-def _sensitivity(evidence, rows, spec, protocol, name, rob, labels):
+def _sensitivity(evidence, rows, spec, protocol, name, rob, index):
     fid = f"{spec.id}:{name}"
     if name == "fixed_effect":
         return Fit(
@@ -279,7 +288,7 @@ def _sensitivity(evidence, rows, spec, protocol, name, rob, labels):
                 exclude_combination_products=False,
             ),
         )
-        sel = select_rows(evidence, spec, relaxed.inclusion, labels=labels)
+        sel = select_rows(evidence, spec, relaxed.inclusion, index=index)
         r = _usable_rows(effect_rows(sel.rows, spec)) if len(sel.rows) else sel.rows
         if len(r) == len(rows):
             return "not run: no study was excluded by a flag"

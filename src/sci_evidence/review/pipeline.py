@@ -31,7 +31,7 @@ from sci_evidence.review.results import (
     RunRecord,
     back,
 )
-from sci_evidence.review.select import excluded_flags, study_exclusions, study_labels
+from sci_evidence.review.select import EvidenceIndex, excluded_flags, study_exclusions
 from sci_evidence.review.swim_tables import direction_rows
 from sci_evidence.review.synthesis import vote_count
 
@@ -166,10 +166,11 @@ def run_review(
             progress(name, step, n_steps)
 
     rob = overall_rob(evidence.risk_of_bias)
-    labels = study_labels(evidence.studies)
+    index = EvidenceIndex.of(evidence)
+    labels = index.labels
     analyses = []
     for spec in protocol.analyses:
-        a = run_analysis(evidence, spec, protocol, rob=rob, labels=labels)
+        a = run_analysis(evidence, spec, protocol, rob=rob, index=index)
         analyses.append(a)
         if on_analysis is not None:
             on_analysis(a)

@@ -209,20 +209,36 @@ def _grouped(frame: pd.DataFrame, key: str) -> dict[str, list[tuple[int, dict]]]
     return out
 
 
+@dataclass(frozen=True)
+class EvidenceIndex:
+    """The studies and arms of an evidence set as records by id, and the study labels:
+    read once per review (per-row pandas look-ups would make the selection cost grow with
+    the square of the number of rows)."""
+
+    studies: dict
+    arms: dict
+    role: dict
+    labels: dict
+
+    @classmethod
+    def of(cls, evidence) -> EvidenceIndex:
+        arms = {r["arm_id"]: r for r in evidence.arms.to_dict(orient="records")}
+        return cls(
+            studies={r["study_id"]: r for r in evidence.studies.to_dict(orient="records")},
+            arms=arms,
+            role={a: r["role"] for a, r in arms.items()},
+            labels=study_labels(evidence.studies),
+        )
+
+
 def select_rows(
-    evidence, spec: AnalysisSpec, rules: InclusionRules, *, labels: dict | None = None
+    evidence, spec: AnalysisSpec, rules: InclusionRules, *, index: EvidenceIndex | None = None
 ) -> Selection:
     """Input rows for ``spec`` from an evidence set (``studies``, ``arms``, ``outcomes``,
-    ``adverse_events`` frames), after the inclusion rules. ``labels`` (from
-    :func:`study_labels`, computed here when not given) names the studies.
-
-    The frames are read once into records: per-row pandas look-ups would make the
-    selection cost grow with the square of the number of studies' rows.
-    """
-    studies = {r["study_id"]: r for r in evidence.studies.to_dict(orient="records")}
-    arms = {r["arm_id"]: r for r in evidence.arms.to_dict(orient="records")}
-    role = {a: r["role"] for a, r in arms.items()}
-    labels = study_labels(evidence.studies) if labels is None else labels
+    ``adverse_events`` frames), after the inclusion rules. ``index`` (made here when not
+    given) is :meth:`EvidenceIndex.of` the same evidence set."""
+    index = EvidenceIndex.of(evidence) if index is None else index
+    studies, arms, role, labels = index.studies, index.arms, index.role, index.labels
     excl = study_exclusions(evidence.studies, rules)
     excluded_ids = set(excl["study_id"])
     if spec.outcome.startswith("ae_"):
