@@ -44,7 +44,10 @@ def hostile_evidence():
     studies["country"] = studies["country"].astype(object)
     studies.loc[studies["study_id"] == sid, "first_author"] = HOSTILE_AUTHOR
     studies.loc[studies["study_id"] == sid, "country"] = FORMULA
-    return replace(ev, studies=studies)
+    arms = ev.arms.copy()
+    arms["route_group"] = arms["route_group"].astype(object)
+    arms.loc[arms["study_id"] == sid, "route_group"] = "iv $\\frac{$"  # a block header
+    return replace(ev, studies=studies, arms=arms)
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +66,8 @@ def test_hostile_author_is_drawn_literally(written):
     out, _ = written
     svg = (out / "figures" / "forest_ais.svg").read_text()
     assert "Jiang" in svg and "frac" in svg  # drawn as text, not parsed as mathtext
+    by_route = (out / "figures" / "forest_ais_by_route.svg").read_text()
+    assert "iv" in by_route and "frac" in by_route
     html = (out / "report.html").read_text()
     assert "Jiang $\\frac{$" in html  # autoescaped text keeps the characters
 

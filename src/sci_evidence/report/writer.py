@@ -76,6 +76,8 @@ def forest_for(fit: Fit, measure: str, subgroup=None, variable: str = ""):
         tf = lambda v: back(measure, v, rows)  # noqa: E731
     else:
         tf = None
+    if subgroup is not None:
+        subgroup = _escaped_groups(subgroup)
     return forest_plot(
         fit.result,
         labels=[escape_mathtext(x) for x in rows["label"]],
@@ -176,6 +178,21 @@ class FigureRenderer:
 
     def files(self) -> list[str]:
         return [f"figures/{n}.{ext}" for n in self.names for ext in self.formats]
+
+
+def _escaped_groups(sg):
+    """``sg`` with its group names (data values, drawn as block headers) safe for mathtext."""
+    from dataclasses import replace
+
+    name = {g: escape_mathtext(g) for g in sg.groups}
+    if all(k == v for k, v in name.items()):
+        return sg
+    return replace(
+        sg,
+        groups=tuple(name[g] for g in sg.groups),
+        results={name[g]: r for g, r in sg.results.items()},
+        group_of=tuple(name.get(g, g) for g in sg.group_of),
+    )
 
 
 def check_formats(formats: Iterable[str]) -> tuple[str, ...]:
