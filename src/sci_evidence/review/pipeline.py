@@ -390,8 +390,8 @@ def prisma_counts(evidence, analyses, protocol: Protocol) -> PrismaCounts:
         )
     flags = excluded_flags(protocol.inclusion)
     by_flag: dict[str, int] = {}
-    for _, s in evidence.studies.iterrows():
-        hit = sorted({f for f in str(s["flags"]).split(";") if f} & flags)
+    for study_flags in evidence.studies["flags"]:
+        hit = sorted({f for f in str(study_flags).split(";") if f} & flags)
         if hit:
             by_flag[hit[0]] = by_flag.get(hit[0], 0) + 1
     pooled = set()

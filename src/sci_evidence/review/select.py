@@ -74,7 +74,8 @@ def study_exclusions(studies: pd.DataFrame, rules: InclusionRules) -> pd.DataFra
 def study_labels(studies: pd.DataFrame) -> dict[str, str]:
     """study_id → "Author Year" (a letter appended when two studies share a label)."""
     base = {}
-    for _, s in studies.iterrows():
+    cols = [c for c in ("study_id", "first_author", "year") if c in studies.columns]
+    for s in studies[cols].to_dict(orient="records"):
         author = str(s.get("first_author") or s["study_id"]).strip()
         parts = author.split()
         # "Cheng H" -> "Cheng": initials after the surname are dropped, as forest plots cite
