@@ -56,7 +56,7 @@ def _env() -> jinja2.Environment:
 def _table(df: pd.DataFrame, *, table_id: str, digits: int = 3) -> dict:
     cols = [str(c) for c in df.columns]
     rows = []
-    for _, r in df.iterrows():
+    for r in df.to_dict(orient="records"):
         cells = []
         for c in df.columns:
             v = r[c]

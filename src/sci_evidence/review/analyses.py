@@ -384,7 +384,7 @@ def _nh_conversion(evidence, rows, res, protocol):
     benchmarks = nh.conversion_benchmarks(evidence.natural_history_conversion)
     strata: dict = {}  # each stratum's expected rate, computed once
     recs = []
-    for _, r in rows.iterrows():
+    for r in rows.to_dict(orient="records"):
         rate, note = nh.study_expected_conversion(
             benchmarks,
             grade_counts=r["grade_counts"],
@@ -479,7 +479,7 @@ def _nh_scores(evidence, rows, res, spec, protocol):
     z = stats.norm.ppf(0.5 + protocol.level / 2)
     scores = evidence.natural_history_scores
     recs = []
-    for _, r in rows.iterrows():
+    for r in rows.to_dict(orient="records"):
         phase = r["injury_phase"]
         tsi = r.get("time_since_injury_months")
         if pd.notna(tsi):
