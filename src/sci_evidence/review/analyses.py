@@ -185,11 +185,15 @@ def run_analysis(
     main = Fit(spec.id, "main", spec.title, rows, res)
 
     warned: list[tuple[str, str]] = []
+    fit_conditions("main analysis", res, warned)
     subgroups = tuple(_subgroup(rows, spec, protocol, v, warned) for v in spec.subgroups)
     regressions = {m: _regression(rows, spec, protocol, m, warned) for m in spec.moderators}
     sensitivity = {
         s: _sensitivity(evidence, rows, spec, protocol, s, rob, index) for s in spec.sensitivity
     }
+    for name, fit in sensitivity.items():
+        if isinstance(fit, Fit):
+            fit_conditions(f"sensitivity: {name}", fit.result, warned)
     robustness = _robustness(res, rows, warned) if spec.robustness else {}
     nh_table = nh_pooled = None
     if spec.natural_history == "conversion":
@@ -214,6 +218,15 @@ def run_analysis(
     )
 
 
+def fit_conditions(step: str, res, sink: list[tuple[str, str]]) -> None:
+    """Record what a fit's numbers say about it: a τ² search that did not converge, and τ²
+    estimated at the boundary of its range (0) by a random-effects estimator."""
+    if not res.converged:
+        sink.append((step, f"the τ² search did not converge ({res.n_iter} iterations)"))
+    if res.method not in ("EE", "FE") and res.k > 1 and res.tau2 == 0:
+        sink.append((step, "τ² estimated at the boundary (0): no heterogeneity beyond chance"))
+
+
 def _subgroup(rows, spec, protocol, variable, warned) -> SubgroupAnalysis:
     groups = rows[variable].astype(str).to_numpy()
     counts = pd.Series(groups).value_counts()
@@ -225,7 +238,8 @@ def _subgroup(rows, spec, protocol, variable, warned) -> SubgroupAnalysis:
     )
     if len(counts) < 2:
         return SubgroupAnalysis(variable, None, cautions, f"one level only ({counts.index[0]})")
-    with recorded_warnings(f"subgroups by {variable}", warned):
+    step = f"subgroups by {variable}"
+    with recorded_warnings(step, warned):
         res = meta.subgroups(
             rows["yi"].to_numpy(float),
             rows["vi"].to_numpy(float),
@@ -236,6 +250,8 @@ def _subgroup(rows, spec, protocol, variable, warned) -> SubgroupAnalysis:
             labels=list(rows["label"]),
             measure=spec.measure,
         )
+    for g in res.groups:
+        fit_conditions(f"{step}: {g}", res.results[g], warned)
     return SubgroupAnalysis(variable, res, cautions)
 
 
@@ -245,8 +261,15 @@ def _regression(rows, spec, protocol, moderator, warned):
     if ok.sum() < 3 or np.unique(x[ok]).size < 2:
         return f"not run: {int(ok.sum())} studies with a known {moderator} (needs 3 and 2 values)"
     r = rows[ok]
-    with recorded_warnings(f"meta-regression on {moderator}", warned):
-        return meta.pool(
+    step = f"meta-regression on {moderator}"
+    if (~ok).any():
+        names = list(map(str, rows.loc[~ok, "label"]))
+        left = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        n = int((~ok).sum())
+        what = "study" if n == 1 else "studies"
+        warned.append((step, f"{n} {what} without a known {moderator} left out: {left}"))
+    with recorded_warnings(step, warned):
+        res = meta.pool(
             r["yi"].to_numpy(float),
             r["vi"].to_numpy(float),
             mods={moderator: x[ok]},
@@ -256,6 +279,8 @@ def _regression(rows, spec, protocol, moderator, warned):
             labels=list(r["label"]),
             measure=spec.measure,
         )
+    fit_conditions(step, res, warned)
+    return res
 
 
 def _sensitivity(evidence, rows, spec, protocol, name, rob, index):
