@@ -23,9 +23,15 @@ import pandas as pd
 from sci_evidence.meta.bias_plots import funnel_plot
 from sci_evidence.meta.plots import forest_plot
 from sci_evidence.meta.transforms import measure_scale
-from sci_evidence.outputs import atomic_directory, csv_safe_cell
+from sci_evidence.outputs import atomic_directory
 from sci_evidence.report import figures as figs
 from sci_evidence.report.figures._save import FORMATS
+from sci_evidence.report.results_json import (
+    results_document,
+    tables_from_results,
+    write_results_json,
+    write_tables,
+)
 from sci_evidence.review.results import RAW_COLUMNS, AnalysisResult, Fit, back
 from sci_evidence.text import escape_mathtext
 
@@ -330,15 +336,10 @@ def _write_into(review, work: Path, renderer: FigureRenderer, *, pdf, progress) 
     renderer.submit("rob_summary", "rob_summary", review.risk_of_bias, order)
     renderer.submit("prisma", "prisma_flow", review.prisma)
     # tables and results.json are written while the workers draw
-    results = review.to_dict()
-    files: list[str] = []
-    tab_dir = work / "tables"
-    tab_dir.mkdir(exist_ok=True)
+    results = results_document(review)
     tables = tables_from_results(review, results)
-    for name, df in tables.items():
-        csv_safe_frame(df).to_csv(tab_dir / f"{name}.csv", index=False)
-        files.append(f"tables/{name}.csv")
-    (work / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False), "utf-8")
+    files = write_tables(tables, work / "tables")
+    write_results_json(results, work / "results.json")
     files.append("results.json")
     svgs = renderer.collect()
     if renderer.fig_dir != work / "figures":
@@ -364,118 +365,3 @@ def _write_into(review, work: Path, renderer: FigureRenderer, *, pdf, progress) 
             files.append(written)
     files.append("run_record.json")
     return files
-
-
-def csv_safe_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with every text cell neutralised against spreadsheet formulas (numbers kept)."""
-    out = df.copy()
-    for c in out.columns:
-        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c].dtype):
-            out[c] = out[c].map(csv_safe_cell).astype(object)
-    return out
-
-
-def _frame_of(d: dict) -> pd.DataFrame:
-    """A column-wise ``to_dict()`` (leave-one-out, cumulative) as a table."""
-    return pd.DataFrame({k: v for k, v in d.items() if isinstance(v, list)})
-
-
-def tables_from_results(review, results: dict) -> dict[str, pd.DataFrame]:
-    """The CSV tables; the numbers of every fit come from ``results`` (the document of
-    :meth:`ReviewResult.to_dict`), the listings are the review's own frames."""
-    by_id = {e["id"]: e for e in results["analyses"]}
-    min_sub = review.protocol.min_studies_subgroup
-    t: dict[str, pd.DataFrame] = {"study_characteristics": review.characteristics}
-    rows, srows, loo, cum = [], [], [], []
-    for a in review.analyses:
-        aid = a.spec.id
-        if aid not in by_id:
-            rows.append({"analysis_id": aid, "title": a.spec.title, "status": a.status})
-            continue
-        e = by_id[aid]
-        p = e["pooled"]
-        bt = p.get("back_transformed") or {}
-        rows.append(
-            {
-                "analysis_id": aid,
-                "title": e["title"],
-                "status": a.status,
-                "measure": e["measure"],
-                **{f: p[f] for f in ("k", "estimate", "ci_lb", "ci_ub", "pi_lb", "pi_ub")},
-                **{f: p[f] for f in ("tau2", "I2", "Q", "Q_pval")},
-                "estimate_bt": bt.get("estimate", np.nan),
-                "ci_lb_bt": bt.get("ci_lb", np.nan),
-                "ci_ub_bt": bt.get("ci_ub", np.nan),
-                "certainty": (e.get("grade") or {}).get("certainty", ""),
-                "converged": p.get("converged"),
-                "n_iter": p.get("n_iter"),
-            }
-        )
-        for sg in e["subgroup_tests"]:
-            if not sg["groups"]:
-                srows.append(
-                    {
-                        "analysis_id": aid,
-                        "variable": sg["variable"],
-                        "group": "",
-                        "note": sg["note"],
-                        "caution": "; ".join(sg["cautions"]),
-                    }
-                )
-            for g in sg["groups"]:
-                gp = by_id[f"{aid}:{sg['variable']}={g}"]["pooled"]
-                srows.append(
-                    {
-                        "analysis_id": aid,
-                        "variable": sg["variable"],
-                        "group": g,
-                        **{f: gp[f] for f in ("k", "estimate", "ci_lb", "ci_ub", "I2")},
-                        "Q_between": sg["Q_between"],
-                        "Q_between_pval": sg["Q_between_pval"],
-                        "caution": f"fewer than {min_sub} studies" if gp["k"] < min_sub else "",
-                    }
-                )
-        rob = e.get("robustness") or {}
-        for name, sink in (("leave_one_out", loo), ("cumulative", cum)):
-            if isinstance(rob.get(name), dict):
-                sink.append(_frame_of(rob[name]).assign(analysis_id=aid))
-    t["pooled_results"] = pd.DataFrame(rows)
-    t["subgroups"] = pd.DataFrame(srows)
-    t["summary_of_findings"] = review.summary_of_findings()
-    t["natural_history_comparison"] = pd.concat(
-        [
-            a.natural_history.assign(analysis_id=a.spec.id)
-            for a in review.analyses
-            if a.natural_history is not None and len(a.natural_history)
-        ]
-        or [pd.DataFrame()],
-        ignore_index=True,
-    )
-    sw = [res.to_frame().assign(synthesis_id=spec.id) for spec, res in review.syntheses]
-    t["swim_direction_of_effect"] = pd.concat(sw or [pd.DataFrame()], ignore_index=True)
-    t["swim_sign_tests"] = pd.DataFrame(
-        [
-            {
-                "synthesis_id": s["id"],
-                "title": s["title"],
-                "studies": s["n_studies"],
-                "benefit": s["n_benefit"],
-                "harm": s["n_harm"],
-                "no_change": s["n_no_change"],
-                "unclear": s["n_unclear"],
-                "proportion_benefit": s["proportion_benefit"],
-                "ci_lb": s["ci_lb"],
-                "ci_ub": s["ci_ub"],
-                "sign_test_p": s["p_value"],
-            }
-            for s in results["syntheses"]
-        ]
-    )
-    t["published_comparison"] = review.comparisons
-    t["serious_adverse_events"] = review.safety_events
-    t["excluded_studies"] = review.excluded
-    if loo:
-        t["leave_one_out"] = pd.concat(loo, ignore_index=True)
-    if cum:
-        t["cumulative"] = pd.concat(cum, ignore_index=True)
-    return t
