@@ -186,6 +186,18 @@ def test_bad_out_is_one_line_exit_2(tmp_path, capsys, make_out, message):
     assert (tmp_path / "file.txt").read_text() == "keep me"
 
 
+def test_out_cannot_be_the_current_folder(tmp_path, capsys, monkeypatch):
+    from sci_evidence.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for out in (".", ".."):
+        with pytest.raises(SystemExit) as exc:
+            main(["review", "--out", out, "--quiet"])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and "not the current folder" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_bad_figures_option_is_one_line_exit_2(tmp_path, capsys):
     from sci_evidence.cli import main
 

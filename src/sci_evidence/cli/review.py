@@ -41,6 +41,7 @@ def review_command(
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from sci_evidence.errors import InputError
     from sci_evidence.evidence import load_evidence
     from sci_evidence.outputs import check_output_path
     from sci_evidence.report.pdf import find_chromium
@@ -49,6 +50,14 @@ def review_command(
     from sci_evidence.review.protocol import load_protocol
 
     check_output_path(out, directory=True, what="--out folder")
+    here = Path.cwd().resolve()
+    if out.resolve() == here or out.resolve() in here.parents:
+        # the folder is swapped whole: it cannot be the one we stand in (or above it)
+        raise InputError(
+            "--out must name a folder to create or replace, not the current folder or one "
+            "above it (e.g. --out review)",
+            file=str(out),
+        )
     formats = set(check_formats(figures.split(",")))
     if pdf and find_chromium() is None:
         formats.add("png")  # the fallback report.pdf is made of the figures' PNGs
