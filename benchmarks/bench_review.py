@@ -81,8 +81,17 @@ def run_child(scale: int, tmp: Path, figures: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def cold(tmp: Path) -> float:
-    """Wall seconds of `sci-evidence review` at 1x in a fresh process (imports included)."""
+def _children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def cold(tmp: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of `sci-evidence review` at 1x in a fresh process (imports
+    included; CPU of the command and its figure workers)."""
+    c0 = _children_cpu()
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "sci_evidence", "review", "--out", str(tmp / "cold"), "--quiet"],
@@ -90,7 +99,7 @@ def cold(tmp: Path) -> float:
     )  # fmt: skip
     if proc.returncode != 0:
         raise SystemExit(f"sci-evidence review failed:\n{proc.stderr[-2000:]}")
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, _children_cpu() - c0
 
 
 def main() -> None:
@@ -111,7 +120,11 @@ def main() -> None:
     try:
         print(f"cores: {os.cpu_count()}; load average at start: {os.getloadavg()}")
         if not args.no_cold:
-            print(f"cold 1x `sci-evidence review` (fresh process): {cold(tmp):.2f} s wall")
+            wall, cpu = cold(tmp)
+            print(
+                f"cold 1x `sci-evidence review` (fresh process): {wall:.2f} s wall, "
+                f"{cpu:.2f} s CPU (command and figure workers)"
+            )
         rows = [run_child(s, tmp, args.figures) for s in scales]
         base = rows[0]
         print(
