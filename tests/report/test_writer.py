@@ -137,7 +137,7 @@ def test_a_failed_write_leaves_the_previous_report_and_nothing_partial(
     def boom(*a, **k):
         raise fault
 
-    monkeypatch.setattr(html, "render_report", boom)
+    monkeypatch.setattr(html, "report_chunks", boom)
     with pytest.raises(type(fault)):
         write_review(small_review, out)
     assert [p.name for p in tmp_path.iterdir()] == ["report"]  # no temporary folder left
@@ -158,7 +158,7 @@ def test_a_failed_cli_review_keeps_the_previous_report(tmp_path, monkeypatch, ca
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(html, "render_report", interrupted)
+    monkeypatch.setattr(html, "report_chunks", interrupted)
     # (the exit status of an interrupt is the CLI root's business; typer returns 130)
     with contextlib.suppress(SystemExit):
         main(["review", "--protocol", str(proto), "--out", str(out), "--quiet"])

@@ -211,6 +211,21 @@ def render_report(
     review, results: dict, svgs: dict, tables: dict, *, formats: tuple[str, ...] = ("svg",)
 ) -> str:
     """The report page as one HTML string; ``formats`` are the figure files written."""
+    return "".join(report_chunks(review, results, svgs, tables, formats=formats))
+
+
+def write_report(
+    path, review, results: dict, svgs: dict, tables: dict, *, formats: tuple[str, ...] = ("svg",)
+) -> None:
+    """Write the report page to ``path`` as it is rendered (never the whole page in memory:
+    at 100 times the bundled evidence the page is tens of MB of inline SVG)."""
+    with open(path, "w", encoding="utf-8") as fh:
+        for chunk in report_chunks(review, results, svgs, tables, formats=formats):
+            fh.write(chunk)
+
+
+def report_chunks(review, results: dict, svgs: dict, tables: dict, *, formats=("svg",)):
+    """The report page, piece by piece (Jinja2's ``generate``)."""
     results_by_id = {e["id"]: e for e in results["analyses"]}
     views = [
         _analysis_view(
@@ -242,4 +257,4 @@ def render_report(
         "labels": review.study_labels,
         "figure_files": ", ".join(f".{f}" for f in formats),
     }
-    return _env().get_template("report.html.j2").render(**context)
+    return _env().get_template("report.html.j2").generate(**context)

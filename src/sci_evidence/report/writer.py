@@ -350,10 +350,9 @@ def _write_into(review, work: Path, renderer: FigureRenderer, *, pdf, progress) 
     files = renderer.files() + files
     if progress:
         progress("figures")
-    from sci_evidence.report.html import render_report
+    from sci_evidence.report.html import write_report
 
-    page = render_report(review, results, svgs, tables, formats=renderer.formats)
-    (work / "report.html").write_text(page, "utf-8")
+    write_report(work / "report.html", review, results, svgs, tables, formats=renderer.formats)
     files.append("report.html")
     if progress:
         progress("report")
