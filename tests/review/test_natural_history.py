@@ -211,6 +211,6 @@ def test_review_and_trials_use_the_same_engine(bundled_benchmarks):
 
     assert trials_nh.expected_conversion is nh.expected_conversion
     assert trials_nh.conversion_benchmarks is nh.conversion_benchmarks
-    import sci_evidence.review.analyses as analyses
+    import sci_evidence.review.nh_comparison as comparison
 
-    assert analyses.nh is nh
+    assert comparison.nh is nh
