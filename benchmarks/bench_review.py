@@ -7,7 +7,10 @@ Goals (issue 16): time grows at most linearly with the studies (the 100x review 
 review at most 10 s on 2 cores.
 
 Usage:
-    python benchmarks/bench_review.py [--scales 1,10,100] [--figures svg] [--no-cold]
+    python benchmarks/bench_review.py [--scales 1,10,100] [--figures svg] [--no-cold] [--metafor]
+
+With --metafor, R/metafor fits the same 1x main analyses and draws their forest plots in the
+same formats (the closest reference for the same work), timed beside our 1x run.
 
 Each scale runs in its own process (`--child`), which reports the review's wall time
 (computing, then writing the report with figures drawn in worker processes as the CLI does),
@@ -29,6 +32,27 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).parent
+
+R_SCRIPT = r"""
+suppressMessages({library(metafor); library(jsonlite)})
+args <- commandArgs(TRUE); res <- fromJSON(args[1], simplifyVector = FALSE); out <- args[2]
+devs <- strsplit(args[3], ",")[[1]]
+t <- system.time({
+  for (a in res$analyses) {
+    if (!is.null(a$parent)) next
+    yi <- sapply(a$studies, function(s) s$yi); vi <- sapply(a$studies, function(s) s$vi)
+    fit <- rma(yi, vi, method = a$method, slab = sapply(a$studies, function(s) s$label))
+    for (dev in devs) {
+      f <- file.path(out, paste0(a$id, ".", dev))
+      if (dev == "png") png(f, width = 9, height = 6, units = "in", res = 150)
+      if (dev == "svg") svg(f, width = 9, height = 6)
+      if (dev == "pdf") pdf(f, width = 9, height = 6)
+      forest(fit, addpred = TRUE, showweights = TRUE); dev.off()
+    }
+  }
+})
+cat(sprintf("%.3f\n", t[["elapsed"]]))
+"""
 
 
 def child(scale: int, out: Path, figures: str) -> dict:
@@ -102,11 +126,34 @@ def cold(tmp: Path) -> tuple[float, float]:
     return time.perf_counter() - t0, _children_cpu() - c0
 
 
+def metafor(tmp: Path, figures: str, base: dict) -> None:
+    """R/metafor on the 1x main analyses (fits and forest plots), beside our 1x total."""
+    script = tmp / "bench.R"
+    script.write_text(R_SCRIPT)
+    (tmp / "r").mkdir()
+    results = tmp / "x1" / "results.json"
+    proc = subprocess.run(
+        ["Rscript", str(script), str(results), str(tmp / "r"), figures],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        print(f"metafor reference failed: {proc.stderr.strip()[:300]}")
+        return
+    r_s = float(proc.stdout.strip().splitlines()[-1])
+    n = sum(1 for e in json.loads(results.read_text())["analyses"] if e["parent"] is None)
+    print(
+        f"metafor 3.8-1: {n} main analyses fitted + forest plots ({figures}): {r_s:.2f} s; "
+        f"our whole 1x review (every analysis, subgroup, diagnostic, figure, table, page): "
+        f"{base['total_s']:.2f} s (ratio metafor/ours {r_s / base['total_s']:.2f})"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scales", default="1,10,100")
     ap.add_argument("--figures", default="svg", help="figure formats, as review --figures")
     ap.add_argument("--no-cold", action="store_true", help="skip the cold 1x CLI run")
+    ap.add_argument("--metafor", action="store_true", help="time R/metafor beside the 1x run")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -141,6 +188,8 @@ def main() -> None:
                 f"{r['cpu_s'] / base['cpu_s']:>8.1f}x {r['peak_main_mib']:>9.0f} "
                 f"{r['peak_worker_mib']:>10.0f}"
             )
+        if args.metafor and shutil.which("Rscript"):
+            metafor(tmp, args.figures, base)
         print(f"load average at end: {os.getloadavg()}")
         print(
             "time ratio = total wall time / 1x total (goal at 100x: <= 100); per-study = time "
