@@ -67,8 +67,8 @@ class MeasureScale:
 
     @property
     def analysis_null(self) -> float | None:
-        """"No effect" on the analysis scale of ``yi``: 0 for log ratios (log 1) and for
-        differences; None where the measure has no null value."""
+        """The value of "no effect" on the analysis scale of ``yi``: 0 for log ratios (log 1)
+        and for differences; None where the measure has no null value."""
         if self.null_value is None:
             return None
         return float(np.log(self.null_value)) if self.transform == "exp" else self.null_value
