@@ -1,12 +1,22 @@
-"""Time `sci-evidence review` on the bundled evidence base (the issue's target: < 15 s on
-2 cores), end to end as a user runs it, beside R/metafor fitting the same pooled analyses and
-drawing their forest plots (PNG, SVG, PDF) — the closest reference for the same work.
+"""How `sci-evidence review` scales: time and peak memory at 1x, 10x and 100x the bundled
+evidence base, as ratios to the 1x run measured in the same run of this script; and the 1x
+review cold (a fresh `sci-evidence review` process, imports included).
+
+Goals (issue 16): time grows at most linearly with the studies (the 100x review takes at most
+100 times the 1x review, aim far lower), peak memory at 100x at most 500 MiB, the cold 1x
+review at most 10 s on 2 cores.
 
 Usage:
-    python benchmarks/bench_review.py [--repeat 3] [--no-r]
+    python benchmarks/bench_review.py [--scales 1,10,100] [--figures svg] [--no-cold] [--metafor]
 
-Prints the wall time of each run of the command, the median, the in-process split (compute vs
-writing), and the metafor time; writes nothing outside a temporary directory.
+With --metafor, R/metafor fits the same 1x main analyses and draws their forest plots in the
+same formats (the closest reference for the same work), timed beside our 1x run.
+
+Each scale runs in its own process (`--child`), which reports the review's wall time
+(computing, then writing the report with figures drawn in worker processes as the CLI does),
+its CPU time and the peak resident memory of the main process and of the largest figure
+worker. The larger bases come from benchmarks/scaled_evidence.py. Nothing is written outside a
+temporary directory.
 """
 
 from __future__ import annotations
@@ -15,23 +25,24 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+HERE = Path(__file__).parent
+
 R_SCRIPT = r"""
 suppressMessages({library(metafor); library(jsonlite)})
 args <- commandArgs(TRUE); res <- fromJSON(args[1], simplifyVector = FALSE); out <- args[2]
+devs <- strsplit(args[3], ",")[[1]]
 t <- system.time({
   for (a in res$analyses) {
     if (!is.null(a$parent)) next
     yi <- sapply(a$studies, function(s) s$yi); vi <- sapply(a$studies, function(s) s$vi)
-    slab <- sapply(a$studies, function(s) s$label)
-    fit <- rma(yi, vi, method = a$method, slab = slab)
-    for (dev in c("png", "svg", "pdf")) {
+    fit <- rma(yi, vi, method = a$method, slab = sapply(a$studies, function(s) s$label))
+    for (dev in devs) {
       f <- file.path(out, paste0(a$id, ".", dev))
       if (dev == "png") png(f, width = 9, height = 6, units = "in", res = 150)
       if (dev == "svg") svg(f, width = 9, height = 6)
@@ -44,6 +55,56 @@ cat(sprintf("%.3f\n", t[["elapsed"]]))
 """
 
 
+def child(scale: int, out: Path, figures: str) -> dict:
+    """One review at ``scale`` in this process; the measurements as a dict."""
+    import resource
+
+    sys.path.insert(0, str(HERE))
+    from scaled_evidence import scaled_evidence
+
+    from sci_evidence.evidence import load_evidence
+    from sci_evidence.report.writer import FigureRenderer, write_review
+    from sci_evidence.review.pipeline import run_review
+    from sci_evidence.review.protocol import load_protocol
+
+    ev = scaled_evidence(load_evidence(), scale)
+    proto = load_protocol()
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    renderer = FigureRenderer.beside(out, formats=figures.split(","))
+    try:
+        result = run_review(ev, proto, on_analysis=renderer.submit_analysis)
+        t1 = time.perf_counter()
+        files = write_review(result, out, renderer=renderer)
+    finally:
+        renderer.close(cancel=True)
+    t2 = time.perf_counter()
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "scale": scale,
+        "studies": len(ev.studies),
+        "pooled_rows": sum(a.k for a in result.analyses),
+        "files": len(files),
+        "compute_s": t1 - t0,
+        "total_s": t2 - t0,
+        "cpu_s": time.process_time() - cpu0 + kids.ru_utime + kids.ru_stime,
+        "peak_main_mib": me.ru_maxrss / 1024,
+        "peak_worker_mib": kids.ru_maxrss / 1024,
+    }
+
+
+def run_child(scale: int, tmp: Path, figures: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", str(scale), "--out", str(tmp / f"x{scale}"),
+         "--figures", figures],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise SystemExit(f"review at {scale}x failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def _children_cpu() -> float:
     import resource
 
@@ -51,74 +112,91 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def run_cli(out: Path) -> tuple[float, float]:
-    """Wall seconds and CPU seconds (the command and its figure workers) of one run."""
+def cold(tmp: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of `sci-evidence review` at 1x in a fresh process (imports
+    included; CPU of the command and its figure workers)."""
     c0 = _children_cpu()
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "sci_evidence", "review", "--out", str(out), "--quiet"],
+        [sys.executable, "-m", "sci_evidence", "review", "--out", str(tmp / "cold"), "--quiet"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if proc.returncode != 0:
-        raise SystemExit(f"sci-evidence review failed:\n{proc.stderr}")
+        raise SystemExit(f"sci-evidence review failed:\n{proc.stderr[-2000:]}")
     return time.perf_counter() - t0, _children_cpu() - c0
 
 
-def in_process_split(out: Path) -> tuple[float, float]:
-    from sci_evidence.evidence import load_evidence
-    from sci_evidence.review.pipeline import run_review
-    from sci_evidence.review.protocol import load_protocol
-
-    ev, proto = load_evidence(), load_protocol()
-    t0 = time.perf_counter()
-    run_review(ev, proto, out, write=False)
-    compute = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    run_review(ev, proto, out)
-    return compute, time.perf_counter() - t0
+def metafor(tmp: Path, figures: str, base: dict) -> None:
+    """R/metafor on the 1x main analyses (fits and forest plots), beside our 1x total."""
+    script = tmp / "bench.R"
+    script.write_text(R_SCRIPT)
+    (tmp / "r").mkdir()
+    results = tmp / "x1" / "results.json"
+    proc = subprocess.run(
+        ["Rscript", str(script), str(results), str(tmp / "r"), figures],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        print(f"metafor reference failed: {proc.stderr.strip()[:300]}")
+        return
+    r_s = float(proc.stdout.strip().splitlines()[-1])
+    n = sum(1 for e in json.loads(results.read_text())["analyses"] if e["parent"] is None)
+    print(
+        f"metafor 3.8-1: {n} main analyses fitted + forest plots ({figures}): {r_s:.2f} s; "
+        f"our whole 1x review (every analysis, subgroup, diagnostic, figure, table, page): "
+        f"{base['total_s']:.2f} s (ratio metafor/ours {r_s / base['total_s']:.2f})"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--no-r", action="store_true", help="skip the metafor reference")
+    ap.add_argument("--scales", default="1,10,100")
+    ap.add_argument("--figures", default="svg", help="figure formats, as review --figures")
+    ap.add_argument("--no-cold", action="store_true", help="skip the cold 1x CLI run")
+    ap.add_argument("--metafor", action="store_true", help="time R/metafor beside the 1x run")
+    ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child is not None:
+        print(json.dumps(child(args.child, args.out, args.figures)))
+        return
+    scales = [int(s) for s in args.scales.split(",")]
+    if scales[0] != 1:
+        scales = [1, *scales]
     tmp = Path(tempfile.mkdtemp(prefix="bench_review_"))
     try:
-        print(f"cores: {os.cpu_count()}; load average: {os.getloadavg()}")
-        runs = [run_cli(tmp / f"run{i}") for i in range(args.repeat)]
-        for i, (wall, cpu) in enumerate(runs):
-            print(f"sci-evidence review, run {i + 1}: {wall:.2f} s wall, {cpu:.2f} s CPU")
-        walls = [w for w, _ in runs]
-        cpus = [c for _, c in runs]
+        print(f"cores: {os.cpu_count()}; load average at start: {os.getloadavg()}")
+        if not args.no_cold:
+            wall, cpu = cold(tmp)
+            print(
+                f"cold 1x `sci-evidence review` (fresh process): {wall:.2f} s wall, "
+                f"{cpu:.2f} s CPU (command and figure workers)"
+            )
+        rows = [run_child(s, tmp, args.figures) for s in scales]
+        base = rows[0]
         print(
-            f"sci-evidence review, median of {len(runs)}: {statistics.median(walls):.2f} s wall, "
-            f"{statistics.median(cpus):.2f} s CPU (on an idle {os.cpu_count()}-core machine the "
-            "wall time is about the CPU time divided by the cores used by the figure workers)"
+            f"{'scale':>6} {'studies':>8} {'rows':>6} {'compute s':>10} {'total s':>8} "
+            f"{'CPU s':>7} {'time ratio':>10} {'per-study':>9} {'CPU ratio':>9} {'main MiB':>9} "
+            f"{'worker MiB':>10}"
         )
-        compute, total = in_process_split(tmp / "split")
-        print(f"in process: compute {compute:.2f} s; compute + figures + report {total:.2f} s")
-        if not args.no_r and shutil.which("Rscript"):
-            script = tmp / "bench.R"
-            script.write_text(R_SCRIPT)
-            r_out = tmp / "r"
-            r_out.mkdir()
-            t0 = time.perf_counter()
-            proc = subprocess.run(
-                ["Rscript", str(script), str(tmp / "run0" / "results.json"), str(r_out)],
-                capture_output=True, text=True, check=False,
-            )  # fmt: skip
-            wall = time.perf_counter() - t0
-            if proc.returncode == 0:
-                n = sum(1 for e in json.loads((tmp / "run0" / "results.json").read_text())[
-                    "analyses"] if e["parent"] is None)  # fmt: skip
-                print(
-                    f"metafor 3.8-1 (Rscript): {n} main analyses fitted + forest plots in 3 "
-                    f"formats: {float(proc.stdout.strip()):.2f} s inside R, {wall:.2f} s with "
-                    "R start-up (no subgroups, natural history, funnel plots, tables or report)"
-                )
-            else:
-                print(f"metafor reference failed: {proc.stderr.strip()[:300]}")
+        for r in rows:
+            ratio = r["total_s"] / base["total_s"]
+            print(
+                f"{r['scale']:>5}x {r['studies']:>8} {r['pooled_rows']:>6} "
+                f"{r['compute_s']:>10.2f} {r['total_s']:>8.2f} {r['cpu_s']:>7.1f} "
+                f"{ratio:>9.1f}x {ratio / r['scale']:>9.2f} "
+                f"{r['cpu_s'] / base['cpu_s']:>8.1f}x {r['peak_main_mib']:>9.0f} "
+                f"{r['peak_worker_mib']:>10.0f}"
+            )
+        if args.metafor and shutil.which("Rscript"):
+            metafor(tmp, args.figures, base)
+        print(f"load average at end: {os.getloadavg()}")
+        print(
+            "time ratio = total wall time / 1x total (goal at 100x: <= 100); per-study = time "
+            "ratio / scale (<= 1 is linear or better); CPU ratio = CPU seconds (main process and "
+            "figure workers) / 1x, the ratio that a busy machine disturbs least; memory goal at "
+            "100x: <= 500 MiB"
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -31,16 +31,19 @@ def handmade_review(handmade):
     from sci_evidence.review.pipeline import run_review
     from sci_evidence.review.protocol import load_protocol
 
-    return run_review(handmade, load_protocol(), "unused", write=False)
+    return run_review(handmade, load_protocol())
 
 
 @pytest.fixture(scope="session")
 def bundled_run(tmp_path_factory):
-    """The default review of the bundled evidence base, written to a temporary directory."""
+    """The default review of the bundled evidence base, written (figures in every format) to
+    a temporary directory."""
     from sci_evidence.evidence import load_evidence
+    from sci_evidence.report.writer import write_review
     from sci_evidence.review.pipeline import run_review
     from sci_evidence.review.protocol import load_protocol
 
-    out = tmp_path_factory.mktemp("review")
-    result = run_review(load_evidence(), load_protocol(), out)
+    out = tmp_path_factory.mktemp("review") / "report"
+    result = run_review(load_evidence(), load_protocol())
+    write_review(result, out, figures=("png", "svg", "pdf"))
     return result, out

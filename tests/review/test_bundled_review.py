@@ -15,8 +15,10 @@ from sci_evidence.meta import pool
 
 def test_files_written(bundled_run):
     result, out = bundled_run
-    for f in result.files:
+    files = json.loads((out / "run_record.json").read_text())["files"]
+    for f in files:
         assert (out / f).is_file(), f
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no leftovers
     svgs = sorted(p.stem for p in (out / "figures").glob("*.svg"))
     for stem in svgs:
         for ext in ("png", "pdf"):

@@ -49,13 +49,14 @@ def test_small_protocol_end_to_end_with_pdf(tmp_path):
     proto = tmp_path / "p.toml"
     proto.write_text(SMALL)
     out = tmp_path / "out"
-    r = run("--protocol", str(proto), "--out", str(out), "--pdf")
+    r = run("--protocol", str(proto), "--out", str(out), "--pdf", "--figures", "png,pdf")
     assert r.returncode == 0, r.stderr
     assert "Review written to" in r.stdout
     d = json.loads((out / "results.json").read_text())
     assert [e["id"] for e in d["analyses"]] == ["ais"]
     assert d["protocol"]["seed"] == 7 and d["protocol"]["source"] == str(proto)
     assert (out / "report.html").is_file() and (out / "figures" / "forest_ais.pdf").is_file()
+    assert (out / "figures" / "forest_ais.png").is_file()
     assert (out / "report.pdf").read_bytes()[:5] == b"%PDF-"
 
 
@@ -120,7 +121,7 @@ def test_out_that_is_a_file_is_one_line_exit_2(tmp_path, capsys):
     f = tmp_path / "file.txt"
     f.write_text("keep me")
     r = run_here(capsys, "--out", str(f))
-    assert r.returncode == 2 and "must be a directory" in r.stderr
+    assert r.returncode == 2 and "must be a folder" in r.stderr
     assert f.read_text() == "keep me"
 
 

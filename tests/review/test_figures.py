@@ -10,8 +10,8 @@ import pytest
 
 from sci_evidence.report import figures as figs
 from sci_evidence.report.figures._save import inline_svg
-from sci_evidence.report.figures.prisma import PrismaCounts
 from sci_evidence.report.writer import forest_for
+from sci_evidence.review.results import PrismaCounts
 
 
 def _saved(fig, tmp_path, name):

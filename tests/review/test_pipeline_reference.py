@@ -201,7 +201,7 @@ def test_risk_of_bias_judgements_drive_sensitivity_and_grade(handmade):
     )
     full = rob.reindex(columns=handmade.risk_of_bias.columns, fill_value="")
     ev = replace(handmade, risk_of_bias=full)
-    r = run_review(ev, load_protocol(), "unused", write=False)
+    r = run_review(ev, load_protocol())
     a = r.analysis("ais_improved_prop")
     low = a.sensitivity["low_risk_of_bias"]
     assert list(low.rows["study_id"]) == ["s3", "s5"]
@@ -240,7 +240,7 @@ def test_a_rerun_gives_the_same_results(handmade, handmade_review):
     from sci_evidence.review.pipeline import run_review
     from sci_evidence.review.protocol import load_protocol
 
-    again = run_review(handmade, load_protocol(), "unused", write=False).to_dict()
+    again = run_review(handmade, load_protocol()).to_dict()
     first = handmade_review.to_dict()
     for d in (again, first):
         d["run"].pop("started_utc")

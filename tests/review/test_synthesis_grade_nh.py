@@ -1,5 +1,5 @@
-"""SWiM sign test (R binom.test), GRADE rules, and the natural-history comparison (R
-binom.test / prop.test)."""
+"""SWiM sign test (R binom.test) and GRADE rules (the natural-history engine is tested in
+test_natural_history.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from sci_evidence.errors import InputError
-from sci_evidence.review import natural_history as nh
 from sci_evidence.review.grade import assess_certainty, summary_of_findings
 from sci_evidence.review.protocol import GradeRules
 from sci_evidence.review.swim_tables import text_direction
@@ -111,128 +110,3 @@ def test_grade_thresholds_come_from_the_protocol():
     rules = GradeRules(ois_patients=100, inconsistency_I2=5.0)
     g = _grade(n_patients=150, rules=rules)
     assert g.downgrades[2].levels == 0 and g.downgrades[1].levels == 1
-
-
-NH = pd.DataFrame(
-    [
-        # source, population, level_group, grade, phase, endpoint, to_grade, n, percent
-        ("S1", "all", "all", "A", "acute", "improved", "", 100, 20.0),
-        ("S2", "all", "all", "A", "acute", "improved", "", 300, 30.0),
-        ("S3", "tetra", "tetraplegia", "A", "acute", "improved", "", 50, 40.0),
-        ("S4", "all", "all", "A", "chronic", "improved", "", 987, 5.6),
-        ("S5", "all", "all", "C", "acute", "to_grade", "D", 159, 66.7),
-        ("S5", "all", "all", "C", "acute", "to_grade", "E", 159, 3.8),
-        ("S5", "all", "all", "C", "acute", "to_grade", "B", 159, 1.3),
-    ],
-    columns=[
-        "source",
-        "population",
-        "level_group",
-        "baseline_grade",
-        "phase",
-        "endpoint",
-        "to_grade",
-        "n",
-        "percent",
-    ],
-)
-
-
-def test_expected_conversion_weighted_by_n_and_level():
-    e = nh.expected_conversion(NH, baseline_grade="A", level_group="paraplegia", phase="acute")
-    assert e.rate == pytest.approx((100 * 0.2 + 300 * 0.3 + 50 * 0.4) / 450)
-    assert "no paraplegia rows" in e.note
-    t = nh.expected_conversion(NH, baseline_grade="A", level_group="tetraplegia", phase="acute")
-    assert t.rate == pytest.approx(0.4) and t.n == 50
-    c = nh.expected_conversion(NH, baseline_grade="A", phase="chronic")
-    assert c.rate == pytest.approx(0.056)
-    # grade C: the to_grade rows above C are summed (D + E), not B
-    g = nh.expected_conversion(NH, baseline_grade="C", phase="acute")
-    assert g.rate == pytest.approx(0.705)
-    assert nh.expected_conversion(NH, baseline_grade="D", phase="acute").rate is None
-
-
-def test_study_expected_conversion_mixes_grades_and_phases():
-    rate, note = nh.study_expected_conversion(
-        NH, grade_counts={"A": 10, "C": 10}, level_group="", injury_phase="subacute"
-    )
-    a = (100 * 0.2 + 300 * 0.3 + 50 * 0.4) / 450
-    assert rate == pytest.approx((a + 0.705) / 2) and note == ""
-    rate, note = nh.study_expected_conversion(
-        NH, grade_counts={"A": 5}, level_group="", injury_phase="unknown"
-    )
-    assert rate == pytest.approx(a) and "larger" in note
-    rate, note = nh.study_expected_conversion(
-        NH, grade_counts={"C": 5}, level_group="", injury_phase="chronic"
-    )
-    assert rate is None and "chronic" in note
-    assert (
-        nh.study_expected_conversion(NH, grade_counts={}, level_group="", injury_phase="acute")[0]
-        is None
-    )
-
-
-def test_excess_matches_binom_and_prop_test(metafor_extra):
-    for case in metafor_extra["excess"]:
-        ex = nh.excess_over_expected(case["x"], case["n"], case["p0"])
-        assert ex.pval == pytest.approx(case["p"], abs=1e-12)
-        assert ex.ci_lb + case["p0"] == pytest.approx(case["wilson_lb"], abs=1e-10)
-        assert ex.ci_ub + case["p0"] == pytest.approx(case["wilson_ub"], abs=1e-10)
-        assert ex.excess == pytest.approx(case["x"] / case["n"] - case["p0"])
-    with pytest.raises(ValueError):
-        nh.excess_over_expected(5, 3, 0.1)
-
-
-SCORES = pd.DataFrame(
-    [
-        ("EMSCI", "motor_total", "A", "paraplegia", 2, 100, 50.0, 10.0),
-        ("EMSCI", "motor_total", "A", "paraplegia", 26, 80, 52.0, 12.0),
-        ("EMSCI", "motor_total", "A", "paraplegia", 52, 60, 53.0, 12.0),
-        ("EMSCI", "motor_total", "A", "tetraplegia", 2, 100, 20.0, 15.0),
-        ("EMSCI", "motor_total", "A", "tetraplegia", 52, 70, 30.0, 15.0),
-    ],
-    columns=["cohort", "outcome", "baseline_grade", "level_group", "week", "n", "mean", "sd"],
-)
-
-
-def test_expected_score_change():
-    e = nh.expected_score_change(
-        SCORES,
-        outcome="motor_total",
-        baseline_grade="A",
-        level_group="paraplegia",
-        week_from=2,
-        week_to=50,
-    )
-    assert (e.week_from, e.week_to) == (2.0, 52.0)
-    assert e.change == pytest.approx(3.0)
-    assert e.se == pytest.approx((10**2 / 100 + 12**2 / 60) ** 0.5)
-    mixed = nh.expected_score_change(
-        SCORES,
-        outcome="motor_total",
-        baseline_grade="A",
-        level_group="mixed",
-        week_from=2,
-        week_to=52,
-    )
-    assert mixed.change == pytest.approx((3.0 + 10.0) / 2)
-    chronic = nh.expected_score_change(
-        SCORES,
-        outcome="motor_total",
-        baseline_grade="A",
-        level_group="paraplegia",
-        week_from=80,
-        week_to=106,
-    )
-    assert chronic.change == 0.0 and "plateau" in chronic.source
-    assert (
-        nh.expected_score_change(
-            SCORES,
-            outcome="lt_total",
-            baseline_grade="A",
-            level_group="paraplegia",
-            week_from=2,
-            week_to=52,
-        ).change
-        is None
-    )

@@ -58,16 +58,16 @@ def test_benchmarks_take_the_right_share(table):
 
 def test_expected_conversion_hand_computed(table):
     b = conversion_benchmarks(table)
-    # Tetraplegic A, acute: S1 (all, n=100, 20%) and S2 (tetraplegia, n=300, 30%):
-    # n-weighted (100*.2 + 300*.3)/400 = 0.275, range .2-.3.
+    # Tetraplegic A, acute: the tetraplegic benchmark S2 (30%) gives p (the one engine,
+    # evidence.natural_history: own level group first); S1 (all, 20%) widens the range.
     e = expected_conversion("A", "tetraplegia", "acute", b)
-    assert (e.p, e.p_low, e.p_high, e.k) == (pytest.approx(0.275), 0.2, 0.3, 2)
+    assert (e.p, e.p_low, e.p_high, e.k) == (pytest.approx(0.3), 0.2, 0.3, 2)
     assert e.sources == ("S1", "S2")
     e = expected_conversion("A", "paraplegia", "acute", b)
     assert (e.p, e.p_low, e.p_high) == (pytest.approx(0.2), 0.2, 0.2)
     # Subacute: acute benchmarks for p, range over acute and chronic.
     e = expected_conversion("A", "tetraplegia", "subacute", b)
-    assert (e.p, e.p_low, e.p_high) == (pytest.approx(0.275), 0.05, 0.3)
+    assert (e.p, e.p_low, e.p_high) == (pytest.approx(0.3), 0.05, 0.3)
     assert expected_conversion("D", "tetraplegia", "acute", b) is None
 
 
@@ -122,8 +122,8 @@ def test_missing_columns_raise():
 def test_hand_computed_example_end_to_end(table):
     """Three acute patients: A tetraplegia -> B, A paraplegia -> A, B paraplegia -> C.
 
-    Benchmarks (fixture): A tetraplegia .275 (n-weighted S1/S2), A paraplegia .2, B .5.
-    Observed 2; P(X >= 2) = .2375 by hand (see test_compare_arm_hand_computed).
+    Benchmarks (fixture): A tetraplegia .3 (S2), A paraplegia .2, B .5.
+    Observed 2; P(X >= 2) = 1 - .7*.8*.5 - (.3*.8*.5 + .7*.2*.5 + .7*.8*.5) = .25 by hand.
     """
     from sci_evidence.trials import analyze_trial
     from support.synthetic_trials import synthetic_exam
@@ -136,9 +136,9 @@ def test_hand_computed_example_end_to_end(table):
             rows.append({"patient_id": pid, "arm": "MSC", "visit": day, **ex.exam})
     res = analyze_trial(pd.DataFrame(rows), natural_history=table)
     p = res.patients.set_index("patient_id")
-    assert p.loc[["P1", "P2", "P3"], "nh_p"].tolist() == pytest.approx([0.275, 0.2, 0.5])
+    assert p.loc[["P1", "P2", "P3"], "nh_p"].tolist() == pytest.approx([0.3, 0.2, 0.5])
     (nh,) = res.natural_history
     assert (nh.observed, nh.n) == (2, 3)
-    assert nh.expected == pytest.approx(0.975)
-    assert nh.pval == pytest.approx(0.2375, abs=1e-14)
+    assert nh.expected == pytest.approx(1.0)
+    assert nh.pval == pytest.approx(0.25, abs=1e-14)
     assert nh.pval_range == pytest.approx((0.20, 0.25), abs=1e-14)

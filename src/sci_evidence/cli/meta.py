@@ -35,7 +35,6 @@ from sci_evidence.errors import DataWarning, InputError, SciEvidenceError
 #: Columns of the bundled example and how the example maps them (metafor's dat.bcg call).
 EXAMPLE_DEFAULTS = {"measure": "RR", "ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"}
 #: Measures analysed on the log scale: the forest plot back-transforms them with exp.
-LOG_MEASURES = {"RR", "OR", "ROM", "IRLN", "PLN", "HR", "IRR"}
 #: Effect-size column options, named as metafor names them.
 COLUMN_OPTIONS = (
     "ai", "bi", "ci", "di", "n1i", "n2i", "m1i", "m2i", "sd1i", "sd2i", "ni", "xi", "ti", "ri",
@@ -475,7 +474,7 @@ def _save_forest(res, sg, path: Path, ni=None) -> None:
     # log measures: exp (log axis); proportions: their inverse transform (PFT at the
     # harmonic mean of n); the rest as analysed
     fn, scale = _back_transform(res, ni)
-    transf = np.exp if (res.measure or "").upper() in LOG_MEASURES else fn
+    transf = np.exp if scale is not None and scale.transform == "exp" else fn
     xlabel = scale.label if (transf is not None and scale is not None) else None
     fig = forest_plot(res, subgroups=sg, transf=transf, xlabel=xlabel)
     try:

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from sci_evidence.cli._common import console, err_console
+from sci_evidence.text import escape_rich
 
 
 def review_command(
@@ -18,24 +19,48 @@ def review_command(
     protocol: Path = typer.Option(
         None, "--protocol", help="Protocol file (TOML or YAML; default: the bundled protocol)."
     ),
-    out: Path = typer.Option(Path("review"), "--out", help="Output directory."),
+    out: Path = typer.Option(
+        Path("review"),
+        "--out",
+        help="Output folder. It is built beside this path and swapped in when complete, so a "
+        "failed or interrupted run leaves an existing report as it was.",
+    ),
+    figures: str = typer.Option(
+        "svg",
+        "--figures",
+        help="Figure files to write, comma-separated from svg, png, pdf (default svg; SVG is "
+        "always written and inlined in report.html). Example: --figures png,pdf",
+    ),
     pdf: bool = typer.Option(False, "--pdf", help="Also write report.pdf."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
     """Run the systematic review of the evidence base and write report.html, figures, tables
     and results.json.
 
-    Example: sci-evidence review --out review --pdf
+    Example: sci-evidence review --out review --pdf --figures png
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sci_evidence.errors import InputError
     from sci_evidence.evidence import load_evidence
+    from sci_evidence.outputs import check_output_path
+    from sci_evidence.report.pdf import find_chromium
+    from sci_evidence.report.writer import FigureRenderer, check_formats, write_review
     from sci_evidence.review.pipeline import check_protocol_against_evidence, run_review
     from sci_evidence.review.protocol import load_protocol
 
-    if out.exists() and not out.is_dir():
-        raise InputError("--out must be a directory, not a file", file=str(out))
+    check_output_path(out, directory=True, what="--out folder")
+    here = Path.cwd().resolve()
+    if out.resolve() == here or out.resolve() in here.parents:
+        # the folder is swapped whole: it cannot be the one we stand in (or above it)
+        raise InputError(
+            "--out must name a folder to create or replace, not the current folder or one "
+            "above it (e.g. --out review)",
+            file=str(out),
+        )
+    formats = set(check_formats(figures.split(",")))
+    if pdf and find_chromium() is None:
+        formats.add("png")  # the fallback report.pdf is made of the figures' PNGs
     proto = load_protocol(protocol)
     evidence = load_evidence(db)
     # every user mistake surfaces before the progress display starts
@@ -50,22 +75,31 @@ def review_command(
         transient=False,
     ) as bar:
         task = bar.add_task("review", total=None)
+        n_steps = len(proto.analyses) + len(proto.syntheses) + 3
 
         def progress(name: str, done: int, total: int) -> None:
-            bar.update(task, description=name, completed=done, total=max(total, done))
+            bar.update(task, description=name, completed=done, total=n_steps)
 
+        def written(name: str) -> None:
+            bar.update(task, description=name, advance=1)
+
+        # the renderer draws each analysis' figures while the next ones compute
+        renderer = FigureRenderer.beside(out, formats=formats)
         try:
-            result = run_review(evidence, proto, out, progress=progress, pdf=pdf)
-        except PermissionError as exc:
-            raise InputError(f"cannot write the review: {exc.strerror}", file=str(out)) from None
+            result = run_review(
+                evidence, proto, on_analysis=renderer.submit_analysis, progress=progress
+            )
+            files = write_review(result, out, renderer=renderer, pdf=pdf, progress=written)
+        finally:
+            renderer.close(cancel=True)
     pooled = sum(1 for a in result.analyses if a.main is not None)
     console.print(
-        f"Review written to [bold]{out / 'report.html'}[/bold] "
-        f"({pooled} pooled analyses, {len(result.files)} files, {result.record.seconds:.1f} s; "
-        f"data hash {result.record.data_hash[:12]})",
+        f"Review written to [bold]{escape_rich(out / 'report.html')}[/bold] "
+        f"({pooled} pooled analyses, {len(files)} files, {result.record.seconds:.1f} s to "
+        f"compute; data hash {result.record.data_hash[:12]})",
         highlight=False,
     )
-    if pdf and "report.pdf" not in result.files:
+    if pdf and "report.pdf" not in files:
         err_console.print("[yellow]Warning:[/yellow] report.pdf could not be written.")
 
 

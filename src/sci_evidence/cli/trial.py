@@ -71,8 +71,8 @@ def analyze(
     Example: sci-evidence trial analyze exams.csv --out results/
     """
     from sci_evidence.outputs import atomic_directory
+    from sci_evidence.report.trial import write_analysis
     from sci_evidence.trials import analyze_trial, read_trial_table
-    from sci_evidence.trials.report import write_analysis
 
     out_dir = out if out is not None else file.with_name(f"{file.stem}_analysis")
     _check_analysis_folder(out_dir)

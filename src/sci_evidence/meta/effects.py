@@ -53,6 +53,7 @@ import pandas as pd
 from scipy import special
 
 from sci_evidence.errors import DataWarning, InputError
+from sci_evidence.meta.transforms import log_scale_measures
 from sci_evidence.meta.validation import check_level
 
 __all__ = ["effect_sizes", "MEASURES", "hedges_correction"]
@@ -79,7 +80,7 @@ MEASURES: tuple[str, ...] = (
 )
 
 # Measures whose analysis scale is a logarithm: precomputed ratios may be given unlogged.
-_LOG_MEASURES = ("RR", "OR", "ROM", "PLN", "IRLN", "HR", "IRR", "PETO")
+_LOG_MEASURES = log_scale_measures()  # the measure table's ratios (meta/transforms.py)
 
 # metafor's escalc defaults to add=0 for the variance-stabilising transformations.
 _ADD_ZERO_BY_DEFAULT = ("AS", "PAS", "PFT", "IRS", "IRFT")

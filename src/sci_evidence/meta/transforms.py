@@ -17,6 +17,7 @@ from sci_evidence.errors import InputError
 __all__ = [
     "MeasureScale",
     "back_transform",
+    "log_scale_measures",
     "measure_scale",
     "ipft",
     "ipft_hm",
@@ -58,6 +59,19 @@ class MeasureScale:
     transform: str
     null_value: float | None
     needs_ni: bool = False
+
+    @property
+    def transformed(self) -> bool:
+        """True when ``yi`` is not on the scale people read (a back-transformation applies)."""
+        return self.transform not in ("identity",)
+
+    @property
+    def analysis_null(self) -> float | None:
+        """The value of "no effect" on the analysis scale of ``yi``: 0 for log ratios (log 1)
+        and for differences; None where the measure has no null value."""
+        if self.null_value is None:
+            return None
+        return float(np.log(self.null_value)) if self.transform == "exp" else self.null_value
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary of the fields."""
@@ -135,6 +149,11 @@ _SCALES: dict[str, MeasureScale] = {
         MeasureScale("GEN", "Effect size", "Effect size", "generic", "identity", None),
     )
 }
+
+
+def log_scale_measures() -> tuple[str, ...]:
+    """The measures analysed on the log scale (back-transformed by ``exp``): ratios."""
+    return tuple(m for m, s in _SCALES.items() if s.transform == "exp")
 
 
 def measure_scale(measure: str | None) -> MeasureScale:

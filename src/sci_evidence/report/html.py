@@ -11,7 +11,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from sci_evidence.review.protocol import TRANSFORMED_MEASURES
+from sci_evidence.meta.transforms import measure_scale
 
 DIGITS = 4
 
@@ -56,7 +56,7 @@ def _env() -> jinja2.Environment:
 def _table(df: pd.DataFrame, *, table_id: str, digits: int = 3) -> dict:
     cols = [str(c) for c in df.columns]
     rows = []
-    for _, r in df.iterrows():
+    for r in df.to_dict(orient="records"):
         cells = []
         for c in df.columns:
             v = r[c]
@@ -150,7 +150,9 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
         return view
     entry = results_by_id[spec.id]
     view["entry"] = entry
-    view["transformed"] = spec.measure in TRANSFORMED_MEASURES
+    view["transformed"] = measure_scale(spec.measure).transformed
+    view["has_null"] = measure_scale(spec.measure).null_value is not None
+    view["warnings"] = entry.get("warnings", [])
     view["forest"] = svgs.get(f"forest_{spec.id}")
     view["funnel"] = svgs.get(f"funnel_{spec.id}")
     view["nh_svg"] = svgs.get(f"natural_history_{spec.id}")
@@ -205,8 +207,25 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
     return view
 
 
-def render_report(review, results: dict, svgs: dict, tables: dict) -> str:
-    """The report page as one HTML string."""
+def render_report(
+    review, results: dict, svgs: dict, tables: dict, *, formats: tuple[str, ...] = ("svg",)
+) -> str:
+    """The report page as one HTML string; ``formats`` are the figure files written."""
+    return "".join(report_chunks(review, results, svgs, tables, formats=formats))
+
+
+def write_report(
+    path, review, results: dict, svgs: dict, tables: dict, *, formats: tuple[str, ...] = ("svg",)
+) -> None:
+    """Write the report page to ``path`` as it is rendered (never the whole page in memory:
+    at 100 times the bundled evidence the page is tens of MB of inline SVG)."""
+    with open(path, "w", encoding="utf-8") as fh:
+        for chunk in report_chunks(review, results, svgs, tables, formats=formats):
+            fh.write(chunk)
+
+
+def report_chunks(review, results: dict, svgs: dict, tables: dict, *, formats=("svg",)):
+    """The report page, piece by piece (Jinja2's ``generate``)."""
     results_by_id = {e["id"]: e for e in results["analyses"]}
     views = [
         _analysis_view(
@@ -236,5 +255,6 @@ def render_report(review, results: dict, svgs: dict, tables: dict) -> str:
         "svgs": svgs,
         "n_studies": len(char),
         "labels": review.study_labels,
+        "figure_files": ", ".join(f".{f}" for f in formats),
     }
-    return _env().get_template("report.html.j2").render(**context)
+    return _env().get_template("report.html.j2").generate(**context)

@@ -1,63 +1,69 @@
-"""Write a review's outputs: figures (PNG, SVG, PDF), tables (CSV), ``results.json`` and
-``report.html`` (and ``report.pdf`` on request)."""
+"""Write a review's report: figures (SVG inline, PNG/PDF on request), tables (CSV),
+``results.json``, ``run_record.json`` and ``report.html`` (and ``report.pdf`` on request).
+
+:func:`write_review` builds the folder beside its target and swaps it in only when every file
+is written, so an interrupted or failed run leaves the previous report as it was. Every
+number comes from the one serialisation of the results, :meth:`ReviewResult.to_dict`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from sci_evidence.meta import back_transform
 from sci_evidence.meta.bias_plots import funnel_plot
 from sci_evidence.meta.plots import forest_plot
+from sci_evidence.meta.transforms import measure_scale
+from sci_evidence.outputs import atomic_directory
 from sci_evidence.report import figures as figs
-from sci_evidence.review.analyses import AnalysisResult, Fit
-from sci_evidence.review.protocol import TRANSFORMED_MEASURES
+from sci_evidence.report.figures._save import FORMATS
+from sci_evidence.report.results_json import (
+    results_document,
+    tables_from_results,
+    write_results_json,
+    write_tables,
+)
+from sci_evidence.review.results import RAW_COLUMNS, AnalysisResult, Fit, back
+from sci_evidence.text import escape_mathtext
 
-_XLABEL = {
-    "PLO": "Proportion improved",
-    "PFT": "Proportion",
-    "PR": "Proportion",
-    "PAS": "Proportion",
-    "RR": "Risk ratio (MSC vs control)",
-    "RD": "Risk difference (MSC − control)",
-    "OR": "Odds ratio",
-    "MD": "Mean difference (points)",
-    "SMD": "Standardised mean difference",
-    "MC": "Mean change from baseline (points)",
-    "MN": "Mean (points)",
-}
+__all__ = ["FigureRenderer", "analysis_figures", "forest_for", "write_review"]
+
+#: Formats a report always has (the SVG is inlined in report.html).
+REQUIRED_FORMATS = ("svg",)
 
 
-def transf_for(measure: str, rows: pd.DataFrame):
-    if measure not in TRANSFORMED_MEASURES:
-        return None
-    ni = rows["ni"].to_numpy(float) if measure == "PFT" else None
-    if measure == "PFT":
-        return lambda v: back_transform("PFT", np.asarray(v, float), ni=ni)
-    return lambda v: back_transform(measure, np.asarray(v, float))
+def axis_label(measure: str) -> str:
+    """The axis label of a measure on the scale people read (from the measure table)."""
+    scale = measure_scale(measure)
+    if scale.scale == "proportion":
+        return f"{scale.label} (%)"
+    if scale.label.startswith("Mean"):
+        return f"{scale.label} (points)"
+    return scale.label
 
 
 def n_text(rows: pd.DataFrame, measure: str) -> list[str]:
-    if measure in ("PLO", "PFT", "PR", "PAS"):
+    """The n column of a forest plot, from the raw numbers the measure uses."""
+    cols = RAW_COLUMNS[measure]
+    if cols[0] == "xi":
         return [f"{int(x)}/{int(n)}" for x, n in zip(rows["xi"], rows["ni"], strict=True)]
-    if measure in ("RR", "RD", "OR"):
+    if cols[0] == "ai":
         return [
             f"{int(a)}/{int(n1)} vs {int(c)}/{int(n2)}"
             for a, n1, c, n2 in zip(rows["ai"], rows["n1i"], rows["ci"], rows["n2i"], strict=True)
         ]
-    if measure in ("MD", "SMD"):
+    if "n1i" in cols:
         return [f"{int(a)} vs {int(b)}" for a, b in zip(rows["n1i"], rows["n2i"], strict=True)]
     return [str(int(n)) for n in rows["ni"]]
-
-
-_PROPORTIONS = ("PLO", "PFT", "PR", "PAS")
-#: Null value of each measure on the axis drawn (ratios: 1 on their back-transformed axis);
-#: measures without one (proportions, means) get no reference line and no funnel contours.
-_REFLINE = {"RR": 1.0, "OR": 1.0, "RD": 0.0, "MD": 0.0, "SMD": 0.0, "MC": 0.0}
 
 
 def forest_for(fit: Fit, measure: str, subgroup=None, variable: str = ""):
@@ -65,27 +71,28 @@ def forest_for(fit: Fit, measure: str, subgroup=None, variable: str = ""):
     log axis, and with ``subgroup`` (a SubgroupResult of the same rows) one block per group.
     ``variable`` names the grouping column; the blocks come from ``subgroup.group_of``."""
     rows = fit.rows
+    scale = measure_scale(measure)
     digits = 2
-    if measure in ("RR", "OR"):
+    if scale.transform == "exp":
         tf = np.exp  # the core recognises exp and draws a log axis labelled in ratios
-    elif measure in _PROPORTIONS:
-        back = transf_for(measure, rows)
-        tf = lambda v: 100.0 * back(v)  # noqa: E731 - percent, one decimal
+    elif scale.scale == "proportion":
+        tf = lambda v: 100.0 * back(measure, v, rows)  # noqa: E731 - percent, one decimal
         digits = 1
+    elif scale.transformed:
+        tf = lambda v: back(measure, v, rows)  # noqa: E731
     else:
-        tf = transf_for(measure, rows)
-    xlabel = _XLABEL.get(measure, "")
-    if measure in _PROPORTIONS:
-        xlabel = f"{xlabel} (%)"
+        tf = None
+    if subgroup is not None:
+        subgroup = _escaped_groups(subgroup)
     return forest_plot(
         fit.result,
-        labels=list(rows["label"]),
+        labels=[escape_mathtext(x) for x in rows["label"]],
         columns={"n": n_text(rows, measure)},
         transf=tf,
-        xlabel=xlabel,
+        xlabel=axis_label(measure),
         subgroups=subgroup,
-        refline=_REFLINE.get(measure),
-        show_refline=measure in _REFLINE,
+        refline=scale.null_value,
+        show_refline=scale.null_value is not None,
         digits=digits,
     )
 
@@ -96,18 +103,25 @@ FUNNEL_MIN_K = 5
 class FigureRenderer:
     """Draws and saves figures, in forked worker processes when that pays.
 
-    Figures are submitted as picklable specs (``kind``, ``name``, arguments) so that the
-    pipeline can submit an analysis' figures as soon as it is computed: rendering (three
-    formats per figure) dominates the run time and overlaps with the remaining computation.
+    Figures are submitted as picklable specs (``kind``, ``name``, arguments) so that an
+    analysis' figures can be submitted as soon as it is computed (:meth:`submit_analysis`,
+    the review's ``on_analysis``): drawing overlaps with the remaining computation. Each
+    figure is drawn once and saved in ``formats`` (SVG always: it is inlined in the page).
     Without ``fork`` (or with ``workers=1``) each figure is drawn when submitted.
     """
 
-    def __init__(self, fig_dir: Path, *, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        fig_dir: str | Path,
+        *,
+        formats: Iterable[str] = REQUIRED_FORMATS,
+        workers: int | None = None,
+    ) -> None:
         import multiprocessing as mp
-        import os
 
         self.fig_dir = Path(fig_dir)
         self.fig_dir.mkdir(parents=True, exist_ok=True)
+        self.formats = check_formats(formats)
         self.names: list[str] = []
         self._pending: list = []
         self._done: dict[str, str] = {}
@@ -116,14 +130,30 @@ class FigureRenderer:
         if n > 1 and "fork" in mp.get_all_start_methods():
             self._pool = mp.get_context("fork").Pool(n)
 
+    @classmethod
+    def beside(cls, out: str | Path, **kw) -> FigureRenderer:
+        """A renderer drawing into a hidden folder beside ``out`` (moved into the report by
+        :func:`write_review`; removed by :meth:`close` if the run stops first)."""
+        out = Path(out)
+        parent = out.parent if str(out.parent) else Path(".")
+        tmp = tempfile.mkdtemp(prefix=f".{out.name}.figures.", suffix=".tmp", dir=parent)
+        renderer = cls(tmp, **kw)
+        renderer._owns_dir = True
+        return renderer
+
+    _owns_dir = False
+
     def submit(self, kind: str, name: str, *args) -> None:
         self.names.append(name)
+        spec = (kind, name, args, str(self.fig_dir), self.formats)
         if self._pool is not None:
-            self._pending.append(
-                self._pool.apply_async(render_spec, (kind, name, args, str(self.fig_dir)))
-            )
+            self._pending.append(self._pool.apply_async(render_spec, spec))
         else:
-            self._done[name] = render_spec(kind, name, args, str(self.fig_dir))[1]
+            self._done[name] = render_spec(*spec)[1]
+
+    def submit_analysis(self, a: AnalysisResult) -> None:
+        """Submit the figures of one analysis (the review's ``on_analysis`` callback)."""
+        analysis_figures(a, self.submit)
 
     def collect(self) -> dict[str, str]:
         """Wait for every figure; name → inline SVG."""
@@ -132,20 +162,62 @@ class FigureRenderer:
                 name, svg = r.get()
                 self._done[name] = svg
         finally:
-            self.close()
+            self._pending = []
+            self._stop(cancel=False)
         return dict(self._done)
 
-    def close(self) -> None:
+    def _stop(self, *, cancel: bool) -> None:
         if self._pool is not None:
-            self._pool.close()
+            if cancel:
+                self._pool.terminate()
+            else:
+                self._pool.close()
             self._pool.join()
             self._pool = None
 
+    def close(self, *, cancel: bool = False) -> None:
+        """Stop the workers (``cancel``: without waiting for pending figures) and remove a
+        hidden drawing folder that was not moved into a report."""
+        self._stop(cancel=cancel)
+        if self._owns_dir and self.fig_dir.exists():
+            shutil.rmtree(self.fig_dir, ignore_errors=True)
+
     def files(self) -> list[str]:
-        return [f"figures/{n}.{ext}" for n in self.names for ext in ("png", "svg", "pdf")]
+        return [f"figures/{n}.{ext}" for n in self.names for ext in self.formats]
 
 
-def render_spec(kind: str, name: str, args: tuple, fig_dir: str) -> tuple[str, str]:
+def _escaped_groups(sg):
+    """``sg`` with its group names (data values, drawn as block headers) safe for mathtext."""
+    from dataclasses import replace
+
+    name = {g: escape_mathtext(g) for g in sg.groups}
+    if all(k == v for k, v in name.items()):
+        return sg
+    return replace(
+        sg,
+        groups=tuple(name[g] for g in sg.groups),
+        results={name[g]: r for g, r in sg.results.items()},
+        group_of=tuple(name.get(g, g) for g in sg.group_of),
+    )
+
+
+def check_formats(formats: Iterable[str]) -> tuple[str, ...]:
+    """The figure formats to save: SVG always, then those asked for, in a fixed order."""
+    asked = {f.strip().lower() for f in formats if f.strip()}
+    unknown = asked - set(FORMATS)
+    if unknown:
+        from sci_evidence.errors import InputError
+
+        raise InputError(
+            f"unknown figure format(s) {', '.join(sorted(unknown))}; use {', '.join(FORMATS)}",
+            column="figures",
+        )
+    return tuple(f for f in FORMATS if f in asked | set(REQUIRED_FORMATS))
+
+
+def render_spec(
+    kind: str, name: str, args: tuple, fig_dir: str, formats: tuple[str, ...] = FORMATS
+) -> tuple[str, str]:
     """Draw one figure from its spec and save it (top-level so that workers can run it)."""
     if kind == "forest":
         fig = forest_for(*args)
@@ -164,14 +236,18 @@ def render_spec(kind: str, name: str, args: tuple, fig_dir: str) -> tuple[str, s
         fig = figs.prisma_flow(*args)
     else:  # pragma: no cover - the kinds are ours
         raise ValueError(kind)
-    return name, figs.save_figure(fig, fig_dir, name)
+    return name, figs.save_figure(fig, fig_dir, name, formats=formats)
 
 
-def analysis_figures(a: AnalysisResult, submit) -> None:
+FUNNEL_MIN_K = 5
+
+
+def analysis_figures(a: AnalysisResult, submit: Callable) -> None:
     """Submit the figures of one analysis: forest, subgroup forests, funnel, natural history."""
     if a.main is None:
         return
     sid, m = a.spec.id, a.spec.measure
+    scale = measure_scale(m)
     submit("forest", f"forest_{sid}", a.main, m)
     for sg in a.subgroups:
         if sg.result is not None:
@@ -180,195 +256,111 @@ def analysis_figures(a: AnalysisResult, submit) -> None:
     if a.robustness and a.main.result.k >= FUNNEL_MIN_K:
         tf = a.robustness.get("trim_and_fill")
         filled = None if isinstance(tf, str) else tf
-        xlabel = f"{_XLABEL.get(m, '')} ({m} scale)"
+        xlabel = f"{scale.analysis_label} ({m})"
         # significance contours around the null where the measure has one, else the pseudo
         # confidence region around the pooled estimate
-        submit("funnel", f"funnel_{sid}", a.main.result, filled, xlabel, m in _REFLINE)
+        submit("funnel", f"funnel_{sid}", a.main.result, filled, xlabel,
+               scale.null_value is not None)  # fmt: skip
     if a.natural_history is not None and len(a.natural_history):
         if a.spec.natural_history == "conversion":
             submit("nh_conversion", f"natural_history_{sid}", a.natural_history,
                    a.natural_history_pooled)  # fmt: skip
         else:
-            submit("nh_scores", f"natural_history_{sid}", a.natural_history, _XLABEL["MC"])
+            submit("nh_scores", f"natural_history_{sid}", a.natural_history,
+                   axis_label("MC"))  # fmt: skip
 
 
-def write_outputs(
+def write_review(
     review,
-    out: Path,
+    out: str | Path,
     *,
-    progress: Callable[[str], None] | None = None,
+    figures: Iterable[str] = REQUIRED_FORMATS,
     pdf: bool = False,
     renderer: FigureRenderer | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> list[str]:
-    """Write every output file of ``review`` under ``out``; return the relative paths.
+    """Write the report of ``review`` (a :class:`~sci_evidence.review.results.ReviewResult`)
+    into the folder ``out``; return the relative paths written.
 
-    ``renderer`` may already hold the analyses' figures (submitted while they were
-    computed); otherwise they are submitted here.
+    The folder is built beside ``out`` and swapped in when complete: on any failure or
+    interruption an existing ``out`` is left as it was and nothing partial remains.
+
+    Parameters
+    ----------
+    figures : iterable of {"svg", "png", "pdf"}
+        Figure files to save (SVG always; it is also inlined in ``report.html``).
+    pdf : bool
+        Also write ``report.pdf``.
+    renderer : FigureRenderer, optional
+        One made with :meth:`FigureRenderer.beside` that already draws the analyses'
+        figures (submitted while they were computed); its formats are used.
+    progress : callable, optional
+        ``progress(step)`` after the figures and after the page.
     """
-    out.mkdir(parents=True, exist_ok=True)
-    tab_dir = out / "tables"
-    tab_dir.mkdir(exist_ok=True)
-    if renderer is None:
-        renderer = FigureRenderer(out / "figures")
-        for a in review.analyses:
-            analysis_figures(a, renderer.submit)
+    t0 = time.perf_counter()
+    own = renderer is None
     try:
-        pooled_ids = sorted(
-            {s for a in review.analyses if a.main is not None for s in a.main.rows["study_id"]}
-        )
-        order = pooled_ids + [s for s in review.characteristics["study_id"] if s not in pooled_ids]
-        renderer.submit(
-            "rob_traffic_light", "rob_traffic_light", review.risk_of_bias, order,
-            review.study_labels,
-        )  # fmt: skip
-        renderer.submit("rob_summary", "rob_summary", review.risk_of_bias, order)
-        renderer.submit("prisma", "prisma_flow", review.prisma)
-        # tables and results.json are written while the workers draw
-        files: list[str] = []
-        tables = _tables(review)
-        for name, df in tables.items():
-            df.to_csv(tab_dir / f"{name}.csv", index=False)
-            files.append(f"tables/{name}.csv")
-        results = review.to_dict()
-        (out / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False), "utf-8")
-        files.append("results.json")
-        svgs = renderer.collect()
-    finally:
-        renderer.close()
+        with atomic_directory(out) as work:
+            if own:
+                renderer = FigureRenderer(work / "figures", formats=figures)
+                for a in review.analyses:
+                    analysis_figures(a, renderer.submit)
+            files = _write_into(review, work, renderer, pdf=pdf, progress=progress)
+            (work / "run_record.json").write_text(
+                json.dumps(
+                    {
+                        **review.record.to_dict(),
+                        "write_seconds": round(time.perf_counter() - t0, 3),
+                        "protocol": review.protocol.to_dict(),
+                        "files": files,
+                    },
+                    indent=2,
+                ),
+                encoding="utf-8",
+            )
+    except BaseException:
+        if renderer is not None:
+            renderer.close(cancel=True)
+        raise
+    return files
+
+
+def _write_into(review, work: Path, renderer: FigureRenderer, *, pdf, progress) -> list[str]:
+    pooled_ids = sorted(
+        {s for a in review.analyses if a.main is not None for s in a.main.rows["study_id"]}
+    )
+    order = pooled_ids + [s for s in review.characteristics["study_id"] if s not in pooled_ids]
+    renderer.submit(
+        "rob_traffic_light", "rob_traffic_light", review.risk_of_bias, order, review.study_labels
+    )
+    renderer.submit("rob_summary", "rob_summary", review.risk_of_bias, order)
+    renderer.submit("prisma", "prisma_flow", review.prisma)
+    # tables and results.json are written while the workers draw
+    results = results_document(review)
+    tables = tables_from_results(review, results)
+    files = write_tables(tables, work / "tables")
+    write_results_json(results, work / "results.json")
+    files.append("results.json")
+    svgs = renderer.collect()
+    if renderer.fig_dir != work / "figures":
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(work / "figures")
+        os.replace(renderer.fig_dir, work / "figures")
+        renderer.fig_dir, renderer._owns_dir = work / "figures", False
     files = renderer.files() + files
     if progress:
         progress("figures")
-    from sci_evidence.report.html import render_report
+    from sci_evidence.report.html import write_report
 
-    (out / "report.html").write_text(render_report(review, results, svgs, tables), "utf-8")
+    write_report(work / "report.html", review, results, svgs, tables, formats=renderer.formats)
     files.append("report.html")
     if progress:
         progress("report")
     if pdf:
         from sci_evidence.report.pdf import write_pdf
 
-        written = write_pdf(out, review, tables)
+        written = write_pdf(work, review, tables)
         if written:
             files.append(written)
     files.append("run_record.json")
     return files
-
-
-def _tables(review) -> dict[str, pd.DataFrame]:
-    t: dict[str, pd.DataFrame] = {}
-    t["study_characteristics"] = review.characteristics
-    rows = []
-    for a in review.analyses:
-        if a.main is None:
-            rows.append({"analysis_id": a.spec.id, "title": a.spec.title, "status": a.status})
-            continue
-        r = a.main.result
-        bt = (
-            back_transform(
-                a.spec.measure,
-                [r.estimate, r.ci_lb, r.ci_ub],
-                ni=a.main.rows["ni"].to_numpy(float) if a.spec.measure == "PFT" else None,
-            )
-            if a.spec.measure in TRANSFORMED_MEASURES
-            else [np.nan] * 3
-        )
-        rows.append(
-            {
-                "analysis_id": a.spec.id,
-                "title": a.spec.title,
-                "status": a.status,
-                "measure": a.spec.measure,
-                "k": r.k,
-                "estimate": r.estimate,
-                "ci_lb": r.ci_lb,
-                "ci_ub": r.ci_ub,
-                "pi_lb": r.pi_lb,
-                "pi_ub": r.pi_ub,
-                "tau2": r.tau2,
-                "I2": r.I2,
-                "Q": r.Q,
-                "Q_pval": r.Q_pval,
-                "estimate_bt": bt[0],
-                "ci_lb_bt": bt[1],
-                "ci_ub_bt": bt[2],
-                "certainty": a.grade.certainty if a.grade else "",
-            }
-        )
-    t["pooled_results"] = pd.DataFrame(rows)
-    srows = []
-    for a in review.analyses:
-        for sg in a.subgroups:
-            if sg.result is None:
-                srows.append(
-                    {
-                        "analysis_id": a.spec.id,
-                        "variable": sg.variable,
-                        "group": "",
-                        "note": sg.note,
-                        "caution": "; ".join(sg.cautions),
-                    }
-                )
-                continue
-            for g in sg.result.groups:
-                r = sg.result.results[g]
-                srows.append(
-                    {
-                        "analysis_id": a.spec.id,
-                        "variable": sg.variable,
-                        "group": g,
-                        "k": r.k,
-                        "estimate": r.estimate,
-                        "ci_lb": r.ci_lb,
-                        "ci_ub": r.ci_ub,
-                        "I2": r.I2,
-                        "Q_between": sg.result.Q_between,
-                        "Q_between_pval": sg.result.Q_between_pval,
-                        "caution": "fewer than 3 studies"
-                        if r.k < review.protocol.min_studies_subgroup
-                        else "",
-                    }
-                )
-    t["subgroups"] = pd.DataFrame(srows)
-    t["summary_of_findings"] = review.summary_of_findings()
-    t["natural_history_comparison"] = pd.concat(
-        [
-            a.natural_history.assign(analysis_id=a.spec.id)
-            for a in review.analyses
-            if a.natural_history is not None and len(a.natural_history)
-        ]
-        or [pd.DataFrame()],
-        ignore_index=True,
-    )
-    sw = []
-    for spec, res in review.syntheses:
-        sw.append(res.to_frame().assign(synthesis_id=spec.id))
-    t["swim_direction_of_effect"] = pd.concat(sw or [pd.DataFrame()], ignore_index=True)
-    t["swim_sign_tests"] = pd.DataFrame(
-        [
-            {
-                "synthesis_id": spec.id,
-                "title": spec.title,
-                "studies": res.n_studies,
-                "benefit": res.n_benefit,
-                "harm": res.n_harm,
-                "no_change": res.n_no_change,
-                "unclear": res.n_unclear,
-                "proportion_benefit": res.proportion,
-                "ci_lb": res.ci_lb,
-                "ci_ub": res.ci_ub,
-                "sign_test_p": res.p_value,
-            }
-            for spec, res in review.syntheses
-        ]
-    )
-    t["published_comparison"] = review.comparisons
-    t["serious_adverse_events"] = review.safety_events
-    t["excluded_studies"] = review.excluded
-    loo = []
-    for a in review.analyses:
-        v = a.robustness.get("leave_one_out") if a.robustness else None
-        if v is not None and not isinstance(v, str) and hasattr(v, "to_frame"):
-            loo.append(v.to_frame().reset_index().assign(analysis_id=a.spec.id))
-    if loo:
-        t["leave_one_out"] = pd.concat(loo, ignore_index=True)
-    return t

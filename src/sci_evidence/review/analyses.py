@@ -7,7 +7,8 @@ Everything here is computation; figures and files are made by :mod:`sci_evidence
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -15,68 +16,33 @@ import pandas as pd
 
 from sci_evidence import meta
 from sci_evidence.errors import DataWarning
-from sci_evidence.review import natural_history as nh
+from sci_evidence.meta.transforms import measure_scale
 from sci_evidence.review.grade import GradeAssessment, assess_certainty
-from sci_evidence.review.protocol import TRANSFORMED_MEASURES, AnalysisSpec, Protocol
-from sci_evidence.review.select import Selection, select_rows
+from sci_evidence.review.nh_comparison import conversion_comparison, score_comparison
+from sci_evidence.review.protocol import AnalysisSpec, Protocol
+from sci_evidence.review.results import (
+    RAW_COLUMNS,
+    AnalysisResult,
+    Fit,
+    SubgroupAnalysis,
+    back,
+)
+from sci_evidence.review.select import EvidenceIndex, select_rows
 
-#: Raw-number columns of each measure, as written to results.json.
-RAW_COLUMNS = {
-    "PLO": ("xi", "ni"),
-    "PFT": ("xi", "ni"),
-    "PR": ("xi", "ni"),
-    "PAS": ("xi", "ni"),
-    "RR": ("ai", "n1i", "ci", "n2i"),
-    "RD": ("ai", "n1i", "ci", "n2i"),
-    "OR": ("ai", "n1i", "ci", "n2i"),
-    "MD": ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
-    "SMD": ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
-    "MC": ("m1i", "m2i", "sd1i", "sd2i", "ni", "ri", "mi", "sdi"),
-    "MN": ("mi", "sdi", "ni"),
-}
-NULL_VALUE = {"RR": 0.0, "OR": 0.0, "RD": 0.0, "MD": 0.0, "SMD": 0.0, "MC": 0.0, "MN": 0.0}
+__all__ = ["AnalysisResult", "Fit", "SubgroupAnalysis", "back", "effect_text", "run_analysis"]
 
 
-@dataclass(frozen=True)
-class Fit:
-    """A pooled fit with the rows it used (``rows`` carries ``yi``, ``vi``)."""
-
-    id: str
-    kind: str  # "main", "sensitivity", "subgroup"
-    title: str
-    rows: pd.DataFrame
-    result: Any  # PoolResult
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class SubgroupAnalysis:
-    variable: str
-    result: Any | None  # SubgroupResult
-    cautions: tuple[str, ...] = ()
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class AnalysisResult:
-    """Everything computed for one protocol analysis."""
-
-    spec: AnalysisSpec
-    status: str  # "pooled", "single study", "no data"
-    selection: Selection
-    main: Fit | None = None
-    subgroups: tuple[SubgroupAnalysis, ...] = ()
-    regressions: dict = field(default_factory=dict)  # moderator → PoolResult or str
-    sensitivity: dict = field(default_factory=dict)  # name → Fit or str (why not run)
-    robustness: dict = field(default_factory=dict)  # name → result object or str
-    natural_history: pd.DataFrame | None = None
-    natural_history_pooled: dict | None = None
-    grade: GradeAssessment | None = None
-    notes: tuple[str, ...] = ()
-
-    @property
-    def k(self) -> int:
-        return 0 if self.main is None else self.main.result.k
+@contextmanager
+def recorded_warnings(step: str, sink: list[tuple[str, str]]) -> Iterator[None]:
+    """Run a fit and keep every warning it raises as ``(step, message)`` in ``sink`` (once
+    each), so that the report shows it beside the analysis; exceptions propagate."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        item = (step, f"{w.category.__name__}: {w.message}")
+        if item not in sink:
+            sink.append(item)
 
 
 def effect_rows(rows: pd.DataFrame, spec: AnalysisSpec) -> pd.DataFrame:
@@ -181,7 +147,14 @@ def _why_no_rows(evidence, spec: AnalysisSpec, sel) -> str:
     )
 
 
-def run_analysis(evidence, spec: AnalysisSpec, protocol: Protocol, *, rob=None) -> AnalysisResult:
+def run_analysis(
+    evidence,
+    spec: AnalysisSpec,
+    protocol: Protocol,
+    *,
+    rob=None,
+    index: EvidenceIndex | None = None,
+) -> AnalysisResult:
     """Run one protocol analysis over the evidence base.
 
     Parameters
@@ -191,9 +164,13 @@ def run_analysis(evidence, spec: AnalysisSpec, protocol: Protocol, *, rob=None) 
     protocol : Protocol
     rob : dict, optional
         study_id → overall risk-of-bias judgement (``low``, ``some_concerns``, ``high``…).
+    index : EvidenceIndex, optional
+        :meth:`EvidenceIndex.of` ``evidence`` (made here when not given; a review makes it
+        once for all its analyses).
     """
     rob = rob or {}
-    sel = select_rows(evidence, spec, protocol.inclusion)
+    index = EvidenceIndex.of(evidence) if index is None else index
+    sel = select_rows(evidence, spec, protocol.inclusion, index=index)
     notes: list[str] = []
     if sel.rows.empty:
         return AnalysisResult(spec, "no data", sel, notes=(_why_no_rows(evidence, spec, sel),))
@@ -207,17 +184,22 @@ def run_analysis(evidence, spec: AnalysisSpec, protocol: Protocol, *, rob=None) 
     res = fit_rows(rows, spec, protocol)
     main = Fit(spec.id, "main", spec.title, rows, res)
 
-    subgroups = tuple(_subgroup(rows, spec, protocol, v) for v in spec.subgroups)
-    regressions = {m: _regression(rows, spec, protocol, m) for m in spec.moderators}
+    warned: list[tuple[str, str]] = []
+    fit_conditions("main analysis", res, warned)
+    subgroups = tuple(_subgroup(rows, spec, protocol, v, warned) for v in spec.subgroups)
+    regressions = {m: _regression(rows, spec, protocol, m, warned) for m in spec.moderators}
     sensitivity = {
-        s: _sensitivity(evidence, rows, spec, protocol, s, rob) for s in spec.sensitivity
+        s: _sensitivity(evidence, rows, spec, protocol, s, rob, index) for s in spec.sensitivity
     }
-    robustness = _robustness(res, rows) if spec.robustness else {}
+    for name, fit in sensitivity.items():
+        if isinstance(fit, Fit):
+            fit_conditions(f"sensitivity: {name}", fit.result, warned)
+    robustness = _robustness(res, rows, warned) if spec.robustness else {}
     nh_table = nh_pooled = None
     if spec.natural_history == "conversion":
-        nh_table, nh_pooled = _nh_conversion(evidence, rows, res, protocol)
+        nh_table, nh_pooled = conversion_comparison(evidence, rows, res, protocol)
     elif spec.natural_history == "scores":
-        nh_table, nh_pooled = _nh_scores(evidence, rows, res, spec, protocol)
+        nh_table, nh_pooled = score_comparison(evidence, rows, res, spec, protocol)
     grade = _grade(spec, protocol, rows, res, robustness, rob)
     return AnalysisResult(
         spec=spec,
@@ -232,10 +214,20 @@ def run_analysis(evidence, spec: AnalysisSpec, protocol: Protocol, *, rob=None) 
         natural_history_pooled=nh_pooled,
         grade=grade,
         notes=tuple(notes),
+        warnings=tuple(warned),
     )
 
 
-def _subgroup(rows, spec, protocol, variable) -> SubgroupAnalysis:
+def fit_conditions(step: str, res, sink: list[tuple[str, str]]) -> None:
+    """Record what a fit's numbers say about it: a τ² search that did not converge, and τ²
+    estimated at the boundary of its range (0) by a random-effects estimator."""
+    if not res.converged:
+        sink.append((step, f"the τ² search did not converge ({res.n_iter} iterations)"))
+    if res.method not in ("EE", "FE") and res.k > 1 and res.tau2 == 0:
+        sink.append((step, "τ² estimated at the boundary (0): no heterogeneity beyond chance"))
+
+
+def _subgroup(rows, spec, protocol, variable, warned) -> SubgroupAnalysis:
     groups = rows[variable].astype(str).to_numpy()
     counts = pd.Series(groups).value_counts()
     lim = protocol.min_studies_subgroup
@@ -246,8 +238,8 @@ def _subgroup(rows, spec, protocol, variable) -> SubgroupAnalysis:
     )
     if len(counts) < 2:
         return SubgroupAnalysis(variable, None, cautions, f"one level only ({counts.index[0]})")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    step = f"subgroups by {variable}"
+    with recorded_warnings(step, warned):
         res = meta.subgroups(
             rows["yi"].to_numpy(float),
             rows["vi"].to_numpy(float),
@@ -258,18 +250,26 @@ def _subgroup(rows, spec, protocol, variable) -> SubgroupAnalysis:
             labels=list(rows["label"]),
             measure=spec.measure,
         )
+    for g in res.groups:
+        fit_conditions(f"{step}: {g}", res.results[g], warned)
     return SubgroupAnalysis(variable, res, cautions)
 
 
-def _regression(rows, spec, protocol, moderator):
+def _regression(rows, spec, protocol, moderator, warned):
     x = rows[moderator].to_numpy(float)
     ok = np.isfinite(x)
     if ok.sum() < 3 or np.unique(x[ok]).size < 2:
         return f"not run: {int(ok.sum())} studies with a known {moderator} (needs 3 and 2 values)"
     r = rows[ok]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return meta.pool(
+    step = f"meta-regression on {moderator}"
+    if (~ok).any():
+        names = list(map(str, rows.loc[~ok, "label"]))
+        left = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        n = int((~ok).sum())
+        what = "study" if n == 1 else "studies"
+        warned.append((step, f"{n} {what} without a known {moderator} left out: {left}"))
+    with recorded_warnings(step, warned):
+        res = meta.pool(
             r["yi"].to_numpy(float),
             r["vi"].to_numpy(float),
             mods={moderator: x[ok]},
@@ -279,9 +279,11 @@ def _regression(rows, spec, protocol, moderator):
             labels=list(r["label"]),
             measure=spec.measure,
         )
+    fit_conditions(step, res, warned)
+    return res
 
 
-def _sensitivity(evidence, rows, spec, protocol, name, rob):
+def _sensitivity(evidence, rows, spec, protocol, name, rob, index):
     fid = f"{spec.id}:{name}"
     if name == "fixed_effect":
         return Fit(
@@ -311,7 +313,7 @@ def _sensitivity(evidence, rows, spec, protocol, name, rob):
                 exclude_combination_products=False,
             ),
         )
-        sel = select_rows(evidence, spec, relaxed.inclusion)
+        sel = select_rows(evidence, spec, relaxed.inclusion, index=index)
         r = _usable_rows(effect_rows(sel.rows, spec)) if len(sel.rows) else sel.rows
         if len(r) == len(rows):
             return "not run: no study was excluded by a flag"
@@ -323,30 +325,30 @@ def _sensitivity(evidence, rows, spec, protocol, name, rob):
     return Fit(fid, "sensitivity", title, r, fit_rows(r, spec, protocol))
 
 
-def _robustness(res, rows) -> dict:
-    """Bias and influence diagnostics (k ≥ 3); each entry is a result or why it is absent."""
+def _robustness(res, rows, warned) -> dict:
+    """Bias and influence diagnostics (k ≥ 3); each entry is a result or why it is absent.
+
+    Warnings are recorded with the analysis; an exception is a bug and propagates.
+    """
     out: dict[str, Any] = {}
     k = res.k
     steps = {
-        "egger": (meta.egger_test, {}),
-        "trim_and_fill": (meta.trim_and_fill, {}),
-        "leave_one_out": (meta.leave_one_out, {}),
-        "influence": (meta.influence, {}),
-        "cumulative": (meta.cumulative, {}),
+        "egger": meta.egger_test,
+        "trim_and_fill": meta.trim_and_fill,
+        "leave_one_out": meta.leave_one_out_result,
+        "influence": meta.influence,
+        "cumulative": meta.cumulative,
     }
-    for name, (fn, kw) in steps.items():
+    for name, fn in steps.items():
         if k < 3:
             out[name] = f"not run: k = {k} (< 3)"
             continue
+        kw = {}
         if name == "cumulative":
             # a sort key (as metafor's cumulative(order=year)); unknown years go last
             kw = {"order": rows["year"].fillna(9999).to_numpy(float)}
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                out[name] = fn(res, **kw)
-        except Exception as exc:  # a diagnostic must not sink the review; say why
-            out[name] = f"failed: {type(exc).__name__}: {exc}"
+        with recorded_warnings(name.replace("_", " "), warned):
+            out[name] = fn(res, **kw)
     return out
 
 
@@ -368,7 +370,7 @@ def _grade(spec, protocol, rows, res, robustness, rob) -> GradeAssessment:
         n = int(rows["ni"].sum())
     else:
         n = int(rows.get("n1i", 0).sum() + rows.get("n2i", 0).sum())
-    null = NULL_VALUE.get(spec.measure) if spec.design == "controlled" else None
+    null = measure_scale(spec.measure).analysis_null if spec.design == "controlled" else None
     return assess_certainty(
         analysis_id=spec.id,
         outcome=spec.title,
@@ -387,194 +389,14 @@ def _grade(spec, protocol, rows, res, robustness, rob) -> GradeAssessment:
     )
 
 
-def back(measure: str, values, rows: pd.DataFrame | None = None):
-    """Back-transformed values (identity for untransformed measures)."""
-    if measure not in TRANSFORMED_MEASURES:
-        return np.asarray(values, dtype=float)
-    ni = rows["ni"].to_numpy(float) if (measure == "PFT" and rows is not None) else None
-    return meta.back_transform(measure, np.asarray(values, dtype=float), ni=ni)
-
-
 def effect_text(res, measure: str, rows: pd.DataFrame) -> str:
     est, lo, hi = back(measure, [res.estimate, res.ci_lb, res.ci_ub], rows)
     pct = int(round(res.level * 100))
-    if measure in ("PLO", "PFT", "PR", "PAS"):
+    scale = measure_scale(measure)
+    if scale.scale == "proportion":
         return f"{100 * est:.1f}% ({pct}% CI {100 * lo:.1f}–{100 * hi:.1f}%)"
-    if measure in ("RR", "OR"):
+    if scale.scale == "ratio":
         return f"{measure} {est:.2f} ({pct}% CI {lo:.2f}–{hi:.2f})"
     if measure == "RD":
         return f"RD {100 * est:.1f} percentage points ({pct}% CI {100 * lo:.1f} to {100 * hi:.1f})"
     return f"{est:.2f} points ({pct}% CI {lo:.2f} to {hi:.2f})"
-
-
-# ------------------------------------------------------------------ natural history
-
-
-def _nh_conversion(evidence, rows, res, protocol):
-    table = evidence.natural_history_conversion
-    recs = []
-    for _, r in rows.iterrows():
-        rate, note = nh.study_expected_conversion(
-            table,
-            grade_counts=r["grade_counts"],
-            level_group=r["level_group"],
-            injury_phase=r["injury_phase"],
-        )
-        x, n = int(r["xi"]), int(r["ni"])
-        if rate is not None:
-            ex = nh.excess_over_expected(x, n, rate, level=protocol.level)
-            lo, hi = ex.ci_lb + rate, ex.ci_ub + rate
-            recs.append(
-                {
-                    "study_id": r["study_id"],
-                    "label": r["label"],
-                    "injury_phase": r["injury_phase"],
-                    "baseline_group": r["baseline_group"],
-                    "xi": x,
-                    "ni": n,
-                    "observed": x / n,
-                    "ci_lb": lo,
-                    "ci_ub": hi,
-                    "expected": rate,
-                    "excess": ex.excess,
-                    "excess_lb": ex.ci_lb,
-                    "excess_ub": ex.ci_ub,
-                    "pval": ex.pval,
-                    "note": note,
-                }
-            )
-        else:
-            ex = nh.excess_over_expected(x, n, 0.5, level=protocol.level)
-            recs.append(
-                {
-                    "study_id": r["study_id"],
-                    "label": r["label"],
-                    "injury_phase": r["injury_phase"],
-                    "baseline_group": r["baseline_group"],
-                    "xi": x,
-                    "ni": n,
-                    "observed": x / n,
-                    "ci_lb": ex.ci_lb + 0.5,
-                    "ci_ub": ex.ci_ub + 0.5,
-                    "expected": np.nan,
-                    "excess": np.nan,
-                    "excess_lb": np.nan,
-                    "excess_ub": np.nan,
-                    "pval": np.nan,
-                    "note": note,
-                }
-            )
-    t = pd.DataFrame(recs)
-    known = t["expected"].notna().to_numpy()
-    pooled = None
-    if known.any():
-        w = np.asarray(res.weights, dtype=float)[known]
-        expected = float(np.sum(w * t.loc[known, "expected"]) / np.sum(w))
-        est, lo, hi = back(res.measure, [res.estimate, res.ci_lb, res.ci_ub], rows)
-        pooled = {
-            "observed": float(est),
-            "ci_lb": float(lo),
-            "ci_ub": float(hi),
-            "expected": expected,
-            "excess": float(est - expected),
-            "excess_lb": float(lo - expected),
-            "excess_ub": float(hi - expected),
-            "by_phase": {
-                ph: {
-                    "k": int(len(g)),
-                    "observed_events": int(g["xi"].sum()),
-                    "n": int(g["ni"].sum()),
-                    "expected_mean": float(g["expected"].mean())
-                    if g["expected"].notna().any()
-                    else None,
-                }
-                for ph, g in t.groupby("injury_phase")
-            },
-        }
-    return t, pooled
-
-
-_SCORE_LABEL = {
-    "motor_total": "ASIA motor score",
-    "lt_total": "light touch",
-    "pp_total": "pin prick",
-}
-
-
-def _nh_scores(evidence, rows, res, spec, protocol):
-    from scipy import stats
-
-    z = stats.norm.ppf(0.5 + protocol.level / 2)
-    scores = evidence.natural_history_scores
-    recs = []
-    for _, r in rows.iterrows():
-        phase = r["injury_phase"]
-        tsi = r.get("time_since_injury_months")
-        if pd.notna(tsi):
-            start_wk = float(tsi) * nh.WEEKS_PER_MONTH
-        else:
-            start_wk = {"acute": 2.0, "subacute": 12.0, "chronic": 60.0}.get(phase, 2.0)
-        fu = r.get("timepoint_months")
-        fu = r.get("follow_up_months") if pd.isna(fu) else fu
-        fu = 6.0 if (fu is None or pd.isna(fu)) else float(fu)
-        end_wk = start_wk + fu * nh.WEEKS_PER_MONTH
-        grades = [g for g, c in r["grade_counts"].items() if c]
-        grade = max(grades, key=lambda g: r["grade_counts"][g]) if grades else "A"
-        ec = nh.expected_score_change(
-            scores,
-            outcome=spec.outcome,
-            baseline_grade=grade,
-            level_group=r["level_group"],
-            week_from=start_wk,
-            week_to=end_wk,
-        )
-        se = float(np.sqrt(r["vi"]))
-        rec = {
-            "study_id": r["study_id"],
-            "label": r["label"],
-            "injury_phase": phase,
-            "baseline_grade": grade,
-            "observed": r["yi"],
-            "ci_lb": r["yi"] - z * se,
-            "ci_ub": r["yi"] + z * se,
-            "week_from": ec.week_from,
-            "week_to": ec.week_to,
-            "expected": ec.change,
-            "note": ec.note or "",
-        }
-        if ec.change is not None:
-            ese = ec.se or 0.0
-            tot = float(np.sqrt(r["vi"] + ese**2))
-            rec |= {
-                "expected_lb": ec.change - z * ese,
-                "expected_ub": ec.change + z * ese,
-                "excess": r["yi"] - ec.change,
-                "excess_lb": r["yi"] - ec.change - z * tot,
-                "excess_ub": r["yi"] - ec.change + z * tot,
-            }
-        else:
-            rec |= {
-                "expected": np.nan,
-                "expected_lb": np.nan,
-                "expected_ub": np.nan,
-                "excess": np.nan,
-                "excess_lb": np.nan,
-                "excess_ub": np.nan,
-            }
-        recs.append(rec)
-    t = pd.DataFrame(recs)
-    known = t["expected"].notna().to_numpy()
-    pooled = None
-    if known.any():
-        w = np.asarray(res.weights, dtype=float)[known]
-        expected = float(np.sum(w * t.loc[known, "expected"]) / np.sum(w))
-        pooled = {
-            "observed": res.estimate,
-            "ci_lb": res.ci_lb,
-            "ci_ub": res.ci_ub,
-            "expected": expected,
-            "excess": res.estimate - expected,
-            "excess_lb": res.ci_lb - expected,
-            "excess_ub": res.ci_ub - expected,
-        }
-    return t, pooled

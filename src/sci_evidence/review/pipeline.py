@@ -1,10 +1,12 @@
-"""The review: a protocol run over the evidence base, written as a reproducible report.
+"""The review: a protocol run over the evidence base, computed into typed, frozen results.
 
-``run_review(evidence, protocol, out_dir)`` computes every analysis of the protocol
+``run_review(evidence, protocol)`` computes every analysis of the protocol
 (:mod:`sci_evidence.review.analyses`), the structured syntheses, the safety listing, the
 study characteristics, the PRISMA counts, the GRADE table and the comparison with the
-published meta-analyses, then hands the result to :mod:`sci_evidence.report` which writes
-``report.html``, the figures, the tables and ``results.json``.
+published meta-analyses, and returns a :class:`~sci_evidence.review.results.ReviewResult`.
+Nothing is written or drawn here: :func:`sci_evidence.report.writer.write_review` writes the
+report, and a caller that wants figures drawn while the rest computes passes a callback as
+``on_analysis`` (``sci-evidence review`` passes the figure renderer's).
 """
 
 from __future__ import annotations
@@ -14,88 +16,28 @@ import json
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from sci_evidence import __version__
-from sci_evidence.report.figures.prisma import PrismaCounts
-from sci_evidence.review.analyses import AnalysisResult, back, run_analysis
-from sci_evidence.review.grade import summary_of_findings
-from sci_evidence.review.protocol import Protocol, SynthesisSpec
-from sci_evidence.review.select import excluded_flags, study_exclusions, study_labels
+from sci_evidence.meta.transforms import measure_scale
+from sci_evidence.review.analyses import run_analysis
+from sci_evidence.review.protocol import Protocol
+from sci_evidence.review.results import (
+    AnalysisResult,
+    PrismaCounts,
+    ReviewResult,
+    RunRecord,
+    back,
+)
+from sci_evidence.review.select import EvidenceIndex, excluded_flags, study_exclusions
 from sci_evidence.review.swim_tables import direction_rows
-from sci_evidence.review.synthesis import SignTestResult, vote_count
+from sci_evidence.review.synthesis import vote_count
+
+__all__ = ["ReviewResult", "RunRecord", "check_protocol_against_evidence", "run_review"]
 
 Progress = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """What is needed to reproduce the run exactly."""
-
-    software_version: str
-    data_hash: str
-    data_origin: str
-    protocol_source: str
-    protocol_hash: str
-    seeds: dict
-    started_utc: str
-    python: str
-    numpy: str
-    pandas: str
-    scipy: str
-    matplotlib: str
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class ReviewResult:
-    """Everything the review computed; ``files`` lists what was written (relative paths)."""
-
-    protocol: Protocol
-    record: RunRecord
-    analyses: tuple[AnalysisResult, ...]
-    syntheses: tuple[tuple[SynthesisSpec, SignTestResult], ...]
-    comparisons: pd.DataFrame
-    characteristics: pd.DataFrame
-    safety_events: pd.DataFrame
-    excluded: pd.DataFrame
-    prisma: PrismaCounts
-    risk_of_bias: pd.DataFrame
-    study_labels: dict
-    out_dir: Path
-    files: tuple[str, ...] = field(default=())
-
-    def analysis(self, analysis_id: str) -> AnalysisResult:
-        for a in self.analyses:
-            if a.spec.id == analysis_id:
-                return a
-        raise KeyError(analysis_id)
-
-    def summary_of_findings(self) -> pd.DataFrame:
-        return summary_of_findings([a.grade for a in self.analyses if a.grade is not None])
-
-    def summary(self) -> str:
-        lines = [f"{self.protocol.title}", f"data hash {self.record.data_hash[:12]}"]
-        for a in self.analyses:
-            if a.main is None:
-                lines.append(f"  {a.spec.id}: {a.status}")
-            else:
-                lines.append(
-                    f"  {a.spec.id}: k={a.k}, {a.grade.effect}, certainty {a.grade.certainty}"
-                )
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict:
-        from sci_evidence.review.results_json import results_dict
-
-        return results_dict(self)
 
 
 def _plain_strings(evidence):
@@ -186,13 +128,11 @@ def overall_rob(rob: pd.DataFrame) -> dict[str, str]:
 def run_review(
     evidence,
     protocol: Protocol,
-    out_dir: str | Path,
     *,
+    on_analysis: Callable[[AnalysisResult], None] | None = None,
     progress: Progress | None = None,
-    write: bool = True,
-    pdf: bool = False,
 ) -> ReviewResult:
-    """Run the protocol over the evidence base and write the report.
+    """Run the protocol over the evidence base.
 
     Parameters
     ----------
@@ -200,27 +140,23 @@ def run_review(
         From :func:`sci_evidence.evidence.load_evidence`.
     protocol : Protocol
         From :func:`sci_evidence.review.protocol.load_protocol`.
-    out_dir : str or Path
-        Output directory (created). ``report.html``, ``results.json``, ``run_record.json``,
-        ``figures/*.{png,svg,pdf}`` and ``tables/*.csv`` are written there.
+    on_analysis : callable, optional
+        ``on_analysis(analysis_result)`` is called as soon as each analysis is computed
+        (e.g. to draw its figures while the next ones compute).
     progress : callable, optional
         ``progress(step_name, done, total)`` is called as the run proceeds.
-    write : bool, default True
-        Write the files (False: compute only, for tests).
-    pdf : bool, default False
-        Also write ``report.pdf`` (see :func:`sci_evidence.report.pdf.write_pdf`).
 
     Returns
     -------
     ReviewResult
+        Frozen; ``record.seconds`` is the computing time.
     """
     t0 = time.perf_counter()
-    out = Path(out_dir)
     check_protocol_against_evidence(evidence, protocol)
     evidence = _plain_strings(evidence)
     # Nothing random runs in the default review; any random step takes a Generator seeded
     # from protocol.seed, and the seeds are recorded in the run record.
-    n_steps = len(protocol.analyses) + len(protocol.syntheses) + 3
+    n_steps = len(protocol.analyses) + len(protocol.syntheses) + 1
     step = 0
 
     def tick(name: str) -> None:
@@ -230,27 +166,18 @@ def run_review(
             progress(name, step, n_steps)
 
     rob = overall_rob(evidence.risk_of_bias)
-    renderer = None
-    if write:
-        from sci_evidence.report.writer import FigureRenderer, analysis_figures
-
-        # workers draw each analysis' figures while the next analyses are computed
-        renderer = FigureRenderer(out / "figures")
+    index = EvidenceIndex.of(evidence)
+    labels = index.labels
     analyses = []
-    try:
-        for spec in protocol.analyses:
-            a = run_analysis(evidence, spec, protocol, rob=rob)
-            analyses.append(a)
-            if renderer is not None:
-                analysis_figures(a, renderer.submit)
-            tick(f"analysis {spec.id}")
-    except BaseException:
-        if renderer is not None:
-            renderer.close()
-        raise
-    labels = study_labels(evidence.studies)
+    for spec in protocol.analyses:
+        a = run_analysis(evidence, spec, protocol, rob=rob, index=index)
+        analyses.append(a)
+        if on_analysis is not None:
+            on_analysis(a)
+        tick(f"analysis {spec.id}")
     syntheses = []
-    excl_ids = set(study_exclusions(evidence.studies, protocol.inclusion)["study_id"])
+    excluded = study_exclusions(evidence.studies, protocol.inclusion)
+    excl_ids = set(excluded["study_id"])
     for syn in protocol.syntheses:
         table = direction_rows(evidence.outcomes, evidence.arms, syn.outcomes, labels)
         table = table[~table["study_id"].isin(excl_ids)].reset_index(drop=True)
@@ -259,7 +186,6 @@ def run_review(
     comparisons = published_comparison(evidence.published_pooled, analyses, protocol)
     characteristics = study_characteristics(evidence, labels, excl_ids)
     safety = safety_listing(evidence, labels)
-    excluded = study_exclusions(evidence.studies, protocol.inclusion)
     excluded["label"] = [labels.get(s, s) for s in excluded["study_id"]]
     prisma = prisma_counts(evidence, analyses, protocol)
     tick("tables")
@@ -278,8 +204,9 @@ def run_review(
         pandas=pd.__version__,
         scipy=__import__("scipy").__version__,
         matplotlib=__import__("matplotlib").__version__,
+        seconds=round(time.perf_counter() - t0, 3),
     )
-    result = ReviewResult(
+    return ReviewResult(
         protocol=protocol,
         record=record,
         analyses=tuple(analyses),
@@ -291,26 +218,7 @@ def run_review(
         prisma=prisma,
         risk_of_bias=evidence.risk_of_bias,
         study_labels=labels,
-        out_dir=out,
     )
-    if not write:
-        return result
-    from dataclasses import replace
-
-    from sci_evidence.report.writer import write_outputs
-
-    result = replace(result, record=replace(record, seconds=time.perf_counter() - t0))
-    files = write_outputs(result, out, progress=lambda name: tick(name), pdf=pdf, renderer=renderer)
-    seconds = time.perf_counter() - t0
-    result = replace(result, record=replace(record, seconds=round(seconds, 3)), files=tuple(files))
-    (out / "run_record.json").write_text(
-        json.dumps(
-            {**result.record.to_dict(), "protocol": protocol.to_dict(), "files": list(files)},
-            indent=2,
-        ),
-        encoding="utf-8",
-    )
-    return result
 
 
 def published_comparison(published: pd.DataFrame, analyses, protocol: Protocol) -> pd.DataFrame:
@@ -384,8 +292,10 @@ def _explain(a: AnalysisResult, p: pd.Series, note: str, diff) -> str:
     if str(p.get("population", "")):
         parts.append(f"their population: {p['population']}")
     measure = str(p["measure"])
-    ours = {"PLO": "proportion", "PFT": "proportion", "RR": "RR", "MD": "MD"}.get(a.spec.measure)
-    if measure and ours and measure not in (ours, "WMD" if ours == "MD" else ours):
+    # published reviews name a pooled proportion "proportion", a mean difference also "WMD"
+    scale = measure_scale(a.spec.measure).scale
+    ours = "proportion" if scale == "proportion" else a.spec.measure
+    if measure and measure not in (ours, "WMD" if ours == "MD" else ours):
         parts.append(f"measure {measure} there vs {ours} here")
     if note:
         parts.append(note)
@@ -394,20 +304,24 @@ def _explain(a: AnalysisResult, p: pd.Series, note: str, diff) -> str:
 
 def study_characteristics(evidence, labels: dict, excluded: set[str]) -> pd.DataFrame:
     """Table of study characteristics: one row per study (treated arm's population)."""
-    arms = evidence.arms
+    # one pass over the arms (records by study and role), not one filter per study
+    by_role: dict[tuple, list[dict]] = {}
+    for r in evidence.arms.to_dict(orient="records"):
+        by_role.setdefault((r["study_id"], r["role"]), []).append(r)
     rows = []
-    for _, s in evidence.studies.iterrows():
-        t = arms[(arms["study_id"] == s["study_id"]) & (arms["role"] == "treated")]
-        c = arms[(arms["study_id"] == s["study_id"]) & (arms["role"] == "control")]
-        a = t.iloc[0] if len(t) else pd.Series(dtype=object)
+    for s in evidence.studies.to_dict(orient="records"):
+        sid = s["study_id"]
+        t = by_role.get((sid, "treated"), [])
+        c = by_role.get((sid, "control"), [])
+        a = t[0] if t else {}
         rows.append(
             {
-                "study_id": s["study_id"],
-                "study": labels.get(s["study_id"], s["study_id"]),
+                "study_id": sid,
+                "study": labels.get(sid, sid),
                 "design": s["design"],
                 "country": s.get("country", ""),
-                "n_treated": int(t["n"].sum()) if len(t) and t["n"].notna().any() else None,
-                "n_control": int(c["n"].sum()) if len(c) and c["n"].notna().any() else None,
+                "n_treated": _sum_n(t),
+                "n_control": _sum_n(c),
                 "cell_source": a.get("cell_source", ""),
                 "auto_allo": a.get("auto_allo", ""),
                 "route": a.get("route", ""),
@@ -418,10 +332,16 @@ def study_characteristics(evidence, labels: dict, excluded: set[str]) -> pd.Data
                 "baseline_AIS": a.get("baseline_ais_verbatim", ""),
                 "follow_up": a.get("follow_up_verbatim", ""),
                 "flags": s.get("flags", ""),
-                "in_analyses": "no (excluded by rule)" if s["study_id"] in excluded else "yes",
+                "in_analyses": "no (excluded by rule)" if sid in excluded else "yes",
             }
         )
     return pd.DataFrame(rows)
+
+
+def _sum_n(arms: list[dict]) -> int | None:
+    """Patients over arms (missing n counted as 0); None when no arm states n."""
+    known = [a["n"] for a in arms if pd.notna(a["n"])]
+    return int(sum(known)) if known else None
 
 
 def safety_listing(evidence, labels: dict) -> pd.DataFrame:
@@ -470,8 +390,8 @@ def prisma_counts(evidence, analyses, protocol: Protocol) -> PrismaCounts:
         )
     flags = excluded_flags(protocol.inclusion)
     by_flag: dict[str, int] = {}
-    for _, s in evidence.studies.iterrows():
-        hit = sorted({f for f in str(s["flags"]).split(";") if f} & flags)
+    for study_flags in evidence.studies["flags"]:
+        hit = sorted({f for f in str(study_flags).split(";") if f} & flags)
         if hit:
             by_flag[hit[0]] = by_flag.get(hit[0], 0) + 1
     pooled = set()

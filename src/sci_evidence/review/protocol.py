@@ -20,8 +20,6 @@ from sci_evidence.errors import InputError
 SINGLE_ARM_MEASURES = ("PLO", "PFT", "PR", "PAS", "MC", "MN")
 CONTROLLED_MEASURES = ("RR", "RD", "OR", "MD", "SMD")
 MEASURES = SINGLE_ARM_MEASURES + CONTROLLED_MEASURES
-#: Measures whose pooled value is on a transformed scale and is back-transformed for display.
-TRANSFORMED_MEASURES = ("PLO", "PFT", "PAS", "RR", "OR")
 METHODS = ("REML", "ML", "DL", "PM", "HE", "SJ", "HS", "EB", "FE", "EE")
 TESTS = ("z", "t", "knha")
 DESIGNS = ("single_arm", "controlled")
@@ -313,24 +311,34 @@ def load_protocol(path: str | Path | None = None) -> Protocol:
 
 def parse_protocol(text: str, *, fmt: str = "toml", source: str = "<string>") -> Protocol:
     """Parse and validate protocol text (``fmt`` is ``"toml"`` or ``"yaml"``)."""
+    if fmt not in ("toml", "yaml"):
+        raise ValueError(f"fmt must be 'toml' or 'yaml', got {fmt!r}")
+    try:
+        raw = _parse(text, fmt, source)
+        if not isinstance(raw, dict):
+            raise InputError("a protocol must be a table of keys", file=source)
+        return _Reader(source).protocol(raw)
+    except RecursionError:
+        # the parsers recurse once per level of nesting: a hostile file must not crash
+        raise InputError(
+            f"the protocol is nested too deeply to be a protocol (not valid {fmt.upper()})",
+            file=source,
+        ) from None
+
+
+def _parse(text: str, fmt: str, source: str) -> Any:
     if fmt == "toml":
         try:
-            raw = tomllib.loads(text)
+            return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise InputError(f"not valid TOML: {exc}", file=source) from None
-    elif fmt == "yaml":
-        import yaml
+    import yaml
 
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            msg = " ".join(str(exc).split())
-            raise InputError(f"not valid YAML: {msg}", file=source) from None
-    else:
-        raise ValueError(f"fmt must be 'toml' or 'yaml', got {fmt!r}")
-    if not isinstance(raw, dict):
-        raise InputError("a protocol must be a table of keys", file=source)
-    return _Reader(source).protocol(raw)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        msg = " ".join(str(exc).split())
+        raise InputError(f"not valid YAML: {msg}", file=source) from None
 
 
 class _Reader:

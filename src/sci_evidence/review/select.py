@@ -62,11 +62,12 @@ def excluded_flags(rules: InclusionRules) -> set[str]:
 def study_exclusions(studies: pd.DataFrame, rules: InclusionRules) -> pd.DataFrame:
     """Studies excluded by the protocol's inclusion rules, with the flag that excluded them."""
     bad = excluded_flags(rules)
+    flags = studies["flags"] if "flags" in studies.columns else [""] * len(studies)
     rows = []
-    for _, s in studies.iterrows():
-        hit = sorted(_flags(s.get("flags", "")) & bad)
+    for sid, f in zip(studies["study_id"], flags, strict=True):
+        hit = sorted(_flags(f) & bad)
         if hit:
-            rows.append({"study_id": s["study_id"], "reason": ";".join(hit)})
+            rows.append({"study_id": sid, "reason": ";".join(hit)})
     return pd.DataFrame(rows, columns=["study_id", "reason"])
 
 
@@ -74,7 +75,8 @@ def study_labels(studies: pd.DataFrame) -> dict[str, str]:
     """study_id → "Author Year" (a letter appended when two studies share a label); the
     stored ``label`` column where the evidence base has one."""
     base = {}
-    for _, s in studies.iterrows():
+    cols = [c for c in ("study_id", "first_author", "year") if c in studies.columns]
+    for s in studies[cols].to_dict(orient="records"):
         author = str(s.get("first_author") or s["study_id"]).strip()
         parts = author.split()
         # "Cheng H" -> "Cheng": initials after the surname are dropped, as forest plots cite
@@ -86,19 +88,37 @@ def study_labels(studies: pd.DataFrame) -> dict[str, str]:
     counts: dict[str, int] = {}
     for v in base.values():
         counts[v] = counts.get(v, 0) + 1
+    taken = {v for v, c in counts.items() if c == 1}
     seen: dict[str, int] = {}
     out = {}
     for sid, v in base.items():
-        if counts[v] > 1:
-            seen[v] = seen.get(v, 0) + 1
-            out[sid] = f"{v}{'abcdefghijklmnopqrstuvwxyz'[seen[v] - 1]}"
-        else:
+        if counts[v] == 1:
             out[sid] = v
+            continue
+        # a, b, …, z, aa, ab, …: as many as needed, never a label another study already has
+        while True:
+            seen[v] = seen.get(v, 0) + 1
+            label = f"{v}{letter_suffix(seen[v])}"
+            if label not in taken:
+                break
+        taken.add(label)
+        out[sid] = label
     # The evidence base stores the label a person reads (evidence schema 0003): it wins.
     if "label" in studies.columns:
         stored = zip(studies["study_id"], studies["label"], strict=True)
-        out.update({s: lab for s, lab in stored if lab})
+        out.update({s: str(lab).strip() for s, lab in stored if pd.notna(lab) and str(lab).strip()})
     return out
+
+
+def letter_suffix(i: int) -> str:
+    """1 → ``a``, 26 → ``z``, 27 → ``aa``, 28 → ``ab``… (bijective base 26)."""
+    if i < 1:
+        raise ValueError("suffixes start at 1")
+    letters = ""
+    while i:
+        i, r = divmod(i - 1, 26)
+        letters = chr(ord("a") + r) + letters
+    return letters
 
 
 def baseline_group(arm: pd.Series) -> str:
@@ -164,38 +184,87 @@ def _last_timepoint(rows: pd.DataFrame) -> pd.DataFrame:
     return r.groupby("arm_id", sort=False).tail(1).drop(columns=["_t", "_i"])
 
 
+def _last(items: list[tuple[int, dict]]) -> dict:
+    """The record of the last follow-up among ``(position, record)`` pairs of one arm: the
+    largest parsed time point (unparsed ones count as before all), then the later row."""
+
+    def key(item):
+        t = item[1]["timepoint_months"]
+        return (-1.0 if pd.isna(t) else float(t), item[0])
+
+    return max(items, key=key)[1]
+
+
+def _known(r: dict, *cols: str) -> bool:
+    return all(pd.notna(r[c]) for c in cols)
+
+
 def _usable(outcomes: pd.DataFrame, outcome: str) -> pd.DataFrame:
     o = outcomes[(outcomes["outcome"] == outcome) & (outcomes["subgroup"].fillna("") == "")]
     keep = [not (_flags(f) & set(EXCLUDED_OUTCOME_FLAGS)) for f in o["flags"]]
     return o[np.asarray(keep, dtype=bool)] if len(o) else o
 
 
-def select_rows(evidence, spec: AnalysisSpec, rules: InclusionRules) -> Selection:
+def _grouped(frame: pd.DataFrame, key: str) -> dict[str, list[tuple[int, dict]]]:
+    """``(position, record)`` pairs of ``frame`` by ``key``, groups in order of first
+    appearance (as ``groupby(sort=False)``; rows without a key are left out)."""
+    out: dict[str, list[tuple[int, dict]]] = {}
+    for i, r in enumerate(frame.to_dict(orient="records")):
+        if pd.notna(r[key]):
+            out.setdefault(r[key], []).append((i, r))
+    return out
+
+
+@dataclass(frozen=True)
+class EvidenceIndex:
+    """The studies and arms of an evidence set as records by id, and the study labels:
+    read once per review (per-row pandas look-ups would make the selection cost grow with
+    the square of the number of rows)."""
+
+    studies: dict
+    arms: dict
+    role: dict
+    labels: dict
+
+    @classmethod
+    def of(cls, evidence) -> EvidenceIndex:
+        arms = {r["arm_id"]: r for r in evidence.arms.to_dict(orient="records")}
+        return cls(
+            studies={r["study_id"]: r for r in evidence.studies.to_dict(orient="records")},
+            arms=arms,
+            role={a: r["role"] for a, r in arms.items()},
+            labels=study_labels(evidence.studies),
+        )
+
+
+def select_rows(
+    evidence, spec: AnalysisSpec, rules: InclusionRules, *, index: EvidenceIndex | None = None
+) -> Selection:
     """Input rows for ``spec`` from an evidence set (``studies``, ``arms``, ``outcomes``,
-    ``adverse_events`` frames), after the inclusion rules."""
-    studies = evidence.studies.set_index("study_id", drop=False)
-    arms = evidence.arms.set_index("arm_id", drop=False)
-    labels = study_labels(evidence.studies)
+    ``adverse_events`` frames), after the inclusion rules. ``index`` (made here when not
+    given) is :meth:`EvidenceIndex.of` the same evidence set."""
+    index = EvidenceIndex.of(evidence) if index is None else index
+    studies, arms, role, labels = index.studies, index.arms, index.role, index.labels
     excl = study_exclusions(evidence.studies, rules)
     excluded_ids = set(excl["study_id"])
     if spec.outcome.startswith("ae_"):
-        rows = _adverse_event_rows(evidence, spec.outcome[3:], arms)
+        rows = _adverse_event_rows(evidence, spec.outcome[3:], role)
     elif spec.design == "single_arm":
-        rows = _single_arm_rows(evidence.outcomes, spec, arms)
+        rows = _single_arm_rows(evidence.outcomes, spec, role)
     else:
-        rows = _controlled_rows(evidence.outcomes, spec, arms)
+        rows = _controlled_rows(evidence.outcomes, spec, role)
     records = []
     for r in rows:
         sid = r["study_id"]
-        if sid in excluded_ids or sid not in studies.index:
+        if sid in excluded_ids or sid not in studies:
             continue
-        arm = arms.loc[r["arm_id"]]
-        chars = characteristics(arm, studies.loc[sid])
+        study = studies[sid]
+        chars = characteristics(arms[r["arm_id"]], study)
         if spec.baseline_ais:
             present = {g for g, c in chars["grade_counts"].items() if c}
             if not present or not present <= set(spec.baseline_ais):
                 continue
-        year = studies.loc[sid].get("year")
+        year = study.get("year")
         records.append(
             {
                 "study_id": sid,
@@ -210,7 +279,7 @@ def select_rows(evidence, spec: AnalysisSpec, rules: InclusionRules) -> Selectio
         # several arms of one study: name the arm in the label
         dup = df["study_id"].duplicated(keep=False)
         df.loc[dup, "label"] = [
-            f"{lab} ({arms.loc[a, 'arm_label']})"
+            f"{lab} ({arms[a]['arm_label']})"
             for lab, a in zip(df.loc[dup, "label"], df.loc[dup, "arm_id"], strict=True)
         ]
     used = set(df["study_id"]) if len(df) else set()
@@ -218,13 +287,9 @@ def select_rows(evidence, spec: AnalysisSpec, rules: InclusionRules) -> Selectio
     return Selection(rows=df, excluded=excl.reset_index(drop=True))
 
 
-def _treated(arms: pd.DataFrame, arm_id: str) -> bool:
-    return arm_id in arms.index and arms.loc[arm_id, "role"] == "treated"
-
-
-def _single_arm_rows(outcomes: pd.DataFrame, spec: AnalysisSpec, arms: pd.DataFrame) -> list[dict]:
+def _single_arm_rows(outcomes: pd.DataFrame, spec: AnalysisSpec, role: dict) -> list[dict]:
     o = _usable(outcomes, spec.outcome)
-    o = o[[_treated(arms, a) for a in o["arm_id"]]] if len(o) else o
+    o = o[[role.get(a) == "treated" for a in o["arm_id"]]] if len(o) else o
     if spec.outcome_kind == "binary":
         o = o[o["events"].notna() & o["n"].notna() & ~o["is_baseline"].astype(bool)]
         o = _last_timepoint(o) if len(o) else o
@@ -237,15 +302,13 @@ def _single_arm_rows(outcomes: pd.DataFrame, spec: AnalysisSpec, arms: pd.DataFr
                 "timepoint": r["timepoint"],
                 "outcome_ids": r["outcome_id"],
             }
-            for _, r in o.iterrows()
+            for r in o.to_dict(orient="records")
         ]
     out = []
-    for arm_id, g in o.groupby("arm_id", sort=False):
-        change = g[
-            g["is_change"].astype(bool) & g["mean"].notna() & g["sd"].notna() & g["n"].notna()
-        ]
-        if len(change):
-            r = _last_timepoint(change).iloc[0]
+    for arm_id, g in _grouped(o, "arm_id").items():
+        change = [x for x in g if bool(x[1]["is_change"]) and _known(x[1], "mean", "sd", "n")]
+        if change:
+            r = _last(change)
             out.append(
                 {
                     "study_id": r["study_id"],
@@ -260,12 +323,12 @@ def _single_arm_rows(outcomes: pd.DataFrame, spec: AnalysisSpec, arms: pd.DataFr
                 }
             )
             continue
-        ok = g[~g["is_change"].astype(bool) & g["mean"].notna() & g["sd"].notna()]
-        base = ok[ok["is_baseline"].astype(bool)]
-        post = ok[~ok["is_baseline"].astype(bool)]
-        if base.empty or post.empty:
+        ok = [x for x in g if not bool(x[1]["is_change"]) and _known(x[1], "mean", "sd")]
+        base = [x for x in ok if bool(x[1]["is_baseline"])]
+        post = [x for x in ok if not bool(x[1]["is_baseline"])]
+        if not base or not post:
             continue
-        b, p = base.iloc[0], _last_timepoint(post).iloc[0]
+        b, p = base[0][1], _last(post)
         n = p["n"] if pd.notna(p["n"]) else b["n"]
         if pd.isna(n):
             continue
@@ -287,22 +350,23 @@ def _single_arm_rows(outcomes: pd.DataFrame, spec: AnalysisSpec, arms: pd.DataFr
     return out
 
 
-def _controlled_rows(outcomes: pd.DataFrame, spec: AnalysisSpec, arms: pd.DataFrame) -> list[dict]:
+def _controlled_rows(outcomes: pd.DataFrame, spec: AnalysisSpec, role: dict) -> list[dict]:
     o = _usable(outcomes, spec.outcome)
     out = []
-    for sid, g in o.groupby("study_id", sort=False):
-        roles = g["arm_id"].map(lambda a: arms.loc[a, "role"] if a in arms.index else "")
-        t_all, c_all = g[roles == "treated"], g[roles == "control"]
-        if t_all.empty or c_all.empty:
+    for sid, g in _grouped(o, "study_id").items():
+        t_all = [x for x in g if role.get(x[1]["arm_id"], "") == "treated"]
+        c_all = [x for x in g if role.get(x[1]["arm_id"], "") == "control"]
+        if not t_all or not c_all:
             continue
-        t_arm, c_arm = t_all["arm_id"].iloc[0], c_all["arm_id"].iloc[0]
-        t_all, c_all = t_all[t_all["arm_id"] == t_arm], c_all[c_all["arm_id"] == c_arm]
+        t_arm, c_arm = t_all[0][1]["arm_id"], c_all[0][1]["arm_id"]
+        t_all = [x for x in t_all if x[1]["arm_id"] == t_arm]
+        c_all = [x for x in c_all if x[1]["arm_id"] == c_arm]
         if spec.outcome_kind == "binary":
-            t = t_all[t_all["events"].notna() & t_all["n"].notna()]
-            c = c_all[c_all["events"].notna() & c_all["n"].notna()]
-            if t.empty or c.empty:
+            t = [x for x in t_all if _known(x[1], "events", "n")]
+            c = [x for x in c_all if _known(x[1], "events", "n")]
+            if not t or not c:
                 continue
-            t, c = _last_timepoint(t).iloc[0], _last_timepoint(c).iloc[0]
+            t, c = _last(t), _last(c)
             out.append(
                 {
                     "study_id": sid,
@@ -319,16 +383,19 @@ def _controlled_rows(outcomes: pd.DataFrame, spec: AnalysisSpec, arms: pd.DataFr
             continue
         pick = None
         for change in (True, False):
-            t = t_all[
-                (t_all["is_change"].astype(bool) == change) & ~t_all["is_baseline"].astype(bool)
-            ]
-            c = c_all[
-                (c_all["is_change"].astype(bool) == change) & ~c_all["is_baseline"].astype(bool)
-            ]
-            t = t[t["mean"].notna() & t["sd"].notna() & t["n"].notna()]
-            c = c[c["mean"].notna() & c["sd"].notna() & c["n"].notna()]
-            if len(t) and len(c):
-                pick = (_last_timepoint(t).iloc[0], _last_timepoint(c).iloc[0], change)
+
+            def usable(x, change=change):
+                r = x[1]
+                return (
+                    bool(r["is_change"]) == change
+                    and not bool(r["is_baseline"])
+                    and _known(r, "mean", "sd", "n")
+                )
+
+            t = [x for x in t_all if usable(x)]
+            c = [x for x in c_all if usable(x)]
+            if t and c:
+                pick = (_last(t), _last(c), change)
                 break
         if pick is None:
             continue
@@ -352,13 +419,14 @@ def _controlled_rows(outcomes: pd.DataFrame, spec: AnalysisSpec, arms: pd.DataFr
     return out
 
 
-def _adverse_event_rows(evidence, ae_type: str, arms: pd.DataFrame) -> list[dict]:
+def _adverse_event_rows(evidence, ae_type: str, role: dict) -> list[dict]:
     ae = evidence.adverse_events
     a = ae[(ae["ae_type"] == ae_type) & ae["patients"].notna() & ae["n"].notna()]
-    a = a[[_treated(arms, x) for x in a["arm_id"]]] if len(a) else a
+    a = a[[role.get(x) == "treated" for x in a["arm_id"]]] if len(a) else a
     out = []
-    for arm_id, g in a.groupby("arm_id", sort=False):
-        r = g.sort_values("n", kind="stable").iloc[-1]
+    for arm_id, g in _grouped(a, "arm_id").items():
+        # the row with the largest n (the later one among equals, as a stable sort's last)
+        r = max(g, key=lambda x: (x[1]["n"], x[0]))[1]
         out.append(
             {
                 "study_id": r["study_id"],

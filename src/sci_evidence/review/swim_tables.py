@@ -42,10 +42,16 @@ def direction_rows(
     """One row per (study, outcome) of the treated arms: ``study_id, label, outcome,
     direction, detail``."""
     o = outcomes[outcomes["outcome"].isin(outcome_keys)]
-    role = arms.set_index("arm_id")["role"]
+    role = dict(zip(arms["arm_id"], arms["role"], strict=True))
     o = o[[role.get(a, "") == "treated" for a in o["arm_id"]]] if len(o) else o
+    # records grouped by (study, outcome) in order of first appearance, read once: one
+    # pandas frame per group would cost more than the whole table
+    groups: dict[tuple, list[dict]] = {}
+    for r in o.to_dict(orient="records"):
+        if pd.notna(r["study_id"]) and pd.notna(r["outcome"]):
+            groups.setdefault((r["study_id"], r["outcome"]), []).append(r)
     recs = []
-    for (sid, key), g in o.groupby(["study_id", "outcome"], sort=False):
+    for (sid, key), g in groups.items():
         direction, detail = _direction(g, key)
         recs.append(
             {
@@ -59,33 +65,40 @@ def direction_rows(
     return pd.DataFrame(recs, columns=["study_id", "label", "outcome", "direction", "detail"])
 
 
-def _direction(g: pd.DataFrame, key: str) -> tuple[str, str]:
-    binary = g[g["events"].notna() & g["n"].notna()]
-    if len(binary):
-        r = binary.iloc[-1]
+def _direction(g: list[dict], key: str) -> tuple[str, str]:
+    """Direction of one study's rows of one outcome (in file order)."""
+    binary = [r for r in g if pd.notna(r["events"]) and pd.notna(r["n"])]
+    if binary:
+        r = binary[-1]
         e, n = int(r["events"]), int(r["n"])
         return ("benefit" if e > 0 else "no_change"), f"{e}/{n} patients"
-    cont = g[g["mean"].notna()]
-    if len(cont):
-        change = cont[cont["is_change"].astype(bool)]
-        if len(change):
-            d = float(change["mean"].iloc[-1])
+    cont = [r for r in g if pd.notna(r["mean"])]
+    if cont:
+        change = [r for r in cont if bool(r["is_change"])]
+        if change:
+            d = float(change[-1]["mean"])
             detail = f"mean change {d:g}"
         else:
-            base = cont[cont["is_baseline"].astype(bool)]
-            post = cont[~cont["is_baseline"].astype(bool)]
-            if base.empty or post.empty:
-                return text_direction(" ".join(g["verbatim"].astype(str))), _short(g)
-            post = post.assign(_t=post["timepoint_months"].fillna(-1)).sort_values("_t")
-            d = float(post["mean"].iloc[-1] - base["mean"].iloc[0])
-            detail = f"{base['mean'].iloc[0]:g} → {post['mean'].iloc[-1]:g}"
+            base = [r for r in cont if bool(r["is_baseline"])]
+            post = [r for r in cont if not bool(r["is_baseline"])]
+            if not base or not post:
+                return text_direction(" ".join(str(r["verbatim"]) for r in g)), _short(g)
+            # the last follow-up: largest parsed time point, unparsed ones first
+            last = sorted(post, key=lambda r: _months(r["timepoint_months"]))[-1]
+            b, p = base[0]["mean"], last["mean"]
+            d = float(p - b)
+            detail = f"{b:g} → {p:g}"
         if np.isclose(d, 0.0):
             return "no_change", detail
         good = d < 0 if key in LOWER_IS_BETTER else d > 0
         return ("benefit" if good else "harm"), detail
-    return text_direction(" ".join(g["verbatim"].astype(str))), _short(g)
+    return text_direction(" ".join(str(r["verbatim"]) for r in g)), _short(g)
 
 
-def _short(g: pd.DataFrame) -> str:
-    t = " | ".join(str(v) for v in g["verbatim"] if str(v))
+def _months(t) -> float:
+    return -1.0 if pd.isna(t) else float(t)
+
+
+def _short(g: list[dict]) -> str:
+    t = " | ".join(str(r["verbatim"]) for r in g if str(r["verbatim"]))
     return t if len(t) <= 160 else t[:157] + "…"

@@ -47,14 +47,27 @@ def save_figure(
 
 
 def inline_svg(svg: str, *, prefix: str) -> str:
-    """SVG text made safe to inline: no prolog, ids unique to ``prefix``."""
+    """SVG text made safe to inline: no prolog, ids unique to ``prefix``.
+
+    Every ``id="X"`` becomes ``id="P-X"`` and every reference to it (``url(#X)``,
+    ``href="#X"``) follows, in one pass over the text (linear in its size: a forest plot of
+    thousands of rows has thousands of ids).
+    """
     start = svg.find("<svg")
     svg = svg[start:]
-    ids = set(re.findall(r'id="([^"]+)"', svg))
+    ids = set(_ID.findall(svg))
+    if not ids:
+        return svg
     safe = re.sub(r"[^A-Za-z0-9_-]", "_", prefix)
-    for old in sorted(ids, key=len, reverse=True):
-        new = f"{safe}-{old}"
-        svg = svg.replace(f'id="{old}"', f'id="{new}"')
-        svg = svg.replace(f"#{old})", f"#{new})")
-        svg = svg.replace(f'"#{old}"', f'"#{new}"')
-    return svg
+
+    def rename(m: re.Match) -> str:
+        first = m.lastindex - 2  # the matched alternative's (head, name, tail) groups
+        head, name, tail = m.group(first, first + 1, first + 2)
+        return f"{head}{safe}-{name}{tail}" if name in ids else m.group(0)
+
+    return _REF.sub(rename, svg)
+
+
+_ID = re.compile(r'id="([^"]+)"')
+# id="X" | #X) | "#X" — the three places an id is defined or referred to
+_REF = re.compile(r'(id=")([^"]+)(")|(#)([^)"#\s]+)(\))|("#)([^"]+)(")')

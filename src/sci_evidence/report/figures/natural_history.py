@@ -8,6 +8,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from sci_evidence.text import escape_mathtext
+
 _PHASE_COLOUR = {"acute": "#c0392b", "subacute": "#e67e22", "chronic": "#2c3e50"}
 
 
@@ -41,7 +43,7 @@ def conversion_figure(table: pd.DataFrame, *, pooled: dict | None = None) -> Fig
         ax.plot(100 * r["observed"], yi, "o", color=c, ms=6)
         if pd.notna(r["expected"]):
             ax.plot(100 * r["expected"], yi, marker="|", color="black", ms=12, mew=2)
-    labels = [f"{r['label']}  ({r['injury_phase'] or 'unknown'})" for _, r in t.iterrows()]
+    labels = [_row_label(r) for _, r in t.iterrows()]
     if pooled:
         yp = len(t) + 1
         ax.plot([100 * pooled["ci_lb"], 100 * pooled["ci_ub"]], [yp, yp], color="#1f4e79", lw=2.5)
@@ -112,7 +114,7 @@ def score_change_figure(table: pd.DataFrame, *, xlabel: str) -> Figure:
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(
         range(len(t)),
-        [f"{r['label']}  ({r['injury_phase'] or 'unknown'})" for _, r in t.iterrows()],
+        [_row_label(r) for _, r in t.iterrows()],
         fontsize=8,
     )
     ax.set_ylim(len(t) - 0.4, -0.6)
@@ -134,3 +136,8 @@ def score_change_figure(table: pd.DataFrame, *, xlabel: str) -> Figure:
         ax.spines[s].set_visible(False)
     fig.tight_layout()
     return fig
+
+
+def _row_label(r) -> str:
+    """A study's axis label; user text never reaches mathtext unescaped."""
+    return escape_mathtext(f"{r['label']}  ({r['injury_phase'] or 'unknown'})")

@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
+from sci_evidence.review.results import PrismaCounts
+from sci_evidence.text import escape_mathtext
 
-@dataclass(frozen=True)
-class PrismaCounts:
-    """The numbers of a PRISMA 2020 flow (None = not reported: shown as "n.r.").
-
-    ``excluded_reasons`` maps a reason to a count for the eligibility stage;
-    ``analysis_excluded`` maps a protocol rule (flag) to the studies it removed from the
-    meta-analyses; ``in_meta_analysis`` counts studies in at least one pooled analysis.
-    """
-
-    identified: int | None
-    duplicates_removed: int | None
-    screened: int | None
-    screened_excluded: int | None
-    assessed: int | None
-    excluded_reasons: dict[str, int] = field(default_factory=dict)
-    included: int | None = None
-    analysis_excluded: dict[str, int] = field(default_factory=dict)
-    in_meta_analysis: int | None = None
-    source_note: str = ""
+__all__ = ["PrismaCounts", "prisma_flow"]
 
 
 def _n(v: int | None) -> str:
@@ -93,7 +75,9 @@ def prisma_flow(c: PrismaCounts) -> Figure:
     arrow(48, 67.5, 58, 67.5)
     arrow(28, 62, 28, 55)
     box(8, 44, 40, 11, f"Reports assessed for eligibility\n(n = {_n(c.assessed)})")
-    reasons = "\n".join(f"{k}: {v}" for k, v in list(c.excluded_reasons.items())[:5])
+    reasons = "\n".join(
+        f"{escape_mathtext(k)}: {v}" for k, v in list(c.excluded_reasons.items())[:5]
+    )
     excl_total = sum(c.excluded_reasons.values()) if c.excluded_reasons else None
     box(
         58,
@@ -106,7 +90,7 @@ def prisma_flow(c: PrismaCounts) -> Figure:
     arrow(28, 44, 28, 38)
     box(8, 27, 40, 11, f"Studies included in review\n(n = {_n(c.included)})", colour="#e8f4ea")
     arrow(28, 27, 28, 18)
-    rules = "\n".join(f"{k}: {v}" for k, v in c.analysis_excluded.items())
+    rules = "\n".join(f"{escape_mathtext(k)}: {v}" for k, v in c.analysis_excluded.items())
     rule_total = sum(c.analysis_excluded.values()) if c.analysis_excluded else 0
     box(
         58,
@@ -126,5 +110,13 @@ def prisma_flow(c: PrismaCounts) -> Figure:
         colour="#e8f4ea",
     )
     if c.source_note:
-        ax.text(50, 0.8, c.source_note, ha="center", va="bottom", fontsize=7, color="#555555")
+        ax.text(
+            50,
+            0.8,
+            escape_mathtext(c.source_note),
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            color="#555555",
+        )
     return fig

@@ -8,6 +8,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from sci_evidence.text import escape_mathtext
+
 #: Colour and symbol of each judgement (RoB 2 and ROBINS-I vocabularies).
 JUDGEMENTS = {
     "low": ("#2e9e44", "+"),
@@ -61,7 +63,7 @@ def rob_traffic_light(
         else pd.DataFrame("not_assessed", index=studies, columns=["overall"])
     )
     n_rows, n_cols = mat.shape
-    names = [labels.get(sid, sid) for sid in mat.index]
+    names = [escape_mathtext(labels.get(sid, sid)) for sid in mat.index]
     # explicit margins in inches (labels left, domain names and title on top, legend below):
     # the figure is saved without bbox_inches="tight", which would draw it twice
     label_in = 0.3 + 0.062 * max((len(n) for n in names), default=10)

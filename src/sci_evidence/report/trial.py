@@ -1,5 +1,8 @@
-"""Writing a trial analysis to a directory: ``summary.json``, CSV tables, figures (PNG and
-SVG) and an HTML summary (Jinja2)."""
+"""The trial report writer: a trial analysis (:mod:`sci_evidence.trials.analysis`) written to a
+directory as ``summary.json``, CSV tables, figures (PNG and SVG) and an HTML summary (Jinja2).
+
+The trials compute; this edge module writes (as :mod:`sci_evidence.report.writer` does for
+the review)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import jinja2
 
 from sci_evidence.trials.analysis import CHANGE_SCORES, TrialAnalysis
 
-_TEMPLATE_DIR = Path(__file__).parent / "templates"
+_TEMPLATE_DIR = Path(__file__).parent / "templates"  # trial_report.html.j2
 
 
 def _num(x) -> str:

@@ -1,0 +1,164 @@
+"""``results.json`` and the CSV tables: both read the one serialisation of a review.
+
+``results_document(review)`` is :meth:`~sci_evidence.review.results.ReviewResult.to_dict`
+(its layout is documented in :mod:`sci_evidence.review.results`): every pooled number, with
+``converged`` and ``n_iter``, comes from the core's ``PoolResult.to_dict()``; leave-one-out and
+cumulative results in one column-wise shape. The tables take the numbers of every fit from that
+document; the listings (characteristics, safety, exclusions) are the review's own frames.
+Text cells are neutralised against spreadsheet formulas (:func:`sci_evidence.outputs.
+csv_safe_cell`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sci_evidence.outputs import csv_safe_cell
+
+__all__ = [
+    "csv_safe_frame",
+    "results_document",
+    "tables_from_results",
+    "write_results_json",
+    "write_tables",
+]
+
+
+def results_document(review) -> dict:
+    """The ``results.json`` document of a review (JSON-safe)."""
+    return review.to_dict()
+
+
+def write_results_json(document: dict, path: Path) -> None:
+    """Write the document (strict JSON: no NaN)."""
+    Path(path).write_text(json.dumps(document, indent=1, allow_nan=False), "utf-8")
+
+
+def write_tables(tables: dict[str, pd.DataFrame], folder: Path) -> list[str]:
+    """Write each table as ``folder/<name>.csv``; return the paths relative to the report."""
+    folder = Path(folder)
+    folder.mkdir(exist_ok=True)
+    files = []
+    for name, df in tables.items():
+        csv_safe_frame(df).to_csv(folder / f"{name}.csv", index=False)
+        files.append(f"{folder.name}/{name}.csv")
+    return files
+
+
+def csv_safe_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every text cell neutralised against spreadsheet formulas (numbers kept)."""
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c].dtype):
+            out[c] = out[c].map(csv_safe_cell).astype(object)
+    return out
+
+
+def _frame_of(d: dict) -> pd.DataFrame:
+    """A column-wise ``to_dict()`` (leave-one-out, cumulative) as a table."""
+    return pd.DataFrame({k: v for k, v in d.items() if isinstance(v, list)})
+
+
+def tables_from_results(review, results: dict) -> dict[str, pd.DataFrame]:
+    """The CSV tables; the numbers of every fit come from ``results`` (the document of
+    :meth:`ReviewResult.to_dict`), the listings are the review's own frames."""
+    by_id = {e["id"]: e for e in results["analyses"]}
+    min_sub = review.protocol.min_studies_subgroup
+    t: dict[str, pd.DataFrame] = {"study_characteristics": review.characteristics}
+    rows, srows, loo, cum = [], [], [], []
+    for a in review.analyses:
+        aid = a.spec.id
+        if aid not in by_id:
+            rows.append({"analysis_id": aid, "title": a.spec.title, "status": a.status})
+            continue
+        e = by_id[aid]
+        p = e["pooled"]
+        bt = p.get("back_transformed") or {}
+        rows.append(
+            {
+                "analysis_id": aid,
+                "title": e["title"],
+                "status": a.status,
+                "measure": e["measure"],
+                **{f: p[f] for f in ("k", "estimate", "ci_lb", "ci_ub", "pi_lb", "pi_ub")},
+                **{f: p[f] for f in ("tau2", "I2", "Q", "Q_pval")},
+                "estimate_bt": bt.get("estimate", np.nan),
+                "ci_lb_bt": bt.get("ci_lb", np.nan),
+                "ci_ub_bt": bt.get("ci_ub", np.nan),
+                "certainty": (e.get("grade") or {}).get("certainty", ""),
+                "converged": p.get("converged"),
+                "n_iter": p.get("n_iter"),
+            }
+        )
+        for sg in e["subgroup_tests"]:
+            if not sg["groups"]:
+                srows.append(
+                    {
+                        "analysis_id": aid,
+                        "variable": sg["variable"],
+                        "group": "",
+                        "note": sg["note"],
+                        "caution": "; ".join(sg["cautions"]),
+                    }
+                )
+            for g in sg["groups"]:
+                gp = by_id[f"{aid}:{sg['variable']}={g}"]["pooled"]
+                srows.append(
+                    {
+                        "analysis_id": aid,
+                        "variable": sg["variable"],
+                        "group": g,
+                        **{f: gp[f] for f in ("k", "estimate", "ci_lb", "ci_ub", "I2")},
+                        "Q_between": sg["Q_between"],
+                        "Q_between_pval": sg["Q_between_pval"],
+                        "caution": f"fewer than {min_sub} studies" if gp["k"] < min_sub else "",
+                    }
+                )
+        rob = e.get("robustness") or {}
+        for name, sink in (("leave_one_out", loo), ("cumulative", cum)):
+            if isinstance(rob.get(name), dict):
+                sink.append(_frame_of(rob[name]).assign(analysis_id=aid))
+    t["pooled_results"] = pd.DataFrame(rows)
+    t["subgroups"] = pd.DataFrame(srows)
+    t["summary_of_findings"] = review.summary_of_findings()
+    t["natural_history_comparison"] = pd.concat(
+        [
+            a.natural_history.assign(analysis_id=a.spec.id)
+            for a in review.analyses
+            if a.natural_history is not None and len(a.natural_history)
+        ]
+        or [pd.DataFrame()],
+        ignore_index=True,
+    )
+    sw = [res.to_frame().assign(synthesis_id=spec.id) for spec, res in review.syntheses]
+    t["swim_direction_of_effect"] = pd.concat(sw or [pd.DataFrame()], ignore_index=True)
+    t["swim_sign_tests"] = pd.DataFrame(
+        [
+            {
+                "synthesis_id": s["id"],
+                "title": s["title"],
+                "studies": s["n_studies"],
+                "benefit": s["n_benefit"],
+                "harm": s["n_harm"],
+                "no_change": s["n_no_change"],
+                "unclear": s["n_unclear"],
+                "proportion_benefit": s["proportion_benefit"],
+                "ci_lb": s["ci_lb"],
+                "ci_ub": s["ci_ub"],
+                "sign_test_p": s["p_value"],
+            }
+            for s in results["syntheses"]
+        ]
+    )
+    t["published_comparison"] = review.comparisons
+    t["serious_adverse_events"] = review.safety_events
+    t["excluded_studies"] = review.excluded
+    if loo:
+        t["leave_one_out"] = pd.concat(loo, ignore_index=True)
+    if cum:
+        t["cumulative"] = pd.concat(cum, ignore_index=True)
+    return t
