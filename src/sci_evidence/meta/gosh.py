@@ -19,9 +19,11 @@ Two kernels:
 
 The closed form runs in a fused compiled loop (``_gosh_kernel``, a small C extension built
 at install time) when it is available: one pass over each block of subsets, no temporary
-arrays, the GIL released so threads use every core. The numpy path is the fallback (no C
-compiler at install) and stays selectable with ``engine="numpy"``; both give the same
-numbers (same operations in the same order).
+arrays, the GIL released so threads use every core; it gives the numpy path's numbers bit
+for bit (same operations in the same order). Intercept-only ML/REML subsets (exhaustive or
+sampled) run metafor's Fisher scoring per subset in the same extension (GIL released, so
+REML GOSH uses every core), agreeing with the numpy iteration to rounding. The numpy paths
+are the fallback (no C compiler at install) and stay selectable with ``engine="numpy"``.
 
 Results match a plain loop of ``fit_design`` over the subsets (to rounding; REML/ML to
 the Fisher scoring threshold, 1e-10 here).
@@ -264,8 +266,9 @@ def gosh(
     progress : callable(done, total), optional
         Called after each chunk, from the calling thread.
     engine : {"auto", "compiled", "numpy"}
-        Kernel of the closed-form (EE/DL, exhaustive) path: the fused compiled loop, the
-        numpy fallback, or ``"auto"`` (compiled when built). Both give the same numbers.
+        Kernel of the closed-form EE/DL path and of intercept-only ML/REML: the compiled
+        loops, the numpy fallback, or ``"auto"`` (compiled when built). Same numbers (EE/DL
+        bit for bit, ML/REML to the 1e-10 convergence threshold).
 
     Returns
     -------
@@ -307,12 +310,16 @@ def gosh(
             out = _exhaustive_closed_form(y, v, meth, n_jobs, chunk_size, progress, use_compiled)
             masks = np.arange(1, 2**k, dtype=np.uint64)
         else:
-            out, masks = _exhaustive_general(y, v, X, meth, test, n_jobs, chunk_size, progress)
+            out, masks = _exhaustive_general(
+                y, v, X, meth, test, n_jobs, chunk_size, progress, use_compiled
+            )
         used_seed = None
     else:
         n = int(subsets) if subsets is not None else DEFAULT_RANDOM_SUBSETS
         used_seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
-        out, masks = _sampled(y, v, X, meth, test, n, used_seed, n_jobs, chunk_size, progress)
+        out, masks = _sampled(
+            y, v, X, meth, test, n, used_seed, n_jobs, chunk_size, progress, use_compiled
+        )
     est, tau2, i2, q, nst = out
     return GoshResult(
         k=k,
@@ -485,13 +492,15 @@ def _masks_to_matrix(masks: np.ndarray, k: int) -> np.ndarray:
     return ((masks[:, None] >> np.arange(k, dtype=np.uint64)[None, :]) & np.uint64(1)).astype(bool)
 
 
-def _exhaustive_general(y, v, X, method, test, n_jobs, chunk_size, progress):
+def _exhaustive_general(y, v, X, method, test, n_jobs, chunk_size, progress, use_compiled=False):
     k, p = X.shape
     all_masks = np.arange(1, 2**k, dtype=np.uint64)
     if p > 1:
         counts = _popcount(all_masks)
         all_masks = all_masks[counts >= p]
-    return _fit_masks(y, v, X, method, test, all_masks, k, n_jobs, chunk_size, progress)
+    return _fit_masks(
+        y, v, X, method, test, all_masks, k, n_jobs, chunk_size, progress, use_compiled
+    )
 
 
 def _popcount(masks: np.ndarray) -> np.ndarray:
@@ -505,7 +514,7 @@ def _popcount(masks: np.ndarray) -> np.ndarray:
     return c
 
 
-def _fit_masks(y, v, X, method, test, masks, k, n_jobs, chunk_size, progress):
+def _fit_masks(y, v, X, method, test, masks, k, n_jobs, chunk_size, progress, use_compiled=False):
     n_total = masks.shape[0]
     est_out = np.empty(n_total)
     tau2_out = np.empty(n_total)
@@ -514,7 +523,27 @@ def _fit_masks(y, v, X, method, test, masks, k, n_jobs, chunk_size, progress):
     n_out = np.empty(n_total, dtype=np.uint8 if k < 256 else np.int32)
     step = max(256, chunk_size // max(k, 1))
 
+    compiled = (
+        use_compiled
+        and method in ("ML", "REML")
+        and X.shape[1] == 1
+        and bool(np.all(X[:, 0] == 1.0))
+        and masks.dtype == np.uint64
+        and k <= 62
+    )
+    if compiled:  # per-subset Fisher scoring in C, GIL released: every thread computes
+        y_c, v_c = np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float)
+        masks_c = np.ascontiguousarray(masks)
+        conv = np.empty(n_total, dtype=np.uint8)
+        step = max(1024, chunk_size // 8)
+
     def task(a: int, b: int) -> int:
+        if compiled:
+            _gosh_kernel.reml_masks(
+                y_c, v_c, masks_c[a:b], int(method == "REML"), 1e-10, 1000,
+                est_out[a:b], tau2_out[a:b], i2_out[a:b], q_out[a:b], n_out[a:b], conv[a:b],
+            )  # fmt: skip
+            return b - a
         if masks.dtype == np.uint64:
             m = _masks_to_matrix(masks[a:b], k)
         else:
@@ -532,7 +561,7 @@ def _fit_masks(y, v, X, method, test, masks, k, n_jobs, chunk_size, progress):
     return (est_out, tau2_out, i2_out, q_out, n_out), masks
 
 
-def _sampled(y, v, X, method, test, n, seed, n_jobs, chunk_size, progress):
+def _sampled(y, v, X, method, test, n, seed, n_jobs, chunk_size, progress, use_compiled=False):
     """A random sample of subsets of at least p studies, as metafor draws them.
 
     metafor draws a subset size m from p..k with probability dbinom(m, k, 1/2) and then m
@@ -560,4 +589,4 @@ def _sampled(y, v, X, method, test, n, seed, n_jobs, chunk_size, progress):
             )
         else:
             masks[a:b] = m
-    return _fit_masks(y, v, X, method, test, masks, k, n_jobs, chunk_size, progress)
+    return _fit_masks(y, v, X, method, test, masks, k, n_jobs, chunk_size, progress, use_compiled)
