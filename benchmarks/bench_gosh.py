@@ -13,7 +13,9 @@
    through ctypes on all cores), beside our ``gosh`` with the compiled kernel and with the
    numpy fallback, interleaved in one run; medians of ``--repeats`` runs and the ratio
    ours / limit are printed (goal: at most 2). The limit's numbers are checked against ours.
-4. ``--k24``: peak memory (max RSS) of a k = 24 run (16,777,215 subsets) in a child process
+4. REML GOSH (``--reml-k``, default 16): compiled kernel and numpy fallback, each on 1 and
+   on all threads (medians of ``--repeats``): the speed-up of the second core.
+5. ``--k24``: peak memory (max RSS) of a k = 24 run (16,777,215 subsets) in a child process
    (goal: under 2 GB).
 
 Run:  python benchmarks/bench_gosh.py [--repeats 5] [--k24] [--no-r] [--limit 20 22 24]
@@ -153,6 +155,33 @@ def limit_comparison(ks: list[int], repeats: int) -> None:
         print(line + f"; max |ours - limit| {diff:.1e}")
 
 
+def reml_threads(k: int, repeats: int) -> None:
+    from sci_evidence.meta.gosh import compiled_kernel_available
+
+    yi, vi = make_data(k)
+    res = pool(yi, vi, method="REML")
+    engines = ["compiled", "numpy"] if compiled_kernel_available() else ["numpy"]
+    n_all = os.cpu_count() or 1
+    runs: dict[tuple[str, int], list[float]] = {(e, j): [] for e in engines for j in (1, n_all)}
+    gosh(res, engine=engines[0])  # warm-up
+    for _ in range(repeats):
+        for key in runs:
+            t0 = time.perf_counter()
+            gosh(res, engine=key[0], n_jobs=key[1])
+            runs[key].append(time.perf_counter() - t0)
+    med = {key: statistics.median(t) for key, t in runs.items()}
+    print(f"REML GOSH, k = {k} ({2**k - 1:,} subsets), median of {repeats}:")
+    for e in engines:
+        print(
+            f"  {e}: 1 thread {med[(e, 1)] * 1e3:.1f} ms, {n_all} threads "
+            f"{med[(e, n_all)] * 1e3:.1f} ms (speed-up x{med[(e, 1)] / med[(e, n_all)]:.2f})"
+        )
+    if len(engines) == 2:
+        print(
+            f"  compiled / numpy (all threads): x{med[('numpy', n_all)] / med[('compiled', n_all)]:.1f}"
+        )
+
+
 def k24_memory() -> None:
     code = (
         "import resource, time\n"
@@ -183,11 +212,16 @@ def main() -> None:
     ap.add_argument(
         "--limit", type=int, nargs="*", default=[20, 22, 24], help="k values for the limit"
     )
-    ap.add_argument("--limit-only", action="store_true", help="only the compiled-limit part")
+    ap.add_argument("--reml-k", type=int, default=16, help="k of the REML threads part (0: skip)")
+    ap.add_argument(
+        "--limit-only", action="store_true", help="only the compiled-limit and REML parts"
+    )
     args = ap.parse_args()
     print(f"cores: {os.cpu_count()}, numpy {np.__version__}")
     if args.limit:
         limit_comparison(args.limit, args.repeats)
+    if args.reml_k:
+        reml_threads(args.reml_k, args.repeats)
     if args.limit_only:
         return
 

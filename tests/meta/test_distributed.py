@@ -75,3 +75,43 @@ def test_connect_to_nothing_is_one_clear_line():
     pytest.importorskip("distributed")
     with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
         connect("tcp://127.0.0.1:9", timeout=1.0)
+
+
+def _run_cli(argv, capsys):
+    from sci_evidence.cli import main
+
+    code = 0
+    try:
+        main(argv)
+    except SystemExit as exc:
+        code = exc.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.slow
+def test_cli_gosh_with_scheduler_equals_local(client, tmp_path, capsys):
+    import json
+
+    base = ["meta", "--example", "--method", "REML", "--json"]
+    code, out, err = _run_cli([*base, "--gosh", str(tmp_path / "a.png")], capsys)
+    assert code == 0, err
+    local = json.loads(out)["gosh"]
+    address = client.scheduler.address
+    argv = [*base, "--gosh", str(tmp_path / "b.png"), "--scheduler", address]
+    code, out, err = _run_cli(argv, capsys)
+    assert code == 0, err
+    remote = json.loads(out)["gosh"]
+    assert remote["n_subsets"] == local["n_subsets"] > 1000
+    for name in ("estimate", "tau2", "I2", "Q", "masks"):
+        assert remote[name] == local[name], name
+    assert (tmp_path / "b.png").stat().st_size > 0
+
+
+def test_cli_scheduler_unreachable_is_exit_2(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    argv = ["meta", "--example", "--gosh", str(tmp_path / "g.png"), "--scheduler"]
+    code, out, err = _run_cli([*argv, "tcp://127.0.0.1:9"], capsys)
+    assert code == 2
+    assert "cannot reach the Dask scheduler" in (out + err)
+    assert "Traceback" not in (out + err)

@@ -279,6 +279,12 @@ def register(app: typer.Typer) -> None:
         permutations: int | None = typer.Option(
             None, "--permutations", help="Permutation test with N permutations."
         ),
+        scheduler: str | None = typer.Option(
+            None,
+            "--scheduler",
+            help="Run the --gosh fits on the Dask cluster at this scheduler address "
+            "(tcp://HOST:8786; needs the [dask] extra; same results as a local run).",
+        ),
     ) -> None:
         """Pool effect sizes in an equal- or random-effects model (metafor's rma).
 
@@ -330,6 +336,7 @@ def register(app: typer.Typer) -> None:
                         gosh_path=gosh,
                         permutations=permutations,
                         console=err_console,
+                        scheduler=scheduler,
                         as_json=True,
                     )
                 )
@@ -352,7 +359,12 @@ def register(app: typer.Typer) -> None:
             )
         if extra:
             run_bias_options(
-                res, bias=bias, gosh_path=gosh, permutations=permutations, console=console
+                res,
+                bias=bias,
+                gosh_path=gosh,
+                permutations=permutations,
+                console=console,
+                scheduler=scheduler,
             )
 
 
