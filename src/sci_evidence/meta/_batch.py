@@ -27,6 +27,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+try:  # the optional compiled kernels (setup.py builds them when a C compiler is present)
+    from . import _gosh_kernel
+except ImportError:  # pragma: no cover - machines without a compiler
+    _gosh_kernel = None
+
 BATCH_METHODS = ("EE", "DL", "ML", "REML")
 
 
@@ -141,6 +146,7 @@ def fit_batch(
     mask: np.ndarray | None = None,
     threshold: float = 1e-10,
     maxiter: int = 1000,
+    engine: str = "auto",
 ) -> BatchFits:
     """Fit ``B`` meta-analytic models at once.
 
@@ -158,6 +164,10 @@ def fit_batch(
         Which studies each fit holds (default: all).
     threshold, maxiter
         Fisher scoring stops when tau2 changes by less than ``threshold``.
+    engine : {"auto", "compiled", "numpy"}
+        ML/REML tau2 of models with p <= 2 columns: per-row Fisher scoring in the compiled
+        kernel (``"auto"``: when built) or the vectorised numpy iteration. Same algorithm;
+        the two agree to rounding (the iteration stops at ``threshold``).
     """
     X = np.asarray(X, dtype=float)
     k, p = X.shape
@@ -185,7 +195,17 @@ def fit_batch(
         with np.errstate(divide="ignore", invalid="ignore"):
             tau2 = np.where(df > 0, np.maximum(0.0, (Q - df) / trP0), 0.0)
     elif method in ("ML", "REML"):
-        tau2, converged = _fisher_scoring(y_rows, v_rows, X, m, df, method, threshold, maxiter)
+        if _compiled_fisher(engine, X):
+            tau2 = np.empty(B)
+            conv8 = np.empty(B, dtype=np.uint8)
+            _gosh_kernel.fisher_rows(
+                np.ascontiguousarray(y_rows), np.ascontiguousarray(v_rows),
+                np.ascontiguousarray(X), np.ascontiguousarray(m), X.shape[1],
+                int(method == "REML"), threshold, maxiter, tau2, conv8,
+            )  # fmt: skip
+            converged = conv8.astype(bool)
+        else:
+            tau2, converged = _fisher_scoring(y_rows, v_rows, X, m, df, method, threshold, maxiter)
     else:
         raise ValueError(f"method must be one of {BATCH_METHODS}, not {method!r}")
 
@@ -212,6 +232,15 @@ def fit_batch(
             I2 = np.where(tau2 > 0, 100.0 * tau2 / (tau2 + s2), 0.0)
             H2 = np.where(tau2 > 0, tau2 / s2 + 1.0, 1.0)
     return BatchFits(beta, se, stat, tau2, Q, I2, H2, QM, n, converged)
+
+
+def _compiled_fisher(engine: str, X: np.ndarray) -> bool:
+    if engine not in ("auto", "compiled", "numpy"):
+        raise ValueError(f"engine must be auto, compiled or numpy, not {engine!r}")
+    fits = _gosh_kernel is not None and X.shape[1] <= 2 and X.shape[0] <= 64
+    if engine == "compiled" and not fits:
+        raise ValueError("the compiled Fisher scoring needs the built kernel, p <= 2, k <= 64")
+    return engine != "numpy" and fits
 
 
 def _qm(beta: np.ndarray, vb: np.ndarray, X: np.ndarray, test: str) -> np.ndarray:

@@ -7,7 +7,8 @@
  * estimate sums over the studies in increasing index), so both give the same numbers to
  * the last bit on IEEE hardware without FMA contraction (built with -ffp-contract=off).
  *
- * reml_masks does the same for intercept-only ML/REML fits (Fisher scoring per subset).
+ * reml_masks does the same for intercept-only ML/REML fits (Fisher scoring per subset),
+ * fisher_rows the (RE)ML tau2 of batched meta-regressions with p <= 2 (fit_batch).
  * The GIL is released during the loops, so callers run ranges on several threads.
  */
 #define PY_SSIZE_T_CLEAN
@@ -309,6 +310,252 @@ done:
     return result;
 }
 
+/* ---- (RE)ML tau2 of meta-regressions with p <= 2 columns (fit_batch's _fisher_scoring) ---
+ * Rows share X (k x p); each has its own y, v and 0/1 study mask. Same algorithm as the
+ * intercept-only loop above with the general score terms of _score_terms; the 2 x 2
+ * inverse and its singularity rule are _inv_small's.
+ */
+typedef struct {
+    int n, p;
+    const double *y, *v, *x0, *x1; /* gathered studies; x1 unused when p == 1 */
+} reg_data;
+
+static int inv_small(const double *A, int p, double *out) {
+    if (p == 1) {
+        out[0] = 1.0 / A[0];
+        return 1;
+    }
+    const double a = A[0], b = A[1], c = A[2], d = A[3], det = a * d - b * c;
+    if (!(fabs(det) > 1e-12 * fabs(a * d))) {
+        out[0] = out[1] = out[2] = out[3] = NAN;
+        return 0;
+    }
+    out[0] = d / det;
+    out[1] = -b / det;
+    out[2] = -c / det;
+    out[3] = a / det;
+    return 1;
+}
+
+/* X'diag(u)X (p x p, row-major) */
+static void xtux(const reg_data *D, const double *u, double *out) {
+    double s00 = 0, s01 = 0, s11 = 0;
+    for (int i = 0; i < D->n; i++) {
+        s00 += u[i] * D->x0[i] * D->x0[i];
+        if (D->p == 2) {
+            s01 += u[i] * D->x0[i] * D->x1[i];
+            s11 += u[i] * D->x1[i] * D->x1[i];
+        }
+    }
+    out[0] = s00;
+    if (D->p == 2) {
+        out[1] = out[2] = s01;
+        out[3] = s11;
+    }
+}
+
+/* weighted least squares: residuals e (n), Ainv; returns 0 when singular */
+static void wls(const reg_data *D, const double *w, double *Ainv, double *e) {
+    double A[4], xy0 = 0, xy1 = 0, b0, b1 = 0;
+    xtux(D, w, A);
+    inv_small(A, D->p, Ainv);
+    for (int i = 0; i < D->n; i++) {
+        xy0 += D->x0[i] * (w[i] * D->y[i]);
+        if (D->p == 2) xy1 += D->x1[i] * (w[i] * D->y[i]);
+    }
+    if (D->p == 1) {
+        b0 = Ainv[0] * xy0;
+    } else {
+        b0 = Ainv[0] * xy0 + Ainv[1] * xy1;
+        b1 = Ainv[2] * xy0 + Ainv[3] * xy1;
+    }
+    for (int i = 0; i < D->n; i++)
+        e[i] = D->y[i] - (D->p == 2 ? b0 * D->x0[i] + b1 * D->x1[i] : b0 * D->x0[i]);
+}
+
+static double trace_prod(const double *A, const double *B, int p) {
+    if (p == 1) return A[0] * B[0];
+    return A[0] * B[0] + A[1] * B[2] + A[2] * B[1] + A[3] * B[3];
+}
+
+static score_terms reg_score(const reg_data *D, double t, int reml) {
+    const int n = D->n, p = D->p;
+    double w[64], w2[64], w3[64], e[64], Ainv[4];
+    double sw = 0, sw2 = 0;
+    for (int i = 0; i < n; i++) {
+        w[i] = 1.0 / (D->v[i] + t);
+        w2[i] = w[i] * w[i];
+        w3[i] = w2[i] * w[i];
+        sw += w[i];
+        sw2 += w2[i];
+    }
+    wls(D, w, Ainv, e);
+    double ypPy = 0, wrr = 0, xr0 = 0, xr1 = 0;
+    for (int i = 0; i < n; i++) {
+        const double r = w[i] * e[i], wr = w[i] * r;
+        ypPy += r * r;
+        wrr += wr * r;
+        xr0 += D->x0[i] * wr;
+        if (p == 2) xr1 += D->x1[i] * wr;
+    }
+    double quad;
+    if (p == 1) {
+        quad = Ainv[0] * xr0 * xr0;
+    } else {
+        quad = (Ainv[0] * xr0 + Ainv[1] * xr1) * xr0 + (Ainv[2] * xr0 + Ainv[3] * xr1) * xr1;
+    }
+    score_terms st;
+    st.ypPPPy = wrr - quad;
+    if (!reml) {
+        st.score = ypPy - sw;
+        st.info = sw2;
+        return st;
+    }
+    double G2[4], G3[4], AG2[4];
+    xtux(D, w2, G2);
+    xtux(D, w3, G3);
+    const double trP = sw - trace_prod(Ainv, G2, p);
+    if (p == 1) {
+        AG2[0] = Ainv[0] * G2[0];
+    } else {
+        AG2[0] = Ainv[0] * G2[0] + Ainv[1] * G2[2];
+        AG2[1] = Ainv[0] * G2[1] + Ainv[1] * G2[3];
+        AG2[2] = Ainv[2] * G2[0] + Ainv[3] * G2[2];
+        AG2[3] = Ainv[2] * G2[1] + Ainv[3] * G2[3];
+    }
+    st.score = ypPy - trP;
+    st.info = sw2 - 2.0 * trace_prod(Ainv, G3, p) + trace_prod(AG2, AG2, p);
+    return st;
+}
+
+static double reg_loglik(const reg_data *D, double t, int reml) {
+    double w[64], e[64], A[4], Ainv[4], ll = 0;
+    for (int i = 0; i < D->n; i++) w[i] = 1.0 / (D->v[i] + t);
+    wls(D, w, Ainv, e);
+    for (int i = 0; i < D->n; i++) ll -= 0.5 * log(D->v[i] + t);
+    for (int i = 0; i < D->n; i++) ll -= 0.5 * (w[i] * e[i]) * e[i];
+    if (reml) {
+        xtux(D, w, A);
+        const double det = D->p == 1 ? A[0] : A[0] * A[3] - A[1] * A[2];
+        ll -= 0.5 * log(fabs(det));
+    }
+    return ll;
+}
+
+static double reg_tau2(const reg_data *D, int reml, double threshold, int maxiter,
+                       int *converged) {
+    const int n = D->n, df = n - D->p;
+    *converged = 1;
+    if (df <= 0) return 0.0;
+    double ones[64], Ainv[4], e[64], mv[64], rss = 0, sv = 0;
+    for (int i = 0; i < n; i++) {
+        ones[i] = 1.0;
+        mv[i] = D->v[i];
+        sv += D->v[i];
+    }
+    wls(D, ones, Ainv, e); /* Hedges start: OLS */
+    for (int i = 0; i < n; i++) rss += e[i] * e[i];
+    double G[4];
+    xtux(D, mv, G);
+    double t = (rss - (sv - trace_prod(Ainv, G, D->p))) / df;
+    t = (t < 0.0 || isnan(t)) ? (isnan(t) ? t : 0.0) : t;
+    int live = 1;
+    for (int it = 0; it < maxiter && live; it++) {
+        const score_terms st = reg_score(D, t, reml);
+        const double fisher = st.score / st.info, observed = 2.0 * st.ypPPPy - st.info;
+        const double newton = st.score / observed;
+        double adj = (observed > 0 && isfinite(newton) && fabs(newton) <= 4.0 * fabs(fisher))
+                         ? newton
+                         : fisher;
+        if (!isfinite(adj)) adj = 0.0;
+        if (t + adj < 0 && t + fisher >= 0) adj = fisher;
+        if (t == 0 && adj < 0) adj = 0.0;
+        int at_zero = 0;
+        if (t + adj < 0) {
+            const score_terms s0 = reg_score(D, 0.0, reml);
+            if (s0.score <= 0) {
+                at_zero = 1;
+            } else {
+                double h = ceil(log2(-adj / t));
+                if (isnan(h)) h = 0.0;
+                if (h > 1100.0) h = 1100.0;
+                if (h < 0.0) h = 0.0;
+                adj = ldexp(adj, -(int)h);
+                while (t + adj < 0) adj /= 2.0;
+            }
+        }
+        const double nt = at_zero ? 0.0 : t + adj;
+        if (fabs(nt - t) <= threshold || at_zero) live = 0;
+        t = nt;
+    }
+    if (live) {
+        *converged = 0;
+        return t;
+    }
+    if (t > 1e-5 && reg_loglik(D, 0.0, reml) - reg_loglik(D, t, reml) > 1.220703125e-04)
+        t = 0.0;
+    return t;
+}
+
+/* fisher_rows(Y, V, X, M, p, reml, threshold, maxiter, tau2, converged)
+ * Y: (By, k), V: (Bv, k) with By, Bv in {1, B}; X: (k, p); M: (B, k) 0/1 doubles. */
+static PyObject *fisher_rows(PyObject *self, PyObject *args) {
+    Py_buffer yb, vb, xb, mb, tb, cb;
+    int p, reml, maxiter;
+    double threshold;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*iidiw*w*", &yb, &vb, &xb, &mb, &p, &reml, &threshold,
+                          &maxiter, &tb, &cb))
+        return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t d = (Py_ssize_t)sizeof(double);
+    const Py_ssize_t k = (p >= 1) ? xb.len / d / p : 0;
+    const Py_ssize_t B = (k > 0) ? mb.len / d / k : 0;
+    const Py_ssize_t By = (k > 0) ? yb.len / d / k : 0, Bv = (k > 0) ? vb.len / d / k : 0;
+    if (p < 1 || p > 2 || k < 1 || k > 64 || xb.len != k * p * d || mb.len != B * k * d ||
+        !(By == 1 || By == B) || !(Bv == 1 || Bv == B) || yb.len != By * k * d ||
+        vb.len != Bv * k * d || tb.len < B * d || cb.len < B) {
+        PyErr_SetString(PyExc_ValueError, "fisher_rows: inconsistent buffer sizes");
+        goto done;
+    }
+    {
+        const double *Y = (const double *)yb.buf, *V = (const double *)vb.buf;
+        const double *X = (const double *)xb.buf, *M = (const double *)mb.buf;
+        double *t_out = (double *)tb.buf;
+        uint8_t *c_out = (uint8_t *)cb.buf;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t b = 0; b < B; b++) {
+            const double *y = Y + (By == 1 ? 0 : b * k), *v = V + (Bv == 1 ? 0 : b * k);
+            const double *m = M + b * k;
+            double ys[64], vs[64], x0[64], x1[64];
+            int n = 0;
+            for (Py_ssize_t i = 0; i < k; i++) {
+                if (m[i] != 0.0) {
+                    ys[n] = y[i];
+                    vs[n] = v[i];
+                    x0[n] = X[i * p];
+                    x1[n] = (p == 2) ? X[i * p + 1] : 0.0;
+                    n++;
+                }
+            }
+            reg_data D = {n, p, ys, vs, x0, x1};
+            int conv = 1;
+            t_out[b] = reg_tau2(&D, reml, threshold, maxiter, &conv);
+            c_out[b] = (uint8_t)conv;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    PyBuffer_Release(&yb);
+    PyBuffer_Release(&vb);
+    PyBuffer_Release(&xb);
+    PyBuffer_Release(&mb);
+    PyBuffer_Release(&tb);
+    PyBuffer_Release(&cb);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"closed_form", closed_form, METH_VARARGS,
      "closed_form(lo, hi, yc, v, low_bits, m0, m1, dl, centre, est, tau2, i2, q, n): EE/DL "
@@ -316,6 +563,9 @@ static PyMethodDef methods[] = {
     {"reml_masks", reml_masks, METH_VARARGS,
      "reml_masks(y, v, masks, reml, threshold, maxiter, est, tau2, i2, q, n, converged): "
      "intercept-only (RE)ML fits of the subsets given as uint64 bitmasks (GIL released)."},
+    {"fisher_rows", fisher_rows, METH_VARARGS,
+     "fisher_rows(Y, V, X, M, p, reml, threshold, maxiter, tau2, converged): (RE)ML tau2 of "
+     "meta-regressions with p <= 2 columns sharing X, one row each (GIL released)."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_gosh_kernel",
