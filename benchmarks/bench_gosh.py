@@ -14,7 +14,9 @@
    numpy fallback, interleaved in one run; medians of ``--repeats`` runs and the ratio
    ours / limit are printed (goal: at most 2). The limit's numbers are checked against ours.
 4. REML GOSH (``--reml-k``, default 16): compiled kernel and numpy fallback, each on 1 and
-   on all threads (medians of ``--repeats``): the speed-up of the second core.
+   on all threads (medians of ``--repeats``): the speed-up of the second core, and CPU time
+   over wall time of the threaded run (above 1: several cores computed at once; on a
+   loaded machine the speed-up is capped by the cores the others leave free).
 5. ``--k24``: peak memory (max RSS) of a k = 24 run (16,777,215 subsets) in a child process
    (goal: under 2 GB).
 
@@ -163,18 +165,21 @@ def reml_threads(k: int, repeats: int) -> None:
     engines = ["compiled", "numpy"] if compiled_kernel_available() else ["numpy"]
     n_all = os.cpu_count() or 1
     runs: dict[tuple[str, int], list[float]] = {(e, j): [] for e in engines for j in (1, n_all)}
+    cpu: dict[tuple[str, int], list[float]] = {key: [] for key in runs}
     gosh(res, engine=engines[0])  # warm-up
     for _ in range(repeats):
         for key in runs:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             gosh(res, engine=key[0], n_jobs=key[1])
             runs[key].append(time.perf_counter() - t0)
+            cpu[key].append((time.process_time() - c0) / runs[key][-1])
     med = {key: statistics.median(t) for key, t in runs.items()}
     print(f"REML GOSH, k = {k} ({2**k - 1:,} subsets), median of {repeats}:")
     for e in engines:
         print(
             f"  {e}: 1 thread {med[(e, 1)] * 1e3:.1f} ms, {n_all} threads "
-            f"{med[(e, n_all)] * 1e3:.1f} ms (speed-up x{med[(e, 1)] / med[(e, n_all)]:.2f})"
+            f"{med[(e, n_all)] * 1e3:.1f} ms (speed-up x{med[(e, 1)] / med[(e, n_all)]:.2f}; "
+            f"CPU/wall {statistics.median(cpu[(e, n_all)]):.2f}: cores busy at once)"
         )
     if len(engines) == 2:
         print(

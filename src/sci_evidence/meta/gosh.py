@@ -413,6 +413,8 @@ class _Job:
     centre: float = 0.0
     masks: np.ndarray | None = None
     use_compiled: bool = False
+    #: fit_batch's engine for the subsets the compiled GOSH loops do not cover
+    batch_engine: str = "numpy"
 
 
 def _run_span(job: _Job, a: int, b: int, outs: list[np.ndarray] | None = None):
@@ -608,6 +610,7 @@ def _fit_masks(
         test=test,
         masks=np.ascontiguousarray(masks),
         use_compiled=compiled,
+        batch_engine="auto" if use_compiled else "numpy",
     )
     # compiled: per-subset Fisher scoring in C, GIL released, so every thread computes
     step = max(1024, chunk_size // 8) if compiled else max(256, chunk_size // max(k, 1))
@@ -621,7 +624,9 @@ def _fit_mask_rows(job: _Job, a: int, b: int):
     """(est, tau2, I2, Q, n) of the subsets at positions a..b-1 of ``job.masks``."""
     masks = job.masks[a:b]
     m = _masks_to_matrix(masks, job.k) if masks.dtype == np.uint64 else masks
-    fits = fit_batch(job.y, job.v, job.X, method=job.method, test=job.test, mask=m)
+    fits = fit_batch(
+        job.y, job.v, job.X, method=job.method, test=job.test, mask=m, engine=job.batch_engine
+    )
     n_dtype = np.uint8 if job.k < 256 else np.int32
     return (fits.beta[:, 0], fits.tau2, fits.I2, fits.Q, fits.n.astype(n_dtype))
 
