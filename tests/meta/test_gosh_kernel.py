@@ -141,3 +141,39 @@ def test_compiled_kernel_on_a_seeded_random_sample(method):
     assert np.array_equal(a.masks, b.masks)
     for name in ("estimate", "tau2", "I2", "Q"):
         assert getattr(b, name) == pytest.approx(getattr(a, name), rel=1e-8, abs=1e-9), name
+
+
+@needs_kernel
+def test_kernel_releases_the_gil_so_threads_compute_at_once():
+    """While one thread is inside the REML loop, another keeps running Python: the longest
+    pause of the second thread is far shorter than the kernel call (a held GIL would stall
+    it for the whole call)."""
+    import threading
+    import time
+
+    from sci_evidence.meta import _gosh_kernel
+
+    k = 20
+    yi, vi = np.resize(_random_data(1)[0], k), np.resize(_random_data(1)[1], k)
+    masks = np.arange(1, 1 << k, dtype=np.uint64)
+    n = masks.size
+    outs = [np.empty(n) for _ in range(4)] + [np.empty(n, dtype=np.uint8)] * 2
+    span = {}
+
+    def work():
+        span["start"] = time.perf_counter()
+        _gosh_kernel.reml_masks(yi, vi, masks, 1, 1e-10, 1000, *outs)
+        span["stop"] = time.perf_counter()
+
+    t = threading.Thread(target=work)
+    stamps = []
+    t.start()
+    while t.is_alive():
+        stamps.append(time.perf_counter())
+    t.join()
+    inside = [s for s in stamps if span["start"] <= s <= span["stop"]]
+    duration = span["stop"] - span["start"]
+    assert duration > 0.05  # long enough to tell
+    points = [span["start"], *inside, span["stop"]]
+    longest_pause = max(b - a for a, b in zip(points, points[1:], strict=False))
+    assert longest_pause < 0.5 * duration
