@@ -8,18 +8,29 @@
    fastest, closed-form one). Both per-subset times and their ratio are printed (goal: at
    least 100 times faster per subset). The estimates, tau2 and I2 of every subset are
    compared as a check that both computed the same thing.
-3. ``--k24``: peak memory (max RSS) of a k = 24 run (16,777,215 subsets) in a child process
+3. The compiled limit (``--limit``, default k = 20 22 24): ``gosh_limit.c``, a minimal fused
+   C loop doing only the arithmetic of DL GOSH (built here with gcc -O3 -fopenmp, called
+   through ctypes on all cores), beside our ``gosh`` with the compiled kernel and with the
+   numpy fallback, interleaved in one run; medians of ``--repeats`` runs and the ratio
+   ours / limit are printed (goal: at most 2). The limit's numbers are checked against ours.
+4. REML GOSH (``--reml-k``, default 16): compiled kernel and numpy fallback, each on 1 and
+   on all threads (medians of ``--repeats``): the speed-up of the second core, and CPU time
+   over wall time of the threaded run (above 1: several cores computed at once; on a
+   loaded machine the speed-up is capped by the cores the others leave free).
+5. ``--k24``: peak memory (max RSS) of a k = 24 run (16,777,215 subsets) in a child process
    (goal: under 2 GB).
 
-Run:  python benchmarks/bench_gosh.py [--repeats 5] [--k24] [--no-r]
+Run:  python benchmarks/bench_gosh.py [--repeats 5] [--k24] [--no-r] [--limit 20 22 24]
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -82,6 +93,100 @@ def run_r(yi: np.ndarray, vi: np.ndarray) -> tuple[float, pd.DataFrame] | None:
         return float(proc.stdout.strip().splitlines()[-1]), pd.read_csv(out)
 
 
+def build_limit() -> ctypes.CDLL | None:
+    """Compile gosh_limit.c (gcc -O3 -fopenmp) into a temporary shared library."""
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        return None
+    src = Path(__file__).with_name("gosh_limit.c")
+    out = Path(tempfile.mkdtemp()) / "gosh_limit.so"
+    subprocess.run(
+        [gcc, "-O3", "-fopenmp", "-shared", "-fPIC", "-o", str(out), str(src)], check=True
+    )
+    lib = ctypes.CDLL(str(out))
+    dp = ctypes.POINTER(ctypes.c_double)
+    lib.gosh_dl_limit.argtypes = [dp] * 6 + [ctypes.c_int, ctypes.c_longlong] + [dp] * 4
+    lib.gosh_dl_limit.argtypes += [ctypes.c_int]
+    return lib
+
+
+def run_limit(lib: ctypes.CDLL, yi: np.ndarray, vi: np.ndarray, n_threads: int):
+    """The minimal loop over all 2^k - 1 subsets, into freshly allocated arrays (as gosh)."""
+    k = yi.size
+    n = (1 << k) - 1
+    w = 1.0 / vi
+    tabs = [np.ascontiguousarray(a) for a in (yi, vi, w, w * yi, w * yi * yi, w * w)]
+    outs = [np.empty(n) for _ in range(4)]
+    ptr = [a.ctypes.data_as(ctypes.POINTER(ctypes.c_double)) for a in tabs + outs]
+    lib.gosh_dl_limit(*ptr[:6], k, n, *ptr[6:], n_threads)
+    return outs
+
+
+def limit_comparison(ks: list[int], repeats: int) -> None:
+    lib = build_limit()
+    if lib is None:
+        print("compiled limit: no C compiler")
+        return
+    from sci_evidence.meta.gosh import compiled_kernel_available
+
+    n_threads = os.cpu_count() or 1
+    print(f"compiled limit vs ours (DL, all subsets, {n_threads} threads, median of {repeats}):")
+    for k in ks:
+        yi, vi = make_data(k)
+        res = pool(yi, vi, method="DL")
+        runs: dict[str, list[float]] = {"limit": [], "compiled": [], "numpy": []}
+        engines = ["compiled", "numpy"] if compiled_kernel_available() else ["numpy"]
+        lim = run_limit(lib, yi, vi, n_threads)  # warm-up
+        g = gosh(res, engine=engines[0])
+        for _ in range(repeats):  # interleaved: the load of the machine hits all alike
+            t0 = time.perf_counter()
+            lim = run_limit(lib, yi, vi, n_threads)
+            runs["limit"].append(time.perf_counter() - t0)
+            for eng in engines:
+                t0 = time.perf_counter()
+                g = gosh(res, engine=eng)
+                runs[eng].append(time.perf_counter() - t0)
+        med = {name: statistics.median(t) for name, t in runs.items() if t}
+        diff = max(
+            float(np.max(np.abs(a - b)))
+            for a, b in zip(lim, (g.estimate, g.tau2, g.I2, g.Q), strict=True)
+        )
+        line = f"  k = {k}: {g.n_subsets:,} subsets; limit {med['limit'] * 1e3:.1f} ms"
+        for eng in engines:
+            line += f", ours/{eng} {med[eng] * 1e3:.1f} ms (x{med[eng] / med['limit']:.2f})"
+        print(line + f"; max |ours - limit| {diff:.1e}")
+
+
+def reml_threads(k: int, repeats: int) -> None:
+    from sci_evidence.meta.gosh import compiled_kernel_available
+
+    yi, vi = make_data(k)
+    res = pool(yi, vi, method="REML")
+    engines = ["compiled", "numpy"] if compiled_kernel_available() else ["numpy"]
+    n_all = os.cpu_count() or 1
+    runs: dict[tuple[str, int], list[float]] = {(e, j): [] for e in engines for j in (1, n_all)}
+    cpu: dict[tuple[str, int], list[float]] = {key: [] for key in runs}
+    gosh(res, engine=engines[0])  # warm-up
+    for _ in range(repeats):
+        for key in runs:
+            t0, c0 = time.perf_counter(), time.process_time()
+            gosh(res, engine=key[0], n_jobs=key[1])
+            runs[key].append(time.perf_counter() - t0)
+            cpu[key].append((time.process_time() - c0) / runs[key][-1])
+    med = {key: statistics.median(t) for key, t in runs.items()}
+    print(f"REML GOSH, k = {k} ({2**k - 1:,} subsets), median of {repeats}:")
+    for e in engines:
+        print(
+            f"  {e}: 1 thread {med[(e, 1)] * 1e3:.1f} ms, {n_all} threads "
+            f"{med[(e, n_all)] * 1e3:.1f} ms (speed-up x{med[(e, 1)] / med[(e, n_all)]:.2f}; "
+            f"CPU/wall {statistics.median(cpu[(e, n_all)]):.2f}: cores busy at once)"
+        )
+    if len(engines) == 2:
+        print(
+            f"  compiled / numpy (all threads): x{med[('numpy', n_all)] / med[('compiled', n_all)]:.1f}"
+        )
+
+
 def k24_memory() -> None:
     code = (
         "import resource, time\n"
@@ -109,8 +214,21 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--k24", action="store_true", help="also measure memory at k = 24")
     ap.add_argument("--no-r", action="store_true", help="skip metafor")
+    ap.add_argument(
+        "--limit", type=int, nargs="*", default=[20, 22, 24], help="k values for the limit"
+    )
+    ap.add_argument("--reml-k", type=int, default=16, help="k of the REML threads part (0: skip)")
+    ap.add_argument(
+        "--limit-only", action="store_true", help="only the compiled-limit and REML parts"
+    )
     args = ap.parse_args()
     print(f"cores: {os.cpu_count()}, numpy {np.__version__}")
+    if args.limit:
+        limit_comparison(args.limit, args.repeats)
+    if args.reml_k:
+        reml_threads(args.reml_k, args.repeats)
+    if args.limit_only:
+        return
 
     yi, vi = make_data(20)
     res20 = pool(yi, vi, method="DL")

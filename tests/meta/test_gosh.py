@@ -12,7 +12,7 @@ import pytest
 
 from sci_evidence.errors import InputError
 from sci_evidence.meta import pool
-from sci_evidence.meta.gosh import gosh
+from sci_evidence.meta.gosh import compiled_kernel_available, gosh
 from sci_evidence.meta.models import fit_design
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -62,10 +62,14 @@ def test_gosh_with_a_moderator_equals_a_loop():
     )
 
 
+ENGINES = ["numpy"] + (["compiled"] if compiled_kernel_available() else [])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("case", EXTRA["gosh"], ids=lambda c: c["name"])
-def test_gosh_matches_metafor(case):
+def test_gosh_matches_metafor(case, engine):
     res = pool(case["input"]["yi"], case["input"]["vi"], method=case["method"])
-    g = gosh(res)
+    g = gosh(res, engine=engine)
     e = case["expected"]
     pos = np.asarray(e["mask"], dtype=np.int64) - 1  # our subset j holds mask j + 1
     assert g.masks[pos].tolist() == e["mask"]

@@ -167,7 +167,7 @@ def _check_plot_path(path: Path) -> Path:
     return check_output_path(path, suffixes=PLOT_SUFFIXES, what="GOSH plot (--gosh)")
 
 
-def _gosh_report(res: Any, path: Path, rep: _Report) -> None:
+def _gosh_report(res: Any, path: Path, rep: _Report, scheduler: str | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -180,7 +180,13 @@ def _gosh_report(res: Any, path: Path, rep: _Report) -> None:
     n = 2**res.k - 1 if res.k <= MAX_EXHAUSTIVE_K else None
     what = f"{n:,} subsets" if n else "1,000,000 random subsets"
     with _progress(console, f"GOSH ({what}, {method})") as cb:
-        g = gosh(res, method=method, progress=cb)
+        if scheduler is None:
+            g = gosh(res, method=method, progress=cb)
+        else:  # the same chunks on a Dask cluster: the same numbers as a local run
+            from sci_evidence.cluster import connect
+
+            with connect(scheduler) as client:
+                g = gosh(res, method=method, progress=cb, client=client)
     rep.section("GOSH")
     rep.result("gosh", g)
     # highlight the study whose presence moves the estimate most
@@ -226,6 +232,7 @@ def run_bias_options(
     permutations: int | None,
     console: Console,
     as_json: bool = False,
+    scheduler: str | None = None,
 ) -> dict[str, Any] | None:
     """Run what ``--bias``, ``--gosh FILE`` and ``--permutations N`` ask for and print it
     (or, with ``as_json``, return it).
@@ -251,6 +258,8 @@ def run_bias_options(
         ``leave_one_out``, ``influence``; an analysis that cannot run holds
         ``{"not_available": reason}``), ``"gosh"`` (with ``"plot"``, the file written) and
         ``"permutation_test"``.
+    scheduler : str, optional
+        Address of a Dask scheduler: the GOSH fits run on that cluster.
 
     Returns
     -------
@@ -274,7 +283,7 @@ def run_bias_options(
         if bias:
             _bias_report(res, rep)
         if path is not None:
-            _gosh_report(res, path, rep)
+            _gosh_report(res, path, rep, scheduler)
         if permutations is not None:
             _permutation_report(res, int(permutations), rep)
     except KeyboardInterrupt:

@@ -302,6 +302,12 @@ def register(app: typer.Typer) -> None:
         nagq: int = typer.Option(
             7, "--nagq", help="With --model glmm: Gauss-Hermite quadrature nodes (1 = Laplace)."
         ),
+        scheduler: str | None = typer.Option(
+            None,
+            "--scheduler",
+            help="Run the --gosh fits on the Dask cluster at this scheduler address "
+            "(tcp://HOST:8786; needs the [dask] extra; same results as a local run).",
+        ),
     ) -> None:
         """Pool effect sizes in an equal- or random-effects model (metafor's rma).
 
@@ -366,6 +372,7 @@ def register(app: typer.Typer) -> None:
                         gosh_path=gosh,
                         permutations=permutations,
                         console=err_console,
+                        scheduler=scheduler,
                         as_json=True,
                     )
                 )
@@ -388,7 +395,12 @@ def register(app: typer.Typer) -> None:
             )
         if extra:
             run_bias_options(
-                res, bias=bias, gosh_path=gosh, permutations=permutations, console=console
+                res,
+                bias=bias,
+                gosh_path=gosh,
+                permutations=permutations,
+                console=console,
+                scheduler=scheduler,
             )
 
 

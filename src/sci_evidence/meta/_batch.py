@@ -27,6 +27,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+try:  # the optional compiled kernels (setup.py builds them when a C compiler is present)
+    from . import _gosh_kernel
+except ImportError:  # pragma: no cover - machines without a compiler
+    _gosh_kernel = None
+
 BATCH_METHODS = ("EE", "DL", "ML", "REML")
 
 
@@ -74,24 +79,61 @@ def _inv_small(A: np.ndarray) -> np.ndarray:
 
 def _xtwx(X: np.ndarray, w: np.ndarray) -> np.ndarray:
     """X' diag(w_b) X for every row b of ``w`` (B, k) -> (B, p, p)."""
-    return np.einsum("kp,bk,kq->bpq", X, w, X, optimize=False)
+    # one two-operand product per entry of the symmetric result (an unoptimised
+    # three-operand einsum here cost more than half of a permutation refit). Not a BLAS
+    # matmul: its rounding can depend on the batch's size and memory alignment, and a fit
+    # must give the same bits in any chunk (seeded runs, Dask).
+    p = X.shape[1]
+    out = np.empty((w.shape[0], p, p))
+    for i in range(p):
+        for j in range(i + 1):
+            out[:, i, j] = np.einsum("bk,k->b", w, X[:, i] * X[:, j])
+            out[:, j, i] = out[:, i, j]
+    return out
 
 
 def _xtwy(X: np.ndarray, w: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return np.einsum("kp,bk->bp", X, w * y, optimize=False)
+    return _sum_k(w * y, X)
+
+
+def _sum_k(a: np.ndarray, F: np.ndarray) -> np.ndarray:
+    """sum_k a[b, k] F[k, j] for (B, k) and (k, m), in study order for every row."""
+    out = np.empty((a.shape[0], F.shape[1]))
+    for j in range(F.shape[1]):
+        out[:, j] = np.einsum("bk,k->b", a, F[:, j])
+    return out
 
 
 def _wls(X, w, y):
     """Weighted least squares for every row: returns (A^-1, beta, residuals)."""
     Ainv = _inv_small(_xtwx(X, w))
-    beta = np.einsum("bpq,bq->bp", Ainv, _xtwy(X, w, y))
-    resid = y - beta @ X.T
+    beta = _matvec(Ainv, _xtwy(X, w, y))
+    resid = y - _fitted(beta, X)
     return Ainv, beta, resid
 
 
 def _trace_prod(Ainv: np.ndarray, B: np.ndarray) -> np.ndarray:
     """tr(Ainv @ B) for stacks of p x p matrices."""
-    return np.einsum("bpq,bqp->b", Ainv, B)
+    return (Ainv * B.transpose(0, 2, 1)).sum(axis=(1, 2))
+
+
+def _matvec(A: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """A_b x_b for stacks (B, p, p) and (B, p)."""
+    return (A * x[:, None, :]).sum(axis=2)
+
+
+def _fitted(beta: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """X beta_b for every row (B, k), summed in column order (no BLAS: same bits in any
+    batch)."""
+    out = beta[:, :1] * X[None, :, 0]
+    for j in range(1, X.shape[1]):
+        out += beta[:, j : j + 1] * X[None, :, j]
+    return out
+
+
+def _quad(x: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """x_b' A_b x_b for stacks (B, p) and (B, p, p)."""
+    return (_matvec(A, x) * x).sum(axis=1)
 
 
 def fit_batch(
@@ -104,6 +146,7 @@ def fit_batch(
     mask: np.ndarray | None = None,
     threshold: float = 1e-10,
     maxiter: int = 1000,
+    engine: str = "auto",
 ) -> BatchFits:
     """Fit ``B`` meta-analytic models at once.
 
@@ -121,6 +164,10 @@ def fit_batch(
         Which studies each fit holds (default: all).
     threshold, maxiter
         Fisher scoring stops when tau2 changes by less than ``threshold``.
+    engine : {"auto", "compiled", "numpy"}
+        ML/REML tau2 of models with p <= 2 columns: per-row Fisher scoring in the compiled
+        kernel (``"auto"``: when built) or the vectorised numpy iteration. Same algorithm;
+        the two agree to rounding (the iteration stops at ``threshold``).
     """
     X = np.asarray(X, dtype=float)
     k, p = X.shape
@@ -148,7 +195,17 @@ def fit_batch(
         with np.errstate(divide="ignore", invalid="ignore"):
             tau2 = np.where(df > 0, np.maximum(0.0, (Q - df) / trP0), 0.0)
     elif method in ("ML", "REML"):
-        tau2, converged = _fisher_scoring(y_rows, v_rows, X, m, df, method, threshold, maxiter)
+        if _compiled_fisher(engine, X):
+            tau2 = np.empty(B)
+            conv8 = np.empty(B, dtype=np.uint8)
+            _gosh_kernel.fisher_rows(
+                np.ascontiguousarray(y_rows), np.ascontiguousarray(v_rows),
+                np.ascontiguousarray(X), np.ascontiguousarray(m), X.shape[1],
+                int(method == "REML"), threshold, maxiter, tau2, conv8,
+            )  # fmt: skip
+            converged = conv8.astype(bool)
+        else:
+            tau2, converged = _fisher_scoring(y_rows, v_rows, X, m, df, method, threshold, maxiter)
     else:
         raise ValueError(f"method must be one of {BATCH_METHODS}, not {method!r}")
 
@@ -161,7 +218,7 @@ def fit_batch(
         if test == "adhoc":
             s2w = np.maximum(1.0, s2w)
         vb = Ainv * s2w[:, None, None]
-    se = np.sqrt(np.einsum("bpp->bp", vb))
+    se = np.sqrt(np.diagonal(vb, axis1=1, axis2=2))
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = beta / se
     QM = _qm(beta, vb, X, test)
@@ -177,6 +234,15 @@ def fit_batch(
     return BatchFits(beta, se, stat, tau2, Q, I2, H2, QM, n, converged)
 
 
+def _compiled_fisher(engine: str, X: np.ndarray) -> bool:
+    if engine not in ("auto", "compiled", "numpy"):
+        raise ValueError(f"engine must be auto, compiled or numpy, not {engine!r}")
+    fits = _gosh_kernel is not None and X.shape[1] <= 2 and X.shape[0] <= 64
+    if engine == "compiled" and not fits:
+        raise ValueError("the compiled Fisher scoring needs the built kernel, p <= 2, k <= 64")
+    return engine != "numpy" and fits
+
+
 def _qm(beta: np.ndarray, vb: np.ndarray, X: np.ndarray, test: str) -> np.ndarray:
     """Omnibus Wald statistic of the moderators (F = QM / m under Knapp-Hartung)."""
     p = beta.shape[1]
@@ -184,7 +250,7 @@ def _qm(beta: np.ndarray, vb: np.ndarray, X: np.ndarray, test: str) -> np.ndarra
     btt = np.arange(1, p) if (has_intercept and p > 1) else np.arange(p)
     b = beta[:, btt]
     V = vb[:, btt][:, :, btt]
-    QM = np.einsum("bp,bpq,bq->b", b, _inv_small(V), b)
+    QM = _quad(b, _inv_small(V))
     if test in ("knha", "adhoc", "t"):
         QM = QM / len(btt)
     return QM
@@ -279,10 +345,10 @@ def _loglik(y, v, X, m, t, method):
     with np.errstate(divide="ignore", invalid="ignore"):
         w = m / (v + t[:, None])
         A = _xtwx(X, w)
-        beta = np.einsum("bpq,bq->bp", _inv_small(A), _xtwy(X, w, y))
-        e = np.broadcast_to(y, w.shape) - beta @ X.T
+        beta = _matvec(_inv_small(A), _xtwy(X, w, y))
+        e = np.broadcast_to(y, w.shape) - _fitted(beta, X)
         ll = -0.5 * np.einsum("bk,bk->b", m, np.log(np.broadcast_to(v, w.shape) + t[:, None]))
-        ll -= 0.5 * np.einsum("bk,bk,bk->b", w, e, e)
+        ll -= 0.5 * np.einsum("bk,bk->b", w * e, e)
         if method == "REML":
             ll -= 0.5 * np.linalg.slogdet(A)[1]
     return ll
@@ -331,18 +397,15 @@ def _score_terms(y, v, X, m, t, method, intercept_only):
     Ainv, _, e = _wls(X, w, y)
     r = w * e  # P y
     ypPy = np.einsum("bk,bk->b", r, r)
-    Xr = np.einsum("kp,bk->bp", X, w * r)
-    ypPPPy = np.einsum("bk,bk->b", w * r, r) - np.einsum("bp,bpq,bq->b", Xr, Ainv, Xr)
+    wr = w * r
+    Xr = _sum_k(wr, X)
+    ypPPPy = np.einsum("bk,bk->b", wr, r) - _quad(Xr, Ainv)
     if method == "ML":
         return ypPy - w.sum(axis=1), w2.sum(axis=1), ypPPPy
     G2 = _xtwx(X, w2)
     trP = w.sum(axis=1) - _trace_prod(Ainv, G2)
-    AG2 = np.einsum("bpq,bqr->bpr", Ainv, G2)
-    trPP = (
-        w2.sum(axis=1)
-        - 2.0 * _trace_prod(Ainv, _xtwx(X, w2 * w))
-        + np.einsum("bpq,bqp->b", AG2, AG2)
-    )
+    AG2 = (Ainv[:, :, :, None] * G2[:, None, :, :]).sum(axis=2)
+    trPP = w2.sum(axis=1) - 2.0 * _trace_prod(Ainv, _xtwx(X, w2 * w)) + _trace_prod(AG2, AG2)
     return ypPy - trP, trPP, ypPPPy
 
 

@@ -17,6 +17,14 @@ Two kernels:
 * **general** (REML, ML, models with moderators, sampled subsets): the batched fits of
   :func:`sci_evidence.meta._batch.fit_batch` with a study mask per subset.
 
+The closed form runs in a fused compiled loop (``_gosh_kernel``, a small C extension built
+at install time) when it is available: one pass over each block of subsets, no temporary
+arrays, the GIL released so threads use every core; it gives the numpy path's numbers bit
+for bit (same operations in the same order). Intercept-only ML/REML subsets (exhaustive or
+sampled) run metafor's Fisher scoring per subset in the same extension (GIL released, so
+REML GOSH uses every core), agreeing with the numpy iteration to rounding. The numpy paths
+are the fallback (no C compiler at install) and stay selectable with ``engine="numpy"``.
+
 Results match a plain loop of ``fit_design`` over the subsets (to rounding; REML/ML to
 the Fisher scoring threshold, 1e-10 here).
 """
@@ -34,6 +42,20 @@ import pandas as pd
 from ..errors import InputError
 from ._batch import fit_batch, run_chunks
 from .results import PoolResult, require_pool_result
+
+try:  # the optional compiled kernel (setup.py builds it when a C compiler is present)
+    from . import _gosh_kernel
+except ImportError:  # pragma: no cover - exercised on machines without a compiler
+    _gosh_kernel = None
+
+#: Kernels of the closed-form path: "auto" takes the compiled one when it was built.
+GOSH_ENGINES = ("auto", "compiled", "numpy")
+
+
+def compiled_kernel_available() -> bool:
+    """True when the fused compiled GOSH kernel was built and imports."""
+    return _gosh_kernel is not None
+
 
 #: GOSH fits every subset up to this many studies (2^24 - 1 = 16,777,215 subsets).
 MAX_EXHAUSTIVE_K = 24
@@ -220,6 +242,8 @@ def gosh(
     n_jobs: int | None = None,
     chunk_size: int = 1 << 17,
     progress: ProgressCallback | None = None,
+    engine: str = "auto",
+    client: Any = None,
 ) -> GoshResult:
     """Fit the model of ``res`` to every subset of its studies (or a random sample).
 
@@ -243,6 +267,14 @@ def gosh(
         Subsets per chunk (bounds the working memory, about 60 bytes x k per subset).
     progress : callable(done, total), optional
         Called after each chunk, from the calling thread.
+    engine : {"auto", "compiled", "numpy"}
+        Kernel of the closed-form EE/DL path and of intercept-only ML/REML: the compiled
+        loops, the numpy fallback, or ``"auto"`` (compiled when built). Same numbers (EE/DL
+        bit for bit, ML/REML to the 1e-10 convergence threshold).
+    client : dask.distributed.Client, optional
+        Run the chunks on this Dask cluster instead of local threads (see
+        :func:`sci_evidence.meta.distributed_runs.connect`); the results are identical to a
+        local run (same chunks, same seed, same bits). ``n_jobs`` is then unused.
 
     Returns
     -------
@@ -278,18 +310,25 @@ def gosh(
         exhaustive = k <= MAX_EXHAUSTIVE_K
     n_jobs = max(1, int(n_jobs or os.cpu_count() or 1))
     chunk_size = max(1024, int(chunk_size))
+    use_compiled = _resolve_engine(engine)
 
     if exhaustive:
         if p == 1 and meth in ("EE", "DL"):
-            out = _exhaustive_closed_form(y, v, meth, n_jobs, chunk_size, progress)
+            out = _exhaustive_closed_form(
+                y, v, meth, n_jobs, chunk_size, progress, use_compiled, client
+            )
             masks = np.arange(1, 2**k, dtype=np.uint64)
         else:
-            out, masks = _exhaustive_general(y, v, X, meth, test, n_jobs, chunk_size, progress)
+            out, masks = _exhaustive_general(
+                y, v, X, meth, test, n_jobs, chunk_size, progress, use_compiled, client
+            )
         used_seed = None
     else:
         n = int(subsets) if subsets is not None else DEFAULT_RANDOM_SUBSETS
         used_seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
-        out, masks = _sampled(y, v, X, meth, test, n, used_seed, n_jobs, chunk_size, progress)
+        out, masks = _sampled(
+            y, v, X, meth, test, n, used_seed, n_jobs, chunk_size, progress, use_compiled, client
+        )
     est, tau2, i2, q, nst = out
     return GoshResult(
         k=k,
@@ -325,6 +364,22 @@ def _resolve_method(method: str) -> str:
     return m
 
 
+def _resolve_engine(engine: str) -> bool:
+    """True when the compiled kernel is to be used."""
+    if engine not in GOSH_ENGINES:
+        raise InputError(
+            "GOSH engine must be one of " + ", ".join(GOSH_ENGINES), column="engine", value=engine
+        )
+    if engine == "compiled" and _gosh_kernel is None:
+        raise InputError(
+            "the compiled GOSH kernel is not built (no C compiler at install?); use "
+            "engine='numpy' or 'auto'",
+            column="engine",
+            value=engine,
+        )
+    return engine != "numpy" and _gosh_kernel is not None
+
+
 def _subset_tables(a: np.ndarray, nbits: int, offset: int) -> np.ndarray:
     """Sums of the columns of ``a`` over every subset of studies offset..offset+nbits-1.
 
@@ -338,7 +393,86 @@ def _subset_tables(a: np.ndarray, nbits: int, offset: int) -> np.ndarray:
     return t
 
 
-def _exhaustive_closed_form(y, v, method, n_jobs, chunk_size, progress):
+@dataclass(frozen=True)
+class _Job:
+    """Everything a chunk of subsets needs: picklable, so chunks can run on Dask workers.
+
+    ``kind``: "compiled" (closed form, span = masks m0..m1-1), "numpy" (closed form, span =
+    rows h0..h1-1 of the high table) or "masks" (span = positions a..b-1 of ``masks``).
+    """
+
+    kind: str
+    method: str
+    k: int
+    y: np.ndarray | None = None
+    v: np.ndarray | None = None
+    X: np.ndarray | None = None
+    test: str = "z"
+    yc: np.ndarray | None = None
+    lo: np.ndarray | None = None
+    hi: np.ndarray | None = None
+    low_bits: int = 0
+    centre: float = 0.0
+    masks: np.ndarray | None = None
+    use_compiled: bool = False
+    #: fit_batch's engine for the subsets the compiled GOSH loops do not cover
+    batch_engine: str = "numpy"
+
+
+def _run_span(job: _Job, a: int, b: int, outs: list[np.ndarray] | None = None):
+    """Fits of one chunk: (first output position, est, tau2, I2, Q, n). The compiled
+    kernels write straight into ``outs`` (the full result arrays) when given."""
+    if job.kind == "compiled":
+        pos = a - 1  # mask m lands at position m - 1
+        out = _views(outs, pos, b - a)
+        _gosh_kernel.closed_form(
+            job.lo, job.hi, job.yc, job.v, job.low_bits, a, b, int(job.method == "DL"),
+            job.centre, *out,
+        )  # fmt: skip
+        return (pos, *out)
+    if job.kind == "numpy":
+        return _closed_form_rows(job, a, b)
+    if job.use_compiled:
+        out = _views(outs, a, b - a)
+        conv = np.empty(b - a, dtype=np.uint8)
+        _gosh_kernel.reml_masks(
+            job.y, job.v, job.masks[a:b], int(job.method == "REML"), 1e-10, 1000, *out, conv
+        )
+        return (a, *out)
+    return (a, *_fit_mask_rows(job, a, b))
+
+
+def _views(outs, pos, n):
+    if outs is not None:
+        return [o[pos : pos + n] for o in outs]
+    return [np.empty(n) for _ in range(4)] + [np.empty(n, dtype=np.uint8)]
+
+
+def _execute(job, spans, n_total, n_dtype, n_jobs, progress, client):
+    """Run ``spans`` of ``job`` on threads (or on a Dask ``client``) into result arrays."""
+    outs = [np.empty(n_total) for _ in range(4)] + [np.empty(n_total, dtype=n_dtype)]
+
+    def place(res) -> int:
+        pos, *arrays = res
+        n = arrays[0].shape[0]
+        for o, a in zip(outs, arrays, strict=True):
+            if not np.may_share_memory(o, a):  # compiled kernels wrote in place
+                o[pos : pos + n] = a
+        return n
+
+    if client is not None:
+        from .distributed_runs import run_on_client
+
+        run_on_client(client, _run_span, job, spans, place, progress, n_total)
+    else:
+        tasks = [(lambda a=a, b=b: place(_run_span(job, a, b, outs))) for a, b in spans]
+        run_chunks(tasks, n_jobs, progress, n_total)
+    return tuple(outs)
+
+
+def _exhaustive_closed_form(
+    y, v, method, n_jobs, chunk_size, progress, use_compiled=False, client=None
+):
     k = y.size
     n_total = (1 << k) - 1
     # Centre y at the overall EE mean: Q = sum(w y^2) - (sum w y)^2 / sum(w) then loses
@@ -349,57 +483,65 @@ def _exhaustive_closed_form(y, v, method, n_jobs, chunk_size, progress):
     a = np.vstack([w, w * yc, w * yc * yc, w * w, np.ones(k)])
     low_bits = min(k, max(1, int(np.log2(chunk_size))), 16)
     high_bits = k - low_bits
-    lo = _subset_tables(a, low_bits, 0)
-    hi = _subset_tables(a, high_bits, low_bits)
-    lo_incl = ((np.arange(1 << low_bits)[None, :] >> np.arange(low_bits)[:, None]) & 1).astype(
-        float
+    lo = np.ascontiguousarray(_subset_tables(a, low_bits, 0))
+    hi = np.ascontiguousarray(_subset_tables(a, high_bits, low_bits))
+    compiled = use_compiled and k <= 62
+    job = _Job(
+        kind="compiled" if compiled else "numpy",
+        method=method,
+        k=k,
+        v=np.ascontiguousarray(v, dtype=float),
+        yc=np.ascontiguousarray(yc),
+        lo=lo,
+        hi=hi,
+        low_bits=low_bits,
+        centre=centre,
     )
-    hi_all = np.arange(1 << high_bits)
-    est_out = np.empty(n_total)
-    tau2_out = np.empty(n_total)
-    i2_out = np.empty(n_total)
-    q_out = np.empty(n_total)
-    n_out = np.empty(n_total, dtype=np.uint8)
-    rows_per_chunk = max(1, chunk_size >> low_bits)
+    if compiled:
+        step = max(1024, chunk_size)
+        spans = [(m0, min(m0 + step, n_total + 1)) for m0 in range(1, n_total + 1, step)]
+    else:
+        rows = max(1, chunk_size >> low_bits)
+        spans = [(h0, min(h0 + rows, 1 << high_bits)) for h0 in range(0, 1 << high_bits, rows)]
+    return _execute(job, spans, n_total, np.uint8, n_jobs, progress, client)
 
-    def task(h0: int, h1: int) -> int:
-        S = hi[:, h0:h1, None] + lo[:, None, :]
-        sw, swy, swy2, sw2, cnt = S[0], S[1], S[2], S[3], S[4]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            est = swy / sw
-            q = np.maximum(swy2 - swy * est, 0.0)
-            df = cnt - 1.0
-            q = np.where(cnt > 1, q, 0.0)
-            if method == "EE":
-                tau2 = np.zeros_like(q)
-                i2 = np.where((q > df) & (df > 0), 100.0 * (q - df) / q, 0.0)
-            else:
-                c = sw - sw2 / sw
-                tau2 = np.where(df > 0, np.maximum(0.0, (q - df) / c), 0.0)
-                s2 = df / c
-                i2 = np.where(tau2 > 0, 100.0 * tau2 / (tau2 + s2), 0.0)
-                het = tau2 > 0
-                if het.any():
-                    est = np.where(
-                        het, _dl_estimate(tau2, yc, v, lo_incl, hi_all[h0:h1], low_bits), est
-                    )
-        start = (h0 << low_bits) - 1
-        stop = (h1 << low_bits) - 1
-        sl = slice(max(start, 0), stop)
-        first = 1 if start < 0 else 0  # the empty subset (mask 0) is not a subset
-        est_out[sl] = (est + centre).ravel()[first:]
-        tau2_out[sl] = tau2.ravel()[first:]
-        i2_out[sl] = i2.ravel()[first:]
-        q_out[sl] = q.ravel()[first:]
-        n_out[sl] = cnt.ravel()[first:].astype(np.uint8)
-        return stop - max(start, 0)
 
-    tasks = [
-        (lambda h0=h0, h1=min(h0 + rows_per_chunk, 1 << high_bits): task(h0, h1))
-        for h0 in range(0, 1 << high_bits, rows_per_chunk)
-    ]
-    run_chunks(tasks, n_jobs, progress, n_total)
-    return (est_out, tau2_out, i2_out, q_out, n_out)
+def _closed_form_rows(job: _Job, h0: int, h1: int):
+    """The numpy closed form over rows h0..h1-1 of the high table (masks h << L | l)."""
+    method, low_bits, yc, v = job.method, job.low_bits, job.yc, job.v
+    lo, hi = job.lo, job.hi
+    S = hi[:, h0:h1, None] + lo[:, None, :]
+    sw, swy, swy2, sw2, cnt = S[0], S[1], S[2], S[3], S[4]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        est = swy / sw
+        q = np.maximum(swy2 - swy * est, 0.0)
+        df = cnt - 1.0
+        q = np.where(cnt > 1, q, 0.0)
+        if method == "EE":
+            tau2 = np.zeros_like(q)
+            i2 = np.where((q > df) & (df > 0), 100.0 * (q - df) / q, 0.0)
+        else:
+            c = sw - sw2 / sw
+            tau2 = np.where(df > 0, np.maximum(0.0, (q - df) / c), 0.0)
+            s2 = df / c
+            i2 = np.where(tau2 > 0, 100.0 * tau2 / (tau2 + s2), 0.0)
+            het = tau2 > 0
+            if het.any():
+                lo_incl = (
+                    (np.arange(1 << low_bits)[None, :] >> np.arange(low_bits)[:, None]) & 1
+                ).astype(float)
+                hi_rows = np.arange(h0, h1)
+                est = np.where(het, _dl_estimate(tau2, yc, v, lo_incl, hi_rows, low_bits), est)
+    start = (h0 << low_bits) - 1
+    first = 1 if start < 0 else 0  # the empty subset (mask 0) is not a subset
+    return (
+        max(start, 0),
+        (est + job.centre).ravel()[first:],
+        tau2.ravel()[first:],
+        i2.ravel()[first:],
+        q.ravel()[first:],
+        cnt.ravel()[first:].astype(np.uint8),
+    )
 
 
 def _dl_estimate(tau2, yc, v, lo_incl, hi_rows, low_bits):
@@ -424,13 +566,17 @@ def _masks_to_matrix(masks: np.ndarray, k: int) -> np.ndarray:
     return ((masks[:, None] >> np.arange(k, dtype=np.uint64)[None, :]) & np.uint64(1)).astype(bool)
 
 
-def _exhaustive_general(y, v, X, method, test, n_jobs, chunk_size, progress):
+def _exhaustive_general(
+    y, v, X, method, test, n_jobs, chunk_size, progress, use_compiled=False, client=None
+):
     k, p = X.shape
     all_masks = np.arange(1, 2**k, dtype=np.uint64)
     if p > 1:
         counts = _popcount(all_masks)
         all_masks = all_masks[counts >= p]
-    return _fit_masks(y, v, X, method, test, all_masks, k, n_jobs, chunk_size, progress)
+    return _fit_masks(
+        y, v, X, method, test, all_masks, k, n_jobs, chunk_size, progress, use_compiled, client
+    )
 
 
 def _popcount(masks: np.ndarray) -> np.ndarray:
@@ -444,34 +590,52 @@ def _popcount(masks: np.ndarray) -> np.ndarray:
     return c
 
 
-def _fit_masks(y, v, X, method, test, masks, k, n_jobs, chunk_size, progress):
+def _fit_masks(
+    y, v, X, method, test, masks, k, n_jobs, chunk_size, progress, use_compiled=False, client=None
+):
     n_total = masks.shape[0]
-    est_out = np.empty(n_total)
-    tau2_out = np.empty(n_total)
-    i2_out = np.empty(n_total)
-    q_out = np.empty(n_total)
-    n_out = np.empty(n_total, dtype=np.uint8 if k < 256 else np.int32)
-    step = max(256, chunk_size // max(k, 1))
+    compiled = (
+        use_compiled
+        and method in ("ML", "REML")
+        and X.shape[1] == 1
+        and bool(np.all(X[:, 0] == 1.0))
+        and masks.dtype == np.uint64
+        and k <= 62
+    )
+    job = _Job(
+        kind="masks",
+        method=method,
+        k=k,
+        y=np.ascontiguousarray(y, dtype=float),
+        v=np.ascontiguousarray(v, dtype=float),
+        X=X,
+        test=test,
+        masks=np.ascontiguousarray(masks),
+        use_compiled=compiled,
+        batch_engine="auto" if use_compiled else "numpy",
+    )
+    # compiled: per-subset Fisher scoring in C, GIL released, so every thread computes
+    step = max(1024, chunk_size // 8) if compiled else max(256, chunk_size // max(k, 1))
+    spans = [(a, min(a + step, n_total)) for a in range(0, n_total, step)]
+    n_dtype = np.uint8 if k < 256 else np.int32
+    out = _execute(job, spans, n_total, n_dtype, n_jobs, progress, client)
+    return out, masks
 
-    def task(a: int, b: int) -> int:
-        if masks.dtype == np.uint64:
-            m = _masks_to_matrix(masks[a:b], k)
-        else:
-            m = masks[a:b]
-        fits = fit_batch(y, v, X, method=method, test=test, mask=m)
-        est_out[a:b] = fits.beta[:, 0]
-        tau2_out[a:b] = fits.tau2
-        i2_out[a:b] = fits.I2
-        q_out[a:b] = fits.Q
-        n_out[a:b] = fits.n
-        return b - a
 
-    tasks = [(lambda a=a, b=min(a + step, n_total): task(a, b)) for a in range(0, n_total, step)]
-    run_chunks(tasks, n_jobs, progress, n_total)
-    return (est_out, tau2_out, i2_out, q_out, n_out), masks
+def _fit_mask_rows(job: _Job, a: int, b: int):
+    """(est, tau2, I2, Q, n) of the subsets at positions a..b-1 of ``job.masks``."""
+    masks = job.masks[a:b]
+    m = _masks_to_matrix(masks, job.k) if masks.dtype == np.uint64 else masks
+    fits = fit_batch(
+        job.y, job.v, job.X, method=job.method, test=job.test, mask=m, engine=job.batch_engine
+    )
+    n_dtype = np.uint8 if job.k < 256 else np.int32
+    return (fits.beta[:, 0], fits.tau2, fits.I2, fits.Q, fits.n.astype(n_dtype))
 
 
-def _sampled(y, v, X, method, test, n, seed, n_jobs, chunk_size, progress):
+def _sampled(
+    y, v, X, method, test, n, seed, n_jobs, chunk_size, progress, use_compiled=False, client=None
+):
     """A random sample of subsets of at least p studies, as metafor draws them.
 
     metafor draws a subset size m from p..k with probability dbinom(m, k, 1/2) and then m
@@ -499,4 +663,6 @@ def _sampled(y, v, X, method, test, n, seed, n_jobs, chunk_size, progress):
             )
         else:
             masks[a:b] = m
-    return _fit_masks(y, v, X, method, test, masks, k, n_jobs, chunk_size, progress)
+    return _fit_masks(
+        y, v, X, method, test, masks, k, n_jobs, chunk_size, progress, use_compiled, client
+    )
