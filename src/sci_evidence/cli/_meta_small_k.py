@@ -183,9 +183,9 @@ def _ratio_line(bres) -> str | None:
     """Log-scale measures: mu and theta_new back on the ratio scale (medians, intervals)."""
     import math
 
-    from sci_evidence.cli.meta import LOG_MEASURES
+    from sci_evidence.meta.transforms import log_scale_measures
 
-    if (bres.measure or "").upper() not in LOG_MEASURES:
+    if (bres.measure or "").upper() not in log_scale_measures():
         return None
     mu, new = bres.mu, bres.theta_new
     return (
@@ -249,7 +249,7 @@ def convert(
     import csv
     import io
 
-    from sci_evidence.cli.meta import _read_csv
+    from sci_evidence.cli._meta_input import _read_csv
     from sci_evidence.meta.fivenum import fivenum_to_mean_sd_frame
     from sci_evidence.outputs import atomic_write, check_output_path, csv_safe_cell
 

@@ -90,6 +90,14 @@ _SCALES: dict[str, MeasureScale] = {
         ),
         MeasureScale("ROM", "Ratio of means", "Log ratio of means", "ratio", "exp", 1.0),
         MeasureScale("RD", "Risk difference", "Risk difference", "difference", "identity", 0.0),
+        MeasureScale(
+            "IRD",
+            "Incidence rate difference",
+            "Incidence rate difference",
+            "difference",
+            "identity",
+            0.0,
+        ),
         MeasureScale("MD", "Mean difference", "Mean difference", "difference", "identity", 0.0),
         MeasureScale(
             "SMD",
