@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from sci_evidence.isncsci import classify_table, formats, readers
-from support.random_exams import random_exams
 from sci_evidence.outputs import csv_safe_cell
+from support.random_exams import random_exams
 
 from ._helpers import one_error_line, run_main
 
