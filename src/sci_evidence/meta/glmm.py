@@ -116,10 +116,6 @@ class GlmmResult(PoolResult):
     def tau2_ci(self):  # the Q-profile interval belongs to rma.uni, not to a GLMM
         return None
 
-    @property
-    def R2(self):
-        return None
-
     def to_dict(self) -> dict:
         out = super().to_dict()
         out.update(
