@@ -62,7 +62,7 @@ class Binomial(Family):
             else (self.y, self.n, self.const)
         )
         p = expit(eta)
-        ll = y * eta - n * np.logaddexp(0.0, eta) + c
+        ll = None if order == 12 else y * eta - n * np.logaddexp(0.0, eta) + c
         d1 = y - n * p
         v = p * (1.0 - p)
         d2 = -n * v
@@ -368,6 +368,22 @@ class GlmmProblem:
     nodes: np.ndarray
     log_weights: np.ndarray
 
+    def __post_init__(self):
+        # One row per group (group = 0..G-1) with loading 1 (PLO, IRLN, CM.AL): the group
+        # sums are identities and the row <-> group indexing is a no-op, so the hot paths
+        # skip them (bit-for-bit the same numbers: multiplying by 1 is exact).
+        R = len(self.group)
+        self.simple = bool(
+            R == self.n_groups
+            and np.array_equal(self.group, np.arange(R))
+            and np.all(self.z == 1.0)
+        )
+        m = R // self.n_groups if self.n_groups else 0
+        self.consecutive = bool(
+            m * self.n_groups == R
+            and np.array_equal(self.group, np.repeat(np.arange(self.n_groups), m))
+        )
+
     @classmethod
     def build(cls, family, X, offset, z, group, n_groups, nAGQ):
         x, w = _gauss_hermite(int(nAGQ))
@@ -391,23 +407,20 @@ class GlmmProblem:
         if R == G:
             return v
         m = R // G
-        if m * G == R and self._consecutive:
+        if self.consecutive:
             return v.reshape(v.shape[:axis] + (G, m) + v.shape[axis + 1 :]).sum(axis=axis + 1)
         vm = np.moveaxis(v, axis, 0)
         out = np.zeros((G,) + vm.shape[1:])
         np.add.at(out, self.group, vm)
         return np.moveaxis(out, 0, axis)
 
-    @property
-    def _consecutive(self) -> bool:
-        m = len(self.group) // self.n_groups
-        return np.array_equal(self.group, np.repeat(np.arange(self.n_groups), m))
-
 
 def _modes(prob: GlmmProblem, eta0: np.ndarray, tau: np.ndarray, u: np.ndarray):
     """Conditional modes of the standardised random effects by Newton (h is concave), for a
     batch: ``eta0`` (B, R), ``tau`` (B,), ``u`` (B, G)."""
     z, g = prob.z, prob.group
+    if prob.simple:
+        return _modes_simple(prob.family, eta0, tau[:, None], u)
     zt = z * tau[:, None]  # B x R
     ok = False
     for _ in range(100):
@@ -418,6 +431,20 @@ def _modes(prob: GlmmProblem, eta0: np.ndarray, tau: np.ndarray, u: np.ndarray):
         step = grad / curv
         u = u + step
         if np.max(np.abs(step)) < 1e-10:  # u is standardised (O(1)); quadratic convergence
+            ok = True
+            break
+    return u, ok
+
+
+def _modes_simple(family: Family, eta0: np.ndarray, tb: np.ndarray, u: np.ndarray):
+    """:func:`_modes` for one row per group with loading 1 (the same arithmetic)."""
+    ok = False
+    tt = tb * tb
+    for _ in range(100):
+        _, d1, d2 = family.derivs(eta0 + tb * u, 12)
+        step = (tb * d1 - u) / (1.0 - tt * d2)
+        u = u + step
+        if np.max(np.abs(step)) < 1e-10:
             ok = True
             break
     return u, ok
@@ -436,6 +463,8 @@ def loglik_and_grad_batch(
     Returns ``(loglik (B,), grad (B, P+1) or (B, G, P+1) with per_group, modes (B, G),
     converged, conditional log-likelihood per group (B, G))``.
     """
+    if prob.simple and not per_group:
+        return _loglik_and_grad_simple(prob, params, u_start)
     P = prob.X.shape[1]
     beta, tau = params[:, :P], params[:, P]
     z, g = prob.z, prob.group
@@ -484,6 +513,47 @@ def loglik_and_grad_batch(
     else:
         grad = np.concatenate([w_row @ prob.X, g_tau.sum(axis=-1, keepdims=True)], axis=-1)
     return logL.sum(axis=-1), grad, u_hat, ok, gs(ll_hat, -1)
+
+
+def _loglik_and_grad_simple(prob: GlmmProblem, params: np.ndarray, u_start: np.ndarray):
+    """:func:`loglik_and_grad_batch` for one row per group with loading 1: the same
+    arithmetic in the same order, without the identity group sums and index gathers."""
+    P = prob.X.shape[1]
+    beta, tau = params[:, :P], params[:, P]
+    fam = prob.family
+    eta0 = beta @ prob.X.T + prob.offset  # B x G
+    tb = tau[:, None]
+    u_hat, ok = _modes_simple(fam, eta0, tb, np.array(u_start, dtype=float))
+    eta_hat = eta0 + tb * u_hat
+    ll_hat, d1h, d2h, d3h = fam.derivs(eta_hat, 3)
+    tt = tb * tb
+    c = 1.0 - tt * d2h
+    s = 1.0 / np.sqrt(c)
+    xq = prob.nodes
+    uq = u_hat[..., None] + _SQRT2 * s[..., None] * xq  # B x G x Q
+    tq = tb[..., None]
+    etaq = eta0[..., None] + tq * uq
+    llq, d1q = fam.derivs(etaq, 2, nodes=True)[:2]
+    Hq = llq - 0.5 * uq * uq + (xq * xq + prob.log_weights)
+    m = Hq.max(axis=-1)
+    ex = np.exp(Hq - m[..., None])
+    tot = ex.sum(axis=-1)
+    pi = ex / tot[..., None]
+    logL = m + np.log(tot) + np.log(_SQRT2 * s) - _LOG_SQRT_2PI
+    pd1 = pi * d1q
+    a = pd1.sum(axis=-1)
+    T_tau = (pd1 * uq).sum(axis=-1)
+    pih = pi * (tq * d1q - uq)
+    T_u = pih.sum(axis=-1)
+    T_s = (pih * xq).sum(axis=-1) * _SQRT2 + 1.0 / s
+    c15 = c**-1.5
+    D = T_s * 0.5 * c15 * tb * tb
+    coef_u = (T_u + D * tb * d3h) * tb / c
+    w_row = a + D * d3h + coef_u * d2h
+    du_dtau = (d1h + tb * u_hat * d2h) / c
+    g_tau = T_tau + T_u * du_dtau + D * d3h * (u_hat + tb * du_dtau) + T_s * c15 * tb * d2h
+    grad = np.concatenate([w_row @ prob.X, g_tau.sum(axis=-1, keepdims=True)], axis=-1)
+    return logL.sum(axis=-1), grad, u_hat, ok, ll_hat
 
 
 def loglik_and_grad(
