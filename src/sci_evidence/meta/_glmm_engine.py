@@ -53,14 +53,11 @@ class Binomial(Family):
     def __init__(self, y, n):
         super().__init__(y, n)
         self.const = gammaln(self.n + 1) - gammaln(self.y + 1) - gammaln(self.n - self.y + 1)
+        self._cols = (self.y[:, None], self.n[:, None], self.const[:, None])  # quadrature axis
 
     def derivs(self, eta, order=3, nodes=False):
         """``nodes``: the last axis of ``eta`` holds quadrature nodes, the one before rows."""
-        y, n, c = (
-            (self.y[:, None], self.n[:, None], self.const[:, None])
-            if nodes
-            else (self.y, self.n, self.const)
-        )
+        y, n, c = self._cols if nodes else (self.y, self.n, self.const)
         p = expit(eta)
         ll = None if order == 12 else y * eta - n * np.logaddexp(0.0, eta) + c
         d1 = y - n * p
@@ -121,7 +118,7 @@ class GlmFit:
 
 
 def _linkinv(family: str, eta):
-    if family == "binomial" and np.all(np.abs(eta) <= _THRESH):
+    if family == "binomial" and (np.abs(eta) <= _THRESH).all():
         return expit(eta)
     if family == "binomial":
         tmp = np.where(
@@ -133,8 +130,52 @@ def _linkinv(family: str, eta):
     return np.maximum(np.exp(eta), _EPS)
 
 
+def _linkinv_plain(family: str, eta):
+    """``(_linkinv(eta), plain)``: ``plain`` says no threshold applied, so that
+    ``_mu_eta(eta)`` equals ``mu * (1 - mu)`` (binomial) or ``mu`` (Poisson) bit for bit and
+    the IRLS loops need not evaluate the link twice at the same point."""
+    if family == "binomial":
+        if (np.abs(eta) <= _THRESH).all():
+            return expit(eta), True
+        return _linkinv(family, eta), False
+    mu = np.maximum(np.exp(eta), _EPS)
+    return mu, False
+
+
+def _mu_eta_from(family: str, eta, mu, plain: bool):
+    if plain:  # mu = expit(eta) without thresholds (binomial only)
+        return mu * (1.0 - mu)
+    return _mu_eta(family, eta)
+
+
+def _deviance_fn(family: str, y, wt):
+    """``mu -> sum(_dev_resids(family, y, mu, wt))`` with the parts that depend on ``y``
+    only computed once (the same arithmetic as :func:`_dev_resids`)."""
+    pos = y > 0
+    ys = np.where(pos, y, 1)
+    if family == "binomial":
+        lt = y < 1
+        y1 = np.where(lt, 1 - y, 1)
+        omy = 1 - y
+
+        def dev(mu):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                a = np.where(pos, y * np.log(ys / mu), 0.0)
+                b = np.where(lt, omy * np.log(y1 / (1 - mu)), 0.0)
+                return float(np.sum(2 * wt * (a + b)))
+
+        return dev
+
+    def dev_pois(mu):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.where(pos, y * np.log(ys / mu), 0.0) - (y - mu)
+            return float(np.sum(2 * wt * r))
+
+    return dev_pois
+
+
 def _mu_eta(family: str, eta):
-    if family == "binomial" and np.all(np.abs(eta) <= _THRESH):
+    if family == "binomial" and (np.abs(eta) <= _THRESH).all():
         p = expit(eta)
         return p * (1.0 - p)
     if family == "binomial":
@@ -205,13 +246,15 @@ def glm_fit(
     good_rows = wt > 0
     kept = np.arange(ncol) if full_rank else _pivoted_qr_rank(X[good_rows])
     Xk = X[:, kept]
-    dev_old = float(np.sum(_dev_resids(family, y, mu, wt)))
+    deviance = _deviance_fn(family, y, wt)
+    dev_old = deviance(mu)
     converged = False
     beta = np.zeros(len(kept))
     R = None
     it = 0
+    plain = False  # the starting mu is not the link of the starting eta
     for it in range(1, maxit + 1):  # noqa: B007 - the count is reported
-        me = _mu_eta(family, eta)
+        me = _mu_eta_from(family, eta, mu, plain)
         var = mu * (1 - mu) if family == "binomial" else mu
         good = good_rows & (me != 0)
         z = (eta - off)[good] + (y[good] - mu[good]) / me[good]
@@ -226,8 +269,8 @@ def glm_fit(
             Q, R = np.linalg.qr(Xg * w[:, None])
             beta = np.linalg.solve(R, Q.T @ (z * w))
         eta = Xk @ beta + off
-        mu = _linkinv(family, eta)
-        dev = float(np.sum(_dev_resids(family, y, mu, wt)))
+        mu, plain = _linkinv_plain(family, eta)
+        dev = deviance(mu)
         if abs(dev - dev_old) / (abs(dev) + 0.1) < epsilon:
             converged = True
             break
@@ -291,11 +334,12 @@ def saturated_irls(family: str, y_count, n, offset) -> SaturatedFit:
     converged = False
     mu_prev = mu
     it = 0
+    plain = False  # the starting mu is not the link of the starting eta
     for it in range(1, 26):  # noqa: B007 - the count is reported
-        me = _mu_eta(family, eta)
+        me = _mu_eta_from(family, eta, mu, plain)
         mu_prev = mu
         eta = eta + (y - mu) / me
-        mu = _linkinv(family, eta)
+        mu, plain = _linkinv_plain(family, eta)
         dev = const - 2.0 * kern(mu)
         if abs(dev - dev_old) / (abs(dev) + 0.1) < 1e-8:
             converged = True
@@ -430,7 +474,7 @@ def _modes(prob: GlmmProblem, eta0: np.ndarray, tau: np.ndarray, u: np.ndarray):
         curv = 1.0 - prob.gsum(zt * zt * d2, -1)
         step = grad / curv
         u = u + step
-        if np.max(np.abs(step)) < 1e-10:  # u is standardised (O(1)); quadratic convergence
+        if np.abs(step).max() < 1e-10:  # u is standardised (O(1)); quadratic convergence
             ok = True
             break
     return u, ok
@@ -444,7 +488,7 @@ def _modes_simple(family: Family, eta0: np.ndarray, tb: np.ndarray, u: np.ndarra
         _, d1, d2 = family.derivs(eta0 + tb * u, 12)
         step = (tb * d1 - u) / (1.0 - tt * d2)
         u = u + step
-        if np.max(np.abs(step)) < 1e-10:
+        if np.abs(step).max() < 1e-10:
             ok = True
             break
     return u, ok
@@ -703,12 +747,12 @@ def fit_glmm(
         lam = lam / 10 if lam > 1e-6 else 0.0
         dll = ll_t - ll
         params, ll, grad, u, Hf, ok, cond = trial, ll_t, grad_t, u_t, H_t, ok_t, cond_t
-        if np.max(np.abs(step)) < 1e-5 * (1 + np.max(np.abs(params))):
+        if np.abs(step).max() < 1e-5 * (1 + np.abs(params).max()):
             # after a Newton step below 1e-5 the error left is ~1e-10; the forward-difference
             # Hessian at this point (relative error ~1e-7) serves the covariance
             converged = True
             break
-        if abs(dll) < 1e-14 * (1 + abs(ll)) and np.max(np.abs(grad)) < 1e-6:
+        if abs(dll) < 1e-14 * (1 + abs(ll)) and np.abs(grad).max() < 1e-6:
             converged = True
             break
     H = Hf
