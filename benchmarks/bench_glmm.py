@@ -5,7 +5,13 @@ temporary JSON file), for k = 5, 14 and 50:
 
 1. PLO, binomial-normal random-effects model (ML, nAGQ = 7);
 2. OR, UM.FS (fixed study intercepts, ML, nAGQ = 7);
-3. OR, CM.AL (approximate conditional, ML, nAGQ = 7).
+3. OR, CM.AL (approximate conditional, ML, nAGQ = 7);
+4. OR, UM.RS (random study intercepts, ML, Laplace: nAGQ = 1 as metafor forces);
+5. OR, CM.EL (exact conditional, non-central hypergeometric, ML, nAGQ = 7).
+
+The fixture has no k = 50 case for UM.RS and CM.EL: those two fit the counts of
+``or50_UM.FS_ML`` with the other model (the other OR models likewise use the counts of the
+case named in the table).
 
 Per-fit times are medians over repeats of the *CPU time* (user + system) of each process —
 ``time.process_time`` here, ``proc.time()`` inside R around a loop of ``rma.glmm()`` calls —
@@ -14,8 +20,10 @@ than wall-clock time would. Both sides do all of rma.glmm's work: the equal-effe
 the saturated GLM of the heterogeneity tests, and the mixed model. The estimates of the two
 engines are printed side by side as a sanity check.
 
-Run:  python benchmarks/bench_glmm.py [--repeats 3] [--skip-slow]
-(--skip-slow leaves out OR UM.FS with k = 50, which costs metafor ~30 s a fit.)
+Run:  python benchmarks/bench_glmm.py [--repeats 3] [--skip-slow] [--only PLO,CM.AL]
+(--skip-slow leaves out the fits that cost metafor seconds each: OR UM.FS with k = 50 (~30 s)
+and CM.EL with k = 50; --only keeps the rows whose label contains one of the given words.)
+metafor's slow fits run once per repeat, so the whole run stays within a few minutes.
 Needs R with metafor and lme4 (``Rscript``); without it only our times print.
 """
 
@@ -59,24 +67,34 @@ cat(toJSON(list(results = out, metafor = as.character(packageVersion("metafor"))
 """
 
 JOBS = [
-    # name in the fixture, fits of ours per repeat, fits of R's per repeat
-    ("plo5_ML", 50, 3),
-    ("plo14_ML", 50, 3),
-    ("plo50_ML", 50, 3),
-    ("or5_UM.FS_ML", 20, 2),
-    ("or14_UM.FS_ML", 20, 1),
-    ("or50_UM.FS_ML", 10, 1),
-    ("or5_CM.AL_ML", 50, 3),
-    ("or14_CM.AL_ML", 50, 3),
-    ("or50_CM.AL_ML", 50, 3),
+    # label, case in the fixture whose counts are fitted, model (None: the case's own),
+    # fits of ours per repeat, fits of R's per repeat
+    ("plo5_ML", "plo5_ML", None, 50, 3),
+    ("plo14_ML", "plo14_ML", None, 50, 3),
+    ("plo50_ML", "plo50_ML", None, 50, 3),
+    ("or5_UM.FS_ML", "or5_UM.FS_ML", None, 20, 2),
+    ("or14_UM.FS_ML", "or14_UM.FS_ML", None, 20, 1),
+    ("or50_UM.FS_ML", "or50_UM.FS_ML", None, 10, 1),
+    ("or5_CM.AL_ML", "or5_CM.AL_ML", None, 50, 3),
+    ("or14_CM.AL_ML", "or14_CM.AL_ML", None, 50, 3),
+    ("or50_CM.AL_ML", "or50_CM.AL_ML", None, 50, 3),
+    ("or5_UM.RS_ML", "or5_UM.RS_ML", None, 10, 2),
+    ("or14_UM.RS_ML", "or14_UM.RS_ML", None, 10, 2),
+    ("or50_UM.RS_ML", "or50_UM.FS_ML", "UM.RS", 5, 1),
+    ("or5_CM.EL_ML", "or5_CM.EL_ML", None, 20, 1),
+    ("or14_CM.EL_ML", "or14_CM.EL_ML", None, 20, 1),
+    ("or50_CM.EL_ML", "or50_UM.FS_ML", "CM.EL", 5, 1),
 ]
-SLOW = {"or50_UM.FS_ML"}
+SLOW = {"or50_UM.FS_ML", "or50_CM.EL_ML"}
 
 
-def _case(name: str) -> dict:
+def _case(name: str, model: str | None = None) -> dict:
     with open(FIXTURE, encoding="utf-8") as fh:
         cases = {c["name"]: c for c in json.load(fh)["cases"]}
-    return cases[name]
+    case = dict(cases[name])
+    if model is not None:
+        case["model"] = model
+    return case
 
 
 def time_ours(case: dict, n: int, repeats: int) -> tuple[list[float], object]:
@@ -115,10 +133,20 @@ def time_r(jobs: list[dict], repeats: int) -> dict | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--skip-slow", action="store_true", help="leave out OR UM.FS with k = 50")
+    ap.add_argument(
+        "--skip-slow", action="store_true", help="leave out OR UM.FS and CM.EL with k = 50"
+    )
+    ap.add_argument(
+        "--only", default="", help="comma-separated words; keep rows whose label has one"
+    )
     args = ap.parse_args()
-    jobs = [j for j in JOBS if not (args.skip_slow and j[0] in SLOW)]
-    cases = {name: _case(name) for name, _, _ in jobs}
+    words = [w for w in args.only.split(",") if w]
+    jobs = [
+        (label, n, n_r)
+        for label, _, _, n, n_r in JOBS
+        if not (args.skip_slow and label in SLOW) and (not words or any(w in label for w in words))
+    ]
+    cases = {label: _case(src, model) for label, src, model, _, _ in JOBS}
     r_jobs = [
         {
             "name": name,
