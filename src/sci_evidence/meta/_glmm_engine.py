@@ -416,6 +416,7 @@ class GlmmProblem:
         # One row per group (group = 0..G-1) with loading 1 (PLO, IRLN, CM.AL): the group
         # sums are identities and the row <-> group indexing is a no-op, so the hot paths
         # skip them (bit-for-bit the same numbers: multiplying by 1 is exact).
+        self.node_const = self.nodes * self.nodes + self.log_weights
         R = len(self.group)
         self.simple = bool(
             R == self.n_groups
@@ -527,7 +528,7 @@ def loglik_and_grad_batch(
     uqr = uq[:, g, :]  # B x R x Q
     etaq = eta0[..., None] + zt[..., None] * uqr
     llq, d1q = prob.family.derivs(etaq, 2, nodes=True)[:2]
-    Hq = gs(llq, -2) - 0.5 * uq * uq + (xq * xq + prob.log_weights)  # B x G x Q
+    Hq = gs(llq, -2) - 0.5 * uq * uq + prob.node_const  # B x G x Q
     m = Hq.max(axis=-1)
     ex = np.exp(Hq - m[..., None])
     tot = ex.sum(axis=-1)
@@ -578,7 +579,7 @@ def _loglik_and_grad_simple(prob: GlmmProblem, params: np.ndarray, u_start: np.n
     tq = tb[..., None]
     etaq = eta0[..., None] + tq * uq
     llq, d1q = fam.derivs(etaq, 2, nodes=True)[:2]
-    Hq = llq - 0.5 * uq * uq + (xq * xq + prob.log_weights)
+    Hq = llq - 0.5 * uq * uq + prob.node_const
     m = Hq.max(axis=-1)
     ex = np.exp(Hq - m[..., None])
     tot = ex.sum(axis=-1)
@@ -654,6 +655,18 @@ def hessian(
     evaluation. Columns local to one group (one per group at most, e.g. study intercepts)
     are perturbed together: each group's gradient sees only its own."""
     npar = len(params)
+    if forward and grad0 is None and not (local >= 0).any():
+        # fit_glmm's call (forward differences, base point in the batch, no local columns):
+        # the general code below with its bookkeeping done once, the same numbers
+        h = 1e-7 * np.maximum(1.0, np.abs(params))
+        batch = np.empty((npar + 1, npar))
+        batch[0] = params
+        batch[1:] = params + np.diag(h)
+        out = loglik_and_grad_batch(prob, batch, np.repeat(u[None, :], npar + 1, axis=0))
+        grads = out[1]
+        H = ((grads[1:] - grads[0][None]) / h[:, None]).T
+        H = 0.5 * (H + H.T)
+        return float(out[0][0]), grads[0], out[2][0], out[3], H, out[4][0]
     loc = np.where(local >= 0)[0]
     loc_set = set(loc.tolist())
     shared = [j for j in range(npar) if j not in loc_set]
