@@ -13,7 +13,7 @@ The fixture has no k = 50 case for UM.RS and CM.EL: those two fit the counts of
 ``or50_UM.FS_ML`` with the other model (the other OR models likewise use the counts of the
 case named in the table).
 
-Per-fit times are medians over repeats of the *CPU time* (user + system) of each process —
+Per-fit times are medians over repeats (R and Python alternating) of the *CPU time* (user + system) of each process —
 ``time.process_time`` here, ``proc.time()`` inside R around a loop of ``rma.glmm()`` calls —
 so R's start-up is not counted and other load on a shared machine distorts the ratio less
 than wall-clock time would. Both sides do all of rma.glmm's work: the equal-effects GLM,
@@ -53,6 +53,7 @@ out <- list()
 for (job in jobs) {
   a <- c(list(measure = job$measure, model = job$model, method = "ML"), lapply(job$inputs, unlist))
   n <- job$n_r
+  res <- suppressWarnings(do.call(rma.glmm, a))  # warm-up, untimed (as on our side)
   times <- numeric(reps)
   for (r in seq_len(reps)) {
     t0 <- proc.time()
@@ -144,7 +145,8 @@ def main() -> None:
     jobs = [
         (label, n, n_r)
         for label, _, _, n, n_r in JOBS
-        if not (args.skip_slow and label in SLOW) and (not words or any(w in label for w in words))
+        if not (args.skip_slow and label in SLOW)
+        and (not words or any(w.lower() in label.lower() for w in words))
     ]
     cases = {label: _case(src, model) for label, src, model, _, _ in JOBS}
     r_jobs = [
@@ -157,22 +159,35 @@ def main() -> None:
         }
         for name, _, n_r in jobs
     ]
-    r = time_r(r_jobs, args.repeats)
+    # R and Python alternate, one repeat of each at a time, so that a change in the load of
+    # a shared machine falls on both sides of the ratio alike
+    r_times: dict[str, list[float]] = {name: [] for name, _, _ in jobs}
+    our_times: dict[str, list[float]] = {name: [] for name, _, _ in jobs}
+    results: dict[str, object] = {}
+    r = None
+    for _ in range(args.repeats):
+        r = time_r(r_jobs, 1)
+        for name, n, _ in jobs:
+            if r is not None:
+                t = r["results"][name]["times"]  # a scalar in R's JSON for one repeat
+                r_times[name] += t if isinstance(t, list) else [t]
+            times, results[name] = time_ours(cases[name], n, 1)
+            our_times[name] += times
     if r is not None:
         print(f"metafor {r['metafor']}, lme4 {r['lme4']} (rma.glmm) vs sci-evidence pool_glmm")
     print(
         f"{'fit':<16} {'k':>3} {'ours ms':>9} {'metafor ms':>11} {'ratio':>7}   "
         "estimate (ours / metafor)   tau2 (ours / metafor)"
     )
-    for name, n, _ in jobs:
+    for name, _, _ in jobs:
         case = cases[name]
-        times, res = time_ours(case, n, args.repeats)
-        ours = statistics.median(times) * 1000
+        res = results[name]
+        ours = statistics.median(our_times[name]) * 1000
         k = len(next(iter(case["inputs"].values())))
         line = f"{name:<16} {k:>3} {ours:>9.2f}"
         if r is not None:
             rr = r["results"][name]
-            theirs = statistics.median(rr["times"]) * 1000
+            theirs = statistics.median(r_times[name]) * 1000
             line += (
                 f" {theirs:>11.1f} {theirs / ours:>6.0f}x   "
                 f"{res.estimate:.6f} / {rr['beta']:.6f}   {res.tau2:.6f} / {rr['tau2']:.6f}"
