@@ -5,17 +5,25 @@ temporary JSON file), for k = 5, 14 and 50:
 
 1. PLO, binomial-normal random-effects model (ML, nAGQ = 7);
 2. OR, UM.FS (fixed study intercepts, ML, nAGQ = 7);
-3. OR, CM.AL (approximate conditional, ML, nAGQ = 7).
+3. OR, CM.AL (approximate conditional, ML, nAGQ = 7);
+4. OR, UM.RS (random study intercepts, ML, Laplace: nAGQ = 1 as metafor forces);
+5. OR, CM.EL (exact conditional, non-central hypergeometric, ML, nAGQ = 7).
 
-Per-fit times are medians over repeats of the *CPU time* (user + system) of each process —
+The fixture has no k = 50 case for UM.RS and CM.EL: those two fit the counts of
+``or50_UM.FS_ML`` with the other model (the other OR models likewise use the counts of the
+case named in the table).
+
+Per-fit times are medians over repeats (R and Python alternating) of the *CPU time* (user + system) of each process —
 ``time.process_time`` here, ``proc.time()`` inside R around a loop of ``rma.glmm()`` calls —
 so R's start-up is not counted and other load on a shared machine distorts the ratio less
 than wall-clock time would. Both sides do all of rma.glmm's work: the equal-effects GLM,
 the saturated GLM of the heterogeneity tests, and the mixed model. The estimates of the two
 engines are printed side by side as a sanity check.
 
-Run:  python benchmarks/bench_glmm.py [--repeats 3] [--skip-slow]
-(--skip-slow leaves out OR UM.FS with k = 50, which costs metafor ~30 s a fit.)
+Run:  python benchmarks/bench_glmm.py [--repeats 3] [--skip-slow] [--only PLO,CM.AL]
+(--skip-slow leaves out the fits that cost metafor seconds each: OR UM.FS with k = 50 (~30 s)
+and CM.EL with k = 50; --only keeps the rows whose label contains one of the given words.)
+metafor's slow fits run once per repeat, so the whole run stays within a few minutes.
 Needs R with metafor and lme4 (``Rscript``); without it only our times print.
 """
 
@@ -45,6 +53,7 @@ out <- list()
 for (job in jobs) {
   a <- c(list(measure = job$measure, model = job$model, method = "ML"), lapply(job$inputs, unlist))
   n <- job$n_r
+  res <- suppressWarnings(do.call(rma.glmm, a))  # warm-up, untimed (as on our side)
   times <- numeric(reps)
   for (r in seq_len(reps)) {
     t0 <- proc.time()
@@ -59,24 +68,34 @@ cat(toJSON(list(results = out, metafor = as.character(packageVersion("metafor"))
 """
 
 JOBS = [
-    # name in the fixture, fits of ours per repeat, fits of R's per repeat
-    ("plo5_ML", 50, 3),
-    ("plo14_ML", 50, 3),
-    ("plo50_ML", 50, 3),
-    ("or5_UM.FS_ML", 20, 2),
-    ("or14_UM.FS_ML", 20, 1),
-    ("or50_UM.FS_ML", 10, 1),
-    ("or5_CM.AL_ML", 50, 3),
-    ("or14_CM.AL_ML", 50, 3),
-    ("or50_CM.AL_ML", 50, 3),
+    # label, case in the fixture whose counts are fitted, model (None: the case's own),
+    # fits of ours per repeat, fits of R's per repeat
+    ("plo5_ML", "plo5_ML", None, 50, 3),
+    ("plo14_ML", "plo14_ML", None, 50, 3),
+    ("plo50_ML", "plo50_ML", None, 50, 3),
+    ("or5_UM.FS_ML", "or5_UM.FS_ML", None, 20, 2),
+    ("or14_UM.FS_ML", "or14_UM.FS_ML", None, 20, 1),
+    ("or50_UM.FS_ML", "or50_UM.FS_ML", None, 10, 1),
+    ("or5_CM.AL_ML", "or5_CM.AL_ML", None, 50, 3),
+    ("or14_CM.AL_ML", "or14_CM.AL_ML", None, 50, 3),
+    ("or50_CM.AL_ML", "or50_CM.AL_ML", None, 50, 3),
+    ("or5_UM.RS_ML", "or5_UM.RS_ML", None, 10, 2),
+    ("or14_UM.RS_ML", "or14_UM.RS_ML", None, 10, 2),
+    ("or50_UM.RS_ML", "or50_UM.FS_ML", "UM.RS", 5, 1),
+    ("or5_CM.EL_ML", "or5_CM.EL_ML", None, 20, 1),
+    ("or14_CM.EL_ML", "or14_CM.EL_ML", None, 20, 1),
+    ("or50_CM.EL_ML", "or50_UM.FS_ML", "CM.EL", 5, 1),
 ]
-SLOW = {"or50_UM.FS_ML"}
+SLOW = {"or50_UM.FS_ML", "or50_CM.EL_ML"}
 
 
-def _case(name: str) -> dict:
+def _case(name: str, model: str | None = None) -> dict:
     with open(FIXTURE, encoding="utf-8") as fh:
         cases = {c["name"]: c for c in json.load(fh)["cases"]}
-    return cases[name]
+    case = dict(cases[name])
+    if model is not None:
+        case["model"] = model
+    return case
 
 
 def time_ours(case: dict, n: int, repeats: int) -> tuple[list[float], object]:
@@ -115,10 +134,21 @@ def time_r(jobs: list[dict], repeats: int) -> dict | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--skip-slow", action="store_true", help="leave out OR UM.FS with k = 50")
+    ap.add_argument(
+        "--skip-slow", action="store_true", help="leave out OR UM.FS and CM.EL with k = 50"
+    )
+    ap.add_argument(
+        "--only", default="", help="comma-separated words; keep rows whose label has one"
+    )
     args = ap.parse_args()
-    jobs = [j for j in JOBS if not (args.skip_slow and j[0] in SLOW)]
-    cases = {name: _case(name) for name, _, _ in jobs}
+    words = [w for w in args.only.split(",") if w]
+    jobs = [
+        (label, n, n_r)
+        for label, _, _, n, n_r in JOBS
+        if not (args.skip_slow and label in SLOW)
+        and (not words or any(w.lower() in label.lower() for w in words))
+    ]
+    cases = {label: _case(src, model) for label, src, model, _, _ in JOBS}
     r_jobs = [
         {
             "name": name,
@@ -129,22 +159,35 @@ def main() -> None:
         }
         for name, _, n_r in jobs
     ]
-    r = time_r(r_jobs, args.repeats)
+    # R and Python alternate, one repeat of each at a time, so that a change in the load of
+    # a shared machine falls on both sides of the ratio alike
+    r_times: dict[str, list[float]] = {name: [] for name, _, _ in jobs}
+    our_times: dict[str, list[float]] = {name: [] for name, _, _ in jobs}
+    results: dict[str, object] = {}
+    r = None
+    for _ in range(args.repeats):
+        r = time_r(r_jobs, 1)
+        for name, n, _ in jobs:
+            if r is not None:
+                t = r["results"][name]["times"]  # a scalar in R's JSON for one repeat
+                r_times[name] += t if isinstance(t, list) else [t]
+            times, results[name] = time_ours(cases[name], n, 1)
+            our_times[name] += times
     if r is not None:
         print(f"metafor {r['metafor']}, lme4 {r['lme4']} (rma.glmm) vs sci-evidence pool_glmm")
     print(
         f"{'fit':<16} {'k':>3} {'ours ms':>9} {'metafor ms':>11} {'ratio':>7}   "
         "estimate (ours / metafor)   tau2 (ours / metafor)"
     )
-    for name, n, _ in jobs:
+    for name, _, _ in jobs:
         case = cases[name]
-        times, res = time_ours(case, n, args.repeats)
-        ours = statistics.median(times) * 1000
+        res = results[name]
+        ours = statistics.median(our_times[name]) * 1000
         k = len(next(iter(case["inputs"].values())))
         line = f"{name:<16} {k:>3} {ours:>9.2f}"
         if r is not None:
             rr = r["results"][name]
-            theirs = statistics.median(rr["times"]) * 1000
+            theirs = statistics.median(r_times[name]) * 1000
             line += (
                 f" {theirs:>11.1f} {theirs / ours:>6.0f}x   "
                 f"{res.estimate:.6f} / {rr['beta']:.6f}   {res.tau2:.6f} / {rr['tau2']:.6f}"

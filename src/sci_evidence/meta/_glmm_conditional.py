@@ -222,6 +222,43 @@ def _laplace2(fam, X, offset, z, group, k, beta, sigma, tau, u0):
     return val, u
 
 
+def _laplace2_batch(fam, X, offset, z, k, beta, sigma, tau, u0):
+    """:func:`_laplace2` for a batch of parameter vectors at once (``beta`` B x P, ``sigma``
+    and ``tau`` (B,), ``u0`` B x k x 2), for the two-row-per-study design of UM.RS (rows
+    2i and 2i + 1 belong to study i): group sums are reshapes and each study's 2 x 2
+    Newton system is solved in closed form. Returns ``(loglik (B,), modes B x k x 2)``."""
+    B = beta.shape[0]
+    eta0 = beta @ X.T + offset  # B x R
+    s = sigma[:, None]
+    a1 = tau[:, None] * z  # B x R: loading of the treatment effect
+    u = np.array(u0, dtype=float)
+
+    def gsum(v):
+        return v.reshape(B, k, 2).sum(axis=-1)
+
+    def system(u):
+        eta = eta0 + s * np.repeat(u[:, :, 0], 2, axis=1) + a1 * np.repeat(u[:, :, 1], 2, axis=1)
+        ll, d1, d2 = fam.derivs(eta, 2)
+        h00 = 1.0 - gsum(s * s * d2)
+        h01 = -gsum(s * a1 * d2)
+        h11 = 1.0 - gsum(a1 * a1 * d2)
+        return ll, d1, h00, h01, h11
+
+    for _ in range(100):
+        _, d1, h00, h01, h11 = system(u)
+        g0 = gsum(s * d1) - u[:, :, 0]
+        g1 = gsum(a1 * d1) - u[:, :, 1]
+        det = h00 * h11 - h01 * h01
+        step = np.stack([(h11 * g0 - h01 * g1) / det, (h00 * g1 - h01 * g0) / det], axis=-1)
+        u = u + step
+        if np.abs(step).max() < 1e-13 * (1 + np.abs(u).max()):
+            break
+    ll, _, h00, h01, h11 = system(u)
+    logdet = np.log(h00 * h11 - h01 * h01)
+    val = ll.sum(axis=-1) - 0.5 * (u * u).sum(axis=(1, 2)) - 0.5 * logdet.sum(axis=-1)
+    return val, u
+
+
 def _vcov_rx(fam, X, offset, z, group, k, beta, sigma, tau, u):
     """Covariance of beta with the variances held fixed: the inverse of the Schur complement
     X'WX - sum_g B_g A_g^-1 B_g' of lme4's penalised system at the conditional modes."""
@@ -291,44 +328,51 @@ def fit_um_rs(des, k, p, method):
             messages=messages,
             sigma2=fe.tau**2,
         )
-    # ML: parameters (beta, c, sigma, tau), Newton with central differences
+    # ML: parameters (beta, c, sigma, tau), Newton with central differences; all the
+    # difference points of one iteration are evaluated in one batched Laplace call
     P = p + 1
     params = np.concatenate([fe.beta, [fe.tau, 0.5]])
     u = np.zeros((k, 2))
+    paired = np.array_equal(des.group, np.repeat(np.arange(k), 2))
+
+    def f_batch(pars, u0):
+        if not paired:  # pragma: no cover - pool_glmm's UM.RS design always pairs rows
+            out = [f_one(q, u0) for q in pars]
+            return np.array([o[0] for o in out]), np.array([o[1] for o in out])
+        ub = np.broadcast_to(u0, (len(pars),) + u0.shape)
+        return _laplace2_batch(
+            fam, Xr, des.offset, des.z, k, pars[:, :P], pars[:, P], pars[:, P + 1], ub
+        )
+
+    def f_one(par, u0):
+        return _laplace2(fam, Xr, des.offset, des.z, des.group, k, par[:P], par[P], par[P + 1], u0)
 
     def f(par, u0):
-        return _laplace2(fam, Xr, des.offset, des.z, des.group, k, par[:P], par[P], par[P + 1], u0)
+        if not paired:  # pragma: no cover
+            return f_one(par, u0)
+        val, ub = f_batch(par[None, :], u0)
+        return float(val[0]), ub[0]
 
     ll, u = f(params, u)
     n = len(params)
+    pairs = [(i, j) for i in range(n) for j in range(i)]
     converged = False
     it = 0
     lam = 0.0
     for it in range(1, 200):  # noqa: B007 - the count is reported
         h = 1e-4 * np.maximum(1, np.abs(params))
-        g = np.zeros(n)
-        H = np.zeros((n, n))
-        fp = np.zeros(n)
-        fm = np.zeros(n)
-        for i in range(n):
-            e = np.zeros(n)
-            e[i] = h[i]
-            fp[i] = f(params + e, u)[0]
-            fm[i] = f(params - e, u)[0]
-            g[i] = (fp[i] - fm[i]) / (2 * h[i])
-            H[i, i] = (fp[i] - 2 * ll + fm[i]) / h[i] ** 2
-        for i in range(n):
-            for j in range(i):
-                ei = np.zeros(n)
-                ej = np.zeros(n)
-                ei[i] = h[i]
-                ej[j] = h[j]
-                H[i, j] = H[j, i] = (
-                    f(params + ei + ej, u)[0]
-                    - f(params + ei - ej, u)[0]
-                    - f(params - ei + ej, u)[0]
-                    + f(params - ei - ej, u)[0]
-                ) / (4 * h[i] * h[j])
+        E = np.diag(h)
+        pts = [params + E, params - E]
+        for sa, sb in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+            pts.append(np.array([params + sa * E[i] + sb * E[j] for i, j in pairs]).reshape(-1, n))
+        vals = f_batch(np.concatenate(pts), u)[0]
+        fp, fm = vals[:n], vals[n : 2 * n]
+        m = len(pairs)
+        fpp, fpm, fmp, fmm = (vals[2 * n + q * m : 2 * n + (q + 1) * m] for q in range(4))
+        g = (fp - fm) / (2 * h)
+        H = np.diag((fp - 2 * ll + fm) / h**2)
+        for q, (i, j) in enumerate(pairs):
+            H[i, j] = H[j, i] = (fpp[q] - fpm[q] - fmp[q] + fmm[q]) / (4 * h[i] * h[j])
         ok = False
         for _ in range(40):
             A = -H + lam * np.diag(np.maximum(np.abs(np.diag(H)), 1e-8))

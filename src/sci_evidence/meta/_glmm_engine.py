@@ -53,16 +53,13 @@ class Binomial(Family):
     def __init__(self, y, n):
         super().__init__(y, n)
         self.const = gammaln(self.n + 1) - gammaln(self.y + 1) - gammaln(self.n - self.y + 1)
+        self._cols = (self.y[:, None], self.n[:, None], self.const[:, None])  # quadrature axis
 
     def derivs(self, eta, order=3, nodes=False):
         """``nodes``: the last axis of ``eta`` holds quadrature nodes, the one before rows."""
-        y, n, c = (
-            (self.y[:, None], self.n[:, None], self.const[:, None])
-            if nodes
-            else (self.y, self.n, self.const)
-        )
+        y, n, c = self._cols if nodes else (self.y, self.n, self.const)
         p = expit(eta)
-        ll = y * eta - n * np.logaddexp(0.0, eta) + c
+        ll = None if order == 12 else y * eta - n * np.logaddexp(0.0, eta) + c
         d1 = y - n * p
         v = p * (1.0 - p)
         d2 = -n * v
@@ -121,7 +118,7 @@ class GlmFit:
 
 
 def _linkinv(family: str, eta):
-    if family == "binomial" and np.all(np.abs(eta) <= _THRESH):
+    if family == "binomial" and (np.abs(eta) <= _THRESH).all():
         return expit(eta)
     if family == "binomial":
         tmp = np.where(
@@ -133,8 +130,52 @@ def _linkinv(family: str, eta):
     return np.maximum(np.exp(eta), _EPS)
 
 
+def _linkinv_plain(family: str, eta):
+    """``(_linkinv(eta), plain)``: ``plain`` says no threshold applied, so that
+    ``_mu_eta(eta)`` equals ``mu * (1 - mu)`` (binomial) or ``mu`` (Poisson) bit for bit and
+    the IRLS loops need not evaluate the link twice at the same point."""
+    if family == "binomial":
+        if (np.abs(eta) <= _THRESH).all():
+            return expit(eta), True
+        return _linkinv(family, eta), False
+    mu = np.maximum(np.exp(eta), _EPS)
+    return mu, False
+
+
+def _mu_eta_from(family: str, eta, mu, plain: bool):
+    if plain:  # mu = expit(eta) without thresholds (binomial only)
+        return mu * (1.0 - mu)
+    return _mu_eta(family, eta)
+
+
+def _deviance_fn(family: str, y, wt):
+    """``mu -> sum(_dev_resids(family, y, mu, wt))`` with the parts that depend on ``y``
+    only computed once (the same arithmetic as :func:`_dev_resids`)."""
+    pos = y > 0
+    ys = np.where(pos, y, 1)
+    if family == "binomial":
+        lt = y < 1
+        y1 = np.where(lt, 1 - y, 1)
+        omy = 1 - y
+
+        def dev(mu):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                a = np.where(pos, y * np.log(ys / mu), 0.0)
+                b = np.where(lt, omy * np.log(y1 / (1 - mu)), 0.0)
+                return float(np.sum(2 * wt * (a + b)))
+
+        return dev
+
+    def dev_pois(mu):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.where(pos, y * np.log(ys / mu), 0.0) - (y - mu)
+            return float(np.sum(2 * wt * r))
+
+    return dev_pois
+
+
 def _mu_eta(family: str, eta):
-    if family == "binomial" and np.all(np.abs(eta) <= _THRESH):
+    if family == "binomial" and (np.abs(eta) <= _THRESH).all():
         p = expit(eta)
         return p * (1.0 - p)
     if family == "binomial":
@@ -205,13 +246,15 @@ def glm_fit(
     good_rows = wt > 0
     kept = np.arange(ncol) if full_rank else _pivoted_qr_rank(X[good_rows])
     Xk = X[:, kept]
-    dev_old = float(np.sum(_dev_resids(family, y, mu, wt)))
+    deviance = _deviance_fn(family, y, wt)
+    dev_old = deviance(mu)
     converged = False
     beta = np.zeros(len(kept))
     R = None
     it = 0
+    plain = False  # the starting mu is not the link of the starting eta
     for it in range(1, maxit + 1):  # noqa: B007 - the count is reported
-        me = _mu_eta(family, eta)
+        me = _mu_eta_from(family, eta, mu, plain)
         var = mu * (1 - mu) if family == "binomial" else mu
         good = good_rows & (me != 0)
         z = (eta - off)[good] + (y[good] - mu[good]) / me[good]
@@ -226,8 +269,8 @@ def glm_fit(
             Q, R = np.linalg.qr(Xg * w[:, None])
             beta = np.linalg.solve(R, Q.T @ (z * w))
         eta = Xk @ beta + off
-        mu = _linkinv(family, eta)
-        dev = float(np.sum(_dev_resids(family, y, mu, wt)))
+        mu, plain = _linkinv_plain(family, eta)
+        dev = deviance(mu)
         if abs(dev - dev_old) / (abs(dev) + 0.1) < epsilon:
             converged = True
             break
@@ -291,11 +334,12 @@ def saturated_irls(family: str, y_count, n, offset) -> SaturatedFit:
     converged = False
     mu_prev = mu
     it = 0
+    plain = False  # the starting mu is not the link of the starting eta
     for it in range(1, 26):  # noqa: B007 - the count is reported
-        me = _mu_eta(family, eta)
+        me = _mu_eta_from(family, eta, mu, plain)
         mu_prev = mu
         eta = eta + (y - mu) / me
-        mu = _linkinv(family, eta)
+        mu, plain = _linkinv_plain(family, eta)
         dev = const - 2.0 * kern(mu)
         if abs(dev - dev_old) / (abs(dev) + 0.1) < 1e-8:
             converged = True
@@ -368,6 +412,23 @@ class GlmmProblem:
     nodes: np.ndarray
     log_weights: np.ndarray
 
+    def __post_init__(self):
+        # One row per group (group = 0..G-1) with loading 1 (PLO, IRLN, CM.AL): the group
+        # sums are identities and the row <-> group indexing is a no-op, so the hot paths
+        # skip them (bit-for-bit the same numbers: multiplying by 1 is exact).
+        self.node_const = self.nodes * self.nodes + self.log_weights
+        R = len(self.group)
+        self.simple = bool(
+            R == self.n_groups
+            and np.array_equal(self.group, np.arange(R))
+            and np.all(self.z == 1.0)
+        )
+        m = R // self.n_groups if self.n_groups else 0
+        self.consecutive = bool(
+            m * self.n_groups == R
+            and np.array_equal(self.group, np.repeat(np.arange(self.n_groups), m))
+        )
+
     @classmethod
     def build(cls, family, X, offset, z, group, n_groups, nAGQ):
         x, w = _gauss_hermite(int(nAGQ))
@@ -391,23 +452,20 @@ class GlmmProblem:
         if R == G:
             return v
         m = R // G
-        if m * G == R and self._consecutive:
+        if self.consecutive:
             return v.reshape(v.shape[:axis] + (G, m) + v.shape[axis + 1 :]).sum(axis=axis + 1)
         vm = np.moveaxis(v, axis, 0)
         out = np.zeros((G,) + vm.shape[1:])
         np.add.at(out, self.group, vm)
         return np.moveaxis(out, 0, axis)
 
-    @property
-    def _consecutive(self) -> bool:
-        m = len(self.group) // self.n_groups
-        return np.array_equal(self.group, np.repeat(np.arange(self.n_groups), m))
-
 
 def _modes(prob: GlmmProblem, eta0: np.ndarray, tau: np.ndarray, u: np.ndarray):
     """Conditional modes of the standardised random effects by Newton (h is concave), for a
     batch: ``eta0`` (B, R), ``tau`` (B,), ``u`` (B, G)."""
     z, g = prob.z, prob.group
+    if prob.simple:
+        return _modes_simple(prob.family, eta0, tau[:, None], u)
     zt = z * tau[:, None]  # B x R
     ok = False
     for _ in range(100):
@@ -417,7 +475,21 @@ def _modes(prob: GlmmProblem, eta0: np.ndarray, tau: np.ndarray, u: np.ndarray):
         curv = 1.0 - prob.gsum(zt * zt * d2, -1)
         step = grad / curv
         u = u + step
-        if np.max(np.abs(step)) < 1e-10:  # u is standardised (O(1)); quadratic convergence
+        if np.abs(step).max() < 1e-10:  # u is standardised (O(1)); quadratic convergence
+            ok = True
+            break
+    return u, ok
+
+
+def _modes_simple(family: Family, eta0: np.ndarray, tb: np.ndarray, u: np.ndarray):
+    """:func:`_modes` for one row per group with loading 1 (the same arithmetic)."""
+    ok = False
+    tt = tb * tb
+    for _ in range(100):
+        _, d1, d2 = family.derivs(eta0 + tb * u, 12)
+        step = (tb * d1 - u) / (1.0 - tt * d2)
+        u = u + step
+        if np.abs(step).max() < 1e-10:
             ok = True
             break
     return u, ok
@@ -436,6 +508,8 @@ def loglik_and_grad_batch(
     Returns ``(loglik (B,), grad (B, P+1) or (B, G, P+1) with per_group, modes (B, G),
     converged, conditional log-likelihood per group (B, G))``.
     """
+    if prob.simple and not per_group:
+        return _loglik_and_grad_simple(prob, params, u_start)
     P = prob.X.shape[1]
     beta, tau = params[:, :P], params[:, P]
     z, g = prob.z, prob.group
@@ -454,7 +528,7 @@ def loglik_and_grad_batch(
     uqr = uq[:, g, :]  # B x R x Q
     etaq = eta0[..., None] + zt[..., None] * uqr
     llq, d1q = prob.family.derivs(etaq, 2, nodes=True)[:2]
-    Hq = gs(llq, -2) - 0.5 * uq * uq + (xq * xq + prob.log_weights)  # B x G x Q
+    Hq = gs(llq, -2) - 0.5 * uq * uq + prob.node_const  # B x G x Q
     m = Hq.max(axis=-1)
     ex = np.exp(Hq - m[..., None])
     tot = ex.sum(axis=-1)
@@ -484,6 +558,47 @@ def loglik_and_grad_batch(
     else:
         grad = np.concatenate([w_row @ prob.X, g_tau.sum(axis=-1, keepdims=True)], axis=-1)
     return logL.sum(axis=-1), grad, u_hat, ok, gs(ll_hat, -1)
+
+
+def _loglik_and_grad_simple(prob: GlmmProblem, params: np.ndarray, u_start: np.ndarray):
+    """:func:`loglik_and_grad_batch` for one row per group with loading 1: the same
+    arithmetic in the same order, without the identity group sums and index gathers."""
+    P = prob.X.shape[1]
+    beta, tau = params[:, :P], params[:, P]
+    fam = prob.family
+    eta0 = beta @ prob.X.T + prob.offset  # B x G
+    tb = tau[:, None]
+    u_hat, ok = _modes_simple(fam, eta0, tb, np.array(u_start, dtype=float))
+    eta_hat = eta0 + tb * u_hat
+    ll_hat, d1h, d2h, d3h = fam.derivs(eta_hat, 3)
+    tt = tb * tb
+    c = 1.0 - tt * d2h
+    s = 1.0 / np.sqrt(c)
+    xq = prob.nodes
+    uq = u_hat[..., None] + _SQRT2 * s[..., None] * xq  # B x G x Q
+    tq = tb[..., None]
+    etaq = eta0[..., None] + tq * uq
+    llq, d1q = fam.derivs(etaq, 2, nodes=True)[:2]
+    Hq = llq - 0.5 * uq * uq + prob.node_const
+    m = Hq.max(axis=-1)
+    ex = np.exp(Hq - m[..., None])
+    tot = ex.sum(axis=-1)
+    pi = ex / tot[..., None]
+    logL = m + np.log(tot) + np.log(_SQRT2 * s) - _LOG_SQRT_2PI
+    pd1 = pi * d1q
+    a = pd1.sum(axis=-1)
+    T_tau = (pd1 * uq).sum(axis=-1)
+    pih = pi * (tq * d1q - uq)
+    T_u = pih.sum(axis=-1)
+    T_s = (pih * xq).sum(axis=-1) * _SQRT2 + 1.0 / s
+    c15 = c**-1.5
+    D = T_s * 0.5 * c15 * tb * tb
+    coef_u = (T_u + D * tb * d3h) * tb / c
+    w_row = a + D * d3h + coef_u * d2h
+    du_dtau = (d1h + tb * u_hat * d2h) / c
+    g_tau = T_tau + T_u * du_dtau + D * d3h * (u_hat + tb * du_dtau) + T_s * c15 * tb * d2h
+    grad = np.concatenate([w_row @ prob.X, g_tau.sum(axis=-1, keepdims=True)], axis=-1)
+    return logL.sum(axis=-1), grad, u_hat, ok, ll_hat
 
 
 def loglik_and_grad(
@@ -540,6 +655,18 @@ def hessian(
     evaluation. Columns local to one group (one per group at most, e.g. study intercepts)
     are perturbed together: each group's gradient sees only its own."""
     npar = len(params)
+    if forward and grad0 is None and not (local >= 0).any():
+        # fit_glmm's call (forward differences, base point in the batch, no local columns):
+        # the general code below with its bookkeeping done once, the same numbers
+        h = 1e-7 * np.maximum(1.0, np.abs(params))
+        batch = np.empty((npar + 1, npar))
+        batch[0] = params
+        batch[1:] = params + np.diag(h)
+        out = loglik_and_grad_batch(prob, batch, np.repeat(u[None, :], npar + 1, axis=0))
+        grads = out[1]
+        H = ((grads[1:] - grads[0][None]) / h[:, None]).T
+        H = 0.5 * (H + H.T)
+        return float(out[0][0]), grads[0], out[2][0], out[3], H, out[4][0]
     loc = np.where(local >= 0)[0]
     loc_set = set(loc.tolist())
     shared = [j for j in range(npar) if j not in loc_set]
@@ -633,12 +760,12 @@ def fit_glmm(
         lam = lam / 10 if lam > 1e-6 else 0.0
         dll = ll_t - ll
         params, ll, grad, u, Hf, ok, cond = trial, ll_t, grad_t, u_t, H_t, ok_t, cond_t
-        if np.max(np.abs(step)) < 1e-5 * (1 + np.max(np.abs(params))):
+        if np.abs(step).max() < 1e-5 * (1 + np.abs(params).max()):
             # after a Newton step below 1e-5 the error left is ~1e-10; the forward-difference
             # Hessian at this point (relative error ~1e-7) serves the covariance
             converged = True
             break
-        if abs(dll) < 1e-14 * (1 + abs(ll)) and np.max(np.abs(grad)) < 1e-6:
+        if abs(dll) < 1e-14 * (1 + abs(ll)) and np.abs(grad).max() < 1e-6:
             converged = True
             break
     H = Hf

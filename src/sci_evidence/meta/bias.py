@@ -475,12 +475,18 @@ def fail_safe_n(
     * Orwin: :math:`N = k(\bar y - y_T)/y_T`, :math:`\bar y` the mean effect (weighted by
       :math:`1/v_i` when ``weighted``), target :math:`y_T` default :math:`\bar y/2`.
     * Rosenberg: :math:`N = k\,[(\sum w_i y_i / z_{1-\alpha/2})^2 - \sum w_i]/\sum w_i`.
-    * Fisher (metafor ≥ 4, ``fsn(..., pool="Fisher")``): the smallest N of null studies
-      (p = 0.5 each) for which Fisher's combined test
-      :math:`P(\chi^2_{2(k+N)} > -2[\sum\ln p_i + N\ln 0.5])` reaches ``alpha``, with
-      :math:`p_i = 1 - \Phi(|z_i|)`. metafor root-finds N as if it were continuous and
-      rounds up, which can give one less (40 instead of 41 for dat.raudenbush1985, where
-      N = 40 leaves the combined p at 0.048 < 0.05); here N is the smallest whole number.
+    * Fisher (metafor ≥ 4, ``fsn(..., pool="Fisher")``), metafor's definition exactly: N is
+      the root of :math:`f(N) = P(\chi^2_{2(k+N)} > -2[\sum\ln p_i +
+      \lfloor N\rfloor\ln 0.5]) - \alpha`, :math:`p_i = 1 - \Phi(|z_i|)`, treated as a
+      continuous number (the degrees of freedom grow with N, the added null p-values 0.5
+      count :math:`\lfloor N\rfloor` times, as R's ``rep(0.5, N)``), found by R's
+      ``uniroot`` (Brent's zeroin on :math:`[0, 50k]`, ``tol`` =
+      :math:`\epsilon^{1/4}`, the interval extended upwards if needed) and rounded up; 0
+      when the combined p of the k studies is already :math:`\geq \alpha`. What the number
+      means: N is *not* always the smallest whole number of null studies that brings
+      Fisher's combined p to ``alpha`` — for dat.raudenbush1985 metafor's (and our) N is 40
+      while with 40 null studies the combined p is still 0.048 (41 are needed); we return
+      metafor's number so that results match the reference.
     * General (metafor ≥ 4, approximate method, ``exact=FALSE``): add N studies with effect
       0 and sampling variance :math:`v_t = k/\sum(1/v_i)` (harmonic mean) to the fitted
       model, with :math:`\hat\mu_N = k\hat\mu/(k+N)` and
@@ -533,9 +539,15 @@ def fail_safe_n(
         z = yi / np.sqrt(vi)
         x0 = -2.0 * float(np.sum(np.log(ndtr(-np.abs(z)))))
         pval = float(chdtrc(2 * k, x0))
-        fsnum = float(
-            _smallest_n(lambda n: float(chdtrc(2 * (k + n), x0 + 2.0 * n * math.log(2.0))) >= alpha)
-        )
+        if pval >= alpha:
+            fsnum = 0.0
+        else:
+            log_half = math.log(0.5)
+
+            def excess(n: float) -> float:  # metafor's .fsn.fisher
+                return float(chdtrc(2 * (k + n), x0 - 2.0 * math.floor(n) * log_half)) - alpha
+
+            fsnum = _uniroot_up(excess, 0.0, 50.0 * k, tol=np.finfo(float).eps ** 0.25)
     elif kind == "General":
         return _fsn_general(res, yi, vi, alpha, target)
     else:
@@ -555,6 +567,66 @@ def fail_safe_n(
     return FailSafeResult(
         type=kind, fsnum=fsnum, alpha=alpha, pval=pval, mean_effect=mean_effect, target=tgt, k=k
     )
+
+
+def _uniroot_up(f, lower: float, upper: float, *, tol: float, maxiter: int = 1000) -> float:
+    """A root of ``f`` as R's ``uniroot(f, c(lower, upper), extendInt="upX", tol=tol)``:
+    the interval's upper end is moved up (steps of 1% of it, doubling) until ``f`` changes
+    sign, then Brent's zeroin (Brent 1973, ch. 4; R's ``R_zeroin2``) runs with R's
+    stopping rule ``|c - b| / 2 <= 2 eps |b| + tol / 2``. Following R's step sequence
+    matters when ``f`` is not monotone (metafor's Fisher fail-safe N is a saw-tooth)."""
+    fa, fb = f(lower), f(upper)
+    step = 0.01 * max(1e-4, abs(upper))
+    it = 0
+    while fb < 0:
+        it += 1
+        if it > maxiter:
+            raise InputError("no fail-safe N found: the root search left its interval")
+        upper += step
+        fb = f(upper)
+        step *= 2.0
+    a, b, c = lower, upper, lower
+    fc = fa
+    if fa == 0.0:
+        return a
+    if fb == 0.0:
+        return b
+    eps = np.finfo(float).eps
+    for _ in range(maxiter + 1):
+        prev_step = b - a
+        if abs(fc) < abs(fb):  # b is the best approximation so far
+            a, b, c = b, c, b
+            fa, fb, fc = fb, fc, fb
+        tol_act = 2.0 * eps * abs(b) + tol / 2.0
+        new_step = (c - b) / 2.0
+        if abs(new_step) <= tol_act or fb == 0.0:
+            return b
+        if abs(prev_step) >= tol_act and abs(fa) > abs(fb):
+            cb = c - b
+            if a == c:  # secant
+                t1 = fb / fa
+                p = cb * t1
+                q = 1.0 - t1
+            else:  # inverse quadratic interpolation
+                q = fa / fc
+                t1 = fb / fc
+                t2 = fb / fa
+                p = t2 * (cb * q * (q - t1) - (b - a) * (t1 - 1.0))
+                q = (q - 1.0) * (t1 - 1.0) * (t2 - 1.0)
+            if p > 0:
+                q = -q
+            else:
+                p = -p
+            if p < (0.75 * cb * q - abs(tol_act * q) / 2.0) and p < abs(prev_step * q / 2.0):
+                new_step = p / q
+        if abs(new_step) < tol_act:
+            new_step = tol_act if new_step > 0 else -tol_act
+        a, fa = b, fb
+        b += new_step
+        fb = f(b)
+        if (fb > 0 and fc > 0) or (fb < 0 and fc < 0):
+            c, fc = a, fa
+    raise InputError("no fail-safe N found: the root search did not converge")
 
 
 def _smallest_n(done, limit: int = 10**7) -> int:

@@ -216,6 +216,9 @@ def _counts(name: str, v, k: int | None = None, *, integer: bool = True) -> np.n
         raise InputError(f"{name} must be numeric", column=name) from exc
     if k is not None and len(a) != k:
         raise InputError(f"{name} has {len(a)} values, expected {k}", column=name)
+    with np.errstate(invalid="ignore"):
+        if np.isfinite(a).all() and (a >= 0).all() and (not integer or (a == np.round(a)).all()):
+            return a  # valid: the row-by-row loop below only finds the first bad value
     for i, x in enumerate(a):
         if not math.isfinite(x):
             raise InputError(f"{name} must be finite", row=i + 1, column=name, value=float(x))
@@ -235,12 +238,16 @@ def _num(x: float) -> int | float:
 
 
 def _check_le(xname, x, nname, n):
+    if (x <= n).all():
+        return
     for i, (a, b) in enumerate(zip(x, n, strict=True)):
         if a > b:
             raise InputError(f"{xname} exceeds {nname}", row=i + 1, column=xname, value=_num(a))
 
 
 def _positive(name, t):
+    if (t > 0).all():
+        return
     for i, x in enumerate(t):
         if x <= 0:
             raise InputError(f"{name} must be positive", row=i + 1, column=name, value=_num(x))
