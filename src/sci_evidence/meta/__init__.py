@@ -9,12 +9,17 @@ one-line change. Import a new module's names in the import block (kept sorted by
 add them to the list; ``tests/meta/test_public_api.py`` checks both.
 """
 
+from sci_evidence.meta.bayes import BayesResult, pool_bayes
 from sci_evidence.meta.bias import egger_test, fail_safe_n, pet_peese, rank_test
 from sci_evidence.meta.bias_plots import baujat_plot, funnel_plot, gosh_plot
+from sci_evidence.meta.change_sd import correlation_from_change, sd_change
 from sci_evidence.meta.correlation import correlation_sensitivity, plot_correlation_sensitivity
 from sci_evidence.meta.cumulative import cumulative
 from sci_evidence.meta.effects import MEASURES, effect_sizes
+from sci_evidence.meta.fivenum import fivenum_to_mean_sd, fivenum_to_mean_sd_frame
+from sci_evidence.meta.glmm import GlmmResult, pool_glmm
 from sci_evidence.meta.gosh import gosh
+from sci_evidence.meta.heterogeneity import tau2_confint
 from sci_evidence.meta.influence import (
     baujat,
     influence,
@@ -25,12 +30,15 @@ from sci_evidence.meta.influence import (
 from sci_evidence.meta.mantel_haenszel import MantelHaenszelResult, pool_mh, pool_peto
 from sci_evidence.meta.models import fit_design, pool
 from sci_evidence.meta.permutation import permutation_test
+from sci_evidence.meta.proportion_ci import proportion_ci
 from sci_evidence.meta.results import PoolResult, SubgroupResult
 from sci_evidence.meta.subgroups import subgroups
 from sci_evidence.meta.transforms import MeasureScale, back_transform, measure_scale
 from sci_evidence.meta.trimfill import trim_and_fill
 
 __all__ = [
+    "BayesResult",
+    "GlmmResult",
     "MEASURES",
     "MantelHaenszelResult",
     "MeasureScale",
@@ -39,12 +47,15 @@ __all__ = [
     "back_transform",
     "baujat",
     "baujat_plot",
+    "correlation_from_change",
     "correlation_sensitivity",
     "cumulative",
     "effect_sizes",
     "egger_test",
     "fail_safe_n",
     "fit_design",
+    "fivenum_to_mean_sd",
+    "fivenum_to_mean_sd_frame",
     "funnel_plot",
     "gosh",
     "gosh_plot",
@@ -57,30 +68,14 @@ __all__ = [
     "pet_peese",
     "plot_correlation_sensitivity",
     "pool",
+    "pool_bayes",
+    "pool_glmm",
     "pool_mh",
     "pool_peto",
+    "proportion_ci",
     "rank_test",
+    "sd_change",
     "subgroups",
+    "tau2_confint",
     "trim_and_fill",
 ]
-
-# small-k (issue 14): exact intervals, change-score SDs, medians to means, Bayesian pooling
-from sci_evidence.meta.bayes import BayesResult, pool_bayes  # noqa: E402
-from sci_evidence.meta.change_sd import correlation_from_change, sd_change  # noqa: E402
-from sci_evidence.meta.fivenum import fivenum_to_mean_sd, fivenum_to_mean_sd_frame  # noqa: E402
-from sci_evidence.meta.heterogeneity import tau2_confint  # noqa: E402
-from sci_evidence.meta.proportion_ci import proportion_ci  # noqa: E402
-
-__all__ += [
-    "proportion_ci",
-    "pool_bayes",
-    "BayesResult",
-    "fivenum_to_mean_sd",
-    "fivenum_to_mean_sd_frame",
-    "sd_change",
-    "correlation_from_change",
-    "tau2_confint",
-]
-from sci_evidence.meta.glmm import GlmmResult, pool_glmm  # noqa: E402  (issue 14 §1)
-
-__all__ += ["pool_glmm", "GlmmResult"]
