@@ -207,6 +207,20 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
     return view
 
 
+def _rob_tools(rob) -> list[dict]:
+    """Per risk-of-bias tool: its name, file-name part and number of studies assessed."""
+    from sci_evidence.report.figures.rob import TOOLS, rob_tools, tool_slug
+
+    return [
+        {
+            "name": TOOLS.get(t, t),
+            "slug": tool_slug(t),
+            "n": int(rob.loc[rob["tool"] == t, "study_id"].nunique()),
+        }
+        for t in rob_tools(rob)
+    ]
+
+
 def render_report(
     review, results: dict, svgs: dict, tables: dict, *, formats: tuple[str, ...] = ("svg",)
 ) -> str:
@@ -256,5 +270,6 @@ def report_chunks(review, results: dict, svgs: dict, tables: dict, *, formats=("
         "n_studies": len(char),
         "labels": review.study_labels,
         "figure_files": ", ".join(f".{f}" for f in formats),
+        "rob_tools": _rob_tools(review.risk_of_bias),
     }
     return _env().get_template("report.html.j2").generate(**context)
