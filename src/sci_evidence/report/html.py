@@ -271,5 +271,6 @@ def report_chunks(review, results: dict, svgs: dict, tables: dict, *, formats=("
         "labels": review.study_labels,
         "figure_files": ", ".join(f".{f}" for f in formats),
         "rob_tools": _rob_tools(review.risk_of_bias),
+        "anchor": review.anchor,
     }
     return _env().get_template("report.html.j2").generate(**context)

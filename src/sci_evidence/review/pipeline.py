@@ -24,6 +24,7 @@ from sci_evidence import __version__
 from sci_evidence.evidence.appraisal import PRISMA_STAGES
 from sci_evidence.meta.transforms import measure_scale
 from sci_evidence.review.analyses import run_analysis
+from sci_evidence.review.anchor import anchor_statement
 from sci_evidence.review.protocol import Protocol
 from sci_evidence.review.results import (
     AnalysisResult,
@@ -219,6 +220,7 @@ def run_review(
         prisma=prisma,
         risk_of_bias=evidence.risk_of_bias,
         study_labels=labels,
+        anchor=anchor_statement(evidence, labels),
     )
 
 

@@ -357,6 +357,9 @@ class ReviewResult:
     prisma: PrismaCounts
     risk_of_bias: pd.DataFrame
     study_labels: dict
+    #: The anchor review beside the base (:class:`~sci_evidence.review.anchor.AnchorStatement`;
+    #: None when the base records no anchor).
+    anchor: Any = None
 
     def analysis(self, analysis_id: str) -> AnalysisResult:
         for a in self.analyses:
@@ -406,5 +409,6 @@ class ReviewResult:
                 "excluded_studies": self.excluded,
                 "serious_adverse_events": self.safety_events,
                 "prisma": self.prisma.to_dict(),
+                "anchor": None if self.anchor is None else self.anchor.to_dict(),
             }
         )
