@@ -168,3 +168,22 @@ def test_bundled_grade_rests_on_the_per_study_judgements(bundled, protocol):
     w = w / w.sum()
     concern = [ROB_CONCERN[rob[s].replace("_", " ")] for s in a.main.rows["study_id"]]
     assert f"(weighted concern {100 * float(np.dot(w, concern)):.0f}%)" in d.reason
+
+
+def test_report_shows_sensitivities_beside_the_main_estimate(bundled_run):
+    import re
+
+    result, out = bundled_run
+    page = (out / "report.html").read_text()
+    a = result.analysis("ais_improved_prop")
+    section = page[page.index('id="a-ais_improved_prop"') :]
+    table = section[section.index("<h4>Sensitivity analyses</h4>") :]
+    table = table[: table.index("</table>")]
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table, flags=re.S)
+    assert "Main analysis" in rows[1]
+    assert f"{a.main.result.estimate:.4f}" in rows[1]
+    fit = a.sensitivity["primary_sources_only"]
+    assert any(fit.title in r and f"{fit.result.estimate:.4f}" in r for r in rows[2:])
+    assert "no possible duplicate was excluded" in table
+    assert "possible duplicate of another" in page  # the rule in the methods
+    assert "never upgraded for uncontrolled" in page
