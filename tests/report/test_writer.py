@@ -38,11 +38,14 @@ def hostile_evidence():
     a spreadsheet formula, on a study that enters the pooled analysis."""
     ev = load_evidence()
     studies = ev.studies.copy()
-    sid = "tien2019"
+    sid = "tien-2019"
     assert sid in set(studies["study_id"])
     studies["first_author"] = studies["first_author"].astype(object)
     studies["country"] = studies["country"].astype(object)
     studies.loc[studies["study_id"] == sid, "first_author"] = HOSTILE_AUTHOR
+    # the stored label is what a person reads (it wins over first_author and year)
+    studies["label"] = studies["label"].astype(object)
+    studies.loc[studies["study_id"] == sid, "label"] = HOSTILE_AUTHOR
     studies.loc[studies["study_id"] == sid, "country"] = FORMULA
     arms = ev.arms.copy()
     arms["route_group"] = arms["route_group"].astype(object)
@@ -75,7 +78,7 @@ def test_hostile_author_is_drawn_literally(written):
 def test_csv_text_cells_are_neutralised_numbers_stay_numbers(written):
     out, _ = written
     chars = pd.read_csv(out / "tables" / "study_characteristics.csv")
-    cell = chars.loc[chars["study_id"] == "tien2019", "country"].iloc[0]
+    cell = chars.loc[chars["study_id"] == "tien-2019", "country"].iloc[0]
     assert cell == "'" + FORMULA
     pooled = pd.read_csv(out / "tables" / "pooled_results.csv")
     assert pooled["estimate"].dtype == float and pooled["k"].iloc[0] > 0

@@ -78,7 +78,7 @@ def test_every_figure_is_visible(page):
         "fig-prisma_flow",
         "fig-forest_ais_improved_prop",
         "fig-natural_history_ais_improved_prop",
-        "fig-rob_traffic_light",
+        "fig-rob_traffic_light_minors",
     ):
         assert pg.locator(f"#{fig_id} > svg").is_visible(), fig_id
 

@@ -78,6 +78,12 @@ def methods_text(protocol) -> list[str]:
         inc.append("studies of products that are not culture-expanded MSC were excluded")
     if p.inclusion.exclude_combination_products:
         inc.append("MSC combined with other cells or a scaffold were excluded")
+    if p.inclusion.exclude_possible_duplicates:
+        inc.append(
+            "a study the evidence base marks as a possible duplicate of another (it may report "
+            "the same patients) was excluded, the other kept; the sensitivity analysis "
+            "include_possible_duplicates tries it back in"
+        )
     paras = [
         f"Protocol: {p.source} (seed {p.seed}). Confidence level {100 * p.level:g}%. "
         f"Analyses with fewer than {p.min_studies} studies were not pooled; subgroups with fewer "
@@ -126,13 +132,21 @@ def methods_text(protocol) -> list[str]:
     g = p.grade
     paras.append(
         f"GRADE: randomised evidence starts {g.start_randomised}, non-randomised "
-        f"{g.start_nonrandomised}; downgrades for risk of bias (share of weight at high or "
-        f"unassessed risk > {g.rob_serious_share:g}), inconsistency (I² > "
+        f"{g.start_nonrandomised}; downgrades for risk of bias (each study's overall judgement "
+        "by the tool fitting its design — RoB 2, ROBINS-I, MINORS — weighted by its weight in "
+        "the analysis: low 0; some concerns, moderate or no information 0.5; high, serious or "
+        f"critical 1; a weighted concern > {g.rob_serious_share:g} downgrades one level, > 0.8 "
+        "with more than half the weight at high risk two; 'no information' is the tool's "
+        "judgement, not 'not assessed'), inconsistency (I² > "
         f"{g.inconsistency_I2:g}%, > {g.inconsistency_I2_very_serious:g}% very serious, or a "
         f"prediction interval crossing the null), imprecision (fewer than {g.ois_patients} "
         f"patients or a CI including no effect; fewer than {g.min_patients_very_serious} very "
         f"serious), indirectness (single-arm evidence compared with natural history) and "
-        f"publication bias (Egger p < {g.egger_alpha:g} when k ≥ {g.egger_min_k})."
+        f"publication bias (Egger p < {g.egger_alpha:g} when k ≥ {g.egger_min_k}). "
+        "Certainty is never upgraded for uncontrolled (single-arm) evidence. The sensitivity "
+        "analysis low_risk_of_bias keeps the studies judged at low risk overall; "
+        "primary_sources_only leaves out values resting only on a secondary or non-scholarly "
+        "source."
     )
     return paras
 
@@ -207,6 +221,20 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
     return view
 
 
+def _rob_tools(rob) -> list[dict]:
+    """Per risk-of-bias tool: its name, file-name part and number of studies assessed."""
+    from sci_evidence.report.figures.rob import TOOLS, rob_tools, tool_slug
+
+    return [
+        {
+            "name": TOOLS.get(t, t),
+            "slug": tool_slug(t),
+            "n": int(rob.loc[rob["tool"] == t, "study_id"].nunique()),
+        }
+        for t in rob_tools(rob)
+    ]
+
+
 def render_report(
     review, results: dict, svgs: dict, tables: dict, *, formats: tuple[str, ...] = ("svg",)
 ) -> str:
@@ -256,5 +284,7 @@ def report_chunks(review, results: dict, svgs: dict, tables: dict, *, formats=("
         "n_studies": len(char),
         "labels": review.study_labels,
         "figure_files": ", ".join(f".{f}" for f in formats),
+        "rob_tools": _rob_tools(review.risk_of_bias),
+        "anchor": review.anchor,
     }
     return _env().get_template("report.html.j2").generate(**context)

@@ -232,6 +232,10 @@ def render_spec(
         fig = figs.rob_traffic_light(*args)
     elif kind == "rob_summary":
         fig = figs.rob_summary(*args)
+    elif kind == "rob_traffic_light_tool":
+        fig = figs.rob_traffic_light_tool(*args)
+    elif kind == "rob_summary_tool":
+        fig = figs.rob_summary_tool(*args)
     elif kind == "prisma":
         fig = figs.prisma_flow(*args)
     else:  # pragma: no cover - the kinds are ours
@@ -330,10 +334,34 @@ def _write_into(review, work: Path, renderer: FigureRenderer, *, pdf, progress) 
         {s for a in review.analyses if a.main is not None for s in a.main.rows["study_id"]}
     )
     order = pooled_ids + [s for s in review.characteristics["study_id"] if s not in pooled_ids]
-    renderer.submit(
-        "rob_traffic_light", "rob_traffic_light", review.risk_of_bias, order, review.study_labels
-    )
-    renderer.submit("rob_summary", "rob_summary", review.risk_of_bias, order)
+    rob = review.risk_of_bias
+    tools = figs.rob_tools(rob)
+    if not tools:
+        renderer.submit("rob_traffic_light", "rob_traffic_light", rob, order, review.study_labels)
+        renderer.submit("rob_summary", "rob_summary", rob, order)
+    # robvis draws one traffic-light and one weighted summary plot per tool; the summary is
+    # weighted by participants (treated + control)
+    chars = review.characteristics
+    participants = {
+        sid: float(np.nansum([t, c]))
+        for sid, t, c in zip(
+            chars["study_id"],
+            pd.to_numeric(chars["n_treated"], errors="coerce"),
+            pd.to_numeric(chars["n_control"], errors="coerce"),
+            strict=True,
+        )
+    }
+    for tool in tools:
+        slug = figs.tool_slug(tool)
+        renderer.submit(
+            "rob_traffic_light_tool",
+            f"rob_traffic_light_{slug}",
+            rob,
+            tool,
+            review.study_labels,
+            order,
+        )
+        renderer.submit("rob_summary_tool", f"rob_summary_{slug}", rob, tool, participants)
     renderer.submit("prisma", "prisma_flow", review.prisma)
     # tables and results.json are written while the workers draw
     results = results_document(review)

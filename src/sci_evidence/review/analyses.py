@@ -299,30 +299,59 @@ def _sensitivity(evidence, rows, spec, protocol, name, rob, index):
     elif name == "low_risk_of_bias":
         if not rob:
             return "not run: no risk-of-bias judgements in the evidence base"
+        # the tools' overall judgements (RoB 2, ROBINS-I, MINORS); "no information" is not low
         r = rows[[str(rob.get(s, "")).lower() == "low" for s in rows["study_id"]]]
         r = r.reset_index(drop=True)
+        if r.empty:
+            return "not run: no study of this analysis is judged at low risk of bias overall"
         title = "Studies at low risk of bias only"
-    elif name == "exclude_flagged":
+    elif name in ("exclude_flagged", "include_possible_duplicates"):
         from dataclasses import replace
 
-        relaxed = replace(
-            protocol,
-            inclusion=replace(
+        if name == "exclude_flagged":
+            relaxed = replace(
                 protocol.inclusion,
                 culture_expanded_msc_only=False,
                 exclude_combination_products=False,
-            ),
-        )
-        sel = select_rows(evidence, spec, relaxed.inclusion, index=index)
+            )
+            why = "no study was excluded by a flag"
+            title = "Flagged studies included (products that are not culture-expanded MSC alone)"
+        else:
+            relaxed = replace(protocol.inclusion, exclude_possible_duplicates=False)
+            why = "no possible duplicate was excluded from this analysis"
+            title = "Possible duplicates included (studies that may report the same patients)"
+        sel = select_rows(evidence, spec, relaxed, index=index)
         r = _usable_rows(effect_rows(sel.rows, spec)) if len(sel.rows) else sel.rows
         if len(r) == len(rows):
-            return "not run: no study was excluded by a flag"
-        title = "Flagged studies included (products that are not culture-expanded MSC alone)"
+            return f"not run: {why}"
+    elif name == "primary_sources_only":
+        keep = primary_rows(evidence, rows)
+        if keep.all():
+            return "not run: every value of this analysis rests on a primary source"
+        r = rows[keep].reset_index(drop=True)
+        title = (
+            "Primary sources only (values resting on secondary or non-scholarly sources left out)"
+        )
     else:  # pragma: no cover
         raise ValueError(name)
     if len(r) < protocol.min_studies:
         return f"not run: {len(r)} {'study' if len(r) == 1 else 'studies'}"
     return Fit(fid, "sensitivity", title, r, fit_rows(r, spec, protocol))
+
+
+def primary_rows(evidence, rows: pd.DataFrame) -> np.ndarray:
+    """Per input row: whether every value it rests on (its ``outcome_ids``: outcome or
+    adverse-event rows) has ``source_tier == "primary"``; a row whose values are not found
+    counts as not primary."""
+    tiers: dict[str, str] = {}
+    for frame, key in ((evidence.outcomes, "outcome_id"), (evidence.adverse_events, "ae_id")):
+        if "source_tier" in frame.columns:
+            tiers.update(zip(frame[key], frame["source_tier"].astype(str), strict=True))
+    out = []
+    for ids in rows["outcome_ids"].astype(str):
+        parts = [i for i in ids.split(";") if i]
+        out.append(bool(parts) and all(tiers.get(i) == "primary" for i in parts))
+    return np.asarray(out, dtype=bool)
 
 
 def _robustness(res, rows, warned) -> dict:
@@ -386,6 +415,7 @@ def _grade(spec, protocol, rows, res, robustness, rob) -> GradeAssessment:
         single_arm=spec.design == "single_arm",
         rules=protocol.grade,
         effect=effect_text(res, spec.measure, rows),
+        labels=list(rows["label"]),
     )
 
 

@@ -10,10 +10,18 @@ them, and the reasons are printed beside each downgrade.
 Rules (thresholds in :class:`~sci_evidence.review.protocol.GradeRules`):
 
 * **Start**: ``start_randomised`` if every study is randomised, else ``start_nonrandomised``.
-* **Risk of bias**: share of the analysis weight from studies at high risk (1) or with some
-  concerns (0.5) or not assessed (1); above ``rob_serious_share`` → −1; above 0.8 with
-  studies *judged* at high risk making up more than half of the weight → −2. When no study
-  was assessed at all → −1 ("not assessed"), never −2.
+* **Risk of bias**: rests on each study's overall judgement by the tool fitting its design
+  (RoB 2, ROBINS-I, MINORS), weighted by the study's weight in the analysis. A judgement of
+  low risk counts 0, "some concerns" / "moderate" / "no information" 0.5, high / serious /
+  critical 1 ("no information" is the tool's own judgement that the reports cannot
+  support a lower risk; it is never read as "not assessed"). A weighted concern above
+  ``rob_serious_share`` → −1; above 0.8 with studies judged at high, serious or critical
+  risk making up more than half of the weight → −2. A study without any assessment
+  counts 1 and is named; when no study was assessed at all → −1 ("not assessed"), never −2.
+  The reason is a generated sentence naming the shares and the studies carrying most weight.
+* **Upgrading** (large effect, dose–response, opposing confounding) is never applied to
+  uncontrolled (single-arm) evidence, and these rules apply none to controlled evidence
+  either; the assessment says so in ``upgrading``.
 * **Inconsistency** (k ≥ 2): I² > ``inconsistency_I2_very_serious`` → −2; I² >
   ``inconsistency_I2`` or a prediction interval that crosses the null while the confidence
   interval does not → −1.
@@ -38,7 +46,18 @@ from sci_evidence.review.protocol import GradeRules
 
 LEVELS = ("very low", "low", "moderate", "high")
 DOMAINS = ("risk_of_bias", "inconsistency", "imprecision", "indirectness", "publication_bias")
-_ROB_WEIGHT = {"low": 0.0, "some concerns": 0.5, "moderate": 0.5, "high": 1.0, "serious": 1.0}
+#: Concern a study's overall judgement adds to the risk-of-bias domain (module docstring).
+ROB_CONCERN = {
+    "low": 0.0,
+    "some concerns": 0.5,
+    "moderate": 0.5,
+    "no information": 0.5,
+    "high": 1.0,
+    "serious": 1.0,
+    "critical": 1.0,
+}
+#: Judgements that count as high risk for the two-level downgrade.
+ROB_HIGH = frozenset({"high", "serious", "critical"})
 
 
 @dataclass(frozen=True)
@@ -76,6 +95,7 @@ class GradeAssessment:
     downgrades: tuple[Downgrade, ...]
     certainty: str
     effect: str = ""
+    upgrading: str = ""
 
     @property
     def total_downgrade(self) -> int:
@@ -98,6 +118,7 @@ class GradeAssessment:
         }
         for d in self.downgrades:
             row[d.domain] = f"−{d.levels}: {d.reason}" if d.levels else f"0: {d.reason}"
+        row["upgrading"] = self.upgrading
         row["certainty"] = self.certainty
         return row
 
@@ -114,6 +135,7 @@ class GradeAssessment:
             ],
             "certainty": self.certainty,
             "effect": self.effect,
+            "upgrading": self.upgrading,
         }
 
 
@@ -138,6 +160,7 @@ def assess_certainty(
     single_arm: bool,
     rules: GradeRules | None = None,
     effect: str = "",
+    labels: Sequence[str] | None = None,
 ) -> GradeAssessment:
     """Rate the certainty of one pooled outcome by the module's rules.
 
@@ -149,8 +172,9 @@ def assess_certainty(
     randomised : sequence of bool
         Per study: randomised or not.
     rob : sequence of str or None
-        Per study overall risk of bias (``low``, ``some concerns``, ``high``; ``None`` when
-        not assessed).
+        Per study overall risk-of-bias judgement of its tool (``low``, ``some_concerns``,
+        ``moderate``, ``serious``, ``high``, ``critical``, ``no_information``; ``None`` when
+        the study has no assessment).
     weights : sequence of float
         Per study weight in the analysis (any scale; normalised here).
     I2 : float or None
@@ -166,6 +190,8 @@ def assess_certainty(
     rules : GradeRules, optional
     effect : str
         The effect in words, for the table.
+    labels : sequence of str, optional
+        Per study label, named in the risk-of-bias sentence.
 
     Returns
     -------
@@ -178,7 +204,7 @@ def assess_certainty(
     start = rules.start_randomised if k and all(randomised) else rules.start_nonrandomised
 
     downs = [
-        _risk_of_bias(rob, weights, rules),
+        _risk_of_bias(rob, weights, rules, labels),
         _inconsistency(k, I2, ci, pi, null, rules),
         _imprecision(n_patients, ci, null, rules),
         _indirectness(single_arm, rules),
@@ -186,6 +212,14 @@ def assess_certainty(
     ]
     total = sum(d.levels for d in downs)
     certainty = LEVELS[max(0, LEVELS.index(start) - total)]
+    if single_arm or not k or not all(randomised):
+        upgrading = (
+            "not applied: uncontrolled evidence (no concurrent control)"
+            if single_arm
+            else "not applied: these rules never upgrade (non-randomised controlled evidence)"
+        )
+    else:
+        upgrading = "not applied: randomised evidence starts high"
     return GradeAssessment(
         analysis_id=analysis_id,
         outcome=outcome,
@@ -195,36 +229,65 @@ def assess_certainty(
         downgrades=tuple(downs),
         certainty=certainty,
         effect=effect,
+        upgrading=upgrading,
     )
 
 
-def _risk_of_bias(rob, weights, rules: GradeRules) -> Downgrade:
+def _judgement(r: str | None) -> str | None:
+    return None if r is None or str(r) in ("", "nan") else str(r).lower().replace("_", " ")
+
+
+def _risk_of_bias(rob, weights, rules: GradeRules, labels=None) -> Downgrade:
     w = np.asarray(weights, dtype=float)
     if w.sum() <= 0:
         w = np.ones_like(w)
     w = w / w.sum()
-    missing = np.array([r is None for r in rob], dtype=float)
-    judged = [_ROB_WEIGHT.get(str(r).lower().replace("_", " "), 1.0) for r in rob if r is not None]
-    concern = np.array(
-        [1.0 if r is None else _ROB_WEIGHT.get(str(r).lower().replace("_", " "), 1.0) for r in rob],
-        dtype=float,
-    )
-    high = np.zeros(len(rob))
-    high[missing == 0] = np.asarray(judged, dtype=float) == 1.0
+    judged = [_judgement(r) for r in rob]
+    labels = list(labels) if labels is not None else [f"study {i + 1}" for i in range(len(w))]
+    missing = np.array([j is None for j in judged])
+    # an unknown word of a tool is a concern, not a pass
+    concern = np.array([1.0 if j is None else ROB_CONCERN.get(j, 1.0) for j in judged])
+    high = np.array([j in ROB_HIGH for j in judged])
+    middle = np.array([j is not None and 0 < ROB_CONCERN.get(j, 1.0) < 1 for j in judged])
     share = float(np.sum(w * concern))
-    high_share = float(np.sum(w * high))
-    miss_share = float(np.sum(w * missing))
-    if miss_share == 1.0:
+    if missing.all():
         # not assessed is a reason for caution, not evidence of high risk: one level
         return Downgrade("risk_of_bias", 1, "serious: risk of bias not assessed for any study")
-    text = f"{100 * share:.0f}% of the weight from studies at high/unclear risk"
-    if miss_share > 0:
-        text += f" ({100 * miss_share:.0f}% not assessed)"
-    if share > 0.8 and high_share > 0.5:
+    text = rob_sentence(w, judged, labels, high, middle, missing, share)
+    if share > 0.8 and float(np.sum(w * high)) > 0.5:
         return Downgrade("risk_of_bias", 2, f"very serious: {text}")
     if share > rules.rob_serious_share:
         return Downgrade("risk_of_bias", 1, f"serious: {text}")
     return Downgrade("risk_of_bias", 0, f"not serious: {text}")
+
+
+def rob_sentence(w, judged, labels, high, middle, missing, share) -> str:
+    """The generated reason of the risk-of-bias domain: weight shares by judgement, the
+    heaviest studies of the worst group named, and the weighted concern."""
+
+    def named(mask) -> str:
+        idx = [i for i in np.argsort(-w, kind="stable") if mask[i]]
+        names = [f"{labels[i]} {judged[i] or 'not assessed'}" for i in idx[:3]]
+        more = len(idx) - len(names)
+        return ", ".join(names) + (f" and {more} more" if more > 0 else "")
+
+    parts = []
+    if high.any():
+        parts.append(
+            f"studies judged at high/serious/critical risk carry {100 * np.sum(w * high):.0f}% "
+            f"of the weight ({named(high)})"
+        )
+    if middle.any():
+        parts.append(
+            f"studies with some concerns, moderate risk or no information "
+            f"{100 * np.sum(w * middle):.0f}% ({named(middle)})"
+        )
+    if missing.any():
+        parts.append(f"studies not assessed {100 * np.sum(w * missing):.0f}% ({named(missing)})")
+    low = ~(high | middle | missing)
+    if low.any():
+        parts.append(f"studies at low risk {100 * np.sum(w * low):.0f}%")
+    return "; ".join(parts) + f" (weighted concern {100 * share:.0f}%)"
 
 
 def _crosses(lo: float, hi: float, null: float) -> bool:

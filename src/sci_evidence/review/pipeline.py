@@ -21,8 +21,10 @@ import numpy as np
 import pandas as pd
 
 from sci_evidence import __version__
+from sci_evidence.evidence.appraisal import PRISMA_STAGES
 from sci_evidence.meta.transforms import measure_scale
 from sci_evidence.review.analyses import run_analysis
+from sci_evidence.review.anchor import anchor_statement
 from sci_evidence.review.protocol import Protocol
 from sci_evidence.review.results import (
     AnalysisResult,
@@ -31,7 +33,7 @@ from sci_evidence.review.results import (
     RunRecord,
     back,
 )
-from sci_evidence.review.select import EvidenceIndex, excluded_flags, study_exclusions
+from sci_evidence.review.select import EvidenceIndex, study_exclusions
 from sci_evidence.review.swim_tables import direction_rows
 from sci_evidence.review.synthesis import vote_count
 
@@ -218,6 +220,7 @@ def run_review(
         prisma=prisma,
         risk_of_bias=evidence.risk_of_bias,
         study_labels=labels,
+        anchor=anchor_statement(evidence, labels),
     )
 
 
@@ -366,48 +369,39 @@ def safety_listing(evidence, labels: dict) -> pd.DataFrame:
 
 
 def prisma_counts(evidence, analyses, protocol: Protocol) -> PrismaCounts:
-    """PRISMA counts of the bundled screening records plus the analysis stage."""
-    sc = evidence.screening
-    ours = sc[sc["review"] == "bundled"]
+    """The PRISMA 2020 flow the evidence base records about itself
+    (:func:`sci_evidence.evidence.appraisal.prisma_counts`), plus the analysis stage: the
+    studies each protocol rule removed and the studies in at least one meta-analysis."""
+    from sci_evidence.evidence.appraisal import prisma_counts as recorded_flow
 
-    def stage(name):
-        rows = ours[ours["stage"] == name]
-        if rows.empty:
-            return None
-        agg = rows[rows["study_id"].fillna("") == ""]
-        if len(agg) and agg["count"].notna().any():
-            return int(agg["count"].sum())
-        return int(rows["count"].fillna(1).sum())
-
-    included = stage("included")
-    identified = stage("identified")
-    screened = stage("screened")
-    excl = ours[ours["stage"] == "excluded"]
-    reasons = {}
-    for _, r in excl.iterrows():
-        reasons[r["reason"] or "not stated"] = reasons.get(r["reason"] or "not stated", 0) + int(
-            r["count"] if pd.notna(r["count"]) else 1
-        )
-    flags = excluded_flags(protocol.inclusion)
-    by_flag: dict[str, int] = {}
-    for study_flags in evidence.studies["flags"]:
-        hit = sorted({f for f in str(study_flags).split(";") if f} & flags)
-        if hit:
-            by_flag[hit[0]] = by_flag.get(hit[0], 0) + 1
+    flow = recorded_flow(evidence)
+    by_rule: dict[str, int] = {}
+    for reason in study_exclusions(evidence.studies, protocol.inclusion)["reason"]:
+        first = reason.split(";")[0]
+        by_rule[first] = by_rule.get(first, 0) + 1
     pooled = set()
     for a in analyses:
         if a.main is not None:
             pooled |= set(a.main.rows["study_id"])
-    # stages without records stay "n.r." rather than being filled in from the included count
+    counts = [getattr(flow, s) for s in PRISMA_STAGES]
+    note = "Counts recorded by the evidence base (screening records)"
+    if None in counts:
+        # a stage without records stays "not recorded" rather than filled in from another
+        note += "; n.r. = not recorded"
     return PrismaCounts(
-        identified=identified,
-        duplicates_removed=None,
-        screened=screened,
-        screened_excluded=None,
-        assessed=stage("assessed"),
-        excluded_reasons=reasons,
-        included=included,
-        analysis_excluded=by_flag,
+        identified=flow.identified,
+        duplicates_removed=flow.duplicates_removed,
+        screened=flow.screened,
+        screened_excluded=flow.records_excluded,
+        assessed=flow.assessed,
+        excluded_reasons=dict(flow.excluded_reasons),
+        included=flow.included,
+        analysis_excluded=by_rule,
         in_meta_analysis=len(pooled),
-        source_note="Screening records of the bundled evidence base; n.r. = not recorded.",
+        source_note=note + ".",
+        sought=flow.sought,
+        not_retrieved=flow.not_retrieved,
+        excluded=flow.excluded,
+        sources=dict(flow.sources),
+        not_retrieved_reasons=dict(flow.not_retrieved_reasons),
     )

@@ -35,7 +35,14 @@ SUBGROUP_VARIABLES = (
     "injury_level",
 )
 MODERATORS = ("log_dose", "year", "n_administrations")
-SENSITIVITY_ANALYSES = ("controlled_only", "low_risk_of_bias", "exclude_flagged", "fixed_effect")
+SENSITIVITY_ANALYSES = (
+    "controlled_only",
+    "low_risk_of_bias",
+    "exclude_flagged",
+    "fixed_effect",
+    "include_possible_duplicates",
+    "primary_sources_only",
+)
 NATURAL_HISTORY = ("none", "conversion", "scores")
 SYNTHESIS_DOMAINS = ("neurophysiology", "urodynamics", "mri", "function", "other")
 
@@ -51,10 +58,15 @@ class InclusionRules:
         mononuclear cells). Excluded studies are listed in the report.
     exclude_combination_products : bool, default True
         Exclude studies of MSC combined with another cell type or a scaffold.
+    exclude_possible_duplicates : bool, default True
+        Exclude a study the evidence base marks as a possible duplicate of another
+        (``duplicate_of``: it may report the same patients); the other one stays. The
+        sensitivity analysis ``include_possible_duplicates`` tries it back in.
     """
 
     culture_expanded_msc_only: bool = True
     exclude_combination_products: bool = True
+    exclude_possible_duplicates: bool = True
 
 
 @dataclass(frozen=True)
@@ -445,7 +457,13 @@ class _Reader:
 
         inc = self.table(raw, "inclusion")
         self.check_keys(
-            inc, ("culture_expanded_msc_only", "exclude_combination_products"), "inclusion"
+            inc,
+            (
+                "culture_expanded_msc_only",
+                "exclude_combination_products",
+                "exclude_possible_duplicates",
+            ),
+            "inclusion",
         )
         inclusion = InclusionRules(
             culture_expanded_msc_only=self.boolean(
@@ -453,6 +471,9 @@ class _Reader:
             ),
             exclude_combination_products=self.boolean(
                 inc, "exclude_combination_products", "inclusion", True
+            ),
+            exclude_possible_duplicates=self.boolean(
+                inc, "exclude_possible_duplicates", "inclusion", True
             ),
         )
 

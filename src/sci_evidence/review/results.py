@@ -97,11 +97,13 @@ def _result_dict(obj: Any) -> Any:
 @dataclass(frozen=True)
 class PrismaCounts:
     """The numbers of a PRISMA 2020 flow (Page et al. 2021, BMJ 372:n71; None = not
-    reported: shown as "n.r.").
+    recorded by the evidence base: shown as "n.r.").
 
+    The flow's counts come from :func:`sci_evidence.evidence.appraisal.prisma_counts`;
     ``excluded_reasons`` maps a reason to a count for the eligibility stage;
-    ``analysis_excluded`` maps a protocol rule (flag) to the studies it removed from the
-    meta-analyses; ``in_meta_analysis`` counts studies in at least one pooled analysis.
+    ``analysis_excluded`` maps a protocol rule (flag, or ``possible_duplicate_of:<id>``) to
+    the studies it removed from the meta-analyses; ``in_meta_analysis`` counts studies in at
+    least one pooled analysis. ``sources`` maps each source searched to its records.
     """
 
     identified: int | None
@@ -114,6 +116,11 @@ class PrismaCounts:
     analysis_excluded: dict[str, int] = field(default_factory=dict)
     in_meta_analysis: int | None = None
     source_note: str = ""
+    sought: int | None = None
+    not_retrieved: int | None = None
+    excluded: int | None = None
+    sources: dict[str, int | None] = field(default_factory=dict)
+    not_retrieved_reasons: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return jsonable(dict(self.__dict__))
@@ -350,6 +357,9 @@ class ReviewResult:
     prisma: PrismaCounts
     risk_of_bias: pd.DataFrame
     study_labels: dict
+    #: The anchor review beside the base (:class:`~sci_evidence.review.anchor.AnchorStatement`;
+    #: None when the base records no anchor).
+    anchor: Any = None
 
     def analysis(self, analysis_id: str) -> AnalysisResult:
         for a in self.analyses:
@@ -399,5 +409,6 @@ class ReviewResult:
                 "excluded_studies": self.excluded,
                 "serious_adverse_events": self.safety_events,
                 "prisma": self.prisma.to_dict(),
+                "anchor": None if self.anchor is None else self.anchor.to_dict(),
             }
         )

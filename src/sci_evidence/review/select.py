@@ -6,6 +6,9 @@ Rules (stated in the report's methods):
   ``not_culture_expanded_msc`` is excluded; with ``exclude_combination_products`` one
   flagged ``combination_product`` or ``scaffold``. Every excluded study is listed with its
   flag.
+* **Possible duplicates** — with ``exclude_possible_duplicates`` (default) a study whose
+  ``duplicate_of`` names another study of the base is excluded (reason
+  ``possible_duplicate_of:<id>``); the study it may duplicate stays.
 * **Rows** — treated arms (``role == "treated"``), whole-arm rows (``subgroup == ""``).
   Outcome rows flagged ``not_ais_grade`` or ``responders_only`` never enter a pooled
   analysis (they do not measure what the analysis pools).
@@ -59,13 +62,23 @@ def excluded_flags(rules: InclusionRules) -> set[str]:
     return out
 
 
+DUPLICATE_REASON = "possible_duplicate_of:"
+
+
 def study_exclusions(studies: pd.DataFrame, rules: InclusionRules) -> pd.DataFrame:
-    """Studies excluded by the protocol's inclusion rules, with the flag that excluded them."""
+    """Studies excluded by the protocol's inclusion rules, with the flag (or
+    ``possible_duplicate_of:<id>``) that excluded them."""
     bad = excluded_flags(rules)
-    flags = studies["flags"] if "flags" in studies.columns else [""] * len(studies)
+    n = len(studies)
+    flags = studies["flags"] if "flags" in studies.columns else [""] * n
+    dup = studies["duplicate_of"] if "duplicate_of" in studies.columns else [""] * n
+    known = set(studies["study_id"])
     rows = []
-    for sid, f in zip(studies["study_id"], flags, strict=True):
+    for sid, f, d in zip(studies["study_id"], flags, dup, strict=True):
         hit = sorted(_flags(f) & bad)
+        d = "" if pd.isna(d) else str(d).strip()
+        if rules.exclude_possible_duplicates and d and d in known and d != sid:
+            hit.append(f"{DUPLICATE_REASON}{d}")
         if hit:
             rows.append({"study_id": sid, "reason": ";".join(hit)})
     return pd.DataFrame(rows, columns=["study_id", "reason"])

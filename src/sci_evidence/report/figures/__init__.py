@@ -7,13 +7,26 @@ PNG, SVG and PDF and returns the SVG text for embedding in the HTML report.
 from sci_evidence.report.figures._save import save_figure
 from sci_evidence.report.figures.natural_history import conversion_figure, score_change_figure
 from sci_evidence.report.figures.prisma import prisma_flow
-from sci_evidence.report.figures.rob import rob_summary, rob_traffic_light
+from sci_evidence.report.figures.rob import (
+    TOOLS,
+    rob_summary,
+    rob_summary_tool,
+    rob_tools,
+    rob_traffic_light,
+    rob_traffic_light_tool,
+    tool_slug,
+)
 
 __all__ = [
     "conversion_figure",
     "prisma_flow",
+    "TOOLS",
     "rob_summary",
+    "rob_summary_tool",
+    "rob_tools",
     "rob_traffic_light",
+    "rob_traffic_light_tool",
     "save_figure",
     "score_change_figure",
+    "tool_slug",
 ]

@@ -16,6 +16,12 @@ def _n(v: int | None) -> str:
     return "n.r." if v is None else str(v)
 
 
+def _short(text: str, width: int = 40) -> str:
+    """A reason or source name cut to fit its box (the full text is in results.json)."""
+    text = str(text)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def prisma_flow(c: PrismaCounts) -> Figure:
     """Draw the PRISMA 2020 flow: identification, screening, included, and the analysis
     stage (studies removed by protocol rule, studies in a meta-analysis)."""
@@ -60,7 +66,16 @@ def prisma_flow(c: PrismaCounts) -> Figure:
             color="#34495e",
         )
 
-    box(8, 80, 40, 13, f"Records identified\n(n = {_n(c.identified)})")
+    sources = "\n".join(
+        f"{escape_mathtext(_short(k))}: {_n(v)}" for k, v in list(c.sources.items())[:4]
+    )
+    box(
+        8,
+        80,
+        40,
+        13,
+        f"Records identified (n = {_n(c.identified)})" + (f"\n{sources}" if sources else ""),
+    )
     box(
         58,
         80,
@@ -69,21 +84,27 @@ def prisma_flow(c: PrismaCounts) -> Figure:
         f"Records removed before screening:\nduplicates (n = {_n(c.duplicates_removed)})",
     )
     arrow(48, 86.5, 58, 86.5)
-    arrow(28, 80, 28, 73)
-    box(8, 62, 40, 11, f"Records screened\n(n = {_n(c.screened)})")
-    box(58, 62, 38, 11, f"Records excluded\n(n = {_n(c.screened_excluded)})")
-    arrow(48, 67.5, 58, 67.5)
-    arrow(28, 62, 28, 55)
-    box(8, 44, 40, 11, f"Reports assessed for eligibility\n(n = {_n(c.assessed)})")
+    arrow(28, 80, 28, 75)
+    box(8, 69, 40, 6, f"Records screened (n = {_n(c.screened)})")
+    box(58, 69, 38, 6, f"Records excluded (n = {_n(c.screened_excluded)})")
+    arrow(48, 72, 58, 72)
+    arrow(28, 69, 28, 64)
+    box(8, 58, 40, 6, f"Reports sought for retrieval (n = {_n(c.sought)})")
+    box(58, 58, 38, 6, f"Reports not retrieved (n = {_n(c.not_retrieved)})")
+    arrow(48, 61, 58, 61)
+    arrow(28, 58, 28, 53)
+    box(8, 44, 40, 9, f"Reports assessed for eligibility\n(n = {_n(c.assessed)})")
     reasons = "\n".join(
-        f"{escape_mathtext(k)}: {v}" for k, v in list(c.excluded_reasons.items())[:5]
+        f"{escape_mathtext(_short(k))}: {v}" for k, v in list(c.excluded_reasons.items())[:5]
     )
-    excl_total = sum(c.excluded_reasons.values()) if c.excluded_reasons else None
+    excl_total = c.excluded
+    if excl_total is None and c.excluded_reasons:
+        excl_total = sum(c.excluded_reasons.values())
     box(
         58,
         40,
         38,
-        19,
+        14,
         f"Reports excluded (n = {_n(excl_total)})" + (f"\n{reasons}" if reasons else ""),
     )
     arrow(48, 49.5, 58, 49.5)

@@ -171,3 +171,176 @@ def rob_summary(
         ax.spines[s].set_visible(False)
     fig.tight_layout()
     return fig
+
+
+# Per tool, as robvis draws it (McGuinness & Higgins 2021, Res Synth Methods 12:55,
+# doi:10.1002/jrsm.1411): one traffic-light plot and one weighted summary bar chart per tool,
+# domains as D1…Dn (M1…M8 for MINORS) with their names in a key, "Overall" last.
+
+#: Tools the bundled base uses: display name and the words of each judgement in the legend.
+TOOLS = {
+    "RoB2": "RoB 2",
+    "ROBINS-I": "ROBINS-I",
+    "MINORS": "MINORS",
+}
+#: MINORS scores each item 0 (not reported), 1 (reported but inadequate), 2 (reported and
+#: adequate; Slim et al. 2003, ANZ J Surg 73:712): drawn as high / some concerns / low.
+MINORS_ITEM = {"2": "low", "1": "some_concerns", "0": "high"}
+_TOOL_LEGEND = {
+    "MINORS": {
+        "low": "2: reported and adequate / low",
+        "some_concerns": "1: reported but inadequate / moderate",
+        "high": "0: not reported / high",
+    },
+    "ROBINS-I": {"some_concerns": "Moderate", "high": "Serious"},
+}
+
+
+def rob_tools(rob: pd.DataFrame) -> list[str]:
+    """The risk-of-bias tools of the evidence base, in the order they first appear."""
+    if rob is None or rob.empty or "tool" not in rob.columns:
+        return []
+    return [t for t in dict.fromkeys(rob["tool"].astype(str)) if t]
+
+
+def tool_slug(tool: str) -> str:
+    """File-name part of a tool (``RoB2`` → ``rob2``, ``ROBINS-I`` → ``robins_i``)."""
+    return "".join(c if c.isalnum() else "_" for c in tool.lower())
+
+
+def tool_matrix(rob: pd.DataFrame, tool: str, studies: list[str] | None = None):
+    """Judgements of one tool as a study × domain frame of colour keys (``low``,
+    ``some_concerns``, ``high``, ``critical``, ``no_information``), "Overall" last, and the
+    domain key ``[(code, name)]``. ``studies`` gives the order (others assessed with the
+    tool follow)."""
+    part = rob[rob["tool"] == tool]
+    ids = list(dict.fromkeys(part["study_id"]))
+    if studies is not None:
+        ids = [s for s in studies if s in set(ids)] + [s for s in ids if s not in set(studies)]
+    domains = [d for d in dict.fromkeys(part["domain"]) if d != "overall"]
+    key = []
+    for d in domains:
+        code, _, name = str(d).partition(" ")
+        key.append((code, name or code))
+    cols = [c for c, _ in key] + ["Overall"]
+    mat = pd.DataFrame("not_assessed", index=ids, columns=cols)
+    by_domain = dict(zip(domains, (c for c, _ in key), strict=True)) | {"overall": "Overall"}
+    for sid, dom, j in zip(part["study_id"], part["domain"], part["judgement"], strict=True):
+        j = str(j).strip().lower()
+        if tool == "MINORS" and dom != "overall":
+            j = MINORS_ITEM.get(j, "no_information")
+        j = {"moderate": "some_concerns", "serious": "high"}.get(j, j or "no_information")
+        mat.loc[sid, by_domain[dom]] = j
+    return mat, key
+
+
+def _legend_handles(tool: str, present: set[str]):
+    words = _LEGEND | _TOOL_LEGEND.get(tool, {})
+    keys = [
+        k for k in ("low", "some_concerns", "high", "critical", "no_information") if k in present
+    ]
+    return [Patch(color=JUDGEMENTS[k][0], label=words[k]) for k in keys]
+
+
+def rob_traffic_light_tool(
+    rob: pd.DataFrame, tool: str, labels: dict[str, str] | None = None, studies=None
+) -> Figure:
+    """robvis traffic-light plot of one tool: a row per study, a column per domain and
+    "Overall", the domain key and the judgement legend below."""
+    labels = labels or {}
+    mat, key = tool_matrix(rob, tool, studies)
+    n_rows, n_cols = mat.shape
+    names = [escape_mathtext(labels.get(s, s)) for s in mat.index]
+    label_in = 0.3 + 0.065 * max((len(n) for n in names), default=10)
+    key_lines = len(key) + 2
+    top_in, bottom_in = 0.8, 0.35 + 0.16 * key_lines
+    width = max(6.5, label_in + 0.55 * n_cols + 0.6)
+    height = top_in + bottom_in + 0.26 * max(n_rows, 2)
+    fig, ax = plt.subplots(figsize=(width, height))
+    fig.subplots_adjust(
+        left=label_in / width,
+        right=min(0.98, (label_in + 0.55 * n_cols + 0.3) / width),
+        top=1 - top_in / height,
+        bottom=bottom_in / height,
+    )
+    keys = mat.to_numpy()
+    jj, ii = np.meshgrid(np.arange(n_cols), np.arange(n_rows))
+    colours = [JUDGEMENTS.get(k, JUDGEMENTS["no_information"])[0] for k in keys.ravel()]
+    ax.scatter(jj.ravel(), ii.ravel(), s=170, c=colours, edgecolors="white", zorder=2)
+    for i, j in zip(*np.nonzero(keys != "not_assessed"), strict=True):
+        sym = JUDGEMENTS.get(keys[i, j], JUDGEMENTS["no_information"])[1]
+        ax.text(j, i, sym, ha="center", va="center", fontsize=8, color="white", zorder=3)
+    ax.set_xticks(range(n_cols), list(mat.columns), fontsize=8)
+    ax.xaxis.tick_top()
+    ax.set_yticks(range(n_rows), names, fontsize=8)
+    ax.set_ylim(n_rows - 0.5, -0.5)
+    ax.set_xlim(-0.6, n_cols - 0.4)
+    ax.set_title(f"{TOOLS.get(tool, tool)}: risk of bias per study ({n_rows})", fontsize=9)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.tick_params(length=0)
+    domain_key = "\n".join(f"{c}: {escape_mathtext(n)}" for c, n in key)
+    fig.text(0.02, 0.02, "Domains:\n" + domain_key, fontsize=7, va="bottom", ha="left")
+    fig.legend(
+        handles=_legend_handles(tool, set(keys.ravel())),
+        loc="lower right",
+        bbox_to_anchor=(0.98, 0.02),
+        title="Judgement",
+        title_fontsize=7.5,
+        fontsize=7,
+        frameon=False,
+    )
+    return fig
+
+
+def rob_summary_tool(rob: pd.DataFrame, tool: str, weights: dict[str, float] | None = None):
+    """robvis weighted summary plot of one tool: per domain (and "Overall risk of bias"),
+    the share of ``weights`` (e.g. participants; equal when not given) per judgement."""
+    mat, key = tool_matrix(rob, tool)
+    raw = [(weights or {}).get(s) for s in mat.index]
+    w = np.array([np.nan if v is None or pd.isna(v) else float(v) for v in raw])
+    if weights is None or not np.isfinite(w).any():
+        w = np.ones(len(mat))
+    w = np.where(np.isfinite(w) & (w > 0), w, 0.0)
+    w = w / w.sum() if w.sum() > 0 else np.ones(len(w)) / max(len(w), 1)
+    rows = [(c, f"{n}") for c, n in key] + [("Overall", "Overall risk of bias")]
+    order = ("low", "some_concerns", "high", "critical", "no_information", "not_assessed")
+    fig, ax = plt.subplots(figsize=(8.0, 1.3 + 0.32 * len(rows)))
+    for i, (code, _) in enumerate(rows):
+        left = 0.0
+        for k in order:
+            share = float(w[(mat[code] == k).to_numpy()].sum())
+            if share <= 0:
+                continue
+            ax.barh(i, 100 * share, left=100 * left, color=JUDGEMENTS[k][0], edgecolor="white")
+            if share >= 0.08:
+                dark = k in ("some_concerns", "not_assessed")
+                ax.text(
+                    100 * (left + share / 2),
+                    i,
+                    f"{100 * share:.0f}%",
+                    ha="center",
+                    va="center",
+                    fontsize=7.5,
+                    color="#222222" if dark else "white",
+                )
+            left += share
+    ax.set_yticks(range(len(rows)), [escape_mathtext(n) for _, n in rows], fontsize=8)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlim(0, 100)
+    what = "participants" if weights is not None else "studies"
+    ax.set_xlabel(f"Share of {what} (%), {len(mat)} studies", fontsize=8)
+    ax.set_title(f"{TOOLS.get(tool, tool)}: summary of risk of bias", fontsize=9)
+    ax.tick_params(labelsize=8)
+    for s in ("top", "right"):
+        ax.spines[s].set_visible(False)
+    ax.legend(
+        handles=_legend_handles(tool, set(mat.to_numpy().ravel())),
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.25 - 0.4 / len(rows)),
+        ncol=3,
+        fontsize=7,
+        frameon=False,
+    )
+    fig.tight_layout()
+    return fig
