@@ -452,8 +452,9 @@ def _execute(job, spans, n_total, n_dtype, n_jobs, progress, client):
     """Run ``spans`` of ``job`` on threads (or on a Dask ``client``) into result arrays."""
     outs = [np.empty(n_total) for _ in range(4)] + [np.empty(n_total, dtype=n_dtype)]
 
-    def place(res) -> int:
-        pos, *arrays = res
+    def place(chunk: tuple[int, ...]) -> int:
+        # one finished span: its first subset's position and its five result arrays
+        pos, *arrays = chunk
         n = arrays[0].shape[0]
         for o, a in zip(outs, arrays, strict=True):
             if not np.may_share_memory(o, a):  # compiled kernels wrote in place
