@@ -43,6 +43,7 @@ def test_every_tolerance_is_a_positive_number_with_a_reason():
     for name in names:
         value = getattr(tolerances, name)
         values = value.values() if isinstance(value, dict) else [value]
-        assert all(isinstance(v, float) and 0 < v < 0.01 for v in values), name
+        # at most 1e-2: the loosest, GLMM fits under lme4's default stopping rule
+        assert all(isinstance(v, float) and 0 < v <= 0.01 for v in values), name
         line = next(i for i, text in enumerate(source.splitlines()) if text.startswith(name))
         assert source.splitlines()[line - 1].startswith("#:"), f"{name} has no reason above it"

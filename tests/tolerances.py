@@ -36,3 +36,35 @@ PRINTED_2DP = 0.006
 TRIAL_STATS = 1e-9
 #: The review's fits of the hand-made evidence set against metafor 3.8-1 (REML to ~1e-8).
 REVIEW_VS_METAFOR = 1e-6
+
+# ---- meta/: Bayesian random effects (test_bayes.py) ------------------------------------------
+#: Posterior summaries by 1-D quadrature against an independent dense 2-D grid (issue 14: 1e-6).
+BAYES_GRID_TOL = 1e-6
+
+# ---- meta/: GLMMs against metafor 3.8-1 rma.glmm (test_glmm_metafor.py) ----------------------
+#: EE fits and QE.LRT replicate glm.fit step for step (we see ~1e-15).
+GLMM_RTOL_EXACT = 1e-9
+#: QE.Wld with zero cells is computed at glm's unconverged iterate (we see up to 5.5e-6).
+GLMM_RTOL_WALD_ZERO_CELL = 1e-5
+#: ML fits under metafor's default settings: lme4's optimiser stops early (tight reruns below).
+GLMM_RTOL_LME4 = 1e-2
+#: ML fits against metafor rerun with rhoend = 1e-12 (we see 1e-8 to 1.4e-6).
+GLMM_RTOL_LME4_TIGHT = 2e-6
+#: Standard errors of the tight reruns (numerical Hessians on both sides).
+GLMM_RTOL_LME4_TIGHT_SE = 5e-6
+#: tau² > 10 (1/1 and 10/10 events, or 1 event in 134): a flat maximum, lme4 differs by 2e-4.
+GLMM_RTOL_LME4_FLAT = 1e-3
+#: UM.RS: lme4 stops early; our log-likelihood is higher wherever the two differ.
+GLMM_RTOL_UM_RS = 5e-3
+#: CM.EL estimates: BiasedUrn at 1e-10 and integrate() at rel.tol 1.2e-4 inside metafor.
+GLMM_RTOL_CM_EL = 1e-5
+#: CM.EL standard errors: metafor's numerical Hessian carries ~1e-3 noise.
+GLMM_RTOL_CM_EL_SE = 2e-3
+#: lme4 reports tau² of 1e-10..1e-9 where the maximum is at 0.
+GLMM_ATOL_TAU2 = 1e-6
+
+# ---- review/: the bundled review against metafor (test_bundled_metafor.py) --------------------
+#: metafor's REML stops when tau² changes by < 1e-5; ours is closer to the optimum.
+BUNDLED_REVIEW_TOL = 1e-5
+#: tau² agrees to ~1e-5, prediction intervals (growing with sqrt(tau² + se²)) to ~1e-4.
+BUNDLED_REVIEW_TAU2 = {"tau2": 1e-4, "pi_lb": 1e-4, "pi_ub": 1e-4}

@@ -16,6 +16,9 @@ from scipy import integrate, special, stats  # noqa: E402
 from sci_evidence.errors import InputError  # noqa: E402
 from sci_evidence.meta import pool_bayes  # noqa: E402
 from sci_evidence.meta.bayes import parse_tau_prior  # noqa: E402
+from tolerances import (
+    BAYES_GRID_TOL as TOL,
+)
 
 
 # ---- the independent reference: Simpson on a dense (tau, mu) grid of the joint posterior
@@ -63,7 +66,6 @@ def joint_reference(y, se, log_prior_tau, tau_max, mu_lim, *, mu_prior=None, n_t
 
 Y = [0.1, 0.3, -0.2, 0.5, 0.25]
 SE = [0.2, 0.15, 0.3, 0.25, 0.1]
-TOL = 1e-6
 
 CASES = {
     "halfnormal, flat mu": (

@@ -31,19 +31,38 @@ import pytest
 from sci_evidence.errors import ConvergenceWarning, DataWarning
 from sci_evidence.meta import PoolResult
 from sci_evidence.meta.glmm import pool_glmm
+from tolerances import (
+    GLMM_ATOL_TAU2 as ATOL_TAU2,
+)
+from tolerances import (
+    GLMM_RTOL_CM_EL as RTOL_CM_EL,
+)
+from tolerances import (
+    GLMM_RTOL_CM_EL_SE as RTOL_CM_EL_SE,
+)
+from tolerances import (
+    GLMM_RTOL_EXACT as RTOL_EXACT,
+)
+from tolerances import (
+    GLMM_RTOL_LME4 as RTOL_LME4,
+)
+from tolerances import (
+    GLMM_RTOL_LME4_FLAT as RTOL_LME4_FLAT,
+)
+from tolerances import (
+    GLMM_RTOL_LME4_TIGHT as RTOL_LME4_TIGHT,
+)
+from tolerances import (
+    GLMM_RTOL_LME4_TIGHT_SE as RTOL_LME4_TIGHT_SE,
+)
+from tolerances import (
+    GLMM_RTOL_UM_RS as RTOL_UM_RS,
+)
+from tolerances import (
+    GLMM_RTOL_WALD_ZERO_CELL as RTOL_WALD_ZERO_CELL,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "metafor_glmm.json"
-
-RTOL_EXACT = 1e-9
-RTOL_WALD_ZERO_CELL = 1e-5
-RTOL_LME4 = 1e-2
-RTOL_LME4_TIGHT = 2e-6
-RTOL_LME4_TIGHT_SE = 5e-6
-RTOL_LME4_FLAT = 1e-3  # tau² > 10: 1/1 and 10/10 events, or 1 event in 134; a flat maximum
-RTOL_UM_RS = 5e-3
-RTOL_CM_EL = 1e-5
-RTOL_CM_EL_SE = 2e-3
-ATOL_TAU2 = 1e-6  # lme4 reports tau² of 1e-10..1e-9 where the maximum is at 0
 
 
 @cache
