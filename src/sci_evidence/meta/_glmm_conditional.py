@@ -25,7 +25,7 @@ import math
 import numpy as np
 from scipy.special import gammaln
 
-from sci_evidence.meta._glmm_engine import GlmmProblem, fit_glmm, glm_fit, make_family
+from sci_evidence.meta._glmm_engine import GlmmProblem, ModelFit, fit_glmm, glm_fit, make_family
 
 _CLAMP = 12 * math.log(10)  # metafor caps |log OR| at log(1e12) when evaluating the density
 
@@ -134,7 +134,6 @@ def _saturated_cm_el(fam, X, beta_fe):
 
 
 def fit_cm_el(d, X, method, nAGQ):
-    from sci_evidence.meta.glmm import _Fit
 
     k, p = X.shape
     fam = NoncentralHypergeometric(d["ai"], d["n1i"], d["n2i"], d["ai"] + d["ci"])
@@ -144,7 +143,7 @@ def fit_cm_el(d, X, method, nAGQ):
     ll_QE, wld = _saturated_cm_el(fam, X, beta_fe) if k > 1 else (None, None)
     messages = []
     if method == "EE":
-        f = _Fit(
+        f = ModelFit(
             beta=beta_fe,
             vb=vb_fe,
             tau2=0.0,
@@ -164,7 +163,7 @@ def fit_cm_el(d, X, method, nAGQ):
         prob = GlmmProblem.build(fam, X, np.zeros(k), np.ones(k), np.arange(k), k, nAGQ)
         g = fit_glmm(prob, beta_fe, 0.5)
         messages += g.messages
-        f = _Fit(
+        f = ModelFit(
             beta=g.beta,
             vb=g.vcov_beta,
             tau2=g.tau**2,
@@ -276,7 +275,6 @@ def _vcov_rx(fam, X, offset, z, group, k, beta, sigma, tau, u):
 
 def fit_um_rs(des, k, p, method):
     """UM.RS: EE = one random study intercept (AGQ engine); ML = two random effects (Laplace)."""
-    from sci_evidence.meta.glmm import _Fit
 
     fam = make_family(des.family, des.y, des.n)
     Xfit = des.X[:, :p]
@@ -311,7 +309,7 @@ def fit_um_rs(des, k, p, method):
     ll_QE = sat.loglik - shift
     ll_FE = fe.loglik - shift
     if method == "EE":
-        return _Fit(
+        return ModelFit(
             beta=fe.beta[:p],
             vb=fe.vcov_beta[:p, :p],
             tau2=0.0,
@@ -411,7 +409,7 @@ def fit_um_rs(des, k, p, method):
             messages.append("the Hessian of the log-likelihood is singular")
     if not converged:
         messages.append(f"no convergence after {it} Newton iterations")
-    return _Fit(
+    return ModelFit(
         beta=params[:p],
         vb=V[:p, :p],
         tau2=float(params[P + 1] ** 2),

@@ -797,3 +797,24 @@ def fit_glmm(
         grad_norm=gnorm,
         messages=messages,
     )
+
+
+@dataclass
+class ModelFit:
+    """One fitted GLMM (or its equal-effects/saturated parts), as glmm.py assembles it."""
+
+    beta: np.ndarray
+    vb: np.ndarray
+    tau2: float
+    ll_FE: float
+    ll_QE: float | None
+    QE_Wld: float | None
+    ll_ML: float | None  # metafor's logLik of the ML fit
+    ll_marginal: float | None
+    parms: int
+    k_eff: int
+    converged: bool
+    n_iter: int
+    algorithm: str
+    messages: list
+    sigma2: float | None = None

@@ -47,6 +47,7 @@ import numpy as np
 from sci_evidence.errors import ConvergenceWarning, DataWarning, InputError
 from sci_evidence.meta._glmm_engine import (
     GlmmProblem,
+    ModelFit,
     fit_glmm,
     glm_fit,
     make_family,
@@ -544,25 +545,6 @@ def pool_glmm(
     )
 
 
-@dataclass
-class _Fit:
-    beta: np.ndarray
-    vb: np.ndarray
-    tau2: float
-    ll_FE: float
-    ll_QE: float | None
-    QE_Wld: float | None
-    ll_ML: float | None  # metafor's logLik of the ML fit
-    ll_marginal: float | None
-    parms: int
-    k_eff: int
-    converged: bool
-    n_iter: int
-    algorithm: str
-    messages: list
-    sigma2: float | None = None
-
-
 def _saturated(des: _Design, p: int, k: int):
     """The saturated GLM (every study its own effect): its log-likelihood and the Wald test
     that the study effects follow the equal-effects model."""
@@ -596,7 +578,7 @@ def _start(yi, vi, X) -> tuple[float, np.ndarray | None]:
 
 def _fit_standard(
     des: _Design, k: int, p: int, method: str, nAGQ: int, tau0: float = 0.5, beta_re=None
-) -> _Fit:
+) -> ModelFit:
     P = des.X.shape[1]
     fe = glm_fit(des.family, des.X, des.y, des.n, des.offset, full_rank=True)
     messages = []
@@ -606,7 +588,7 @@ def _fit_standard(
     two_rows = len(des.y) == 2 * k
     k_eff = 2 * k if two_rows else k
     if method == "EE":
-        return _Fit(
+        return ModelFit(
             beta=fe.coef[:p],
             vb=fe.vcov[:p, :p],
             tau2=0.0,
@@ -633,7 +615,7 @@ def _fit_standard(
     sat_rows = fam.saturated_loglik() if hasattr(fam, "saturated_loglik") else None
     cond_dev = 2.0 * float(np.sum(sat_rows)) - 2.0 * g.cond_loglik
     ll_ml = (ll_QE - cond_dev / 2.0) if ll_QE is not None else g.loglik
-    return _Fit(
+    return ModelFit(
         beta=g.beta[:p],
         vb=g.vcov_beta[:p, :p],
         tau2=g.tau**2,
@@ -652,7 +634,7 @@ def _fit_standard(
 
 
 def _result(
-    fit: _Fit, *, measure, glmm_model, method, level, X, names, yi, vi, labels, dropped, nAGQ
+    fit: ModelFit, *, measure, glmm_model, method, level, X, names, yi, vi, labels, dropped, nAGQ
 ):
     from scipy.special import chdtrc, expit, ndtr, ndtri
 
