@@ -565,8 +565,7 @@ def test_review_run_report_zip_and_changes(app, client_for, monkeypatch):
     r = post(ed, token, "/reviews", {})
     assert r.status_code == 303
     r2 = max(ctx.runs.state)
-    for t in ctx.runs._threads:
-        t.join(timeout=300)
+    assert ctx.runs.join(timeout=300)
     assert ctx.runs.get(r2)["status"] == "done", ctx.runs.state[r2].message
     prog = ed.get(f"/reviews/{r2}/progress").text
     assert "done" in prog

@@ -32,7 +32,7 @@ SUBGROUP_VARIABLES = (
 )
 
 # matplotlib's pyplot state is global: one figure is drawn at a time.
-_DRAW_LOCK = threading.Lock()
+DRAW_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,6 @@ def compute(
     """
     from sci_evidence.review.analyses import effect_text, run_analysis
     from sci_evidence.review.pipeline import _plain_strings, overall_rob
-    from sci_evidence.review.results_json import pooled_dict
 
     if subgroup and subgroup not in SUBGROUP_VARIABLES:
         raise ValueError(subgroup)
@@ -98,7 +97,7 @@ def compute(
     if a.main is not None:
         res = a.main.result
         effect = effect_text(res, spec.measure, a.main.rows)
-        pooled = pooled_dict(res, spec.measure, a.main.rows)
+        pooled = a.main.pooled()
         model = (
             f"random effects, τ² by {res.method}, {res.test} test"
             if res.method != "FE"
@@ -165,7 +164,7 @@ def render_figure(a, subgroup_result, variable: str, fmt: str) -> bytes:  # noqa
 
     fit = a.main
     fit = replace(fit, rows=fit.rows.assign(label=[escape_mathtext(x) for x in fit.rows["label"]]))
-    with _DRAW_LOCK:
+    with DRAW_LOCK:
         fig = forest_for(fit, a.spec.measure, subgroup_result, variable)
         buf = io.BytesIO()
         try:

@@ -637,13 +637,12 @@ async def data_form(request: Request) -> Response:
             warnings=warnings,
             saved=False,
         )
-    sid, frames, before, after = entry.frames_for_row(ev, frame, report.frames[frame])
+    sid, frames = entry.frames_for_row(ev, frame, report.frames[frame])
     hist.write(
         ctx.store,
         frames,
         username=user.username,
         action=f"{'edit' if key else 'add'} {frame}",
-        old={sid: before},
     )
     if request.headers.get("hx-request"):
         return Response(status_code=204, headers={"HX-Redirect": f"/studies/{sid}"})
@@ -712,17 +711,12 @@ async def upload_apply(request: Request) -> Response:
             token="",
             filename=filename,
         )
-    # one transaction for the whole file; one audit line (and revert) per study
-    olds = {
-        item["study_id"]: hist.study_snapshot(ev, item["study_id"])
-        for item in entry.preview(ev, report.frames)
-    }
+    # one transaction and one recorded change (and revert) for the whole file
     hist.write(
         ctx.store,
         report.frames,
         username=user.username,
         action="upload",
-        old=olds,
         message=f"upload {filename} (web, {user.username})",
     )
     return RedirectResponse("/history", status_code=303)
@@ -743,8 +737,7 @@ def change_page(request: Request) -> Response:
 def change_revert(request: Request) -> Response:
     user = require(request, "revert")
     ctx = ctx_of(request)
-    _, ev, _ = ctx.evidence()
-    hist.revert(ctx.store, ev, request.path_params["change_id"], username=user.username)
+    hist.revert(ctx.store, request.path_params["change_id"], username=user.username)
     return RedirectResponse("/history", status_code=303)
 
 
@@ -1002,7 +995,6 @@ async def rob_consensus(request: Request) -> Response:
     )
     if not rep.ok:
         raise InputError("; ".join(i.line() for i in rep.errors))
-    before = hist.study_snapshot(ev, sid)
     with ctx.engine.begin() as conn:
         conn.execute(
             delete(T.rob_consensus).where(
@@ -1023,7 +1015,6 @@ async def rob_consensus(request: Request) -> Response:
         {"risk_of_bias": rep.frames["risk_of_bias"]},
         username=user.username,
         action="rob consensus",
-        old={sid: before},
     )
     return RedirectResponse(f"/rob/{sid}/compare", status_code=303)
 

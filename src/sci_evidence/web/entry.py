@@ -97,10 +97,8 @@ def find_record(evidence, frame: str, key: str) -> dict | None:  # noqa: ANN001
     return _records(hit)[0] if len(hit) else None
 
 
-def frames_for_row(
-    evidence, frame: str, typed_row: pd.DataFrame
-) -> tuple[str, dict, dict | None, dict]:  # noqa: ANN001
-    """(study id, frames to import, study snapshot before, after) for one validated row.
+def frames_for_row(evidence, frame: str, typed_row: pd.DataFrame) -> tuple[str, dict]:  # noqa: ANN001
+    """(study id, frames to import) for one validated row.
 
     The frames hold the whole study with the row added or replaced, so the store replaces
     the study in one transaction.
@@ -138,7 +136,7 @@ def frames_for_row(
     else:
         rows.append(rec)
     after[frame] = rows
-    return sid, snapshot_frames(after), before, after
+    return sid, snapshot_frames(after)
 
 
 # ------------------------------------------------------------------ upload
