@@ -627,3 +627,41 @@ def test_login_returns_to_the_page_asked_for(client_for):
         follow_redirects=False,
     )
     assert r.headers["location"] == "/analyse?analysis=ae_any_prop"
+
+
+# ------------------------------------------------------------------ background threads
+def _alive(name: str) -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == name and t.is_alive()]
+
+
+def test_warming_thread_lives_inside_the_server_lifespan(db_url, tmp_path):
+    """A thread still drawing with matplotlib at interpreter exit aborts the process
+    ("terminate called without an active exception"): creating the app starts nothing, the
+    server's start starts the warming, and its shutdown stops and joins it."""
+    from starlette.testclient import TestClient
+
+    from sci_evidence.web.app import create_app
+
+    application = create_app(db_url, secret_key="s", runs_dir=tmp_path / "runs", warm=True)
+    try:
+        assert not _alive("warm-analyses")
+        with TestClient(application) as c:
+            assert c.get("/login").status_code == 200
+        assert not _alive("warm-analyses")
+    finally:
+        application.state.ctx.store.dispose()
+
+
+def test_warm_cache_stops_when_asked(app):
+    import threading
+
+    from sci_evidence.web.app import warm_cache
+
+    stop = threading.Event()
+    stop.set()
+    warm_cache(app.state.ctx, stop)
+    assert len(app.state.ctx.cache) == 0
+    warm_cache(app.state.ctx)
+    assert len(app.state.ctx.cache) == len(app.state.ctx.protocol.analyses)

@@ -213,6 +213,10 @@ class AnalysisCache:
         self._lock = threading.Lock()
         self._pending: dict = {}
 
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
     def get_or_compute(self, key, compute):  # noqa: ANN001, ANN201
         value = self.get(key)
         if value is not None:

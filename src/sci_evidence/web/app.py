@@ -105,7 +105,12 @@ def create_app(
 
     The database is initialised when new (evidence tables with the bundled data, and the web
     tables); an existing one is brought to the newest schema. ``warm`` computes the
-    unfiltered analysis views in a background thread at start.
+    unfiltered analysis views in a background thread while the server starts.
+
+    Background work lives inside the server's lifespan: the warming thread starts when the
+    server starts, and on shutdown it is stopped and the review runs are waited for, so no
+    thread drawing with matplotlib outlives the server (one alive at interpreter exit aborts
+    the process).
     """
     import matplotlib
 
@@ -165,6 +170,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
+        lifespan=_lifespan(ctx, warm=warm),
         middleware=[
             Middleware(
                 SessionMiddleware,
@@ -179,8 +185,6 @@ def create_app(
     )
     app.state.ctx = ctx
     app.state.templates = templates
-    if warm:
-        threading.Thread(target=warm_cache, args=(ctx,), daemon=True).start()
     protected = asgi_csrf(
         app,
         signing_secret=secret,
@@ -490,13 +494,40 @@ def _live(request: Request) -> analysis.LiveAnalysis:
     )
 
 
-def warm_cache(ctx: Context) -> None:
+def _lifespan(ctx: Context, *, warm: bool):  # noqa: ANN202 - a Starlette lifespan
+    import contextlib
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):  # noqa: ANN202
+        import anyio.to_thread
+
+        stop = threading.Event()
+        warming = None
+        if warm:
+            warming = threading.Thread(
+                target=warm_cache, args=(ctx, stop), name="warm-analyses", daemon=True
+            )
+            warming.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if warming is not None:
+                await anyio.to_thread.run_sync(warming.join)
+            await anyio.to_thread.run_sync(ctx.runs.join)
+
+    return lifespan
+
+
+def warm_cache(ctx: Context, stop: threading.Event | None = None) -> None:
     """Compute the unfiltered view of every protocol analysis (a server's first visitors
-    should not wait for them)."""
+    should not wait for them); returns early once ``stop`` is set."""
     version, ev, arms = ctx.evidence()
     f = filters.StudyFilter()
     ids, treated = filters.matching(ev, f, arms)
     for aid, _ in analysis.analysis_choices(ctx.protocol):
+        if stop is not None and stop.is_set():
+            return
         key = (version, aid, tuple(ids), tuple(sorted(treated)), "")
         ctx.cache.get_or_compute(
             key, lambda a=aid: analysis.compute(ev, ctx.protocol, a, f, "", arms)
