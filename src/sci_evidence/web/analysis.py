@@ -80,12 +80,12 @@ def compute(
     Raises KeyError for an unknown analysis id and ValueError for an unknown subgroup variable.
     """
     from sci_evidence.review.analyses import effect_text, run_analysis
-    from sci_evidence.review.pipeline import _plain_strings, overall_rob
+    from sci_evidence.review.pipeline import overall_rob, plain_strings
 
     if subgroup and subgroup not in SUBGROUP_VARIABLES:
         raise ValueError(subgroup)
     spec = _live_spec(protocol, analysis_id, subgroup)
-    ev = _plain_strings(apply(evidence, f, arms))
+    ev = plain_strings(apply(evidence, f, arms))
     a = run_analysis(ev, spec, protocol, rob=overall_rob(ev.risk_of_bias))
     svg = ""
     effect = ""
@@ -158,7 +158,7 @@ def render_figure(a, subgroup_result, variable: str, fmt: str) -> bytes:  # noqa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sci_evidence.report.figures._save import inline_svg
+    from sci_evidence.report.figures import inline_svg
     from sci_evidence.report.writer import forest_for
     from sci_evidence.text import escape_mathtext
 

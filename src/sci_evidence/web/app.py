@@ -84,10 +84,10 @@ class Context:
             return cached
         with self._lock:
             if self._evidence is None or self._evidence[0] != version:
-                from sci_evidence.review.pipeline import _plain_strings
+                from sci_evidence.review.pipeline import plain_strings
 
                 # plain object columns once per data version (the review's own speed-up)
-                ev = _plain_strings(self.store.load())
+                ev = plain_strings(self.store.load())
                 self._evidence = (version, ev, filters.arm_table(ev))
             return self._evidence
 
@@ -404,9 +404,9 @@ def studies_page(request: Request) -> Response:
     _, ev, arms = ctx.evidence()
     f = _filter(request)
     ids, _ = filters.matching(ev, f, arms)
-    from sci_evidence.evidence.model import _records
+    from sci_evidence.evidence.model import records
 
-    by_id = {r["study_id"]: r for r in _records(ev.studies)}
+    by_id = {r["study_id"]: r for r in records(ev.studies)}
     rob_overall = filters.overall_rob(ev)
     n_arms = arms.groupby("study_id").size().to_dict()
     rows = []
@@ -814,10 +814,10 @@ def rob_list(request: Request) -> Response:
     user = require(request)
     ctx = ctx_of(request)
     _, ev, _ = ctx.evidence()
-    from sci_evidence.evidence.model import _records
+    from sci_evidence.evidence.model import records
 
     rows = []
-    for s in _records(ev.studies):
+    for s in records(ev.studies):
         tool = rob.tool_for_design(s["design"])
         a = _assessments(ctx, s["study_id"], tool.name)
         rows.append(

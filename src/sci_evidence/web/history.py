@@ -26,7 +26,7 @@ STUDY_FRAMES = ("studies", "arms", "outcomes", "adverse_events", "risk_of_bias")
 def study_snapshot(evidence, study_id: str) -> dict[str, list[dict]] | None:  # noqa: ANN001
     """Every row of a study (study frames, its provenance and screening rows) as records;
     None when the study does not exist."""
-    from sci_evidence.evidence.model import _records
+    from sci_evidence.evidence.model import records
 
     s = evidence.studies
     if study_id not in set(s["study_id"]):
@@ -34,12 +34,12 @@ def study_snapshot(evidence, study_id: str) -> dict[str, list[dict]] | None:  # 
     out = {}
     for name in STUDY_FRAMES:
         df = getattr(evidence, name)
-        out[name] = _records(df[df["study_id"] == study_id])
+        out[name] = records(df[df["study_id"] == study_id])
     arm_ids = set(evidence.arms.loc[evidence.arms["study_id"] == study_id, "arm_id"])
     prov = evidence.provenance
-    out["provenance"] = _records(prov[(prov["key"] == study_id) | prov["key"].isin(arm_ids)])
+    out["provenance"] = records(prov[(prov["key"] == study_id) | prov["key"].isin(arm_ids)])
     scr = evidence.screening
-    out["screening"] = _records(scr[scr["study_id"] == study_id])
+    out["screening"] = records(scr[scr["study_id"] == study_id])
     return out
 
 
