@@ -665,3 +665,23 @@ def test_warm_cache_stops_when_asked(app):
     assert len(app.state.ctx.cache) == 0
     warm_cache(app.state.ctx)
     assert len(app.state.ctx.cache) == len(app.state.ctx.protocol.analyses)
+
+
+def test_revert_of_a_row_changed_again_later_is_refused_with_the_reason(app, client_for):
+    """The store's revert refuses when a later change edited the same row: the page says so
+    (400, one message naming the later change) and nothing is written."""
+    ext, t1 = client_for("extractor")
+    add_study(ext, t1, "twice2024")
+    for n in ("25", "30"):
+        r = post(ext, t1, "/data/arms/edit/twice2024:treated", arm_form("twice2024", n=n))
+        assert r.status_code == 303
+    h = app.state.ctx.store.history()
+    first, second = (int(x) for x in h.loc[h["study_id"] == "twice2024", "id"].iloc[-2:])
+    ed, t2 = client_for("editor")
+    before = n_changes(app)
+    r = post(ed, t2, f"/history/{first}/revert", {})
+    assert r.status_code == 400
+    assert str(second) in r.text
+    assert n_changes(app) == before
+    ev = app.state.ctx.evidence()[1]
+    assert int(ev.arms.set_index("arm_id").loc["twice2024:treated", "n"]) == 30
