@@ -565,8 +565,7 @@ def test_review_run_report_zip_and_changes(app, client_for, monkeypatch):
     r = post(ed, token, "/reviews", {})
     assert r.status_code == 303
     r2 = max(ctx.runs.state)
-    for t in ctx.runs._threads:
-        t.join(timeout=300)
+    assert ctx.runs.join(timeout=300)
     assert ctx.runs.get(r2)["status"] == "done", ctx.runs.state[r2].message
     prog = ed.get(f"/reviews/{r2}/progress").text
     assert "done" in prog
@@ -628,3 +627,61 @@ def test_login_returns_to_the_page_asked_for(client_for):
         follow_redirects=False,
     )
     assert r.headers["location"] == "/analyse?analysis=ae_any_prop"
+
+
+# ------------------------------------------------------------------ background threads
+def _alive(name: str) -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == name and t.is_alive()]
+
+
+def test_warming_thread_lives_inside_the_server_lifespan(db_url, tmp_path):
+    """A thread still drawing with matplotlib at interpreter exit aborts the process
+    ("terminate called without an active exception"): creating the app starts nothing, the
+    server's start starts the warming, and its shutdown stops and joins it."""
+    from starlette.testclient import TestClient
+
+    from sci_evidence.web.app import create_app
+
+    application = create_app(db_url, secret_key="s", runs_dir=tmp_path / "runs", warm=True)
+    try:
+        assert not _alive("warm-analyses")
+        with TestClient(application) as c:
+            assert c.get("/login").status_code == 200
+        assert not _alive("warm-analyses")
+    finally:
+        application.state.ctx.store.dispose()
+
+
+def test_warm_cache_stops_when_asked(app):
+    import threading
+
+    from sci_evidence.web.app import warm_cache
+
+    stop = threading.Event()
+    stop.set()
+    warm_cache(app.state.ctx, stop)
+    assert len(app.state.ctx.cache) == 0
+    warm_cache(app.state.ctx)
+    assert len(app.state.ctx.cache) == len(app.state.ctx.protocol.analyses)
+
+
+def test_revert_of_a_row_changed_again_later_is_refused_with_the_reason(app, client_for):
+    """The store's revert refuses when a later change edited the same row: the page says so
+    (400, one message naming the later change) and nothing is written."""
+    ext, t1 = client_for("extractor")
+    add_study(ext, t1, "twice2024")
+    for n in ("25", "30"):
+        r = post(ext, t1, "/data/arms/edit/twice2024:treated", arm_form("twice2024", n=n))
+        assert r.status_code == 303
+    h = app.state.ctx.store.history()
+    first, second = (int(x) for x in h.loc[h["study_id"] == "twice2024", "id"].iloc[-2:])
+    ed, t2 = client_for("editor")
+    before = n_changes(app)
+    r = post(ed, t2, f"/history/{first}/revert", {})
+    assert r.status_code == 400
+    assert str(second) in r.text
+    assert n_changes(app) == before
+    ev = app.state.ctx.evidence()[1]
+    assert int(ev.arms.set_index("arm_id").loc["twice2024:treated", "n"]) == 30

@@ -137,7 +137,7 @@ class EvidenceSet:
         )
 
 
-def _records(df: pd.DataFrame) -> list[dict]:
+def records(df: pd.DataFrame) -> list[dict]:
     """Rows as JSON-safe dicts: numpy scalars to Python, NA/NaN to None."""
     kinds = dict(
         next(
@@ -185,3 +185,7 @@ def _json_value(v: object, kind: str) -> object:
 def records_to_json(records: list[dict]) -> str:
     """Records as pretty JSON text."""
     return json.dumps(records, indent=2, ensure_ascii=False)
+
+
+#: the evidence layer's own callers use the earlier private name
+_records = records

@@ -37,12 +37,19 @@ from sci_evidence.review.select import EvidenceIndex, study_exclusions
 from sci_evidence.review.swim_tables import direction_rows
 from sci_evidence.review.synthesis import vote_count
 
-__all__ = ["ReviewResult", "RunRecord", "check_protocol_against_evidence", "run_review"]
+__all__ = [
+    "ReviewResult",
+    "RunRecord",
+    "check_protocol_against_evidence",
+    "overall_rob",
+    "plain_strings",
+    "run_review",
+]
 
 Progress = Callable[[str, int, int], None]
 
 
-def _plain_strings(evidence):
+def plain_strings(evidence):  # noqa: ANN001, ANN201 - EvidenceSet in and out
     """The evidence set with Arrow-backed text columns as plain Python objects.
 
     The review filters and indexes small frames many times; on pandas' Arrow strings each
@@ -155,7 +162,7 @@ def run_review(
     """
     t0 = time.perf_counter()
     check_protocol_against_evidence(evidence, protocol)
-    evidence = _plain_strings(evidence)
+    evidence = plain_strings(evidence)
     # Nothing random runs in the default review; any random step takes a Generator seeded
     # from protocol.seed, and the seeds are recorded in the run record.
     n_steps = len(protocol.analyses) + len(protocol.syntheses) + 1

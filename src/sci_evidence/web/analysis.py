@@ -32,7 +32,7 @@ SUBGROUP_VARIABLES = (
 )
 
 # matplotlib's pyplot state is global: one figure is drawn at a time.
-_DRAW_LOCK = threading.Lock()
+DRAW_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -80,13 +80,12 @@ def compute(
     Raises KeyError for an unknown analysis id and ValueError for an unknown subgroup variable.
     """
     from sci_evidence.review.analyses import effect_text, run_analysis
-    from sci_evidence.review.pipeline import _plain_strings, overall_rob
-    from sci_evidence.review.results_json import pooled_dict
+    from sci_evidence.review.pipeline import overall_rob, plain_strings
 
     if subgroup and subgroup not in SUBGROUP_VARIABLES:
         raise ValueError(subgroup)
     spec = _live_spec(protocol, analysis_id, subgroup)
-    ev = _plain_strings(apply(evidence, f, arms))
+    ev = plain_strings(apply(evidence, f, arms))
     a = run_analysis(ev, spec, protocol, rob=overall_rob(ev.risk_of_bias))
     svg = ""
     effect = ""
@@ -98,7 +97,7 @@ def compute(
     if a.main is not None:
         res = a.main.result
         effect = effect_text(res, spec.measure, a.main.rows)
-        pooled = pooled_dict(res, spec.measure, a.main.rows)
+        pooled = a.main.pooled()
         model = (
             f"random effects, τ² by {res.method}, {res.test} test"
             if res.method != "FE"
@@ -159,13 +158,13 @@ def render_figure(a, subgroup_result, variable: str, fmt: str) -> bytes:  # noqa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sci_evidence.report.figures._save import inline_svg
+    from sci_evidence.report.figures import inline_svg
     from sci_evidence.report.writer import forest_for
     from sci_evidence.text import escape_mathtext
 
     fit = a.main
     fit = replace(fit, rows=fit.rows.assign(label=[escape_mathtext(x) for x in fit.rows["label"]]))
-    with _DRAW_LOCK:
+    with DRAW_LOCK:
         fig = forest_for(fit, a.spec.measure, subgroup_result, variable)
         buf = io.BytesIO()
         try:
@@ -213,6 +212,10 @@ class AnalysisCache:
         self._items: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
         self._pending: dict = {}
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
 
     def get_or_compute(self, key, compute):  # noqa: ANN001, ANN201
         value = self.get(key)

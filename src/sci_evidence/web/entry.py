@@ -89,25 +89,23 @@ def validate_row(frame: str, values: dict[str, str], existing: dict[str, pd.Data
 
 
 def find_record(evidence, frame: str, key: str) -> dict | None:  # noqa: ANN001
-    from sci_evidence.evidence.model import _records
+    from sci_evidence.evidence.model import records
 
     df = getattr(evidence, frame)
     col = KEYS[frame][0]
     hit = df[df[col] == key]
-    return _records(hit)[0] if len(hit) else None
+    return records(hit)[0] if len(hit) else None
 
 
-def frames_for_row(
-    evidence, frame: str, typed_row: pd.DataFrame
-) -> tuple[str, dict, dict | None, dict]:  # noqa: ANN001
-    """(study id, frames to import, study snapshot before, after) for one validated row.
+def frames_for_row(evidence, frame: str, typed_row: pd.DataFrame) -> tuple[str, dict]:  # noqa: ANN001
+    """(study id, frames to import) for one validated row.
 
     The frames hold the whole study with the row added or replaced, so the store replaces
     the study in one transaction.
     """
-    from sci_evidence.evidence.model import _records
+    from sci_evidence.evidence.model import records
 
-    rec = _records(typed_row)[0]
+    rec = records(typed_row)[0]
     sid = rec["study_id"]
     before = study_snapshot(evidence, sid)
     after = (
@@ -138,7 +136,7 @@ def frames_for_row(
     else:
         rows.append(rec)
     after[frame] = rows
-    return sid, snapshot_frames(after), before, after
+    return sid, snapshot_frames(after)
 
 
 # ------------------------------------------------------------------ upload
@@ -164,7 +162,7 @@ def read_upload(data: bytes, filename: str):  # noqa: ANN201 - list of RawTable
 def preview(evidence, frames: dict[str, pd.DataFrame]) -> list[dict]:  # noqa: ANN001
     """What an import of ``frames`` would change, per study: added or replaced whole (with
     every row added, removed or changed) or rows upserted."""
-    from sci_evidence.evidence.model import _records
+    from sci_evidence.evidence.model import records
     from sci_evidence.web.history import diff
 
     out = []
@@ -180,7 +178,7 @@ def preview(evidence, frames: dict[str, pd.DataFrame]) -> list[dict]:  # noqa: A
             if name not in frames:
                 continue
             df = frames[name]
-            recs = _records(df[df["study_id"] == sid])
+            recs = records(df[df["study_id"] == sid])
             if sid in whole:
                 after[name] = recs
             else:

@@ -1,45 +1,32 @@
 """The one adapter between the web and the evidence store's writes and history.
 
-Every web write goes through :func:`write`: it imports validated frames with
-``EvidenceStore.import_frames`` (the store's one write path, one transaction) and records in
-``web_audit`` who did it, when, and the study's rows before and after. :func:`revert` puts a
-study back as it was before a change.
-
-The store is gaining ``user=`` on writes, old/new values in its history and
-``revert(change_id, user=...)``; this module uses them when present (checked by signature)
-and otherwise does the same with what the store has today: the user is passed through
-``SCI_EVIDENCE_USER`` under the application's write lock, and a revert re-imports the
-study's recorded snapshot. At merge the lead can point :func:`write`, :func:`changes` and
-:func:`revert` at the store's own API without touching the routes.
+Every web write of evidence goes through :func:`write`: ``EvidenceStore.import_frames(...,
+user=)`` (the store's one write path, one transaction, row-level history with old and new
+values) plus one line in ``web_audit`` pointing at the store's change. The history pages
+read the store's own ``changes()`` / ``change(id)``, and :func:`revert` is the store's
+``revert(id, user=)``. Study snapshots (:func:`study_snapshot`) only serve the previews of
+forms and uploads.
 """
 
 from __future__ import annotations
 
-import contextlib
-import inspect
 import json
-import os
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pandas as pd
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 
-from sci_evidence.errors import InputError
 from sci_evidence.evidence.columns import FRAMES, coerce_frame
 from sci_evidence.web import tables as T
 
 #: Frames that belong to a study, in the order a snapshot lists them.
 STUDY_FRAMES = ("studies", "arms", "outcomes", "adverse_events", "risk_of_bias")
 
-_WRITE_LOCK = threading.Lock()
-
 
 def study_snapshot(evidence, study_id: str) -> dict[str, list[dict]] | None:  # noqa: ANN001
     """Every row of a study (study frames, its provenance and screening rows) as records;
     None when the study does not exist."""
-    from sci_evidence.evidence.model import _records
+    from sci_evidence.evidence.model import records
 
     s = evidence.studies
     if study_id not in set(s["study_id"]):
@@ -47,12 +34,12 @@ def study_snapshot(evidence, study_id: str) -> dict[str, list[dict]] | None:  # 
     out = {}
     for name in STUDY_FRAMES:
         df = getattr(evidence, name)
-        out[name] = _records(df[df["study_id"] == study_id])
+        out[name] = records(df[df["study_id"] == study_id])
     arm_ids = set(evidence.arms.loc[evidence.arms["study_id"] == study_id, "arm_id"])
     prov = evidence.provenance
-    out["provenance"] = _records(prov[(prov["key"] == study_id) | prov["key"].isin(arm_ids)])
+    out["provenance"] = records(prov[(prov["key"] == study_id) | prov["key"].isin(arm_ids)])
     scr = evidence.screening
-    out["screening"] = _records(scr[scr["study_id"] == study_id])
+    out["screening"] = records(scr[scr["study_id"] == study_id])
     return out
 
 
@@ -65,31 +52,10 @@ def snapshot_frames(snap: dict[str, list[dict]]) -> dict[str, pd.DataFrame]:
     return out
 
 
-@contextlib.contextmanager
-def _as_user(username: str) -> Iterator[None]:
-    old = os.environ.get("SCI_EVIDENCE_USER")
-    os.environ["SCI_EVIDENCE_USER"] = username
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("SCI_EVIDENCE_USER", None)
-        else:
-            os.environ["SCI_EVIDENCE_USER"] = old
-
-
-def _last_change(store) -> int:  # noqa: ANN001
-    from sci_evidence.evidence.schema import history_table
-
-    with store.engine.connect() as conn:
-        return int(
-            conn.execute(select(func.coalesce(func.max(history_table.c.id), 0))).scalar_one()
-        )
-
-
 def data_version(store) -> int:  # noqa: ANN001
-    """A number that changes with every write to the evidence (the last history id)."""
-    return _last_change(store)
+    """A number that changes with every write to the evidence (the store's last change id)."""
+    latest = store.changes(limit=1)
+    return latest[0].id if latest else 0
 
 
 def write(
@@ -98,43 +64,17 @@ def write(
     *,
     username: str,
     action: str,
-    old: dict[str, dict | None],
     message: str = "",
 ):  # noqa: ANN201 - the store's WriteSummary
-    """Import ``frames`` as ``username`` in one transaction and record it in the audit log.
-
-    ``old`` maps each study the frames touch to its rows before (None: a new study). Each
-    store history line of the write gets one audit line: the study's rows before and after,
-    so that any one study of a multi-study write can be shown and reverted on its own.
-    """
-    kwargs = {"message": message or f"{action} (web, {username})", "source": "web"}
-    if "user" in inspect.signature(store.import_frames).parameters:
-        kwargs["user"] = username
-    from sci_evidence.evidence.schema import history_table
-
-    with _WRITE_LOCK, _as_user(username):
-        before = _last_change(store)
-        summary = store.import_frames(frames, **kwargs)
-        with store.engine.connect() as conn:
-            rows = conn.execute(
-                select(history_table.c.id, history_table.c.study_id)
-                .where(history_table.c.id > before)
-                .order_by(history_table.c.id)
-            ).all()
-        after = store.load() if any(r.study_id for r in rows) else None
-        for r in rows:
-            if r.study_id:
-                audit(
-                    store.engine,
-                    username,
-                    action,
-                    f"study:{r.study_id}",
-                    old.get(r.study_id),
-                    study_snapshot(after, r.study_id),
-                    store_change=int(r.id),
-                )
-            else:
-                audit(store.engine, username, action, "tables", store_change=int(r.id))
+    """Import ``frames`` as ``username`` in one transaction (the store records every edited
+    row with its old and new values) and note the change in the audit log."""
+    summary = store.import_frames(
+        frames, message=message or f"{action} (web, {username})", source="web", user=username
+    )
+    if summary.change_id is not None:  # None: the data was already so, nothing recorded
+        studies = sorted({*summary.added, *summary.replaced})
+        target = f"study:{','.join(studies)}" if studies else "tables"
+        audit(store.engine, username, action, target, store_change=summary.change_id)
     return summary
 
 
@@ -172,52 +112,68 @@ def audit_log(engine, limit: int = 500) -> list[dict]:  # noqa: ANN001
 def changes(store, limit: int = 300) -> list[dict]:  # noqa: ANN001
     """The store's change history, newest first, each with its web audit entry when the web
     made it (``web``: who, action, target)."""
-    h = store.history()
+    listed = store.changes(limit=limit)
     with store.engine.connect() as conn:
         web = {
-            r.store_change: r
-            for r in conn.execute(select(T.audit).where(T.audit.c.store_change.is_not(None))).all()
+            r.store_change: dict(r._mapping)
+            for r in conn.execute(
+                select(T.audit).where(T.audit.c.store_change.in_([c.id for c in listed]))
+            ).all()
         }
-    out = []
-    for r in h.iloc[::-1].head(limit).itertuples(index=False):
-        try:
-            detail = json.loads(r.detail or "{}")
-        except ValueError:
-            detail = {"text": r.detail}
-        w = web.get(int(r.id))
-        out.append(
-            {
-                "id": int(r.id),
-                "at": r.at,
-                "user": r.user,
-                "action": r.action,
-                "message": r.message,
-                "source": r.source,
-                "study_id": r.study_id,
-                "detail": detail,
-                "web": dict(w._mapping) if w is not None else None,
-            }
-        )
-    return out
+    return [_change_dict(c, web.get(c.id)) for c in listed]
+
+
+def _change_dict(c, web: dict | None) -> dict:  # noqa: ANN001 - the store's Change
+    return {
+        "id": c.id,
+        "at": c.at,
+        "user": c.user,
+        "action": c.action,
+        "message": c.message,
+        "source": c.source,
+        "study_ids": c.study_ids,
+        "detail": c.detail,
+        "web": web,
+    }
 
 
 def change(store, change_id: int) -> dict:  # noqa: ANN001
-    """One change with its before/after rows and a field-level diff (when the web made it)."""
-    for c in changes(store, limit=10**9):
-        if c["id"] == change_id:
-            break
-    else:
-        raise InputError("no such change", value=str(change_id))
-    c["old"] = c["new"] = None
-    c["diff"] = []
-    if c["web"] is not None:
-        c["old"] = json.loads(c["web"]["old"]) if c["web"]["old"] else None
-        c["new"] = json.loads(c["web"]["new"]) if c["web"]["new"] else None
-        c["diff"] = diff(c["old"], c["new"])
-    c["revertible"] = hasattr(store, "revert") or (
-        c["web"] is not None and c["web"]["action"] != "revert" and isinstance(c["old"], dict)
-    )
-    return c
+    """One change with its field-level differences (from the store's row-level history).
+
+    Raises InputError when there is no such change.
+    """
+    c = store.change(change_id)
+    with store.engine.connect() as conn:
+        w = conn.execute(select(T.audit).where(T.audit.c.store_change == change_id)).first()
+    out = _change_dict(c, dict(w._mapping) if w is not None else None)
+    out["diff"] = row_diff(c.rows)
+    # the store reverts any change with recorded rows (and refuses, with the reason, when a
+    # row was changed again later)
+    out["revertible"] = bool(c.rows)
+    return out
+
+
+def row_diff(rows) -> list[dict]:  # noqa: ANN001 - the store's RowChange objects
+    """One line per added or removed row and per changed field."""
+    out: list[dict] = []
+    for r in rows:
+        key = ":".join(map(str, r.key))
+        if r.op == "insert":
+            out.append({"table": r.table, "key": key, "field": "", "old": "", "new": "(added)"})
+        elif r.op == "delete":
+            out.append({"table": r.table, "key": key, "field": "", "old": "(removed)", "new": ""})
+        else:
+            for col in r.fields:
+                out.append(
+                    {
+                        "table": r.table,
+                        "key": key,
+                        "field": col,
+                        "old": (r.old or {}).get(col),
+                        "new": (r.new or {}).get(col),
+                    }
+                )
+    return out
 
 
 def diff(old: dict | None, new: dict | None) -> list[dict]:
@@ -268,37 +224,14 @@ def diff(old: dict | None, new: dict | None) -> list[dict]:
     return out
 
 
-def revert(store, evidence, change_id: int, *, username: str):  # noqa: ANN001, ANN201
-    """Undo a change: the study is put back as it was before it.
+def revert(store, change_id: int, *, username: str):  # noqa: ANN001, ANN201
+    """Undo a change with the store's own revert (itself a recorded change by ``username``).
 
-    Uses ``store.revert(change_id, user=...)`` when the store has it. Otherwise the change
-    must have been made through the web (its snapshot is in the audit log); reverting the
-    addition of a whole study needs the store's own revert (the store cannot delete).
+    Raises InputError when the store cannot (no such change, no recorded rows, or a row
+    changed again later: the message says which).
     """
-    if hasattr(store, "revert"):
-        with _WRITE_LOCK:
-            result = store.revert(change_id, user=username)
-            audit(
-                store.engine,
-                username,
-                "revert",
-                f"change {change_id}",
-                store_change=_last_change(store),
-            )
-        return result
-    c = change(store, change_id)
-    if not c["revertible"]:
-        raise InputError(
-            "this change cannot be reverted here (not made through the web, a revert itself, "
-            "or the addition of a whole study)",
-            value=str(change_id),
-        )
-    sid = c["web"]["target"].split(":", 1)[-1]
-    return write(
-        store,
-        snapshot_frames(c["old"]),
-        username=username,
-        action="revert",
-        old={sid: study_snapshot(evidence, sid)},
-        message=f"revert change {change_id} (web, {username})",
+    summary = store.revert(
+        change_id, user=username, message=f"revert change {change_id} (web, {username})"
     )
+    audit(store.engine, username, "revert", f"change {change_id}", store_change=summary.change_id)
+    return summary

@@ -22,18 +22,46 @@ from sci_evidence.web import tables as T
 
 
 def run_review_to(evidence, out_dir: Path, progress) -> dict:  # noqa: ANN001
-    """Run the bundled protocol over ``evidence`` and write the report into ``out_dir``;
-    ``progress(step, done, total)`` is called as it goes. Returns a short summary."""
+    """Run the bundled protocol over ``evidence`` and write the report into ``out_dir``
+    (``review.run_review`` computes, ``report.writer.write_review`` writes, as
+    ``sci-evidence review`` does); ``progress(step, done, total)`` is called as it goes.
+    Returns a short summary."""
+    from sci_evidence.report.writer import write_review
     from sci_evidence.review.pipeline import run_review
     from sci_evidence.review.protocol import load_protocol
 
-    result = run_review(evidence, load_protocol(), out_dir, progress=progress)
+    renderer = _renderer(out_dir)
+    try:
+        result = run_review(
+            evidence, load_protocol(), on_analysis=renderer.submit_analysis, progress=progress
+        )
+        files = write_review(result, out_dir, renderer=renderer)
+    finally:
+        renderer.close(cancel=True)
     return {
         "data_hash": result.record.data_hash,
         "pooled": sum(1 for a in result.analyses if a.main is not None),
-        "files": len(result.files),
+        "files": len(files),
         "seconds": result.record.seconds,
     }
+
+
+def _renderer(out_dir: Path):  # noqa: ANN202 - a report.writer.FigureRenderer
+    """The report's figure renderer, drawing in this thread one figure at a time.
+
+    The server is multi-threaded: forking drawing workers from it could copy a lock held by
+    another thread into the child, and pyplot is not thread-safe, so each figure is drawn
+    here under the lock the live analysis view draws under.
+    """
+    from sci_evidence.report.writer import FigureRenderer
+    from sci_evidence.web.analysis import DRAW_LOCK
+
+    class LockedRenderer(FigureRenderer):
+        def submit(self, kind: str, name: str, *args) -> None:
+            with DRAW_LOCK:
+                super().submit(kind, name, *args)
+
+    return LockedRenderer.beside(out_dir, workers=1)
 
 
 @dataclass
@@ -88,6 +116,17 @@ class Runs:
         if wait:
             t.join()
         return run_id
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the runs of this server to finish; True when none is left running.
+
+        The server calls it on shutdown so that no review thread (drawing with matplotlib)
+        is still alive when the interpreter exits.
+        """
+        for t in list(self._threads):
+            t.join(timeout)
+        self._threads = [t for t in self._threads if t.is_alive()]
+        return not self._threads
 
     def _run(self, run_id: int, evidence, out: Path) -> None:  # noqa: ANN001
         st = self.state[run_id]

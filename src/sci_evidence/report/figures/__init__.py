@@ -4,7 +4,7 @@ Each function returns a :class:`matplotlib.figure.Figure`; :func:`save_figure` w
 PNG, SVG and PDF and returns the SVG text for embedding in the HTML report.
 """
 
-from sci_evidence.report.figures._save import save_figure
+from sci_evidence.report.figures._save import inline_svg, save_figure
 from sci_evidence.report.figures.natural_history import conversion_figure, score_change_figure
 from sci_evidence.report.figures.prisma import prisma_flow
 from sci_evidence.report.figures.rob import (
@@ -19,6 +19,7 @@ from sci_evidence.report.figures.rob import (
 
 __all__ = [
     "conversion_figure",
+    "inline_svg",
     "prisma_flow",
     "TOOLS",
     "rob_summary",
