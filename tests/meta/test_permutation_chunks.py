@@ -101,14 +101,26 @@ def test_huge_request_starts_in_bounded_memory_and_ctrl_c_exits_130(tmp_path):
         text=True,
         env={**os.environ, "COLUMNS": "120"},
     )
-    time.sleep(12)  # imports, the fit, then a few chunks of the 10^8 permutations
+    time.sleep(8)  # imports, the fit, then the first chunks of the 10^8 permutations
     assert proc.poll() is None, proc.communicate()
+    early_mb = _rss_mb(proc.pid)
+    time.sleep(6)  # thousands more permutations: memory must stay flat
+    late_mb = _rss_mb(proc.pid)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err
     peak_mb = int(err.split("maxrss_kb")[-1].split()[0]) / 1024
-    assert peak_mb < 600, peak_mb  # the old code grew towards 24 GB
+    # the old code grew towards 24 GB; here ~240 MB on an idle machine, flat while it runs
+    assert late_mb - early_mb < 64, (early_mb, late_mb)
+    assert peak_mb < 1024, peak_mb
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a running process (Linux /proc), in MiB."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        line = next(text for text in fh if text.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
 
 
 def test_a_trillion_permutations_start_without_listing_their_chunks(res_int):
