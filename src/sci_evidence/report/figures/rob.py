@@ -77,15 +77,7 @@ def rob_traffic_light(
         top=1 - top_in / height,
         bottom=bottom_in / height,
     )
-    # one scatter for all cells (a collection per cell costs more than the whole figure);
-    # symbols only where there is a judgement
-    keys = mat.to_numpy()
-    jj, ii = np.meshgrid(np.arange(n_cols), np.arange(n_rows))
-    colours = [JUDGEMENTS.get(k, JUDGEMENTS["no_information"])[0] for k in keys.ravel()]
-    ax.scatter(jj.ravel(), ii.ravel(), s=150, c=colours, edgecolors="white", zorder=2)
-    for i, j in zip(*np.nonzero(keys != "not_assessed"), strict=True):
-        sym = JUDGEMENTS.get(keys[i, j], JUDGEMENTS["no_information"])[1]
-        ax.text(j, i, sym, ha="center", va="center", fontsize=8, color="white", zorder=3)
+    _draw_cells(ax, mat.to_numpy(), size=150)
     ax.set_xticks(
         range(n_cols),
         [c.replace("_", " ") for c in mat.columns],
@@ -264,12 +256,7 @@ def rob_traffic_light_tool(
         bottom=bottom_in / height,
     )
     keys = mat.to_numpy()
-    jj, ii = np.meshgrid(np.arange(n_cols), np.arange(n_rows))
-    colours = [JUDGEMENTS.get(k, JUDGEMENTS["no_information"])[0] for k in keys.ravel()]
-    ax.scatter(jj.ravel(), ii.ravel(), s=170, c=colours, edgecolors="white", zorder=2)
-    for i, j in zip(*np.nonzero(keys != "not_assessed"), strict=True):
-        sym = JUDGEMENTS.get(keys[i, j], JUDGEMENTS["no_information"])[1]
-        ax.text(j, i, sym, ha="center", va="center", fontsize=8, color="white", zorder=3)
+    _draw_cells(ax, keys, size=170)
     ax.set_xticks(range(n_cols), list(mat.columns), fontsize=8)
     ax.xaxis.tick_top()
     ax.set_yticks(range(n_rows), names, fontsize=8)
@@ -344,3 +331,16 @@ def rob_summary_tool(rob: pd.DataFrame, tool: str, weights: dict[str, float] | N
     )
     fig.tight_layout()
     return fig
+
+
+def _draw_cells(ax, keys: np.ndarray, *, size: float) -> None:  # noqa: ANN001
+    """The traffic-light cells: one coloured disc per judgement, its symbol on top."""
+    # one scatter for all cells (a collection per cell costs more than the whole figure);
+    # symbols only where there is a judgement
+    n_rows, n_cols = keys.shape
+    jj, ii = np.meshgrid(np.arange(n_cols), np.arange(n_rows))
+    colours = [JUDGEMENTS.get(k, JUDGEMENTS["no_information"])[0] for k in keys.ravel()]
+    ax.scatter(jj.ravel(), ii.ravel(), s=size, c=colours, edgecolors="white", zorder=2)
+    for i, j in zip(*np.nonzero(keys != "not_assessed"), strict=True):
+        sym = JUDGEMENTS.get(keys[i, j], JUDGEMENTS["no_information"])[1]
+        ax.text(j, i, sym, ha="center", va="center", fontsize=8, color="white", zorder=3)
