@@ -8,20 +8,10 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from sci_evidence.cli import main
 from sci_evidence.cli._meta_bias import run_bias_options
 from sci_evidence.errors import InputError
 from sci_evidence.meta import pool
-
-
-def run(argv, capsys):
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
+from support.cli_run import run
 
 
 def test_bias_prints_every_analysis(capsys):

@@ -7,20 +7,10 @@ import json
 
 import pytest
 
-from sci_evidence.cli import main
 from sci_evidence.meta.bias import egger_test, fail_safe_n, rank_test
 from sci_evidence.meta.influence import influence_result, leave_one_out_result
 from sci_evidence.meta.trimfill import trim_and_fill
-
-
-def run(argv, capsys):
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
+from support.cli_run import run
 
 
 @pytest.fixture(scope="module")

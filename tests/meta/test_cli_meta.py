@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from sci_evidence.cli import main
 from sci_evidence.meta import pool
 from sci_evidence.meta.effects import effect_sizes
+from support.cli_run import run
 
 BCG_HEADER = "trial,author,year,tpos,tneg,cpos,cneg,ablat,alloc"
 BCG_ROWS = [
@@ -24,17 +24,6 @@ BCG_ROWS = [
     "6,Stein & Aronson,1953,180,1361,372,1079,44,alternate",
 ]
 RR = ["--measure", "RR", "--ai", "tpos", "--bi", "tneg", "--ci", "cpos", "--di", "cneg"]
-
-
-def run(argv, capsys):
-    """Run the CLI in-process; return (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def write(tmp_path, rows, header=BCG_HEADER, name="d.csv"):

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from sci_evidence.cli import main
 from sci_evidence.meta import fivenum_to_mean_sd, pool, pool_bayes
 from sci_evidence.meta.effects import effect_sizes
+from support.cli_run import run
 
 BCG_HEADER = "trial,author,year,tpos,tneg,cpos,cneg,ablat,alloc"
 BCG_ROWS = [
@@ -21,16 +21,6 @@ BCG_ROWS = [
     "5,Frimodt-Moller et al,1973,33,5036,47,5761,13,alternate",
 ]
 RR = ["--measure", "RR", "--ai", "tpos", "--bi", "tneg", "--ci", "cpos", "--di", "cneg"]
-
-
-def run(argv, capsys):
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_line_error(code, err, *fragments):

@@ -6,16 +6,8 @@ import json
 
 import pytest
 
-from sci_evidence.cli import main
+from support.cli_run import run
 from support.synthetic_trials import synthetic_trial
-
-
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return info.value.code or 0, out.out, out.err
 
 
 def test_design_json_shape(capsys):

@@ -4,17 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sci_evidence.cli import main
-
-
-def run(argv, capsys):
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from support.cli_run import run
 
 
 def test_users_add_list_and_refusals(tmp_path, capsys):
