@@ -332,6 +332,16 @@ def _sensitivity(evidence, rows, spec, protocol, name, rob, index):
         title = (
             "Primary sources only (values resting on secondary or non-scholarly sources left out)"
         )
+    elif name == "exclude_derived_counts":
+        from sci_evidence.review.safety import DERIVED
+
+        keep = (
+            (rows["count"] != DERIVED).to_numpy() if "count" in rows else np.ones(len(rows), bool)
+        )
+        if keep.all():
+            return "not run: no count of this analysis is a derived lower bound"
+        r = rows[keep].reset_index(drop=True)
+        title = "Reported counts only (derived lower bounds left out)"
     else:  # pragma: no cover
         raise ValueError(name)
     if len(r) < protocol.min_studies:

@@ -33,6 +33,7 @@ from sci_evidence.review.results import (
     RunRecord,
     back,
 )
+from sci_evidence.review.safety import routes_of
 from sci_evidence.review.select import EvidenceIndex, study_exclusions
 from sci_evidence.review.swim_tables import direction_rows
 from sci_evidence.review.synthesis import vote_count
@@ -228,6 +229,7 @@ def run_review(
         risk_of_bias=evidence.risk_of_bias,
         study_labels=labels,
         anchor=anchor_statement(evidence, labels),
+        safety_by_route=routes_of(evidence, analyses, protocol),
     )
 
 

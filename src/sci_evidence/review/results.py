@@ -151,6 +151,8 @@ class Fit:
             if "kind" in rows.columns:
                 d["data"] = r["kind"]
             d["timepoint"] = r.get("timepoint")
+            if "count" in rows.columns:  # adverse events: reported or derived (lower bound)
+                d["count"] = r["count"]
             d["yi"] = r["yi"]
             d["vi"] = r["vi"]
             d["weight"] = float(res.weights[i])
@@ -360,6 +362,9 @@ class ReviewResult:
     #: The anchor review beside the base (:class:`~sci_evidence.review.anchor.AnchorStatement`;
     #: None when the base records no anchor).
     anchor: Any = None
+    #: Adverse events by route (:class:`~sci_evidence.review.safety.SafetyByRoute`, one per
+    #: pooled adverse-event analysis); None when not computed.
+    safety_by_route: tuple | None = None
 
     def analysis(self, analysis_id: str) -> AnalysisResult:
         for a in self.analyses:
@@ -410,5 +415,8 @@ class ReviewResult:
                 "serious_adverse_events": self.safety_events,
                 "prisma": self.prisma.to_dict(),
                 "anchor": None if self.anchor is None else self.anchor.to_dict(),
+                "safety_by_route": None
+                if self.safety_by_route is None
+                else [s.to_dict() for s in self.safety_by_route],
             }
         )

@@ -295,6 +295,11 @@ def select_rows(
             f"{lab} ({arms[a]['arm_label']})"
             for lab, a in zip(df.loc[dup, "label"], df.loc[dup, "arm_id"], strict=True)
         ]
+    if "count" in df.columns:
+        from sci_evidence.review.safety import DERIVED
+
+        derived = df["count"] == DERIVED
+        df.loc[derived, "label"] = [f"{lab} [{DERIVED}]" for lab in df.loc[derived, "label"]]
     used = set(df["study_id"]) if len(df) else set()
     excl = excl[excl["study_id"].isin(set(r["study_id"] for r in rows) - used)]
     return Selection(rows=df, excluded=excl.reset_index(drop=True))
@@ -433,21 +438,9 @@ def _controlled_rows(outcomes: pd.DataFrame, spec: AnalysisSpec, role: dict) -> 
 
 
 def _adverse_event_rows(evidence, ae_type: str, role: dict) -> list[dict]:
-    ae = evidence.adverse_events
-    a = ae[(ae["ae_type"] == ae_type) & ae["patients"].notna() & ae["n"].notna()]
-    a = a[[role.get(x) == "treated" for x in a["arm_id"]]] if len(a) else a
-    out = []
-    for arm_id, g in _grouped(a, "arm_id").items():
-        # the row with the largest n (the later one among equals, as a stable sort's last)
-        r = max(g, key=lambda x: (x[1]["n"], x[0]))[1]
-        out.append(
-            {
-                "study_id": r["study_id"],
-                "arm_id": arm_id,
-                "xi": int(r["patients"]),
-                "ni": int(r["n"]),
-                "timepoint": r.get("timepoint", ""),
-                "outcome_ids": r["ae_id"],
-            }
-        )
-    return out
+    """Per treated arm, the patients with an ``ae_type`` event: the explicit row, or for
+    ``any``/``serious`` a lower bound from single event types, marked in ``count``
+    (:func:`sci_evidence.review.safety.event_counts` states the rules)."""
+    from sci_evidence.review.safety import event_counts
+
+    return event_counts(evidence.adverse_events, ae_type, role)[0]
