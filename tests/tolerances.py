@@ -68,3 +68,16 @@ GLMM_ATOL_TAU2 = 1e-6
 BUNDLED_REVIEW_TOL = 1e-5
 #: tau² agrees to ~1e-5, prediction intervals (growing with sqrt(tau² + se²)) to ~1e-4.
 BUNDLED_REVIEW_TAU2 = {"tau2": 1e-4, "pi_lb": 1e-4, "pi_ub": 1e-4}
+
+# ---- review/: adverse events by route (test_safety.py) ---------------------------------------
+#: Route GLMMs against metafor 3.8-1 rerun with rhoend = 1e-12: the bundled intrathecal group
+#: (8/10 beside 0/50, tau² ≈ 8.3) has a flat maximum; metafor stops 4e-8 below our AGQ
+#: log-likelihood maximum (its gradient there ~1e-4), estimates differ by up to ~3e-4.
+SAFETY_ROUTE_GLMM_RTOL = 1e-3
+#: ... standard errors there come from finite-difference Hessians on both sides: ours (1.35417)
+#: is confirmed by central differences of our AGQ log-likelihood, lme4 gives 1.35566 (1.1e-3).
+SAFETY_ROUTE_GLMM_SE_RTOL = 2e-3
+#: ... so the bounds beta ± 1.96·se on the logit scale differ by up to 1.96 × 1.36 × 1.1e-3 ≈ 3e-3.
+SAFETY_ROUTE_GLMM_CI_ATOL = 5e-3
+#: Clopper–Pearson bounds by the regularised incomplete beta inverse vs scipy's beta.ppf.
+CLOPPER_PEARSON_RTOL = 1e-9

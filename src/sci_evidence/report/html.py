@@ -286,5 +286,6 @@ def report_chunks(review, results: dict, svgs: dict, tables: dict, *, formats=("
         "figure_files": ", ".join(f".{f}" for f in formats),
         "rob_tools": _rob_tools(review.risk_of_bias),
         "anchor": review.anchor,
+        "safety_by_route": review.safety_by_route or (),
     }
     return _env().get_template("report.html.j2").generate(**context)

@@ -156,6 +156,8 @@ def tables_from_results(review, results: dict) -> dict[str, pd.DataFrame]:
     )
     t["published_comparison"] = review.comparisons
     t["serious_adverse_events"] = review.safety_events
+    if review.safety_by_route:
+        t["safety_by_route"] = pd.concat([s.to_frame() for s in review.safety_by_route])
     t["excluded_studies"] = review.excluded
     if loo:
         t["leave_one_out"] = pd.concat(loo, ignore_index=True)
