@@ -23,11 +23,15 @@ ais_x <- c(7, 9, 10, 17, 17, 1, 15, 5, 7, 0, 5, 13)
 ais_n <- c(10, 20, 18, 45, 50, 7, 20, 11, 14, 30, 6, 31)
 plo <- rma(measure = "PLO", xi = ais_x, ni = ais_n, method = "REML")
 pft <- rma(measure = "PFT", xi = ais_x, ni = ais_n, method = "REML")
-# any adverse event (11 studies) and serious adverse events (7 studies), treated arms
+# any adverse event (16 studies: 11 with an "any" row, 5 with the largest single-type count as
+# a lower bound, review/safety.py) and serious adverse events (7 studies), treated arms
+d <- "[derived (lower bound)]"
 any_lab <- c("Oh 2016", "Park 2012", "Vaquero 2018", "Hur 2016", "El-Kheir 2014",
-             "Karamouzian 2012", "Cheng 2014", "Kabataş 2021", "Pal 2009", "Saito 2012", "Tien 2019")
-any_x <- c(0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0)
-any_n <- c(16, 10, 10, 14, 50, 11, 10, 1, 30, 5, 31)
+             "Karamouzian 2012", "Cheng 2014", "Kabataş 2021", "Pal 2009", "Saito 2012", "Tien 2019",
+             paste("Bydon 2024", d), paste("Mendonça 2014", d), paste("Satti 2016", d),
+             paste("Kishk 2010", d), paste("EJHM series (Al-Azhar)", d))
+any_x <- c(0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 8, 1, 2, 1, 4)
+any_n <- c(16, 10, 10, 14, 50, 11, 10, 1, 30, 5, 31, 10, 14, 9, 44, 45)
 ae_any <- rma(measure = "PFT", xi = any_x, ni = any_n, method = "REML")
 ser_lab <- c("Bydon 2024", "Satti 2016", "IV MSC series (PMC11509003)", "Tien 2019", "Park 2005",
              "Vij 2023", "Kishk 2010")

@@ -2,8 +2,9 @@
 (tests/data/metafor_bundled.json, made by make_metafor_bundled.R from the same study rows).
 
 These are the numbers the audit's corrections moved (issue 17): AIS improvement now pools 12
-studies (Dai 2013b, the EJHM series and Pal 2009 added), any adverse event 11 (Pal 2009, Saito
-2012, Tien 2019's "no side effect"), serious adverse events 7 (Vij 2023, Kishk 2010's acute
+studies (Dai 2013b, the EJHM series and Pal 2009 added), any adverse event 16 (Pal 2009, Saito
+2012, Tien 2019's "no side effect"; issue 18: five studies without an "any" row with their
+largest single-type count as a lower bound), serious adverse events 7 (Vij 2023, Kishk 2010's acute
 disseminated encephalomyelitis)."""
 
 from __future__ import annotations
