@@ -31,6 +31,8 @@ the Wald test ``QM`` of the route coefficients) and gives each route's pooled pr
 
 from __future__ import annotations
 
+import json
+import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -202,9 +204,8 @@ class SafetyByRoute:
         return g
 
     def to_dict(self) -> dict:
-        from sci_evidence.review.results import jsonable
-
-        return jsonable(
+        """The ``safety_by_route`` entry of ``results.json`` (JSON-safe: NaN → None)."""
+        return _json(
             {
                 "analysis_id": self.analysis_id,
                 "level": self.level,
@@ -245,6 +246,21 @@ class SafetyByRoute:
         if self.note:
             lines.append(f"  {self.note}")
         return "\n".join(lines)
+
+
+def _json(v):
+    """Frames as records, numpy scalars as Python numbers, NaN/inf as None."""
+    if isinstance(v, pd.DataFrame):
+        return json.loads(v.to_json(orient="records", force_ascii=False))
+    if isinstance(v, dict):
+        return {str(k): _json(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_json(x) for x in v]
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
 
 
 _CP = "one study: its proportion with the exact Clopper–Pearson interval"
