@@ -277,3 +277,15 @@ def test_review_result_carries_safety_by_route(handmade_safety, protocol):
     frame = review.safety_by_route[0].to_frame()
     assert list(frame["k"]) == [1, 2, 2, 2]
     assert "route moderator (GLMM, Wald)" in review.safety_by_route[0].summary()
+
+
+def test_safety_listing_says_how_each_row_enters_the_serious_pool(bundled):
+    from sci_evidence.review.pipeline import safety_listing
+    from sci_evidence.review.select import study_labels
+
+    t = safety_listing(bundled, study_labels(bundled.studies))
+    kishk = t[t["study_id"] == "kishk-2010"].set_index("event")["serious_pool"]
+    adem = next(v for e, v in kishk.items() if "encephalomyelitis" in e)
+    assert adem == "within the arm's count 1/44 (kishk-2010:4)"
+    satti = t[(t["study_id"] == "satti-2016") & (t["severity"] == "severe")]["serious_pool"]
+    assert list(satti) == ["not counted: severe is an intensity grade, not seriousness"]

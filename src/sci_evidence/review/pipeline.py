@@ -33,7 +33,7 @@ from sci_evidence.review.results import (
     RunRecord,
     back,
 )
-from sci_evidence.review.safety import routes_of
+from sci_evidence.review.safety import event_counts, routes_of
 from sci_evidence.review.select import EvidenceIndex, study_exclusions
 from sci_evidence.review.swim_tables import direction_rows
 from sci_evidence.review.synthesis import vote_count
@@ -357,10 +357,13 @@ def _sum_n(arms: list[dict]) -> int | None:
 
 
 def safety_listing(evidence, labels: dict) -> pd.DataFrame:
-    """Serious (and severe) adverse events, listed per study."""
+    """Serious (and severe) adverse events, listed per study, with ``serious_pool``: how the
+    row enters the serious-event pool (:func:`sci_evidence.review.safety.event_counts`)."""
     ae = evidence.adverse_events
     m = (ae["ae_type"] == "serious") | ae["severity"].isin(["serious", "severe"])
     s = ae[m]
+    role = dict(zip(evidence.arms["arm_id"], evidence.arms["role"], strict=True))
+    pooled = {r["arm_id"]: r for r in event_counts(ae, "serious", role)[0]}
     out = pd.DataFrame(
         {
             "study": [labels.get(x, x) for x in s["study_id"]],
@@ -372,9 +375,27 @@ def safety_listing(evidence, labels: dict) -> pd.DataFrame:
             "severity": s["severity"],
             "relation": s["relation"],
             "source": s["source_key"],
+            "serious_pool": [
+                _pool_role(i, a, sev, t, pooled)
+                for i, a, sev, t in zip(
+                    s["ae_id"], s["arm_id"], s["severity"], s["ae_type"], strict=True
+                )
+            ],
         }
     )
     return out.reset_index(drop=True)
+
+
+def _pool_role(ae_id: str, arm_id: str, severity, ae_type, pooled: dict) -> str:
+    """How one listed row enters the serious-event pool (one count per arm, never a sum)."""
+    if ae_type != "serious" and severity != "serious":
+        return "not counted: severe is an intensity grade, not seriousness"
+    r = pooled.get(arm_id)
+    if r is None:
+        return "not counted: no patient count, or not a treated arm"
+    if r["outcome_ids"] == ae_id:
+        return f"counted: {r['xi']}/{r['ni']} ({r['count']})"
+    return f"within the arm's count {r['xi']}/{r['ni']} ({r['outcome_ids']})"
 
 
 def prisma_counts(evidence, analyses, protocol: Protocol) -> PrismaCounts:

@@ -13,7 +13,8 @@ every subgroup, each ``id``, ``parent``, ``kind``, ``title``, ``outcome``, ``des
 is transformed; main analyses add ``subgroup_tests``, ``meta_regression``, ``robustness``,
 ``sensitivity``, ``natural_history``, ``grade``, ``notes``, ``warnings`` and
 ``excluded_studies``), ``not_pooled``, ``syntheses``, ``grade``, ``comparisons``,
-``excluded_studies``, ``serious_adverse_events``, ``prisma``.
+``excluded_studies``, ``serious_adverse_events``, ``prisma``, ``safety_by_route``
+(:class:`~sci_evidence.review.safety.SafetyByRoute` ``to_dict()`` per adverse-event analysis).
 """
 
 from __future__ import annotations
