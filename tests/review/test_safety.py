@@ -289,3 +289,20 @@ def test_safety_listing_says_how_each_row_enters_the_serious_pool(bundled):
     assert adem == "within the arm's count 1/44 (kishk-2010:4)"
     satti = t[(t["study_id"] == "satti-2016") & (t["severity"] == "severe")]["serious_pool"]
     assert list(satti) == ["not counted: severe is an intensity grade, not seriousness"]
+
+
+def test_bundled_report_has_the_route_table_figure_and_json(bundled_run):
+    review, out = bundled_run
+    s = review.safety_by_route[0]
+    d = json.loads((out / "results.json").read_text())
+    block = d["safety_by_route"][0]
+    assert block["analysis_id"] == "ae_any_prop"
+    assert block["test"]["QM"] == pytest.approx(s.test["QM"])
+    table = pd.read_csv(out / "tables" / "safety_by_route.csv")
+    assert list(table["analysis_id"].unique()) == ["ae_any_prop", "ae_serious_prop"]
+    assert len(table) == 8  # four route groups per analysis
+    assert (out / "figures" / "safety_route_ae_any_prop.svg").exists()
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert 'id="safety-route-ae_any_prop"' in html
+    assert f"Wald χ² = {s.test['QM']:.2f} on 1 df" in html  # generated from the result
+    assert "Liu 2013 (patients with the event not reported" in html

@@ -238,6 +238,8 @@ def render_spec(
         fig = figs.rob_summary_tool(*args)
     elif kind == "prisma":
         fig = figs.prisma_flow(*args)
+    elif kind == "safety_route":
+        fig = figs.safety_route_figure(*args)
     else:  # pragma: no cover - the kinds are ours
         raise ValueError(kind)
     return name, figs.save_figure(fig, fig_dir, name, formats=formats)
@@ -363,6 +365,8 @@ def _write_into(review, work: Path, renderer: FigureRenderer, *, pdf, progress) 
         )
         renderer.submit("rob_summary_tool", f"rob_summary_{slug}", rob, tool, participants)
     renderer.submit("prisma", "prisma_flow", review.prisma)
+    for s in review.safety_by_route or ():
+        renderer.submit("safety_route", f"safety_route_{s.analysis_id}", s)
     # tables and results.json are written while the workers draw
     results = results_document(review)
     tables = tables_from_results(review, results)

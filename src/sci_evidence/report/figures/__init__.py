@@ -16,6 +16,7 @@ from sci_evidence.report.figures.rob import (
     rob_traffic_light_tool,
     tool_slug,
 )
+from sci_evidence.report.figures.safety_route import safety_route_figure
 
 __all__ = [
     "conversion_figure",
@@ -27,6 +28,7 @@ __all__ = [
     "rob_tools",
     "rob_traffic_light",
     "rob_traffic_light_tool",
+    "safety_route_figure",
     "save_figure",
     "score_change_figure",
     "tool_slug",
