@@ -81,3 +81,5 @@ SAFETY_ROUTE_GLMM_SE_RTOL = 2e-3
 SAFETY_ROUTE_GLMM_CI_ATOL = 5e-3
 #: Clopper–Pearson bounds by the regularised incomplete beta inverse vs scipy's beta.ppf.
 CLOPPER_PEARSON_RTOL = 1e-9
+#: GLMM conditional modes against bisection (to machine precision): Newton stops at a step < 1e-10.
+GLMM_MODE_ATOL = 1e-9
