@@ -242,6 +242,9 @@ class AnalysisResult:
     grade: GradeAssessment | None = None
     notes: tuple[str, ...] = ()
     warnings: tuple[tuple[str, str], ...] = ()
+    #: The Bayesian random-effects sensitivity analysis
+    #: (:class:`~sci_evidence.review.models.BayesSensitivity`, or why it was not run).
+    bayes: Any = None
 
     @property
     def k(self) -> int:
@@ -301,6 +304,7 @@ class AnalysisResult:
                 "pooled": self.natural_history_pooled,
             }
         main["grade"] = self.grade.to_dict() if self.grade else None
+        main["bayes"] = _result_dict(self.bayes)
         main["notes"] = list(self.notes)
         main["warnings"] = [{"step": st, "message": m} for st, m in self.warnings]
         main["excluded_studies"] = self.selection.excluded
