@@ -68,3 +68,15 @@ GLMM_ATOL_TAU2 = 1e-6
 BUNDLED_REVIEW_TOL = 1e-5
 #: tau² agrees to ~1e-5, prediction intervals (growing with sqrt(tau² + se²)) to ~1e-4.
 BUNDLED_REVIEW_TAU2 = {"tau2": 1e-4, "pi_lb": 1e-4, "pi_ub": 1e-4}
+
+# ---- review/: the review's own GLMM and Bayes fits (test_review_models.py) ---------------------
+#: Conditional GLMM (CM.EL) estimate of the review's 3 controlled AIS tables (two control arms
+#: with 0 events): a flat likelihood; our maximum's logLik is 2.4e-4 above metafor's, which
+#: stops at a point 1e-3 (relative) away even with reltol 1e-14 and rel.tol 1e-10.
+REVIEW_GLMM_CM_EL = 2e-3
+#: The review's Bayes posterior against the test's own dense-grid integration (trapezoid rule on
+#: 40001 tau nodes, the mean integrated in closed form).
+REVIEW_BAYES_GRID = 1e-5
+#: Its tau² and standard error: metafor's stopping point and numDeriv Hessian on that flat
+#: surface (we see 7.9e-3 and 8.7e-3); the CI is estimate ± z·se on both sides, so it follows the two above.
+REVIEW_GLMM_CM_EL_SE = 1e-2
