@@ -20,6 +20,19 @@ for (id in c("ais_improved_prop", "ae_any_prop", "ae_serious_prop")) {
   bt <- predict(res, transf = transf.ilogit)
   out[[id]] <- num(res, list(labels = d$label, call = "rma.glmm(measure='PLO', xi, ni, method='ML') [bobyqa rhoend 1e-12]",
                              bt = list(estimate = bt$pred, ci_lb = bt$ci.lb, ci_ub = bt$ci.ub)))
+  # the test for subgroup differences of the GLMM: the subgroup as moderator (factor), QM
+  sg <- list()
+  for (v in c("baseline_group", "route", "cell_source", "injury_phase")) {
+    g <- factor(d[[v]])
+    if (nlevels(g) < 2) next
+    m <- tryCatch(suppressWarnings(rma.glmm(measure = "PLO", xi = d$xi, ni = d$ni, mods = ~ g,
+                                            method = "ML", control = tight)),
+                  error = function(e) NULL)
+    # metafor/lme4 cannot fit some of these (events in one study only): recorded as NA
+    sg[[v]] <- if (is.null(m)) list(QM = NA, df = nlevels(g) - 1) else
+      list(QM = m$QM, df = m$QMdf[1], pval = m$QMp, tau2 = m$tau2)
+  }
+  out[[id]]$subgroups <- sg
 }
 t2 <- pick("ais_improved_rr")
 with2 <- function(res, call) {

@@ -257,3 +257,15 @@ def test_protocol_model_and_sensitivity_keys_are_checked():
         parse_protocol(base.format(design="controlled", measure="RR") + 'sensitivity = ["peto"]\n')
     p = parse_protocol(base.format(design="controlled", measure="MD") + "bayes_tau_scale = 4\n")
     assert p.analyses[0].bayes_tau_scale == 4.0
+
+
+@pytest.mark.parametrize("variable", ["baseline_group", "route", "cell_source", "injury_phase"])
+def test_glmm_subgroup_test_equals_metafor(review, variable):
+    a = review.analysis("ais_improved_prop")
+    sg = next(s for s in a.subgroups if s.variable == variable)
+    ref = REF["ais_improved_prop"]["subgroups"][variable]
+    t = sg.glmm_test
+    assert t["df"] == ref["df"]
+    for key in ("QM", "pval", "tau2"):
+        assert _close(t[key], ref[key], GLMM_RTOL_LME4_TIGHT), key
+    assert f"QM = {ref['QM']:.2f}" in sg.note and "logit inverse-variance" in sg.note

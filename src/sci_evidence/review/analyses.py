@@ -22,6 +22,7 @@ from sci_evidence.review.models import (
     bayes_sensitivity,
     binary_model_fit,
     fit_glmm,
+    glmm_subgroup_test,
     iv_disagreement,
     iv_proportion_spec,
 )
@@ -306,7 +307,16 @@ def _subgroup(rows, spec, protocol, variable, warned) -> SubgroupAnalysis:
         )
     for g in res.groups:
         fit_conditions(f"{step}: {g}", res.results[g], warned)
-    return SubgroupAnalysis(variable, res, cautions)
+    if spec.model != "glmm":
+        return SubgroupAnalysis(variable, res, cautions)
+    with recorded_warnings(f"{step} (GLMM)", warned):
+        test = glmm_subgroup_test(rows, protocol, groups)
+    note = (
+        "per-group estimates: logit inverse-variance model; test of the GLMM with "
+        f"{variable} as moderator: QM = {test['QM']:.2f}, df = {test['df']}, "
+        f"p = {test['pval']:.3g}"
+    )
+    return SubgroupAnalysis(variable, res, cautions, note, glmm_test=test)
 
 
 def _regression(rows, spec, protocol, moderator, warned):

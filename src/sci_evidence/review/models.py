@@ -33,6 +33,7 @@ __all__ = [
     "binary_model_fit",
     "default_tau_scale",
     "fit_glmm",
+    "glmm_subgroup_test",
     "iv_disagreement",
     "iv_proportion_spec",
 ]
@@ -59,6 +60,25 @@ def fit_glmm(
         level=protocol.level,
         labels=list(rows["label"]),
     )
+
+
+def glmm_subgroup_test(rows: pd.DataFrame, protocol: Protocol, groups) -> dict:
+    """Test for subgroup differences in the binomial-normal GLMM: the GLMM with one indicator
+    per level but the first (in sorted order) as moderators and a common τ²; the Wald test
+    of those coefficients (QM, df = levels − 1; metafor's ``rma.glmm(mods = ~ factor(g))``)."""
+    g = np.asarray(groups, dtype=str)
+    levels = sorted(set(g))
+    mods = {f"{lv}": (g == lv).astype(float) for lv in levels[1:]}
+    res = fit_glmm(rows, protocol, mods=mods)
+    return {
+        "model": "binomial-normal GLMM with the subgroup as moderator (common tau2)",
+        "reference_level": levels[0],
+        "QM": float(res.QM),
+        "df": len(levels) - 1,
+        "pval": float(res.QM_pval),
+        "tau2": float(res.tau2),
+        "converged": bool(res.converged),
+    }
 
 
 def iv_proportion_spec(spec: AnalysisSpec, which: str) -> tuple[AnalysisSpec, str]:

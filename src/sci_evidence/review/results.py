@@ -201,6 +201,8 @@ class SubgroupAnalysis:
     result: Any | None  # SubgroupResult
     cautions: tuple[str, ...] = ()
     note: str = ""
+    #: With a GLMM main model: the GLMM test for subgroup differences (moderator QM), or None.
+    glmm_test: dict | None = None
 
     def to_dict(self) -> dict:
         r = self.result
@@ -214,6 +216,7 @@ class SubgroupAnalysis:
                 "groups": [] if r is None else list(r.groups),
                 "cautions": list(self.cautions),
                 "note": self.note,
+                "glmm_test": self.glmm_test,
             }
         )
 
