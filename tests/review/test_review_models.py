@@ -222,6 +222,11 @@ def test_subgroups_and_diagnostics_say_they_use_the_logit_iv_model(review, resul
     rows = a.main.rows.iloc[1:]
     iv = meta.pool(rows["yi"].to_numpy(float), rows["vi"].to_numpy(float), method="REML")
     assert loo.to_frame()["estimate"].iloc[0] == pytest.approx(iv.estimate, abs=1e-8)
+    # the funnel plot and trim-and-fill use the same IV fit of all studies
+    full = meta.pool(a.main.rows["yi"].to_numpy(float), a.main.rows["vi"].to_numpy(float))
+    assert a.diagnostics_fit.method == "REML"
+    assert a.diagnostics_fit.estimate == pytest.approx(full.estimate, abs=1e-10)
+    assert a.main.result.method == "ML" and a.main.result.estimate != full.estimate
     reg = results["ais_improved_prop"]["meta_regression"]["log_dose"]
     assert reg["glmm_model"] is None and reg["method"] == "ML"
 
@@ -269,3 +274,11 @@ def test_glmm_subgroup_test_equals_metafor(review, variable):
     for key in ("QM", "pval", "tau2"):
         assert _close(t[key], ref[key], GLMM_RTOL_LME4_TIGHT), key
     assert f"QM = {ref['QM']:.2f}" in sg.note and "logit inverse-variance" in sg.note
+
+
+def test_degenerate_glmm_subgroup_test_is_not_reported_as_a_test(review):
+    a = review.analysis("ae_any_prop")
+    sg = next(s for s in a.subgroups if s.variable == "route")
+    assert sg.glmm_test["diagnostics"]
+    assert "gives no usable test" in sg.note and "QM =" not in sg.note
+    assert any(st == "subgroups by route (GLMM)" for st, _ in a.warnings)

@@ -273,7 +273,9 @@ def analysis_figures(a: AnalysisResult, submit: Callable) -> None:
         xlabel = f"{scale.analysis_label} ({m})"
         # significance contours around the null where the measure has one, else the pseudo
         # confidence region around the pooled estimate
-        submit("funnel", f"funnel_{sid}", a.main.result, filled, xlabel,
+        # the funnel belongs to the model trim-and-fill ran on (logit IV beside a GLMM)
+        iv = a.diagnostics_fit if a.diagnostics_fit is not None else a.main.result
+        submit("funnel", f"funnel_{sid}", iv, filled, xlabel,
                scale.null_value is not None)  # fmt: skip
     if a.natural_history is not None and len(a.natural_history):
         if a.spec.natural_history == "conversion":

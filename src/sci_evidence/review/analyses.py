@@ -248,6 +248,7 @@ def run_analysis(
         notes=tuple(notes),
         warnings=tuple(warned),
         bayes=bayes,
+        diagnostics_fit=iv_res,
     )
 
 
@@ -311,11 +312,17 @@ def _subgroup(rows, spec, protocol, variable, warned) -> SubgroupAnalysis:
         return SubgroupAnalysis(variable, res, cautions)
     with recorded_warnings(f"{step} (GLMM)", warned):
         test = glmm_subgroup_test(rows, protocol, groups)
-    note = (
-        "per-group estimates: logit inverse-variance model; test of the GLMM with "
-        f"{variable} as moderator: QM = {test['QM']:.2f}, df = {test['df']}, "
-        f"p = {test['pval']:.3g}"
-    )
+    note = "per-group estimates: logit inverse-variance model; "
+    if test["diagnostics"] or not test["converged"]:
+        note += (
+            f"the GLMM with {variable} as moderator gives no usable test (its fit is "
+            "degenerate: see the warnings)"
+        )
+    else:
+        note += (
+            f"test of the GLMM with {variable} as moderator: QM = {test['QM']:.2f}, "
+            f"df = {test['df']}, p = {test['pval']:.3g}"
+        )
     return SubgroupAnalysis(variable, res, cautions, note, glmm_test=test)
 
 

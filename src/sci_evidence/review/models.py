@@ -78,6 +78,8 @@ def glmm_subgroup_test(rows: pd.DataFrame, protocol: Protocol, groups) -> dict:
         "pval": float(res.QM_pval),
         "tau2": float(res.tau2),
         "converged": bool(res.converged),
+        # optimiser problems, e.g. a diverging coefficient where a group has no events
+        "diagnostics": list(res.diagnostics),
     }
 
 

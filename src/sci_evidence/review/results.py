@@ -248,6 +248,9 @@ class AnalysisResult:
     #: The Bayesian random-effects sensitivity analysis
     #: (:class:`~sci_evidence.review.models.BayesSensitivity`, or why it was not run).
     bayes: Any = None
+    #: The inverse-variance fit the robustness diagnostics and the funnel plot use (the main
+    #: fit's result unless the main model is a GLMM, which has no per-study yi/vi model).
+    diagnostics_fit: Any = None
 
     @property
     def k(self) -> int:
