@@ -33,6 +33,7 @@ __all__ = [
     "binary_model_fit",
     "default_tau_scale",
     "fit_glmm",
+    "glmm_identification",
     "glmm_subgroup_test",
     "iv_disagreement",
     "iv_proportion_spec",
@@ -60,6 +61,27 @@ def fit_glmm(
         level=protocol.level,
         labels=list(rows["label"]),
     )
+
+
+def glmm_identification(step: str, rows: pd.DataFrame, sink: list[tuple[str, str]]) -> None:
+    """Warn when the counts cannot identify the GLMM's between-study variance: with events
+    in one study only (or all patients with events in all but one), ML drives τ² up and the
+    mean proportion towards 0 (or 1) with an interval over nearly the whole range (metafor
+    gives the same); the raw pooled rate is then the plainer summary."""
+    xi, ni = rows["xi"].to_numpy(float), rows["ni"].to_numpy(float)
+    with_events, not_all = int((xi > 0).sum()), int((xi < ni).sum())
+    if len(rows) > 1 and min(with_events, not_all) <= 1:
+        what = "events" if with_events <= 1 else "patients without events"
+        n = min(with_events, not_all)
+        sink.append(
+            (
+                step,
+                f"{what} in {n} of {len(rows)} studies only: the GLMM cannot separate the "
+                "between-study variance from the mean, so its estimate and interval say little; "
+                f"raw pooled rate {int(xi.sum())}/{int(ni.sum())} = "
+                f"{100 * xi.sum() / ni.sum():.1f}%",
+            )
+        )
 
 
 def glmm_subgroup_test(rows: pd.DataFrame, protocol: Protocol, groups) -> dict:
