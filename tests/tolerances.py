@@ -83,3 +83,14 @@ SAFETY_ROUTE_GLMM_CI_ATOL = 5e-3
 CLOPPER_PEARSON_RTOL = 1e-9
 #: GLMM conditional modes against bisection (to machine precision): Newton stops at a step < 1e-10.
 GLMM_MODE_ATOL = 1e-9
+# ---- review/: the review's own GLMM and Bayes fits (test_review_models.py) ---------------------
+#: Conditional GLMM (CM.EL) estimate of the review's 3 controlled AIS tables (two control arms
+#: with 0 events): a flat likelihood; our maximum's logLik is 2.4e-4 above metafor's, which
+#: stops at a point 1e-3 (relative) away even with reltol 1e-14 and rel.tol 1e-10.
+REVIEW_GLMM_CM_EL = 2e-3
+#: The review's Bayes posterior against the test's own dense-grid integration (trapezoid rule on
+#: 40001 tau nodes, the mean integrated in closed form).
+REVIEW_BAYES_GRID = 1e-5
+#: Its tau² and standard error: metafor's stopping point and numDeriv Hessian on that flat
+#: surface (we see 7.9e-3 and 8.7e-3); the CI is estimate ± z·se on both sides, so it follows the two above.
+REVIEW_GLMM_CM_EL_SE = 1e-2

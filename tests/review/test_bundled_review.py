@@ -66,7 +66,8 @@ def test_results_json_and_run_record(bundled_run):
     )
     assert record["protocol"] == d["protocol"]
     main = next(e for e in d["analyses"] if e["id"] == "ais_improved_prop")
-    assert main["measure"] == "PLO" and main["method"] == "REML"
+    # the main model of a single proportion is the binomial-normal GLMM (ML)
+    assert main["measure"] == "PLO" and main["method"] == "ML"
     bt = main["pooled"]["back_transformed"]
     assert bt["scale"] == "proportion" and 0 < bt["ci_lb"] < bt["estimate"] < bt["ci_ub"] < 1
     assert all({"xi", "ni", "yi", "vi", "label"} <= set(s) for s in main["studies"])
@@ -76,13 +77,33 @@ def test_results_json_and_run_record(bundled_run):
     assert any(t["cautions"] for t in main["subgroup_tests"])
 
 
+def _refit(e):
+    """The entry's model refitted from its studies: the GLMMs and Mantel–Haenszel/Peto from
+    the counts, the inverse-variance models from yi/vi."""
+    from sci_evidence.meta import pool_glmm, pool_mh, pool_peto
+
+    col = {c: np.array([s.get(c) for s in e["studies"]], dtype=float) for c in e["studies"][0]
+           if c in ("xi", "ni", "ai", "n1i", "ci", "n2i")}  # fmt: skip
+    if "glmm_model" in e["pooled"] and e["measure"] == "PLO":
+        return pool_glmm(xi=col["xi"], ni=col["ni"], measure="PLO", method=e["method"])
+    if "glmm_model" in e["pooled"]:
+        return pool_glmm(**col, measure=e["measure"], model=e["pooled"]["glmm_model"])
+    if e["method"] == "MH":
+        return pool_mh(
+            col["ai"], n1i=col["n1i"], ci=col["ci"], n2i=col["n2i"], measure=e["measure"]
+        )
+    if e["method"] == "PETO":
+        return pool_peto(col["ai"], n1i=col["n1i"], ci=col["ci"], n2i=col["n2i"])
+    yi = np.array([s["yi"] for s in e["studies"]])
+    vi = np.array([s["vi"] for s in e["studies"]])
+    return pool(yi, vi, method=e["method"], test=e["test"])
+
+
 def test_every_pooled_entry_equals_pool_on_its_studies(bundled_run):
     result, out = bundled_run
     d = json.loads((out / "results.json").read_text())
     for e in d["analyses"]:
-        yi = np.array([s["yi"] for s in e["studies"]])
-        vi = np.array([s["vi"] for s in e["studies"]])
-        r = pool(yi, vi, method=e["method"], test=e["test"])
+        r = _refit(e)
         assert e["pooled"]["estimate"] == pytest.approx(r.estimate, abs=1e-10), e["id"]
         assert e["pooled"]["ci_ub"] == pytest.approx(r.ci_ub, abs=1e-10), e["id"]
         assert e["pooled"]["tau2"] == pytest.approx(r.tau2, abs=1e-10), e["id"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from _handmade import TOL
 
-from sci_evidence.meta import pool
+from sci_evidence.meta import pool_glmm
 
 
 def entry(review, analysis_id):
@@ -40,15 +40,15 @@ def assert_fit(e, ref, *, bt=False, tol=TOL):
 @pytest.mark.parametrize(
     "analysis_id, ref_key, bt, tol",
     [
-        ("ais_improved_prop", "plo", True, TOL),
-        ("ais_improved_prop_ft", "pft", True, TOL),
+        ("ais_improved_prop:iv_logit", "plo", True, TOL),
+        ("ais_improved_prop:iv_freeman_tukey", "pft", True, TOL),
         ("ais_improved_rr", "rr", True, TOL),
         ("ais_improved_rd", "rd", False, TOL),
         ("motor_change", "mc", False, TOL),
         ("motor_md", "md", False, TOL),
         # tau2 ~ 6e-6, next to the boundary: metafor stops its Fisher scoring at its
         # threshold 1e-5 (tau2 = 6.2e-6 there, ~1e-10 here), which moves the PI by 1.5e-4
-        ("ae_any_prop", "ae", True, 2e-4),
+        ("ae_any_prop:iv_freeman_tukey", "ae", True, 2e-4),
     ],
 )
 def test_pooled_analyses_match_metafor(
@@ -86,10 +86,11 @@ def test_sensitivity_controlled_only_equals_pool_on_the_subset(handmade_review):
     assert list(fit.rows["study_id"]) == ["s3", "s4", "s5"]
     rows = a.main.rows
     m = rows["controlled"].eq("controlled").to_numpy()
-    direct = pool(rows["yi"][m].to_numpy(), rows["vi"][m].to_numpy(), method="REML")
+    # single proportions: the sensitivity fits use the main model, the GLMM of the counts
+    direct = pool_glmm(xi=rows["xi"][m], ni=rows["ni"][m], measure="PLO", method="ML")
     assert fit.result.estimate == pytest.approx(direct.estimate, abs=1e-12)
     ee = a.sensitivity["fixed_effect"].result
-    direct_ee = pool(rows["yi"].to_numpy(), rows["vi"].to_numpy(), method="EE")
+    direct_ee = pool_glmm(xi=rows["xi"], ni=rows["ni"], measure="PLO", method="EE")
     assert ee.estimate == pytest.approx(direct_ee.estimate, abs=1e-12)
     assert a.sensitivity["low_risk_of_bias"].startswith("not run")
 
@@ -121,10 +122,12 @@ def test_meta_regression_on_log_dose_equals_pool_with_moderator(handmade_review)
     rows = a.main.rows
     # cells/kg at 70 kg: s1 1e6/kg -> 7e7 cells; s4 2e6/kg -> 1.4e8
     np.testing.assert_allclose(rows["log_dose"], np.log10([7e7, 4e7, 1e8, 1.4e8, 3e7]), atol=1e-12)
-    direct = pool(
-        rows["yi"].to_numpy(), rows["vi"].to_numpy(), mods={"log_dose": rows["log_dose"].to_numpy()}
+    # the GLMM of the counts with the moderator (the main model of a single proportion)
+    direct = pool_glmm(
+        xi=rows["xi"], ni=rows["ni"], measure="PLO", mods={"log_dose": rows["log_dose"].to_numpy()}
     )
     np.testing.assert_allclose(reg.beta, direct.beta, atol=1e-12)
+    assert reg.method == "ML" and reg.has_mods
 
 
 def test_baseline_group_subgroup(handmade_review):
@@ -205,7 +208,7 @@ def test_risk_of_bias_judgements_drive_sensitivity_and_grade(handmade):
     a = r.analysis("ais_improved_prop")
     low = a.sensitivity["low_risk_of_bias"]
     assert list(low.rows["study_id"]) == ["s3", "s5"]
-    direct = pool(low.rows["yi"].to_numpy(), low.rows["vi"].to_numpy())
+    direct = pool_glmm(xi=low.rows["xi"], ni=low.rows["ni"], measure="PLO")
     assert low.result.estimate == pytest.approx(direct.estimate, abs=1e-12)
     # s1, s2 high (1), s4 moderate (0.5): weighted share decides the downgrade
     w = a.main.result.weights / 100

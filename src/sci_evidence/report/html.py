@@ -117,6 +117,8 @@ def methods_text(protocol) -> list[str]:
         if a.natural_history == "scores":
             extra.append("comparison with the spontaneous score change (EMSCI) over the same weeks")
         model = "equal-effects" if a.method in ("EE", "FE") else f"random-effects ({a.method} τ²)"
+        if a.model == "glmm":
+            model = "binomial-normal GLMM of the counts (ML τ², as metafor rma.glmm)"
         mc = f"; pre–post correlation assumed r = {a.ri}" if a.measure == "MC" else ""
         paras.append(
             f"{a.title} [{a.id}]: {a.design.replace('_', '-')} analysis of outcome '{a.outcome}', "

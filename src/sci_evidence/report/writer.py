@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from sci_evidence.meta.bias_plots import funnel_plot
+from sci_evidence.meta.glmm import GlmmResult
 from sci_evidence.meta.plots import forest_plot
 from sci_evidence.meta.transforms import measure_scale
 from sci_evidence.outputs import atomic_directory
@@ -67,8 +68,9 @@ def n_text(rows: pd.DataFrame, measure: str) -> list[str]:
 
 
 def forest_for(fit: Fit, measure: str, subgroup=None, variable: str = ""):
-    """The core's forest plot of one fit: n column, proportions in percent, ratios on a
-    log axis, and with ``subgroup`` (a SubgroupResult of the same rows) one block per group.
+    """The core's forest plot of one fit: n column, proportions in percent (each study's raw
+    proportion with its exact Clopper–Pearson interval), ratios on a log axis, and with
+    ``subgroup`` (a SubgroupResult of the same rows) one block per group.
     ``variable`` names the grouping column; the blocks come from ``subgroup.group_of``."""
     rows = fit.rows
     scale = measure_scale(measure)
@@ -84,6 +86,11 @@ def forest_for(fit: Fit, measure: str, subgroup=None, variable: str = ""):
         tf = None
     if subgroup is not None:
         subgroup = _escaped_groups(subgroup)
+    # single proportions: each study drawn as its raw xi/ni with an exact Clopper–Pearson
+    # interval, whatever scale the model was fitted on (a 0/1 case report sits at 0%)
+    counts = None
+    if scale.scale == "proportion" and {"xi", "ni"} <= set(rows.columns):
+        counts = (rows["xi"].to_numpy(float), rows["ni"].to_numpy(float))
     return forest_plot(
         fit.result,
         labels=[escape_mathtext(x) for x in rows["label"]],
@@ -94,6 +101,9 @@ def forest_for(fit: Fit, measure: str, subgroup=None, variable: str = ""):
         refline=scale.null_value,
         show_refline=scale.null_value is not None,
         digits=digits,
+        counts=counts,
+        # a GLMM has no inverse-variance weights (its 1/(v_i + τ²) shares are display aids)
+        show_weights=not isinstance(fit.result, GlmmResult),
     )
 
 
@@ -265,7 +275,9 @@ def analysis_figures(a: AnalysisResult, submit: Callable) -> None:
         xlabel = f"{scale.analysis_label} ({m})"
         # significance contours around the null where the measure has one, else the pseudo
         # confidence region around the pooled estimate
-        submit("funnel", f"funnel_{sid}", a.main.result, filled, xlabel,
+        # the funnel belongs to the model trim-and-fill ran on (logit IV beside a GLMM)
+        iv = a.diagnostics_fit if a.diagnostics_fit is not None else a.main.result
+        submit("funnel", f"funnel_{sid}", iv, filled, xlabel,
                scale.null_value is not None)  # fmt: skip
     if a.natural_history is not None and len(a.natural_history):
         if a.spec.natural_history == "conversion":

@@ -18,6 +18,15 @@ from sci_evidence import meta
 from sci_evidence.errors import DataWarning
 from sci_evidence.meta.transforms import measure_scale
 from sci_evidence.review.grade import GradeAssessment, assess_certainty
+from sci_evidence.review.models import (
+    bayes_sensitivity,
+    binary_model_fit,
+    fit_glmm,
+    glmm_identification,
+    glmm_subgroup_test,
+    iv_disagreement,
+    iv_proportion_spec,
+)
 from sci_evidence.review.nh_comparison import conversion_comparison, score_comparison
 from sci_evidence.review.protocol import AnalysisSpec, Protocol
 from sci_evidence.review.results import (
@@ -109,8 +118,14 @@ def _change_rows(rows: pd.DataFrame, spec: AnalysisSpec) -> pd.DataFrame:
     return out
 
 
-def fit_rows(rows: pd.DataFrame, spec: AnalysisSpec, protocol: Protocol, *, method=None):
-    """Pool ``rows`` (which carry ``yi``, ``vi``) with the spec's model."""
+def fit_rows(
+    rows: pd.DataFrame, spec: AnalysisSpec, protocol: Protocol, *, method=None, iv: bool = False
+):
+    """Pool ``rows`` with the spec's model: the binomial-normal GLMM of the counts
+    (``spec.model == "glmm"``; ``method="EE"`` gives its equal-effects GLM) or, and always
+    with ``iv=True``, inverse-variance pooling of ``yi``/``vi``."""
+    if spec.model == "glmm" and not iv:
+        return fit_glmm(rows, protocol, method="EE" if method in ("EE", "FE") else "ML")
     return meta.pool(
         rows["yi"].to_numpy(float),
         rows["vi"].to_numpy(float),
@@ -181,11 +196,24 @@ def run_analysis(
     if len(rows) < protocol.min_studies:
         status = "single study" if len(rows) == 1 else "no data"
         return AnalysisResult(spec, status, sel, notes=tuple(notes))
-    res = fit_rows(rows, spec, protocol)
-    main = Fit(spec.id, "main", spec.title, rows, res)
-
     warned: list[tuple[str, str]] = []
+    with recorded_warnings("main analysis", warned):
+        res = fit_rows(rows, spec, protocol)
+    main = Fit(spec.id, "main", spec.title, rows, res)
+    # the diagnostics that need yi/vi (subgroups, Egger, trim-and-fill, leave-one-out,
+    # influence, cumulative) run on the inverse-variance fit of the same rows
+    iv_res = res if spec.model != "glmm" else fit_rows(rows, spec, protocol, iv=True)
+    if spec.model == "glmm":
+        notes.append(
+            "main model: binomial-normal GLMM fitted to the counts (ML, as metafor rma.glmm); "
+            "subgroups, the funnel plot, Egger's test, trim-and-fill, leave-one-out, influence "
+            f"and cumulative analyses use the logit inverse-variance model ({spec.method} τ²), "
+            "which needs per-study yi and vi; the meta-regression is the GLMM with the moderator"
+        )
+
     fit_conditions("main analysis", res, warned)
+    if spec.model == "glmm":
+        glmm_identification("main analysis", rows, warned)
     subgroups = tuple(_subgroup(rows, spec, protocol, v, warned) for v in spec.subgroups)
     regressions = {m: _regression(rows, spec, protocol, m, warned) for m in spec.moderators}
     sensitivity = {
@@ -194,7 +222,12 @@ def run_analysis(
     for name, fit in sensitivity.items():
         if isinstance(fit, Fit):
             fit_conditions(f"sensitivity: {name}", fit.result, warned)
-    robustness = _robustness(res, rows, warned) if spec.robustness else {}
+            if name.startswith("iv_") and spec.model == "glmm":
+                text = iv_disagreement(main, fit)
+                if text:
+                    warned.append((f"sensitivity: {name}", text))
+    bayes = bayes_sensitivity(rows, spec, protocol)
+    robustness = _robustness(iv_res, rows, warned) if spec.robustness else {}
     nh_table = nh_pooled = None
     if spec.natural_history == "conversion":
         nh_table, nh_pooled = conversion_comparison(evidence, rows, res, protocol)
@@ -215,6 +248,8 @@ def run_analysis(
         grade=grade,
         notes=tuple(notes),
         warnings=tuple(warned),
+        bayes=bayes,
+        diagnostics_fit=iv_res,
     )
 
 
@@ -223,7 +258,8 @@ def fit_conditions(step: str, res, sink: list[tuple[str, str]]) -> None:
     estimated at the boundary of its range (0) by a random-effects estimator."""
     if not res.converged:
         sink.append((step, f"the τ² search did not converge ({res.n_iter} iterations)"))
-    if res.method not in ("EE", "FE") and res.k > 1 and res.tau2 == 0:
+    # a GLMM's ML search stops a rounding error above 0 (1e-28), not at 0 exactly
+    if res.method not in ("EE", "FE", "MH", "PETO") and res.k > 1 and res.tau2 < 1e-10:
         sink.append((step, "τ² estimated at the boundary (0): no heterogeneity beyond chance"))
 
 
@@ -252,7 +288,22 @@ def _subgroup(rows, spec, protocol, variable, warned) -> SubgroupAnalysis:
         )
     for g in res.groups:
         fit_conditions(f"{step}: {g}", res.results[g], warned)
-    return SubgroupAnalysis(variable, res, cautions)
+    if spec.model != "glmm":
+        return SubgroupAnalysis(variable, res, cautions)
+    with recorded_warnings(f"{step} (GLMM)", warned):
+        test = glmm_subgroup_test(rows, protocol, groups)
+    note = "per-group estimates: logit inverse-variance model; "
+    if test["diagnostics"] or not test["converged"]:
+        note += (
+            f"the GLMM with {variable} as moderator gives no usable test (its fit is "
+            "degenerate: see the warnings)"
+        )
+    else:
+        note += (
+            f"test of the GLMM with {variable} as moderator: QM = {test['QM']:.2f}, "
+            f"df = {test['df']}, p = {test['pval']:.3g}"
+        )
+    return SubgroupAnalysis(variable, res, cautions, note, glmm_test=test)
 
 
 def _regression(rows, spec, protocol, moderator, warned):
@@ -269,6 +320,10 @@ def _regression(rows, spec, protocol, moderator, warned):
         what = "study" if n == 1 else "studies"
         warned.append((step, f"{n} {what} without a known {moderator} left out: {left}"))
     with recorded_warnings(step, warned):
+        if spec.model == "glmm":
+            res = fit_glmm(r, protocol, mods={moderator: x[ok]})
+            fit_conditions(step, res, warned)
+            return res
         res = meta.pool(
             r["yi"].to_numpy(float),
             r["vi"].to_numpy(float),
@@ -293,6 +348,12 @@ def _sensitivity(evidence, rows, spec, protocol, name, rob, index):
             rows,
             fit_rows(rows, spec, protocol, method="EE"),
         )
+    if name in ("iv_logit", "iv_freeman_tukey"):
+        ivspec, title = iv_proportion_spec(spec, name)
+        r = effect_rows(rows.drop(columns=["yi", "vi"]), ivspec)
+        return Fit(fid, "sensitivity", title, r, fit_rows(r, ivspec, protocol))
+    if name in ("mantel_haenszel", "peto", "glmm_conditional"):
+        return binary_model_fit(rows, spec, protocol, name)
     if name == "controlled_only":
         r = rows[rows["controlled"] == "controlled"].reset_index(drop=True)
         title = "Controlled studies only"

@@ -43,7 +43,24 @@ SENSITIVITY_ANALYSES = (
     "include_possible_duplicates",
     "primary_sources_only",
     "exclude_derived_counts",
+    # other models of the same rows (see sci_evidence.review.models)
+    "iv_logit",
+    "iv_freeman_tukey",
+    "mantel_haenszel",
+    "peto",
+    "glmm_conditional",
 )
+#: The main model of an analysis: the binomial-normal GLMM (single-arm PLO only) or
+#: inverse-variance pooling of yi/vi.
+MODELS = ("glmm", "iv")
+#: The design and measures a model-based sensitivity analysis applies to.
+_SENSITIVITY_NEEDS = {
+    "iv_logit": ("single_arm", ("PLO",)),
+    "iv_freeman_tukey": ("single_arm", ("PLO",)),
+    "mantel_haenszel": ("controlled", ("RR", "RD", "OR")),
+    "peto": ("controlled", ("OR",)),
+    "glmm_conditional": ("controlled", ("RR", "RD", "OR")),
+}
 NATURAL_HISTORY = ("none", "conversion", "scores")
 SYNTHESIS_DOMAINS = ("neurophysiology", "urodynamics", "mri", "function", "other")
 
@@ -144,7 +161,10 @@ class AnalysisSpec:
     sensitivity : tuple of str
         Sensitivity analyses: ``controlled_only``, ``low_risk_of_bias``, ``exclude_flagged``
         (run the analysis with the flagged studies included, to show their effect),
-        ``fixed_effect``.
+        ``fixed_effect``, ``include_possible_duplicates``, ``primary_sources_only``; other
+        models of the same rows: ``iv_logit`` and ``iv_freeman_tukey`` (inverse-variance
+        pooling of a single-arm PLO analysis), ``mantel_haenszel``, ``peto`` (OR only) and
+        ``glmm_conditional`` (conditional GLMM of the odds ratio) for controlled 2x2 data.
     robustness : bool, default True
         Funnel plot, Egger's test, trim-and-fill, leave-one-out, influence and cumulative
         meta-analysis by year.
@@ -155,6 +175,14 @@ class AnalysisSpec:
         Restrict to studies whose baseline AIS grades are all within this set (empty: all).
     ri : float, default 0.5
         Assumed pre-post correlation for ``MC`` when a study does not report it.
+    model : {"glmm", "iv"}, default "glmm" for single-arm ``PLO``, else "iv"
+        The main model: ``glmm`` is the binomial-normal GLMM fitted to the counts by ML
+        (metafor's ``rma.glmm(measure="PLO")``; single-arm ``PLO`` only), ``iv`` the
+        inverse-variance model on ``yi``/``vi`` with ``method``.
+    bayes_tau_scale : float or None, default None
+        Scale of the half-normal prior on τ of the Bayesian sensitivity analysis (run when
+        k < 5); None takes :func:`sci_evidence.review.models.default_tau_scale` of the
+        measure (0.5 on log and logit scales, 10 points for score differences).
     """
 
     id: str
@@ -171,6 +199,8 @@ class AnalysisSpec:
     natural_history: str = "none"
     baseline_ais: tuple[str, ...] = ()
     ri: float = 0.5
+    model: str = "iv"
+    bayes_tau_scale: float | None = None
 
     @property
     def outcome_kind(self) -> str:
@@ -608,6 +638,22 @@ class _Reader:
         nh = self.string(a, "natural_history", where, default="none", choices=NATURAL_HISTORY)
         if nh != "none" and design != "single_arm":
             raise self.fail(f"{where}.natural_history", "applies to single_arm analyses only", nh)
+        glmm_ok = design == "single_arm" and measure == "PLO"
+        model = self.string(a, "model", where, default="glmm" if glmm_ok else "iv", choices=MODELS)
+        if model == "glmm" and not glmm_ok:
+            raise self.fail(f"{where}.model", "glmm applies to single_arm PLO analyses only", model)
+        sensitivity = self.strings(a, "sensitivity", where, choices=SENSITIVITY_ANALYSES)
+        for name in sensitivity:
+            needs = _SENSITIVITY_NEEDS.get(name)
+            if needs and (design != needs[0] or measure not in needs[1]):
+                raise self.fail(
+                    f"{where}.sensitivity",
+                    f"{name} applies to {needs[0]} analyses of {', '.join(needs[1])} only",
+                    name,
+                )
+        tau_scale = a.get("bayes_tau_scale")
+        if tau_scale is not None:
+            tau_scale = float(self.number(a, "bayes_tau_scale", where, None, lo=1e-9, hi=1e9))
         return AnalysisSpec(
             id=aid,
             title=self.string(a, "title", where, default=aid),
@@ -618,11 +664,13 @@ class _Reader:
             test=self.string(a, "test", where, default=d_test, choices=TESTS),
             subgroups=self.strings(a, "subgroups", where, choices=SUBGROUP_VARIABLES),
             moderators=self.strings(a, "moderators", where, choices=MODERATORS),
-            sensitivity=self.strings(a, "sensitivity", where, choices=SENSITIVITY_ANALYSES),
+            sensitivity=sensitivity,
             robustness=self.boolean(a, "robustness", where, True),
             natural_history=nh,
             baseline_ais=self.strings(a, "baseline_ais", where, choices=("A", "B", "C", "D", "E")),
             ri=float(self.number(a, "ri", where, d_ri, lo=-1.0, hi=1.0)),
+            model=model,
+            bayes_tau_scale=tau_scale,
         )
 
     def synthesis(self, s: Any, i: int) -> SynthesisSpec:

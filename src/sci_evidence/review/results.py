@@ -204,6 +204,8 @@ class SubgroupAnalysis:
     result: Any | None  # SubgroupResult
     cautions: tuple[str, ...] = ()
     note: str = ""
+    #: With a GLMM main model: the GLMM test for subgroup differences (moderator QM), or None.
+    glmm_test: dict | None = None
 
     def to_dict(self) -> dict:
         r = self.result
@@ -217,6 +219,7 @@ class SubgroupAnalysis:
                 "groups": [] if r is None else list(r.groups),
                 "cautions": list(self.cautions),
                 "note": self.note,
+                "glmm_test": self.glmm_test,
             }
         )
 
@@ -245,6 +248,12 @@ class AnalysisResult:
     grade: GradeAssessment | None = None
     notes: tuple[str, ...] = ()
     warnings: tuple[tuple[str, str], ...] = ()
+    #: The Bayesian random-effects sensitivity analysis
+    #: (:class:`~sci_evidence.review.models.BayesSensitivity`, or why it was not run).
+    bayes: Any = None
+    #: The inverse-variance fit the robustness diagnostics and the funnel plot use (the main
+    #: fit's result unless the main model is a GLMM, which has no per-study yi/vi model).
+    diagnostics_fit: Any = None
 
     @property
     def k(self) -> int:
@@ -304,6 +313,7 @@ class AnalysisResult:
                 "pooled": self.natural_history_pooled,
             }
         main["grade"] = self.grade.to_dict() if self.grade else None
+        main["bayes"] = _result_dict(self.bayes)
         main["notes"] = list(self.notes)
         main["warnings"] = [{"step": st, "message": m} for st, m in self.warnings]
         main["excluded_studies"] = self.selection.excluded

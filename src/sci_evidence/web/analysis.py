@@ -103,6 +103,8 @@ def compute(
             if res.method != "FE"
             else f"fixed (common) effect, {res.test} test"
         )
+        if spec.model == "glmm":  # single proportions: the GLMM of the counts
+            model = f"binomial-normal GLMM of the counts, τ² by {res.method}, {res.test} test"
         certainty = a.grade.certainty if a.grade is not None else ""
         sg = a.subgroups[0] if a.subgroups else None
         if sg is not None:
