@@ -222,6 +222,8 @@ def run_analysis(
     for name, fit in sensitivity.items():
         if isinstance(fit, Fit):
             fit_conditions(f"sensitivity: {name}", fit.result, warned)
+            if spec.model == "glmm" and not name.startswith("iv_") and name != "fixed_effect":
+                glmm_identification(f"sensitivity: {name}", fit.rows, warned)
             if name.startswith("iv_") and spec.model == "glmm":
                 text = iv_disagreement(main, fit)
                 if text:
