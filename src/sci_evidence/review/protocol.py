@@ -42,6 +42,7 @@ SENSITIVITY_ANALYSES = (
     "fixed_effect",
     "include_possible_duplicates",
     "primary_sources_only",
+    "change_correlation",
 )
 NATURAL_HISTORY = ("none", "conversion", "scores")
 SYNTHESIS_DOMAINS = ("neurophysiology", "urodynamics", "mri", "function", "other")
