@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from sci_evidence.meta.transforms import measure_scale
+from sci_evidence.review.results import jsonable
 
 DIGITS = 4
 
@@ -151,6 +152,14 @@ def methods_text(protocol) -> list[str]:
     return paras
 
 
+def individual_view(a) -> dict:
+    """Each study of a not-pooled score analysis, JSON-safe, and its sentence (the
+    ``_individual_studies.html.j2`` include)."""
+    if getattr(a, "individual", None) is None:
+        return {}
+    return {"individual": jsonable(a.individual), "individual_statement": a.statement}
+
+
 def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: int) -> dict:
     spec = a.spec
     view = {
@@ -161,6 +170,7 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
         "k_rows": len(a.selection.rows),
     }
     if a.main is None:
+        view |= individual_view(a)
         return view
     entry = results_by_id[spec.id]
     view["entry"] = entry

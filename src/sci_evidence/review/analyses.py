@@ -28,7 +28,7 @@ from sci_evidence.review.results import (
     back,
 )
 from sci_evidence.review.scores import correlation_fits, individual_studies, statement
-from sci_evidence.review.select import EvidenceIndex, select_rows
+from sci_evidence.review.select import EvidenceIndex, select_rows, study_exclusions
 
 __all__ = ["AnalysisResult", "Fit", "SubgroupAnalysis", "back", "effect_text", "run_analysis"]
 
@@ -163,7 +163,8 @@ def _individual(evidence, spec, protocol, sel, rows, index):
     )
     rel = select_rows(evidence, spec, open_rules, index=index).rows
     relaxed = _usable_rows(effect_rows(rel, spec)) if len(rel) else rel
-    table = individual_studies(evidence, spec, protocol, sel, rows, relaxed)
+    excl = study_exclusions(evidence.studies, protocol.inclusion)
+    table = individual_studies(evidence, spec, protocol, sel, rows, relaxed, excl)
     return table, statement(spec, protocol, table)
 
 
@@ -358,17 +359,13 @@ def _sensitivity(evidence, rows, spec, protocol, name, rob, index):
         if len(r) == len(rows):
             return f"not run: {why}"
     elif name == "change_correlation":
-        return correlation_fits(
-            rows,
-            spec,
-            lambda r, s, ri: Fit(
-                f"{fid}_r={ri:g}",
-                "sensitivity",
-                f"Change SD at a baseline–follow-up correlation r = {ri:g}",
-                r,
-                fit_rows(r, s, protocol),
-            ),
-        )
+
+        def refit(spec_r, ri):
+            r = effect_rows(rows.drop(columns=["yi", "vi"]), spec_r)
+            title = f"Change SD at a baseline–follow-up correlation r = {ri:g}"
+            return Fit(f"{fid}_r={ri:g}", "sensitivity", title, r, fit_rows(r, spec_r, protocol))
+
+        return correlation_fits(rows, spec, refit)
     elif name == "primary_sources_only":
         keep = primary_rows(evidence, rows)
         if keep.all():

@@ -152,17 +152,15 @@ def with_components(outcomes: pd.DataFrame, outcome: str) -> pd.DataFrame:
     return pd.concat([outcomes, pd.DataFrame(new)], ignore_index=True)
 
 
-def correlation_fits(rows: pd.DataFrame, spec, protocol, fit) -> dict:
+def correlation_fits(rows: pd.DataFrame, spec, fit) -> dict:
     """The change-correlation sensitivity analysis: the main model refitted with the change
     SD of every pre/post row computed at r = 0.2, 0.5 and 0.8 (:data:`CHANGE_CORRELATIONS`).
 
-    ``fit(rows, spec, r) -> Fit`` refits the rows recomputed at correlation ``r``. Returns
+    ``fit(spec_at_r, r) -> Fit`` recomputes the effect sizes and refits. Returns
     ``{"change_correlation_r=0.2": Fit, …}``, or
     ``{"change_correlation": why}`` when no row has its change SD computed from baseline
     and follow-up SDs (nothing would change).
     """
-    from sci_evidence.review.analyses import effect_rows
-
     kind = rows["kind"] if "kind" in rows.columns else pd.Series("", index=rows.index)
     if not (kind == "pre-post").any():
         return {
@@ -172,9 +170,7 @@ def correlation_fits(rows: pd.DataFrame, spec, protocol, fit) -> dict:
     out = {}
     for r in CHANGE_CORRELATIONS:
         s = replace(spec, ri=r)
-        out[f"change_correlation_r={r:g}"] = fit(
-            effect_rows(rows.drop(columns=["yi", "vi"]), s), s, r
-        )
+        out[f"change_correlation_r={r:g}"] = fit(s, r)
     return out
 
 
@@ -290,13 +286,21 @@ def _why_unweighted(
 
 
 def individual_studies(
-    evidence, spec, protocol, sel, usable: pd.DataFrame, relaxed: pd.DataFrame
+    evidence,
+    spec,
+    protocol,
+    sel,
+    usable: pd.DataFrame,
+    relaxed: pd.DataFrame,
+    exclusions: pd.DataFrame,
 ) -> pd.DataFrame:
     """One row per study that reports the analysis's outcome (or, for the motor total, both
     of its parts): its estimate with a 95% CI where its numbers allow one, patients, what
     the numbers rest on (``data``, ``converted``) and ``status``: ``pooled`` (usable),
     ``excluded by rule: …`` (the protocol's inclusion rules; estimate from ``relaxed``, the
-    rows under relaxed rules) or ``not weighted: …`` (why no variance can be had).
+    rows under relaxed rules; ``exclusions`` are the protocol's study exclusions,
+    :func:`~sci_evidence.review.select.study_exclusions`) or ``not weighted: …`` (why no
+    variance can be had).
 
     Columns :data:`INDIVIDUAL_COLUMNS`; ``estimate`` is on the scale of the measure (points).
     """
@@ -304,9 +308,7 @@ def individual_studies(
     recs = _used_rows(usable, "in the analysis", level, spec)
     seen = {r["study_id"] for r in recs}
     reasons = dict(zip(sel.excluded["study_id"], sel.excluded["reason"], strict=True))
-    from sci_evidence.review.select import study_exclusions
-
-    all_excl = study_exclusions(evidence.studies, protocol.inclusion)
+    all_excl = exclusions
     reasons.update(
         {
             s: x
