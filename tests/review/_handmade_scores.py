@@ -20,7 +20,10 @@ LT_ROWS = [
 ]
 
 
-def score_evidence(rows=LT_ROWS) -> EvidenceSet:
+def score_evidence(rows=LT_ROWS, ci: dict | None = None) -> EvidenceSet:
+    """``ci`` maps an outcome id to the 95% CI ``(lower, upper)`` of its mean (columns
+    ``ci_lb``/``ci_ub``, which the evidence schema does not have either)."""
+    ci = ci or {}
     base = handmade_evidence()
     frames = base.frames()
     o = frames["outcomes"]
@@ -47,10 +50,23 @@ def score_evidence(rows=LT_ROWS) -> EvidenceSet:
             flags="",
             min=lo,
             max=hi,
+            ci_lb=ci.get(oid, (None, None))[0],
+            ci_ub=ci.get(oid, (None, None))[1],
         )
         new.append(r)
     add = pd.DataFrame(new)
     frames["outcomes"] = pd.concat([o, add], ignore_index=True)
-    for c in ("mean", "sd", "median", "q1", "q3", "min", "max", "timepoint_months"):
+    for c in (
+        "mean",
+        "sd",
+        "median",
+        "q1",
+        "q3",
+        "min",
+        "max",
+        "ci_lb",
+        "ci_ub",
+        "timepoint_months",
+    ):
         frames["outcomes"][c] = pd.to_numeric(frames["outcomes"][c], errors="coerce")
     return EvidenceSet.from_frames(frames, origin="handmade-scores")

@@ -85,6 +85,19 @@ def test_change_correlation_sensitivity_matches_metafor(protocol, analysis_id, k
     assert vis["0.2"] > vis["0.5"] > vis["0.8"]
 
 
+@pytest.mark.parametrize(("n", "q"), [(31, stats.t.ppf(0.975, 30)), (80, 1.959963984540054)])
+def test_sd_of_a_reported_change_from_its_95_ci(protocol, n, q):
+    # Cochrane Handbook 6.5.2.3: SD = √n·(upper − lower)/(2·t_{n−1}) (n < 60), 2·1.96 otherwise
+    rows = [("s2:lt1", "s2", False, True, 12.0, n, 6.0, None, *[None] * 5)]
+    rows.append(("s1:lt1", "s1", False, True, 12.0, 14, 4.0, 3.0, *[None] * 5))
+    a = _run(score_evidence(rows, ci={"s2:lt1": (3.0, 9.5)}), protocol, "lt_change")
+    r = a.main.rows.set_index("study_id").loc["s2"]
+    sd = math.sqrt(n) * 6.5 / (2 * q)
+    assert r["sdi"] == approx(sd)
+    assert r["vi"] == approx(sd**2 / n)
+    assert r["converted"] == "SD from the 95% CI of the mean (Cochrane 6.5.2.3)"
+
+
 def test_change_correlation_says_why_when_every_change_sd_is_reported(protocol):
     rows = [("s2:lt1", "s2", False, True, 12.0, 31, 6.0, 5.0, *[None] * 5)]
     rows.append(("s1:lt1", "s1", False, True, 12.0, 14, 4.0, 3.0, *[None] * 5))
@@ -191,6 +204,8 @@ def test_results_json_and_report_carry_the_individual_studies(bundled_run):
     html = (out / "report.html").read_text()
     assert html.count('class="individual-statement"') == len(SCORE_IDS)
     assert '<table class="individual" data-analysis="sensory_md">' in html
+    assert "<th>Mean difference, MSC − control (points, 0–224 scale)</th>" in html
+    assert "<th>Mean change (points, 0–100 scale)</th>" in html
 
 
 def test_motor_total_from_parts_needs_both(protocol):

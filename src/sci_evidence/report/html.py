@@ -13,6 +13,7 @@ import pandas as pd
 
 from sci_evidence.meta.transforms import measure_scale
 from sci_evidence.review.results import jsonable
+from sci_evidence.review.scores import estimate_label
 
 DIGITS = 4
 
@@ -157,7 +158,11 @@ def individual_view(a) -> dict:
     ``_individual_studies.html.j2`` include)."""
     if getattr(a, "individual", None) is None:
         return {}
-    return {"individual": jsonable(a.individual), "individual_statement": a.statement}
+    return {
+        "individual": jsonable(a.individual),
+        "individual_statement": a.statement,
+        "individual_estimate": estimate_label(a.spec),
+    }
 
 
 def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: int) -> dict:

@@ -13,6 +13,8 @@ Rules (stated in the report's methods):
   lower-extremity motor scores (UEMS, LEMS) are both reported at the same time point gets
   ``motor_total = UEMS + LEMS``; the SD of the sum is ``sd_U + sd_L`` (correlation 1
   between the parts: the largest SD the two allow, a conservative choice) and is marked.
+* **SD from a CI** — a reported mean (change) with its 95% CI and n, without an SD:
+  ``SD = √n·(upper − lower)/(2·t)`` (Cochrane Handbook §6.5.2.3; :func:`sd_from_ci`).
 * **Change SD** — from baseline and follow-up SDs, ``sd_change = √(sd₁² + sd₂² − 2·r·sd₁·sd₂)``
   (Cochrane Handbook §6.5.2.8) with the protocol's ``ri`` (default 0.5); the sensitivity
   analysis ``change_correlation`` refits with r = 0.2, 0.5 and 0.8.
@@ -66,9 +68,10 @@ def summary(r: dict, n: float | None = None) -> tuple[float, float, str] | None:
     """``(mean, sd, how)`` of one outcome record, or None when neither is available.
 
     ``how`` is ``""`` for a reported mean and SD (or the derivation note of a derived
-    row), else ``"converted from median and IQR (luo-wan)"`` and the like: the median with
-    ``q1``/``q3`` and/or ``min``/``max`` converted by :func:`meta.fivenum_to_mean_sd`
-    (needs ``n`` ≥ 3: the record's own or the one given).
+    row); a mean with its 95% CI (``ci_lb``, ``ci_ub`` where an evidence set carries them)
+    gives the SD by :func:`sd_from_ci`; else ``"converted from median and IQR (luo-wan)"``
+    and the like: the median with ``q1``/``q3`` and/or ``min``/``max`` converted by
+    :func:`meta.fivenum_to_mean_sd` (needs ``n`` ≥ 3: the record's own or the one given).
 
     Raises
     ------
@@ -79,9 +82,12 @@ def summary(r: dict, n: float | None = None) -> tuple[float, float, str] | None:
     if mean is not None and sd is not None:
         d = r.get("derived")
         return mean, sd, "" if d is None or pd.isna(d) else f"derived: {d}"
-    med = _num(r.get("median"))
     nn = _num(r.get("n"))
     nn = nn if nn is not None else n
+    lo, hi = _num(r.get("ci_lb")), _num(r.get("ci_ub"))
+    if mean is not None and lo is not None and hi is not None and nn is not None and nn >= 2:
+        return mean, sd_from_ci(lo, hi, nn), "SD from the 95% CI of the mean (Cochrane 6.5.2.3)"
+    med = _num(r.get("median"))
     if med is None or nn is None or nn < 3:
         return None
     q = {k: _num(r.get(k)) for k in ("min", "q1", "q3", "max")}
@@ -102,6 +108,19 @@ def summary(r: dict, n: float | None = None) -> tuple[float, float, str] | None:
         raise InputError(f"outcome row {r.get('outcome_id')}: {e}") from e
     what = "IQR and range" if iqr and rng else ("IQR" if iqr else "range")
     return est.mean, est.sd, f"converted from median and {what} ({est.method})"
+
+
+def sd_from_ci(lower: float, upper: float, n: float) -> float:
+    """SD of a mean (or mean change) from its 95% confidence interval.
+
+    ``SD = √n · (upper − lower) / (2·q)`` with ``q`` the 97.5% quantile of Student's t on
+    n − 1 degrees of freedom for n < 60 and of the normal distribution (1.96) otherwise
+    (Cochrane Handbook for Systematic Reviews of Interventions v6.4, §6.5.2.2–6.5.2.3).
+    """
+    if upper < lower:
+        raise InputError(f"CI upper bound {upper:g} is below its lower bound {lower:g}")
+    q = stats.t.ppf(0.975, n - 1) if n < 60 else stats.norm.ppf(0.975)
+    return math.sqrt(n) * (upper - lower) / (2.0 * float(q))
 
 
 def with_components(outcomes: pd.DataFrame, outcome: str) -> pd.DataFrame:
@@ -400,6 +419,13 @@ def _patients(n) -> str:
     if isinstance(n, str):
         return f"{n} patients"
     return f"{int(n)} patient{'' if int(n) == 1 else 's'}"
+
+
+def estimate_label(spec) -> str:
+    """What the estimates of :func:`individual_studies` are, with their scale."""
+    _, rng = SCALES.get(spec.outcome, ("", ""))
+    what = "Mean difference, MSC − control" if spec.design == "controlled" else "Mean change"
+    return f"{what} (points{', ' + rng + ' scale' if rng else ''})"
 
 
 def statement(spec, protocol, individual: pd.DataFrame) -> str:
