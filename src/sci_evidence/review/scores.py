@@ -315,7 +315,7 @@ def individual_studies(
 ) -> pd.DataFrame:
     """One row per study that reports the analysis's outcome (or, for the motor total, both
     of its parts): its estimate with a 95% CI where its numbers allow one, patients, what
-    the numbers rest on (``data``, ``converted``) and ``status``: ``pooled`` (usable),
+    the numbers rest on (``data``, ``converted``) and ``status``: ``in the analysis`` (usable),
     ``excluded by rule: …`` (the protocol's inclusion rules; estimate from ``relaxed``, the
     rows under relaxed rules; ``exclusions`` are the protocol's study exclusions,
     :func:`~sci_evidence.review.select.study_exclusions`) or ``not weighted: …`` (why no
