@@ -161,8 +161,10 @@ def _individual(evidence, spec, protocol, sel, rows, index):
         exclude_combination_products=False,
         exclude_possible_duplicates=False,
     )
-    rel = select_rows(evidence, spec, open_rules, index=index).rows
-    relaxed = _usable_rows(effect_rows(rel, spec)) if len(rel) else rel
+    # the rows of studies the rules excluded (their estimates are shown, marked): only
+    # selected again when the rules excluded a study with rows for this analysis
+    rel = select_rows(evidence, spec, open_rules, index=index).rows if len(sel.excluded) else None
+    relaxed = _usable_rows(effect_rows(rel, spec)) if rel is not None and len(rel) else None
     excl = study_exclusions(evidence.studies, protocol.inclusion)
     table = individual_studies(evidence, spec, protocol, sel, rows, relaxed, excl)
     return table, statement(spec, protocol, table)

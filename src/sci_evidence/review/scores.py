@@ -124,17 +124,19 @@ def sd_from_ci(lower: float, upper: float, n: float) -> float:
 
 
 def with_components(outcomes: pd.DataFrame, outcome: str) -> pd.DataFrame:
-    """``outcomes`` plus rows of ``outcome`` summed from its parts (:data:`COMPONENTS`) for
+    """The rows of ``outcome``, plus rows summed from its parts (:data:`COMPONENTS`) for
     arms that report no ``outcome`` row: one per time point where every part has a mean
     (SD of the sum ``Σ sd`` when every part has one; n the smallest of the parts')."""
-    parts = COMPONENTS.get(outcome)
+    parts = COMPONENTS.get(outcome, ())
+    # filter first: the whole outcomes frame is large and copying it per analysis is slow
+    o = outcomes[outcomes["outcome"] == outcome]
     if not parts:
-        return outcomes
-    have = set(outcomes.loc[outcomes["outcome"] == outcome, "arm_id"])
+        return o
+    have = set(o["arm_id"])
     sub = outcomes[outcomes["outcome"].isin(parts) & ~outcomes["arm_id"].isin(have)]
     sub = sub[sub["mean"].notna()]
     if sub.empty:
-        return outcomes
+        return o
     groups: dict[tuple, dict[str, dict]] = {}
     for r in sub.to_dict(orient="records"):
         key = tuple(
@@ -167,8 +169,8 @@ def with_components(outcomes: pd.DataFrame, outcome: str) -> pd.DataFrame:
         )
         new.append(row)
     if not new:
-        return outcomes
-    return pd.concat([outcomes, pd.DataFrame(new)], ignore_index=True)
+        return o
+    return pd.concat([o, pd.DataFrame(new)], ignore_index=True)
 
 
 def correlation_fits(rows: pd.DataFrame, spec, fit) -> dict:
@@ -310,7 +312,7 @@ def individual_studies(
     protocol,
     sel,
     usable: pd.DataFrame,
-    relaxed: pd.DataFrame,
+    relaxed: pd.DataFrame | None,
     exclusions: pd.DataFrame,
 ) -> pd.DataFrame:
     """One row per study that reports the analysis's outcome (or, for the motor total, both
@@ -335,7 +337,7 @@ def individual_studies(
             if s not in reasons
         }
     )
-    if len(relaxed):
+    if relaxed is not None and len(relaxed):
         extra = relaxed[~relaxed["study_id"].isin(seen) & relaxed["study_id"].isin(set(reasons))]
         for r in _used_rows(extra, "", level, spec):
             r["status"] = f"excluded by rule: {_rule_text(reasons[r['study_id']])}"
