@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 
 from sci_evidence.meta.transforms import measure_scale
-from sci_evidence.review.results import jsonable
-from sci_evidence.review.scores import estimate_label
+from sci_evidence.report.individual import individual_view
 
 DIGITS = 4
 
@@ -151,18 +150,6 @@ def methods_text(protocol) -> list[str]:
         "source."
     )
     return paras
-
-
-def individual_view(a) -> dict:
-    """Each study of a not-pooled score analysis, JSON-safe, and its sentence (the
-    ``_individual_studies.html.j2`` include)."""
-    if getattr(a, "individual", None) is None:
-        return {}
-    return {
-        "individual": jsonable(a.individual),
-        "individual_statement": a.statement,
-        "individual_estimate": estimate_label(a.spec),
-    }
 
 
 def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: int) -> dict:
