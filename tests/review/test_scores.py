@@ -160,6 +160,26 @@ def test_the_sentence_is_generated_from_the_numbers(protocol, bundled):
     assert b.statement != a.statement
 
 
+def test_below_min_studies_each_study_is_named_with_its_conversion(protocol):
+    # three usable studies under a protocol that needs four: not pooled, each one in words
+    p = replace(protocol, min_studies=4)
+    a = _run(score_evidence(), p, "lt_change")
+    assert a.status == "no data" and a.main is None
+    used = a.individual[a.individual["status"] == "in the analysis"]
+    assert list(used["label"]) == ["Alpha 2010", "Beta 2012", "Delta 2016"]
+    yi = REF["lt"]["0.5"]["yi"]
+    assert list(used["estimate"]) == approx(yi)
+    assert a.statement.startswith(
+        "Only 3 studies (Alpha 2010, 14 patients; Beta 2012, 31 patients; Delta 2016, "
+        "11 patients) report the ASIA light touch score with the numbers a meta-analysis "
+        f"needs: Alpha 2010: mean change +{yi[0]:.1f} points"
+    )
+    assert (
+        f"Beta 2012: mean change +{yi[1]:.1f} points" in a.statement
+        and "(converted from median and range (luo-wan))" in a.statement
+    )
+
+
 def test_bundled_score_analyses_show_each_study(protocol, bundled):
     results = {i: _run(bundled, protocol, i) for i in SCORE_IDS}
     # the data allow no pooling: no score analysis has two studies with usable numbers

@@ -457,8 +457,12 @@ def statement(spec, protocol, individual: pd.DataFrame) -> str:
     if len(used) == 0:
         parts.append(f"No study gives the numbers needed to pool the {name}.")
     else:
-        verb = "compares MSC with control on" if spec.design == "controlled" else "reports"
         recs = used.to_dict(orient="records")
+        one = len(recs) == 1
+        if spec.design == "controlled":
+            verb = "compares MSC with control on" if one else "compare MSC with control on"
+        else:
+            verb = "reports" if one else "report"
         who = "; ".join(f"{r['label']}, {_patients(r['n'])}" for r in recs)
         head = "Only one study" if len(recs) == 1 else f"Only {len(recs)} studies"
         items = []
