@@ -142,7 +142,7 @@ def _liu_sentence(post_mean: float) -> str:
     return (
         f"Only one study (Liu 2013, 22 patients) reports the ASIA motor score with the numbers "
         f"a meta-analysis needs: mean change {sign(est)} points ({ci(0.5)}) on the 0–100 scale "
-        f"at > 12 months; its change SD rests on an assumed baseline–follow-up correlation "
+        f"at > 12 months (values from a secondary source); its change SD rests on an assumed baseline–follow-up correlation "
         f"r = 0.5 (r = 0.2: {ci(0.2)}; r = 0.8: {ci(0.8)})."
     )
 
@@ -197,6 +197,9 @@ def test_bundled_score_analyses_show_each_study(protocol, bundled):
     m = results["motor_change"].individual.set_index("study_id")
     assert m.loc["liu-2013", "status"] == "in the analysis"
     assert m.loc["liu-2013", "n"] == 22
+    assert m.loc["liu-2013", "data"] == (
+        "change SD from baseline and follow-up SDs, r = 0.5; values from a secondary source"
+    )
     assert m.loc["schwann-msc-trial-2021", "status"] == "excluded by rule: combination product"
     assert m.loc["schwann-msc-trial-2021", "estimate"] == pytest.approx(41.00 - 37.54)
     assert "number of patients not reported" in m.loc["kishk-2010", "status"]

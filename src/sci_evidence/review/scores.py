@@ -383,6 +383,22 @@ def individual_studies(
                 "_rows": None,
             }
         )
+    if "source_tier" in evidence.outcomes.columns:
+        o_all = evidence.outcomes
+        tiers = dict(zip(o_all["outcome_id"], o_all["source_tier"], strict=True))
+        for r in recs:
+            if r["_rows"] is None:
+                continue
+            ids = [i for i in str(r["_rows"].get("outcome_ids", "")).split(";") if i]
+            # what primary_sources_only leaves out is said here (Liu 2013 rests on a review)
+            other = {str(tiers.get(i) or "") for i in ids} - {"primary"}
+            if other:
+                what = (
+                    f"values from a {other.pop().replace('_', '-')} source"
+                    if len(other) == 1 and "" not in other
+                    else "values whose source is not recorded as primary"
+                )
+                r["data"] += ("; " if r["data"] else "") + what
     df = pd.DataFrame(recs, columns=[*INDIVIDUAL_COLUMNS, "_rows"], dtype=object)
     for c in ("estimate", "ci_lb", "ci_ub"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
@@ -470,6 +486,9 @@ def statement(spec, protocol, individual: pd.DataFrame) -> str:
             text = effect(r) if len(recs) == 1 else f"{r['label']}: {effect(r)}"
             if r["converted"]:
                 text += f" ({r['converted']})"
+            src = [x for x in r["data"].split("; ") if x.startswith("values ")]
+            if src:
+                text += f" ({src[0]})"
             if r["study_id"] in cis:
                 c = cis[r["study_id"]]
                 lo_r, hi_r = min(c), max(c)
