@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from sci_evidence.review.results import jsonable
-from sci_evidence.review.scores import estimate_label
+from sci_evidence.review.score_studies import estimate_label
 
 #: Width of the small forest, in pixels.
 FOREST_WIDTH = 160

@@ -27,7 +27,8 @@ from sci_evidence.review.results import (
     SubgroupAnalysis,
     back,
 )
-from sci_evidence.review.scores import correlation_fits, individual_studies, statement
+from sci_evidence.review.score_studies import individual_studies, statement
+from sci_evidence.review.scores import correlation_fits
 from sci_evidence.review.select import EvidenceIndex, select_rows, study_exclusions
 
 __all__ = ["AnalysisResult", "Fit", "SubgroupAnalysis", "back", "effect_text", "run_analysis"]
@@ -150,7 +151,7 @@ def _why_no_rows(evidence, spec: AnalysisSpec, sel) -> str:
 
 def _individual(evidence, spec, protocol, sel, rows, index):
     """Each study of a not-pooled score analysis and the sentence that says what they show
-    (:mod:`sci_evidence.review.scores`); ``(None, "")`` for other outcomes."""
+    (:mod:`sci_evidence.review.score_studies`); ``(None, "")`` for other outcomes."""
     if spec.outcome_kind != "continuous":
         return None, ""
     from dataclasses import replace
