@@ -163,6 +163,7 @@ def test_results_json_is_json_safe_and_has_the_required_fields(handmade_review):
         "pp_change",
         "lt_md",
         "pp_md",
+        "sensory_md",
         "ae_serious_prop",
     }
 

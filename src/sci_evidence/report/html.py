@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from sci_evidence.meta.transforms import measure_scale
+from sci_evidence.report.individual import individual_view
 
 DIGITS = 4
 
@@ -163,6 +164,7 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
         "k_rows": len(a.selection.rows),
     }
     if a.main is None:
+        view |= individual_view(a)
         return view
     entry = results_by_id[spec.id]
     view["entry"] = entry

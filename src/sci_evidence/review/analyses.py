@@ -36,7 +36,9 @@ from sci_evidence.review.results import (
     SubgroupAnalysis,
     back,
 )
-from sci_evidence.review.select import EvidenceIndex, select_rows
+from sci_evidence.review.score_studies import individual_studies, statement
+from sci_evidence.review.scores import correlation_fits
+from sci_evidence.review.select import EvidenceIndex, select_rows, study_exclusions
 
 __all__ = ["AnalysisResult", "Fit", "SubgroupAnalysis", "back", "effect_text", "run_analysis"]
 
@@ -162,6 +164,28 @@ def _why_no_rows(evidence, spec: AnalysisSpec, sel) -> str:
     )
 
 
+def _individual(evidence, spec, protocol, sel, rows, index):
+    """Each study of a not-pooled score analysis and the sentence that says what they show
+    (:mod:`sci_evidence.review.score_studies`); ``(None, "")`` for other outcomes."""
+    if spec.outcome_kind != "continuous":
+        return None, ""
+    from dataclasses import replace
+
+    open_rules = replace(
+        protocol.inclusion,
+        culture_expanded_msc_only=False,
+        exclude_combination_products=False,
+        exclude_possible_duplicates=False,
+    )
+    # the rows of studies the rules excluded (their estimates are shown, marked): only
+    # selected again when the rules excluded a study with rows for this analysis
+    rel = select_rows(evidence, spec, open_rules, index=index).rows if len(sel.excluded) else None
+    relaxed = _usable_rows(effect_rows(rel, spec)) if rel is not None and len(rel) else None
+    excl = study_exclusions(evidence.studies, protocol.inclusion)
+    table = individual_studies(evidence, spec, protocol, sel, rows, relaxed, excl)
+    return table, statement(spec, protocol, table)
+
+
 def run_analysis(
     evidence,
     spec: AnalysisSpec,
@@ -188,14 +212,25 @@ def run_analysis(
     sel = select_rows(evidence, spec, protocol.inclusion, index=index)
     notes: list[str] = []
     if sel.rows.empty:
-        return AnalysisResult(spec, "no data", sel, notes=(_why_no_rows(evidence, spec, sel),))
+        individual, text = _individual(evidence, spec, protocol, sel, sel.rows, index)
+        return AnalysisResult(
+            spec,
+            "no data",
+            sel,
+            notes=(_why_no_rows(evidence, spec, sel),),
+            individual=individual,
+            statement=text,
+        )
     rows = _usable_rows(effect_rows(sel.rows, spec))
     dropped = len(sel.rows) - len(rows)
     if dropped:
         notes.append(f"{dropped} arm(s) without a computable effect size left out")
     if len(rows) < protocol.min_studies:
         status = "single study" if len(rows) == 1 else "no data"
-        return AnalysisResult(spec, status, sel, notes=tuple(notes))
+        individual, text = _individual(evidence, spec, protocol, sel, rows, index)
+        return AnalysisResult(
+            spec, status, sel, notes=tuple(notes), individual=individual, statement=text
+        )
     warned: list[tuple[str, str]] = []
     with recorded_warnings("main analysis", warned):
         res = fit_rows(rows, spec, protocol)
@@ -216,9 +251,11 @@ def run_analysis(
         glmm_identification("main analysis", rows, warned)
     subgroups = tuple(_subgroup(rows, spec, protocol, v, warned) for v in spec.subgroups)
     regressions = {m: _regression(rows, spec, protocol, m, warned) for m in spec.moderators}
-    sensitivity = {
-        s: _sensitivity(evidence, rows, spec, protocol, s, rob, index) for s in spec.sensitivity
-    }
+    sensitivity = {}
+    for s in spec.sensitivity:
+        fit = _sensitivity(evidence, rows, spec, protocol, s, rob, index)
+        # one name may stand for several fits (change_correlation: one per r)
+        sensitivity.update(fit if isinstance(fit, dict) else {s: fit})
     for name, fit in sensitivity.items():
         if isinstance(fit, Fit):
             fit_conditions(f"sensitivity: {name}", fit.result, warned)
@@ -387,6 +424,14 @@ def _sensitivity(evidence, rows, spec, protocol, name, rob, index):
         r = _usable_rows(effect_rows(sel.rows, spec)) if len(sel.rows) else sel.rows
         if len(r) == len(rows):
             return f"not run: {why}"
+    elif name == "change_correlation":
+
+        def refit(spec_r, ri):
+            r = effect_rows(rows.drop(columns=["yi", "vi"]), spec_r)
+            title = f"Change SD at a baseline–follow-up correlation r = {ri:g}"
+            return Fit(f"{fid}_r={ri:g}", "sensitivity", title, r, fit_rows(r, spec_r, protocol))
+
+        return correlation_fits(rows, spec, refit)
     elif name == "primary_sources_only":
         keep = primary_rows(evidence, rows)
         if keep.all():

@@ -80,7 +80,7 @@ def plain_strings(evidence):  # noqa: ANN001, ANN201 - EvidenceSet in and out
 #: Outcome vocabulary of the evidence base (docs/evidence_schema.md); a protocol may name
 #: these even when no study reports them (the analysis is then "not pooled").
 OUTCOME_VOCABULARY = frozenset(
-    """ais_improved ais_transition motor_total uems lems lt_total pp_total asia_total
+    """ais_improved ais_transition motor_total uems lems lt_total pp_total sensory_total asia_total
     motor_any_improvement motor_any_improvement_upper_limb motor_any_improvement_lower_limb
     sensory_any_improvement sensory_and_motor_any_improvement sensory_deterioration
     composite_improved sustained_improvement ssep_changed ssep_improved

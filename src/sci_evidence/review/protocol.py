@@ -43,6 +43,7 @@ SENSITIVITY_ANALYSES = (
     "include_possible_duplicates",
     "primary_sources_only",
     "exclude_derived_counts",
+    "change_correlation",
     # other models of the same rows (see sci_evidence.review.models)
     "iv_logit",
     "iv_freeman_tukey",

@@ -151,6 +151,8 @@ class Fit:
                 d["control_arm_id"] = r["control_arm_id"]
             if "kind" in rows.columns:
                 d["data"] = r["kind"]
+            if "converted" in rows.columns:
+                d["converted"] = r["converted"] or ""
             d["timepoint"] = r.get("timepoint")
             if "count" in rows.columns:  # adverse events: reported or derived (lower bound)
                 d["count"] = r["count"]
@@ -254,6 +256,11 @@ class AnalysisResult:
     #: The inverse-variance fit the robustness diagnostics and the funnel plot use (the main
     #: fit's result unless the main model is a GLMM, which has no per-study yi/vi model).
     diagnostics_fit: Any = None
+    #: Not pooled (fewer than two studies): each study on its own (see
+    #: :func:`sci_evidence.review.scores.individual_studies`) and a sentence saying what
+    #: they show; None and "" where the analysis pooled or is not about scores.
+    individual: pd.DataFrame | None = None
+    statement: str = ""
 
     @property
     def k(self) -> int:
@@ -295,6 +302,9 @@ class AnalysisResult:
             "k_rows": len(self.selection.rows),
         }
         if self.main is None:
+            if self.individual is not None:
+                d["statement"] = self.statement
+                d["individual"] = self.individual
             return jsonable(d)
         main = self._fit_entry(self.main, None)
         main["subgroup_tests"] = [sg.to_dict() for sg in self.subgroups]
@@ -405,9 +415,8 @@ class ReviewResult:
             if "entry" in d:
                 analyses += [d["entry"], *d["fits"]]
             else:
-                not_pooled.append(
-                    {k: d[k] for k in ("id", "title", "status", "notes")} | {"k": d["k_rows"]}
-                )
+                keep = ("id", "title", "status", "notes", "statement", "individual")
+                not_pooled.append({k: d[k] for k in keep if k in d} | {"k": d["k_rows"]})
         return jsonable(
             {
                 "software_version": self.record.software_version,

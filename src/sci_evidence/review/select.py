@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from sci_evidence.review.protocol import AnalysisSpec, InclusionRules
+from sci_evidence.review.scores import summary, with_components
 
 EXCLUDED_OUTCOME_FLAGS = ("not_ais_grade", "responders_only")
 ASSUMED_BODY_WEIGHT_KG = 70.0
@@ -263,9 +264,9 @@ def select_rows(
     if spec.outcome.startswith("ae_"):
         rows = _adverse_event_rows(evidence, spec.outcome[3:], role)
     elif spec.design == "single_arm":
-        rows = _single_arm_rows(evidence.outcomes, spec, role)
+        rows = _single_arm_rows(with_components(evidence.outcomes, spec.outcome), spec, role)
     else:
-        rows = _controlled_rows(evidence.outcomes, spec, role)
+        rows = _controlled_rows(with_components(evidence.outcomes, spec.outcome), spec, role)
     records = []
     for r in rows:
         sid = r["study_id"]
@@ -324,48 +325,70 @@ def _single_arm_rows(outcomes: pd.DataFrame, spec: AnalysisSpec, role: dict) -> 
         ]
     out = []
     for arm_id, g in _grouped(o, "arm_id").items():
-        change = [x for x in g if bool(x[1]["is_change"]) and _known(x[1], "mean", "sd", "n")]
-        if change:
-            r = _last(change)
-            out.append(
-                {
-                    "study_id": r["study_id"],
-                    "arm_id": arm_id,
-                    "kind": "change",
-                    "mi": float(r["mean"]),
-                    "sdi": float(r["sd"]),
-                    "ni": int(r["n"]),
-                    "timepoint": r["timepoint"],
-                    "timepoint_months": r["timepoint_months"],
-                    "outcome_ids": r["outcome_id"],
-                }
-            )
-            continue
-        ok = [x for x in g if not bool(x[1]["is_change"]) and _known(x[1], "mean", "sd")]
-        base = [x for x in ok if bool(x[1]["is_baseline"])]
-        post = [x for x in ok if not bool(x[1]["is_baseline"])]
-        if not base or not post:
-            continue
-        b, p = base[0][1], _last(post)
-        n = p["n"] if pd.notna(p["n"]) else b["n"]
-        if pd.isna(n):
-            continue
-        out.append(
-            {
-                "study_id": p["study_id"],
-                "arm_id": arm_id,
-                "kind": "pre-post",
-                "m1i": float(p["mean"]),
-                "m2i": float(b["mean"]),
-                "sd1i": float(p["sd"]),
-                "sd2i": float(b["sd"]),
-                "ni": int(n),
-                "timepoint": p["timepoint"],
-                "timepoint_months": p["timepoint_months"],
-                "outcome_ids": f"{p['outcome_id']};{b['outcome_id']}",
-            }
-        )
+        row = _arm_change(arm_id, g)
+        if row is not None:
+            out.append(row)
     return out
+
+
+def _arm_change(arm_id: str, g: list[tuple[int, dict]]) -> dict | None:
+    """The change from baseline of one arm: a reported change (mean and SD, or converted
+    from a median), else the last follow-up against baseline (``pre-post``: the change SD
+    comes from both SDs and the protocol's correlation); None without the numbers."""
+    change = []
+    for x in g:
+        r = x[1]
+        s = summary(r) if bool(r["is_change"]) and pd.notna(r["n"]) else None
+        if s is not None:
+            change.append((x[0], {**r, "_s": s}))
+    if change:
+        r = _last(change)
+        m, sd, how = r["_s"]
+        return {
+            "study_id": r["study_id"],
+            "arm_id": arm_id,
+            "kind": "change",
+            "mi": m,
+            "sdi": sd,
+            "ni": int(r["n"]),
+            "converted": how,
+            "timepoint": r["timepoint"],
+            "timepoint_months": r["timepoint_months"],
+            "outcome_ids": r["outcome_id"],
+        }
+    levels = [x for x in g if not bool(x[1]["is_change"])]
+    n_known = [x[1]["n"] for x in levels if pd.notna(x[1]["n"])]
+    n_arm = n_known[0] if n_known else None
+    ok = []
+    for i, r in levels:
+        s = summary(r, n=None if pd.notna(r["n"]) else n_arm)
+        if s is not None:
+            ok.append((i, {**r, "_s": s}))
+    base = [x for x in ok if bool(x[1]["is_baseline"])]
+    post = [x for x in ok if not bool(x[1]["is_baseline"])]
+    if not base or not post:
+        return None
+    b, p = base[0][1], _last(post)
+    n = p["n"] if pd.notna(p["n"]) else b["n"]
+    if pd.isna(n):
+        return None
+    how = "; ".join(
+        f"{w}: {h}" for w, h in (("follow-up", p["_s"][2]), ("baseline", b["_s"][2])) if h
+    )
+    return {
+        "study_id": p["study_id"],
+        "arm_id": arm_id,
+        "kind": "pre-post",
+        "m1i": p["_s"][0],
+        "m2i": b["_s"][0],
+        "sd1i": p["_s"][1],
+        "sd2i": b["_s"][1],
+        "ni": int(n),
+        "converted": how,
+        "timepoint": p["timepoint"],
+        "timepoint_months": p["timepoint_months"],
+        "outcome_ids": f"{p['outcome_id']};{b['outcome_id']}",
+    }
 
 
 def _controlled_rows(outcomes: pd.DataFrame, spec: AnalysisSpec, role: dict) -> list[dict]:
@@ -404,32 +427,33 @@ def _controlled_rows(outcomes: pd.DataFrame, spec: AnalysisSpec, role: dict) -> 
 
             def usable(x, change=change):
                 r = x[1]
-                return (
-                    bool(r["is_change"]) == change
-                    and not bool(r["is_baseline"])
-                    and _known(r, "mean", "sd", "n")
-                )
+                if bool(r["is_change"]) != change or bool(r["is_baseline"]) or pd.isna(r["n"]):
+                    return None
+                s = summary(r)
+                return None if s is None else (x[0], {**r, "_s": s})
 
-            t = [x for x in t_all if usable(x)]
-            c = [x for x in c_all if usable(x)]
+            t = [u for u in map(usable, t_all) if u is not None]
+            c = [u for u in map(usable, c_all) if u is not None]
             if t and c:
                 pick = (_last(t), _last(c), change)
                 break
         if pick is None:
             continue
         t, c, change = pick
+        how = "; ".join(f"{w}: {x['_s'][2]}" for w, x in (("MSC", t), ("control", c)) if x["_s"][2])
         out.append(
             {
                 "study_id": sid,
                 "arm_id": t_arm,
                 "control_arm_id": c_arm,
                 "kind": "change" if change else "follow-up",
-                "m1i": float(t["mean"]),
-                "sd1i": float(t["sd"]),
+                "m1i": t["_s"][0],
+                "sd1i": t["_s"][1],
                 "n1i": int(t["n"]),
-                "m2i": float(c["mean"]),
-                "sd2i": float(c["sd"]),
+                "m2i": c["_s"][0],
+                "sd2i": c["_s"][1],
                 "n2i": int(c["n"]),
+                "converted": how,
                 "timepoint": t["timepoint"],
                 "outcome_ids": f"{t['outcome_id']};{c['outcome_id']}",
             }
