@@ -30,6 +30,18 @@ def num(v, digits: int = DIGITS) -> str:
     return f"{float(v):.{digits}f}"
 
 
+def count(v) -> str:
+    """A count of patients or studies as an integer ("14", never "14.000"; "–" when missing)."""
+    if v is None or v is pd.NA:
+        return "–"
+    try:
+        if pd.isna(v):
+            return "–"
+    except (TypeError, ValueError):
+        pass
+    return str(int(round(float(v))))
+
+
 def pct(v, digits: int = 1) -> str:
     return "–" if v is None or not math.isfinite(float(v)) else f"{100 * float(v):.{digits}f}%"
 
@@ -50,6 +62,7 @@ def _env() -> jinja2.Environment:
     )
     env.filters["num"] = num
     env.filters["pct"] = pct
+    env.filters["count"] = count
     return env
 
 
@@ -126,8 +139,9 @@ def methods_text(protocol) -> list[str]:
         )
     for s in p.syntheses:
         paras.append(
-            f"{s.title} [{s.id}]: synthesis without meta-analysis (SWiM): direction of effect per "
-            f"study for {', '.join(s.outcomes)}; vote counting with an exact sign test."
+            f"{s.title} [{s.id}]: synthesis without meta-analysis (SWiM): direction of each "
+            f"study's summary effect for {', '.join(s.outcomes)} (rule below, in the synthesis "
+            "section); one vote per study, with an exact sign test."
         )
     g = p.grade
     paras.append(
@@ -272,6 +286,7 @@ def report_chunks(review, results: dict, svgs: dict, tables: dict, *, formats=("
             {"spec": spec, "res": res, "rows": res.to_frame().to_dict(orient="records")}
             for spec, res in review.syntheses
         ],
+        "swim_rule": next((res.rule for _, res in review.syntheses if res.rule), ""),
         "sof": review.summary_of_findings().to_dict(orient="records"),
         "characteristics": _table(char, table_id="tbl-characteristics"),
         "char_ids": list(char["study_id"]),

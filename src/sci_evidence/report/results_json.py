@@ -145,11 +145,13 @@ def tables_from_results(review, results: dict) -> dict[str, pd.DataFrame]:
                 "benefit": s["n_benefit"],
                 "harm": s["n_harm"],
                 "no_change": s["n_no_change"],
+                "no_clear_effect": s["n_no_clear_effect"],
                 "unclear": s["n_unclear"],
                 "proportion_benefit": s["proportion_benefit"],
                 "ci_lb": s["ci_lb"],
                 "ci_ub": s["ci_ub"],
                 "sign_test_p": s["p_value"],
+                "rule": s["rule"],
             }
             for s in results["syntheses"]
         ]
