@@ -12,6 +12,13 @@ import numpy as np
 import pandas as pd
 
 from sci_evidence.meta.transforms import measure_scale
+from sci_evidence.report.scales import (
+    COUNT_COLUMNS,
+    integer_counts,
+    reader_scale,
+    reader_values,
+    robustness_frame,
+)
 
 DIGITS = 4
 
@@ -165,13 +172,88 @@ def methods_text(protocol) -> list[str]:
     return paras
 
 
+#: Decimals per reader's scale: ratios 2, percent 1, points 2.
+_DIGITS = {"%": 1, "percentage points": 1}
+
+
+def _reader(entry: dict, rs) -> dict:
+    """``field → (data-field, value on the reader's scale)`` of a results.json entry's
+    estimate and intervals (``data-field`` names the results.json number it comes from)."""
+    p = entry["pooled"]
+    bt = p.get("back_transformed")
+    out = {}
+    for f in ("estimate", "ci_lb", "ci_ub", "pi_lb", "pi_ub"):
+        src, name = (bt, f"back_transformed.{f}") if bt else (p, f)
+        v = src.get(f)
+        out[f] = (name, None if v is None else rs.factor * v)
+    return out
+
+
+def _robustness_view(a, results_entry: dict, rs, digits: int) -> list[dict]:
+    """Leave-one-out and cumulative as tables on the reader's scale; the other diagnostics
+    as their text, which says its scale."""
+    out = []
+    model = rs.model
+    blocks = results_entry.get("robustness") or {}
+    for name, v in a.robustness.items():
+        item = {"name": name, "text": ""}
+        if name in ("leave_one_out", "cumulative") and isinstance(blocks.get(name), dict):
+            frame = robustness_frame(name, blocks[name], a.spec.measure, a.main.rows)
+            first = "Study left out" if name == "leave_one_out" else "Study added"
+            item["table"] = {
+                "columns": [
+                    first,
+                    "k",
+                    f"estimate ({rs.name})",
+                    f"CI lower ({rs.name})",
+                    f"CI upper ({rs.name})",
+                    "p",
+                    "I² (%)",
+                    f"τ² ({model} scale)",
+                ],
+                "rows": [
+                    [
+                        r["study"],
+                        count(r["k"]),
+                        num(r["estimate"], digits),
+                        num(r["ci_lb"], digits),
+                        num(r["ci_ub"], digits),
+                        num(r["pval"]),
+                        num(r["I2"], 1),
+                        num(r["tau2"]),
+                    ]
+                    for r in frame.to_dict(orient="records")
+                ],
+            }
+        elif isinstance(v, str) or v is None:
+            item["text"] = v or ""
+        elif hasattr(v, "summary"):
+            item["text"] = v.summary()
+            if rs.factor != 1.0 or measure_scale(a.spec.measure).transformed:
+                item["scale_note"] = f"Estimates in this text are on the {model} scale."
+            if name == "trim_and_fill":
+                vals = reader_values(a.spec.measure, [v.estimate, v.ci_lb, v.ci_ub], a.main.rows)
+                item["reader"] = (
+                    f"Adjusted estimate on the reader's scale ({rs.name}): "
+                    f"{num(vals[0], digits)} ({num(vals[1], digits)} to {num(vals[2], digits)})"
+                )
+        else:
+            item["text"] = str(v)
+        out.append(item)
+    return out
+
+
 def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: int) -> dict:
     spec = a.spec
     view = {
         "spec": spec,
         "status": a.status,
         "notes": list(a.notes),
-        "excluded": a.selection.excluded.to_dict(orient="records"),
+        "excluded": [
+            {**e, "label": labels.get(e["study_id"], e["study_id"]), "reason": reason_text(
+                e["reason"], labels)}
+            for e in a.selection.excluded.to_dict(orient="records")
+        ],
         "k_rows": len(a.selection.rows),
     }
     if a.main is None:
@@ -179,6 +261,10 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
     entry = results_by_id[spec.id]
     view["entry"] = entry
     view["transformed"] = measure_scale(spec.measure).transformed
+    rs = reader_scale(spec.measure)
+    view["rs"] = rs
+    view["digits"] = digits = _DIGITS.get(rs.name, 2)
+    view["reader"] = _reader(entry, rs)
     view["has_null"] = measure_scale(spec.measure).null_value is not None
     view["warnings"] = entry.get("warnings", [])
     view["forest"] = svgs.get(f"forest_{spec.id}")
@@ -206,6 +292,7 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
                         "id": gid,
                         "name": g,
                         "entry": results_by_id[gid],
+                        "reader": _reader(results_by_id[gid], rs),
                         "caution": results_by_id[gid]["pooled"]["k"] < min_sub,
                     }
                 )
@@ -217,22 +304,31 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
             view["sensitivity"].append({"name": name, "note": v})
         else:
             view["sensitivity"].append(
-                {"name": name, "id": v.id, "title": v.title, "entry": results_by_id[v.id]}
+                {
+                    "name": name,
+                    "id": v.id,
+                    "title": v.title,
+                    "entry": results_by_id[v.id],
+                    "reader": _reader(results_by_id[v.id], rs),
+                }
             )
-    rob = []
-    for name, v in a.robustness.items():
-        if isinstance(v, str) or v is None:
-            rob.append({"name": name, "text": v or ""})
-        elif hasattr(v, "summary"):
-            rob.append({"name": name, "text": v.summary()})
-        else:
-            rob.append({"name": name, "text": str(v)})
-    view["robustness"] = rob
+    view["robustness"] = _robustness_view(a, entry, rs, digits)
     if a.natural_history is not None:
-        view["nh"] = a.natural_history.to_dict(orient="records")
+        view["nh"] = integer_counts(a.natural_history).to_dict(orient="records")
+        view["nh_factor"] = 100.0 if spec.natural_history == "conversion" else 1.0
         view["nh_pooled"] = a.natural_history_pooled
     view["grade"] = a.grade
     return view
+
+
+def reason_text(reason: str, labels: dict) -> str:
+    """An exclusion reason in words, with study labels for ids
+    (``possible_duplicate_of:guo-2014`` → "possible duplicate of Guo 2014")."""
+    r = str(reason)
+    if r.startswith("possible_duplicate_of:"):
+        other = r.split(":", 1)[1]
+        return f"possible duplicate of {labels.get(other, other)}"
+    return r.replace("_", " ")
 
 
 def _rob_tools(rob) -> list[dict]:
@@ -275,7 +371,13 @@ def report_chunks(review, results: dict, svgs: dict, tables: dict, *, formats=("
         )
         for a in review.analyses
     ]
-    char = review.characteristics
+    labels = review.study_labels
+    # the table shows the study's label; its id stays in the row's anchor
+    char = integer_counts(review.characteristics)
+    excluded = [
+        {**e, "reason": reason_text(e["reason"], labels)}
+        for e in review.excluded.to_dict(orient="records")
+    ]
     context = {
         "title": review.protocol.title,
         "record": review.record,
@@ -286,13 +388,15 @@ def report_chunks(review, results: dict, svgs: dict, tables: dict, *, formats=("
             {"spec": spec, "res": res, "rows": res.to_frame().to_dict(orient="records")}
             for spec, res in review.syntheses
         ],
+        "count_columns": COUNT_COLUMNS,
         "swim_rule": next((res.rule for _, res in review.syntheses if res.rule), ""),
         "sof": review.summary_of_findings().to_dict(orient="records"),
-        "characteristics": _table(char, table_id="tbl-characteristics"),
+        "characteristics": _table(char.drop(columns=["study_id"]), table_id="tbl-characteristics"),
         "char_ids": list(char["study_id"]),
-        "excluded": review.excluded.to_dict(orient="records"),
+        "excluded": excluded,
         "safety": _table(
-            review.safety_events.drop(columns=["study_id", "arm_id"]), table_id="tbl-safety"
+            integer_counts(review.safety_events.drop(columns=["study_id", "arm_id"])),
+            table_id="tbl-safety",
         ),
         "comparisons": review.comparisons.to_dict(orient="records"),
         "svgs": svgs,
