@@ -250,8 +250,11 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
         "status": a.status,
         "notes": list(a.notes),
         "excluded": [
-            {**e, "label": labels.get(e["study_id"], e["study_id"]), "reason": reason_text(
-                e["reason"], labels)}
+            {
+                **e,
+                "label": labels.get(e["study_id"], e["study_id"]),
+                "reason": reason_text(e["reason"], labels),
+            }
             for e in a.selection.excluded.to_dict(orient="records")
         ],
         "k_rows": len(a.selection.rows),
