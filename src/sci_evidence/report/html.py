@@ -4,7 +4,6 @@ and a methods section generated from the protocol."""
 
 from __future__ import annotations
 
-import math
 from importlib import resources
 
 import jinja2
@@ -12,45 +11,14 @@ import numpy as np
 import pandas as pd
 
 from sci_evidence.meta.transforms import measure_scale
-from sci_evidence.report.scales import (
-    COUNT_COLUMNS,
-    integer_counts,
-    reader_scale,
-    reader_values,
-    robustness_frame,
+from sci_evidence.report.format import count, num, pct
+from sci_evidence.report.scales import COUNT_COLUMNS, integer_counts, reader_scale
+from sci_evidence.report.views import (
+    SCALE_DIGITS,
+    reader_cells,
+    reason_text,
+    robustness_view,
 )
-
-DIGITS = 4
-
-
-def num(v, digits: int = DIGITS) -> str:
-    """A number as the report shows it (``digits`` decimals; "–" when missing)."""
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "–"
-    try:
-        if pd.isna(v):
-            return "–"
-    except (TypeError, ValueError):
-        pass
-    if isinstance(v, int | np.integer):
-        return str(int(v))
-    return f"{float(v):.{digits}f}"
-
-
-def count(v) -> str:
-    """A count of patients or studies as an integer ("14", never "14.000"; "–" when missing)."""
-    if v is None or v is pd.NA:
-        return "–"
-    try:
-        if pd.isna(v):
-            return "–"
-    except (TypeError, ValueError):
-        pass
-    return str(int(round(float(v))))
-
-
-def pct(v, digits: int = 1) -> str:
-    return "–" if v is None or not math.isfinite(float(v)) else f"{100 * float(v):.{digits}f}%"
 
 
 def _env() -> jinja2.Environment:
@@ -172,77 +140,6 @@ def methods_text(protocol) -> list[str]:
     return paras
 
 
-#: Decimals per reader's scale: ratios 2, percent 1, points 2.
-_DIGITS = {"%": 1, "percentage points": 1}
-
-
-def _reader(entry: dict, rs) -> dict:
-    """``field → (data-field, value on the reader's scale)`` of a results.json entry's
-    estimate and intervals (``data-field`` names the results.json number it comes from)."""
-    p = entry["pooled"]
-    bt = p.get("back_transformed")
-    out = {}
-    for f in ("estimate", "ci_lb", "ci_ub", "pi_lb", "pi_ub"):
-        src, name = (bt, f"back_transformed.{f}") if bt else (p, f)
-        v = src.get(f)
-        out[f] = (name, None if v is None else rs.factor * v)
-    return out
-
-
-def _robustness_view(a, results_entry: dict, rs, digits: int) -> list[dict]:
-    """Leave-one-out and cumulative as tables on the reader's scale; the other diagnostics
-    as their text, which says its scale."""
-    out = []
-    model = rs.model
-    blocks = results_entry.get("robustness") or {}
-    for name, v in a.robustness.items():
-        item = {"name": name, "text": ""}
-        if name in ("leave_one_out", "cumulative") and isinstance(blocks.get(name), dict):
-            frame = robustness_frame(name, blocks[name], a.spec.measure, a.main.rows)
-            first = "Study left out" if name == "leave_one_out" else "Study added"
-            item["table"] = {
-                "columns": [
-                    first,
-                    "k",
-                    f"estimate ({rs.name})",
-                    f"CI lower ({rs.name})",
-                    f"CI upper ({rs.name})",
-                    "p",
-                    "I² (%)",
-                    f"τ² ({model} scale)",
-                ],
-                "rows": [
-                    [
-                        r["study"],
-                        count(r["k"]),
-                        num(r["estimate"], digits),
-                        num(r["ci_lb"], digits),
-                        num(r["ci_ub"], digits),
-                        num(r["pval"]),
-                        num(r["I2"], 1),
-                        num(r["tau2"]),
-                    ]
-                    for r in frame.to_dict(orient="records")
-                ],
-            }
-        elif isinstance(v, str) or v is None:
-            item["text"] = v or ""
-        elif hasattr(v, "summary"):
-            item["text"] = v.summary()
-            if rs.factor != 1.0 or measure_scale(a.spec.measure).transformed:
-                item["scale_note"] = f"Estimates in this text are on the {model} scale."
-            if name == "trim_and_fill":
-                vals = reader_values(a.spec.measure, [v.estimate, v.ci_lb, v.ci_ub], a.main.rows)
-                item["reader"] = (
-                    f"Adjusted estimate on the reader's scale ({rs.name}): "
-                    f"{num(vals[0], digits)} ({num(vals[1], digits)} to {num(vals[2], digits)})"
-                )
-        else:
-            item["text"] = str(v)
-        out.append(item)
-    return out
-
-
 def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: int) -> dict:
     spec = a.spec
     view = {
@@ -266,8 +163,8 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
     view["transformed"] = measure_scale(spec.measure).transformed
     rs = reader_scale(spec.measure)
     view["rs"] = rs
-    view["digits"] = digits = _DIGITS.get(rs.name, 2)
-    view["reader"] = _reader(entry, rs)
+    view["digits"] = digits = SCALE_DIGITS.get(rs.name, 2)
+    view["reader"] = reader_cells(entry, rs)
     view["has_null"] = measure_scale(spec.measure).null_value is not None
     view["warnings"] = entry.get("warnings", [])
     view["forest"] = svgs.get(f"forest_{spec.id}")
@@ -295,7 +192,7 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
                         "id": gid,
                         "name": g,
                         "entry": results_by_id[gid],
-                        "reader": _reader(results_by_id[gid], rs),
+                        "reader": reader_cells(results_by_id[gid], rs),
                         "caution": results_by_id[gid]["pooled"]["k"] < min_sub,
                     }
                 )
@@ -312,26 +209,16 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
                     "id": v.id,
                     "title": v.title,
                     "entry": results_by_id[v.id],
-                    "reader": _reader(results_by_id[v.id], rs),
+                    "reader": reader_cells(results_by_id[v.id], rs),
                 }
             )
-    view["robustness"] = _robustness_view(a, entry, rs, digits)
+    view["robustness"] = robustness_view(a, entry, rs, digits)
     if a.natural_history is not None:
         view["nh"] = integer_counts(a.natural_history).to_dict(orient="records")
         view["nh_factor"] = 100.0 if spec.natural_history == "conversion" else 1.0
         view["nh_pooled"] = a.natural_history_pooled
     view["grade"] = a.grade
     return view
-
-
-def reason_text(reason: str, labels: dict) -> str:
-    """An exclusion reason in words, with study labels for ids
-    (``possible_duplicate_of:guo-2014`` → "possible duplicate of Guo 2014")."""
-    r = str(reason)
-    if r.startswith("possible_duplicate_of:"):
-        other = r.split(":", 1)[1]
-        return f"possible duplicate of {labels.get(other, other)}"
-    return r.replace("_", " ")
 
 
 def _rob_tools(rob) -> list[dict]:
