@@ -216,3 +216,16 @@ def test_page_names_studies_by_label(run):
     ids = [s for s, lab in labels.items() if s != lab and re.search(r"[-_]", s)]
     shown = [s for s in ids if re.search(rf"(?<![\w-]){re.escape(s)}(?![\w-])", text)]
     assert not shown, shown[:5]
+
+
+def test_published_comparison_in_percent_for_proportions(run):
+    _, out, _, by_id = run
+    t = _csv(out, "published_comparison")
+    prop = t[t["measure_theirs"] == "proportion"]
+    assert len(prop) and set(prop["scale"]) == {"%"}
+    for _, r in prop.iterrows():
+        bt = by_id[r["analysis_id"]]["pooled"]["back_transformed"]
+        assert r["ours"] == pytest.approx(100 * bt["estimate"], rel=TOL)
+        assert 1 < r["theirs"] <= 100  # the published share, in percent too
+    rr = t[t["measure_theirs"] == "RR"]
+    assert set(rr["scale"]) == {"RR"} and (rr["ours"] > 1).all()

@@ -72,6 +72,24 @@ def _reader(p: dict, rs) -> dict:
 _NH_VALUES = ("observed", "ci_lb", "ci_ub", "expected", "excess", "excess_lb", "excess_ub")
 
 
+_PUBLISHED_VALUES = ("ours", "ours_ci_lb", "ours_ci_ub", "theirs", "theirs_ci_lb")
+_PUBLISHED_VALUES += ("theirs_ci_ub", "difference")
+
+
+def _published_reader(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """Our pooled numbers beside the published ones, proportions in percent (``scale``)."""
+    out = integer_counts(comparisons)
+    if out.empty or "measure_theirs" not in out.columns:
+        return out
+    prop = (out["measure_theirs"] == "proportion").to_numpy()
+    for c in _PUBLISHED_VALUES:
+        if c in out.columns:
+            v = pd.to_numeric(out[c], errors="coerce")
+            out[c] = np.where(prop, 100.0 * v, v)
+    out.insert(out.columns.get_loc("ours"), "scale", np.where(prop, "%", out["measure_theirs"]))
+    return out
+
+
 def _nh_reader(a) -> pd.DataFrame:
     """The natural-history comparison of one analysis on the reader's scale."""
     nh = integer_counts(a.natural_history.assign(analysis_id=a.spec.id))
@@ -192,7 +210,7 @@ def tables_from_results(review, results: dict) -> dict[str, pd.DataFrame]:
             for s in results["syntheses"]
         ]
     )
-    t["published_comparison"] = integer_counts(review.comparisons)
+    t["published_comparison"] = _published_reader(review.comparisons)
     t["serious_adverse_events"] = integer_counts(review.safety_events)
     t["excluded_studies"] = review.excluded
     if loo:

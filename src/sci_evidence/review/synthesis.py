@@ -99,8 +99,9 @@ class SignTestResult:
         if n_clear == 0:
             return f"{head}. None has a clear direction of effect (no sign test); {rest}"
         pct = int(round(self.level * 100))
+        verb = "favours" if self.n_benefit == 1 else "favour"
         return (
-            f"{head}. {self.n_benefit} of {_studies(n_clear)} with a clear direction favour "
+            f"{head}. {self.n_benefit} of {_studies(n_clear)} with a clear direction {verb} "
             f"the intervention ({100 * self.proportion:.0f}%, {pct}% CI "
             f"{100 * self.ci_lb:.0f}–{100 * self.ci_ub:.0f}%; sign test p = {self.p_value:.3g}); "
             f"{rest}"
