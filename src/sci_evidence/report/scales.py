@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sci_evidence.meta.transforms import measure_scale
+from sci_evidence.meta.transforms import back_transform, measure_scale
 from sci_evidence.review.results import back
 
 __all__ = [
@@ -123,28 +123,28 @@ def robustness_frame(kind: str, block: dict, measure: str, rows: pd.DataFrame) -
     """
     rs = reader_scale(measure)
     studies = list(block["study"])
-    labels = list(rows["label"])
     n = len(studies)
     out = {"study": studies}
-    if kind == "cumulative":
-        ks = [int(k) for k in block["k"]]
-    else:
-        ks = [n - 1] * n
-    out["k"] = ks
-    needs_rows = measure_scale(measure).needs_ni
-    cols = {c: [] for c in ("estimate", "ci_lb", "ci_ub")}
-    for i, study in enumerate(studies):
-        sub = None
-        if needs_rows:
+    out["k"] = [int(k) for k in block["k"]] if kind == "cumulative" else [n - 1] * n
+    model = np.array(
+        [[np.nan if v is None else v for v in block[c]] for c in ("estimate", "ci_lb", "ci_ub")],
+        dtype=float,
+    )
+    if measure_scale(measure).needs_ni:
+        # each fit inverted at the harmonic mean of its own studies (numpy masks: a pandas
+        # subset per fit would cost more than the whole table)
+        labels = np.asarray(rows["label"], dtype=object)
+        ni = rows["ni"].to_numpy(float)
+        shown = np.empty_like(model)
+        for i, study in enumerate(studies):
             if kind == "cumulative":
-                keep = set(studies[: i + 1])
+                keep = np.isin(labels, studies[: i + 1])
             else:
-                keep = set(labels) - {study}
-            sub = rows[[lab in keep for lab in labels]]
-        vals = [block[c][i] for c in cols]
-        vals = [np.nan if v is None else v for v in vals]
-        for c, v in zip(cols, reader_values(measure, vals, sub), strict=True):
-            cols[c].append(float(v))
+                keep = labels != study
+            shown[:, i] = rs.factor * back_transform(measure, model[:, i], ni=ni[keep])
+    else:
+        shown = rs.factor * back(measure, model.ravel()).reshape(model.shape)
+    cols = dict(zip(("estimate", "ci_lb", "ci_ub"), shown.tolist(), strict=True))
     frame = pd.DataFrame(out)
     frame["scale"] = rs.name
     for c, v in cols.items():
