@@ -123,7 +123,7 @@ def test_results_json_carries_convergence_and_one_shape_for_loo_and_cumulative(w
     assert {"leave_one_out", "cumulative"} <= tables
     # the CSV pooled row is the results.json entry
     pooled = pd.read_csv(out / "tables" / "pooled_results.csv").iloc[0]
-    assert pooled["estimate"] == pytest.approx(main["pooled"]["estimate"], abs=1e-15)
+    assert pooled["estimate_model"] == pytest.approx(main["pooled"]["estimate"], abs=1e-15)
     assert bool(pooled["converged"]) is True
 
 

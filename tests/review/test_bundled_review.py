@@ -11,6 +11,7 @@ import pytest
 from sci_evidence import __version__
 from sci_evidence.evidence import load_evidence
 from sci_evidence.meta import pool
+from sci_evidence.review.select import study_labels
 
 
 def test_files_written(bundled_run):
@@ -135,5 +136,8 @@ def test_unpooled_outcome_says_which_studies_report_it_and_why_not_used(bundled_
     assert reporting, "the bundled evidence reports total motor scores"
     note = motor["notes"][0]
     assert "no study reports" not in note
-    assert all(sid in note for sid in reporting)
+    # named by their labels, never by internal ids
+    labels = study_labels(ev.studies)
+    assert all(labels[sid] in note for sid in reporting)
+    assert not any(sid in note for sid in reporting if sid != labels[sid])
     assert "none gives usable data" in note

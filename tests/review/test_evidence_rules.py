@@ -180,10 +180,15 @@ def test_report_shows_sensitivities_beside_the_main_estimate(bundled_run):
     table = section[section.index("<h4>Sensitivity analyses</h4>") :]
     table = table[: table.index("</table>")]
     rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table, flags=re.S)
+    from sci_evidence.review.results import back
+
+    def shown(fit) -> str:  # the page reads proportions in percent (the reader's scale)
+        return f"{100 * back('PLO', [fit.result.estimate], fit.rows)[0]:.1f}"
+
     assert "Main analysis" in rows[1]
-    assert f"{a.main.result.estimate:.4f}" in rows[1]
+    assert shown(a.main) in rows[1]
     fit = a.sensitivity["primary_sources_only"]
-    assert any(fit.title in r and f"{fit.result.estimate:.4f}" in r for r in rows[2:])
+    assert any(fit.title in r and shown(fit) in r for r in rows[2:])
     assert "no possible duplicate was excluded" in table
     assert "possible duplicate of another" in page  # the rule in the methods
     assert "never upgraded for uncontrolled" in page

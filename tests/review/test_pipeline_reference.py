@@ -138,9 +138,11 @@ def test_baseline_group_subgroup(handmade_review):
 
 def test_swim_sign_test_on_handmade(handmade_review):
     spec, res = next((s, r) for s, r in handmade_review.syntheses if s.id == "swim_neurophysiology")
-    # s1 2/14 and s3 5/20 improved (benefit); s2 0/31 (no change)
-    assert (res.n_benefit, res.n_harm, res.n_no_change) == (2, 0, 1)
-    assert res.p_value == pytest.approx(0.5)
+    # s1 2/14 and s3 5/20 improved: fewer than half, no clear effect (the SWiM rule of
+    # swim_tables); s2 0/31: no change; so no study has a clear direction and no sign test
+    assert (res.n_benefit, res.n_harm, res.n_no_change, res.n_no_clear_effect) == (0, 0, 1, 2)
+    assert res.p_value is None
+    assert list(res.table["measured"]) == [14, 31, 20]
 
 
 def test_results_json_is_json_safe_and_has_the_required_fields(handmade_review):

@@ -4,7 +4,6 @@ and a methods section generated from the protocol."""
 
 from __future__ import annotations
 
-import math
 from importlib import resources
 
 import jinja2
@@ -12,27 +11,15 @@ import numpy as np
 import pandas as pd
 
 from sci_evidence.meta.transforms import measure_scale
+from sci_evidence.report.format import count, num, pct
 from sci_evidence.report.individual import individual_view
-
-DIGITS = 4
-
-
-def num(v, digits: int = DIGITS) -> str:
-    """A number as the report shows it (``digits`` decimals; "–" when missing)."""
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "–"
-    try:
-        if pd.isna(v):
-            return "–"
-    except (TypeError, ValueError):
-        pass
-    if isinstance(v, int | np.integer):
-        return str(int(v))
-    return f"{float(v):.{digits}f}"
-
-
-def pct(v, digits: int = 1) -> str:
-    return "–" if v is None or not math.isfinite(float(v)) else f"{100 * float(v):.{digits}f}%"
+from sci_evidence.report.scales import COUNT_COLUMNS, integer_counts, reader_scale
+from sci_evidence.report.views import (
+    SCALE_DIGITS,
+    reader_cells,
+    reason_text,
+    robustness_view,
+)
 
 
 def _env() -> jinja2.Environment:
@@ -51,6 +38,7 @@ def _env() -> jinja2.Environment:
     )
     env.filters["num"] = num
     env.filters["pct"] = pct
+    env.filters["count"] = count
     return env
 
 
@@ -129,8 +117,9 @@ def methods_text(protocol) -> list[str]:
         )
     for s in p.syntheses:
         paras.append(
-            f"{s.title} [{s.id}]: synthesis without meta-analysis (SWiM): direction of effect per "
-            f"study for {', '.join(s.outcomes)}; vote counting with an exact sign test."
+            f"{s.title} [{s.id}]: synthesis without meta-analysis (SWiM): direction of each "
+            f"study's summary effect for {', '.join(s.outcomes)} (rule below, in the synthesis "
+            "section); one vote per study, with an exact sign test."
         )
     g = p.grade
     paras.append(
@@ -160,7 +149,14 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
         "spec": spec,
         "status": a.status,
         "notes": list(a.notes),
-        "excluded": a.selection.excluded.to_dict(orient="records"),
+        "excluded": [
+            {
+                **e,
+                "label": labels.get(e["study_id"], e["study_id"]),
+                "reason": reason_text(e["reason"], labels),
+            }
+            for e in a.selection.excluded.to_dict(orient="records")
+        ],
         "k_rows": len(a.selection.rows),
     }
     if a.main is None:
@@ -169,6 +165,10 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
     entry = results_by_id[spec.id]
     view["entry"] = entry
     view["transformed"] = measure_scale(spec.measure).transformed
+    rs = reader_scale(spec.measure)
+    view["rs"] = rs
+    view["digits"] = digits = SCALE_DIGITS.get(rs.name, 2)
+    view["reader"] = reader_cells(entry, rs)
     view["has_null"] = measure_scale(spec.measure).null_value is not None
     view["warnings"] = entry.get("warnings", [])
     view["forest"] = svgs.get(f"forest_{spec.id}")
@@ -196,6 +196,7 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
                         "id": gid,
                         "name": g,
                         "entry": results_by_id[gid],
+                        "reader": reader_cells(results_by_id[gid], rs),
                         "caution": results_by_id[gid]["pooled"]["k"] < min_sub,
                     }
                 )
@@ -207,19 +208,18 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
             view["sensitivity"].append({"name": name, "note": v})
         else:
             view["sensitivity"].append(
-                {"name": name, "id": v.id, "title": v.title, "entry": results_by_id[v.id]}
+                {
+                    "name": name,
+                    "id": v.id,
+                    "title": v.title,
+                    "entry": results_by_id[v.id],
+                    "reader": reader_cells(results_by_id[v.id], rs),
+                }
             )
-    rob = []
-    for name, v in a.robustness.items():
-        if isinstance(v, str) or v is None:
-            rob.append({"name": name, "text": v or ""})
-        elif hasattr(v, "summary"):
-            rob.append({"name": name, "text": v.summary()})
-        else:
-            rob.append({"name": name, "text": str(v)})
-    view["robustness"] = rob
+    view["robustness"] = robustness_view(a, entry, rs, digits)
     if a.natural_history is not None:
-        view["nh"] = a.natural_history.to_dict(orient="records")
+        view["nh"] = integer_counts(a.natural_history).to_dict(orient="records")
+        view["nh_factor"] = 100.0 if spec.natural_history == "conversion" else 1.0
         view["nh_pooled"] = a.natural_history_pooled
     view["grade"] = a.grade
     return view
@@ -265,7 +265,13 @@ def report_chunks(review, results: dict, svgs: dict, tables: dict, *, formats=("
         )
         for a in review.analyses
     ]
-    char = review.characteristics
+    labels = review.study_labels
+    # the table shows the study's label; its id stays in the row's anchor
+    char = integer_counts(review.characteristics)
+    excluded = [
+        {**e, "reason": reason_text(e["reason"], labels)}
+        for e in review.excluded.to_dict(orient="records")
+    ]
     context = {
         "title": review.protocol.title,
         "record": review.record,
@@ -276,12 +282,15 @@ def report_chunks(review, results: dict, svgs: dict, tables: dict, *, formats=("
             {"spec": spec, "res": res, "rows": res.to_frame().to_dict(orient="records")}
             for spec, res in review.syntheses
         ],
+        "count_columns": COUNT_COLUMNS,
+        "swim_rule": next((res.rule for _, res in review.syntheses if res.rule), ""),
         "sof": review.summary_of_findings().to_dict(orient="records"),
-        "characteristics": _table(char, table_id="tbl-characteristics"),
+        "characteristics": _table(char.drop(columns=["study_id"]), table_id="tbl-characteristics"),
         "char_ids": list(char["study_id"]),
-        "excluded": review.excluded.to_dict(orient="records"),
+        "excluded": excluded,
         "safety": _table(
-            review.safety_events.drop(columns=["study_id", "arm_id"]), table_id="tbl-safety"
+            integer_counts(review.safety_events.drop(columns=["study_id", "arm_id"])),
+            table_id="tbl-safety",
         ),
         "comparisons": review.comparisons.to_dict(orient="records"),
         "svgs": svgs,

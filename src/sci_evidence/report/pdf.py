@@ -1,9 +1,15 @@
 """``report.pdf``: the HTML report printed by headless Chromium when it is installed,
 otherwise a matplotlib-only PDF of the figures. Never fails the run: when neither works the
-reason is returned as a warning."""
+reason is returned as a warning.
+
+Chromium prints a copy of the page with every ``<details>`` block open (a closed block would
+leave its tables out of the PDF), under the page's print style: A4 landscape, tables at full
+page width with wrapping cells, so that every column of every table is on the page.
+"""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import warnings
@@ -27,26 +33,47 @@ def write_pdf(out: Path, review=None, tables=None, *, timeout: float = 60.0) -> 
     target = out / "report.pdf"
     exe = find_chromium()
     if exe:
-        cmd = [
-            exe,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-pdf-header-footer",
-            f"--print-to-pdf={target}",
-            (out / "report.html").resolve().as_uri(),
-        ]
+        page = print_copy(out / "report.html")
         try:
-            subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
+            _chromium(exe, page, target, timeout)
+        finally:
+            page.unlink(missing_ok=True)
         if target.is_file() and target.stat().st_size > 0:
             return "report.pdf"
     return _matplotlib_pdf(out, target)
+
+
+_CLOSED_DETAILS = re.compile(r"<details(?![^>]*\bopen\b)")
+
+
+def print_copy(page: Path) -> Path:
+    """A hidden copy of ``page`` beside it with every ``<details>`` open (what is printed)."""
+    copy = page.with_name(f".{page.stem}.print.html")
+    # line by line: the page can be tens of MB of inline SVG
+    with open(page, encoding="utf-8") as src, open(copy, "w", encoding="utf-8") as dst:
+        for line in src:
+            dst.write(_CLOSED_DETAILS.sub("<details open", line))
+    return copy
+
+
+def _chromium(exe: str, page: Path, target: Path, timeout: float) -> None:
+    cmd = [
+        exe,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-pdf-header-footer",
+        f"--print-to-pdf={target}",
+        page.resolve().as_uri(),
+    ]
+    try:
+        subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
 
 
 def _matplotlib_pdf(out: Path, target: Path) -> str | None:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sci_evidence.outputs import csv_safe_cell
+from sci_evidence.report.scales import integer_counts, reader_scale, robustness_frame
 
 __all__ = [
     "csv_safe_frame",
@@ -58,17 +59,61 @@ def csv_safe_frame(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _frame_of(d: dict) -> pd.DataFrame:
-    """A column-wise ``to_dict()`` (leave-one-out, cumulative) as a table."""
-    return pd.DataFrame({k: v for k, v in d.items() if isinstance(v, list)})
+def _reader(p: dict, rs) -> dict:
+    """Estimate, CI and PI of a ``pooled`` entry on the reader's scale (``rs``)."""
+    src = p.get("back_transformed") or p
+    return {
+        f: (np.nan if src.get(f) is None else rs.factor * src[f])
+        for f in ("estimate", "ci_lb", "ci_ub", "pi_lb", "pi_ub")
+    }
+
+
+#: Natural-history columns that are proportions (conversion analyses) or score points.
+_NH_VALUES = ("observed", "ci_lb", "ci_ub", "expected", "excess", "excess_lb", "excess_ub")
+
+
+_PUBLISHED_VALUES = ("ours", "ours_ci_lb", "ours_ci_ub", "theirs", "theirs_ci_lb")
+_PUBLISHED_VALUES += ("theirs_ci_ub", "difference")
+
+
+def _published_reader(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """Our pooled numbers beside the published ones, proportions in percent (``scale``)."""
+    out = integer_counts(comparisons)
+    if out.empty or "measure_theirs" not in out.columns:
+        return out
+    prop = (out["measure_theirs"] == "proportion").to_numpy()
+    for c in _PUBLISHED_VALUES:
+        if c in out.columns:
+            v = pd.to_numeric(out[c], errors="coerce")
+            out[c] = np.where(prop, 100.0 * v, v)
+    out.insert(out.columns.get_loc("ours"), "scale", np.where(prop, "%", out["measure_theirs"]))
+    return out
+
+
+def _nh_reader(a) -> pd.DataFrame:
+    """The natural-history comparison of one analysis on the reader's scale."""
+    nh = integer_counts(a.natural_history.assign(analysis_id=a.spec.id))
+    conversion = a.spec.natural_history == "conversion"
+    for c in _NH_VALUES:
+        if c in nh.columns and conversion:
+            nh[c] = 100.0 * pd.to_numeric(nh[c], errors="coerce")
+    nh.insert(nh.columns.get_loc("observed") if "observed" in nh else 0, "scale",
+              "%" if conversion else "points")  # fmt: skip
+    return nh
 
 
 def tables_from_results(review, results: dict) -> dict[str, pd.DataFrame]:
     """The CSV tables; the numbers of every fit come from ``results`` (the document of
-    :meth:`ReviewResult.to_dict`), the listings are the review's own frames."""
+    :meth:`ReviewResult.to_dict`), the listings are the review's own frames.
+
+    Every estimate and interval is on the reader's scale (:mod:`sci_evidence.report.scales`:
+    ratios as ratios, proportions and risk differences in percent), named in a ``scale``
+    column; τ² stays on the model scale, named in ``model_scale``; the pooled table keeps the
+    model-scale estimate and interval as ``*_model`` for checking against metafor. Counts are
+    integers."""
     by_id = {e["id"]: e for e in results["analyses"]}
     min_sub = review.protocol.min_studies_subgroup
-    t: dict[str, pd.DataFrame] = {"study_characteristics": review.characteristics}
+    t: dict[str, pd.DataFrame] = {"study_characteristics": integer_counts(review.characteristics)}
     rows, srows, loo, cum = [], [], [], []
     for a in review.analyses:
         aid = a.spec.id
@@ -77,18 +122,22 @@ def tables_from_results(review, results: dict) -> dict[str, pd.DataFrame]:
             continue
         e = by_id[aid]
         p = e["pooled"]
-        bt = p.get("back_transformed") or {}
+        rs = reader_scale(e["measure"])
         rows.append(
             {
                 "analysis_id": aid,
                 "title": e["title"],
                 "status": a.status,
                 "measure": e["measure"],
-                **{f: p[f] for f in ("k", "estimate", "ci_lb", "ci_ub", "pi_lb", "pi_ub")},
-                **{f: p[f] for f in ("tau2", "I2", "Q", "Q_pval")},
-                "estimate_bt": bt.get("estimate", np.nan),
-                "ci_lb_bt": bt.get("ci_lb", np.nan),
-                "ci_ub_bt": bt.get("ci_ub", np.nan),
+                "k": p["k"],
+                "scale": rs.name,
+                **_reader(p, rs),
+                "tau2": p["tau2"],
+                "I2": p["I2"],
+                "Q": p["Q"],
+                "Q_pval": p["Q_pval"],
+                "model_scale": rs.model,
+                **{f"{f}_model": p[f] for f in ("estimate", "ci_lb", "ci_ub")},
                 "certainty": (e.get("grade") or {}).get("certainty", ""),
                 "converged": p.get("converged"),
                 "n_iter": p.get("n_iter"),
@@ -112,7 +161,10 @@ def tables_from_results(review, results: dict) -> dict[str, pd.DataFrame]:
                         "analysis_id": aid,
                         "variable": sg["variable"],
                         "group": g,
-                        **{f: gp[f] for f in ("k", "estimate", "ci_lb", "ci_ub", "I2")},
+                        "k": gp["k"],
+                        "scale": rs.name,
+                        **{f: v for f, v in _reader(gp, rs).items() if not f.startswith("pi")},
+                        "I2": gp["I2"],
                         "Q_between": sg["Q_between"],
                         "Q_between_pval": sg["Q_between_pval"],
                         "caution": f"fewer than {min_sub} studies" if gp["k"] < min_sub else "",
@@ -121,13 +173,15 @@ def tables_from_results(review, results: dict) -> dict[str, pd.DataFrame]:
         rob = e.get("robustness") or {}
         for name, sink in (("leave_one_out", loo), ("cumulative", cum)):
             if isinstance(rob.get(name), dict):
-                sink.append(_frame_of(rob[name]).assign(analysis_id=aid))
-    t["pooled_results"] = pd.DataFrame(rows)
-    t["subgroups"] = pd.DataFrame(srows)
+                frame = robustness_frame(name, rob[name], e["measure"], a.main.rows)
+                frame.insert(0, "analysis_id", aid)
+                sink.append(frame)
+    t["pooled_results"] = integer_counts(pd.DataFrame(rows))
+    t["subgroups"] = integer_counts(pd.DataFrame(srows))
     t["summary_of_findings"] = review.summary_of_findings()
     t["natural_history_comparison"] = pd.concat(
         [
-            a.natural_history.assign(analysis_id=a.spec.id)
+            _nh_reader(a)
             for a in review.analyses
             if a.natural_history is not None and len(a.natural_history)
         ]
@@ -145,17 +199,19 @@ def tables_from_results(review, results: dict) -> dict[str, pd.DataFrame]:
                 "benefit": s["n_benefit"],
                 "harm": s["n_harm"],
                 "no_change": s["n_no_change"],
+                "no_clear_effect": s["n_no_clear_effect"],
                 "unclear": s["n_unclear"],
                 "proportion_benefit": s["proportion_benefit"],
                 "ci_lb": s["ci_lb"],
                 "ci_ub": s["ci_ub"],
                 "sign_test_p": s["p_value"],
+                "rule": s["rule"],
             }
             for s in results["syntheses"]
         ]
     )
-    t["published_comparison"] = review.comparisons
-    t["serious_adverse_events"] = review.safety_events
+    t["published_comparison"] = _published_reader(review.comparisons)
+    t["serious_adverse_events"] = integer_counts(review.safety_events)
     if review.safety_by_route:
         t["safety_by_route"] = pd.concat([s.to_frame() for s in review.safety_by_route])
     t["excluded_studies"] = review.excluded

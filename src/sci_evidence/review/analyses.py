@@ -38,7 +38,7 @@ from sci_evidence.review.results import (
 )
 from sci_evidence.review.score_studies import individual_studies, statement
 from sci_evidence.review.scores import correlation_fits
-from sci_evidence.review.select import EvidenceIndex, select_rows, study_exclusions
+from sci_evidence.review.select import EvidenceIndex, select_rows, study_exclusions, study_labels
 
 __all__ = ["AnalysisResult", "Fit", "SubgroupAnalysis", "back", "effect_text", "run_analysis"]
 
@@ -144,20 +144,38 @@ def _usable_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[ok].reset_index(drop=True)
 
 
-def _why_no_rows(evidence, spec: AnalysisSpec, sel) -> str:
+def _why_no_rows(evidence, spec: AnalysisSpec, sel, labels: dict | None = None) -> str:
     """Say honestly why an analysis has no rows: absent from the evidence, or present but
-    unusable (excluded by rule, flagged, or without the numbers the measure needs)."""
+    unusable (excluded by rule, flagged, or without the numbers the measure needs).
+
+    Studies are named by their labels ("Kishk 2010"), never by internal ids; ``labels``
+    defaults to :func:`~sci_evidence.review.select.study_labels` of the evidence's studies.
+    """
+    if labels is None:
+        labels = study_labels(evidence.studies)
     outcomes = evidence.outcomes
     reporting = sorted(set(outcomes.loc[outcomes["outcome"] == spec.outcome, "study_id"]))
     if not reporting:
         return "no study reports this outcome"
-    excluded = sorted(set(sel.excluded["study_id"])) if len(sel.excluded) else []
+
+    def name(sid) -> str:
+        return str(labels.get(sid, sid))
+
+    excluded = sel.excluded.drop_duplicates("study_id") if len(sel.excluded) else sel.excluded
     text = (
         f"{len(reporting)} stud{'y' if len(reporting) == 1 else 'ies'} report this outcome "
-        f"({', '.join(reporting)}), but none gives usable data for {spec.measure}"
+        f"({', '.join(sorted(name(s) for s in reporting))}), but none gives usable data for "
+        f"{spec.measure}"
     )
-    if excluded:
-        text += f"; excluded by the inclusion rules: {', '.join(excluded)}"
+    if len(excluded):
+        why = [
+            f"{name(sid)} ({_reason_words(reason, name)})"
+            for sid, reason in sorted(
+                zip(excluded["study_id"], excluded["reason"], strict=True),
+                key=lambda x: name(x[0]),
+            )
+        ]
+        text += f"; excluded by the inclusion rules: {', '.join(why)}"
     return (
         text + "; the others lack what the measure needs (e.g. baseline and follow-up means "
         "with SDs, or an arm of the required design) or carry a flag that keeps them out"

@@ -1,0 +1,231 @@
+"""Every number on its stated scale (issue 18): ratios as ratios, proportions in percent,
+leave-one-out and cumulative on the reader's scale with the scale named, counts as integers,
+studies by their labels — checked in the tables and in report.html of the bundled review."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sci_evidence.meta.transforms import back_transform
+from sci_evidence.report.scales import COUNT_COLUMNS, integer_counts, reader_scale
+
+TOL = 1e-9
+
+
+@pytest.fixture(scope="module")
+def run(bundled_run):
+    result, out = bundled_run
+    results = json.loads((out / "results.json").read_text())
+    return result, out, results, {e["id"]: e for e in results["analyses"]}
+
+
+def _csv(out, name):
+    return pd.read_csv(out / "tables" / f"{name}.csv")
+
+
+def test_reader_scales():
+    assert reader_scale("RR").name == "RR" and reader_scale("RR").factor == 1
+    assert reader_scale("PLO").name == "%" and reader_scale("PFT").factor == 100
+    assert reader_scale("RD").name == "percentage points"
+    assert reader_scale("MD").name == "points"
+    assert reader_scale("RR").model == "log risk ratio"
+
+
+def test_pooled_table_is_on_the_reader_scale(run):
+    _, out, _, by_id = run
+    t = _csv(out, "pooled_results").set_index("analysis_id")
+    rr = t.loc["ais_improved_rr"]
+    assert rr["scale"] == "RR" and rr["model_scale"] == "log risk ratio"
+    # the issue's example: log RR 1.7566 is RR 5.79
+    assert rr["estimate"] == pytest.approx(np.exp(rr["estimate_model"]), rel=TOL)
+    assert rr["estimate"] == pytest.approx(5.7926, abs=1e-4)
+    prop = t.loc["ais_improved_prop"]
+    assert prop["scale"] == "%"
+    expit = 100 / (1 + np.exp(-prop["estimate_model"]))
+    assert prop["estimate"] == pytest.approx(expit, rel=TOL)
+    for aid, row in t.iterrows():
+        if aid in by_id:
+            assert row["estimate_model"] == pytest.approx(by_id[aid]["pooled"]["estimate"])
+
+
+def test_leave_one_out_and_cumulative_on_the_reader_scale(run):
+    result, out, _, by_id = run
+    for name in ("leave_one_out", "cumulative"):
+        t = _csv(out, name)
+        assert {"scale", "model_scale", "estimate", "ci_lb", "ci_ub"} <= set(t.columns)
+        for aid, g in t.groupby("analysis_id", sort=False):
+            block = by_id[aid]["robustness"][name]
+            measure = by_id[aid]["measure"]
+            model = np.asarray(block["estimate"], float)
+            if measure == "RR":
+                expected = np.exp(model)
+            elif measure == "PLO":
+                expected = 100 / (1 + np.exp(-model))
+            elif measure == "PFT":
+                # inverted at the harmonic mean of the studies in each fit
+                rows = result.analysis(aid).main.rows
+                labels = list(rows["label"])
+                expected = []
+                for i, study in enumerate(block["study"]):
+                    keep = (
+                        set(block["study"][: i + 1])
+                        if name == "cumulative"
+                        else set(labels) - {study}
+                    )
+                    ni = rows["ni"][[x in keep for x in labels]].to_numpy(float)
+                    expected.append(100 * back_transform("PFT", [model[i]], ni=ni)[0])
+                expected = np.asarray(expected)
+            else:
+                expected = reader_scale(measure).factor * model
+            np.testing.assert_allclose(g["estimate"], expected, rtol=1e-9, err_msg=aid)
+            assert set(g["scale"]) == {reader_scale(measure).name}
+            assert list(g["study"]) == list(block["study"])
+
+
+def test_rr_leave_one_out_reads_as_ratios(run):
+    _, out, _, by_id = run
+    t = _csv(out, "leave_one_out")
+    rr = t[t["analysis_id"] == "ais_improved_rr"]
+    assert len(rr) == 3 and (rr["estimate"] > 1).all()
+    assert (rr["ci_lb"] <= rr["estimate"]).all() and (rr["estimate"] <= rr["ci_ub"]).all()
+
+
+def test_counts_are_integers_in_every_table(run):
+    _, out, _, _ = run
+    for csv in sorted((out / "tables").glob("*.csv")):
+        t = pd.read_csv(csv, dtype=str, keep_default_na=False)
+        for c in t.columns:
+            if c in COUNT_COLUMNS:
+                bad = [v for v in t[c] if v and not re.fullmatch(r"\d+", v)]
+                assert not bad, (csv.name, c, bad[:3])
+
+
+def test_integer_counts_leaves_non_counts_alone():
+    df = pd.DataFrame({"n": [14.0, None], "k": [1.5, 2.0], "mean": [14.0, 2.0]})
+    out = integer_counts(df)
+    assert str(out["n"].dtype) == "Int64" and out["n"].iloc[0] == 14
+    assert out["k"].tolist() == [1.5, 2.0]  # not integral: left as it is
+    assert out["mean"].dtype == float
+
+
+class _Cells(HTMLParser):
+    """Every table of a page: headers and the text of each row's cells."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[dict] = []
+        self._cell: str | None = None
+        self._span = 1
+        self._head = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append({"headers": [], "rows": []})
+        elif tag == "thead":
+            self._head = True
+        elif tag == "tr" and self.tables and not self._head:
+            self.tables[-1]["rows"].append([])
+        elif tag in ("th", "td") and self.tables:
+            self._cell = ""
+            self._span = int(dict(attrs).get("colspan") or 1)
+
+    def handle_endtag(self, tag):
+        if tag == "thead":
+            self._head = False
+        elif tag in ("th", "td") and self._cell is not None and self.tables:
+            t = self.tables[-1]
+            if self._head:
+                t["headers"].append(self._cell.strip())
+            elif t["rows"]:
+                # a cell spanning columns (a note) belongs to none of them
+                cells = [self._cell.strip()] if self._span == 1 else [None] * self._span
+                t["rows"][-1].extend(cells)
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+
+
+def _page_tables(out):
+    html = (out / "report.html").read_text("utf-8")
+    html = re.sub(r"<svg.*?</svg>", "", html, flags=re.S)
+    p = _Cells()
+    p.feed(html)
+    return p.tables
+
+
+def _numbers(cell: str) -> list[float]:
+    return [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?", cell.replace("−", "-"))]
+
+
+def test_page_shows_no_log_ratio_as_a_ratio(run):
+    _, out, _, by_id = run
+    rr = by_id["ais_improved_rr"]["pooled"]
+    logs = [rr[f] for f in ("estimate", "ci_lb", "ci_ub")]
+    ratios = [rr["back_transformed"][f] for f in ("estimate", "ci_lb", "ci_ub")]
+    shown = []
+    for t in _page_tables(out):
+        cols = [i for i, h in enumerate(t["headers"]) if re.search(r"\((RR|OR)\)", h)]
+        for row in t["rows"]:
+            for i in cols:
+                if i < len(row) and row[i] is not None:
+                    shown += _numbers(row[i])
+    assert shown, "no column on the ratio scale in the page"
+    assert all(v > 0 for v in shown)
+    for log, ratio in zip(logs, ratios, strict=True):
+        assert any(abs(v - ratio) < 0.006 for v in shown), ratio
+        assert not any(abs(v - log) < 0.006 for v in shown), log
+    # and no header offers a model-scale estimate as "estimate (RR)" without saying so
+    headers = [h for t in _page_tables(out) for h in t["headers"]]
+    assert "estimate (RR)" in headers
+    assert not any(re.fullmatch(r"estimate \((log|logit).*", h) for h in headers)
+
+
+COUNT_HEADERS = {"k", "Patients", "Patients measured", "Studies", "n_treated", "n_control"}
+COUNT_HEADERS |= {"xi", "ni", "ai", "n1i", "ci", "n2i", "patients", "n", "k (ours)"}
+
+
+def test_page_prints_counts_as_integers(run):
+    _, out, _, _ = run
+    checked = 0
+    for t in _page_tables(out):
+        cols = [i for i, h in enumerate(t["headers"]) if h in COUNT_HEADERS]
+        for row in t["rows"]:
+            for i in cols:
+                if i < len(row) and row[i] not in (None, "", "–"):
+                    assert re.fullmatch(r"\d+", row[i]), (t["headers"][i], row[i])
+                    checked += 1
+    assert checked > 100
+
+
+def test_page_names_studies_by_label(run):
+    result, out, _, _ = run
+    labels = result.study_labels
+    html = (out / "report.html").read_text("utf-8")
+    html = re.sub(r"<svg.*?</svg>|<script.*?</script>", "", html, flags=re.S)
+    text = re.sub(r"<[^>]+>", " ", html)
+    # evidence row references ("kishk-2010:4") name rows, not studies
+    text = re.sub(r"\b[\w.-]+:\d+\b", " ", text)
+    ids = [s for s, lab in labels.items() if s != lab and re.search(r"[-_]", s)]
+    shown = [s for s in ids if re.search(rf"(?<![\w-]){re.escape(s)}(?![\w-])", text)]
+    assert not shown, shown[:5]
+
+
+def test_published_comparison_in_percent_for_proportions(run):
+    _, out, _, by_id = run
+    t = _csv(out, "published_comparison")
+    prop = t[t["measure_theirs"] == "proportion"]
+    assert len(prop) and set(prop["scale"]) == {"%"}
+    for _, r in prop.iterrows():
+        bt = by_id[r["analysis_id"]]["pooled"]["back_transformed"]
+        assert r["ours"] == pytest.approx(100 * bt["estimate"], rel=TOL)
+        assert 1 < r["theirs"] <= 100  # the published share, in percent too
+    rr = t[t["measure_theirs"] == "RR"]
+    assert set(rr["scale"]) == {"RR"} and (rr["ours"] > 1).all()
