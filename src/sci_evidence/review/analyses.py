@@ -182,6 +182,18 @@ def _why_no_rows(evidence, spec: AnalysisSpec, sel, labels: dict | None = None) 
     )
 
 
+def _reason_words(reason: str, name) -> str:
+    """An exclusion reason in words ("possible_duplicate_of:guo-2014" → "possible duplicate
+    of Guo 2014"; "combination_product" → "combination product")."""
+    parts = []
+    for r in str(reason).split(";"):
+        if r.startswith("possible_duplicate_of:"):
+            parts.append(f"possible duplicate of {name(r.split(':', 1)[1])}")
+        else:
+            parts.append(r.replace("_", " "))
+    return "; ".join(parts)
+
+
 def _individual(evidence, spec, protocol, sel, rows, index):
     """Each study of a not-pooled score analysis and the sentence that says what they show
     (:mod:`sci_evidence.review.score_studies`); ``(None, "")`` for other outcomes."""
