@@ -302,10 +302,17 @@ def register(app: typer.Typer) -> None:
         nagq: int = typer.Option(
             7, "--nagq", help="With --model glmm: Gauss-Hermite quadrature nodes (1 = Laplace)."
         ),
+        seed: int | None = typer.Option(
+            None,
+            "--seed",
+            help="Seed (an integer >= 0) of the random permutations (--permutations) and of "
+            "the random GOSH subsets (k > 24); default: drawn, and reported in the output.",
+        ),
         scheduler: str | None = typer.Option(
             None,
             "--scheduler",
-            help="Run the --gosh fits on the Dask cluster at this scheduler address "
+            help="Run the --gosh fits and the --permutations refits on the Dask cluster at "
+            "this scheduler address "
             "(tcp://HOST:8786; needs the [dask] extra; same results as a local run).",
         ),
     ) -> None:
@@ -373,6 +380,7 @@ def register(app: typer.Typer) -> None:
                         permutations=permutations,
                         console=err_console,
                         scheduler=scheduler,
+                        seed=seed,
                         as_json=True,
                     )
                 )
@@ -401,6 +409,7 @@ def register(app: typer.Typer) -> None:
                 permutations=permutations,
                 console=console,
                 scheduler=scheduler,
+                seed=seed,
             )
 
 
