@@ -115,3 +115,23 @@ def test_cli_scheduler_unreachable_is_exit_2(tmp_path, capsys):
     assert code == 2
     assert "cannot reach the Dask scheduler" in (out + err)
     assert "Traceback" not in (out + err)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("method, k", [("DL", 13), ("REML", 10)])
+def test_binned_gosh_on_a_cluster_equals_the_local_run(client, engine, method, k):
+    from sci_evidence.meta.gosh_summary import gosh_summary
+
+    res = _res(k, method)
+    local = gosh_summary(res, engine=engine, chunk_size=1024)
+    seen = []
+    remote = gosh_summary(
+        res, engine=engine, chunk_size=1024, client=client,
+        progress=lambda d, t: seen.append((d, t)),
+    )  # fmt: skip
+    assert remote.n_subsets == local.n_subsets == 2**k - 1
+    assert remote.estimate_range == local.estimate_range and remote.I2_range == local.I2_range
+    for name in ("counts", "est_fine", "I2_fine", "n_with", "est_with", "est_without",
+                 "I2_with", "I2_without", "est_edges", "I2_edges"):  # fmt: skip
+        assert np.array_equal(getattr(local, name), getattr(remote, name)), name
+    assert seen[-1] == (2**k - 1, 2**k - 1) and len(seen) == 2**k // 1024
