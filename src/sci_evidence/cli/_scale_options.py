@@ -11,5 +11,5 @@ SEED = (
 )
 SCHEDULER = (
     "Run the --gosh fits and the --permutations refits on the Dask cluster at this scheduler "
-    "address (tcp://HOST:8786; needs the [dask] extra; same results as a local run)."
+    "address (tcp://HOST:8786; needs the \\[dask] extra; same results as a local run)."
 )

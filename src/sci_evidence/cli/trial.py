@@ -165,7 +165,7 @@ def design(
         None,
         "--scheduler",
         help="Simulate on the Dask cluster at this scheduler address (tcp://HOST:8786; "
-        "needs the [dask] extra; the same power as a local run for the same seed).",
+        "needs the \\[dask] extra; the same power as a local run for the same seed).",
     ),
 ) -> None:
     """Power of a randomised two-arm trial by simulation, for each sample size.
