@@ -89,11 +89,40 @@ class _ChunkSummary:
     i2_max: float
 
 
-def _bin_index(x: np.ndarray, lo: float, hi: float, n: int) -> np.ndarray:
-    """Bin of each value among n equal bins of [lo, hi]; the ends are closed (values a
-    rounding error outside land in the end bins)."""
-    idx = np.floor((x - lo) * (n / (hi - lo)))
-    return np.clip(idx, 0, n - 1).astype(np.int64)
+def _bin_index(
+    x: np.ndarray,
+    lo: float,
+    hi: float,
+    n: int,
+    tmp: np.ndarray | None = None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Bin of each value among n equal bins of [lo, hi]: floor((x - lo) * n / (hi - lo));
+    the ends are closed (values a rounding error outside land in the end bins). ``tmp``
+    (float) and ``out`` (int64), of x's shape, are work space to reuse."""
+    tmp = np.subtract(x, lo, out=tmp)
+    np.multiply(tmp, n / (hi - lo), out=tmp)
+    np.floor(tmp, out=tmp)
+    np.clip(tmp, 0, n - 1, out=tmp)
+    if out is None:
+        return tmp.astype(np.int64)
+    np.copyto(out, tmp, casting="unsafe")
+    return out
+
+
+_LOCAL = threading.local()
+
+
+def _workspace(block: int) -> dict[str, np.ndarray]:
+    """Arrays of one block, kept per thread: allocating ~10 fresh 1 MB arrays per block made
+    the reduction spend more time in page faults than in arithmetic."""
+    ws = getattr(_LOCAL, "ws", None)
+    if ws is None or ws["est"].shape[0] != block:
+        ws = {name: np.empty(block) for name in ("est", "i2", "t", "e0", "i0")}
+        ws.update({name: np.empty(block, dtype=np.int64) for name in ("fe", "fi", "f")})
+        ws.update({name: np.empty(block, dtype=bool) for name in ("ok", "ok2")})
+        _LOCAL.ws = ws
+    return ws
 
 
 def _span_of_block(job: _Job, i: int, block: int) -> tuple[int, int]:
@@ -120,47 +149,62 @@ def _summarise_block(sj: _SummaryJob, i: int, _unused: int = 0) -> _ChunkSummary
     else:
         pos, est, _tau2, i2, _q, _n = _run_span(job, a, e)
     base = i * block
+    ws = _workspace(block)
+    n = est.shape[0]
     # pad to the whole block (mask 0 is empty) so that study j's subsets are a strided view
-    est_p = np.full(block, np.nan)
-    i2_p = np.full(block, np.nan)
     start = pos + 1 - base
-    est_p[start : start + est.shape[0]] = est
-    i2_p[start : start + est.shape[0]] = i2
-    ok = np.isfinite(est_p) & np.isfinite(i2_p)
-    ev, iv = est_p[ok], i2_p[ok]
+    est_p, i2_p, ok = ws["est"], ws["i2"], ws["ok"]
+    for dst, src in ((est_p, est), (i2_p, i2)):
+        dst[:start] = np.nan
+        dst[start : start + n] = src
+        dst[start + n :] = np.nan
+    np.isfinite(est_p, out=ok)
+    np.logical_and(ok, np.isfinite(i2_p, out=ws["ok2"]), out=ok)
+    all_ok = start == 0 and n == block and bool(ok.all())
+    ev, iv = (est_p, i2_p) if all_ok else (est_p[ok], i2_p[ok])
+    m = ev.shape[0]
     # fine bins first; a coarse bin is a run of fine ones (fine is a multiple of n_est, n_i2)
-    fe = _bin_index(ev, b.est_lo, b.est_hi, b.fine)
-    fi = _bin_index(iv, 0.0, 100.0, b.fine)
+    fe = _bin_index(ev, b.est_lo, b.est_hi, b.fine, ws["t"][:m], ws["fe"][:m])
+    fi = _bin_index(iv, 0.0, 100.0, b.fine, ws["t"][:m], ws["fi"][:m])
     est_fine = np.bincount(fe, minlength=b.fine)
     i2_fine = np.bincount(fi, minlength=b.fine)
-    cell = (fe // (b.fine // b.n_est)) * b.n_i2 + fi // (b.fine // b.n_i2)
-    counts = np.bincount(cell, minlength=b.n_est * b.n_i2).reshape(b.n_est, b.n_i2)
+    # cell = (fe // (fine / n_est)) * n_i2 + fi // (fine / n_i2), in place
+    np.floor_divide(fe, b.fine // b.n_est, out=fe)
+    np.multiply(fe, b.n_i2, out=fe)
+    np.floor_divide(fi, b.fine // b.n_i2, out=fi)
+    np.add(fe, fi, out=fe)
+    counts = np.bincount(fe, minlength=b.n_est * b.n_i2).reshape(b.n_est, b.n_i2)
     k = job.k
     n_with = np.zeros(k, dtype=np.int64)
     est_with = np.zeros(k)
     i2_with = np.zeros(k)
-    f = ok.astype(np.int64)
-    e0 = np.where(ok, est_p, 0.0)
-    i0 = np.where(ok, i2_p, 0.0)
+    f, e0, i0 = ws["f"], ws["e0"], ws["i0"]
+    np.copyto(f, ok, casting="unsafe")
+    np.copyto(e0, est_p)
+    np.copyto(i0, i2_p)
+    if not all_ok:  # = np.where(ok, x, 0.0)
+        np.logical_not(ok, out=ws["ok2"])
+        np.putmask(e0, ws["ok2"], 0.0)
+        np.putmask(i0, ws["ok2"], 0.0)
     tot = (int(f.sum()), float(e0.sum()), float(i0.sum()))
     # Bits inside the block, from the top: the upper half of the (folded) block is the
-    # subsets holding that study; folding the halves together then leaves the lower bits'
-    # sums in a block half as long (about two passes in all instead of one per study).
+    # subsets holding that study; folding the halves together (in place) then leaves the
+    # lower bits' sums in a block half as long (about two passes in all, not one per study).
     low = block.bit_length() - 1
     for j in range(low - 1, -1, -1):
         half = 1 << j
         n_with[j] = f[half:].sum()
         est_with[j] = e0[half:].sum()
         i2_with[j] = i0[half:].sum()
-        f = f[:half] + f[half:]
-        e0 = e0[:half] + e0[half:]
-        i0 = i0[:half] + i0[half:]
+        for x in (f, e0, i0):
+            np.add(x[:half], x[half:], out=x[:half])
+        f, e0, i0 = f[:half], e0[:half], i0[:half]
     for j in range(low, k):  # bits above the block: the same for all of its subsets
         if (base >> j) & 1:
             n_with[j], est_with[j], i2_with[j] = tot
     has = ev.size > 0
     return _ChunkSummary(
-        n=int(est.shape[0]),
+        n=int(n),
         counts=counts,
         est_fine=est_fine,
         i2_fine=i2_fine,
