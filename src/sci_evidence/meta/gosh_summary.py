@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,20 +73,46 @@ class _SummaryJob:
 
 @dataclass(frozen=True)
 class _ChunkSummary:
+    """The summary of one or more blocks: integer counts (added up), ranges, and the float
+    sums of each block as one row of ``sums`` (est_with (k), I2_with (k), est, I2), kept
+    apart so that the final fsum sees the same numbers however the blocks were grouped."""
+
     n: int
     counts: np.ndarray  # (n_est, n_i2) int64
     est_fine: np.ndarray
     i2_fine: np.ndarray
     n_with: np.ndarray  # (k,) int64: finite fits of subsets holding each study
-    est_with: np.ndarray  # (k,) float sums
-    i2_with: np.ndarray
     n_finite: int
-    est_sum: float
-    i2_sum: float
     est_min: float
     est_max: float
     i2_min: float
     i2_max: float
+    sums: np.ndarray  # (blocks, 2k + 2)
+
+
+def _merge(chunks: list[_ChunkSummary]) -> _ChunkSummary:
+    """One summary of several: integers added, ranges widened, block sums stacked."""
+    if len(chunks) == 1:
+        return chunks[0]
+    return _ChunkSummary(
+        n=sum(c.n for c in chunks),
+        counts=np.sum([c.counts for c in chunks], axis=0),
+        est_fine=np.sum([c.est_fine for c in chunks], axis=0),
+        i2_fine=np.sum([c.i2_fine for c in chunks], axis=0),
+        n_with=np.sum([c.n_with for c in chunks], axis=0),
+        n_finite=sum(c.n_finite for c in chunks),
+        est_min=min(c.est_min for c in chunks),
+        est_max=max(c.est_max for c in chunks),
+        i2_min=min(c.i2_min for c in chunks),
+        i2_max=max(c.i2_max for c in chunks),
+        sums=np.vstack([c.sums for c in chunks]),
+    )
+
+
+def _summarise_blocks(sj: _SummaryJob, first: int, last: int) -> _ChunkSummary:
+    """Blocks ``first`` … ``last - 1``, merged: one task, one reply (a reply per block
+    made the calling process the bottleneck of a cluster run)."""
+    return _merge([_summarise_block(sj, i) for i in range(first, last)])
 
 
 def _bin_index(
@@ -209,15 +235,12 @@ def _summarise_block(sj: _SummaryJob, i: int, _unused: int = 0) -> _ChunkSummary
         est_fine=est_fine,
         i2_fine=i2_fine,
         n_with=n_with,
-        est_with=est_with,
-        i2_with=i2_with,
         n_finite=tot[0],
-        est_sum=tot[1],
-        i2_sum=tot[2],
         est_min=float(ev.min()) if has else math.inf,
         est_max=float(ev.max()) if has else -math.inf,
         i2_min=float(iv.min()) if has else math.inf,
         i2_max=float(iv.max()) if has else -math.inf,
+        sums=np.concatenate([est_with, i2_with, tot[1:]])[None, :],
     )
 
 
@@ -357,19 +380,6 @@ class GoshSummary:
         return gosh_summary_plot(self, title=title)
 
 
-class _Lazy:
-    """``fn(0)`` … ``fn(n - 1)`` as a sized iterable of callables, made on demand."""
-
-    def __init__(self, fn: Callable[[int], int], n: int) -> None:
-        self.fn, self.n = fn, n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __iter__(self) -> Iterator[Callable[[], int]]:
-        return ((lambda i=i: self.fn(i)) for i in range(self.n))
-
-
 def gosh_summary(
     res: PoolResult,
     *,
@@ -468,21 +478,22 @@ def gosh_summary(
             acc["n_finite"] += c.n_finite
             acc["min"] = [min(acc["min"][0], c.est_min), min(acc["min"][1], c.i2_min)]
             acc["max"] = [max(acc["max"][0], c.est_max), max(acc["max"][1], c.i2_max)]
-            acc["parts"].append(np.concatenate([c.est_with, c.i2_with, [c.est_sum, c.i2_sum]]))
+            acc["parts"].append(c.sums)
         return c.n
 
+    # tasks of several blocks: about 64 (or one per block when there are fewer)
+    per_task = max(1, n_blocks // 64)
+    spans = [(f, min(f + per_task, n_blocks)) for f in range(0, n_blocks, per_task)]
     if client is not None:
         from .distributed_runs import run_on_client
 
-        spans = [(i, 0) for i in range(n_blocks)]
-        run_on_client(client, _summarise_block, sj, spans, place, progress, n_total)
+        run_on_client(client, _summarise_blocks, sj, spans, place, progress, n_total)
     else:
         n_jobs = max(1, int(n_jobs or os.cpu_count() or 1))
-        run_chunks(
-            _Lazy(lambda i: place(_summarise_block(sj, i)), n_blocks), n_jobs, progress, n_total
-        )
+        tasks = [(lambda a=a, b=b: place(_summarise_blocks(sj, a, b))) for a, b in spans]
+        run_chunks(tasks, n_jobs, progress, n_total)
 
-    parts = np.array(acc["parts"]).T  # (2k + 2, n_blocks)
+    parts = np.vstack(acc["parts"]).T  # (2k + 2, n_blocks)
     sums = np.array([math.fsum(row) for row in parts])
     est_with, i2_with, est_all, i2_all = sums[:k], sums[k : 2 * k], sums[-2], sums[-1]
     n_with = acc["n_with"]
