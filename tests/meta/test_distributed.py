@@ -135,3 +135,21 @@ def test_binned_gosh_on_a_cluster_equals_the_local_run(client, engine, method, k
                  "I2_with", "I2_without", "est_edges", "I2_edges"):  # fmt: skip
         assert np.array_equal(getattr(local, name), getattr(remote, name)), name
     assert seen[-1] == (2**k - 1, 2**k - 1) and len(seen) == 2**k // 1024
+
+
+def test_cli_gosh_all_with_scheduler_equals_local(client, tmp_path, capsys, monkeypatch):
+    import importlib
+    import json
+
+    # the limit lowered to 10 so that --gosh-all bins the example's k = 13 studies
+    monkeypatch.setattr(importlib.import_module("sci_evidence.meta.gosh"), "MAX_EXHAUSTIVE_K", 10)
+    base = ["meta", "--example", "--method", "DL", "--json", "--gosh-all", "--gosh"]
+    code, out, err = _run_cli([*base, str(tmp_path / "a.png")], capsys)
+    assert code == 0, err
+    local = json.loads(out)["gosh"]
+    argv = [*base, str(tmp_path / "b.png"), "--scheduler", client.scheduler.address]
+    code, out, err = _run_cli(argv, capsys)
+    assert code == 0, err
+    remote = json.loads(out)["gosh"]
+    assert local.pop("plot") != remote.pop("plot")
+    assert remote == local and local["binned"] and local["n_subsets"] == 2**13 - 1
