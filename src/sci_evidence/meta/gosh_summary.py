@@ -161,7 +161,7 @@ def _span_of_block(job: _Job, i: int, block: int) -> tuple[int, int]:
     return max(m0, 1) - 1, m1 - 1  # positions of masks a + 1 .. b
 
 
-def _summarise_block(sj: _SummaryJob, i: int, _unused: int = 0) -> _ChunkSummary:
+def _summarise_block(sj: _SummaryJob, i: int) -> _ChunkSummary:
     """Fit the subsets of block ``i`` and reduce them to a :class:`_ChunkSummary`."""
     job, b, block = sj.job, sj.binning, sj.block
     a, e = _span_of_block(job, i, block)
