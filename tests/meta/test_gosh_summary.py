@@ -12,8 +12,9 @@ import pytest
 
 from sci_evidence.errors import InputError
 from sci_evidence.meta import gosh_summary, pool
+from sci_evidence.meta._gosh_blocks import _bin_index
 from sci_evidence.meta.gosh import compiled_kernel_available, gosh
-from sci_evidence.meta.gosh_summary import GoshSummary, _bin_index
+from sci_evidence.meta.gosh_summary import GoshSummary
 from support.cli_run import run
 from tolerances import GOSH_SUMMARY_MEAN_RTOL
 
