@@ -17,16 +17,9 @@ FIELDS = ("estimate", "tau2", "I2", "Q", "n_studies", "masks")
 ENGINES = ["numpy"] + (["compiled"] if compiled_kernel_available() else [])
 
 
-@pytest.fixture(scope="module")
-def client():
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
-    c = distributed.Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
+@pytest.fixture
+def client(dask_client):
+    return dask_client
 
 
 def _res(k, method, seed=3, mods=False):

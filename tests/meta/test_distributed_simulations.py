@@ -18,16 +18,9 @@ from support.cli_run import run
 PERM_FIELDS = ("pval_perm", "QM_pval_perm", "stat_perm", "estimate_perm", "QM_perm", "n_failed")
 
 
-@pytest.fixture(scope="module")
-def client():
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
-    c = distributed.Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
+@pytest.fixture
+def client(dask_client):
+    return dask_client
 
 
 def _data(k: int, seed: int = 5):
