@@ -16,6 +16,9 @@ METAFOR_ATOL = 1e-11
 EFFECTS_CLOSED_FORM_RTOL = 1e-12
 
 # ---- meta/: analyses that refit the model many times -----------------------------------------
+#: Binned GOSH (gosh_summary) sums the subsets' estimates and I2 per chunk and merges with
+#: fsum; GoshResult.study_influence takes nanmean of the same values in another order: ~1e-14.
+GOSH_SUMMARY_MEAN_RTOL = 1e-12
 #: leave1out/influence/baujat refit k models (each REML solved to 1e-10): relative 1e-6.
 DIAGNOSTICS_RTOL = 1e-6
 #: ... with an absolute floor for the diagnostics that are 0 or near it (DFBETAS, residuals).

@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tolerances import METAFOR_ATOL, METAFOR_CLOSED_RTOL, METAFOR_ITERATIVE_RTOL
 
@@ -64,3 +65,18 @@ def assert_close(actual, expected, *, rtol, atol=ATOL, what=""):
 # Test modules import these helpers as ``meta_refcases`` (pytest runs with
 # --import-mode=importlib, where a conftest cannot be imported by its own name).
 sys.modules.setdefault("meta_refcases", sys.modules[__name__])
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """One LocalCluster of two single-threaded worker processes for the whole session
+    (starting one and importing sci_evidence on its workers takes seconds); skips the test
+    when dask.distributed is not installed."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()

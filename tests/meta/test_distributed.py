@@ -17,16 +17,9 @@ FIELDS = ("estimate", "tau2", "I2", "Q", "n_studies", "masks")
 ENGINES = ["numpy"] + (["compiled"] if compiled_kernel_available() else [])
 
 
-@pytest.fixture(scope="module")
-def client():
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
-    c = distributed.Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
+@pytest.fixture
+def client(dask_client):
+    return dask_client
 
 
 def _res(k, method, seed=3, mods=False):
@@ -115,3 +108,41 @@ def test_cli_scheduler_unreachable_is_exit_2(tmp_path, capsys):
     assert code == 2
     assert "cannot reach the Dask scheduler" in (out + err)
     assert "Traceback" not in (out + err)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("method, k", [("DL", 13), ("REML", 10)])
+def test_binned_gosh_on_a_cluster_equals_the_local_run(client, engine, method, k):
+    from sci_evidence.meta.gosh_summary import gosh_summary
+
+    res = _res(k, method)
+    local = gosh_summary(res, engine=engine, chunk_size=1024)
+    seen = []
+    remote = gosh_summary(
+        res, engine=engine, chunk_size=1024, client=client,
+        progress=lambda d, t: seen.append((d, t)),
+    )  # fmt: skip
+    assert remote.n_subsets == local.n_subsets == 2**k - 1
+    assert remote.estimate_range == local.estimate_range and remote.I2_range == local.I2_range
+    for name in ("counts", "est_fine", "I2_fine", "n_with", "est_with", "est_without",
+                 "I2_with", "I2_without", "est_edges", "I2_edges"):  # fmt: skip
+        assert np.array_equal(getattr(local, name), getattr(remote, name)), name
+    assert seen[-1] == (2**k - 1, 2**k - 1) and len(seen) == 2**k // 1024
+
+
+def test_cli_gosh_all_with_scheduler_equals_local(client, tmp_path, capsys, monkeypatch):
+    import importlib
+    import json
+
+    # the limit lowered to 10 so that --gosh-all bins the example's k = 13 studies
+    monkeypatch.setattr(importlib.import_module("sci_evidence.meta.gosh"), "MAX_EXHAUSTIVE_K", 10)
+    base = ["meta", "--example", "--method", "DL", "--json", "--gosh-all", "--gosh"]
+    code, out, err = _run_cli([*base, str(tmp_path / "a.png")], capsys)
+    assert code == 0, err
+    local = json.loads(out)["gosh"]
+    argv = [*base, str(tmp_path / "b.png"), "--scheduler", client.scheduler.address]
+    code, out, err = _run_cli(argv, capsys)
+    assert code == 0, err
+    remote = json.loads(out)["gosh"]
+    assert local.pop("plot") != remote.pop("plot")
+    assert remote == local and local["binned"] and local["n_subsets"] == 2**13 - 1

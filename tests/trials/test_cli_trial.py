@@ -264,7 +264,7 @@ def test_design_ctrl_c_during_simulation_exits_130(capsys, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(design_module, "_simulate_chunk", interrupted)
+    monkeypatch.setattr(design_module, "simulate_blocks", interrupted)
     code, out, _ = run(_DESIGN, capsys)
     assert code == 130 and out == ""
 

@@ -167,26 +167,41 @@ def _check_plot_path(path: Path) -> Path:
     return check_output_path(path, suffixes=PLOT_SUFFIXES, what="GOSH plot (--gosh)")
 
 
-def _gosh_report(res: Any, path: Path, rep: _Report, scheduler: str | None = None) -> None:
+def _gosh_report(
+    res: Any,
+    path: Path,
+    rep: _Report,
+    scheduler: str | None = None,
+    seed: int | None = None,
+    gosh_all: bool = False,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     from sci_evidence.meta.gosh import MAX_EXHAUSTIVE_K, gosh
+    from sci_evidence.meta.gosh_summary import gosh_summary
 
     console = rep.console
     method = res.method if res.method in _GOSH_METHODS else "DL"
     if method != res.method:
         rep.text(f"GOSH: {res.method} has no vectorised kernel; the subsets are fitted with DL")
-    n = 2**res.k - 1 if res.k <= MAX_EXHAUSTIVE_K else None
+    binned = gosh_all and res.k > MAX_EXHAUSTIVE_K
+    n = 2**res.k - 1 if res.k <= MAX_EXHAUSTIVE_K or binned else None
     what = f"{n:,} subsets" if n else "1,000,000 random subsets"
+
+    def run(client: Any = None) -> Any:
+        if binned:  # every subset, kept as bins: 2^k fits would not fit in memory
+            return gosh_summary(res, method=method, progress=cb, client=client)
+        return gosh(res, method=method, progress=cb, seed=seed, client=client)
+
     with _progress(console, f"GOSH ({what}, {method})") as cb:
         if scheduler is None:
-            g = gosh(res, method=method, progress=cb)
+            g = run()
         else:  # the same chunks on a Dask cluster: the same numbers as a local run
             from sci_evidence.cluster import connect
 
             with connect(scheduler) as client:
-                g = gosh(res, method=method, progress=cb, client=client)
+                g = run(client)
     rep.section("GOSH")
     rep.result("gosh", g)
     # highlight the study whose presence moves the estimate most
@@ -201,7 +216,7 @@ def _gosh_report(res: Any, path: Path, rep: _Report, scheduler: str | None = Non
                 f"  study moving the subset estimates most: {si.index[study]} "
                 f"(mean with {row['estimate_with']:.4f}, without {row['estimate_without']:.4f})",
             )
-    fig = g.plot(study=study)
+    fig = g.plot() if binned else g.plot(study=study)
     try:
         save_figure(fig, path, dpi=150)
     finally:
@@ -213,11 +228,19 @@ def _gosh_report(res: Any, path: Path, rep: _Report, scheduler: str | None = Non
         rep.data["gosh"]["plot"] = str(path)
 
 
-def _permutation_report(res: Any, n: int, rep: _Report) -> None:
+def _permutation_report(
+    res: Any, n: int, rep: _Report, scheduler: str | None = None, seed: int | None = None
+) -> None:
     from sci_evidence.meta.permutation import permutation_test
 
     with _progress(rep.console, f"permutation test ({n:,})") as cb:
-        pt = permutation_test(res, iterations=n, progress=cb)
+        if scheduler is None:
+            pt = permutation_test(res, iterations=n, progress=cb, seed=seed)
+        else:  # the same batches on a Dask cluster: the same p-values as a local run
+            from sci_evidence.cluster import connect
+
+            with connect(scheduler) as client:
+                pt = permutation_test(res, iterations=n, progress=cb, seed=seed, client=client)
     rep.section("Permutation test")
     rep.result("permutation_test", pt)
     if pt.n_failed:
@@ -233,6 +256,8 @@ def run_bias_options(
     console: Console,
     as_json: bool = False,
     scheduler: str | None = None,
+    seed: int | None = None,
+    gosh_all: bool = False,
 ) -> dict[str, Any] | None:
     """Run what ``--bias``, ``--gosh FILE`` and ``--permutations N`` ask for and print it
     (or, with ``as_json``, return it).
@@ -259,7 +284,14 @@ def run_bias_options(
         ``{"not_available": reason}``), ``"gosh"`` (with ``"plot"``, the file written) and
         ``"permutation_test"``.
     scheduler : str, optional
-        Address of a Dask scheduler: the GOSH fits run on that cluster.
+        Address of a Dask scheduler: the GOSH fits and the permutation refits run on that
+        cluster.
+    seed : int, optional
+        Seed of the random permutations and of the random GOSH subsets (k > 24); default
+        drawn from the operating system (and reported).
+    gosh_all : bool, default False
+        With k > 24, fit every subset for GOSH and keep binned counts
+        (:func:`~sci_evidence.meta.gosh_summary.gosh_summary`) instead of a random sample.
 
     Returns
     -------
@@ -277,15 +309,17 @@ def run_bias_options(
         raise InputError(
             "--permutations must be at least 2", column="--permutations", value=permutations
         )
+    if seed is not None and seed < 0:
+        raise InputError("--seed must be an integer >= 0", column="--seed", value=seed)
     path = _check_plot_path(Path(gosh_path)) if gosh_path is not None else None
     rep = _Report(console, as_json)
     try:
         if bias:
             _bias_report(res, rep)
         if path is not None:
-            _gosh_report(res, path, rep, scheduler)
+            _gosh_report(res, path, rep, scheduler, seed, gosh_all)
         if permutations is not None:
-            _permutation_report(res, int(permutations), rep)
+            _permutation_report(res, int(permutations), rep, scheduler, seed)
     except KeyboardInterrupt:
         console.print("\nInterrupted: stopped cleanly.", highlight=False, markup=False)
         # SystemExit, not typer.Exit: click (standalone_mode=False) turns Exit into a return

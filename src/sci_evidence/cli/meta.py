@@ -16,6 +16,7 @@ from pathlib import Path
 
 import typer
 
+from sci_evidence.cli import _scale_options as scale_help
 from sci_evidence.cli._common import (
     PLOT_SUFFIXES,
     check_output_path,
@@ -302,12 +303,9 @@ def register(app: typer.Typer) -> None:
         nagq: int = typer.Option(
             7, "--nagq", help="With --model glmm: Gauss-Hermite quadrature nodes (1 = Laplace)."
         ),
-        scheduler: str | None = typer.Option(
-            None,
-            "--scheduler",
-            help="Run the --gosh fits on the Dask cluster at this scheduler address "
-            "(tcp://HOST:8786; needs the [dask] extra; same results as a local run).",
-        ),
+        gosh_all: bool = typer.Option(False, "--gosh-all", help=scale_help.GOSH_ALL),
+        seed: int | None = typer.Option(None, "--seed", help=scale_help.SEED),
+        scheduler: str | None = typer.Option(None, "--scheduler", help=scale_help.SCHEDULER),
     ) -> None:
         """Pool effect sizes in an equal- or random-effects model (metafor's rma).
 
@@ -349,6 +347,7 @@ def register(app: typer.Typer) -> None:
         )
         _check_fitted(res, fname)
         extra = bias or gosh is not None or permutations is not None
+        scale = {"scheduler": scheduler, "seed": seed, "gosh_all": gosh_all}
         if extra:
             try:
                 from sci_evidence.cli._meta_bias import run_bias_options
@@ -372,7 +371,7 @@ def register(app: typer.Typer) -> None:
                         gosh_path=gosh,
                         permutations=permutations,
                         console=err_console,
-                        scheduler=scheduler,
+                        **scale,
                         as_json=True,
                     )
                 )
@@ -400,7 +399,7 @@ def register(app: typer.Typer) -> None:
                 gosh_path=gosh,
                 permutations=permutations,
                 console=console,
-                scheduler=scheduler,
+                **scale,
             )
 
 

@@ -19,6 +19,7 @@ from sci_evidence.meta.effects import MEASURES, effect_sizes
 from sci_evidence.meta.fivenum import fivenum_to_mean_sd, fivenum_to_mean_sd_frame
 from sci_evidence.meta.glmm import GlmmResult, pool_glmm
 from sci_evidence.meta.gosh import gosh
+from sci_evidence.meta.gosh_summary import gosh_summary
 from sci_evidence.meta.heterogeneity import tau2_confint
 from sci_evidence.meta.influence import (
     baujat,
@@ -59,6 +60,7 @@ __all__ = [
     "funnel_plot",
     "gosh",
     "gosh_plot",
+    "gosh_summary",
     "influence",
     "influence_result",
     "leave_one_out",

@@ -436,10 +436,19 @@ def _run_span(job: _Job, a: int, b: int, outs: list[np.ndarray] | None = None):
         out = _views(outs, a, b - a)
         conv = np.empty(b - a, dtype=np.uint8)
         _gosh_kernel.reml_masks(
-            job.y, job.v, job.masks[a:b], int(job.method == "REML"), 1e-10, 1000, *out, conv
-        )
+            job.y, job.v, _span_masks(job, a, b), int(job.method == "REML"), 1e-10, 1000,
+            *out, conv,
+        )  # fmt: skip
         return (a, *out)
     return (a, *_fit_mask_rows(job, a, b))
+
+
+def _span_masks(job: _Job, a: int, b: int) -> np.ndarray:
+    """The masks at positions a..b-1: listed in ``job.masks``, or, when it is None (every
+    subset, none listed: 2^30 masks would take 8 GB), the masks a + 1 .. b."""
+    if job.masks is not None:
+        return job.masks[a:b]
+    return np.arange(a + 1, b + 1, dtype=np.uint64)
 
 
 def _views(outs, pos, n):
@@ -474,8 +483,22 @@ def _execute(job, spans, n_total, n_dtype, n_jobs, progress, client):
 def _exhaustive_closed_form(
     y, v, method, n_jobs, chunk_size, progress, use_compiled=False, client=None
 ):
+    job = _closed_form_job(y, v, method, chunk_size, use_compiled)
+    n_total = (1 << job.k) - 1
+    if job.kind == "compiled":
+        step = max(1024, chunk_size)
+        spans = [(m0, min(m0 + step, n_total + 1)) for m0 in range(1, n_total + 1, step)]
+    else:
+        rows = max(1, chunk_size >> job.low_bits)
+        n_rows = 1 << (job.k - job.low_bits)
+        spans = [(h0, min(h0 + rows, n_rows)) for h0 in range(0, n_rows, rows)]
+    return _execute(job, spans, n_total, np.uint8, n_jobs, progress, client)
+
+
+def _closed_form_job(y, v, method, chunk_size, use_compiled) -> _Job:
+    """The closed-form EE/DL job of all subsets: spans are masks m0..m1-1 ("compiled") or
+    rows h0..h1-1 of the high table, i.e. masks h0 << L .. (h1 << L) - 1 ("numpy")."""
     k = y.size
-    n_total = (1 << k) - 1
     # Centre y at the overall EE mean: Q = sum(w y^2) - (sum w y)^2 / sum(w) then loses
     # fewer digits to cancellation; estimates are shifted back at the end.
     w = 1.0 / v
@@ -487,7 +510,7 @@ def _exhaustive_closed_form(
     lo = np.ascontiguousarray(_subset_tables(a, low_bits, 0))
     hi = np.ascontiguousarray(_subset_tables(a, high_bits, low_bits))
     compiled = use_compiled and k <= 62
-    job = _Job(
+    return _Job(
         kind="compiled" if compiled else "numpy",
         method=method,
         k=k,
@@ -498,13 +521,6 @@ def _exhaustive_closed_form(
         low_bits=low_bits,
         centre=centre,
     )
-    if compiled:
-        step = max(1024, chunk_size)
-        spans = [(m0, min(m0 + step, n_total + 1)) for m0 in range(1, n_total + 1, step)]
-    else:
-        rows = max(1, chunk_size >> low_bits)
-        spans = [(h0, min(h0 + rows, 1 << high_bits)) for h0 in range(0, 1 << high_bits, rows)]
-    return _execute(job, spans, n_total, np.uint8, n_jobs, progress, client)
 
 
 def _closed_form_rows(job: _Job, h0: int, h1: int):
@@ -625,7 +641,7 @@ def _fit_masks(
 
 def _fit_mask_rows(job: _Job, a: int, b: int):
     """(est, tau2, I2, Q, n) of the subsets at positions a..b-1 of ``job.masks``."""
-    masks = job.masks[a:b]
+    masks = _span_masks(job, a, b)
     m = _masks_to_matrix(masks, job.k) if masks.dtype == np.uint64 else masks
     fits = fit_batch(
         job.y, job.v, job.X, method=job.method, test=job.test, mask=m, engine=job.batch_engine

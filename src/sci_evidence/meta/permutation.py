@@ -42,6 +42,14 @@ import pandas as pd
 
 from ..errors import InputError
 from ._batch import BATCH_METHODS, fit_batch, run_chunks
+from ._permutation_draws import (  # DRAW_BLOCK, _random_draws: kept importable from here
+    DRAW_BLOCK,  # noqa: F401
+    _multiset_permutations,
+    _PermChunk,
+    _PermJob,
+    _permutation_chunk,
+    _random_draws,  # noqa: F401
+)
 
 __all__ = ["PermutationResult", "permutation_test"]
 
@@ -55,10 +63,6 @@ MAX_EXACT_PERMUTATIONS = 1_000_000
 #: p-values always count every permutation, chunk by chunk, so memory stays bounded
 #: whatever ``iterations`` is (10^8 permutations need no more memory than 10^6).
 MAX_STORED_PERMUTATIONS = 1_000_000
-#: Random permutations are drawn in fixed blocks, each from its own stream
-#: ``SeedSequence(seed, spawn_key=(block,))``: the same seed gives the same permutations
-#: whatever the chunk size and the number of threads.
-DRAW_BLOCK = 1024
 
 
 @dataclass(frozen=True)
@@ -187,40 +191,6 @@ def _count_exact(X: np.ndarray, int_only: bool) -> tuple[int, np.ndarray | None]
     return n, groups
 
 
-def _multiset_permutations(labels: np.ndarray) -> np.ndarray:
-    """All distinct orderings of ``labels`` (lexicographic), shape (n, k)."""
-    a = np.sort(labels).tolist()
-    k = len(a)
-    out = [a.copy()]
-    while True:
-        i = k - 2
-        while i >= 0 and a[i] >= a[i + 1]:
-            i -= 1
-        if i < 0:
-            break
-        j = k - 1
-        while a[j] <= a[i]:
-            j -= 1
-        a[i], a[j] = a[j], a[i]
-        a[i + 1 :] = reversed(a[i + 1 :])
-        out.append(a.copy())
-    # small labels: 10^6 listed sequences of 30 studies take 60 MB, not 240 MB
-    return np.asarray(out, dtype=np.int16 if k < 2**15 else np.int32)
-
-
-def _rows_for_labels(seqs: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """For each label sequence s, a row permutation pi with groups[pi[i]] = s[i]."""
-    k = groups.size
-    members = [np.flatnonzero(groups == g) for g in range(groups.max() + 1)]
-    pis = np.empty_like(seqs)
-    for g, rows in enumerate(members):
-        # the j-th occurrence of label g takes the j-th row of group g
-        mask = seqs == g
-        pis[mask] = np.tile(rows, seqs.shape[0])
-    assert pis.shape[1] == k
-    return pis
-
-
 class _LazyTasks:
     """``task(0)`` … ``task(n - 1)`` as a sized iterable of callables, made on demand."""
 
@@ -232,28 +202,6 @@ class _LazyTasks:
 
     def __iter__(self) -> Iterator[Callable[[], int]]:
         return ((lambda c=c: self.task(c)) for c in range(self.n))
-
-
-def _random_block(seed: int, block: int, k: int, int_only: bool) -> np.ndarray:
-    """Permutations ``block * DRAW_BLOCK`` … ``+ DRAW_BLOCK - 1``: signs (int8) or rows
-    (int32), from the block's own stream; permutation 0 is the identity."""
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block,)))
-    if int_only:
-        draws = rng.choice(np.array([-1, 1], dtype=np.int8), size=(DRAW_BLOCK, k))
-    else:
-        draws = rng.permuted(np.tile(np.arange(k, dtype=np.int32), (DRAW_BLOCK, 1)), axis=1)
-    if block == 0:
-        draws[0] = 1 if int_only else np.arange(k)
-    return draws
-
-
-def _random_draws(seed: int, a: int, b: int, k: int, int_only: bool) -> np.ndarray:
-    """Permutations ``a`` … ``b - 1`` of a seeded random test (independent of chunking)."""
-    first, last = a // DRAW_BLOCK, (b - 1) // DRAW_BLOCK
-    blocks = [_random_block(seed, j, k, int_only) for j in range(first, last + 1)]
-    draws = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
-    offset = first * DRAW_BLOCK
-    return draws[a - offset : b - offset]
 
 
 def _size_text(n: int) -> str:
@@ -301,6 +249,7 @@ def permutation_test(
     n_jobs: int | None = None,
     chunk_size: int = 4096,
     progress: Callable[[int, int], None] | None = None,
+    client: Any = None,
 ) -> PermutationResult:
     """Permutation test of a fitted model (metafor ``permutest``).
 
@@ -327,6 +276,11 @@ def permutation_test(
         needs. Results do not depend on ``chunk_size`` or ``n_jobs``.
     progress : callable(done, total), optional
         Called after each batch from the calling thread.
+    client : dask.distributed.Client, optional
+        Run the batches on this Dask cluster instead of local threads (see
+        :func:`sci_evidence.cluster.connect`). Each batch is computed by the same function
+        from the same (data, position, seed), so the p-values and the kept distribution are
+        identical to a local run. ``n_jobs`` is then unused.
 
     Returns
     -------
@@ -400,49 +354,39 @@ def permutation_test(
     beta_perm = np.empty((n_stored, p))
     qm_perm = np.empty(n_stored)
     starts = range(0, B, step)
+    spans = ((a, min(a + step, B)) for a in starts)
+    job = _PermJob(
+        y=y, v=v, X=X, method=method, test=test, int_only=int_only, exact=use_exact,
+        seed=used_seed, groups=groups, n_stored=n_stored, stat_cut=stat_cut, qm_cut=qm_cut,
+        label_seqs=_multiset_permutations(groups) if (use_exact and not int_only) else None,
+    )  # fmt: skip
     # running totals over the chunks: permutations with finite statistics, and how many
     # reach each cut (integers: the sum does not depend on the order chunks finish in)
     counts = {"ok": 0, "ge": np.zeros(p, dtype=np.int64), "qm": 0}
     lock = threading.Lock()
-    label_seqs = _multiset_permutations(groups) if (use_exact and not int_only) else None
 
-    def task(c: int) -> int:
-        a = starts[c]
-        b = min(a + step, B)
-        if int_only:
-            if use_exact:
-                # expand.grid order: sign of study j is -1 when bit j of the row index is set
-                rows = np.arange(a, b, dtype=np.int64)[:, None]
-                signs = 1.0 - 2.0 * ((rows >> np.arange(k)) & 1)
-            else:
-                signs = _random_draws(used_seed, a, b, k, True).astype(float)
-            Y, V = signs * y, v
-        else:
-            if use_exact:
-                pis = _rows_for_labels(label_seqs[a:b], groups)
-            else:
-                pis = _random_draws(used_seed, a, b, k, False).astype(np.int64)
-            # study i gets row pis[i] of X; reorder the studies so X stays shared
-            inv = np.argsort(pis, axis=1)
-            Y = np.take_along_axis(np.broadcast_to(y, pis.shape), inv, axis=1)
-            V = np.take_along_axis(np.broadcast_to(v, pis.shape), inv, axis=1)
-        fits = fit_batch(Y, V, X, method=method, test=test)
-        if a < n_stored:
-            keep = min(b, n_stored)
-            stat_perm[a:keep] = fits.stat[: keep - a]
-            beta_perm[a:keep] = fits.beta[: keep - a]
-            qm_perm[a:keep] = fits.QM[: keep - a]
-        ok = np.all(np.isfinite(fits.stat), axis=1)
-        n_ge = np.sum(np.abs(fits.stat[ok]) >= stat_cut, axis=0)
-        n_qm = int(np.sum(fits.QM[ok] >= qm_cut))
+    def place(chunk: _PermChunk) -> int:
+        # one finished chunk, from a local thread or a Dask worker
         with lock:
-            counts["ok"] += int(ok.sum())
-            counts["ge"] += n_ge
-            counts["qm"] += n_qm
-        return b - a
+            if chunk.stat is not None:
+                keep = slice(chunk.start, chunk.start + chunk.stat.shape[0])
+                stat_perm[keep], beta_perm[keep], qm_perm[keep] = chunk.stat, chunk.beta, chunk.qm
+            counts["ok"] += chunk.n_ok
+            counts["ge"] += chunk.n_ge
+            counts["qm"] += chunk.n_qm
+        return chunk.n
 
-    # tasks made one at a time: 10^12 permutations are 2.4e8 chunks, never a list of them
-    run_chunks(_LazyTasks(task, len(starts)), n_jobs, progress, B)
+    if client is not None:
+        from .distributed_runs import run_on_client
+
+        run_on_client(client, _permutation_chunk, job, list(spans), place, progress, B)
+    else:
+        # tasks made one at a time: 10^12 permutations are 2.4e8 chunks, never a list of them
+        def task(c: int) -> int:
+            a = starts[c]
+            return place(_permutation_chunk(job, a, min(a + step, B)))
+
+        run_chunks(_LazyTasks(task, len(starts)), n_jobs, progress, B)
 
     total_ok = int(counts["ok"])
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.special import chdtrc, ndtr, stdtr
@@ -98,6 +98,33 @@ class _Streams:
     def _stack(self, draw: Callable[[np.random.Generator, int], np.ndarray]) -> np.ndarray:
         parts = [draw(g, r) for g, r in zip(self.rngs, self.rows, strict=True)]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+@dataclass(frozen=True)
+class _PowerJob:
+    """One sample size of a power simulation: picklable, so its blocks can be simulated on
+    local threads or on Dask workers with the same draws."""
+
+    design: TrialDesign
+    n_per_arm: int
+    #: entropy of the size's streams: ``[seed, n_per_arm]``, or fresh OS entropy
+    entropy: Any
+    n_simulations: int
+
+
+def simulate_blocks(job: _PowerJob, first: int, last: int) -> tuple[int, int, int]:
+    """Simulate stream blocks ``first`` … ``last - 1`` of ``job``: (trials simulated, trials
+    rejecting H0, patients analysed). Block ``b`` draws only from
+    ``SeedSequence(job.entropy, spawn_key=(b,))``, so the counts do not depend on how blocks
+    are grouped nor on the machine that simulates them."""
+    rngs = []
+    rows = []
+    for b in range(first, last):
+        ss = np.random.SeedSequence(job.entropy, spawn_key=(b,))
+        rngs.append(np.random.default_rng(ss))
+        rows.append(min(STREAM_BLOCK, job.n_simulations - b * STREAM_BLOCK))
+    rej, n_an = _simulate_chunk(job.design, job.n_per_arm, _Streams(rngs, rows))
+    return sum(rows), int(rej.sum()), int(n_an.sum())
 
 
 def _block_patterns(block: int) -> np.ndarray:

@@ -23,8 +23,8 @@ from sci_evidence.errors import InputError
 from sci_evidence.trials._simulation import (
     STREAM_BLOCK,
     _blocks_per_step,
-    _simulate_chunk,
-    _Streams,
+    _PowerJob,
+    simulate_blocks,
 )
 from sci_evidence.trials.natural_history import conversion_benchmarks, expected_conversion
 
@@ -340,6 +340,7 @@ def simulate_power(
     seed: int | None = 0,
     chunk: int = 2_000,
     progress: Callable[[int, int], None] | None = None,
+    client: Any = None,
 ) -> PowerResult:
     """Power of ``design`` at each sample size by simulating ``n_simulations`` trials.
 
@@ -361,6 +362,10 @@ def simulate_power(
         Most simulated trials per vectorised step (rounded to whole blocks).
     progress : callable, optional
         ``progress(done, total)`` after each step, counting simulated trials over all sizes.
+    client : dask.distributed.Client, optional
+        Simulate the steps on this Dask cluster instead of in this process (see
+        :func:`sci_evidence.cluster.connect`). Each step is simulated by the same function
+        from the same streams, so the power is identical to a local run with the same seed.
 
     Raises
     ------
@@ -387,25 +392,34 @@ def simulate_power(
     total = n_simulations * len(sizes)
     t0 = time.perf_counter()
     points = []
-    done_all = 0
+    done_before = 0
     for n in sizes:
         entropy = [seed, n] if seed is not None else np.random.SeedSequence().entropy
+        job = _PowerJob(design, n, entropy, n_simulations)
         n_blocks = -(-n_simulations // STREAM_BLOCK)
-        rejected = 0
-        analysed = 0.0
-        for first in range(0, n_blocks, steps[n]):
-            rngs = []
-            rows = []
-            for b in range(first, min(first + steps[n], n_blocks)):
-                ss = np.random.SeedSequence(entropy, spawn_key=(b,))
-                rngs.append(np.random.default_rng(ss))
-                rows.append(min(STREAM_BLOCK, n_simulations - b * STREAM_BLOCK))
-            rej, n_an = _simulate_chunk(design, n, _Streams(rngs, rows))
-            rejected += int(rej.sum())
-            analysed += float(n_an.sum())
-            done_all += sum(rows)
+        spans = [(b, min(b + steps[n], n_blocks)) for b in range(0, n_blocks, steps[n])]
+        counts = [0, 0]  # trials rejecting H0, patients analysed (integers: order-free sums)
+
+        def place(chunk: tuple[int, int, int], counts: list[int] = counts) -> int:
+            counts[0] += chunk[1]
+            counts[1] += chunk[2]
+            return chunk[0]
+
+        def report(done: int, _total: int, before: int = done_before) -> None:
             if progress is not None:
-                progress(done_all, total)
+                progress(before + done, total)
+
+        if client is not None:
+            from sci_evidence.meta.distributed_runs import run_on_client
+
+            run_on_client(client, simulate_blocks, job, spans, place, report, n_simulations)
+        else:
+            done = 0
+            for a, b in spans:
+                done += place(simulate_blocks(job, a, b))
+                report(done, n_simulations)
+        done_before += n_simulations
+        rejected, analysed = counts
         power = rejected / n_simulations
         points.append(
             PowerPoint(
