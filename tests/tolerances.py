@@ -98,3 +98,8 @@ REVIEW_BAYES_GRID = 1e-5
 #: Its tau² and standard error: metafor's stopping point and numDeriv Hessian on that flat
 #: surface (we see 7.9e-3 and 8.7e-3); the CI is estimate ± z·se on both sides, so it follows the two above.
 REVIEW_GLMM_CM_EL_SE = 1e-2
+
+# ---- report/: the reader's scale (test_reader_scale.py) -----------------------------------------
+#: A number shown on the reader's scale against the same transformation (exp, expit, × 100) done
+#: in the test on the model-scale value: the same floating-point operations, rounding only.
+READER_SCALE_RTOL = 1e-9
