@@ -286,5 +286,7 @@ def report_chunks(review, results: dict, svgs: dict, tables: dict, *, formats=("
         "figure_files": ", ".join(f".{f}" for f in formats),
         "rob_tools": _rob_tools(review.risk_of_bias),
         "anchor": review.anchor,
+        "key_messages": results.get("key_messages") or [],
+        "changes": results.get("changes"),
     }
     return _env().get_template("report.html.j2").generate(**context)

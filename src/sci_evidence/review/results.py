@@ -13,7 +13,9 @@ every subgroup, each ``id``, ``parent``, ``kind``, ``title``, ``outcome``, ``des
 is transformed; main analyses add ``subgroup_tests``, ``meta_regression``, ``robustness``,
 ``sensitivity``, ``natural_history``, ``grade``, ``notes``, ``warnings`` and
 ``excluded_studies``), ``not_pooled``, ``syntheses``, ``grade``, ``comparisons``,
-``excluded_studies``, ``serious_adverse_events``, ``prisma``.
+``excluded_studies``, ``serious_adverse_events``, ``prisma``, ``anchor``, ``studies`` (every
+study of the evidence base: ``study_id``, ``label``), ``key_messages`` (one per question of the
+protocol) and ``changes`` (what changed since an earlier run; null without ``--compare``).
 """
 
 from __future__ import annotations
@@ -360,6 +362,11 @@ class ReviewResult:
     #: The anchor review beside the base (:class:`~sci_evidence.review.anchor.AnchorStatement`;
     #: None when the base records no anchor).
     anchor: Any = None
+    #: One :class:`~sci_evidence.review.messages.KeyMessage` per question of the protocol.
+    key_messages: tuple = ()
+    #: What changed since an earlier run (:class:`~sci_evidence.review.compare.ReviewChanges`;
+    #: None unless ``sci-evidence review --compare`` asked for it).
+    changes: Any = None
 
     def analysis(self, analysis_id: str) -> AnalysisResult:
         for a in self.analyses:
@@ -410,5 +417,8 @@ class ReviewResult:
                 "serious_adverse_events": self.safety_events,
                 "prisma": self.prisma.to_dict(),
                 "anchor": None if self.anchor is None else self.anchor.to_dict(),
+                "studies": [{"study_id": s, "label": v} for s, v in self.study_labels.items()],
+                "key_messages": [m.to_dict() for m in self.key_messages],
+                "changes": None if self.changes is None else self.changes.to_dict(),
             }
         )
