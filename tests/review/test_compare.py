@@ -1,0 +1,226 @@
+"""`sci-evidence review --compare PREVIOUS_DIR`: what changed since an earlier run
+(review/compare.py), checked on evidence changed by hand: a study removed, a count changed."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+from support.cli_run import run  # noqa: E402
+
+REMOVED = "tien-2019"  # a single-arm study in the AIS analysis
+CHANGED = "dai-2013b"  # its AIS improvement count goes 10/18 -> 14/18
+
+
+def _changed_evidence():
+    """The bundled evidence with one study removed and one AIS count changed."""
+    from sci_evidence.evidence import load_evidence
+    from sci_evidence.evidence.model import EvidenceSet
+
+    ev = load_evidence()
+    frames = {}
+    for name, df in ev.frames().items():
+        if "study_id" in df.columns:
+            df = df[df["study_id"] != REMOVED].reset_index(drop=True)
+        frames[name] = df
+    o = frames["outcomes"].copy()
+    m = (o["study_id"] == CHANGED) & (o["outcome"] == "ais_improved")
+    assert m.sum() == 1 and int(o.loc[m, "events"].iloc[0]) == 10
+    o.loc[m, "events"] = 14
+    frames["outcomes"] = o
+    return EvidenceSet.from_frames(frames)
+
+
+@pytest.fixture(scope="module")
+def previous(bundled_run):
+    from sci_evidence.review.compare import load_previous
+
+    _, out = bundled_run
+    return load_previous(out)
+
+
+@pytest.fixture(scope="module")
+def changed_review():
+    from sci_evidence.review.pipeline import run_review
+    from sci_evidence.review.protocol import load_protocol
+
+    return run_review(_changed_evidence(), load_protocol())
+
+
+def test_the_same_evidence_twice_reports_no_changes(bundled_run, previous):
+    from sci_evidence.evidence import load_evidence
+    from sci_evidence.review.compare import compare_results
+    from sci_evidence.review.pipeline import run_review
+
+    again = run_review(load_evidence(), bundled_run[0].protocol)
+    c = compare_results(again.to_dict(), previous, previous_dir="prev")
+    assert c.no_changes, c.summary()
+    assert c.n_estimates_compared == len(previous["analyses"]) > 10
+    assert c.summary().startswith("No changes since prev")
+    d = c.to_dict()
+    assert d["no_changes"] is True and d["estimates"] == [] and d["messages_changed"] == []
+    assert d["data_hash"]["before"] == d["data_hash"]["after"] == again.record.data_hash
+
+
+def test_data_hash_changes_only_with_the_content():
+    from sci_evidence.evidence import load_evidence
+    from sci_evidence.evidence.model import EvidenceSet
+
+    a, b = load_evidence(), load_evidence()
+    assert a.data_hash == b.data_hash
+    # the same rows in another order (as a database may return them) keep the hash
+    shuffled = {n: df.iloc[::-1].reset_index(drop=True) for n, df in a.frames().items()}
+    assert EvidenceSet.from_frames(shuffled).data_hash == a.data_hash
+    assert EvidenceSet.from_frames(a.frames()).data_hash == a.data_hash
+    # one count changed changes it
+    assert _changed_evidence().data_hash != a.data_hash
+
+
+def test_every_kind_of_change_is_reported(bundled_run, previous, changed_review):
+    from sci_evidence.review.compare import compare_results
+
+    new = changed_review.to_dict()
+    c = compare_results(new, previous, previous_dir="prev")
+    assert not c.no_changes
+    assert c.data_hash == (previous["data_hash"], changed_review.record.data_hash)
+    assert c.data_changed and not c.protocol_changed
+    # the study removed, by id with its label
+    labels = bundled_run[0].study_labels
+    assert c.studies_removed == ((REMOVED, labels[REMOVED]),) and c.studies_added == ()
+    # the main AIS estimate before and after, on the reader's scale (proportions)
+    by_id = {e.id: e for e in c.estimates}
+    e = by_id["ais_improved_prop"]
+    old = next(x for x in previous["analyses"] if x["id"] == "ais_improved_prop")["pooled"]
+    now = next(x for x in new["analyses"] if x["id"] == "ais_improved_prop")["pooled"]
+    for i, f in enumerate(("estimate", "ci_lb", "ci_ub")):
+        assert e.before[i] == old["back_transformed"][f]
+        assert e.after[i] == now["back_transformed"][f]
+    assert e.scale == "proportion" and e.k_before == old["k"] and e.k_after == old["k"] - 1
+    assert e.text_before.endswith("%)") and f"{100 * e.after[0]:.1f}%" in e.text_after
+    # an unchanged analysis is not listed (the controlled RR does not involve either study)
+    rr_old = next(x for x in previous["analyses"] if x["id"] == "ais_improved_rr")["studies"]
+    assert {REMOVED, CHANGED}.isdisjoint(s["study_id"] for s in rr_old)
+    assert "ais_improved_rr" not in by_id
+    # the key messages drawing on the AIS analysis changed wording
+    changed = {m[0] for m in c.messages_changed}
+    assert {"ais_treated", "ais_vs_natural_history"} <= changed
+    assert "ais_vs_control" not in changed
+    msg = next(m for m in c.messages_changed if m[0] == "ais_treated")
+    assert msg[2] != msg[3] and f"{100 * e.after[0]:.1f}%" in msg[3]
+    # the other way round the study is added
+    back = compare_results(previous, new)
+    assert back.studies_added == ((REMOVED, labels[REMOVED]),)
+
+
+def test_status_certainty_and_analyses_appearing(previous):
+    """Changes the bundled data cannot make in one step, made in a copy of the document."""
+    from sci_evidence.review.compare import compare_results
+
+    old = copy.deepcopy(previous)
+    new = copy.deepcopy(previous)
+    g = next(x for x in old["grade"] if x["analysis_id"] == "ais_improved_prop")
+    g["certainty"] = "moderate"
+    np_ = {x["id"]: x for x in old["not_pooled"]}
+    np_["motor_change"]["status"] = "no data"
+    old["not_pooled"] = [x for x in old["not_pooled"] if x["id"] != "pp_md"]
+    old["not_pooled"].append({"id": "gone", "title": "A gone analysis", "status": "no data"})
+    old["protocol"]["level"] = 0.95
+    old["run"]["protocol_hash"] = "0" * 64
+    c = compare_results(new, old)
+    assert ("ais_improved_prop", g["outcome"], "moderate", "very low") in c.certainty_changed
+    assert c.status_changed == (
+        ("motor_change", np_["motor_change"]["title"], "no data", "single study"),
+    )
+    assert [a[0] for a in c.analyses_appeared] == ["pp_md"]
+    assert c.analyses_disappeared == (("gone", "A gone analysis", "no data"),)
+    assert c.protocol_changed and not c.data_changed
+    text = c.summary()
+    assert "certainty of" in text and "moderate → very low" in text and "pp_md" not in text
+
+
+def test_a_document_of_an_older_version_is_compared_on_what_it_has(previous):
+    from sci_evidence.review.compare import compare_results
+
+    old = {k: v for k, v in previous.items() if k not in ("studies", "key_messages", "changes")}
+    c = compare_results(previous, old)
+    # studies named in the analyses, syntheses and exclusions are known; the rest "added"
+    known = {s for s, _ in c.studies_added}
+    assert known and known <= {s["study_id"] for s in previous["studies"]}
+    assert not c.estimates and not c.certainty_changed
+    assert len(c.messages_changed) == len(previous["key_messages"])
+    assert all(m[2] is None for m in c.messages_changed)
+
+
+def test_cli_compare_same_evidence_and_report_section(bundled_run, tmp_path, capsys):
+    _, prev = bundled_run
+    out = tmp_path / "again"
+    code, stdout, err = run(["review", "--out", str(out), "-q", "--compare", str(prev)], capsys)
+    assert code == 0, err
+    assert f"No changes since {prev}" in stdout.replace("\n", "")
+    d = json.loads((out / "results.json").read_text())
+    assert d["changes"]["no_changes"] is True and d["changes"]["previous"] == str(prev)
+    html = (out / "report.html").read_text()
+    assert 'id="changes"' in html and 'id="no-changes"' in html
+    # the report opens with the key messages, then the changes
+    assert html.index('id="key-messages"') < html.index('id="changes"') < html.index('id="summary"')
+    # without --compare the block is null and the section absent
+    d0 = json.loads((prev / "results.json").read_text())
+    assert d0["changes"] is None and 'id="changes"' not in (prev / "report.html").read_text()
+
+
+def test_cli_compare_lists_changed_estimates(bundled_run, tmp_path, capsys):
+    """A previous folder whose results.json differs by hand: the report lists the changes."""
+    _, prev = bundled_run
+    old = json.loads((prev / "results.json").read_text())
+    e = next(x for x in old["analyses"] if x["id"] == "ais_improved_prop")
+    e["pooled"]["back_transformed"]["estimate"] = 0.5
+    e["pooled"]["k"] = 11
+    old["studies"].append({"study_id": "ghost-2001", "label": "Ghost 2001"})
+    m = next(x for x in old["key_messages"] if x["id"] == "motor")
+    m["message"] = "An older wording."
+    folder = tmp_path / "prev"
+    folder.mkdir()
+    (folder / "results.json").write_text(json.dumps(old))
+    out = tmp_path / "new"
+    code, stdout, err = run(["review", "--out", str(out), "-q", "--compare", str(folder)], capsys)
+    assert code == 0, err
+    line = stdout.replace("\n", "")
+    assert "1 studies removed" in line and "1 pooled estimates changed" in line
+    assert "1 key messages reworded" in line
+    c = json.loads((out / "results.json").read_text())["changes"]
+    assert c["studies_removed"] == [{"study_id": "ghost-2001", "label": "Ghost 2001"}]
+    assert [x["id"] for x in c["estimates"]] == ["ais_improved_prop"]
+    assert c["estimates"][0]["before"][0] == 0.5 and c["estimates"][0]["k_before"] == 11
+    assert c["estimates"][0]["text_before"].startswith("50.0% (95% CI ")
+    assert [x["id"] for x in c["messages_changed"]] == ["motor"]
+    html = (out / "report.html").read_text()
+    assert "Study removed: Ghost 2001" in html and 'id="tbl-changes"' in html
+    assert "An older wording." in html
+
+
+@pytest.mark.parametrize("content", [None, "{not json", '{"analyses": 3}', "[]"])
+def test_bad_previous_dir_is_one_line_exit_2(tmp_path, capsys, content):
+    folder = tmp_path / "prev"
+    folder.mkdir()
+    if content is not None:
+        (folder / "results.json").write_text(content)
+    out = tmp_path / "o"
+    code, _, err = run(["review", "--out", str(out), "--compare", str(folder)], capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "--compare" in lines[0]
+    assert str(folder / "results.json") in lines[0]
+    assert not out.exists()
+
+
+def test_changes_default_to_none_in_results(handmade_review):
+    assert handmade_review.changes is None
+    assert handmade_review.to_dict()["changes"] is None
+    assert replace(handmade_review, changes=None).to_dict()["studies"]
