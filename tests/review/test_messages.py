@@ -91,11 +91,13 @@ def test_one_or_no_study_cannot_answer(bundled_run):
     label = one.selection.rows["label"].iloc[0]
     m = _msg(result, "motor")
     assert not m.answered
-    assert f"Only one study ({label}) gives usable data on ASIA motor score" in m.message
-    assert "too little evidence to answer this" in m.message
+    assert (
+        f"{one.spec.title} — only one study ({label}) gives usable data: too little evidence "
+        "to answer this." in m.message
+    )
     assert result.analysis("motor_md").status == "no data"
-    assert "No study gives usable data on ASIA motor score: MSC vs control" in m.message
-    assert "the evidence cannot answer this" in m.message
+    title = result.analysis("motor_md").spec.title
+    assert f"{title} — no study gives usable data, so the evidence cannot answer this" in m.message
 
 
 def test_subgroups_of_one_or_two_studies_are_called_too_small(bundled_run):
@@ -107,7 +109,10 @@ def test_subgroups_of_one_or_two_studies_are_called_too_small(bundled_run):
     assert small and len(small) < len(ks)
     m = _msg(result, "route")
     assert m.answered
-    assert f"The groups {', '.join(small)} rest on one or two studies each" in m.message
+    if len(small) == 1:
+        assert f"The group {small[0]} rests on one or two studies" in m.message
+    else:
+        assert f"The groups {', '.join(small)} rest on one or two studies each" in m.message
     for g, k in ks.items():
         name = "not reported" if g == "unknown" else g.replace("_", " ")
         assert re.search(rf"{name} [^;]*\({k} stud(y|ies)\)", m.message), (g, k)
@@ -239,3 +244,45 @@ def test_an_absolute_upper_bound_beyond_certainty_is_capped(bundled_run):
         )
     else:
         assert "capped" not in m.message
+
+
+def test_adverse_events_by_route_from_the_route_comparison(bundled_run):
+    """With a comparison by route in the results (``safety_by_route``: per route group the
+    proportion and the GLMM moderator test) the message reads it; without, the subgroups."""
+    import pandas as pd
+
+    result, _ = bundled_run
+    plain = _msg(result, "adverse_events_by_route")
+    assert plain.draws_on == ("ae_any_prop", "ae_serious_prop")
+    assert "by route:" in plain.message and "test for subgroup differences" in plain.message
+    groups = pd.DataFrame(
+        [
+            {"route_group": "intrathecal", "k": 6, "patients": 90, "events": 9,
+             "proportion": 0.1, "ci_lb": 0.05, "ci_ub": 0.18},
+            {"route_group": "intravenous", "k": 2, "patients": 30, "events": 6,
+             "proportion": 0.2, "ci_lb": 0.09, "ci_ub": 0.38},
+            {"route_group": "combined", "k": 0, "patients": 0, "events": 0,
+             "proportion": None, "ci_lb": None, "ci_ub": None},
+        ]
+    )  # fmt: skip
+    fake = SimpleNamespace(
+        analysis_id="ae_any_prop", level=0.95, groups=groups, test={"pval": 0.0043}, note=""
+    )
+    # the field comes with the adverse-event work; a stand-in review carries it here
+    review = SimpleNamespace(
+        protocol=result.protocol,
+        analyses=result.analyses,
+        syntheses=result.syntheses,
+        safety_by_route=(fake,),
+    )
+    m = _msg(review, "adverse_events_by_route")
+    title = result.analysis("ae_any_prop").spec.title
+    assert m.message.startswith(
+        f"{title} by route: intrathecal 10.0% (95% CI 5.0–18.0%; 6 studies, 9 of 90 patients); "
+        "intravenous 20.0% (95% CI 9.0–38.0%; 2 studies, 6 of 30 patients). Route as a "
+        "moderator (GLMM, Wald test): p = 0.004. The group intravenous rests on one or two "
+        "studies, too few to compare."
+    )
+    assert "combined" not in m.message and m.k == 8 and m.patients == 120
+    # the serious-event analysis has no comparison by route: its sentence says so
+    assert "A comparison by route is not available for serious adverse events" in m.message

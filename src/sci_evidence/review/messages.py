@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -110,6 +110,12 @@ def _studies(k: int) -> str:
     return f"{k} study" if k == 1 else f"{k} studies"
 
 
+def _small_groups(names: list[str]) -> str:
+    if len(names) == 1:
+        return f"The group {names[0]} rests on one or two studies"
+    return f"The groups {', '.join(names)} rest on one or two studies each"
+
+
 def _certainty_phrase(c: str | None) -> str:
     return "certainty not rated" if not c else f"{c} certainty"
 
@@ -126,16 +132,16 @@ def _cannot_answer(a) -> str:  # noqa: ANN001
     """An analysis that was not pooled: why the evidence cannot answer."""
     rows = a.selection.rows
     k = int(rows["study_id"].nunique()) if len(rows) else 0
-    title = _lower_first(a.spec.title)
+    title = a.spec.title
     if k == 0:
-        return f"No study gives usable data on {title}, so the evidence cannot answer this."
+        return f"{title} — no study gives usable data, so the evidence cannot answer this."
     if k == 1:
         label = str(rows["label"].iloc[0]) if "label" in rows else str(rows["study_id"].iloc[0])
         return (
-            f"Only one study ({label}) gives usable data on {title}: too little evidence to "
+            f"{title} — only one study ({label}) gives usable data: too little evidence to "
             "answer this."
         )
-    return f"{_studies(k)} give data on {title}, but they were not pooled ({a.status})."
+    return f"{title} — {_studies(k)} give data, but they were not pooled ({a.status})."
 
 
 def effect_sentence(a, level: float) -> str:  # noqa: ANN001
@@ -312,8 +318,8 @@ def answer_subgroups(review, q) -> KeyMessage:  # noqa: ANN001
         answered = False
     elif small:
         text += (
-            f" The groups {', '.join(small)} rest on one or two studies each, too few to "
-            f"compare; test for subgroup differences {_fmt_p(p)}."
+            f" {_small_groups(small)}, too few to compare; test for subgroup differences "
+            f"{_fmt_p(p)}."
         )
         answered = True
     else:
@@ -368,11 +374,75 @@ def answer_dose(review, q) -> KeyMessage:  # noqa: ANN001
     return KeyMessage(q.id, q.question, text, k >= 10, k, None, None, q.draws_on)
 
 
+def answer_route_safety(review, q) -> KeyMessage:  # noqa: ANN001
+    """``answer = "route_safety"``: adverse events by route of administration, one sentence
+    per analysis drawn on — from the review's comparison by route (``safety_by_route``:
+    per route group the proportion with its interval, and the GLMM test of route as a
+    moderator) where the results have one, else from the analysis' subgroups by route."""
+    by_route = {
+        getattr(s, "analysis_id", None): s for s in (getattr(review, "safety_by_route", None) or ())
+    }
+    sentences, first = [], None
+    for d in q.draws_on:
+        s = by_route.get(d)
+        if s is not None and getattr(s, "groups", None) is not None:
+            sentences.append(_route_sentence(review, d, s))
+            groups = s.groups
+            first = first or KeyMessage(
+                q.id, q.question, "", True, int(groups["k"].sum()),
+                int(groups["patients"].sum()), None, q.draws_on,
+            )  # fmt: skip
+        else:
+            m = answer_subgroups(review, _asked_of(q, d, "route"))
+            sentences.append(m.message)
+            first = first or m
+    return replace(first, message=" ".join(sentences), draws_on=q.draws_on)
+
+
+def _asked_of(q, analysis_id: str, by: str):  # noqa: ANN001, ANN201
+    """``q`` asked of one analysis and one subgroup variable."""
+    return replace(q, draws_on=(analysis_id,), by=by)
+
+
+def _route_sentence(review, analysis_id: str, s) -> str:  # noqa: ANN001
+    analyses, _ = _by_id(review)
+    a = analyses.get(analysis_id)
+    title = a.spec.title if a is not None else analysis_id
+    pct = int(round(100 * (getattr(s, "level", None) or review.protocol.level)))
+    parts, small = [], []
+    for g in s.groups.to_dict(orient="records"):
+        k = int(g.get("k") or 0)
+        if k == 0 or g.get("proportion") is None:
+            continue
+        name = str(g["route_group"])
+        parts.append(
+            f"{name} {100 * g['proportion']:.1f}% ({pct}% CI {100 * g['ci_lb']:.1f}–"
+            f"{100 * g['ci_ub']:.1f}%; {_studies(k)}, {int(g['events'])} of "
+            f"{int(g['patients'])} patients)"
+        )
+        if k <= SMALL_GROUP:
+            small.append(name)
+    if not parts:
+        return f"{title} by route: not available (no study with a known route)."
+    text = f"{title} by route: " + "; ".join(parts) + "."
+    test = getattr(s, "test", None) or {}
+    if test.get("pval") is not None:
+        text += f" Route as a moderator (GLMM, Wald test): {_fmt_p(test['pval'])}."
+    elif getattr(s, "note", ""):
+        text += f" {s.note[:1].upper()}{s.note[1:]}."
+    if small and len(small) == len(parts):
+        text += " Every route group rests on one or two studies: too few to compare routes."
+    elif small:
+        text += f" {_small_groups(small)}, too few to compare."
+    return text
+
+
 BUILDERS: dict[str, Callable[[Any, Any], KeyMessage]] = {
     "effect": answer_effect,
     "natural_history": answer_natural_history,
     "subgroups": answer_subgroups,
     "dose": answer_dose,
+    "route_safety": answer_route_safety,
 }
 
 

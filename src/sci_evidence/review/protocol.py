@@ -45,7 +45,7 @@ SENSITIVITY_ANALYSES = (
 )
 NATURAL_HISTORY = ("none", "conversion", "scores")
 #: How a question of the review is answered from its analyses (review/messages.py).
-ANSWERS = ("effect", "natural_history", "subgroups", "dose")
+ANSWERS = ("effect", "natural_history", "subgroups", "dose", "route_safety")
 SYNTHESIS_DOMAINS = ("neurophysiology", "urodynamics", "mri", "function", "other")
 
 
@@ -228,8 +228,9 @@ class QuestionSpec:
         Ids of the analyses and syntheses the answer is built from.
     answer : str, default "effect"
         ``effect`` (the pooled effect of each, or the SWiM vote count), ``natural_history``
-        (observed against spontaneous recovery), ``subgroups`` (groups of ``by``) or ``dose``
-        (meta-regression on the moderator ``by``).
+        (observed against spontaneous recovery), ``subgroups`` (groups of ``by``), ``dose``
+        (meta-regression on the moderator ``by``) or ``route_safety`` (adverse events by
+        route of administration).
     by : str
         Subgroup variable or moderator for ``subgroups`` and ``dose``.
     """
