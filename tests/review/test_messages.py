@@ -286,3 +286,13 @@ def test_adverse_events_by_route_from_the_route_comparison(bundled_run):
     assert "combined" not in m.message and m.k == 8 and m.patients == 120
     # the serious-event analysis has no comparison by route: its sentence says so
     assert "A comparison by route is not available for serious adverse events" in m.message
+
+
+def test_a_synthesis_without_any_direction_runs_no_sign_test(bundled_run):
+    result, _ = bundled_run
+    spec, res = next((s, r) for s, r in result.syntheses if s.id == "swim_mri")
+    m = _msg(result, "mri")
+    if res.n_benefit + res.n_harm == 0:
+        assert "no study showed a direction, so no sign test" in m.message
+    else:
+        assert "exact sign test p" in m.message and "no sign test" not in m.message

@@ -205,10 +205,12 @@ def synthesis_sentence(spec, res) -> str:  # noqa: ANN001
     out = f"{title}: " + ", ".join(parts)
     if n == 1:
         return out + " — one study is too little evidence to answer this (not pooled)."
-    return (
-        out + f" (exact sign test {_fmt_p(getattr(res, 'p_value', None))}; not pooled, so no "
-        "pooled effect or certainty rating)."
-    )
+    if b + h == 0:
+        # the sign test counts only studies with a direction
+        test = "no study showed a direction, so no sign test"
+    else:
+        test = f"exact sign test {_fmt_p(getattr(res, 'p_value', None))}"
+    return out + f" ({test}; not pooled, so no pooled effect or certainty rating)."
 
 
 def _by_id(review) -> tuple[dict, dict]:  # noqa: ANN001
@@ -327,8 +329,11 @@ def answer_subgroups(review, q) -> KeyMessage:  # noqa: ANN001
         verdict += "" if verdict.startswith("the") else "between the groups was shown"
         text += f" Test for subgroup differences {_fmt_p(p)}: {verdict}."
         answered = True
-    text += " Subgroups compare studies, not randomised groups."
+    text += " Subgroups compare studies, not randomised groups"
     g = getattr(a, "grade", None)
+    if getattr(g, "certainty", None):
+        text += f"; certainty of the overall estimate: {g.certainty}"
+    text += "."
     return KeyMessage(
         q.id, q.question, text, answered, a.k, _patients(a), getattr(g, "certainty", None),
         q.draws_on,
