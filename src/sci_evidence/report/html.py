@@ -264,6 +264,8 @@ def report_chunks(review, results: dict, svgs: dict, tables: dict, *, formats=("
     char = review.characteristics
     context = {
         "title": review.protocol.title,
+        "key_messages": results.get("key_messages") or [],
+        "changes": results.get("changes"),
         "record": review.record,
         "protocol": review.protocol,
         "methods": methods_text(review.protocol),
@@ -286,7 +288,5 @@ def report_chunks(review, results: dict, svgs: dict, tables: dict, *, formats=("
         "figure_files": ", ".join(f".{f}" for f in formats),
         "rob_tools": _rob_tools(review.risk_of_bias),
         "anchor": review.anchor,
-        "key_messages": results.get("key_messages") or [],
-        "changes": results.get("changes"),
     }
     return _env().get_template("report.html.j2").generate(**context)

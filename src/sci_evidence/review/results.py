@@ -359,14 +359,14 @@ class ReviewResult:
     prisma: PrismaCounts
     risk_of_bias: pd.DataFrame
     study_labels: dict
-    #: The anchor review beside the base (:class:`~sci_evidence.review.anchor.AnchorStatement`;
-    #: None when the base records no anchor).
-    anchor: Any = None
     #: One :class:`~sci_evidence.review.messages.KeyMessage` per question of the protocol.
     key_messages: tuple = ()
     #: What changed since an earlier run (:class:`~sci_evidence.review.compare.ReviewChanges`;
     #: None unless ``sci-evidence review --compare`` asked for it).
     changes: Any = None
+    #: The anchor review beside the base (:class:`~sci_evidence.review.anchor.AnchorStatement`;
+    #: None when the base records no anchor).
+    anchor: Any = None
 
     def analysis(self, analysis_id: str) -> AnalysisResult:
         for a in self.analyses:
@@ -413,12 +413,12 @@ class ReviewResult:
                 ],
                 "grade": [a.grade.to_dict() for a in self.analyses if a.grade is not None],
                 "comparisons": self.comparisons,
+                "studies": [{"study_id": s, "label": v} for s, v in self.study_labels.items()],
+                "key_messages": [m.to_dict() for m in self.key_messages],
+                "changes": None if self.changes is None else self.changes.to_dict(),
                 "excluded_studies": self.excluded,
                 "serious_adverse_events": self.safety_events,
                 "prisma": self.prisma.to_dict(),
                 "anchor": None if self.anchor is None else self.anchor.to_dict(),
-                "studies": [{"study_id": s, "label": v} for s, v in self.study_labels.items()],
-                "key_messages": [m.to_dict() for m in self.key_messages],
-                "changes": None if self.changes is None else self.changes.to_dict(),
             }
         )
