@@ -5,6 +5,11 @@ Each result has ``to_dict()``; :meth:`ReviewResult.to_dict` assembles them into 
 serialisation of the review (the ``results.json`` document), which the report's tables and
 HTML page read too. Everything here is data: no file is written and nothing is drawn.
 
+``results.json`` also holds ``studies`` (every study of the evidence base: ``study_id``,
+``label``), ``key_messages`` (one per question of the protocol, :mod:`~sci_evidence.review.
+messages`) and ``changes`` (what changed since an earlier run, :mod:`~sci_evidence.review.
+compare`; null without ``sci-evidence review --compare``).
+
 ``results.json`` layout: ``software_version``, ``data_hash``, ``protocol``, ``run`` (the run
 record), ``analyses`` (one entry per pooled fit: main analyses, their sensitivity analyses and
 every subgroup, each ``id``, ``parent``, ``kind``, ``title``, ``outcome``, ``design``,
@@ -13,9 +18,7 @@ every subgroup, each ``id``, ``parent``, ``kind``, ``title``, ``outcome``, ``des
 is transformed; main analyses add ``subgroup_tests``, ``meta_regression``, ``robustness``,
 ``sensitivity``, ``natural_history``, ``grade``, ``notes``, ``warnings`` and
 ``excluded_studies``), ``not_pooled``, ``syntheses``, ``grade``, ``comparisons``,
-``excluded_studies``, ``serious_adverse_events``, ``prisma``, ``anchor``, ``studies`` (every
-study of the evidence base: ``study_id``, ``label``), ``key_messages`` (one per question of the
-protocol) and ``changes`` (what changed since an earlier run; null without ``--compare``).
+``excluded_studies``, ``serious_adverse_events``, ``prisma``.
 """
 
 from __future__ import annotations
