@@ -252,7 +252,16 @@ def test_adverse_events_by_route_from_the_route_comparison(bundled_run):
     import pandas as pd
 
     result, _ = bundled_run
-    plain = _msg(result, "adverse_events_by_route")
+
+    def stand_in(by_route):  # the results with (or without) a comparison by route
+        return SimpleNamespace(
+            protocol=result.protocol,
+            analyses=result.analyses,
+            syntheses=result.syntheses,
+            safety_by_route=by_route,
+        )
+
+    plain = _msg(stand_in(None), "adverse_events_by_route")
     assert plain.draws_on == ("ae_any_prop", "ae_serious_prop")
     assert "by route:" in plain.message and "test for subgroup differences" in plain.message
     groups = pd.DataFrame(
@@ -268,14 +277,7 @@ def test_adverse_events_by_route_from_the_route_comparison(bundled_run):
     fake = SimpleNamespace(
         analysis_id="ae_any_prop", level=0.95, groups=groups, test={"pval": 0.0043}, note=""
     )
-    # the field comes with the adverse-event work; a stand-in review carries it here
-    review = SimpleNamespace(
-        protocol=result.protocol,
-        analyses=result.analyses,
-        syntheses=result.syntheses,
-        safety_by_route=(fake,),
-    )
-    m = _msg(review, "adverse_events_by_route")
+    m = _msg(stand_in((fake,)), "adverse_events_by_route")
     title = result.analysis("ae_any_prop").spec.title
     assert m.message.startswith(
         f"{title} by route: intrathecal 10.0% (95% CI 5.0–18.0%; 6 studies, 9 of 90 patients); "
