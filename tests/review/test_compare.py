@@ -141,6 +141,11 @@ def test_status_certainty_and_analyses_appearing(previous):
     assert [a[0] for a in c.analyses_appeared] == ["pp_md"]
     assert c.analyses_disappeared == (("gone", "A gone analysis", "no data"),)
     assert c.protocol_changed and not c.data_changed
+    frame = c.to_frame()
+    assert list(frame["change"]) == [
+        "protocol hash", "analysis appeared", "analysis disappeared", "status", "certainty",
+    ]  # fmt: skip
+    assert frame.iloc[-1].tolist()[3:] == ["moderate", "very low"]
     text = c.summary()
     assert "certainty of" in text and "moderate → very low" in text and "pp_md" not in text
 
@@ -192,8 +197,8 @@ def test_cli_compare_lists_changed_estimates(bundled_run, tmp_path, capsys):
     code, stdout, err = run(["review", "--out", str(out), "-q", "--compare", str(folder)], capsys)
     assert code == 0, err
     line = stdout.replace("\n", "")
-    assert "1 studies removed" in line and "1 pooled estimates changed" in line
-    assert "1 key messages reworded" in line
+    assert "1 study removed" in line and "1 pooled estimate changed" in line
+    assert "1 key message reworded" in line
     c = json.loads((out / "results.json").read_text())["changes"]
     assert c["studies_removed"] == [{"study_id": "ghost-2001", "label": "Ghost 2001"}]
     assert [x["id"] for x in c["estimates"]] == ["ais_improved_prop"]

@@ -128,15 +128,19 @@ def _changes_line(c) -> str:  # noqa: ANN001 - ReviewChanges
     if c.no_changes:
         return f"No changes since {c.previous}."
     counts = [
-        (len(c.studies_added), "studies added"),
-        (len(c.studies_removed), "studies removed"),
-        (len(c.estimates), "pooled estimates changed"),
-        (len(c.analyses_appeared) + len(c.analyses_disappeared), "analyses appeared/disappeared"),
-        (len(c.status_changed), "status changes"),
-        (len(c.certainty_changed), "certainty changes"),
-        (len(c.messages_changed), "key messages reworded"),
+        (len(c.studies_added), "study added", "studies added"),
+        (len(c.studies_removed), "study removed", "studies removed"),
+        (len(c.estimates), "pooled estimate changed", "pooled estimates changed"),
+        (
+            len(c.analyses_appeared) + len(c.analyses_disappeared),
+            "analysis appeared or disappeared",
+            "analyses appeared or disappeared",
+        ),
+        (len(c.status_changed), "status change", "status changes"),
+        (len(c.certainty_changed), "certainty change", "certainty changes"),
+        (len(c.messages_changed), "key message reworded", "key messages reworded"),
     ]
-    parts = [f"{n} {what}" for n, what in counts if n]
+    parts = [f"{n} {one if n == 1 else many}" for n, one, many in counts if n]
     if c.data_changed:
         parts.append("data hash changed")
     if c.protocol_changed:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from sci_evidence.errors import InputError
 
 __all__ = ["EstimateChange", "ReviewChanges", "compare_results", "load_previous"]
@@ -179,6 +181,23 @@ class ReviewChanges:
         ]
         lines += [f"  key message changed: {q}" for _, q, _, _ in self.messages_changed]
         return "\n".join(lines)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per change: ``change``, ``id``, ``title``, ``before``, ``after`` (texts)."""
+        rows = [("data hash", "", "", *self.data_hash)] if self.data_changed else []
+        if self.protocol_changed:
+            rows.append(("protocol hash", "", "", *self.protocol_hash))
+        rows += [("study added", s, lab, None, lab) for s, lab in self.studies_added]
+        rows += [("study removed", s, lab, lab, None) for s, lab in self.studies_removed]
+        rows += [("analysis appeared", i, t, None, st) for i, t, st in self.analyses_appeared]
+        rows += [("analysis disappeared", i, t, st, None) for i, t, st in self.analyses_disappeared]
+        rows += [("status", i, t, b, a) for i, t, b, a in self.status_changed]
+        rows += [
+            ("estimate", e.id, e.title, e.text_before, e.text_after) for e in self.estimates
+        ]  # fmt: skip
+        rows += [("certainty", i, t, b, a) for i, t, b, a in self.certainty_changed]
+        rows += [("key message", i, q, b, a) for i, q, b, a in self.messages_changed]
+        return pd.DataFrame(rows, columns=["change", "id", "title", "before", "after"])
 
     def to_dict(self) -> dict:
         """The ``changes`` block of ``results.json``."""
