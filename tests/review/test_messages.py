@@ -151,7 +151,8 @@ def test_synthesis_and_natural_history_messages(bundled_run):
     result, _ = bundled_run
     spec, res = next((s, r) for s, r in result.syntheses if s.id == "swim_neurophysiology")
     m = _msg(result, "neurophysiology")
-    assert m.message.startswith(f"{spec.title}: {res.n_benefit} of {res.n_studies} studies")
+    head = rf"{re.escape(spec.title)}( \(\d+ patients measured\))?: "
+    assert re.match(head + rf"{res.n_benefit} of {res.n_studies} studies", m.message)
     assert m.certainty is None and m.k == res.n_studies
     nh = result.analysis("ais_improved_prop").natural_history_pooled
     m = _msg(result, "ais_vs_natural_history")
@@ -298,3 +299,31 @@ def test_a_synthesis_without_any_direction_runs_no_sign_test(bundled_run):
         assert "no study showed a direction, so no sign test" in m.message
     else:
         assert "exact sign test p" in m.message and "no sign test" not in m.message
+
+
+def test_synthesis_message_counts_patients_measured():
+    """Where a synthesis records the patients each study measured (``table.measured``), the
+    message states them (per study the largest count of its outcomes)."""
+    import pandas as pd
+
+    from sci_evidence.review.messages import synthesis_sentence
+
+    table = pd.DataFrame(
+        {"study_id": ["a", "a", "b", "c"], "measured": [14, 10, 9, None]}
+    )  # fmt: skip
+    res = SimpleNamespace(
+        n_studies=3, n_benefit=2, n_harm=0, n_no_change=0, n_unclear=0, n_no_clear_effect=1,
+        p_value=0.5, table=table,
+    )  # fmt: skip
+    spec = SimpleNamespace(title="Neurophysiology")
+    text = synthesis_sentence(spec, res)
+    assert text == (
+        "Neurophysiology (23 patients measured): 2 of 3 studies found a benefit, 0 harm, 1 no "
+        "clear effect (exact sign test p = 0.50; not pooled, so no pooled effect or certainty "
+        "rating)."
+    )
+    assert "patients measured" not in synthesis_sentence(spec, replace_table(res))
+
+
+def replace_table(res):
+    return SimpleNamespace(**{**vars(res), "table": None})

@@ -196,13 +196,18 @@ def synthesis_sentence(spec, res) -> str:  # noqa: ANN001
     b = int(res.n_benefit)
     h = int(res.n_harm)
     nc = int(getattr(res, "n_no_change", 0) or 0)
+    ne = int(getattr(res, "n_no_clear_effect", 0) or 0)
     un = int(getattr(res, "n_unclear", 0) or 0)
     parts = [f"{b} of {n} {'study' if n == 1 else 'studies'} found a benefit", f"{h} harm"]
+    if ne:
+        parts.append(f"{ne} no clear effect")
     if nc:
         parts.append(f"{nc} no change")
     if un:
         parts.append(f"{un} an unclear direction")
-    out = f"{title}: " + ", ".join(parts)
+    measured = synthesis_patients(res)
+    who = "" if measured is None else f" ({measured} patients measured)"
+    out = f"{title}{who}: " + ", ".join(parts)
     if n == 1:
         return out + " — one study is too little evidence to answer this (not pooled)."
     if b + h == 0:
@@ -211,6 +216,20 @@ def synthesis_sentence(spec, res) -> str:  # noqa: ANN001
     else:
         test = f"exact sign test {_fmt_p(getattr(res, 'p_value', None))}"
     return out + f" ({test}; not pooled, so no pooled effect or certainty rating)."
+
+
+def synthesis_patients(res) -> int | None:  # noqa: ANN001
+    """Patients a synthesis' studies measured (per study the most any of its outcomes
+    measured), from the ``measured`` column of its table; None when not recorded."""
+    import pandas as pd
+
+    table = getattr(res, "table", None)
+    if not isinstance(table, pd.DataFrame) or "measured" not in table:
+        return None
+    m = pd.to_numeric(table["measured"], errors="coerce")
+    if not m.notna().any():
+        return None
+    return int(m.groupby(table["study_id"]).max().sum())
 
 
 def _by_id(review) -> tuple[dict, dict]:  # noqa: ANN001
@@ -239,14 +258,16 @@ def answer_effect(review, q) -> KeyMessage:  # noqa: ANN001
             q.id, q.question, " ".join(sentences), True, head.k, _patients(head),
             getattr(g, "certainty", None), q.draws_on,
         )  # fmt: skip
-    k = None
+    k = patients = None
     answered = False
     for d in q.draws_on:
         if d in syntheses:
             k = int(getattr(syntheses[d][1], "n_studies", 0) or 0)
+            patients = synthesis_patients(syntheses[d][1])
             answered = k >= 2
             break
-    return KeyMessage(q.id, q.question, " ".join(sentences), answered, k, None, None, q.draws_on)
+    text = " ".join(sentences)
+    return KeyMessage(q.id, q.question, text, answered, k, patients, None, q.draws_on)
 
 
 def answer_natural_history(review, q) -> KeyMessage:  # noqa: ANN001
