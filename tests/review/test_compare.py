@@ -254,3 +254,44 @@ def test_export_import_round_trip_keeps_the_hash_and_reports_no_changes(
     assert ev.data_hash == b.data_hash == previous["data_hash"]
     c = compare_results(run_review(ev, bundled_run[0].protocol).to_dict(), previous)
     assert c.no_changes, c.summary()
+
+
+def test_cli_compare_after_a_count_changed_in_the_database(tmp_path, capsys):
+    """The living-review case end to end: review a database, change one count in it, review
+    again with --compare: the data hash, the estimate and the key message changed."""
+    import sqlite3
+
+    db_file = tmp_path / "ev.db"
+    db = f"sqlite:///{db_file}"
+    code, _, err = run(["evidence", "init", "--db", db, "-m", "start"], capsys)
+    assert code == 0, err
+    proto = tmp_path / "p.toml"
+    proto.write_text(
+        'title = "AIS"\nseed = 1\n[[analyses]]\nid = "ais"\ntitle = "AIS improvement"\n'
+        'outcome = "ais_improved"\ndesign = "single_arm"\nmeasure = "PLO"\nrobustness = false\n'
+        '[[questions]]\nid = "q"\nquestion = "Do patients improve?"\ndraws_on = ["ais"]\n'
+    )
+    first, second = tmp_path / "first", tmp_path / "second"
+    code, _, err = run(["review", "--db", db, "--protocol", str(proto), "--out", str(first),
+                        "-q"], capsys)  # fmt: skip
+    assert code == 0, err
+    with sqlite3.connect(db_file) as con:
+        n = con.execute(
+            "UPDATE evidence_outcomes SET events = 14 WHERE study_id = ? AND outcome = ?",
+            (CHANGED, "ais_improved"),
+        ).rowcount
+    assert n == 1
+    code, stdout, err = run(["review", "--db", db, "--protocol", str(proto), "--out",
+                             str(second), "-q", "--compare", str(first)], capsys)  # fmt: skip
+    assert code == 0, err
+    assert "1 pooled estimate changed" in stdout.replace("\n", "")
+    assert "data hash changed" in stdout.replace("\n", "")
+    before = json.loads((first / "results.json").read_text())
+    c = json.loads((second / "results.json").read_text())["changes"]
+    assert c["data_hash"]["before"] == before["data_hash"] != c["data_hash"]["after"]
+    assert c["protocol_hash"]["before"] == c["protocol_hash"]["after"]
+    assert [e["id"] for e in c["estimates"]] == ["ais"]
+    e = c["estimates"][0]
+    assert e["k_before"] == e["k_after"] and e["after"][0] > e["before"][0]
+    assert [m["id"] for m in c["messages_changed"]] == ["q"]
+    assert c["studies_added"] == c["studies_removed"] == []
