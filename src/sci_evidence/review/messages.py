@@ -318,14 +318,15 @@ def answer_subgroups(review, q) -> KeyMessage:  # noqa: ANN001
         return KeyMessage(q.id, q.question, text, False, a.k, _patients(a), None, q.draws_on)
     level = review.protocol.level
     parts, small = [], []
-    for fit in a.subgroup_fits():
-        if not fit.id.startswith(f"{a.spec.id}:{q.by}="):
-            continue
-        g = fit.id.split("=", 1)[1]
-        r = fit.result
+    # only this variable's groups (AnalysisResult.subgroup_fits builds every variable's)
+    of = sg.result.group_of
+    groups = np.asarray(of if of is not None and len(of) else a.main.rows[q.by].astype(str))
+    for g in sg.result.groups:
+        r = sg.result.results[g]
+        rows = a.main.rows[groups == g] if measure_scale(a.spec.measure).needs_ni else None
         est, lo, hi = (float(v) for v in back(a.spec.measure, [r.estimate, r.ci_lb, r.ci_ub],
-                                              fit.rows))  # fmt: skip
-        name = "not reported" if g == "unknown" else g.replace("_", " ")
+                                              rows))  # fmt: skip
+        name = "not reported" if g == "unknown" else str(g).replace("_", " ")
         parts.append(f"{name} {format_estimate(a.spec.measure, est, lo, hi, level=level)} "
                      f"({_studies(r.k)})")  # fmt: skip
         if r.k <= SMALL_GROUP:
