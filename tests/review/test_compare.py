@@ -295,3 +295,21 @@ def test_cli_compare_after_a_count_changed_in_the_database(tmp_path, capsys):
     assert e["k_before"] == e["k_after"] and e["after"][0] > e["before"][0]
     assert [m["id"] for m in c["messages_changed"]] == ["q"]
     assert c["studies_added"] == c["studies_removed"] == []
+
+
+@pytest.mark.parametrize(
+    ("measure", "values", "level", "text"),
+    [
+        ("PLO", (0.4617, 0.3665, 0.5599), 0.95, "46.2% (95% CI 36.6–56.0%)"),
+        ("RR", (5.7926, 1.5694, 21.38), 0.95, "RR 5.79 (95% CI 1.57–21.38)"),
+        ("RD", (0.346, 0.1, -0.02), 0.9, "RD 34.6 percentage points (90% CI 10.0 to -2.0)"),
+        ("MC", (3.2, -0.5, 6.9), 0.95, "3.20 points (95% CI -0.50 to 6.90)"),
+        ("SMD", (0.41, 0.02, 0.8), 0.95, "SMD 0.41 (95% CI 0.02 to 0.80)"),
+        ("PFT", (0.5, None, None), 0.95, "50.0% (95% CI not available)"),
+        ("RR", (None, None, None), 0.95, "not estimated"),
+    ],
+)
+def test_estimates_in_words_on_the_readers_scale(measure, values, level, text):
+    from sci_evidence.review.compare import format_estimate
+
+    assert format_estimate(measure, *values, level=level) == text

@@ -367,7 +367,8 @@ def format_estimate(
     measure: str, est: float | None, lo: float | None, hi: float | None, *, level: float = 0.95
 ) -> str:
     """An estimate with its interval in words, on the reader's scale: percentages for
-    proportions, the ratio for RR/OR, percentage points for RD, points otherwise."""
+    proportions, the ratio for RR/OR, percentage points for RD, the SMD in standard deviations
+    (named by its measure), points otherwise (score changes and differences)."""
     if est is None:
         return "not estimated"
     pct = int(round(100 * level))
@@ -384,6 +385,8 @@ def format_estimate(
         return f"{measure} {est:.2f}" + ci(lambda v: f"{v:.2f}", "", "–")
     if measure == "RD":
         return f"RD {100 * est:.1f} percentage points" + ci(lambda v: f"{100 * v:.1f}")
+    if scale == "standardized":
+        return f"{measure} {est:.2f}" + ci(lambda v: f"{v:.2f}")
     return f"{est:.2f} points" + ci(lambda v: f"{v:.2f}")
 
 
