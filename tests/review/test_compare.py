@@ -313,3 +313,19 @@ def test_estimates_in_words_on_the_readers_scale(measure, values, level, text):
     from sci_evidence.review.compare import format_estimate
 
     assert format_estimate(measure, *values, level=level) == text
+
+
+def test_compare_with_the_folder_being_replaced(bundled_run, tmp_path, capsys):
+    """`--out review --compare review`: the earlier results are read before the folder is
+    replaced, so a living review can be updated in place."""
+    import shutil
+
+    _, prev = bundled_run
+    folder = tmp_path / "review"
+    shutil.copytree(prev, folder)
+    code, stdout, err = run(
+        ["review", "--out", str(folder), "-q", "--compare", str(folder)], capsys
+    )
+    assert code == 0, err
+    c = json.loads((folder / "results.json").read_text())["changes"]
+    assert c["no_changes"] is True and c["previous"] == str(folder)
