@@ -157,8 +157,17 @@ def test_synthesis_and_natural_history_messages(bundled_run):
     nh = result.analysis("ais_improved_prop").natural_history_pooled
     m = _msg(result, "ais_vs_natural_history")
     assert f"against {100 * nh['expected']:.1f}% expected from spontaneous recovery" in m.message
-    assert f"{100 * nh['excess']:.1f} percentage points more" in m.message
-    assert f"{100 * nh['excess_lb']:.1f} to {100 * nh['excess_ub']:.1f}" in m.message
+    ex = nh["excess"]
+    word = "more" if ex >= 0 else "fewer"
+    assert f"{abs(100 * ex):.1f} percentage points {word}" in m.message
+    assert f"{100 * nh['excess_lb']:.1f} to {100 * nh['excess_ub']:.1f})" in m.message
+    # per 1,000 treated patients: 1000 × excess (and its bounds)
+    per = round(1000 * ex)
+    per_text = f"{per} more" if per > 0 else f"{-per} fewer" if per < 0 else "no difference"
+    assert (
+        f"that is {per_text} per 1,000 treated patients ({round(1000 * nh['excess_lb'])} to "
+        f"{round(1000 * nh['excess_ub'])};" in m.message
+    )
 
 
 def test_a_missing_regression_or_subgroup_is_not_available(handmade_review):
@@ -327,3 +336,18 @@ def test_synthesis_message_counts_patients_measured():
 
 def replace_table(res):
     return SimpleNamespace(**{**vars(res), "table": None})
+
+
+def test_fewer_than_spontaneous_recovery_is_said_so(handmade_review):
+    nh = {"observed": 0.10, "ci_lb": 0.05, "ci_ub": 0.2, "expected": 0.15, "excess": -0.05,
+          "excess_lb": -0.1, "excess_ub": 0.05}  # fmt: skip
+    analyses = tuple(
+        replace(a, natural_history_pooled=nh) if a.spec.id == "ais_improved_prop" else a
+        for a in handmade_review.analyses
+    )
+    m = _msg(replace(handmade_review, analyses=analyses), "ais_vs_natural_history")
+    assert "10.0% of treated patients improved (95% CI 5.0–20.0%) against 15.0%" in m.message
+    assert "5.0 percentage points fewer (95% CI -10.0 to 5.0), that is 50 fewer per 1,000 " in (
+        m.message
+    )
+    assert "treated patients (-100 to 50;" in m.message

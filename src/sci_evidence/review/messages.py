@@ -288,14 +288,17 @@ def answer_natural_history(review, q) -> KeyMessage:  # noqa: ANN001
             "cohort matches these studies."
         )
         return KeyMessage(q.id, q.question, text, False, a.k, n, None, q.draws_on)
+    ex = nh["excess"]
     text = (
         f"{100 * nh['observed']:.1f}% of treated patients improved ({pct}% CI "
         f"{100 * nh['ci_lb']:.1f}–{100 * nh['ci_ub']:.1f}%) against {100 * nh['expected']:.1f}% "
         "expected from spontaneous recovery in natural-history cohorts of the same injury "
-        f"phase: {100 * nh['excess']:.1f} percentage points more ({pct}% CI "
-        f"{100 * nh['excess_lb']:.1f} to {100 * nh['excess_ub']:.1f}; {_studies(a.k)}, "
-        f"{n} patients; {_certainty_phrase(getattr(g, 'certainty', None))}; a comparison "
-        "with external cohorts, not a randomised one)."
+        f"phase: {abs(100 * ex):.1f} percentage points {'more' if ex >= 0 else 'fewer'} "
+        f"({pct}% CI {100 * nh['excess_lb']:.1f} to {100 * nh['excess_ub']:.1f}), that is "
+        f"{_per_1000(1000 * ex)} per 1,000 treated patients ({round(1000 * nh['excess_lb'])} "
+        f"to {round(1000 * nh['excess_ub'])}; {_studies(a.k)}, {n} patients; "
+        f"{_certainty_phrase(getattr(g, 'certainty', None))}; a comparison with external "
+        "cohorts, not a randomised one)."
     )
     return KeyMessage(
         q.id, q.question, text, True, a.k, n, getattr(g, "certainty", None), q.draws_on
