@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -32,12 +33,22 @@ def review_command(
         "always written and inlined in report.html). Example: --figures png,pdf",
     ),
     pdf: bool = typer.Option(False, "--pdf", help="Also write report.pdf."),
+    compare: Path = typer.Option(
+        None,
+        "--compare",
+        metavar="PREVIOUS_DIR",
+        help="An earlier review's output folder: the report and results.json then say what "
+        "changed since it (studies, pooled estimates, certainty, key messages, data hash). "
+        "Example: --compare review",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
     """Run the systematic review of the evidence base and write report.html, figures, tables
     and results.json.
 
     Example: sci-evidence review --out review --pdf --figures png
+
+    Example (a living review): sci-evidence review --out review-2 --compare review
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -46,6 +57,7 @@ def review_command(
     from sci_evidence.outputs import check_output_path
     from sci_evidence.report.pdf import find_chromium
     from sci_evidence.report.writer import FigureRenderer, check_formats, write_review
+    from sci_evidence.review.compare import compare_results, load_previous
     from sci_evidence.review.pipeline import check_protocol_against_evidence, run_review
     from sci_evidence.review.protocol import load_protocol
 
@@ -61,6 +73,9 @@ def review_command(
     formats = set(check_formats(figures.split(",")))
     if pdf and find_chromium() is None:
         formats.add("png")  # the fallback report.pdf is made of the figures' PNGs
+    # read before anything is computed (and before --out, which may be the same folder, is
+    # replaced)
+    previous = None if compare is None else load_previous(compare)
     proto = load_protocol(protocol)
     evidence = load_evidence(db)
     # every user mistake surfaces before the progress display starts
@@ -89,6 +104,9 @@ def review_command(
             result = run_review(
                 evidence, proto, on_analysis=renderer.submit_analysis, progress=progress
             )
+            if previous is not None:
+                changes = compare_results(result.to_dict(), previous, previous_dir=str(compare))
+                result = replace(result, changes=changes)
             files = write_review(result, out, renderer=renderer, pdf=pdf, progress=written)
         finally:
             renderer.close(cancel=True)
@@ -99,8 +117,35 @@ def review_command(
         f"compute; data hash {result.record.data_hash[:12]})",
         highlight=False,
     )
+    if result.changes is not None:
+        console.print(_changes_line(result.changes), highlight=False, markup=False)
     if pdf and "report.pdf" not in files:
         err_console.print("[yellow]Warning:[/yellow] report.pdf could not be written.")
+
+
+def _changes_line(c) -> str:  # noqa: ANN001 - ReviewChanges
+    """One line on what changed since the earlier run (the report lists every change)."""
+    if c.no_changes:
+        return f"No changes since {c.previous}."
+    counts = [
+        (len(c.studies_added), "study added", "studies added"),
+        (len(c.studies_removed), "study removed", "studies removed"),
+        (len(c.estimates), "pooled estimate changed", "pooled estimates changed"),
+        (
+            len(c.analyses_appeared) + len(c.analyses_disappeared),
+            "analysis appeared or disappeared",
+            "analyses appeared or disappeared",
+        ),
+        (len(c.status_changed), "status change", "status changes"),
+        (len(c.certainty_changed), "certainty change", "certainty changes"),
+        (len(c.messages_changed), "key message reworded", "key messages reworded"),
+    ]
+    parts = [f"{n} {one if n == 1 else many}" for n, one, many in counts if n]
+    if c.data_changed:
+        parts.append("data hash changed")
+    if c.protocol_changed:
+        parts.append("protocol changed")
+    return f"Changes since {c.previous}: " + ", ".join(parts) + " (see report.html#changes)."
 
 
 def register(app: typer.Typer) -> None:

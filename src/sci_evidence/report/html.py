@@ -274,6 +274,8 @@ def report_chunks(review, results: dict, svgs: dict, tables: dict, *, formats=("
     ]
     context = {
         "title": review.protocol.title,
+        "key_messages": results.get("key_messages") or [],
+        "changes": results.get("changes"),
         "record": review.record,
         "protocol": review.protocol,
         "methods": methods_text(review.protocol),

@@ -16,6 +16,7 @@ import json
 import platform
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ from sci_evidence.evidence.appraisal import PRISMA_STAGES
 from sci_evidence.meta.transforms import measure_scale
 from sci_evidence.review.analyses import run_analysis
 from sci_evidence.review.anchor import anchor_statement
+from sci_evidence.review.messages import key_messages
 from sci_evidence.review.protocol import Protocol
 from sci_evidence.review.results import (
     AnalysisResult,
@@ -216,7 +218,7 @@ def run_review(
         matplotlib=__import__("matplotlib").__version__,
         seconds=round(time.perf_counter() - t0, 3),
     )
-    return ReviewResult(
+    result = ReviewResult(
         protocol=protocol,
         record=record,
         analyses=tuple(analyses),
@@ -231,6 +233,8 @@ def run_review(
         anchor=anchor_statement(evidence, labels),
         safety_by_route=routes_of(evidence, analyses, protocol),
     )
+    # the key messages read the finished results (review/messages.py)
+    return replace(result, key_messages=key_messages(result))
 
 
 def published_comparison(published: pd.DataFrame, analyses, protocol: Protocol) -> pd.DataFrame:

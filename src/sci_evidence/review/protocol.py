@@ -63,6 +63,8 @@ _SENSITIVITY_NEEDS = {
     "glmm_conditional": ("controlled", ("RR", "RD", "OR")),
 }
 NATURAL_HISTORY = ("none", "conversion", "scores")
+#: How a question of the review is answered from its analyses (review/messages.py).
+ANSWERS = ("effect", "natural_history", "subgroups", "dose", "route_safety")
 SYNTHESIS_DOMAINS = ("neurophysiology", "urodynamics", "mri", "function", "other")
 
 
@@ -248,6 +250,31 @@ class ComparisonSpec:
 
 
 @dataclass(frozen=True)
+class QuestionSpec:
+    """A question of the review, answered by a key message generated from the results.
+
+    Attributes
+    ----------
+    id, question : str
+    draws_on : tuple of str
+        Ids of the analyses and syntheses the answer is built from.
+    answer : str, default "effect"
+        ``effect`` (the pooled effect of each, or the SWiM vote count), ``natural_history``
+        (observed against spontaneous recovery), ``subgroups`` (groups of ``by``), ``dose``
+        (meta-regression on the moderator ``by``) or ``route_safety`` (adverse events by
+        route of administration).
+    by : str
+        Subgroup variable or moderator for ``subgroups`` and ``dose``.
+    """
+
+    id: str
+    question: str
+    draws_on: tuple[str, ...]
+    answer: str = "effect"
+    by: str = ""
+
+
+@dataclass(frozen=True)
 class Protocol:
     """The analysis plan of a review.
 
@@ -269,6 +296,8 @@ class Protocol:
     comparisons : tuple of ComparisonSpec
     source : str
         Where the protocol was read from (file path or ``"<bundled default>"``).
+    questions : tuple of QuestionSpec
+        The questions the report's key messages answer.
     """
 
     title: str
@@ -282,6 +311,7 @@ class Protocol:
     syntheses: tuple[SynthesisSpec, ...] = ()
     comparisons: tuple[ComparisonSpec, ...] = ()
     source: str = "<bundled default>"
+    questions: tuple[QuestionSpec, ...] = ()
 
     def analysis(self, analysis_id: str) -> AnalysisSpec:
         """The analysis with this ``id``."""
@@ -475,6 +505,7 @@ class _Reader:
                 "analyses",
                 "syntheses",
                 "comparisons",
+                "questions",
             ),
             "",
         )
@@ -568,7 +599,45 @@ class _Reader:
             syntheses=syntheses,
             comparisons=tuple(comparisons),
             source=self.source,
+            questions=self.questions(raw.get("questions", []), all_ids),
         )
+
+    def questions(self, raw: Any, known: list[str]) -> tuple[QuestionSpec, ...]:
+        if not isinstance(raw, list):
+            raise self.fail("questions", "must be a list of tables", raw)
+        out: list[QuestionSpec] = []
+        for i, q in enumerate(raw, 1):
+            where = f"questions[{i}]"
+            if not isinstance(q, dict):
+                raise self.fail(where, "must be a table", q)
+            self.check_keys(q, tuple(QuestionSpec.__dataclass_fields__), where)
+            qid = self.string(q, "id", where)
+            if qid in [x.id for x in out]:
+                raise self.fail(f"{where}.id", "is used twice", qid)
+            draws_on = self.strings(q, "draws_on", where)
+            if not draws_on:
+                raise self.fail(f"{where}.draws_on", "must name at least one analysis or synthesis")
+            for d in draws_on:
+                if d not in known:
+                    raise self.fail(
+                        f"{where}.draws_on", "names no analysis or synthesis of this protocol", d
+                    )
+            answer = self.string(q, "answer", where, default="effect", choices=ANSWERS)
+            by = self.string(q, "by", where, default="")
+            if answer == "subgroups" and by not in SUBGROUP_VARIABLES:
+                raise self.fail(f"{where}.by", f"must be among {', '.join(SUBGROUP_VARIABLES)}", by)
+            if answer == "dose" and by not in MODERATORS:
+                raise self.fail(f"{where}.by", f"must be among {', '.join(MODERATORS)}", by)
+            out.append(
+                QuestionSpec(
+                    id=qid,
+                    question=self.string(q, "question", where),
+                    draws_on=draws_on,
+                    answer=answer,
+                    by=by,
+                )
+            )
+        return tuple(out)
 
     def grade(self, g: dict) -> GradeRules:
         names = tuple(GradeRules.__dataclass_fields__)

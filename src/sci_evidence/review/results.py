@@ -5,6 +5,11 @@ Each result has ``to_dict()``; :meth:`ReviewResult.to_dict` assembles them into 
 serialisation of the review (the ``results.json`` document), which the report's tables and
 HTML page read too. Everything here is data: no file is written and nothing is drawn.
 
+``results.json`` also holds ``studies`` (every study of the evidence base: ``study_id``,
+``label``), ``key_messages`` (one per question of the protocol, :mod:`~sci_evidence.review.
+messages`) and ``changes`` (what changed since an earlier run, :mod:`~sci_evidence.review.
+compare`; null without ``sci-evidence review --compare``).
+
 ``results.json`` layout: ``software_version``, ``data_hash``, ``protocol``, ``run`` (the run
 record), ``analyses`` (one entry per pooled fit: main analyses, their sensitivity analyses and
 every subgroup, each ``id``, ``parent``, ``kind``, ``title``, ``outcome``, ``design``,
@@ -380,6 +385,11 @@ class ReviewResult:
     prisma: PrismaCounts
     risk_of_bias: pd.DataFrame
     study_labels: dict
+    #: One :class:`~sci_evidence.review.messages.KeyMessage` per question of the protocol.
+    key_messages: tuple = ()
+    #: What changed since an earlier run (:class:`~sci_evidence.review.compare.ReviewChanges`;
+    #: None unless ``sci-evidence review --compare`` asked for it).
+    changes: Any = None
     #: The anchor review beside the base (:class:`~sci_evidence.review.anchor.AnchorStatement`;
     #: None when the base records no anchor).
     anchor: Any = None
@@ -431,6 +441,9 @@ class ReviewResult:
                 ],
                 "grade": [a.grade.to_dict() for a in self.analyses if a.grade is not None],
                 "comparisons": self.comparisons,
+                "studies": [{"study_id": s, "label": v} for s, v in self.study_labels.items()],
+                "key_messages": [m.to_dict() for m in self.key_messages],
+                "changes": None if self.changes is None else self.changes.to_dict(),
                 "excluded_studies": self.excluded,
                 "serious_adverse_events": self.safety_events,
                 "prisma": self.prisma.to_dict(),
