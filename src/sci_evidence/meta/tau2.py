@@ -411,7 +411,9 @@ class _Moments:
         self.last = (math.nan, math.nan)
 
     def parts(self, method: str, tau2: float):
-        """``(num, fisher, observed)`` as :func:`_likelihood_parts` returns them."""
+        """``(num, fisher, observed, b)``: the first three as :func:`_likelihood_parts`
+        returns them, and ``b`` the term the score compares :math:`y^\top P^2 y` with
+        (REML: tr P, ML: Σw; NaN for EB), so that :math:`y^\top P^2 y` = num + b."""
         np.add(self.vi, tau2, out=self.tmp)
         np.divide(1.0, self.tmp, out=self.w)
         np.multiply(self.w, self.w, out=self.w2)
@@ -423,16 +425,16 @@ class _Moments:
             mu = a1 / s1
             if method == "EB":
                 rss = c1 - 2.0 * mu * a1 + mu * mu * s1
-                return rss * k / (k - 1) - k, s1, math.nan
+                return rss * k / (k - 1) - k, s1, math.nan, math.nan
             yPPy = c2 - 2.0 * mu * a2 + mu * mu * s2
             g = a2 - mu * s2
             yPPPy = c3 - 2.0 * mu * a3 + mu * mu * s3 - g * g / s1
             if method == "ML":
-                return yPPy - s1, s2, 2.0 * yPPPy - s2
+                return yPPy - s1, s2, 2.0 * yPPPy - s2, s1
             a = s2 / s1
             trP = s1 - a
             trPP = s2 - 2.0 * s3 / s1 + a * a
-            return yPPy - trP, trPP, 2.0 * yPPPy - trPP
+            return yPPy - trP, trPP, 2.0 * yPPPy - trPP, trP
         p = self.p
         q = p * p
         rows = M.tolist()
@@ -445,12 +447,12 @@ class _Moments:
         # Σ w^j e² = y'W^j y − 2 β'X'W^j y + β'X'W^j X β, j = 1, 2, 3
         r = [rows[j][-1] - 2.0 * _dot(Xy[j], beta) + _dot(XXb[j], beta) for j in range(3)]
         if method == "EB":
-            return r[0] * k / (k - p) - k, sw, math.nan
+            return r[0] * k / (k - p) - k, sw, math.nan, math.nan
         g = [Xy[1][i] - XXb[1][i] for i in range(p)]
         yPPPy = r[2] - _dot(g, _mv(A, g, p))
         yPPy = r[1]
         if method == "ML":
-            return yPPy - sw, sw2, 2.0 * yPPPy - sw2
+            return yPPy - sw, sw2, 2.0 * yPPPy - sw2, sw
         M2, M3 = XX[1], XX[2]
         # (A M2)_ij = <row i of A, row j of M2> since M2 is symmetric
         Ar = [A[i * p : (i + 1) * p] for i in range(p)]
@@ -462,7 +464,7 @@ class _Moments:
             - 2.0 * _dot(A, M3)
             + sum(AM2[i * p + j] * AM2[j * p + i] for i in range(p) for j in range(p))
         )
-        return yPPy - trP, trPP, 2.0 * yPPPy - trPP
+        return yPPy - trP, trPP, 2.0 * yPPPy - trPP, trP
 
     def loglik(self, method: str, tau2: float) -> float:
         """(Restricted) log-likelihood up to a constant (REML: with the scaled design)."""
@@ -547,11 +549,37 @@ def _brent_fallback(method, yi, vi, X, threshold):
     return brentq(score, 0.0, upper, xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=500)
 
 
+def newton_step(num: float, fisher: float, observed: float, b: float) -> float:
+    r"""The default step of the (RE)ML iteration, from the parts :meth:`_Moments.parts` returns.
+
+    The score :math:`y^\top P^2 y - b` (b = tr P for REML, :math:`\sum w_i` for ML) is far
+    from linear in tau², so plain Newton from the HE start needs 5–8 steps. The same root
+    solves :math:`h(\tau^2) = 1 - b / y^\top P^2 y = 0`, and :math:`b / y^\top P^2 y` is
+    nearly linear in tau² (with equal sampling variances v it is exactly
+    :math:`(v+\tau^2)/s^2_y` times a constant). Newton's step on h, with
+    :math:`d\,y^\top P^2 y/d\tau^2 = -2y^\top P^3 y` and :math:`db/d\tau^2 = -` fisher, is
+
+    .. math::
+        \Delta = \frac{\text{num}\cdot y^\top P^2 y}
+                       {b\cdot\text{observed} - \text{fisher}\cdot\text{num}}
+
+    with num, fisher, observed as :func:`_likelihood_parts` defines them; it saves about two
+    iterations. Where h is not decreasing (denominator ≤ 0) or :math:`y^\top P^2 y = 0`
+    the plain Newton step (observed information > 0) or metafor's Fisher-scoring step is
+    taken instead.
+    """
+    a = num + b  # y'P²y
+    den = b * observed - fisher * num
+    if a > 0 and den > 0:
+        return num * a / den
+    return num / observed if observed > 0 else num / fisher
+
+
 def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
     """Solve the ML/REML/EB score equation for tau² ≥ 0.
 
-    Default: Newton's method on the likelihood, falling back to metafor's Fisher-scoring
-    step wherever the likelihood is not locally concave, safeguarded by a bracket of the
+    Default: Newton's method (on the score equation rewritten as :func:`newton_step` says),
+    falling back to metafor's Fisher-scoring step wherever that is not well defined, safeguarded by a bracket of the
     root (bisection when a step leaves it) and by step-halving at the boundary; tau² = 0 is
     taken when the score at 0 is ≤ 0 (the Karush-Kuhn-Tucker condition). Started at the HE
     estimate. With ``metafor_iterations`` metafor's pure Fisher scoring is replayed step
@@ -575,7 +603,7 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
     last = (math.nan, math.nan)  # (tau2, Fisher information) of the last evaluation
     while n_iter < max_iter:
         n_iter += 1
-        num, fisher, observed = mom.parts(method, tau2)
+        num, fisher, observed, b = mom.parts(method, tau2)
         last = (tau2, fisher)
         if newton:
             if num > 0:
@@ -585,7 +613,7 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
             else:
                 converged = True
                 break
-            adj = num / observed if observed > 0 else num / fisher
+            adj = newton_step(num, fisher, observed, b)
         else:
             adj = num / fisher * step_adj
         if not math.isfinite(adj):
@@ -596,7 +624,7 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
             adj = num / fisher
         if tau2 + adj < 0 and not compat:
             # boundary: if the score at 0 points down, tau2 = 0 is the (KKT) solution
-            num0, fisher0, _ = mom.parts(method, 0.0)
+            num0, fisher0, _, _ = mom.parts(method, 0.0)
             if num0 <= 0:
                 last = (0.0, fisher0)
                 tau2 = 0.0
@@ -610,6 +638,11 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
                 adj = 0.5 * (lo + hi) - tau2
         while tau2 + adj < 0:
             adj /= 2.0
+        if newton and abs(adj) < threshold * max(1.0, tau2 + adj):
+            # the correction is below the threshold: keep the point just evaluated, so that
+            # tau² and the Fisher information (SE of tau²) belong to one and the same point
+            converged = True
+            break
         tau2 += adj
         hi_seen = max(hi_seen, tau2)
         if abs(adj) < threshold * (1.0 if compat else max(1.0, tau2)):
@@ -737,7 +770,7 @@ def _bracketed_root(method, mom, a, b, threshold, max_iter):
     """
     t = 0.5 * (a + b)
     for n_iter in range(1, max_iter + 1):
-        num, fisher, observed = mom.parts(method, t)
+        num, fisher, observed, _ = mom.parts(method, t)
         if num > 0:
             a = t
         elif num < 0:
@@ -874,7 +907,7 @@ def fit_tau2(
     t_last, fisher = mom.last
     # the information one step before convergence differs by < threshold (relative)
     if not abs(t_last - tau2) <= con["threshold"] * max(1.0, tau2):
-        _, fisher, _ = mom.parts(method, tau2)
+        _, fisher, _, _ = mom.parts(method, tau2)
     # ML: fisher = Σw²; REML: fisher = tr(P²) — both give SE(tau²) = sqrt(2/fisher)
     se = math.sqrt(2.0 / fisher)
     return Tau2Fit(tau2, se, converged, n_iter, algorithm)
