@@ -579,11 +579,12 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
     """Solve the ML/REML/EB score equation for tau² ≥ 0.
 
     Default: Newton's method (on the score equation rewritten as :func:`newton_step` says),
-    falling back to metafor's Fisher-scoring step wherever that is not well defined, safeguarded by a bracket of the
-    root (bisection when a step leaves it) and by step-halving at the boundary; tau² = 0 is
-    taken when the score at 0 is ≤ 0 (the Karush-Kuhn-Tucker condition). Started at the HE
-    estimate. With ``metafor_iterations`` metafor's pure Fisher scoring is replayed step
-    for step instead. If neither converges within ``max_iter`` steps, a bracketed Brent
+    falling back to metafor's Fisher-scoring step wherever that is not well defined,
+    safeguarded by a bracket of the root (bisection when a step leaves it) and by
+    step-halving at the boundary; tau² = 0 is taken when the score at 0 is ≤ 0 (the
+    Karush-Kuhn-Tucker condition). Started at the HE estimate. With ``metafor_iterations``
+    metafor's pure Fisher scoring is replayed step for step instead. If neither converges
+    within ``max_iter`` steps, a bracketed Brent
     search on the score takes over and a :class:`ConvergenceWarning` says so.
     """
     threshold = control["threshold"]
