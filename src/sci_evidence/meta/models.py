@@ -29,13 +29,20 @@ from __future__ import annotations
 
 import math
 import warnings
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy.special import chdtrc, fdtrc, ndtr, ndtri, stdtr, stdtrit
+from scipy.special import chdtrc, fdtrc, ndtr, stdtr
 
 from sci_evidence.errors import DataWarning, InputError
+from sci_evidence.meta._lean_fit import (
+    LEAN_METHODS,
+    LEAN_TESTS,
+    critical_value,
+    default_labels,
+    fit_icpt,
+    pool_lean,
+)
 from sci_evidence.meta.heterogeneity import heterogeneity
 from sci_evidence.meta.regression import INTERCEPT, design_matrix, moderator_columns
 from sci_evidence.meta.results import PoolResult
@@ -132,18 +139,8 @@ def fit_design(
 
 
 _SQRT2 = math.sqrt(2.0)
-
-
-@lru_cache(maxsize=256)
-def _critical_value(level: float, test: str, ddf: int) -> float:
-    """Two-sided critical value: normal under z, t(k - p) otherwise."""
-    q = 1.0 - (1.0 - level) / 2
-    return float(ndtri(q)) if test == "z" else float(stdtrit(ddf, q))
-
-
-@lru_cache(maxsize=256)
-def _default_labels(k: int) -> tuple[str, ...]:
-    return tuple(f"Study {i}" for i in range(1, k + 1))
+_critical_value = critical_value
+_default_labels = default_labels
 
 
 def _default_names(X: np.ndarray) -> tuple[str, ...]:
@@ -181,6 +178,26 @@ def _fit(
         )
     has_intercept = bool((X[:, 0] == 1.0).all())
     icpt = p == 1 and has_intercept
+    if labels is None:
+        labels_t = None
+    else:
+        labels_t = tuple(str(x) for x in labels)
+        if len(labels_t) != k:
+            raise InputError(f"labels has {len(labels_t)} entries but there are {k} studies")
+    if (
+        icpt
+        and tau2_fixed is None
+        and weighted
+        and not control
+        and k >= 2
+        and method in LEAN_METHODS
+        and test in LEAN_TESTS
+    ):
+        # the common case without per-call overhead; None means a hard case (boundary,
+        # safeguarded step, likelihood trap) that the general code below handles
+        res = fit_icpt(yi, vi, X, method, test, level, coef_names, labels_t, measure, control)
+        if res is not None:
+            return res
     # general designs: one set of moment sums serves the tau² search and Q/I²
     mom = None if icpt else _Moments(yi, vi, X, False)
     if tau2_fixed is None:
@@ -274,12 +291,8 @@ def _fit(
         half = crit * math.sqrt(float(se[0]) ** 2 + tau2)
         pi_lb, pi_ub = float(beta[0]) - half, float(beta[0]) + half
 
-    if labels is None:
+    if labels_t is None:
         labels_t = _default_labels(k)
-    else:
-        labels_t = tuple(str(x) for x in labels)
-        if len(labels_t) != k:
-            raise InputError(f"labels has {len(labels_t)} entries but there are {k} studies")
 
     return PoolResult(
         k=k,
@@ -423,6 +436,22 @@ def pool(
     method = check_option("method", method, METHODS, aliases=_METHOD_ALIASES)
     test = check_option("test", test, TESTS, aliases=_TEST_ALIASES)
     level = check_level(level)
+    if (
+        vi is not None
+        and sei is None
+        and mods is None
+        and labels is None
+        and control is None
+        and tau2 is None
+        and weighted is True
+        and method in LEAN_METHODS
+        and test in LEAN_TESTS
+    ):
+        # clean input of the common case: a lean fit (the full checks run only when the
+        # input is not clean or the fit is a hard case, see sci_evidence.meta._lean_fit)
+        res = pool_lean(yi, vi, method, test, level, measure)
+        if res is not None:
+            return res
     if (vi is None) == (sei is None):
         raise InputError(
             "give exactly one of vi (sampling variances) or sei (standard errors)"

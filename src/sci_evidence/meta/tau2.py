@@ -60,6 +60,7 @@ __all__ = [
     "unweighted_fit",
     "q_generalised",
     "spd_inverse",
+    "newton_step",
 ]
 
 #: Estimators of tau² (``EE`` = equal/common effect, tau² fixed at 0).
@@ -76,6 +77,10 @@ DEFAULT_CONTROL = {
     # reproduces metafor's default output digit for digit, including its early stops.
     "metafor_iterations": False,
 }
+
+#: metafor's ``ll0check``: an interior estimate whose log-likelihood is below that at tau² = 0
+#: by more than this is a trap (a local maximum or a saddle), and tau² = 0 is taken instead.
+LL0_TOL = 1e-8
 
 
 @dataclass(frozen=True)
@@ -660,7 +665,7 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
         tau2 = _brent_fallback(method, yi, vi, X, threshold)
         algorithm = "Brent search on the score (fallback)"
     # metafor's ll0check: a stationary point that is worse than tau2 = 0 is a trap
-    ll_tol, t_min = (np.finfo(float).eps ** 0.25, threshold) if compat else (1e-8, 0.0)
+    ll_tol, t_min = (np.finfo(float).eps ** 0.25, threshold) if compat else (LL0_TOL, 0.0)
     trapped = None
     if method in ("ML", "REML") and tau2 > t_min:
         if mom.loglik(method, 0.0) - mom.loglik(method, tau2) > ll_tol:

@@ -1,0 +1,237 @@
+r"""The lean path of the most common fit: the (RE)ML random-effects model without moderators.
+
+``pool(yi, vi)`` with a few dozen studies spends far more time in Python overhead than in
+arithmetic (issue 16: one fit should cost < 1 % of metafor's ``rma``). :func:`fit_icpt`
+runs *the same* iteration as :func:`sci_evidence.meta.tau2._fisher_scoring` for the
+intercept-only design — the HE start, the moment sums of ``_Moments`` (y centred, features
+1, y, y²), :func:`~sci_evidence.meta.tau2.newton_step`, the stopping rule and metafor's
+``ll0check`` — with scalar sums and no intermediate objects, and then fills the
+:class:`~sci_evidence.meta.results.PoolResult` that :func:`sci_evidence.meta.models._fit`
+would, with the same formulas (see that module's docstring and
+:mod:`sci_evidence.meta.heterogeneity`).
+
+It decides no hard case. When a step would leave the bracket of the root or the parameter
+space, when tau² ends at the boundary 0 or the likelihood at 0 is higher (a second maximum
+may exist), or when the iterations do not converge, it returns None and the caller takes
+the general path, which redoes the fit with every safeguard (and warning).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from scipy.special import chdtrc, ndtri, stdtr, stdtrit
+
+from sci_evidence.meta.regression import INTERCEPT
+from sci_evidence.meta.results import PoolResult
+from sci_evidence.meta.tau2 import DEFAULT_CONTROL, LL0_TOL, newton_step
+
+__all__ = ["fit_icpt", "pool_lean", "critical_value", "default_labels", "LEAN_METHODS"]
+
+#: Estimators and tests the lean path covers (the others take the general path).
+LEAN_METHODS = ("REML", "ML")
+LEAN_TESTS = ("z", "t")
+
+_THRESHOLD = DEFAULT_CONTROL["threshold"]
+_MAX_ITER = DEFAULT_CONTROL["max_iter"]
+_SQRT2 = math.sqrt(2.0)
+_ALGORITHM = "Newton / Fisher scoring"
+
+
+@lru_cache(maxsize=256)
+def critical_value(level: float, test: str, ddf: int) -> float:
+    """Two-sided critical value: normal under z, t(k - p) otherwise."""
+    q = 1.0 - (1.0 - level) / 2
+    return float(ndtri(q)) if test == "z" else float(stdtrit(ddf, q))
+
+
+@lru_cache(maxsize=256)
+def default_labels(k: int) -> tuple[str, ...]:
+    return tuple(f"Study {i}" for i in range(1, k + 1))
+
+
+def pool_lean(
+    yi: Any, vi: Any, method: str, test: str, level: float, measure: str | None
+) -> PoolResult | None:
+    """``pool(yi, vi)`` for clean input, or None when the input needs the full checks.
+
+    Clean: two 1-D float arrays of one length k ≥ 2, all finite, every ``vi`` > 0. The
+    test is one product: ``yi @ vi`` is finite only if no element of either is NaN or
+    infinite (given vi > 0); values so large that it overflows also take the full path.
+    """
+    try:
+        y = np.array(yi, dtype=np.float64)
+        v = np.array(vi, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if y.ndim != 1 or v.shape != y.shape or y.shape[0] < 2:
+        return None
+    if not (v.min() > 0.0 and math.isfinite(y @ v)):
+        return None
+    return fit_icpt(y, v, None, method, test, level, (INTERCEPT,), None, measure, {})
+
+
+def fit_icpt(
+    yi: np.ndarray,
+    vi: np.ndarray,
+    X: np.ndarray | None,
+    method: str,
+    test: str,
+    level: float,
+    coef_names: tuple[str, ...],
+    labels: tuple[str, ...] | None,
+    measure: str | None,
+    control: dict,
+) -> PoolResult | None:
+    """The (RE)ML fit of ``yi`` (validated, k ≥ 2) on the intercept, or None (see module)."""
+    k = yi.shape[0]
+    ybar = float(yi.sum()) / k
+    yc = yi - ybar
+    F = np.empty((k, 3))
+    F[:, 0] = 1.0
+    F[:, 1] = yc
+    F[:, 2] = yc * yc
+    # HE start (tau2._he): (residual SS - sum(v)(1 - 1/k)) / (k - 1), truncated at 0
+    t = max(0.0, (float(yc @ yc) - float(vi.sum()) * (1.0 - 1.0 / k)) / (k - 1))
+    W = np.empty((3, k))
+    w, w2, w3 = W
+    tmp = np.empty(k)
+    reml = method == "REML"
+    lo, hi = 0.0, math.inf
+    n_iter = 0
+    while True:
+        if n_iter == _MAX_ITER:
+            return None  # not converged: the general path falls back to a bracketed search
+        n_iter += 1
+        np.add(vi, t, out=tmp)
+        np.divide(1.0, tmp, out=w)
+        np.multiply(w, w, out=w2)
+        np.multiply(w2, w, out=w3)
+        (s1, a1, c1), (s2, a2, c2), (s3, a3, c3) = (W @ F).tolist()
+        mu = a1 / s1
+        yPPy = c2 - 2.0 * mu * a2 + mu * mu * s2
+        g = a2 - mu * s2
+        yPPPy = c3 - 2.0 * mu * a3 + mu * mu * s3 - g * g / s1
+        if reml:
+            a = s2 / s1
+            b = s1 - a
+            fisher = s2 - 2.0 * s3 / s1 + a * a
+        else:
+            b, fisher = s1, s2
+        num = yPPy - b
+        if num > 0:
+            lo = max(lo, t)
+        elif num < 0:
+            hi = min(hi, t)
+        else:
+            break
+        adj = newton_step(num, fisher, 2.0 * yPPPy - fisher, b)
+        new = t + adj
+        if not (math.isfinite(adj) and new >= 0.0 and lo <= new <= hi):
+            return None  # the general path takes the safeguarded step
+        if abs(adj) < _THRESHOLD * max(1.0, new):
+            break
+        t = new
+    if t <= 0.0:
+        return None  # boundary: the general path looks for an interior maximum
+    # Q, tr P and the log-likelihood at tau² = 0 (equal-effect weights 1/v)
+    W0 = np.empty((2, k))
+    w0 = W0[0]
+    np.divide(1.0, vi, out=w0)
+    np.multiply(w0, w0, out=W0[1])
+    (s10, a10, c10), (s20, _, _) = (W0 @ F).tolist()
+    rss0 = c10 - a10 * a10 / s10
+    if not rss0 > 1e-3 * c10:
+        # the expanded sum lost digits to cancellation: the residuals themselves
+        e = yc - a10 / s10
+        rss0 = float(w0 @ (e * e))
+    # metafor's ll0check: ll(0) - ll(tau²) from the log-likelihood of _Moments.loglik
+    rss = c1 - a1 * a1 / s1
+    gap = 0.5 * float(np.log1p(t * w0).sum()) + 0.5 * (rss - rss0)
+    if reml:
+        gap += 0.5 * math.log(s1 / s10)
+    if gap > LL0_TOL:
+        return None  # trapped below tau² = 0: the general path warns and searches
+    return _result(
+        yi, vi, X, method, test, level, coef_names, labels, measure, control,
+        t, n_iter, fisher, s1, ybar + mu, w, max(0.0, rss0), s10 - s20 / s10,
+    )  # fmt: skip
+
+
+def _result(
+    yi, vi, X, method, test, level, coef_names, labels, measure, control,
+    tau2, n_iter, fisher, sw, b0, w, Q, trP0,
+) -> PoolResult:  # fmt: skip
+    """The fields :func:`sci_evidence.meta.models._fit` fills for p = 1, weighted, tau²
+    estimated by an iterative method (no moderator test, no R², s2w = 1)."""
+    k = yi.shape[0]
+    ddf = k - 1
+    var0 = 1.0 / sw
+    se0 = math.sqrt(var0)
+    stat0 = b0 / se0 if se0 > 0 else math.copysign(math.inf, b0) if b0 else math.nan
+    z = test == "z"
+    if math.isnan(stat0):
+        p0 = math.nan
+    elif z:
+        p0 = math.erfc(abs(stat0) / _SQRT2)
+    else:
+        p0 = 2.0 * float(stdtr(ddf, -abs(stat0)))
+    crit = critical_value(level, test, ddf)
+    lb, ub = b0 - crit * se0, b0 + crit * se0
+    half = crit * math.sqrt(se0**2 + tau2)
+    vt = ddf / trP0
+    return PoolResult._unchecked(
+        {
+            "k": k,
+            "p": 1,
+            "estimate": b0,
+            "se": se0,
+            "stat": stat0,
+            "pval": p0,
+            "ci_lb": lb,
+            "ci_ub": ub,
+            "pi_lb": b0 - half,
+            "pi_ub": b0 + half,
+            "tau2": tau2,
+            "se_tau2": math.sqrt(2.0 / fisher),
+            "I2": 100.0 * tau2 / (vt + tau2),
+            "H2": tau2 / vt + 1.0,
+            "Q": Q,
+            "Q_df": ddf,
+            "Q_pval": float(chdtrc(ddf, Q)),
+            "method": method,
+            "test": test,
+            "level": level,
+            "converged": True,
+            "n_iter": n_iter,
+            "yi": yi,
+            "vi": vi,
+            "X": np.ones((k, 1)) if X is None else X,
+            "coef_names": coef_names,
+            "beta": np.array([b0]),
+            "beta_se": np.array([se0]),
+            "beta_stat": np.array([stat0]),
+            "beta_pval": np.array([p0]),
+            "beta_ci_lb": np.array([lb]),
+            "beta_ci_ub": np.array([ub]),
+            "vcov": np.array([[var0]]),
+            "QM": None,
+            "QM_df": None,
+            "QM_pval": None,
+            "weights": w * (100.0 / sw),
+            "labels": default_labels(k) if labels is None else labels,
+            "measure": measure,
+            "dof": None if z else ddf,
+            "QM_ddf": None,
+            "s2w": 1.0,
+            "vt": vt,
+            "tau2_fixed": False,
+            "algorithm": _ALGORITHM,
+            "control": control,
+            "model": "rma.uni",
+            "R2": None,
+        }
+    )
