@@ -4,7 +4,7 @@ r"""The lean path of the most common fit: the (RE)ML random-effects model withou
 arithmetic (issue 16: one fit should cost < 1 % of metafor's ``rma``). :func:`fit_icpt`
 runs *the same* iteration as :func:`sci_evidence.meta.tau2._fisher_scoring` for the
 intercept-only design — the HE start, the moment sums of ``_Moments`` (y centred, features
-1, y, y²), :func:`~sci_evidence.meta.tau2.newton_step`, the stopping rule and metafor's
+1, y, y²), the step of :func:`~sci_evidence.meta.tau2.icpt_parts`, the stopping rule and metafor's
 ``ll0check`` — with scalar sums and no intermediate objects, and then fills the
 :class:`~sci_evidence.meta.results.PoolResult` that :func:`sci_evidence.meta.models._fit`
 would, with the same formulas (see that module's docstring and
@@ -27,7 +27,7 @@ from scipy.special import chdtrc, ndtri, stdtr, stdtrit
 
 from sci_evidence.meta.regression import INTERCEPT
 from sci_evidence.meta.results import PoolResult
-from sci_evidence.meta.tau2 import DEFAULT_CONTROL, LL0_TOL, newton_step
+from sci_evidence.meta.tau2 import DEFAULT_CONTROL, LL0_TOL, icpt_parts
 
 __all__ = ["fit_icpt", "pool_lean", "critical_value", "default_labels", "LEAN_METHODS"]
 
@@ -96,8 +96,8 @@ def fit_icpt(
     F[:, 2] = yc * yc
     # HE start (tau2._he): (residual SS - sum(v)(1 - 1/k)) / (k - 1), truncated at 0
     t = max(0.0, (float(yc @ yc) - float(vi.sum()) * (1.0 - 1.0 / k)) / (k - 1))
-    W = np.empty((3, k))
-    w, w2, w3 = W
+    W = np.empty((4, k))
+    w, w2, w3, w4 = W
     tmp = np.empty(k)
     reml = method == "REML"
     lo, hi = 0.0, math.inf
@@ -110,25 +110,15 @@ def fit_icpt(
         np.divide(1.0, tmp, out=w)
         np.multiply(w, w, out=w2)
         np.multiply(w2, w, out=w3)
-        (s1, a1, c1), (s2, a2, c2), (s3, a3, c3) = (W @ F).tolist()
-        mu = a1 / s1
-        yPPy = c2 - 2.0 * mu * a2 + mu * mu * s2
-        g = a2 - mu * s2
-        yPPPy = c3 - 2.0 * mu * a3 + mu * mu * s3 - g * g / s1
-        if reml:
-            a = s2 / s1
-            b = s1 - a
-            fisher = s2 - 2.0 * s3 / s1 + a * a
-        else:
-            b, fisher = s1, s2
-        num = yPPy - b
+        np.multiply(w3, w, out=w4)
+        m = (W @ F).tolist()
+        num, fisher, _, _, adj = icpt_parts(m, reml)
         if num > 0:
             lo = max(lo, t)
         elif num < 0:
             hi = min(hi, t)
         else:
             break
-        adj = newton_step(num, fisher, 2.0 * yPPPy - fisher, b)
         new = t + adj
         if not (math.isfinite(adj) and new >= 0.0 and lo <= new <= hi):
             return None  # the general path takes the safeguarded step
@@ -149,6 +139,8 @@ def fit_icpt(
         e = yc - a10 / s10
         rss0 = float(w0 @ (e * e))
     # metafor's ll0check: ll(0) - ll(tau²) from the log-likelihood of _Moments.loglik
+    s1, a1, c1 = m[0]
+    mu = a1 / s1
     rss = c1 - a1 * a1 / s1
     gap = 0.5 * float(np.log1p(t * w0).sum()) + 0.5 * (rss - rss0)
     if reml:

@@ -384,7 +384,7 @@ class _Moments:
     P nor tau², and keeps the expanded sums of squares free of cancellation.
     """
 
-    __slots__ = ("vi", "k", "p", "icpt", "F", "W", "w", "w2", "w3", "tmp", "last")
+    __slots__ = ("vi", "k", "p", "icpt", "F", "W", "w", "w2", "w3", "w4", "tmp", "last")
 
     def __init__(self, yi: np.ndarray, vi: np.ndarray, X: np.ndarray, icpt: bool):
         k, p = X.shape
@@ -410,36 +410,34 @@ class _Moments:
             F[:, 1 + q : 1 + q + p] = Xs * yc[:, None]
             F[:, -1] = yc * yc
         self.F = F
-        self.W = np.empty((3, k))
+        # intercept-only: w⁴ too, for the Halley step of icpt_parts
+        self.W = np.empty((4 if icpt else 3, k))
         self.w, self.w2, self.w3 = self.W[0], self.W[1], self.W[2]
+        self.w4 = self.W[3] if icpt else None
         self.tmp = np.empty(k)
         self.last = (math.nan, math.nan)
 
     def parts(self, method: str, tau2: float):
-        """``(num, fisher, observed, b)``: the first three as :func:`_likelihood_parts`
-        returns them, and ``b`` the term the score compares :math:`y^\top P^2 y` with
-        (REML: tr P, ML: Σw; NaN for EB), so that :math:`y^\top P^2 y` = num + b."""
+        """``(num, fisher, observed, b, step)``: the first three as :func:`_likelihood_parts`
+        returns them, ``b`` the term the score compares :math:`y^\top P^2 y` with
+        (REML: tr P, ML: Σw; NaN for EB), so that :math:`y^\top P^2 y` = num + b, and the
+        default step of the iteration (:func:`icpt_parts` without moderators,
+        :func:`newton_step` with them; NaN for EB)."""
         np.add(self.vi, tau2, out=self.tmp)
         np.divide(1.0, self.tmp, out=self.w)
         np.multiply(self.w, self.w, out=self.w2)
         np.multiply(self.w2, self.w, out=self.w3)
-        M = self.W @ self.F
         k = self.k
         if self.icpt:
-            (s1, a1, c1), (s2, a2, c2), (s3, a3, c3) = M.tolist()
-            mu = a1 / s1
+            np.multiply(self.w3, self.w, out=self.w4)
+            m = (self.W @ self.F).tolist()
             if method == "EB":
+                s1, a1, c1 = m[0]
+                mu = a1 / s1
                 rss = c1 - 2.0 * mu * a1 + mu * mu * s1
-                return rss * k / (k - 1) - k, s1, math.nan, math.nan
-            yPPy = c2 - 2.0 * mu * a2 + mu * mu * s2
-            g = a2 - mu * s2
-            yPPPy = c3 - 2.0 * mu * a3 + mu * mu * s3 - g * g / s1
-            if method == "ML":
-                return yPPy - s1, s2, 2.0 * yPPPy - s2, s1
-            a = s2 / s1
-            trP = s1 - a
-            trPP = s2 - 2.0 * s3 / s1 + a * a
-            return yPPy - trP, trPP, 2.0 * yPPPy - trPP, trP
+                return rss * k / (k - 1) - k, s1, math.nan, math.nan, math.nan
+            return icpt_parts(m, method == "REML")
+        M = self.W @ self.F
         p = self.p
         q = p * p
         rows = M.tolist()
@@ -452,12 +450,13 @@ class _Moments:
         # Σ w^j e² = y'W^j y − 2 β'X'W^j y + β'X'W^j X β, j = 1, 2, 3
         r = [rows[j][-1] - 2.0 * _dot(Xy[j], beta) + _dot(XXb[j], beta) for j in range(3)]
         if method == "EB":
-            return r[0] * k / (k - p) - k, sw, math.nan, math.nan
+            return r[0] * k / (k - p) - k, sw, math.nan, math.nan, math.nan
         g = [Xy[1][i] - XXb[1][i] for i in range(p)]
         yPPPy = r[2] - _dot(g, _mv(A, g, p))
         yPPy = r[1]
         if method == "ML":
-            return yPPy - sw, sw2, 2.0 * yPPPy - sw2, sw
+            num, obs = yPPy - sw, 2.0 * yPPPy - sw2
+            return num, sw2, obs, sw, newton_step(num, sw2, obs, sw)
         M2, M3 = XX[1], XX[2]
         # (A M2)_ij = <row i of A, row j of M2> since M2 is symmetric
         Ar = [A[i * p : (i + 1) * p] for i in range(p)]
@@ -469,7 +468,8 @@ class _Moments:
             - 2.0 * _dot(A, M3)
             + sum(AM2[i * p + j] * AM2[j * p + i] for i in range(p) for j in range(p))
         )
-        return yPPy - trP, trPP, 2.0 * yPPPy - trPP, trP
+        num, obs = yPPy - trP, 2.0 * yPPPy - trPP
+        return num, trPP, obs, trP, newton_step(num, trPP, obs, trP)
 
     def loglik(self, method: str, tau2: float) -> float:
         """(Restricted) log-likelihood up to a constant (REML: with the scaled design)."""
@@ -580,6 +580,52 @@ def newton_step(num: float, fisher: float, observed: float, b: float) -> float:
     return num / observed if observed > 0 else num / fisher
 
 
+def icpt_parts(m: list, reml: bool) -> tuple[float, float, float, float, float]:
+    r"""``(num, fisher, observed, b, step)`` of the intercept-only REML/ML iteration from
+    the moment sums ``m[j-1] = [Σw^j, Σw^j y, Σw^j y²]``, j = 1 … 4 (y centred).
+
+    With :math:`P = W - ww^	op/\sum w`, :math:`e = y - \hat\mu` and :math:`g = \sum w^2 e`:
+    :math:`y^	op P^2 y = \sum w^2e^2`, :math:`y^	op P^3 y = \sum w^3e^2 - g^2/\sum w`,
+    :math:`y^	op P^4 y = \sum w^4e^2 - 2(g/\sum w)\sum w^3 e + (g/\sum w)^2 \sum w^2`,
+    :math:`\operatorname{tr}P^3 = \sum w^3 - 3\sum w^4/\sum w + 3\sum w^2\sum w^3/(\sum w)^2
+    - (\sum w^2/\sum w)^3`.
+
+    The step is Halley's on :math:`h = 1 - b/y^	op P^2 y` (see :func:`newton_step`), with
+    :math:`a = y^	op P^2 y`, :math:`a' = -2y^	op P^3 y`, :math:`a'' = 6y^	op P^4 y`,
+    :math:`b' = -` fisher and :math:`b'' = 2\operatorname{tr}P^3` (REML) or
+    :math:`2\sum w^3` (ML): :math:`\Delta = -2hh'/(2h'^2 - hh'')`. Its cubic convergence
+    takes the HE start to 1e-10 in about three evaluations instead of five. Where h is not
+    decreasing or the denominator is not positive, :func:`newton_step` is taken instead.
+    """
+    (s1, a1, c1), (s2, a2, c2), (s3, a3, c3), (s4, a4, c4) = m
+    mu = a1 / s1
+    yPPy = c2 - 2.0 * mu * a2 + mu * mu * s2
+    g = a2 - mu * s2
+    yPPPy = c3 - 2.0 * mu * a3 + mu * mu * s3 - g * g / s1
+    if reml:
+        r = s2 / s1
+        b = s1 - r
+        fisher = s2 - 2.0 * s3 / s1 + r * r
+        b2 = 2.0 * (s3 - 3.0 * s4 / s1 + 3.0 * r * s3 / s1 - r * r * r)
+    else:
+        b, fisher, b2 = s1, s2, 2.0 * s3
+    num = yPPy - b
+    observed = 2.0 * yPPPy - fisher
+    a = yPPy
+    if a > 0:
+        gs = g / s1
+        yP4y = (c4 - 2.0 * mu * a4 + mu * mu * s4) - 2.0 * gs * (a3 - mu * s3) + gs * gs * s2
+        a_1, a_2, b_1 = -2.0 * yPPPy, 6.0 * yP4y, -fisher
+        q = b_1 * a - b * a_1  # (b'a - ba')
+        h = num / a
+        h1 = -q / (a * a)
+        h2 = -((b2 * a - b * a_2) / (a * a) - 2.0 * a_1 * q / (a * a * a))
+        den = 2.0 * h1 * h1 - h * h2
+        if h1 < 0 and den > 0:
+            return num, fisher, observed, b, -2.0 * h * h1 / den
+    return num, fisher, observed, b, newton_step(num, fisher, observed, b)
+
+
 def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
     """Solve the ML/REML/EB score equation for tau² ≥ 0.
 
@@ -609,7 +655,7 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
     last = (math.nan, math.nan)  # (tau2, Fisher information) of the last evaluation
     while n_iter < max_iter:
         n_iter += 1
-        num, fisher, observed, b = mom.parts(method, tau2)
+        num, fisher, observed, _, step = mom.parts(method, tau2)
         last = (tau2, fisher)
         if newton:
             if num > 0:
@@ -619,7 +665,7 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
             else:
                 converged = True
                 break
-            adj = newton_step(num, fisher, observed, b)
+            adj = step
         else:
             adj = num / fisher * step_adj
         if not math.isfinite(adj):
@@ -630,7 +676,7 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
             adj = num / fisher
         if tau2 + adj < 0 and not compat:
             # boundary: if the score at 0 points down, tau2 = 0 is the (KKT) solution
-            num0, fisher0, _, _ = mom.parts(method, 0.0)
+            num0, fisher0, *_ = mom.parts(method, 0.0)
             if num0 <= 0:
                 last = (0.0, fisher0)
                 tau2 = 0.0
@@ -776,7 +822,7 @@ def _bracketed_root(method, mom, a, b, threshold, max_iter):
     """
     t = 0.5 * (a + b)
     for n_iter in range(1, max_iter + 1):
-        num, fisher, observed, _ = mom.parts(method, t)
+        num, fisher, observed, *_ = mom.parts(method, t)
         if num > 0:
             a = t
         elif num < 0:
@@ -913,7 +959,7 @@ def fit_tau2(
     t_last, fisher = mom.last
     # the information one step before convergence differs by < threshold (relative)
     if not abs(t_last - tau2) <= con["threshold"] * max(1.0, tau2):
-        _, fisher, _, _ = mom.parts(method, tau2)
+        fisher = mom.parts(method, tau2)[1]
     # ML: fisher = Σw²; REML: fisher = tr(P²) — both give SE(tau²) = sqrt(2/fisher)
     se = math.sqrt(2.0 / fisher)
     return Tau2Fit(tau2, se, converged, n_iter, algorithm)
