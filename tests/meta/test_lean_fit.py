@@ -101,18 +101,32 @@ def test_result_arrays_are_copies_of_the_input(monkeypatch):
     assert res.yi[0] != 99.0 and not np.shares_memory(res.vi, vi)
 
 
-@pytest.mark.parametrize(
-    "name, yi, vi",
-    [
-        ("boundary: tau2 = 0", [0.1, 0.12, 0.11, 0.1, 0.13], [0.05, 0.04, 0.06, 0.05, 0.05]),
-        ("one study", [0.2], [0.1]),
-    ],
-)
-def test_hard_cases_go_to_the_general_path(monkeypatch, name, yi, vi):
+def test_boundary_without_interior_maximum_is_lean(monkeypatch):
+    """HE start 0 and the score at 0 pointing down: tau² = 0, and the grid scan of the
+    general path finds no interior maximum — the lean path gives the same result."""
+    yi, vi = [0.1, 0.12, 0.11, 0.1, 0.13], [0.05, 0.04, 0.06, 0.05, 0.05]
     built = _took_lean(monkeypatch)
     res = pool(yi, vi)
-    assert not built, name
+    assert built and built[-1] is res and res.tau2 == 0.0 and res.I2 == 0.0
     _assert_same(res, pool(yi, vi, control=GENERAL))
+
+
+def test_boundary_with_interior_maximum_is_handed_back(monkeypatch):
+    """tests/data/metafor_bimodal_ml.json, metafor_boundary_k3 (ML): the score at 0 points
+    down, but the likelihood has a higher interior maximum, which the general path refines."""
+    method = "ML"
+    yi = [0.48638624, 1.55805725, 1.51781313]
+    vi = [0.00929027, 0.8668619, 0.19740836]
+    built = _took_lean(monkeypatch)
+    res = pool(yi, vi, method=method)
+    assert not built and res.tau2 > 0 and "interior maximum" in res.algorithm
+    _assert_same(res, pool(yi, vi, method=method, control=GENERAL))
+
+
+def test_one_study_takes_the_general_path(monkeypatch):
+    built = _took_lean(monkeypatch)
+    res = pool([0.2], [0.1])
+    assert not built and res.k == 1
 
 
 def test_trapped_estimate_is_handed_back(monkeypatch):
@@ -159,12 +173,11 @@ def test_random_hard_cases_agree(monkeypatch):
         ([[0.1, 0.2], [0.3, 0.4]], [[0.1, 0.1], [0.1, 0.1]], InputError),
     ],
 )
-def test_dirty_input_never_takes_the_lean_path(monkeypatch, yi, vi, kind):
-    built = _took_lean(monkeypatch)
+def test_dirty_input_never_takes_the_lean_path(yi, vi, kind):
+    assert _lean_fit.pool_lean(yi, vi, "REML", "z", 0.95, None) is None
     if kind is DataWarning:
         with pytest.warns(DataWarning, match="missing"):
             pool(yi, vi)
     else:
         with pytest.raises(InputError):
             pool(yi, vi)
-    assert not built

@@ -11,9 +11,11 @@ would, with the same formulas (see that module's docstring and
 :mod:`sci_evidence.meta.heterogeneity`).
 
 It decides no hard case. When a step would leave the bracket of the root or the parameter
-space, when tau² ends at the boundary 0 or the likelihood at 0 is higher (a second maximum
-may exist), or when the iterations do not converge, it returns None and the caller takes
-the general path, which redoes the fit with every safeguard (and warning).
+space (other than from tau² = 0 with the score pointing down), when the likelihood at 0 is
+higher than at the root (metafor's ll0check), when the boundary tau² = 0 is reached but the
+grid scan of ``_fisher_scoring`` sees a possible interior maximum, or when the iterations do
+not converge, it returns None and the caller takes the general path, which redoes the fit
+with every safeguard (and warning).
 """
 
 from __future__ import annotations
@@ -27,7 +29,13 @@ from scipy.special import chdtrc, ndtri, stdtr, stdtrit
 
 from sci_evidence.meta.regression import INTERCEPT
 from sci_evidence.meta.results import PoolResult
-from sci_evidence.meta.tau2 import DEFAULT_CONTROL, LL0_TOL, icpt_parts
+from sci_evidence.meta.tau2 import (
+    DEFAULT_CONTROL,
+    LL0_TOL,
+    _grid_scores,
+    icpt_parts,
+    interior_grid,
+)
 
 __all__ = ["fit_icpt", "pool_lean", "critical_value", "default_labels", "LEAN_METHODS"]
 
@@ -39,6 +47,27 @@ _THRESHOLD = DEFAULT_CONTROL["threshold"]
 _MAX_ITER = DEFAULT_CONTROL["max_iter"]
 _SQRT2 = math.sqrt(2.0)
 _ALGORITHM = "Newton / Fisher scoring"
+# direct references: the ndarray methods (.sum, .min) and @ add a Python-level layer each
+_dot = np.dot
+_sum = np.add.reduce
+_min = np.minimum.reduce
+
+
+class _GridSums:
+    """What :func:`~sci_evidence.meta.tau2._grid_scores` reads of ``_Moments``."""
+
+    __slots__ = ("vi", "F")
+    icpt = True
+    p = 1
+
+    def __init__(self, vi: np.ndarray, F: np.ndarray):
+        self.vi, self.F = vi, F
+
+
+def _ones_column(k: int) -> np.ndarray:
+    X = np.empty((k, 1))
+    X.fill(1.0)  # np.ones is a Python function around the same two steps
+    return X
 
 
 @lru_cache(maxsize=256)
@@ -69,7 +98,7 @@ def pool_lean(
         return None
     if y.ndim != 1 or v.shape != y.shape or y.shape[0] < 2:
         return None
-    if not (v.min() > 0.0 and math.isfinite(y @ v)):
+    if not (_min(v) > 0.0 and math.isfinite(_dot(y, v))):
         return None
     return fit_icpt(y, v, None, method, test, level, (INTERCEPT,), None, measure, {})
 
@@ -88,19 +117,20 @@ def fit_icpt(
 ) -> PoolResult | None:
     """The (RE)ML fit of ``yi`` (validated, k ≥ 2) on the intercept, or None (see module)."""
     k = yi.shape[0]
-    ybar = float(yi.sum()) / k
+    ybar = float(_sum(yi)) / k
     yc = yi - ybar
     F = np.empty((k, 3))
     F[:, 0] = 1.0
     F[:, 1] = yc
     F[:, 2] = yc * yc
     # HE start (tau2._he): (residual SS - sum(v)(1 - 1/k)) / (k - 1), truncated at 0
-    t = max(0.0, (float(yc @ yc) - float(vi.sum()) * (1.0 - 1.0 / k)) / (k - 1))
+    t = max(0.0, (float(_dot(yc, yc)) - float(_sum(vi)) * (1.0 - 1.0 / k)) / (k - 1))
     W = np.empty((4, k))
     w, w2, w3, w4 = W
     tmp = np.empty(k)
     reml = method == "REML"
     lo, hi = 0.0, math.inf
+    hi_seen = t  # the largest tau² visited (the top of the grid scan at the boundary)
     n_iter = 0
     while True:
         if n_iter == _MAX_ITER:
@@ -111,7 +141,7 @@ def fit_icpt(
         np.multiply(w, w, out=w2)
         np.multiply(w2, w, out=w3)
         np.multiply(w3, w, out=w4)
-        m = (W @ F).tolist()
+        m = _dot(W, F).tolist()
         num, fisher, _, _, adj = icpt_parts(m, reml)
         if num > 0:
             lo = max(lo, t)
@@ -121,18 +151,26 @@ def fit_icpt(
             break
         new = t + adj
         if not (math.isfinite(adj) and new >= 0.0 and lo <= new <= hi):
+            if t == 0.0 and num < 0:
+                break  # the score at 0 points down: tau² = 0 is a (KKT) maximum
             return None  # the general path takes the safeguarded step
         if abs(adj) < _THRESHOLD * max(1.0, new):
             break
         t = new
-    if t <= 0.0:
-        return None  # boundary: the general path looks for an interior maximum
+        hi_seen = max(hi_seen, t)
+    if t == 0.0:
+        # as _fisher_scoring: a higher interior maximum may exist; scan the score on the
+        # same grid, and leave the refinement (rare) to the general path
+        with np.errstate(all="ignore"):
+            score = _grid_scores(_GridSums(vi, F), method, interior_grid(yi, vi, hi_seen))
+        if (score > 0).any():
+            return None
     # Q, tr P and the log-likelihood at tau² = 0 (equal-effect weights 1/v)
     W0 = np.empty((2, k))
     w0 = W0[0]
     np.divide(1.0, vi, out=w0)
     np.multiply(w0, w0, out=W0[1])
-    (s10, a10, c10), (s20, _, _) = (W0 @ F).tolist()
+    (s10, a10, c10), (s20, _, _) = _dot(W0, F).tolist()
     rss0 = c10 - a10 * a10 / s10
     if not rss0 > 1e-3 * c10:
         # the expanded sum lost digits to cancellation: the residuals themselves
@@ -142,11 +180,12 @@ def fit_icpt(
     s1, a1, c1 = m[0]
     mu = a1 / s1
     rss = c1 - a1 * a1 / s1
-    gap = 0.5 * float(np.log1p(t * w0).sum()) + 0.5 * (rss - rss0)
-    if reml:
-        gap += 0.5 * math.log(s1 / s10)
-    if gap > LL0_TOL:
-        return None  # trapped below tau² = 0: the general path warns and searches
+    if t > 0.0:
+        gap = 0.5 * float(np.log1p(t * w0).sum()) + 0.5 * (rss - rss0)
+        if reml:
+            gap += 0.5 * math.log(s1 / s10)
+        if gap > LL0_TOL:
+            return None  # trapped below tau² = 0: the general path warns and searches
     return _result(
         yi, vi, X, method, test, level, coef_names, labels, measure, control,
         t, n_iter, fisher, s1, ybar + mu, w, max(0.0, rss0), s10 - s20 / s10,
@@ -201,7 +240,7 @@ def _result(
             "n_iter": n_iter,
             "yi": yi,
             "vi": vi,
-            "X": np.ones((k, 1)) if X is None else X,
+            "X": _ones_column(k) if X is None else X,
             "coef_names": coef_names,
             "beta": np.array([b0]),
             "beta_se": np.array([se0]),
