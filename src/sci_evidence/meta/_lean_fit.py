@@ -37,7 +37,14 @@ from sci_evidence.meta.tau2 import (
     interior_grid,
 )
 
-__all__ = ["fit_icpt", "pool_lean", "critical_value", "default_labels", "LEAN_METHODS"]
+__all__ = [
+    "fit_icpt",
+    "pool_lean",
+    "tau2_icpt",
+    "critical_value",
+    "default_labels",
+    "LEAN_METHODS",
+]
 
 #: Estimators and tests the lean path covers (the others take the general path).
 LEAN_METHODS = ("REML", "ML")
@@ -116,6 +123,21 @@ def fit_icpt(
     control: dict,
 ) -> PoolResult | None:
     """The (RE)ML fit of ``yi`` (validated, k ≥ 2) on the intercept, or None (see module)."""
+    sol = _solve(yi, vi, method)
+    if sol is None:
+        return None
+    return _result(yi, vi, X, method, test, level, coef_names, labels, measure, control, *sol)
+
+
+def tau2_icpt(yi: np.ndarray, vi: np.ndarray, method: str) -> float | None:
+    """tau² of the (RE)ML model without moderators (as ``fit_tau2``), or None for a hard
+    case; for R² of a meta-regression, whose baseline is this model."""
+    sol = _solve(yi, vi, method)
+    return None if sol is None else sol[0]
+
+
+def _solve(yi: np.ndarray, vi: np.ndarray, method: str) -> tuple | None:
+    """The iteration, the boundary scan and the ll0check; the sums _result needs."""
     k = yi.shape[0]
     ybar = float(_sum(yi)) / k
     yc = yi - ybar
@@ -186,10 +208,7 @@ def fit_icpt(
             gap += 0.5 * math.log(s1 / s10)
         if gap > LL0_TOL:
             return None  # trapped below tau² = 0: the general path warns and searches
-    return _result(
-        yi, vi, X, method, test, level, coef_names, labels, measure, control,
-        t, n_iter, fisher, s1, ybar + mu, w, max(0.0, rss0), s10 - s20 / s10,
-    )  # fmt: skip
+    return t, n_iter, fisher, s1, ybar + mu, w, max(0.0, rss0), s10 - s20 / s10
 
 
 def _result(

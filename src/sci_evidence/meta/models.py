@@ -42,6 +42,7 @@ from sci_evidence.meta._lean_fit import (
     default_labels,
     fit_icpt,
     pool_lean,
+    tau2_icpt,
 )
 from sci_evidence.meta.heterogeneity import heterogeneity
 from sci_evidence.meta.regression import INTERCEPT, design_matrix, moderator_columns
@@ -354,7 +355,10 @@ def _pseudo_r2(method: str, yi: np.ndarray, vi: np.ndarray, control: dict, tau2:
     (0 when :math:`\hat\tau^2_0 = 0`). Lopez-Lopez et al.
     (2014), doi:10.1111/bmsp.12002.
     """
-    base = fit_tau2(method, yi, vi, np.ones((yi.shape[0], 1)), control, intercept_only=True).tau2
+    base = tau2_icpt(yi, vi, method) if not control and method in LEAN_METHODS else None
+    if base is None:  # a hard case (or another estimator): the general driver
+        k = yi.shape[0]
+        base = fit_tau2(method, yi, vi, np.ones((k, 1)), control, intercept_only=True).tau2
     if base <= 0:
         return 0.0
     return max(0.0, 100.0 * (base - tau2) / base)
