@@ -181,3 +181,27 @@ def test_dirty_input_never_takes_the_lean_path(yi, vi, kind):
     else:
         with pytest.raises(InputError):
             pool(yi, vi)
+
+
+@pytest.mark.parametrize(
+    "X",
+    [
+        np.full((13, 1), 2.0),  # not the intercept: the general path (no prediction interval)
+        np.ones((13, 1), dtype=int),
+        np.ones((12, 1)),
+        np.ones(13),
+        [[1.0]] * 13,
+    ],
+)
+def test_fit_design_takes_the_lean_path_only_for_a_float_intercept(monkeypatch, X):
+    yi, vi = _data(3, 13, 0.1)
+    assert _lean_fit.fit_design_lean(yi, vi, X, "REML", "z", 0.95, None) is None
+    built = _took_lean(monkeypatch)
+    try:
+        res = fit_design(yi, vi, X)
+    except InputError:
+        assert np.shape(X)[0] != 13
+        return
+    # after the full checks, an intercept design still reaches the lean fit in _fit
+    assert bool(built) == bool(np.all(np.asarray(X) == 1.0))
+    _assert_same(res, fit_design(yi, vi, np.asarray(X, dtype=float), control=GENERAL))

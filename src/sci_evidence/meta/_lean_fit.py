@@ -39,6 +39,7 @@ from sci_evidence.meta.tau2 import (
 
 __all__ = [
     "fit_icpt",
+    "fit_design_lean",
     "pool_lean",
     "tau2_icpt",
     "critical_value",
@@ -98,16 +99,35 @@ def pool_lean(
     test is one product: ``yi @ vi`` is finite only if no element of either is NaN or
     infinite (given vi > 0); values so large that it overflows also take the full path.
     """
+    pair = _clean_pair(yi, vi, np.array)  # copies, as pool() does when it drops NaNs
+    if pair is None:
+        return None
+    return fit_icpt(*pair, None, method, test, level, (INTERCEPT,), None, measure, {})
+
+
+def fit_design_lean(
+    yi: Any, vi: Any, X: Any, method: str, test: str, level: float, measure: str | None
+) -> PoolResult | None:
+    """``fit_design(yi, vi, X)`` for clean input and ``X`` a float column of ones, or None."""
+    if type(X) is not np.ndarray or X.ndim != 2 or X.shape[1] != 1 or X.dtype != np.float64:
+        return None
+    pair = _clean_pair(yi, vi, np.asarray)  # no copies, as fit_design()
+    if pair is None or X.shape[0] != pair[0].shape[0] or not (X == 1.0).all():
+        return None
+    return fit_icpt(*pair, X, method, test, level, (INTERCEPT,), None, measure, {})
+
+
+def _clean_pair(yi: Any, vi: Any, convert) -> tuple[np.ndarray, np.ndarray] | None:
     try:
-        y = np.array(yi, dtype=np.float64)
-        v = np.array(vi, dtype=np.float64)
+        y = convert(yi, dtype=np.float64)
+        v = convert(vi, dtype=np.float64)
     except (TypeError, ValueError):
         return None
     if y.ndim != 1 or v.shape != y.shape or y.shape[0] < 2:
         return None
     if not (_min(v) > 0.0 and math.isfinite(_dot(y, v))):
         return None
-    return fit_icpt(y, v, None, method, test, level, (INTERCEPT,), None, measure, {})
+    return y, v
 
 
 def fit_icpt(
@@ -148,7 +168,8 @@ def _solve(yi: np.ndarray, vi: np.ndarray, method: str) -> tuple | None:
     # HE start (tau2._he): (residual SS - sum(v)(1 - 1/k)) / (k - 1), truncated at 0
     t = max(0.0, (float(_dot(yc, yc)) - float(_sum(vi)) * (1.0 - 1.0 / k)) / (k - 1))
     W = np.empty((4, k))
-    w, w2, w3, w4 = W
+    w, w2 = W[0], W[1]
+    W01, W23 = W[:2], W[2:]
     tmp = np.empty(k)
     reml = method == "REML"
     lo, hi = 0.0, math.inf
@@ -161,8 +182,7 @@ def _solve(yi: np.ndarray, vi: np.ndarray, method: str) -> tuple | None:
         np.add(vi, t, out=tmp)
         np.divide(1.0, tmp, out=w)
         np.multiply(w, w, out=w2)
-        np.multiply(w2, w, out=w3)
-        np.multiply(w3, w, out=w4)
+        np.multiply(W01, w2, out=W23)  # [w³, w⁴] as _Moments.parts computes them
         m = _dot(W, F).tolist()
         num, fisher, _, _, adj = icpt_parts(m, reml)
         if num > 0:

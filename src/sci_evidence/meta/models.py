@@ -40,6 +40,7 @@ from sci_evidence.meta._lean_fit import (
     LEAN_TESTS,
     critical_value,
     default_labels,
+    fit_design_lean,
     fit_icpt,
     pool_lean,
     tau2_icpt,
@@ -60,12 +61,16 @@ from sci_evidence.meta.validation import (
 
 __all__ = ["pool", "fit_design", "METHODS", "TESTS"]
 
+
 #: Accepted ``method`` values (``FE`` is accepted as an alias of ``EE``).
 METHODS = TAU2_METHODS
 #: Accepted ``test`` values.
 TESTS = ("z", "knha", "adhoc", "t")
 _METHOD_ALIASES = {"FE": "EE", "CE": "EE"}
 _TEST_ALIASES = {"hk": "knha", "hksj": "knha"}
+# the exact spellings, looked up before check_option (which also takes any case and aliases)
+_METHOD_OK = {m: m for m in METHODS}
+_TEST_OK = {t: t for t in TESTS}
 _CONTROL_TYPES = {
     "threshold": (int, float),
     "max_iter": int,
@@ -117,9 +122,24 @@ def fit_design(
     -------
     PoolResult
     """
-    method = check_option("method", method, METHODS, aliases=_METHOD_ALIASES)
-    test = check_option("test", test, TESTS, aliases=_TEST_ALIASES)
+    method = (type(method) is str and _METHOD_OK.get(method)) or check_option(
+        "method", method, METHODS, aliases=_METHOD_ALIASES
+    )
+    test = (type(test) is str and _TEST_OK.get(test)) or check_option(
+        "test", test, TESTS, aliases=_TEST_ALIASES
+    )
     level = check_level(level)
+    if (
+        tau2 is None
+        and control is None
+        and labels is None
+        and coef_names is None
+        and method in LEAN_METHODS
+        and test in LEAN_TESTS
+    ):
+        res = fit_design_lean(yi, vi, X, method, test, level, measure)
+        if res is not None:
+            return res
     yi = check_vector("yi", yi)
     vi = check_positive("vi", check_vector("vi", vi), hint="sampling variances must be positive")
     k = check_same_length(yi=yi, vi=vi)
@@ -437,8 +457,12 @@ def pool(
     >>> round(res.estimate, 3)
     -1.422
     """
-    method = check_option("method", method, METHODS, aliases=_METHOD_ALIASES)
-    test = check_option("test", test, TESTS, aliases=_TEST_ALIASES)
+    method = (type(method) is str and _METHOD_OK.get(method)) or check_option(
+        "method", method, METHODS, aliases=_METHOD_ALIASES
+    )
+    test = (type(test) is str and _TEST_OK.get(test)) or check_option(
+        "test", test, TESTS, aliases=_TEST_ALIASES
+    )
     level = check_level(level)
     if (
         vi is not None

@@ -426,10 +426,10 @@ class _Moments:
         np.add(self.vi, tau2, out=self.tmp)
         np.divide(1.0, self.tmp, out=self.w)
         np.multiply(self.w, self.w, out=self.w2)
-        np.multiply(self.w2, self.w, out=self.w3)
         k = self.k
         if self.icpt:
-            np.multiply(self.w3, self.w, out=self.w4)
+            # [w³, w⁴] = [w, w²]·w² in one call (the lean path does the same, bit for bit)
+            np.multiply(self.W[:2], self.w2, out=self.W[2:])
             m = np.dot(self.W, self.F).tolist()  # np.dot: less call overhead than @
             if method == "EB":
                 s1, a1, c1 = m[0]
@@ -437,6 +437,7 @@ class _Moments:
                 rss = c1 - 2.0 * mu * a1 + mu * mu * s1
                 return rss * k / (k - 1) - k, s1, math.nan, math.nan, math.nan
             return icpt_parts(m, method == "REML")
+        np.multiply(self.w2, self.w, out=self.w3)
         M = self.W @ self.F
         p = self.p
         q = p * p
