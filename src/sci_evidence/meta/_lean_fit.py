@@ -142,7 +142,9 @@ def fit_icpt(
     measure: str | None,
     control: dict,
 ) -> PoolResult | None:
-    """The (RE)ML fit of ``yi`` (validated, k ≥ 2) on the intercept, or None (see module)."""
+    """The (RE)ML fit of validated ``yi`` on the intercept, or None (see module)."""
+    if method not in LEAN_METHODS or test not in LEAN_TESTS or yi.shape[0] < 2:
+        return None
     sol = _solve(yi, vi, method)
     if sol is None:
         return None

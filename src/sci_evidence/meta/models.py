@@ -36,15 +36,13 @@ from scipy.special import chdtrc, fdtrc, ndtr, stdtr
 
 from sci_evidence.errors import DataWarning, InputError
 from sci_evidence.meta._lean_fit import (
-    LEAN_METHODS,
-    LEAN_TESTS,
     critical_value,
     default_labels,
     fit_design_lean,
     fit_icpt,
     pool_lean,
-    tau2_icpt,
 )
+from sci_evidence.meta._pseudo_r2 import pseudo_r2
 from sci_evidence.meta.heterogeneity import heterogeneity
 from sci_evidence.meta.regression import INTERCEPT, design_matrix, moderator_columns
 from sci_evidence.meta.results import PoolResult
@@ -71,6 +69,19 @@ _TEST_ALIASES = {"hk": "knha", "hksj": "knha"}
 # the exact spellings, looked up before check_option (which also takes any case and aliases)
 _METHOD_OK = {m: m for m in METHODS}
 _TEST_OK = {t: t for t in TESTS}
+
+
+def _options(method: Any, test: Any, level: Any) -> tuple[str, str, float]:
+    """Canonical ``method`` and ``test`` and the level as a fraction, or InputError."""
+    m = (type(method) is str and _METHOD_OK.get(method)) or check_option(
+        "method", method, METHODS, aliases=_METHOD_ALIASES
+    )
+    t = (type(test) is str and _TEST_OK.get(test)) or check_option(
+        "test", test, TESTS, aliases=_TEST_ALIASES
+    )
+    return m, t, check_level(level)
+
+
 _CONTROL_TYPES = {
     "threshold": (int, float),
     "max_iter": int,
@@ -122,22 +133,9 @@ def fit_design(
     -------
     PoolResult
     """
-    method = (type(method) is str and _METHOD_OK.get(method)) or check_option(
-        "method", method, METHODS, aliases=_METHOD_ALIASES
-    )
-    test = (type(test) is str and _TEST_OK.get(test)) or check_option(
-        "test", test, TESTS, aliases=_TEST_ALIASES
-    )
-    level = check_level(level)
-    if (
-        tau2 is None
-        and control is None
-        and labels is None
-        and coef_names is None
-        and method in LEAN_METHODS
-        and test in LEAN_TESTS
-    ):
-        res = fit_design_lean(yi, vi, X, method, test, level, measure)
+    method, test, level = _options(method, test, level)
+    if tau2 is control is labels is coef_names is None:  # all four None
+        res = fit_design_lean(yi, vi, X, method, test, level, measure)  # None: not lean
         if res is not None:
             return res
     yi = check_vector("yi", yi)
@@ -205,17 +203,9 @@ def _fit(
         labels_t = tuple(str(x) for x in labels)
         if len(labels_t) != k:
             raise InputError(f"labels has {len(labels_t)} entries but there are {k} studies")
-    if (
-        icpt
-        and tau2_fixed is None
-        and weighted
-        and not control
-        and k >= 2
-        and method in LEAN_METHODS
-        and test in LEAN_TESTS
-    ):
-        # the common case without per-call overhead; None means a hard case (boundary,
-        # safeguarded step, likelihood trap) that the general code below handles
+    if icpt and tau2_fixed is None and weighted and not control:
+        # the common case without per-call overhead; None means another estimator or test,
+        # or a hard case (safeguarded step, likelihood trap) that the code below handles
         res = fit_icpt(yi, vi, X, method, test, level, coef_names, labels_t, measure, control)
         if res is not None:
             return res
@@ -234,7 +224,7 @@ def _fit(
         tau2, se_tau2, converged, n_iter, algorithm = tau2_fixed, None, True, 0, "fixed"
     R2 = None
     if p > 1 and method != "EE" and tau2_fixed is None:
-        R2 = _pseudo_r2(method, yi, vi, control, tau2)
+        R2 = pseudo_r2(method, yi, vi, control, tau2)
     w = 1.0 / (vi + tau2)
     if weighted:
         beta, A, e = weighted_fit(yi, w, X)
@@ -366,24 +356,6 @@ def _fit(
     )
 
 
-def _pseudo_r2(method: str, yi: np.ndarray, vi: np.ndarray, control: dict, tau2: float) -> float:
-    r"""Percent of tau² accounted for by the moderators (metafor's ``R2``):
-
-    .. math:: R^2 = \max\bigl(0,\ 100\,(\hat\tau^2_0 - \hat\tau^2)/\hat\tau^2_0\bigr)
-
-    with :math:`\hat\tau^2_0` from the same estimator and control without moderators
-    (0 when :math:`\hat\tau^2_0 = 0`). Lopez-Lopez et al.
-    (2014), doi:10.1111/bmsp.12002.
-    """
-    base = tau2_icpt(yi, vi, method) if not control and method in LEAN_METHODS else None
-    if base is None:  # a hard case (or another estimator): the general driver
-        k = yi.shape[0]
-        base = fit_tau2(method, yi, vi, np.ones((k, 1)), control, intercept_only=True).tau2
-    if base <= 0:
-        return 0.0
-    return max(0.0, 100.0 * (base - tau2) / base)
-
-
 def pool(
     yi: Any,
     vi: Any = None,
@@ -457,24 +429,8 @@ def pool(
     >>> round(res.estimate, 3)
     -1.422
     """
-    method = (type(method) is str and _METHOD_OK.get(method)) or check_option(
-        "method", method, METHODS, aliases=_METHOD_ALIASES
-    )
-    test = (type(test) is str and _TEST_OK.get(test)) or check_option(
-        "test", test, TESTS, aliases=_TEST_ALIASES
-    )
-    level = check_level(level)
-    if (
-        vi is not None
-        and sei is None
-        and mods is None
-        and labels is None
-        and control is None
-        and tau2 is None
-        and weighted is True
-        and method in LEAN_METHODS
-        and test in LEAN_TESTS
-    ):
+    method, test, level = _options(method, test, level)
+    if vi is not None and sei is mods is labels is control is tau2 is None and weighted is True:
         # clean input of the common case: a lean fit (the full checks run only when the
         # input is not clean or the fit is a hard case, see sci_evidence.meta._lean_fit)
         res = pool_lean(yi, vi, method, test, level, measure)
