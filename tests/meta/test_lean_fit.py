@@ -59,7 +59,7 @@ def _took_lean(monkeypatch) -> list:
 
 
 @pytest.mark.parametrize("method", ["REML", "ML"])
-@pytest.mark.parametrize("test", ["z", "t"])
+@pytest.mark.parametrize("test", ["z", "t", "knha", "adhoc"])
 @pytest.mark.parametrize("k", [2, 3, 5, 13, 50, 200])
 def test_lean_equals_general_path(monkeypatch, method, test, k):
     built = _took_lean(monkeypatch)

@@ -47,13 +47,13 @@ __all__ = [
     "LEAN_METHODS",
 ]
 
-#: Estimators and tests the lean path covers (the others take the general path).
+#: Estimators the lean path covers (the others take the general path); it covers every test.
 LEAN_METHODS = ("REML", "ML")
-LEAN_TESTS = ("z", "t")
 
 _THRESHOLD = DEFAULT_CONTROL["threshold"]
 _MAX_ITER = DEFAULT_CONTROL["max_iter"]
 _SQRT2 = math.sqrt(2.0)
+_EPS = float(np.finfo(float).eps)  # the Knapp-Hartung factor is 0 below this (as _fit)
 _ALGORITHM = "Newton / Fisher scoring"
 # direct references: the ndarray methods (.sum, .min) and @ add a Python-level layer each
 _dot = np.dot
@@ -143,7 +143,7 @@ def fit_icpt(
     control: dict,
 ) -> PoolResult | None:
     """The (RE)ML fit of validated ``yi`` on the intercept, or None (see module)."""
-    if method not in LEAN_METHODS or test not in LEAN_TESTS or yi.shape[0] < 2:
+    if method not in LEAN_METHODS or yi.shape[0] < 2:
         return None
     sol = _solve(yi, vi, method)
     if sol is None:
@@ -236,12 +236,22 @@ def _solve(yi: np.ndarray, vi: np.ndarray, method: str) -> tuple | None:
 def _result(
     yi, vi, X, method, test, level, coef_names, labels, measure, control,
     tau2, n_iter, fisher, sw, b0, w, Q, trP0,
-) -> PoolResult:  # fmt: skip
+) -> PoolResult | None:  # fmt: skip
     """The fields :func:`sci_evidence.meta.models._fit` fills for p = 1, weighted, tau²
-    estimated by an iterative method (no moderator test, no R², s2w = 1)."""
+    estimated by an iterative method (no moderator test, no R²); None when the
+    Knapp-Hartung factor is 0 (the general path warns)."""
     k = yi.shape[0]
     ddf = k - 1
-    var0 = 1.0 / sw
+    s2w = 1.0
+    if test == "knha" or test == "adhoc":
+        e = yi - b0
+        rss = float(_dot(w, e * e))
+        s2w = rss / ddf if rss > _EPS else 0.0
+        if test == "adhoc":
+            s2w = max(1.0, s2w)
+        elif s2w == 0.0:
+            return None
+    var0 = 1.0 / sw * s2w
     se0 = math.sqrt(var0)
     stat0 = b0 / se0 if se0 > 0 else math.copysign(math.inf, b0) if b0 else math.nan
     z = test == "z"
@@ -298,7 +308,7 @@ def _result(
             "measure": measure,
             "dof": None if z else ddf,
             "QM_ddf": None,
-            "s2w": 1.0,
+            "s2w": s2w,
             "vt": vt,
             "tau2_fixed": False,
             "algorithm": _ALGORITHM,
