@@ -169,9 +169,15 @@ def _solve(yi: np.ndarray, vi: np.ndarray, method: str) -> tuple | None:
     F[:, 2] = yc * yc
     # HE start (tau2._he): (residual SS - sum(v)(1 - 1/k)) / (k - 1), truncated at 0
     t = max(0.0, (float(_dot(yc, yc)) - float(_sum(vi)) * (1.0 - 1.0 / k)) / (k - 1))
-    W = np.empty((4, k))
-    w, w2 = W[0], W[1]
-    W01, W23 = W[:2], W[2:]
+    # rows: w0, w0² (weights 1/v at tau² = 0, for Q and the ll0check), then w … w⁴ at the
+    # current tau²; the first product covers all six, later ones the last four
+    W6 = np.empty((6, k))
+    w0 = W6[0]
+    np.divide(1.0, vi, out=w0)
+    np.multiply(w0, w0, out=W6[1])
+    W = W6[2:]
+    w, w2 = W6[2], W6[3]
+    W01, W23 = W6[2:4], W6[4:]
     tmp = np.empty(k)
     reml = method == "REML"
     lo, hi = 0.0, math.inf
@@ -185,7 +191,11 @@ def _solve(yi: np.ndarray, vi: np.ndarray, method: str) -> tuple | None:
         np.divide(1.0, tmp, out=w)
         np.multiply(w, w, out=w2)
         np.multiply(W01, w2, out=W23)  # [w³, w⁴] as _Moments.parts computes them
-        m = _dot(W, F).tolist()
+        if n_iter == 1:
+            m0 = _dot(W6, F).tolist()
+            m = m0[2:]
+        else:
+            m = _dot(W, F).tolist()
         num, fisher, _, _, adj = icpt_parts(m, reml)
         if num > 0:
             lo = max(lo, t)
@@ -210,11 +220,7 @@ def _solve(yi: np.ndarray, vi: np.ndarray, method: str) -> tuple | None:
         if (score > 0).any():
             return None
     # Q, tr P and the log-likelihood at tau² = 0 (equal-effect weights 1/v)
-    W0 = np.empty((2, k))
-    w0 = W0[0]
-    np.divide(1.0, vi, out=w0)
-    np.multiply(w0, w0, out=W0[1])
-    (s10, a10, c10), (s20, _, _) = _dot(W0, F).tolist()
+    (s10, a10, c10), (s20, _, _) = m0[:2]
     rss0 = c10 - a10 * a10 / s10
     if not rss0 > 1e-3 * c10:
         # the expanded sum lost digits to cancellation: the residuals themselves
@@ -225,7 +231,7 @@ def _solve(yi: np.ndarray, vi: np.ndarray, method: str) -> tuple | None:
     mu = a1 / s1
     rss = c1 - a1 * a1 / s1
     if t > 0.0:
-        gap = 0.5 * float(np.log1p(t * w0).sum()) + 0.5 * (rss - rss0)
+        gap = 0.5 * float(_sum(np.log1p(t * w0))) + 0.5 * (rss - rss0)
         if reml:
             gap += 0.5 * math.log(s1 / s10)
         if gap > LL0_TOL:
