@@ -14,7 +14,8 @@ Per-fit times are medians over repeats of the *CPU time* (user + system) of each
 the ratio less than wall-clock time would. The estimates of the two engines are printed side
 by side as a sanity check, and ``--profile`` counts the Python function calls of one fit.
 
-Run:  python benchmarks/bench_pool.py [--k 5,13,50] [--n 2000] [--repeats 5] [--profile]
+Run:  python benchmarks/bench_pool.py [--k 5,13,50] [--n 2000] [--repeats 5] [--seed S]
+                                     [--profile]
 Needs R with metafor for the comparison (``Rscript``); without it only our times print.
 """
 
@@ -129,11 +130,12 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000, help="fits per repeat (default 2000)")
     ap.add_argument("--repeats", type=int, default=5, help="repeats; the median is reported")
     ap.add_argument("--r-n", type=int, default=200, help="fits per repeat in R (default 200)")
+    ap.add_argument("--seed", type=int, default=20240601, help="seed of the generated data")
     ap.add_argument("--profile", action="store_true", help="also count Python calls per fit")
     args = ap.parse_args()
 
     ks = [int(x) for x in args.k.split(",")]
-    sets = {k: make_data(k) for k in ks}
+    sets = {k: make_data(k, args.seed) for k in ks}
     r_all = run_metafor(sets, args.r_n, args.repeats)
 
     print(f"{args.n} fits x {args.repeats} repeats per case here (median CPU time per fit)")
