@@ -46,6 +46,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from operator import mul
 
 import numpy as np
@@ -745,11 +746,21 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
 def interior_grid(yi: np.ndarray, vi: np.ndarray, t_hint: float) -> np.ndarray:
     """The tau² grid of :func:`_interior_maximum`: 8 points per decade, geometric, from
     ``min(v)/100`` to ``4·max(range(y)², max(v), t_hint)``."""
-    lo = 0.01 * float(vi.min())
-    hi = 4.0 * max((float(yi.max()) - float(yi.min())) ** 2, float(vi.max()), t_hint)
+    # ufunc reductions: the ndarray methods add a Python layer each (this runs in every
+    # intercept-only fit that ends at tau² = 0)
+    lo = 0.01 * float(np.minimum.reduce(vi))
+    yrange = float(np.maximum.reduce(yi)) - float(np.minimum.reduce(yi))
+    hi = 4.0 * max(yrange**2, float(np.maximum.reduce(vi)), t_hint)
     n = int(math.ceil(8.0 * math.log10(hi / lo))) + 1
     # geometric grid lo … hi (np.geomspace costs more than the whole scan)
-    return lo * np.exp(np.arange(n) * (math.log(hi / lo) / (n - 1)))
+    return lo * np.exp(_steps(n) * (math.log(hi / lo) / (n - 1)))
+
+
+@lru_cache(maxsize=64)
+def _steps(n: int) -> np.ndarray:
+    steps = np.arange(float(n))
+    steps.flags.writeable = False  # shared between calls
+    return steps
 
 
 def _interior_maximum(method, yi, vi, X, mom, t_hint, threshold, max_iter):
