@@ -2,7 +2,8 @@ r"""Equal-effect and random/mixed-effects meta-analysis models (metafor's ``rma.
 
 :func:`pool` is the front door (validation, moderators, missing values);
 :func:`fit_design` fits a ready design matrix and is the hot path that bias, GOSH and
-permutation code refit through.
+permutation code refit through. REML/ML fits without moderators take the lean path of
+:mod:`sci_evidence.meta._lean_fit` (the same algorithm and result, without the overhead).
 
 Given tau² (see :mod:`sci_evidence.meta.tau2`), with :math:`w_i = 1/(v_i+\tau^2)`:
 

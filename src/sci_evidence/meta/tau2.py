@@ -21,8 +21,12 @@ Every estimator returns a :class:`Tau2Fit` and is truncated at 0. The closed-for
 The iterative ones solve an estimating equation:
 
 * ``ML``: :math:`y^\top P^2 y = \sum w_i`; ``REML``: :math:`y^\top P^2 y = \operatorname{tr}P`
-  (Fisher scoring started at the HE value, with step-halving to stay ≥ 0; if it fails, a
-  bracketed Brent search on the score — see :func:`fit_tau2`). When the search ends at the
+  (started at the HE value; Newton's step on the equivalent, nearly linear equation
+  :math:`1 - b/y^\top P^2 y = 0` — Halley's without moderators, see :func:`newton_step`
+  and :func:`icpt_parts` — safeguarded by a bracket, metafor's Fisher-scoring step and
+  step-halving to stay ≥ 0; if it fails, a bracketed Brent search on the score — see
+  :func:`fit_tau2`. It stops at the evaluated point once the next correction is below the
+  threshold, so tau² and its SE belong to one point). When the search ends at the
   boundary tau² = 0, a grid scan of the score looks for an interior maximum, and the higher
   of the two is returned: (RE)ML likelihoods can have two maxima. metafor keeps whichever
   its Fisher scoring reaches from the HE start, so it can return the lower one (tau² = 0
