@@ -1,29 +1,36 @@
 """Time sci-evidence's pool()/fit_design() against metafor's rma() in one run.
 
-Fits (the same data in both, generated here and handed to R through a temporary CSV):
+For each number of studies k (default 5, 13, 50; the same data in both engines, generated
+here and handed to R through a temporary CSV):
 
-1. REML random-effects model, k = 22, repeated N times;
-2. REML meta-regression with two continuous moderators, k = 22, repeated N times.
+1. the REML random-effects model without moderators, ``pool(yi, vi)`` and
+   ``fit_design(yi, vi, ones)`` against ``rma(yi, vi, method = "REML")``;
+2. the REML meta-regression with two continuous moderators, ``pool(yi, vi, mods=…)`` and
+   ``fit_design(yi, vi, X)`` against ``rma(yi, vi, mods = ~ x1 + x2, method = "REML")``.
 
 Per-fit times are medians over repeats of the *CPU time* (user + system) of each process —
 ``time.process_time`` here, ``proc.time()`` user.self + sys.self inside R around a loop of
 ``rma()`` calls — so R's start-up is not counted and other load on a shared machine distorts
-the ratio less than wall-clock time would.
-The estimates of the two engines are printed side by side as a sanity check.
+the ratio less than wall-clock time would. The estimates of the two engines are printed side
+by side as a sanity check, and ``--profile`` counts the Python function calls of one fit.
 
-Run:  python benchmarks/bench_pool.py [--n 2000] [--repeats 5]
+Run:  python benchmarks/bench_pool.py [--k 5,13,50] [--n 2000] [--repeats 5] [--seed S]
+                                     [--profile]
 Needs R with metafor for the comparison (``Rscript``); without it only our times print.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
+import pstats
 import shutil
 import statistics
 import subprocess
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +40,7 @@ from sci_evidence.meta import fit_design, pool
 R_SCRIPT = r"""
 suppressMessages(library(metafor))
 args <- commandArgs(trailingOnly = TRUE)
-dat <- read.csv(args[1]); n <- as.integer(args[2]); reps <- as.integer(args[3])
+all <- read.csv(args[1]); n <- as.integer(args[2]); reps <- as.integer(args[3])
 time_it <- function(f) {
   out <- numeric(reps)
   for (r in seq_len(reps)) {
@@ -45,13 +52,19 @@ time_it <- function(f) {
   }
   list(times = out, res = res)
 }
-a <- time_it(function() rma(yi, vi, data = dat, method = "REML"))
-b <- time_it(function() rma(yi, vi, mods = ~ x1 + x2, data = dat, method = "REML"))
-cat(sprintf('{"reml": %s, "metareg": %s, "reml_est": %.12g, "reml_tau2": %.12g, "metareg_coef": [%s], "metareg_tau2": %.12g, "version": "%s"}\n',
-    paste0("[", paste(sprintf("%.9g", a$times), collapse = ","), "]"),
-    paste0("[", paste(sprintf("%.9g", b$times), collapse = ","), "]"),
-    a$res$b[1], a$res$tau2, paste(sprintf("%.12g", b$res$b), collapse = ","), b$res$tau2,
-    as.character(packageVersion("metafor"))))
+vec <- function(x, fmt) paste0("[", paste(sprintf(fmt, x), collapse = ","), "]")
+parts <- character(0)
+for (k in unique(all$k)) {
+  dat <- all[all$k == k, ]
+  a <- time_it(function() rma(yi, vi, data = dat, method = "REML"))
+  b <- time_it(function() rma(yi, vi, mods = ~ x1 + x2, data = dat, method = "REML"))
+  parts <- c(parts, sprintf(
+    '"%d": {"reml": %s, "metareg": %s, "reml_est": %.12g, "reml_tau2": %.12g, "metareg_coef": %s, "metareg_tau2": %.12g}',
+    k, vec(a$times, "%.9g"), vec(b$times, "%.9g"), a$res$b[1], a$res$tau2,
+    vec(b$res$b, "%.12g"), b$res$tau2))
+}
+cat(sprintf('{"version": "%s", %s}\n', as.character(packageVersion("metafor")),
+            paste(parts, collapse = ", ")))
 """
 
 
@@ -74,73 +87,96 @@ def time_python(fn, n: int, reps: int) -> list[float]:
     return out
 
 
+def calls_per_fit(fn, n: int = 200) -> float:
+    """Python-level function calls (cProfile's count, C functions included) of one fit."""
+    fn()
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(n):
+        fn()
+    prof.disable()
+    return pstats.Stats(prof).total_calls / n
+
+
+def run_metafor(sets: dict, n: int, reps: int) -> dict | None:
+    if not shutil.which("Rscript"):
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "dat.csv"
+        script = Path(tmp) / "bench.R"
+        lines = ["k,yi,vi,x1,x2"]
+        for k, (yi, vi, x1, x2) in sets.items():
+            lines += [
+                f"{k},{a:.17g},{b:.17g},{c:.17g},{d:.17g}"
+                for a, b, c, d in zip(yi, vi, x1, x2, strict=True)
+            ]
+        csv.write_text("\n".join(lines) + "\n")
+        script.write_text(R_SCRIPT)
+        proc = subprocess.run(
+            ["Rscript", str(script), str(csv), str(n), str(reps)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if proc.returncode != 0:
+        print("metafor run failed:", proc.stderr.strip()[:500])
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--k", default="5,13,50", help="numbers of studies (default 5,13,50)")
     ap.add_argument("--n", type=int, default=2000, help="fits per repeat (default 2000)")
     ap.add_argument("--repeats", type=int, default=5, help="repeats; the median is reported")
     ap.add_argument("--r-n", type=int, default=200, help="fits per repeat in R (default 200)")
+    ap.add_argument("--seed", type=int, default=20240601, help="seed of the generated data")
+    ap.add_argument("--profile", action="store_true", help="also count Python calls per fit")
     args = ap.parse_args()
 
-    yi, vi, x1, x2 = make_data()
-    k = yi.size
-    X = np.column_stack([np.ones(k), x1, x2])
-    mods = {"x1": x1, "x2": x2}
+    ks = [int(x) for x in args.k.split(",")]
+    sets = {k: make_data(k, args.seed) for k in ks}
+    r_all = run_metafor(sets, args.r_n, args.repeats)
 
-    r_times = None
-    if shutil.which("Rscript"):
-        with tempfile.TemporaryDirectory() as tmp:
-            csv = Path(tmp) / "dat.csv"
-            script = Path(tmp) / "bench.R"
-            lines = ["yi,vi,x1,x2"] + [
-                f"{a:.17g},{b:.17g},{c:.17g},{d:.17g}"
-                for a, b, c, d in zip(yi, vi, x1, x2, strict=True)
-            ]
-            csv.write_text("\n".join(lines) + "\n")
-            script.write_text(R_SCRIPT)
-            proc = subprocess.run(
-                ["Rscript", str(script), str(csv), str(args.r_n), str(args.repeats)],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if proc.returncode == 0:
-                r_times = json.loads(proc.stdout.strip().splitlines()[-1])
-            else:
-                print("metafor run failed:", proc.stderr.strip()[:500])
-
-    cases = [
-        ("REML, k=22, pool()", lambda: pool(yi, vi, method="REML"), "reml"),
-        ("REML, k=22, fit_design()", lambda: fit_design(yi, vi, X[:, :1], method="REML"), "reml"),
-        ("REML meta-regression (2 moderators), pool()", lambda: pool(yi, vi, mods=mods), "metareg"),
-        (
-            "REML meta-regression (2 moderators), fit_design()",
-            lambda: fit_design(yi, vi, X, method="REML"),
-            "metareg",
-        ),
-    ]
-    print(f"k = {k}; {args.n} fits x {args.repeats} repeats (median per fit)")
-    if r_times:
-        print(f"metafor {r_times['version']}: {args.r_n} fits x {args.repeats} repeats")
-    print(f"{'fit':52s} {'sci-evidence':>14s} {'metafor':>12s} {'ratio':>8s}")
-    for label, fn, key in cases:
-        ours = statistics.median(time_python(fn, args.n, args.repeats))
-        line = f"{label:52s} {ours * 1e6:11.1f} us"
-        if r_times:
-            theirs = statistics.median(r_times[key])
-            line += f" {theirs * 1e3:9.2f} ms {theirs / ours:7.1f}x"
-        print(line)
-
-    a = pool(yi, vi)
-    b = pool(yi, vi, mods=mods)
+    print(f"{args.n} fits x {args.repeats} repeats per case here (median CPU time per fit)")
+    if r_all:
+        print(f"metafor {r_all['version']}: {args.r_n} fits x {args.repeats} repeats, same run")
+    head = f"{'k':>3s}  {'fit':44s} {'sci-evidence':>13s} {'metafor':>11s} {'ratio':>8s}"
+    if args.profile:
+        head += f" {'calls/fit':>10s}"
+    print(head)
+    checks = []
+    for k in ks:
+        yi, vi, x1, x2 = sets[k]
+        X = np.column_stack([np.ones(k), x1, x2])
+        mods = {"x1": x1, "x2": x2}
+        r = r_all[str(k)] if r_all else None
+        one = X[:, :1]
+        cases = [
+            ("REML, no moderators, pool()", partial(pool, yi, vi, method="REML"), "reml"),
+            ("REML, no moderators, fit_design()", partial(fit_design, yi, vi, one), "reml"),
+            ("REML, 2 moderators, pool()", partial(pool, yi, vi, mods=mods), "metareg"),
+            ("REML, 2 moderators, fit_design()", partial(fit_design, yi, vi, X), "metareg"),
+        ]
+        for label, fn, key in cases:
+            ours = statistics.median(time_python(fn, args.n, args.repeats))
+            line = f"{k:3d}  {label:44s} {ours * 1e6:10.1f} us"
+            if r:
+                theirs = statistics.median(r[key])
+                line += f" {theirs * 1e3:8.2f} ms {theirs / ours:7.1f}x"
+            if args.profile:
+                line += f" {calls_per_fit(fn):10.0f}"
+            print(line)
+        a, b = pool(yi, vi), pool(yi, vi, mods=mods)
+        msg = f"k={k}: REML estimate {a.estimate:.10f} tau2 {a.tau2:.10f}"
+        if r:
+            msg += f" (metafor {r['reml_est']:.10f}, {r['reml_tau2']:.10f})"
+        msg += f"; meta-regression tau2 {b.tau2:.10f}"
+        if r:
+            msg += f" (metafor {r['metareg_tau2']:.10f})"
+        checks.append(msg)
     print()
-    print(f"REML estimate {a.estimate:.10f} tau2 {a.tau2:.10f}", end="")
-    if r_times:
-        print(f"   metafor {r_times['reml_est']:.10f} tau2 {r_times['reml_tau2']:.10f}", end="")
-    print()
-    print(f"meta-regression coef {np.array2string(b.beta, precision=8)} tau2 {b.tau2:.10f}", end="")
-    if r_times:
-        print(f"   metafor {r_times['metareg_coef']} tau2 {r_times['metareg_tau2']:.10f}", end="")
-    print()
+    print("\n".join(checks))
     print("(metafor stops REML at |change| < 1e-5 by default; ours iterates to 1e-10)")
 
 

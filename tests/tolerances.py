@@ -15,6 +15,10 @@ METAFOR_ATOL = 1e-11
 #: Effect sizes of escalc are closed-form arithmetic: agreement to double rounding.
 EFFECTS_CLOSED_FORM_RTOL = 1e-12
 
+#: The lean intercept-only (RE)ML path (meta/_lean_fit.py) runs the general path's iteration
+#: step for step; only the order of a few sums differs (estimate, Q): agreement to rounding.
+LEAN_VS_GENERAL_RTOL = 1e-11
+
 # ---- meta/: analyses that refit the model many times -----------------------------------------
 #: Binned GOSH (gosh_summary) sums the subsets' estimates and I2 per chunk and merges with
 #: fsum; GoshResult.study_influence takes nanmean of the same values in another order: ~1e-14.

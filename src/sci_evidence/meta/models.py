@@ -2,7 +2,8 @@ r"""Equal-effect and random/mixed-effects meta-analysis models (metafor's ``rma.
 
 :func:`pool` is the front door (validation, moderators, missing values);
 :func:`fit_design` fits a ready design matrix and is the hot path that bias, GOSH and
-permutation code refit through.
+permutation code refit through. REML/ML fits without moderators take the lean path of
+:mod:`sci_evidence.meta._lean_fit` (the same algorithm and result, without the overhead).
 
 Given tau² (see :mod:`sci_evidence.meta.tau2`), with :math:`w_i = 1/(v_i+\tau^2)`:
 
@@ -29,13 +30,20 @@ from __future__ import annotations
 
 import math
 import warnings
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy.special import chdtrc, fdtrc, ndtr, ndtri, stdtr, stdtrit
+from scipy.special import chdtrc, fdtrc, ndtr, stdtr
 
 from sci_evidence.errors import DataWarning, InputError
+from sci_evidence.meta._lean_fit import (
+    critical_value,
+    default_labels,
+    fit_design_lean,
+    fit_icpt,
+    pool_lean,
+)
+from sci_evidence.meta._pseudo_r2 import pseudo_r2
 from sci_evidence.meta.heterogeneity import heterogeneity
 from sci_evidence.meta.regression import INTERCEPT, design_matrix, moderator_columns
 from sci_evidence.meta.results import PoolResult
@@ -52,12 +60,29 @@ from sci_evidence.meta.validation import (
 
 __all__ = ["pool", "fit_design", "METHODS", "TESTS"]
 
+
 #: Accepted ``method`` values (``FE`` is accepted as an alias of ``EE``).
 METHODS = TAU2_METHODS
 #: Accepted ``test`` values.
 TESTS = ("z", "knha", "adhoc", "t")
 _METHOD_ALIASES = {"FE": "EE", "CE": "EE"}
 _TEST_ALIASES = {"hk": "knha", "hksj": "knha"}
+# the exact spellings, looked up before check_option (which also takes any case and aliases)
+_METHOD_OK = {m: m for m in METHODS}
+_TEST_OK = {t: t for t in TESTS}
+
+
+def _options(method: Any, test: Any, level: Any) -> tuple[str, str, float]:
+    """Canonical ``method`` and ``test`` and the level as a fraction, or InputError."""
+    m = (type(method) is str and _METHOD_OK.get(method)) or check_option(
+        "method", method, METHODS, aliases=_METHOD_ALIASES
+    )
+    t = (type(test) is str and _TEST_OK.get(test)) or check_option(
+        "test", test, TESTS, aliases=_TEST_ALIASES
+    )
+    return m, t, check_level(level)
+
+
 _CONTROL_TYPES = {
     "threshold": (int, float),
     "max_iter": int,
@@ -109,9 +134,11 @@ def fit_design(
     -------
     PoolResult
     """
-    method = check_option("method", method, METHODS, aliases=_METHOD_ALIASES)
-    test = check_option("test", test, TESTS, aliases=_TEST_ALIASES)
-    level = check_level(level)
+    method, test, level = _options(method, test, level)
+    if tau2 is control is labels is coef_names is None:  # all four None
+        res = fit_design_lean(yi, vi, X, method, test, level, measure)  # None: not lean
+        if res is not None:
+            return res
     yi = check_vector("yi", yi)
     vi = check_positive("vi", check_vector("vi", vi), hint="sampling variances must be positive")
     k = check_same_length(yi=yi, vi=vi)
@@ -132,18 +159,8 @@ def fit_design(
 
 
 _SQRT2 = math.sqrt(2.0)
-
-
-@lru_cache(maxsize=256)
-def _critical_value(level: float, test: str, ddf: int) -> float:
-    """Two-sided critical value: normal under z, t(k - p) otherwise."""
-    q = 1.0 - (1.0 - level) / 2
-    return float(ndtri(q)) if test == "z" else float(stdtrit(ddf, q))
-
-
-@lru_cache(maxsize=256)
-def _default_labels(k: int) -> tuple[str, ...]:
-    return tuple(f"Study {i}" for i in range(1, k + 1))
+_critical_value = critical_value
+_default_labels = default_labels
 
 
 def _default_names(X: np.ndarray) -> tuple[str, ...]:
@@ -181,6 +198,18 @@ def _fit(
         )
     has_intercept = bool((X[:, 0] == 1.0).all())
     icpt = p == 1 and has_intercept
+    if labels is None:
+        labels_t = None
+    else:
+        labels_t = tuple(str(x) for x in labels)
+        if len(labels_t) != k:
+            raise InputError(f"labels has {len(labels_t)} entries but there are {k} studies")
+    if icpt and tau2_fixed is None and weighted and not control:
+        # the common case without per-call overhead; None means another estimator or test,
+        # or a hard case (safeguarded step, likelihood trap) that the code below handles
+        res = fit_icpt(yi, vi, X, method, test, level, coef_names, labels_t, measure, control)
+        if res is not None:
+            return res
     # general designs: one set of moment sums serves the tau² search and Q/I²
     mom = None if icpt else _Moments(yi, vi, X, False)
     if tau2_fixed is None:
@@ -196,7 +225,7 @@ def _fit(
         tau2, se_tau2, converged, n_iter, algorithm = tau2_fixed, None, True, 0, "fixed"
     R2 = None
     if p > 1 and method != "EE" and tau2_fixed is None:
-        R2 = _pseudo_r2(method, yi, vi, control, tau2)
+        R2 = pseudo_r2(method, yi, vi, control, tau2)
     w = 1.0 / (vi + tau2)
     if weighted:
         beta, A, e = weighted_fit(yi, w, X)
@@ -274,12 +303,8 @@ def _fit(
         half = crit * math.sqrt(float(se[0]) ** 2 + tau2)
         pi_lb, pi_ub = float(beta[0]) - half, float(beta[0]) + half
 
-    if labels is None:
+    if labels_t is None:
         labels_t = _default_labels(k)
-    else:
-        labels_t = tuple(str(x) for x in labels)
-        if len(labels_t) != k:
-            raise InputError(f"labels has {len(labels_t)} entries but there are {k} studies")
 
     return PoolResult(
         k=k,
@@ -330,21 +355,6 @@ def _fit(
         control=control,
         R2=R2,
     )
-
-
-def _pseudo_r2(method: str, yi: np.ndarray, vi: np.ndarray, control: dict, tau2: float) -> float:
-    r"""Percent of tau² accounted for by the moderators (metafor's ``R2``):
-
-    .. math:: R^2 = \max\bigl(0,\ 100\,(\hat\tau^2_0 - \hat\tau^2)/\hat\tau^2_0\bigr)
-
-    with :math:`\hat\tau^2_0` from the same estimator and control without moderators
-    (0 when :math:`\hat\tau^2_0 = 0`). Lopez-Lopez et al.
-    (2014), doi:10.1111/bmsp.12002.
-    """
-    base = fit_tau2(method, yi, vi, np.ones((yi.shape[0], 1)), control, intercept_only=True).tau2
-    if base <= 0:
-        return 0.0
-    return max(0.0, 100.0 * (base - tau2) / base)
 
 
 def pool(
@@ -420,9 +430,13 @@ def pool(
     >>> round(res.estimate, 3)
     -1.422
     """
-    method = check_option("method", method, METHODS, aliases=_METHOD_ALIASES)
-    test = check_option("test", test, TESTS, aliases=_TEST_ALIASES)
-    level = check_level(level)
+    method, test, level = _options(method, test, level)
+    if vi is not None and sei is mods is labels is control is tau2 is None and weighted is True:
+        # clean input of the common case: a lean fit (the full checks run only when the
+        # input is not clean or the fit is a hard case, see sci_evidence.meta._lean_fit)
+        res = pool_lean(yi, vi, method, test, level, measure)
+        if res is not None:
+            return res
     if (vi is None) == (sei is None):
         raise InputError(
             "give exactly one of vi (sampling variances) or sei (standard errors)"

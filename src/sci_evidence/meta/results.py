@@ -145,6 +145,19 @@ class PoolResult:
     # moderators, for equal-effect models and for a fixed tau².
     R2: float | None = None
 
+    @classmethod
+    def _unchecked(cls, fields: dict) -> PoolResult:
+        """A result from a dict holding *every* field, without the dataclass ``__init__``.
+
+        The frozen ``__init__`` sets its 48 fields one ``object.__setattr__`` call at a time,
+        which costs a fifth of a whole intercept-only fit; the lean fitting path
+        (:mod:`sci_evidence.meta._lean_fit`) fills the instance dict in one step instead.
+        tests/meta/test_lean_fit.py checks that it sets exactly the dataclass fields.
+        """
+        obj = object.__new__(cls)
+        obj.__dict__.update(fields)
+        return obj
+
     # ---- derived, lazily ---------------------------------------------------------------
     @property
     def tau(self) -> float:

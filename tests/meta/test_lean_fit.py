@@ -1,0 +1,207 @@
+"""The lean path of pool()/fit_design() for the (RE)ML model without moderators
+(meta/_lean_fit.py) against the general path, field by field.
+
+The general path is forced by passing the default control explicitly (any ``control``
+takes it); both must give the same result. The lean path must also hand every hard case
+back (boundary tau² = 0, metafor's ll0check trap) and never see dirty input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import pytest
+
+from sci_evidence.errors import ConvergenceWarning, DataWarning, InputError
+from sci_evidence.meta import _lean_fit, fit_design, pool
+from sci_evidence.meta.results import PoolResult
+from tolerances import LEAN_VS_GENERAL_RTOL
+
+GENERAL = {"threshold": 1e-10}  # the default, but any control dict takes the general path
+FIELDS = [f.name for f in dataclasses.fields(PoolResult)]
+
+
+def _data(seed: int, k: int, tau2: float):
+    rng = np.random.default_rng(seed)
+    vi = rng.uniform(0.01, 0.2, k) * 10 ** rng.uniform(-1, 1, k)
+    yi = 0.3 + rng.normal(0, np.sqrt(vi + tau2))
+    return yi, vi
+
+
+def _assert_same(lean: PoolResult, general: PoolResult) -> None:
+    for name in FIELDS:
+        a, b = getattr(lean, name), getattr(general, name)
+        if name == "control":
+            continue  # {} versus the explicit default
+        if isinstance(b, np.ndarray):
+            assert a.shape == b.shape, name
+            np.testing.assert_allclose(a, b, rtol=LEAN_VS_GENERAL_RTOL, atol=1e-15, err_msg=name)
+        elif isinstance(b, float):
+            assert a == pytest.approx(b, rel=LEAN_VS_GENERAL_RTOL, abs=1e-15), name
+        else:
+            assert a == b, name
+
+
+def _took_lean(monkeypatch) -> list:
+    """Record the results the lean path builds."""
+    built = []
+    real = PoolResult._unchecked.__func__
+
+    def spy(cls, fields):
+        res = real(cls, fields)
+        built.append(res)
+        return res
+
+    monkeypatch.setattr(PoolResult, "_unchecked", classmethod(spy))
+    return built
+
+
+@pytest.mark.parametrize("method", ["REML", "ML"])
+@pytest.mark.parametrize("test", ["z", "t", "knha", "adhoc"])
+@pytest.mark.parametrize("k", [2, 3, 5, 13, 50, 200])
+def test_lean_equals_general_path(monkeypatch, method, test, k):
+    built = _took_lean(monkeypatch)
+    n_lean = 0
+    for seed in range(25):
+        yi, vi = _data(seed, k, tau2=(0.0, 0.02, 0.1, 1.0)[seed % 4])
+        lean = pool(yi, vi, method=method, test=test)
+        general = pool(yi, vi, method=method, test=test, control=GENERAL)
+        took = bool(built) and built[-1] is lean
+        n_lean += took
+        assert lean is not general
+        _assert_same(lean, general)
+        # fit_design with the intercept column takes the same path and gives the same fit
+        fd = fit_design(yi, vi, np.ones((k, 1)), method=method, test=test)
+        _assert_same(fd, general)
+        assert (bool(built) and built[-1] is fd) == took
+    assert n_lean >= 5  # data sets with an interior maximum take the lean path
+
+
+def test_lean_result_sets_exactly_the_dataclass_fields(monkeypatch):
+    built = _took_lean(monkeypatch)
+    yi, vi = _data(3, 13, 0.1)
+    res = pool(yi, vi)
+    assert built and built[-1] is res
+    assert sorted(vars(res)) == sorted(FIELDS)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.tau2 = 1.0  # still frozen
+    # the lazily computed parts work on it as on any result
+    assert res.tau2_ci[0] < res.tau2 < res.tau2_ci[1]
+    assert res.to_dict()["tau2"] == res.tau2 and "tau^2" in res.summary()
+
+
+def test_result_arrays_are_copies_of_the_input(monkeypatch):
+    built = _took_lean(monkeypatch)
+    yi, vi = _data(3, 13, 0.1)
+    res = pool(yi, vi)
+    assert built[-1] is res
+    yi[0] = 99.0
+    assert res.yi[0] != 99.0 and not np.shares_memory(res.vi, vi)
+
+
+def test_boundary_without_interior_maximum_is_lean(monkeypatch):
+    """HE start 0 and the score at 0 pointing down: tau² = 0, and the grid scan of the
+    general path finds no interior maximum — the lean path gives the same result."""
+    yi, vi = [0.1, 0.12, 0.11, 0.1, 0.13], [0.05, 0.04, 0.06, 0.05, 0.05]
+    built = _took_lean(monkeypatch)
+    res = pool(yi, vi)
+    assert built and built[-1] is res and res.tau2 == 0.0 and res.I2 == 0.0
+    _assert_same(res, pool(yi, vi, control=GENERAL))
+
+
+def test_boundary_with_interior_maximum_is_handed_back(monkeypatch):
+    """tests/data/metafor_bimodal_ml.json, metafor_boundary_k3 (ML): the score at 0 points
+    down, but the likelihood has a higher interior maximum, which the general path refines."""
+    method = "ML"
+    yi = [0.48638624, 1.55805725, 1.51781313]
+    vi = [0.00929027, 0.8668619, 0.19740836]
+    built = _took_lean(monkeypatch)
+    res = pool(yi, vi, method=method)
+    assert not built and res.tau2 > 0 and "interior maximum" in res.algorithm
+    _assert_same(res, pool(yi, vi, method=method, control=GENERAL))
+
+
+def test_one_study_takes_the_general_path(monkeypatch):
+    built = _took_lean(monkeypatch)
+    res = pool([0.2], [0.1])
+    assert not built and res.k == 1
+
+
+def test_trapped_estimate_is_handed_back(monkeypatch):
+    """metafor's ll0check: the iteration converges to tau² = 3.91, whose restricted
+    likelihood is below that at 0; the lean path must hand it back so that the general
+    path warns and returns 0 (as metafor does)."""
+    yi = np.array([-0.0815, 1.9873, -0.1163, -6.3087])
+    vi = np.array([0.00882, 3.03538, 0.02514, 5.3693])
+    assert _lean_fit.pool_lean(yi, vi, "REML", "z", 0.95, None) is None
+    built = _took_lean(monkeypatch)
+    with pytest.warns(ConvergenceWarning, match="lower likelihood than tau2 = 0"):
+        res = pool(yi, vi)
+    assert not built and res.tau2 == 0.0
+
+
+def test_random_hard_cases_agree(monkeypatch):
+    """Small k, variances over four decades: many boundary and trap cases; whichever path
+    a data set takes, pool() equals the general path."""
+    rng = np.random.default_rng(11)
+    handed_back = 0
+    for _ in range(300):
+        k = int(rng.integers(3, 8))
+        vi = 10 ** rng.uniform(-3, 1, k)
+        yi = rng.normal(0, 1, k) * np.sqrt(vi) * rng.uniform(0.2, 3.0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = pool(yi, vi)
+            general = pool(yi, vi, control=GENERAL)
+        handed_back += _lean_fit.pool_lean(yi, vi, "REML", "z", 0.95, None) is None
+        _assert_same(res, general)
+    assert 0 < handed_back < 300
+
+
+@pytest.mark.parametrize(
+    "yi, vi, kind",
+    [
+        ([0.1, float("nan"), 0.3], [0.1, 0.1, 0.1], DataWarning),
+        ([0.1, 0.2, 0.3], [0.1, -0.1, 0.1], InputError),
+        ([0.1, 0.2, 0.3], [0.1, 0.0, 0.1], InputError),
+        ([0.1, float("inf"), 0.3], [0.1, 0.1, 0.1], InputError),
+        ([0.1, 0.2, 0.3], [0.1, float("inf"), 0.1], InputError),
+        ([0.1, "x", 0.3], [0.1, 0.1, 0.1], InputError),
+        ([0.1, 0.2, 0.3], [0.1, 0.1], InputError),
+        ([[0.1, 0.2], [0.3, 0.4]], [[0.1, 0.1], [0.1, 0.1]], InputError),
+    ],
+)
+def test_dirty_input_never_takes_the_lean_path(yi, vi, kind):
+    assert _lean_fit.pool_lean(yi, vi, "REML", "z", 0.95, None) is None
+    if kind is DataWarning:
+        with pytest.warns(DataWarning, match="missing"):
+            pool(yi, vi)
+    else:
+        with pytest.raises(InputError):
+            pool(yi, vi)
+
+
+@pytest.mark.parametrize(
+    "X",
+    [
+        np.full((13, 1), 2.0),  # not the intercept: the general path (no prediction interval)
+        np.ones((13, 1), dtype=int),
+        np.ones((12, 1)),
+        np.ones(13),
+        [[1.0]] * 13,
+    ],
+)
+def test_fit_design_takes_the_lean_path_only_for_a_float_intercept(monkeypatch, X):
+    yi, vi = _data(3, 13, 0.1)
+    assert _lean_fit.fit_design_lean(yi, vi, X, "REML", "z", 0.95, None) is None
+    built = _took_lean(monkeypatch)
+    try:
+        res = fit_design(yi, vi, X)
+    except InputError:
+        assert np.shape(X)[0] != 13
+        return
+    # after the full checks, an intercept design still reaches the lean fit in _fit
+    assert bool(built) == bool(np.all(np.asarray(X) == 1.0))
+    _assert_same(res, fit_design(yi, vi, np.asarray(X, dtype=float), control=GENERAL))
