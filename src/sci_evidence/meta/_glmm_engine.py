@@ -649,11 +649,17 @@ def hessian(
     grad0: np.ndarray | None = None,
     *,
     forward: bool = False,
+    mode_slopes: bool = False,
 ):
     """Central differences of the exact gradient (forward differences from ``grad0`` when
     given: cheaper, accurate enough to steer Newton), all perturbed points in one batched
     evaluation. Columns local to one group (one per group at most, e.g. study intercepts)
-    are perturbed together: each group's gradient sees only its own."""
+    are perturbed together: each group's gradient sees only its own.
+
+    ``mode_slopes`` (forward differences with the base point in the batch): the result gains
+    ``dU`` and ``dC`` (npar x G), the forward differences in each parameter of the
+    conditional modes and of the groups' conditional log-likelihoods (free: the perturbed
+    points' values are computed anyway), with which fit_glmm moves them along a step."""
     npar = len(params)
     if forward and grad0 is None and not (local >= 0).any():
         # fit_glmm's call (forward differences, base point in the batch, no local columns):
@@ -666,7 +672,12 @@ def hessian(
         grads = out[1]
         H = ((grads[1:] - grads[0][None]) / h[:, None]).T
         H = 0.5 * (H + H.T)
-        return float(out[0][0]), grads[0], out[2][0], out[3], H, out[4][0]
+        res = (float(out[0][0]), grads[0], out[2][0], out[3], H, out[4][0])
+        if mode_slopes:
+            modes, cond = out[2], out[4]
+            hc = h[:, None]
+            return res + ((modes[1:] - modes[0][None]) / hc, (cond[1:] - cond[0][None]) / hc)
+        return res
     loc = np.where(local >= 0)[0]
     loc_set = set(loc.tolist())
     shared = [j for j in range(npar) if j not in loc_set]
@@ -715,7 +726,21 @@ def hessian(
     H = 0.5 * (H + H.T)
     if base:  # (loglik, gradient, modes, converged) at params, and the Hessian
         g_tot = grad0.sum(axis=0) if use_loc else grad0
-        return float(out[0][0]), g_tot, out[2][0], out[3], H, out[4][0]
+        res = (float(out[0][0]), g_tot, out[2][0], out[3], H, out[4][0])
+        if mode_slopes:
+            # a group's mode (and conditional log-likelihood) moves with the shared columns
+            # and with its own local column only
+            hs = np.append(h[shared], hl)[:, None] if use_loc else h[shared][:, None]
+            slopes = []
+            for v in (out[2], out[4]):
+                dv = (v[1:] - v[0][None]) / hs
+                dV = np.zeros((npar, len(u)))
+                dV[shared] = dv[: len(shared)]
+                if use_loc:
+                    dV[loc, local[loc]] = dv[-1][local[loc]]
+                slopes.append(dV)
+            return res + tuple(slopes)
+        return res
     return H
 
 
@@ -733,24 +758,54 @@ def fit_glmm(
     u = np.zeros(prob.n_groups)
     messages: list[str] = []
     local = _local_columns(prob)
-    ll, grad, u, ok, Hf, cond = hessian(prob, params, u, local, forward=True)
+    ll, grad, u, ok, Hf, cond, dU, dC = hessian(
+        prob, params, u, local, forward=True, mode_slopes=True
+    )
     converged = False
     lam = 0.0
     it = 0
     for it in range(1, maxiter + 1):  # noqa: B007 - the count is reported
         A = -Hf
+        if lam == 0.0:
+            # the Newton step from here is below 1e-6: take it without evaluating the point
+            # it leads to (quadratic convergence leaves an error ~1e-12 after it). The
+            # log-likelihood moves by g's/2 (exact for the local quadratic), the modes and
+            # the conditional log-likelihoods along their slopes (error O(|step|^2)); the
+            # Hessian from here is within O(|step|) of the one at the maximum
+            try:
+                L = np.linalg.cholesky(A)
+                newton = np.linalg.solve(L.T, np.linalg.solve(L, grad))
+            except np.linalg.LinAlgError:
+                newton = None
+            if newton is not None and np.abs(newton).max() < 1e-6 * (1 + np.abs(params).max()):
+                params = params + newton
+                ll = ll + 0.5 * float(grad @ newton)
+                u = u + newton @ dU
+                cond = cond + newton @ dC
+                converged = True
+                break
+        else:
+            newton = None
         # Levenberg-Marquardt damping when -H is not positive definite or the step fails;
         # the trial point is evaluated together with its forward-difference Hessian
         for _ in range(60):
-            try:
-                Ad = A + lam * np.diag(np.maximum(np.abs(np.diag(A)), 1e-8)) if lam > 0 else A
-                L = np.linalg.cholesky(Ad)
-                step = np.linalg.solve(L.T, np.linalg.solve(L, grad))
-            except np.linalg.LinAlgError:
-                lam = max(1e-6, lam * 10)
-                continue
+            if newton is not None:  # the undamped step, solved above
+                step, newton = newton, None
+            else:
+                try:
+                    Ad = A + lam * np.diag(np.maximum(np.abs(np.diag(A)), 1e-8)) if lam > 0 else A
+                    L = np.linalg.cholesky(Ad)
+                    step = np.linalg.solve(L.T, np.linalg.solve(L, grad))
+                except np.linalg.LinAlgError:
+                    lam = max(1e-6, lam * 10)
+                    continue
             trial = params + step
-            ll_t, grad_t, u_t, ok_t, H_t, cond_t = hessian(prob, trial, u, local, forward=True)
+            # the modes at the trial point, predicted to first order (error O(|step|^2)),
+            # start the mode iteration there: one or two Newton steps fewer per evaluation
+            u0 = u + step @ dU
+            ll_t, grad_t, u_t, ok_t, H_t, cond_t, dU_t, dC_t = hessian(
+                prob, trial, u0, local, forward=True, mode_slopes=True
+            )
             if np.isfinite(ll_t) and ll_t >= ll - 1e-12 * (1 + abs(ll)):
                 break
             lam = max(1e-6, lam * 10)
@@ -760,6 +815,7 @@ def fit_glmm(
         lam = lam / 10 if lam > 1e-6 else 0.0
         dll = ll_t - ll
         params, ll, grad, u, Hf, ok, cond = trial, ll_t, grad_t, u_t, H_t, ok_t, cond_t
+        dU, dC = dU_t, dC_t
         if np.abs(step).max() < 1e-5 * (1 + np.abs(params).max()):
             # after a Newton step below 1e-5 the error left is ~1e-10; the forward-difference
             # Hessian at this point (relative error ~1e-7) serves the covariance
