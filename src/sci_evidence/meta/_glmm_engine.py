@@ -223,12 +223,14 @@ def glm_fit(
     maxit: int = 25,
     epsilon: float = 1e-8,
     full_rank: bool = False,
+    fam: Family | None = None,
 ) -> GlmFit:
     """IRLS as R's ``glm.fit`` (binomial with counts/trials, or Poisson with an offset).
 
     Each step's weighted least squares is solved by the normal equations (Cholesky) for
     up to 64 columns — the same solution as R's QR to rounding — and by QR beyond.
-    ``full_rank`` skips the aliasing check for designs known to be of full rank."""
+    ``full_rank`` skips the aliasing check for designs known to be of full rank; ``fam``, the
+    family of these counts if the caller has built it (its constants are reused)."""
     X = np.asarray(X, dtype=float)
     nobs, ncol = X.shape
     off = np.zeros(nobs) if offset is None else np.asarray(offset, dtype=float)
@@ -253,9 +255,26 @@ def glm_fit(
     R = None
     it = 0
     plain = False  # the starting mu is not the link of the starting eta
+    # intercept only (the EE fit of PLO, IRLN and CM.AL without moderators): the weighted
+    # least-squares step is a weighted mean, without numpy.linalg's per-call overhead
+    icpt = Xk.shape[1] == 1 and bool(good_rows.all()) and bool((Xk == 1.0).all())
     for it in range(1, maxit + 1):  # noqa: B007 - the count is reported
         me = _mu_eta_from(family, eta, mu, plain)
         var = mu * (1 - mu) if family == "binomial" else mu
+        if icpt and (me != 0).all():
+            z = eta - off + (y - mu) / me
+            w2 = wt * me**2 / var
+            R = np.array([[w2.sum()]])
+            b0 = float(w2 @ z) / R[0, 0]
+            beta = np.array([b0])
+            eta = b0 + off
+            mu, plain = _linkinv_plain(family, eta)
+            dev = deviance(mu)
+            if abs(dev - dev_old) / (abs(dev) + 0.1) < epsilon:
+                converged = True
+                break
+            dev_old = dev
+            continue
         good = good_rows & (me != 0)
         z = (eta - off)[good] + (y[good] - mu[good]) / me[good]
         w2 = wt[good] * me[good] ** 2 / var[good]
@@ -275,14 +294,17 @@ def glm_fit(
             converged = True
             break
         dev_old = dev
-    if Xk.shape[1] <= 64:
+    if Xk.shape[1] == 1:
+        vcov = 1.0 / R  # R holds X'WX here
+    elif Xk.shape[1] <= 64:
         vcov = np.linalg.inv(R)  # R holds X'WX here
     else:
         Rinv = np.linalg.inv(R)
         vcov = Rinv @ Rinv.T
     coef = np.full(ncol, np.nan)
     coef[kept] = beta
-    fam = make_family(family, y_count, n)
+    if fam is None:
+        fam = make_family(family, y_count, n)
     with np.errstate(divide="ignore", invalid="ignore"):
         if family == "binomial":
             ll = np.where(
@@ -306,7 +328,7 @@ class SaturatedFit:
     n_iter: int
 
 
-def saturated_irls(family: str, y_count, n, offset) -> SaturatedFit:
+def saturated_irls(family: str, y_count, n, offset, fam: Family | None = None) -> SaturatedFit:
     """``glm.fit`` for a saturated model (one parameter per row). With a square full-rank
     design the weighted least-squares step reproduces the working response exactly, so each
     IRLS iteration is ``eta <- eta + (y - mu) / mu_eta`` row by row; the starting values,
@@ -347,7 +369,8 @@ def saturated_irls(family: str, y_count, n, offset) -> SaturatedFit:
         dev_old = dev
     var = mu_prev * (1 - mu_prev) if family == "binomial" else mu_prev
     w2 = wt * me**2 / var
-    fam = make_family(family, y_count, n)
+    if fam is None:
+        fam = make_family(family, y_count, n)
     yc = np.asarray(y_count, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         if family == "binomial":
@@ -744,6 +767,25 @@ def hessian(
     return H
 
 
+def _solve_pd(A: np.ndarray, g: np.ndarray) -> np.ndarray | None:
+    """``A^-1 g`` for a symmetric ``A``, or ``None`` when ``A`` is not positive definite (its
+    Cholesky factorisation fails). 2 x 2 (``(beta, tau)`` of PLO, IRLN, CM.AL without
+    moderators) in closed form: numpy.linalg's per-call overhead is most of a solve this
+    small; ``a > 0`` and ``det > 0`` are exactly the conditions for the Cholesky factor."""
+    if A.shape[0] == 2:
+        a, b, d = float(A[0, 0]), float(A[0, 1]), float(A[1, 1])
+        det = a * d - b * b
+        if not (a > 0 and det > 0):  # also False for NaN
+            return None
+        g0, g1 = float(g[0]), float(g[1])
+        return np.array([(d * g0 - b * g1) / det, (a * g1 - b * g0) / det])
+    try:
+        L = np.linalg.cholesky(A)
+    except np.linalg.LinAlgError:
+        return None
+    return np.linalg.solve(L.T, np.linalg.solve(L, g))
+
+
 def fit_glmm(
     prob: GlmmProblem,
     beta0: np.ndarray,
@@ -772,11 +814,7 @@ def fit_glmm(
             # log-likelihood moves by g's/2 (exact for the local quadratic), the modes and
             # the conditional log-likelihoods along their slopes (error O(|step|^2)); the
             # Hessian from here is within O(|step|) of the one at the maximum
-            try:
-                L = np.linalg.cholesky(A)
-                newton = np.linalg.solve(L.T, np.linalg.solve(L, grad))
-            except np.linalg.LinAlgError:
-                newton = None
+            newton = _solve_pd(A, grad)
             if newton is not None and np.abs(newton).max() < 1e-6 * (1 + np.abs(params).max()):
                 params = params + newton
                 ll = ll + 0.5 * float(grad @ newton)
@@ -792,11 +830,9 @@ def fit_glmm(
             if newton is not None:  # the undamped step, solved above
                 step, newton = newton, None
             else:
-                try:
-                    Ad = A + lam * np.diag(np.maximum(np.abs(np.diag(A)), 1e-8)) if lam > 0 else A
-                    L = np.linalg.cholesky(Ad)
-                    step = np.linalg.solve(L.T, np.linalg.solve(L, grad))
-                except np.linalg.LinAlgError:
+                Ad = A + lam * np.diag(np.maximum(np.abs(np.diag(A)), 1e-8)) if lam > 0 else A
+                step = _solve_pd(Ad, grad)
+                if step is None:
                     lam = max(1e-6, lam * 10)
                     continue
             trial = params + step

@@ -545,12 +545,12 @@ def pool_glmm(
     )
 
 
-def _saturated(des: _Design, p: int, k: int):
+def _saturated(des: _Design, p: int, k: int, fam=None):
     """The saturated GLM (every study its own effect): its log-likelihood and the Wald test
     that the study effects follow the equal-effects model."""
     if k < 2:
         return None, None
-    sat = saturated_irls(des.family, des.y, des.n, des.offset)
+    sat = saturated_irls(des.family, des.y, des.n, des.offset, fam)
     two_rows = len(des.y) == 2 * k
     if two_rows:  # UM.FS: study intercepts partialled out, the treatment columns remain
         wld = wald_against(sat.eta - des.offset, sat.w2, des.X[:, :p], des.group, k)
@@ -580,11 +580,12 @@ def _fit_standard(
     des: _Design, k: int, p: int, method: str, nAGQ: int, tau0: float = 0.5, beta_re=None
 ) -> ModelFit:
     P = des.X.shape[1]
-    fe = glm_fit(des.family, des.X, des.y, des.n, des.offset, full_rank=True)
+    fam = make_family(des.family, des.y, des.n)  # one set of constants for all the fits
+    fe = glm_fit(des.family, des.X, des.y, des.n, des.offset, full_rank=True, fam=fam)
     messages = []
     if not fe.converged:
         messages.append(f"the equal-effects GLM did not converge in {fe.n_iter} IRLS iterations")
-    ll_QE, wld = _saturated(des, p, k)
+    ll_QE, wld = _saturated(des, p, k, fam)
     two_rows = len(des.y) == 2 * k
     k_eff = 2 * k if two_rows else k
     if method == "EE":
@@ -604,7 +605,6 @@ def _fit_standard(
             algorithm="IRLS (glm.fit)",
             messages=messages,
         )
-    fam = make_family(des.family, des.y, des.n)
     prob = GlmmProblem.build(fam, des.X, des.offset, des.z, des.group, k, nAGQ)
     beta0 = np.where(np.isfinite(fe.coef), fe.coef, 0.0)
     if beta_re is not None and len(des.y) == k:  # one row per study: the RE estimate
