@@ -72,6 +72,8 @@ class NoncentralHypergeometric:
         lwa = self.lw_a[:, None] if nodes else self.lw_a
         ll = lwa + a * eta - logZ
         mean = np.sum(pr * u, axis=-1)
+        if order == 1:
+            return ll, a - mean
         dev = u - mean[..., None]
         var = np.sum(pr * dev * dev, axis=-1)
         if order in (2, 12):

@@ -35,7 +35,11 @@ _THRESH = 30.0
 
 # --------------------------------------------------------------------------- families
 class Family:
-    """Log-likelihood of one row and its first three derivatives in eta."""
+    """Log-likelihood of one row and its first three derivatives in eta.
+
+    ``derivs(eta, order)`` returns ``(ll, d1, d2, d3)`` for order 3, ``(ll, d1, d2)`` for 2,
+    ``(None, d1, d2)`` for 12 (the mode iteration) and ``(ll, d1)`` for 1 (the quadrature
+    nodes)."""
 
     name = ""
 
@@ -53,6 +57,7 @@ class Binomial(Family):
     def __init__(self, y, n):
         super().__init__(y, n)
         self.const = gammaln(self.n + 1) - gammaln(self.y + 1) - gammaln(self.n - self.y + 1)
+        self.neg_n = -self.n  # d2 = -n v: the negation once, not per call (the same bits)
         self._cols = (self.y[:, None], self.n[:, None], self.const[:, None])  # quadrature axis
 
     def derivs(self, eta, order=3, nodes=False):
@@ -61,8 +66,10 @@ class Binomial(Family):
         p = expit(eta)
         ll = None if order == 12 else y * eta - n * np.logaddexp(0.0, eta) + c
         d1 = y - n * p
+        if order == 1:
+            return ll, d1
         v = p * (1.0 - p)
-        d2 = -n * v
+        d2 = (-n if nodes else self.neg_n) * v
         if order in (2, 12):
             return ll, d1, d2
         d3 = d2 * (1.0 - 2.0 * p)
@@ -89,6 +96,8 @@ class Poisson(Family):
         c = self.const[:, None] if nodes else self.const
         mu = np.exp(eta)
         ll = None if order == 12 else y * eta - mu + c
+        if order == 1:
+            return ll, y - mu
         if order in (2, 12):
             return ll, y - mu, -mu
         return ll, y - mu, -mu, -mu
@@ -550,7 +559,7 @@ def loglik_and_grad_batch(
     uq = u_hat[..., None] + _SQRT2 * s[..., None] * xq  # B x G x Q
     uqr = uq[:, g, :]  # B x R x Q
     etaq = eta0[..., None] + zt[..., None] * uqr
-    llq, d1q = prob.family.derivs(etaq, 2, nodes=True)[:2]
+    llq, d1q = prob.family.derivs(etaq, 1, nodes=True)
     Hq = gs(llq, -2) - 0.5 * uq * uq + prob.node_const  # B x G x Q
     m = Hq.max(axis=-1)
     ex = np.exp(Hq - m[..., None])
@@ -601,7 +610,7 @@ def _loglik_and_grad_simple(prob: GlmmProblem, params: np.ndarray, u_start: np.n
     uq = u_hat[..., None] + _SQRT2 * s[..., None] * xq  # B x G x Q
     tq = tb[..., None]
     etaq = eta0[..., None] + tq * uq
-    llq, d1q = fam.derivs(etaq, 2, nodes=True)[:2]
+    llq, d1q = fam.derivs(etaq, 1, nodes=True)
     Hq = llq - 0.5 * uq * uq + prob.node_const
     m = Hq.max(axis=-1)
     ex = np.exp(Hq - m[..., None])
@@ -800,6 +809,8 @@ def fit_glmm(
     u = np.zeros(prob.n_groups)
     messages: list[str] = []
     local = _local_columns(prob)
+    shared = np.append(local < 0, True)  # parameters not local to one group (tau is last)
+    has_local = bool(not shared.all())
     ll, grad, u, ok, Hf, cond, dU, dC = hessian(
         prob, params, u, local, forward=True, mode_slopes=True
     )
@@ -858,6 +869,18 @@ def fit_glmm(
             converged = True
             break
         if abs(dll) < 1e-14 * (1 + abs(ll)) and np.abs(grad).max() < 1e-6:
+            converged = True
+            break
+        if (
+            has_local
+            and abs(dll) < 1e-10 * (1 + abs(ll))
+            and np.abs(grad).max() < 1e-6
+            and np.abs(step[shared]).max() < 1e-5 * (1 + np.abs(params).max())
+        ):
+            # a group's own effect running off to infinity (no or only events in one arm of
+            # a saturated model): no finite maximum in that direction, each Newton step
+            # gains a constant fraction (~1/e) of the last, so what is left to gain is below
+            # the last gain, 1e-10 relative; the shared parameters have converged
             converged = True
             break
     H = Hf

@@ -43,6 +43,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import chdtrc, expit, ndtr, ndtri
 
 from sci_evidence.errors import ConvergenceWarning, DataWarning, InputError
 from sci_evidence.meta._glmm_engine import (
@@ -103,8 +104,6 @@ class GlmmResult(PoolResult):
         show the escalc-type estimates (1/2 added to zero cells) with Wald intervals; a GLMM
         has no inverse-variance weights, so none are printed unless ``show_weights=True``
         (then they are the approximate ``1/(v_i + tau^2)`` shares)."""
-        from scipy.special import expit
-
         from sci_evidence.meta.plots import forest_plot
 
         kwargs.setdefault("transf", expit if self.measure == "PLO" else np.exp)
@@ -307,6 +306,9 @@ def _escalc(measure, d, k):
 def _typical_variance(vi, X) -> float:
     """metafor's s² = (k - p) / tr(P), P = W - W X (X'WX)^-1 X'W, W = diag(1/vi)."""
     w = 1 / vi
+    if X.shape[1] == 1 and (X == 1.0).all():  # intercept only: tr(P) = sum w - sum w² / sum w
+        sw = w.sum()
+        return (len(vi) - 1) / (sw - float(w @ w) / sw)
     XtW = X.T * w
     A = np.linalg.inv(XtW @ X)
     tr = w.sum() - np.trace(A @ (XtW * w) @ X)
@@ -567,6 +569,12 @@ def _start(yi, vi, X) -> tuple[float, np.ndarray | None]:
     k, p = X.shape
     if k <= p:
         return 0.5, None
+    if p == 1 and (X == 1.0).all():  # intercept only: the same estimates as weighted means
+        sw = w.sum()
+        Q = float(w @ (yi - float(w @ yi) / sw) ** 2)
+        t2 = max(0.0, (Q - (k - 1)) / (sw - float(w @ w) / sw))
+        wr = 1 / (vi + t2)
+        return max(0.1, math.sqrt(t2)), np.array([float(wr @ yi) / wr.sum()])
     A = np.linalg.solve((X.T * w) @ X, X.T * w)
     Q = float(np.sum(w * (yi - X @ (A @ yi)) ** 2))
     P_tr = w.sum() - np.trace(np.linalg.solve((X.T * w) @ X, (X.T * w**2) @ X))
@@ -636,8 +644,6 @@ def _fit_standard(
 def _result(
     fit: ModelFit, *, measure, glmm_model, method, level, X, names, yi, vi, labels, dropped, nAGQ
 ):
-    from scipy.special import chdtrc, expit, ndtr, ndtri
-
     k, p = X.shape
     se_chk = np.sqrt(np.abs(np.diag(np.asarray(fit.vb, float))))
     if not np.all(np.isfinite(se_chk)) or np.any(se_chk > 1e3):
