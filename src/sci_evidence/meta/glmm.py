@@ -80,7 +80,8 @@ class GlmmResult(PoolResult):
     IRR); ``back`` holds them back-transformed (proportion, rate, OR, IRR). ``yi``/``vi``
     are the escalc-type study estimates (1/2 added to the cells of studies with a zero) and
     ``weights`` the approximate shares ``1/(v_i + tau^2)``: display aids only, the model is
-    fitted to the counts.
+    fitted to the counts. ``counts`` holds ``(xi, ni)`` of the analysed studies for PLO (the
+    forest plot draws their raw proportions), ``None`` for the other measures.
     """
 
     glmm_model: str | None = None
@@ -98,14 +99,23 @@ class GlmmResult(PoolResult):
     back_scale: str = ""
     dropped: tuple[str, ...] = ()
     diagnostics: tuple[str, ...] = ()
+    counts: tuple[np.ndarray, np.ndarray] | None = None
 
     def plot(self, **kwargs):
-        """Forest plot on the back-transformed scale (proportion, rate, OR, IRR). Study rows
-        show the escalc-type estimates (1/2 added to zero cells) with Wald intervals; a GLMM
-        has no inverse-variance weights, so none are printed unless ``show_weights=True``
-        (then they are the approximate ``1/(v_i + tau^2)`` shares)."""
+        """Forest plot on the back-transformed scale (proportion, rate, OR, IRR).
+
+        PLO: each study row shows the study's raw proportion ``x/n`` with its exact
+        (Clopper-Pearson) interval (:func:`~sci_evidence.meta.proportion_ci`; pass
+        ``proportion_ci_method="wilson"`` for Wilson's), whatever the logit model makes of
+        it — a 0/1 case report is drawn at 0 with [0, 0.975], not at a continuity-corrected
+        value; ``counts=None`` draws the escalc-type estimates instead. Other measures: the
+        escalc-type estimates (1/2 added to zero cells) with Wald intervals. A GLMM has no
+        inverse-variance weights, so none are printed unless ``show_weights=True`` (then
+        they are the approximate ``1/(v_i + tau^2)`` shares)."""
         from sci_evidence.meta.plots import forest_plot
 
+        if self.measure == "PLO" and self.counts is not None:
+            kwargs.setdefault("counts", self.counts)
         kwargs.setdefault("transf", expit if self.measure == "PLO" else np.exp)
         kwargs.setdefault("xlabel", self.back_scale)
         kwargs.setdefault("show_weights", False)
@@ -544,6 +554,7 @@ def pool_glmm(
         labels=labs,
         dropped=dropped,
         nAGQ=(1 if model_used == "UM.RS" else nAGQ) if method == "ML" else None,
+        counts=(d["xi"].copy(), d["ni"].copy()) if measure == "PLO" else None,
     )
 
 
@@ -642,7 +653,20 @@ def _fit_standard(
 
 
 def _result(
-    fit: ModelFit, *, measure, glmm_model, method, level, X, names, yi, vi, labels, dropped, nAGQ
+    fit: ModelFit,
+    *,
+    measure,
+    glmm_model,
+    method,
+    level,
+    X,
+    names,
+    yi,
+    vi,
+    labels,
+    dropped,
+    nAGQ,
+    counts=None,
 ):
     k, p = X.shape
     se_chk = np.sqrt(np.abs(np.diag(np.asarray(fit.vb, float))))
@@ -777,4 +801,5 @@ def _result(
         back_scale=scale,
         dropped=tuple(dropped),
         diagnostics=tuple(fit.messages),
+        counts=counts,
     )
