@@ -595,14 +595,47 @@ def _start(yi, vi, X) -> tuple[float, np.ndarray | None]:
     return max(0.1, math.sqrt(t2)), beta
 
 
+def _ee_loglik_closed(des: _Design, fam) -> float | None:
+    """The maximised log-likelihood of the equal-effects GLM without moderators, in closed
+    form, for one row per study: binomial without offset (PLO; ``p = sum x / sum n``) and
+    Poisson with log person-time offset (IRLN; ``rate = sum x / sum t``). It equals glm.fit's
+    at convergence (to rounding: the canonical-link IRLS is Newton's method, the deviance rule
+    stops it within ~1e-16 of the maximum in log-likelihood). ``None`` when glm.fit must run:
+    other designs, or no events (or only events), where its iteration stops short of the
+    maximum at infinity and says so."""
+    X = des.X
+    if X.shape[1] != 1 or len(des.y) != X.shape[0] or not (X == 1.0).all():
+        return None
+    x = des.y
+    sx = float(x.sum())
+    if des.family == "binomial":
+        if des.offset.any():  # CM.AL: the offset log(n1/n2) leaves no closed form
+            return None
+        sn = float(des.n.sum())
+        if not 0.0 < sx < sn:
+            return None
+        p = sx / sn
+        return float(fam.const.sum()) + sx * math.log(p) + (sn - sx) * math.log1p(-p)
+    if sx <= 0.0:
+        return None
+    # mu_i = t_i * rate: sum x_i log(mu_i) - sum mu_i = sum x_i log t_i + sx log(rate) - sx
+    rate = sx / float(np.exp(des.offset).sum())
+    return float(fam.const.sum()) + float(x @ des.offset) + sx * math.log(rate) - sx
+
+
 def _fit_standard(
     des: _Design, k: int, p: int, method: str, nAGQ: int, tau0: float = 0.5, beta_re=None
 ) -> ModelFit:
     P = des.X.shape[1]
     fam = make_family(des.family, des.y, des.n)  # one set of constants for all the fits
-    fe = glm_fit(des.family, des.X, des.y, des.n, des.offset, full_rank=True, fam=fam)
+    ll_ee = _ee_loglik_closed(des, fam) if method == "ML" else None
+    if ll_ee is not None:
+        fe = None  # the ML fit needs only the EE log-likelihood (LRT), in closed form here
+    else:
+        fe = glm_fit(des.family, des.X, des.y, des.n, des.offset, full_rank=True, fam=fam)
+        ll_ee = fe.loglik
     messages = []
-    if not fe.converged:
+    if fe is not None and not fe.converged:
         messages.append(f"the equal-effects GLM did not converge in {fe.n_iter} IRLS iterations")
     ll_QE, wld = _saturated(des, p, k, fam)
     two_rows = len(des.y) == 2 * k
@@ -625,9 +658,12 @@ def _fit_standard(
             messages=messages,
         )
     prob = GlmmProblem.build(fam, des.X, des.offset, des.z, des.group, k, nAGQ)
-    beta0 = np.where(np.isfinite(fe.coef), fe.coef, 0.0)
     if beta_re is not None and len(des.y) == k:  # one row per study: the RE estimate
         beta0 = np.asarray(beta_re, dtype=float)
+    elif fe is not None:
+        beta0 = np.where(np.isfinite(fe.coef), fe.coef, 0.0)
+    else:  # pragma: no cover - the closed form is only taken with one row per study
+        beta0 = np.zeros(P)
     g = fit_glmm(prob, beta0, tau0)
     messages += g.messages
     # metafor: ll.ML = ll.QE - deviance/2 with lme4's (conditional) deviance
@@ -638,7 +674,7 @@ def _fit_standard(
         beta=g.beta[:p],
         vb=g.vcov_beta[:p, :p],
         tau2=g.tau**2,
-        ll_FE=fe.loglik,
+        ll_FE=ll_ee,
         ll_QE=ll_QE,
         QE_Wld=wld,
         ll_ML=ll_ml,
