@@ -144,7 +144,8 @@ def _linkinv_plain(family: str, eta):
     ``_mu_eta(eta)`` equals ``mu * (1 - mu)`` (binomial) or ``mu`` (Poisson) bit for bit and
     the IRLS loops need not evaluate the link twice at the same point."""
     if family == "binomial":
-        if (np.abs(eta) <= _THRESH).all():
+        # |eta| <= thresh everywhere (NaN fails both tests, as it fails abs(eta) <= thresh)
+        if eta.max() <= _THRESH and eta.min() >= -_THRESH:
             return expit(eta), True
         return _linkinv(family, eta), False
     mu = np.maximum(np.exp(eta), _EPS)
@@ -357,7 +358,8 @@ def saturated_irls(family: str, y_count, n, offset, fam: Family | None = None) -
     # deviance = const - 2 * sum(log-likelihood kernel): only the kernel changes
     yw = wt * y
     if family == "binomial":
-        kern = lambda mu: float(yw @ np.log(mu) + (wt - yw) @ np.log1p(-mu))  # noqa: E731
+        nyw = wt - yw
+        kern = lambda mu: float(yw @ np.log(mu) + nyw @ np.log1p(-mu))  # noqa: E731
     else:
         kern = lambda mu: float(y @ np.log(mu) - mu.sum())  # noqa: E731
     const = float(np.sum(_dev_resids(family, y, mu, wt))) + 2.0 * kern(mu)
@@ -367,7 +369,8 @@ def saturated_irls(family: str, y_count, n, offset, fam: Family | None = None) -
     it = 0
     plain = False  # the starting mu is not the link of the starting eta
     for it in range(1, 26):  # noqa: B007 - the count is reported
-        me = _mu_eta_from(family, eta, mu, plain)
+        # (_mu_eta_from inlined: this loop runs up to 25 times per fit)
+        me = mu * (1.0 - mu) if plain else _mu_eta(family, eta)
         mu_prev = mu
         eta = eta + (y - mu) / me
         mu, plain = _linkinv_plain(family, eta)
