@@ -601,8 +601,16 @@ def loglik_and_grad_batch(
     if per_group:
         grad = np.concatenate([gs(w_row[..., None] * prob.X, -2), g_tau[..., None]], axis=-1)
     else:
-        grad = np.concatenate([w_row @ prob.X, g_tau.sum(axis=-1, keepdims=True)], axis=-1)
+        # X'w as an elementwise sum, not a BLAS product: BLAS sums in an order that depends
+        # on the batch size, and a point's gradient must not depend on its batch (its
+        # forward-difference Hessian takes differences of 1e-7)
+        grad = np.concatenate([_xtw(w_row, prob.X), g_tau.sum(axis=-1, keepdims=True)], axis=-1)
     return logL.sum(axis=-1), grad, u_hat, ok, gs(ll_hat, -1)
+
+
+def _xtw(w_row: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """``w_row @ X`` (B x P) summed by numpy row by row, the same for every batch size."""
+    return (w_row[..., None] * X).sum(axis=-2)
 
 
 def _loglik_and_grad_simple(prob: GlmmProblem, params: np.ndarray, u_start: np.ndarray):
@@ -642,7 +650,7 @@ def _loglik_and_grad_simple(prob: GlmmProblem, params: np.ndarray, u_start: np.n
     w_row = a + D * d3h + coef_u * d2h
     du_dtau = (d1h + tb * u_hat * d2h) / c
     g_tau = T_tau + T_u * du_dtau + D * d3h * (u_hat + tb * du_dtau) + T_s * c15 * tb * d2h
-    grad = np.concatenate([w_row @ prob.X, g_tau.sum(axis=-1, keepdims=True)], axis=-1)
+    grad = np.concatenate([_xtw(w_row, prob.X), g_tau.sum(axis=-1, keepdims=True)], axis=-1)
     return logL.sum(axis=-1), grad, u_hat, ok, ll_hat
 
 
