@@ -46,15 +46,8 @@ import numpy as np
 from scipy.special import chdtrc, expit, ndtr, ndtri
 
 from sci_evidence.errors import ConvergenceWarning, DataWarning, InputError
-from sci_evidence.meta._glmm_engine import (
-    GlmmProblem,
-    ModelFit,
-    fit_glmm,
-    glm_fit,
-    make_family,
-    saturated_irls,
-    wald_against,
-)
+from sci_evidence.meta._glmm_engine import GlmmProblem, ModelFit, fit_glmm, make_family
+from sci_evidence.meta._glmm_irls import glm_fit, saturated_irls, wald_against
 from sci_evidence.meta.results import PoolResult, _fmt, _json_safe, _p_eq
 
 __all__ = ["pool_glmm", "GlmmResult", "GLMM_MEASURES", "GLMM_MODELS"]
