@@ -454,3 +454,52 @@ def test_cli_help_documents_glmm(capsys):
     code, out, _ = _run(["meta", "--help"], capsys)
     assert code == 0
     assert "--glmm-model" in out and "--nagq" in out
+
+
+IRR = dict(
+    x1i=[2, 0, 15, 1, 7, 3, 0, 14],
+    t1i=[100, 80, 150, 60, 220, 90, 70, 130],
+    x2i=[5, 2, 6, 3, 9, 8, 0, 4],
+    t2i=[95, 85, 140, 70, 200, 100, 65, 120],
+)
+
+
+def _irr_csv(tmp_path):
+    path = tmp_path / "irr.csv"
+    cols = list(IRR)
+    rows = [",".join(cols)] + [
+        ",".join(str(IRR[c][i]) for c in cols) for i in range(len(IRR["x1i"]))
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("glmm_model", ["UM.FS", "CM.EL"])
+def test_cli_glmm_irr_two_group_rates(tmp_path, capsys, glmm_model):
+    cols = [a for c in IRR for a in (f"--{c}", c)]
+    argv = ["meta", str(_irr_csv(tmp_path)), "--model", "glmm", "--measure", "IRR", *cols]
+    code, out, err = _run([*argv, "--glmm-model", glmm_model, "--json"], capsys)
+    assert code == 0, err
+    d = json.loads(out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)  # the 0/0 study is dropped, as metafor
+        ref = pool_glmm(measure="IRR", model=glmm_model, **IRR)
+    assert d["glmm_model"] == glmm_model and d["k"] == 7
+    assert d["estimate"] == pytest.approx(ref.estimate, rel=1e-10)
+    assert d["tau2"] == pytest.approx(ref.tau2, rel=1e-10)
+    assert d["back_transformed"]["pred"] == pytest.approx(math.exp(ref.estimate), rel=1e-10)
+
+
+def test_cli_rate_ratio_columns_also_feed_the_inverse_variance_model(tmp_path, capsys):
+    from sci_evidence.meta import pool
+    from sci_evidence.meta.effects import effect_sizes
+
+    cols = [a for c in IRR for a in (f"--{c}", c)]
+    argv = ["meta", str(_irr_csv(tmp_path)), "--measure", "IRR", *cols, "--method", "DL"]
+    code, out, err = _run([*argv, "--json"], capsys)
+    assert code == 0, err
+    es = effect_sizes("IRR", **{k: np.asarray(v, float) for k, v in IRR.items()})
+    ok = es["yi"].notna().to_numpy()
+    ref = pool(es["yi"].to_numpy()[ok], es["vi"].to_numpy()[ok], method="DL", measure="IRR")
+    d = json.loads(out)
+    assert d["k"] == ref.k and d["estimate"] == pytest.approx(ref.estimate, rel=1e-10)
