@@ -68,6 +68,60 @@ def test_plot_is_a_figure_on_the_proportion_scale():
         plt.close(fig)
 
 
+def _study_whiskers(fig, k):
+    """(x0, x1) of the first ``k`` horizontal study whiskers of a forest plot, top to bottom
+    (as tests/meta/test_plots_proportion_counts.py reads them)."""
+    segs = []
+    for line in fig.axes[1].get_lines():
+        x, y = line.get_data()
+        if len(x) == 2 and y[0] == y[1] and line.get_linewidth() == 1.0:
+            segs.append((float(y[0]), float(x[0]), float(x[1])))
+    return [(a, b) for _, a, b in sorted(segs, reverse=True)][:k]
+
+
+@pytest.mark.parametrize("method", ["clopper-pearson", "wilson"])
+def test_plot_of_plo_draws_raw_proportions_with_their_exact_intervals(method):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sci_evidence.meta import proportion_ci
+
+    res = pool_glmm(measure="PLO", xi=XI, ni=NI)
+    np.testing.assert_array_equal(res.counts[0], XI)
+    np.testing.assert_array_equal(res.counts[1], NI)
+    kw = {} if method == "clopper-pearson" else {"proportion_ci_method": method}
+    fig = res.plot(**kw)
+    try:
+        lo, hi = proportion_ci(np.array(XI), np.array(NI), method=method)
+        drawn = _study_whiskers(fig, len(XI))
+        np.testing.assert_allclose([a for a, _ in drawn], lo, atol=1e-12)
+        np.testing.assert_allclose([b for _, b in drawn], hi, atol=1e-12)
+        texts = [t.get_text() for t in fig.axes[2].texts]
+        if method == "clopper-pearson":
+            # 1/1 is drawn at 1 with [0.025, 1], not at the escalc value expit(log 3) = 0.75
+            assert "1.00 [0.03, 1.00]" in texts and "0.00 [0.00, 0.26]" in texts
+    finally:
+        plt.close(fig)
+    # counts=None: the escalc-type estimates with Wald intervals, as for the other measures
+    fig = res.plot(counts=None)
+    try:
+        drawn = _study_whiskers(fig, len(XI))
+        z = 1.959963984540054
+        np.testing.assert_allclose(
+            [a for a, _ in drawn], expit(res.yi - z * np.sqrt(res.vi)), rtol=1e-12
+        )
+    finally:
+        plt.close(fig)
+
+
+def test_plot_of_an_odds_ratio_glmm_has_no_counts():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)  # the double-zero table is dropped
+        assert pool_glmm(measure="OR", **OR).counts is None
+
+
 def test_double_zero_tables_are_dropped_and_named():
     with pytest.warns(DataWarning, match="dropped: s4"):
         res = pool_glmm(measure="OR", labels=["s1", "s2", "s3", "s4", "s5", "s6"], **OR)
@@ -324,6 +378,27 @@ def test_cli_glmm_text_with_a_text_moderator_and_a_plot(tmp_path, capsys):
     assert code == 0 and png.stat().st_size > 0
 
 
+def test_cli_glmm_plot_draws_raw_proportions_with_clopper_pearson(tmp_path, capsys, monkeypatch):
+    from sci_evidence.cli import _common
+    from sci_evidence.meta import proportion_ci
+
+    drawn = {}
+    real_save = _common.save_figure
+
+    def capture(fig, path, **kw):
+        drawn["whiskers"] = _study_whiskers(fig, len(XI))
+        return real_save(fig, path, **kw)
+
+    monkeypatch.setattr(_common, "save_figure", capture)
+    png = tmp_path / "f.png"
+    args = ["--model", "glmm", "--measure", "PLO", "--xi", "events", "--ni", "total"]
+    code, _, _ = _run(["meta", str(_csv(tmp_path)), *args, "--plot", str(png)], capsys)
+    assert code == 0 and png.stat().st_size > 0
+    lo, hi = proportion_ci(np.array(XI), np.array(NI))
+    np.testing.assert_allclose([a for a, _ in drawn["whiskers"]], lo, atol=1e-12)
+    np.testing.assert_allclose([b for _, b in drawn["whiskers"]], hi, atol=1e-12)
+
+
 def test_cli_glmm_or_with_glmm_model(tmp_path, capsys):
     path = tmp_path / "or.csv"
     rows = ["a,n1,c,n2"] + [
@@ -379,3 +454,52 @@ def test_cli_help_documents_glmm(capsys):
     code, out, _ = _run(["meta", "--help"], capsys)
     assert code == 0
     assert "--glmm-model" in out and "--nagq" in out
+
+
+IRR = dict(
+    x1i=[2, 0, 15, 1, 7, 3, 0, 14],
+    t1i=[100, 80, 150, 60, 220, 90, 70, 130],
+    x2i=[5, 2, 6, 3, 9, 8, 0, 4],
+    t2i=[95, 85, 140, 70, 200, 100, 65, 120],
+)
+
+
+def _irr_csv(tmp_path):
+    path = tmp_path / "irr.csv"
+    cols = list(IRR)
+    rows = [",".join(cols)] + [
+        ",".join(str(IRR[c][i]) for c in cols) for i in range(len(IRR["x1i"]))
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("glmm_model", ["UM.FS", "CM.EL"])
+def test_cli_glmm_irr_two_group_rates(tmp_path, capsys, glmm_model):
+    cols = [a for c in IRR for a in (f"--{c}", c)]
+    argv = ["meta", str(_irr_csv(tmp_path)), "--model", "glmm", "--measure", "IRR", *cols]
+    code, out, err = _run([*argv, "--glmm-model", glmm_model, "--json"], capsys)
+    assert code == 0, err
+    d = json.loads(out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)  # the 0/0 study is dropped, as metafor
+        ref = pool_glmm(measure="IRR", model=glmm_model, **IRR)
+    assert d["glmm_model"] == glmm_model and d["k"] == 7
+    assert d["estimate"] == pytest.approx(ref.estimate, rel=1e-10)
+    assert d["tau2"] == pytest.approx(ref.tau2, rel=1e-10)
+    assert d["back_transformed"]["pred"] == pytest.approx(math.exp(ref.estimate), rel=1e-10)
+
+
+def test_cli_rate_ratio_columns_also_feed_the_inverse_variance_model(tmp_path, capsys):
+    from sci_evidence.meta import pool
+    from sci_evidence.meta.effects import effect_sizes
+
+    cols = [a for c in IRR for a in (f"--{c}", c)]
+    argv = ["meta", str(_irr_csv(tmp_path)), "--measure", "IRR", *cols, "--method", "DL"]
+    code, out, err = _run([*argv, "--json"], capsys)
+    assert code == 0, err
+    es = effect_sizes("IRR", **{k: np.asarray(v, float) for k, v in IRR.items()})
+    ok = es["yi"].notna().to_numpy()
+    ref = pool(es["yi"].to_numpy()[ok], es["vi"].to_numpy()[ok], method="DL", measure="IRR")
+    d = json.loads(out)
+    assert d["k"] == ref.k and d["estimate"] == pytest.approx(ref.estimate, rel=1e-10)

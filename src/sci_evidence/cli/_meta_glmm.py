@@ -16,6 +16,7 @@ GLMM_COLUMNS = {
     "PLO": ("xi", "ni"),
     "IRLN": ("xi", "ti"),
     "OR": ("ai", "ci"),
+    "IRR": ("x1i", "t1i", "x2i", "t2i"),
 }
 
 
@@ -41,8 +42,8 @@ def run_glmm(
     measure = (measure or "").upper()
     if measure not in GLMM_COLUMNS:
         raise InputError(
-            "--model glmm needs --measure PLO (--xi, --ni), IRLN (--xi, --ti) or OR "
-            "(--ai, --ci with --n1i/--n2i or --bi/--di)",
+            "--model glmm needs --measure PLO (--xi, --ni), IRLN (--xi, --ti), OR "
+            "(--ai, --ci with --n1i/--n2i or --bi/--di) or IRR (--x1i, --t1i, --x2i, --t2i)",
             value=measure or None,
         )
     method = method.upper()

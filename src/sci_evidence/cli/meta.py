@@ -237,7 +237,7 @@ def register(app: typer.Typer) -> None:
             None,
             "--measure",
             help="Effect measure: RR, OR, RD, MD, SMD, ROM, MC, SMCR, SMCC, "
-            "PR, PLO, PAS, PFT, IR, IRLN, or GEN for precomputed --yi.",
+            "PR, PLO, PAS, PFT, IR, IRLN, IRR, IRD, or GEN for precomputed --yi.",
         ),
         ai: str | None = typer.Option(None, "--ai", help="Column: events, group 1."),
         bi: str | None = typer.Option(None, "--bi", help="Column: non-events, group 1."),
@@ -252,6 +252,14 @@ def register(app: typer.Typer) -> None:
         ni: str | None = typer.Option(None, "--ni", help="Column: sample size (one group)."),
         xi: str | None = typer.Option(None, "--xi", help="Column: events (one group)."),
         ti: str | None = typer.Option(None, "--ti", help="Column: person-time (rates)."),
+        x1i: str | None = typer.Option(None, "--x1i", help="Column: events, group 1 (IRR, IRD)."),
+        t1i: str | None = typer.Option(
+            None, "--t1i", help="Column: person-time, group 1 (IRR, IRD)."
+        ),
+        x2i: str | None = typer.Option(None, "--x2i", help="Column: events, group 2 (IRR, IRD)."),
+        t2i: str | None = typer.Option(
+            None, "--t2i", help="Column: person-time, group 2 (IRR, IRD)."
+        ),
         ri_col: str | None = typer.Option(
             None, "--ri", help="Column: pre-post correlation (MC, SMCC, SMCR)."
         ),
@@ -290,13 +298,13 @@ def register(app: typer.Typer) -> None:
             "--model",
             help="rma (inverse-variance model of effect sizes) or glmm (binomial/Poisson "
             "GLMM of the counts, metafor's rma.glmm: --measure PLO with --xi/--ni, IRLN "
-            "with --xi/--ti, OR with --ai/--ci and --n1i/--n2i or --bi/--di; "
-            "--method ML or EE).",
+            "with --xi/--ti, OR with --ai/--ci and --n1i/--n2i or --bi/--di, IRR with "
+            "--x1i/--t1i/--x2i/--t2i; --method ML or EE).",
         ),
         glmm_model: str = typer.Option(
             "UM.FS",
             "--glmm-model",
-            help="With --model glmm and OR: UM.FS (fixed study intercepts), UM.RS (random "
+            help="With --model glmm and OR or IRR: UM.FS (fixed study intercepts), UM.RS (random "
             "study intercepts), CM.EL (exact conditional, non-central hypergeometric) or "
             "CM.AL (approximate conditional, binomial).",
         ),
@@ -315,6 +323,7 @@ def register(app: typer.Typer) -> None:
         given = {
             "ai": ai, "bi": bi, "ci": ci, "di": di, "n1i": n1i, "n2i": n2i, "m1i": m1i,
             "m2i": m2i, "sd1i": sd1i, "sd2i": sd2i, "ni": ni, "xi": xi, "ti": ti, "ri": ri_col,
+            "x1i": x1i, "t1i": t1i, "x2i": x2i, "t2i": t2i,
             "yi": yi, "vi": vi, "sei": sei, "ci_lb": ci_lb, "ci_ub": ci_ub,
         }  # fmt: skip
         columns = {k: v for k, v in given.items() if v is not None}

@@ -25,7 +25,8 @@ import math
 import numpy as np
 from scipy.special import gammaln
 
-from sci_evidence.meta._glmm_engine import GlmmProblem, ModelFit, fit_glmm, glm_fit, make_family
+from sci_evidence.meta._glmm_engine import GlmmProblem, ModelFit, fit_glmm, make_family
+from sci_evidence.meta._glmm_irls import glm_fit
 
 _CLAMP = 12 * math.log(10)  # metafor caps |log OR| at log(1e12) when evaluating the density
 
@@ -72,6 +73,8 @@ class NoncentralHypergeometric:
         lwa = self.lw_a[:, None] if nodes else self.lw_a
         ll = lwa + a * eta - logZ
         mean = np.sum(pr * u, axis=-1)
+        if order == 1:
+            return ll, a - mean
         dev = u - mean[..., None]
         var = np.sum(pr * dev * dev, axis=-1)
         if order in (2, 12):
@@ -292,7 +295,7 @@ def fit_um_rs(des, k, p, method):
     # saturated model: every study its own effect, random intercepts
     study_g1 = np.eye(k)[des.group] * np.tile([1.0, 0.0], k)[:, None]
     Xq = np.column_stack([Xfit, const, study_g1])
-    from sci_evidence.meta._glmm_engine import _pivoted_qr_rank
+    from sci_evidence.meta._glmm_irls import _pivoted_qr_rank
 
     kept = _pivoted_qr_rank(Xq)
     Xq = Xq[:, kept]

@@ -1,12 +1,7 @@
 """Numerical engine of :func:`sci_evidence.meta.glmm.pool_glmm` (private).
 
-Two pieces:
-
-* :func:`glm_fit` — iteratively reweighted least squares for the binomial (logit) and
-  Poisson (log) families, following the iteration of R's ``glm.fit`` step for step (same
-  starting values, same link thresholds, same convergence rule ``|dev - dev_old| /
-  (|dev| + 0.1) < 1e-8``, at most 25 iterations) so that fits whose maximum is at infinity
-  (zero cells in a saturated model) stop where R stops.
+* the binomial and Poisson families (log-likelihood of a row and its first three
+  derivatives in the linear predictor);
 * :func:`fit_glmm` — maximum likelihood for a GLMM with one scalar normal random effect per
   group, ``eta_r = x_r'beta + offset_r + z_r * tau * u_g(r)``, ``u_g ~ N(0, 1)``, the
   marginal likelihood of each group computed by adaptive Gauss-Hermite quadrature centred
@@ -14,10 +9,12 @@ Two pieces:
   with ``nAGQ`` nodes; ``nAGQ = 1`` is the Laplace approximation). The gradient of the
   quadrature approximation is exact (the dependence of the mode and of the scale on the
   parameters enters by implicit differentiation, which needs the third derivative of the
-  log-likelihood); the Hessian is the central difference of that gradient. The maximiser is
+  log-likelihood); the Hessian is the forward difference of that gradient. The maximiser is
   a damped Newton iteration on ``(beta, tau)``; the likelihood is even in ``tau``, so the
   iteration runs over the real line and ``|tau|`` is reported — a maximum at ``tau = 0``
   needs no bound.
+
+R's ``glm.fit`` (the equal-effects and saturated GLMs) is in :mod:`._glmm_irls`.
 """
 
 from __future__ import annotations
@@ -29,13 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, gammaln
 
-_EPS = np.finfo(float).eps
-_THRESH = 30.0
-
 
 # --------------------------------------------------------------------------- families
 class Family:
-    """Log-likelihood of one row and its first three derivatives in eta."""
+    """Log-likelihood of one row and its first three derivatives in eta.
+
+    ``derivs(eta, order)`` returns ``(ll, d1, d2, d3)`` for order 3, ``(ll, d1, d2)`` for 2,
+    ``(None, d1, d2)`` for 12 (the mode iteration) and ``(ll, d1)`` for 1 (the quadrature
+    nodes)."""
 
     name = ""
 
@@ -53,16 +51,29 @@ class Binomial(Family):
     def __init__(self, y, n):
         super().__init__(y, n)
         self.const = gammaln(self.n + 1) - gammaln(self.y + 1) - gammaln(self.n - self.y + 1)
+        self.neg_n = -self.n  # d2 = -n v: the negation once, not per call (the same bits)
         self._cols = (self.y[:, None], self.n[:, None], self.const[:, None])  # quadrature axis
 
     def derivs(self, eta, order=3, nodes=False):
         """``nodes``: the last axis of ``eta`` holds quadrature nodes, the one before rows."""
         y, n, c = self._cols if nodes else (self.y, self.n, self.const)
-        p = expit(eta)
-        ll = None if order == 12 else y * eta - n * np.logaddexp(0.0, eta) + c
+        if order == 12:  # the mode iteration: small arrays, one call is cheapest
+            p, ll = expit(eta), None
+        elif eta.max() <= 700.0:  # False for NaN too
+            # exp and log1p are vectorised in numpy (~1 ns per value) where expit and
+            # logaddexp are not (10-40 ns): on the B x G x nAGQ node arrays that is most of
+            # an evaluation. exp(eta) cannot overflow below 710
+            ex = np.exp(eta)
+            p = ex / (1.0 + ex)
+            ll = y * eta - n * np.log1p(ex) + c
+        else:
+            p = expit(eta)
+            ll = y * eta - n * np.logaddexp(0.0, eta) + c
         d1 = y - n * p
+        if order == 1:
+            return ll, d1
         v = p * (1.0 - p)
-        d2 = -n * v
+        d2 = (-n if nodes else self.neg_n) * v
         if order in (2, 12):
             return ll, d1, d2
         d3 = d2 * (1.0 - 2.0 * p)
@@ -89,6 +100,8 @@ class Poisson(Family):
         c = self.const[:, None] if nodes else self.const
         mu = np.exp(eta)
         ll = None if order == 12 else y * eta - mu + c
+        if order == 1:
+            return ll, y - mu
         if order in (2, 12):
             return ll, y - mu, -mu
         return ll, y - mu, -mu, -mu
@@ -102,293 +115,6 @@ class Poisson(Family):
 
 def make_family(name: str, y, n=None) -> Family:
     return Binomial(y, n) if name == "binomial" else Poisson(y)
-
-
-# --------------------------------------------------------------------------- glm.fit
-@dataclass
-class GlmFit:
-    coef: np.ndarray  # NaN for aliased columns
-    vcov: np.ndarray  # over the non-aliased columns (in order)
-    kept: np.ndarray  # indices of the non-aliased columns
-    loglik: float
-    deviance: float
-    converged: bool
-    n_iter: int
-    mu: np.ndarray
-
-
-def _linkinv(family: str, eta):
-    if family == "binomial" and (np.abs(eta) <= _THRESH).all():
-        return expit(eta)
-    if family == "binomial":
-        tmp = np.where(
-            eta < -_THRESH,
-            _EPS,
-            np.where(eta > _THRESH, 1 / _EPS, np.exp(np.clip(eta, -_THRESH, _THRESH))),
-        )
-        return tmp / (1.0 + tmp)
-    return np.maximum(np.exp(eta), _EPS)
-
-
-def _linkinv_plain(family: str, eta):
-    """``(_linkinv(eta), plain)``: ``plain`` says no threshold applied, so that
-    ``_mu_eta(eta)`` equals ``mu * (1 - mu)`` (binomial) or ``mu`` (Poisson) bit for bit and
-    the IRLS loops need not evaluate the link twice at the same point."""
-    if family == "binomial":
-        if (np.abs(eta) <= _THRESH).all():
-            return expit(eta), True
-        return _linkinv(family, eta), False
-    mu = np.maximum(np.exp(eta), _EPS)
-    return mu, False
-
-
-def _mu_eta_from(family: str, eta, mu, plain: bool):
-    if plain:  # mu = expit(eta) without thresholds (binomial only)
-        return mu * (1.0 - mu)
-    return _mu_eta(family, eta)
-
-
-def _deviance_fn(family: str, y, wt):
-    """``mu -> sum(_dev_resids(family, y, mu, wt))`` with the parts that depend on ``y``
-    only computed once (the same arithmetic as :func:`_dev_resids`)."""
-    pos = y > 0
-    ys = np.where(pos, y, 1)
-    if family == "binomial":
-        lt = y < 1
-        y1 = np.where(lt, 1 - y, 1)
-        omy = 1 - y
-
-        def dev(mu):
-            with np.errstate(divide="ignore", invalid="ignore"):
-                a = np.where(pos, y * np.log(ys / mu), 0.0)
-                b = np.where(lt, omy * np.log(y1 / (1 - mu)), 0.0)
-                return float(np.sum(2 * wt * (a + b)))
-
-        return dev
-
-    def dev_pois(mu):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = np.where(pos, y * np.log(ys / mu), 0.0) - (y - mu)
-            return float(np.sum(2 * wt * r))
-
-    return dev_pois
-
-
-def _mu_eta(family: str, eta):
-    if family == "binomial" and (np.abs(eta) <= _THRESH).all():
-        p = expit(eta)
-        return p * (1.0 - p)
-    if family == "binomial":
-        e = np.exp(np.clip(eta, -_THRESH, _THRESH))
-        return np.where((eta > _THRESH) | (eta < -_THRESH), _EPS, e / (1.0 + e) ** 2)
-    return np.maximum(np.exp(eta), _EPS)
-
-
-def _dev_resids(family: str, y, mu, wt):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if family == "binomial":
-            a = np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / mu), 0.0)
-            b = np.where(y < 1, (1 - y) * np.log(np.where(y < 1, 1 - y, 1) / (1 - mu)), 0.0)
-            return 2 * wt * (a + b)
-        r = np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / mu), 0.0) - (y - mu)
-        return 2 * wt * r
-
-
-def _pivoted_qr_rank(A: np.ndarray, tol: float = 1e-7) -> np.ndarray:
-    """Columns kept by R's limited-pivoting QR (dqrdc2): a column nearly dependent on the
-    columns before it is moved to the end and reported as aliased. ``|R_jj|`` of an
-    unpivoted QR is the distance of column j from the span of the columns before it."""
-    norms = np.linalg.norm(A, axis=0)
-    R = np.linalg.qr(A, mode="r")
-    d = np.zeros(A.shape[1])
-    n = min(R.shape)
-    d[:n] = np.abs(np.diag(R)[:n])
-    if n < A.shape[1]:  # more columns than rows: the trailing ones are checked one by one
-        kept = list(np.where(d[:n] > tol * np.maximum(norms[:n], 1e-300))[0])
-        for j in range(n, A.shape[1]):
-            B = A[:, kept + [j]]
-            if np.linalg.matrix_rank(B, tol=tol * max(norms[j], 1e-300)) > len(kept):
-                kept.append(j)
-        return np.asarray(kept, dtype=int)
-    return np.where(d > tol * np.maximum(norms, 1e-300))[0]
-
-
-def glm_fit(
-    family: str,
-    X: np.ndarray,
-    y_count: np.ndarray,
-    n: np.ndarray | None,
-    offset: np.ndarray | None = None,
-    *,
-    maxit: int = 25,
-    epsilon: float = 1e-8,
-    full_rank: bool = False,
-) -> GlmFit:
-    """IRLS as R's ``glm.fit`` (binomial with counts/trials, or Poisson with an offset).
-
-    Each step's weighted least squares is solved by the normal equations (Cholesky) for
-    up to 64 columns — the same solution as R's QR to rounding — and by QR beyond.
-    ``full_rank`` skips the aliasing check for designs known to be of full rank."""
-    X = np.asarray(X, dtype=float)
-    nobs, ncol = X.shape
-    off = np.zeros(nobs) if offset is None else np.asarray(offset, dtype=float)
-    if family == "binomial":
-        wt = np.asarray(n, dtype=float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            y = np.where(wt > 0, y_count / np.where(wt > 0, wt, 1), 0.0)
-        mu = (wt * y + 0.5) / (wt + 1.0)
-        eta = np.log(mu / (1 - mu))
-    else:
-        wt = np.ones(nobs)
-        y = np.asarray(y_count, dtype=float)
-        mu = y + 0.1
-        eta = np.log(mu)
-    good_rows = wt > 0
-    kept = np.arange(ncol) if full_rank else _pivoted_qr_rank(X[good_rows])
-    Xk = X[:, kept]
-    deviance = _deviance_fn(family, y, wt)
-    dev_old = deviance(mu)
-    converged = False
-    beta = np.zeros(len(kept))
-    R = None
-    it = 0
-    plain = False  # the starting mu is not the link of the starting eta
-    for it in range(1, maxit + 1):  # noqa: B007 - the count is reported
-        me = _mu_eta_from(family, eta, mu, plain)
-        var = mu * (1 - mu) if family == "binomial" else mu
-        good = good_rows & (me != 0)
-        z = (eta - off)[good] + (y[good] - mu[good]) / me[good]
-        w2 = wt[good] * me[good] ** 2 / var[good]
-        Xg = Xk[good]
-        if Xk.shape[1] <= 64:
-            A = (Xg.T * w2) @ Xg
-            beta = np.linalg.solve(A, Xg.T @ (w2 * z))
-            R = A
-        else:
-            w = np.sqrt(w2)
-            Q, R = np.linalg.qr(Xg * w[:, None])
-            beta = np.linalg.solve(R, Q.T @ (z * w))
-        eta = Xk @ beta + off
-        mu, plain = _linkinv_plain(family, eta)
-        dev = deviance(mu)
-        if abs(dev - dev_old) / (abs(dev) + 0.1) < epsilon:
-            converged = True
-            break
-        dev_old = dev
-    if Xk.shape[1] <= 64:
-        vcov = np.linalg.inv(R)  # R holds X'WX here
-    else:
-        Rinv = np.linalg.inv(R)
-        vcov = Rinv @ Rinv.T
-    coef = np.full(ncol, np.nan)
-    coef[kept] = beta
-    fam = make_family(family, y_count, n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if family == "binomial":
-            ll = np.where(
-                wt > 0,
-                fam.const
-                + np.where(y_count > 0, y_count * np.log(mu), 0.0)
-                + np.where(wt - y_count > 0, (wt - y_count) * np.log(1 - mu), 0.0),
-                0.0,
-            )
-        else:
-            ll = fam.const + np.where(y_count > 0, y_count * np.log(mu), 0.0) - mu
-    return GlmFit(coef, vcov, kept, float(np.sum(ll)), dev, converged, it, mu)
-
-
-@dataclass
-class SaturatedFit:
-    eta: np.ndarray  # final linear predictor (offset included)
-    w2: np.ndarray  # IRLS weights of the last iteration (R's vcov uses these)
-    loglik: float
-    converged: bool
-    n_iter: int
-
-
-def saturated_irls(family: str, y_count, n, offset) -> SaturatedFit:
-    """``glm.fit`` for a saturated model (one parameter per row). With a square full-rank
-    design the weighted least-squares step reproduces the working response exactly, so each
-    IRLS iteration is ``eta <- eta + (y - mu) / mu_eta`` row by row; the starting values,
-    link thresholds and deviance-based stopping rule are R's. Rows whose maximum is at
-    infinity (0 or all events) stop where R's iteration stops."""
-    off = np.asarray(offset, dtype=float)
-    if family == "binomial":
-        wt = np.asarray(n, dtype=float)
-        y = np.asarray(y_count, dtype=float) / wt
-        mu = (wt * y + 0.5) / (wt + 1.0)
-        eta = np.log(mu / (1 - mu))
-    else:
-        wt = np.ones(len(y_count))
-        y = np.asarray(y_count, dtype=float)
-        mu = y + 0.1
-        eta = np.log(mu)
-    # deviance = const - 2 * sum(log-likelihood kernel): only the kernel changes
-    yw = wt * y
-    if family == "binomial":
-        kern = lambda mu: float(yw @ np.log(mu) + (wt - yw) @ np.log1p(-mu))  # noqa: E731
-    else:
-        kern = lambda mu: float(y @ np.log(mu) - mu.sum())  # noqa: E731
-    const = float(np.sum(_dev_resids(family, y, mu, wt))) + 2.0 * kern(mu)
-    dev_old = const - 2.0 * kern(mu)
-    converged = False
-    mu_prev = mu
-    it = 0
-    plain = False  # the starting mu is not the link of the starting eta
-    for it in range(1, 26):  # noqa: B007 - the count is reported
-        me = _mu_eta_from(family, eta, mu, plain)
-        mu_prev = mu
-        eta = eta + (y - mu) / me
-        mu, plain = _linkinv_plain(family, eta)
-        dev = const - 2.0 * kern(mu)
-        if abs(dev - dev_old) / (abs(dev) + 0.1) < 1e-8:
-            converged = True
-            break
-        dev_old = dev
-    var = mu_prev * (1 - mu_prev) if family == "binomial" else mu_prev
-    w2 = wt * me**2 / var
-    fam = make_family(family, y_count, n)
-    yc = np.asarray(y_count, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if family == "binomial":
-            ll = (
-                fam.const
-                + np.where(yc > 0, yc * np.log(mu), 0.0)
-                + np.where(wt - yc > 0, (wt - yc) * np.log(1 - mu), 0.0)
-            )
-        else:
-            ll = fam.const + np.where(yc > 0, yc * np.log(mu), 0.0) - mu
-    del off
-    return SaturatedFit(eta, w2, float(np.sum(ll)), converged, it)
-
-
-def wald_against(eta_minus_offset, w2, X, group=None, n_groups=0) -> float:
-    """Wald statistic of the hypothesis ``eta - offset in span(X [, study dummies])`` at a
-    saturated fit with covariance ``diag(1 / w2)``: the weighted residual sum of squares
-    ``min_g (e - X g)' W (e - X g)`` (invariant to how the saturated model is
-    parametrised, so equal to the Wald test of its extra coefficients). Study dummies, when
-    ``group`` is given, are partialled out by weighted group means (Frisch-Waugh)."""
-    e = np.asarray(eta_minus_offset, dtype=float)
-    w = np.asarray(w2, dtype=float)
-    Xc = np.asarray(X, dtype=float)
-    if group is not None:
-        sw = np.bincount(group, weights=w, minlength=n_groups)
-        e = e - (np.bincount(group, weights=w * e, minlength=n_groups) / sw)[group]
-        Xc = (
-            Xc
-            - np.stack(
-                [
-                    np.bincount(group, weights=w * Xc[:, j], minlength=n_groups) / sw
-                    for j in range(Xc.shape[1])
-                ],
-                axis=1,
-            )[group]
-        )
-    if Xc.shape[1]:
-        A = (Xc.T * w) @ Xc
-        g = np.linalg.solve(A, Xc.T @ (w * e))
-        e = e - Xc @ g
-    return float(np.sum(w * e * e))
 
 
 # --------------------------------------------------------------------------- GLMM by AGQ
@@ -558,7 +284,7 @@ def loglik_and_grad_batch(
     uq = u_hat[..., None] + _SQRT2 * s[..., None] * xq  # B x G x Q
     uqr = uq[:, g, :]  # B x R x Q
     etaq = eta0[..., None] + zt[..., None] * uqr
-    llq, d1q = prob.family.derivs(etaq, 2, nodes=True)[:2]
+    llq, d1q = prob.family.derivs(etaq, 1, nodes=True)
     Hq = gs(llq, -2) - 0.5 * uq * uq + prob.node_const  # B x G x Q
     m = Hq.max(axis=-1)
     ex = np.exp(Hq - m[..., None])
@@ -587,8 +313,16 @@ def loglik_and_grad_batch(
     if per_group:
         grad = np.concatenate([gs(w_row[..., None] * prob.X, -2), g_tau[..., None]], axis=-1)
     else:
-        grad = np.concatenate([w_row @ prob.X, g_tau.sum(axis=-1, keepdims=True)], axis=-1)
+        # X'w as an elementwise sum, not a BLAS product: BLAS sums in an order that depends
+        # on the batch size, and a point's gradient must not depend on its batch (its
+        # forward-difference Hessian takes differences of 1e-7)
+        grad = np.concatenate([_xtw(w_row, prob.X), g_tau.sum(axis=-1, keepdims=True)], axis=-1)
     return logL.sum(axis=-1), grad, u_hat, ok, gs(ll_hat, -1)
+
+
+def _xtw(w_row: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """``w_row @ X`` (B x P) summed by numpy row by row, the same for every batch size."""
+    return (w_row[..., None] * X).sum(axis=-2)
 
 
 def _loglik_and_grad_simple(prob: GlmmProblem, params: np.ndarray, u_start: np.ndarray):
@@ -609,7 +343,7 @@ def _loglik_and_grad_simple(prob: GlmmProblem, params: np.ndarray, u_start: np.n
     uq = u_hat[..., None] + _SQRT2 * s[..., None] * xq  # B x G x Q
     tq = tb[..., None]
     etaq = eta0[..., None] + tq * uq
-    llq, d1q = fam.derivs(etaq, 2, nodes=True)[:2]
+    llq, d1q = fam.derivs(etaq, 1, nodes=True)
     Hq = llq - 0.5 * uq * uq + prob.node_const
     m = Hq.max(axis=-1)
     ex = np.exp(Hq - m[..., None])
@@ -628,7 +362,7 @@ def _loglik_and_grad_simple(prob: GlmmProblem, params: np.ndarray, u_start: np.n
     w_row = a + D * d3h + coef_u * d2h
     du_dtau = (d1h + tb * u_hat * d2h) / c
     g_tau = T_tau + T_u * du_dtau + D * d3h * (u_hat + tb * du_dtau) + T_s * c15 * tb * d2h
-    grad = np.concatenate([w_row @ prob.X, g_tau.sum(axis=-1, keepdims=True)], axis=-1)
+    grad = np.concatenate([_xtw(w_row, prob.X), g_tau.sum(axis=-1, keepdims=True)], axis=-1)
     return logL.sum(axis=-1), grad, u_hat, ok, ll_hat
 
 
@@ -680,11 +414,17 @@ def hessian(
     grad0: np.ndarray | None = None,
     *,
     forward: bool = False,
+    mode_slopes: bool = False,
 ):
     """Central differences of the exact gradient (forward differences from ``grad0`` when
     given: cheaper, accurate enough to steer Newton), all perturbed points in one batched
     evaluation. Columns local to one group (one per group at most, e.g. study intercepts)
-    are perturbed together: each group's gradient sees only its own."""
+    are perturbed together: each group's gradient sees only its own.
+
+    ``mode_slopes`` (forward differences with the base point in the batch): the result gains
+    ``dU`` and ``dC`` (npar x G), the forward differences in each parameter of the
+    conditional modes and of the groups' conditional log-likelihoods (free: the perturbed
+    points' values are computed anyway), with which fit_glmm moves them along a step."""
     npar = len(params)
     if forward and grad0 is None and not (local >= 0).any():
         # fit_glmm's call (forward differences, base point in the batch, no local columns):
@@ -697,7 +437,12 @@ def hessian(
         grads = out[1]
         H = ((grads[1:] - grads[0][None]) / h[:, None]).T
         H = 0.5 * (H + H.T)
-        return float(out[0][0]), grads[0], out[2][0], out[3], H, out[4][0]
+        res = (float(out[0][0]), grads[0], out[2][0], out[3], H, out[4][0])
+        if mode_slopes:
+            modes, cond = out[2], out[4]
+            hc = h[:, None]
+            return res + ((modes[1:] - modes[0][None]) / hc, (cond[1:] - cond[0][None]) / hc)
+        return res
     loc = np.where(local >= 0)[0]
     loc_set = set(loc.tolist())
     shared = [j for j in range(npar) if j not in loc_set]
@@ -746,8 +491,41 @@ def hessian(
     H = 0.5 * (H + H.T)
     if base:  # (loglik, gradient, modes, converged) at params, and the Hessian
         g_tot = grad0.sum(axis=0) if use_loc else grad0
-        return float(out[0][0]), g_tot, out[2][0], out[3], H, out[4][0]
+        res = (float(out[0][0]), g_tot, out[2][0], out[3], H, out[4][0])
+        if mode_slopes:
+            # a group's mode (and conditional log-likelihood) moves with the shared columns
+            # and with its own local column only
+            hs = np.append(h[shared], hl)[:, None] if use_loc else h[shared][:, None]
+            slopes = []
+            for v in (out[2], out[4]):
+                dv = (v[1:] - v[0][None]) / hs
+                dV = np.zeros((npar, len(u)))
+                dV[shared] = dv[: len(shared)]
+                if use_loc:
+                    dV[loc, local[loc]] = dv[-1][local[loc]]
+                slopes.append(dV)
+            return res + tuple(slopes)
+        return res
     return H
+
+
+def _solve_pd(A: np.ndarray, g: np.ndarray) -> np.ndarray | None:
+    """``A^-1 g`` for a symmetric ``A``, or ``None`` when ``A`` is not positive definite (its
+    Cholesky factorisation fails). 2 x 2 (``(beta, tau)`` of PLO, IRLN, CM.AL without
+    moderators) in closed form: numpy.linalg's per-call overhead is most of a solve this
+    small; ``a > 0`` and ``det > 0`` are exactly the conditions for the Cholesky factor."""
+    if A.shape[0] == 2:
+        a, b, d = float(A[0, 0]), float(A[0, 1]), float(A[1, 1])
+        det = a * d - b * b
+        if not (a > 0 and det > 0):  # also False for NaN
+            return None
+        g0, g1 = float(g[0]), float(g[1])
+        return np.array([(d * g0 - b * g1) / det, (a * g1 - b * g0) / det])
+    try:
+        L = np.linalg.cholesky(A)
+    except np.linalg.LinAlgError:
+        return None
+    return np.linalg.solve(L.T, np.linalg.solve(L, g))
 
 
 def fit_glmm(
@@ -764,24 +542,59 @@ def fit_glmm(
     u = np.zeros(prob.n_groups)
     messages: list[str] = []
     local = _local_columns(prob)
-    ll, grad, u, ok, Hf, cond = hessian(prob, params, u, local, forward=True)
+    shared = np.append(local < 0, True)  # parameters not local to one group (tau is last)
+    has_local = bool(not shared.all())
+    ll, grad, u, ok, Hf, cond, dU, dC = hessian(
+        prob, params, u, local, forward=True, mode_slopes=True
+    )
     converged = False
     lam = 0.0
     it = 0
+    prev = None  # the last accepted step
     for it in range(1, maxiter + 1):  # noqa: B007 - the count is reported
         A = -Hf
+        if lam == 0.0:
+            # the Newton step from here is below 1e-6: take it without evaluating the point
+            # it leads to (quadratic convergence leaves an error ~1e-12 after it). The
+            # log-likelihood moves by g's/2 (exact for the local quadratic), the modes and
+            # the conditional log-likelihoods along their slopes (error O(|step|^2)); the
+            # Hessian from here is within O(|step|) of the one at the maximum
+            newton = _solve_pd(A, grad)
+            if newton is not None and np.abs(newton).max() < 1e-6 * (1 + np.abs(params).max()):
+                params = params + newton
+                ll = ll + 0.5 * float(grad @ newton)
+                u = u + newton @ dU
+                cond = cond + newton @ dC
+                converged = True
+                break
+        else:
+            newton = None
         # Levenberg-Marquardt damping when -H is not positive definite or the step fails;
         # the trial point is evaluated together with its forward-difference Hessian
         for _ in range(60):
-            try:
+            if newton is not None:  # the undamped step, solved above
+                step, newton = newton, None
+                if has_local and prev is not None:
+                    # a group's own effect running off to infinity (no or only events in
+                    # one arm of a saturated model) takes Newton steps of about 1 in the
+                    # same direction, each gaining ~1/e of the last: four times that step
+                    # gains e^-4 instead (the trial must still improve the log-likelihood)
+                    run = ~shared & (np.abs(step) > 0.5) & (np.abs(prev) > 0.5) & (step * prev > 0)
+                    if run.any():
+                        step = np.where(run, 4.0 * step, step)
+            else:
                 Ad = A + lam * np.diag(np.maximum(np.abs(np.diag(A)), 1e-8)) if lam > 0 else A
-                L = np.linalg.cholesky(Ad)
-                step = np.linalg.solve(L.T, np.linalg.solve(L, grad))
-            except np.linalg.LinAlgError:
-                lam = max(1e-6, lam * 10)
-                continue
+                step = _solve_pd(Ad, grad)
+                if step is None:
+                    lam = max(1e-6, lam * 10)
+                    continue
             trial = params + step
-            ll_t, grad_t, u_t, ok_t, H_t, cond_t = hessian(prob, trial, u, local, forward=True)
+            # the modes at the trial point, predicted to first order (error O(|step|^2)),
+            # start the mode iteration there: one or two Newton steps fewer per evaluation
+            u0 = u + step @ dU
+            ll_t, grad_t, u_t, ok_t, H_t, cond_t, dU_t, dC_t = hessian(
+                prob, trial, u0, local, forward=True, mode_slopes=True
+            )
             if np.isfinite(ll_t) and ll_t >= ll - 1e-12 * (1 + abs(ll)):
                 break
             lam = max(1e-6, lam * 10)
@@ -790,13 +603,27 @@ def fit_glmm(
             break
         lam = lam / 10 if lam > 1e-6 else 0.0
         dll = ll_t - ll
+        prev = step
         params, ll, grad, u, Hf, ok, cond = trial, ll_t, grad_t, u_t, H_t, ok_t, cond_t
+        dU, dC = dU_t, dC_t
         if np.abs(step).max() < 1e-5 * (1 + np.abs(params).max()):
             # after a Newton step below 1e-5 the error left is ~1e-10; the forward-difference
             # Hessian at this point (relative error ~1e-7) serves the covariance
             converged = True
             break
         if abs(dll) < 1e-14 * (1 + abs(ll)) and np.abs(grad).max() < 1e-6:
+            converged = True
+            break
+        if (
+            has_local
+            and abs(dll) < 1e-10 * (1 + abs(ll))
+            and np.abs(grad).max() < 1e-6
+            and np.abs(step[shared]).max() < 1e-5 * (1 + np.abs(params).max())
+        ):
+            # a group's own effect running off to infinity (no or only events in one arm of
+            # a saturated model): no finite maximum in that direction, each Newton step
+            # gains a constant fraction (~1/e) of the last, so what is left to gain is below
+            # the last gain, 1e-10 relative; the shared parameters have converged
             converged = True
             break
     H = Hf

@@ -43,17 +43,11 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import chdtrc, expit, ndtr, ndtri
 
 from sci_evidence.errors import ConvergenceWarning, DataWarning, InputError
-from sci_evidence.meta._glmm_engine import (
-    GlmmProblem,
-    ModelFit,
-    fit_glmm,
-    glm_fit,
-    make_family,
-    saturated_irls,
-    wald_against,
-)
+from sci_evidence.meta._glmm_engine import GlmmProblem, ModelFit, fit_glmm, make_family
+from sci_evidence.meta._glmm_irls import glm_fit, saturated_irls, wald_against
 from sci_evidence.meta.results import PoolResult, _fmt, _json_safe, _p_eq
 
 __all__ = ["pool_glmm", "GlmmResult", "GLMM_MEASURES", "GLMM_MODELS"]
@@ -79,7 +73,8 @@ class GlmmResult(PoolResult):
     IRR); ``back`` holds them back-transformed (proportion, rate, OR, IRR). ``yi``/``vi``
     are the escalc-type study estimates (1/2 added to the cells of studies with a zero) and
     ``weights`` the approximate shares ``1/(v_i + tau^2)``: display aids only, the model is
-    fitted to the counts.
+    fitted to the counts. ``counts`` holds ``(xi, ni)`` of the analysed studies for PLO (the
+    forest plot draws their raw proportions), ``None`` for the other measures.
     """
 
     glmm_model: str | None = None
@@ -97,16 +92,23 @@ class GlmmResult(PoolResult):
     back_scale: str = ""
     dropped: tuple[str, ...] = ()
     diagnostics: tuple[str, ...] = ()
+    counts: tuple[np.ndarray, np.ndarray] | None = None
 
     def plot(self, **kwargs):
-        """Forest plot on the back-transformed scale (proportion, rate, OR, IRR). Study rows
-        show the escalc-type estimates (1/2 added to zero cells) with Wald intervals; a GLMM
-        has no inverse-variance weights, so none are printed unless ``show_weights=True``
-        (then they are the approximate ``1/(v_i + tau^2)`` shares)."""
-        from scipy.special import expit
+        """Forest plot on the back-transformed scale (proportion, rate, OR, IRR).
 
+        PLO: each study row shows the study's raw proportion ``x/n`` with its exact
+        (Clopper-Pearson) interval (:func:`~sci_evidence.meta.proportion_ci`; pass
+        ``proportion_ci_method="wilson"`` for Wilson's), whatever the logit model makes of
+        it — a 0/1 case report is drawn at 0 with [0, 0.975], not at a continuity-corrected
+        value; ``counts=None`` draws the escalc-type estimates instead. Other measures: the
+        escalc-type estimates (1/2 added to zero cells) with Wald intervals. A GLMM has no
+        inverse-variance weights, so none are printed unless ``show_weights=True`` (then
+        they are the approximate ``1/(v_i + tau^2)`` shares)."""
         from sci_evidence.meta.plots import forest_plot
 
+        if self.measure == "PLO" and self.counts is not None:
+            kwargs.setdefault("counts", self.counts)
         kwargs.setdefault("transf", expit if self.measure == "PLO" else np.exp)
         kwargs.setdefault("xlabel", self.back_scale)
         kwargs.setdefault("show_weights", False)
@@ -307,6 +309,9 @@ def _escalc(measure, d, k):
 def _typical_variance(vi, X) -> float:
     """metafor's s² = (k - p) / tr(P), P = W - W X (X'WX)^-1 X'W, W = diag(1/vi)."""
     w = 1 / vi
+    if X.shape[1] == 1 and (X == 1.0).all():  # intercept only: tr(P) = sum w - sum w² / sum w
+        sw = w.sum()
+        return (len(vi) - 1) / (sw - float(w @ w) / sw)
     XtW = X.T * w
     A = np.linalg.inv(XtW @ X)
     tr = w.sum() - np.trace(A @ (XtW * w) @ X)
@@ -542,15 +547,16 @@ def pool_glmm(
         labels=labs,
         dropped=dropped,
         nAGQ=(1 if model_used == "UM.RS" else nAGQ) if method == "ML" else None,
+        counts=(d["xi"].copy(), d["ni"].copy()) if measure == "PLO" else None,
     )
 
 
-def _saturated(des: _Design, p: int, k: int):
+def _saturated(des: _Design, p: int, k: int, fam=None):
     """The saturated GLM (every study its own effect): its log-likelihood and the Wald test
     that the study effects follow the equal-effects model."""
     if k < 2:
         return None, None
-    sat = saturated_irls(des.family, des.y, des.n, des.offset)
+    sat = saturated_irls(des.family, des.y, des.n, des.offset, fam)
     two_rows = len(des.y) == 2 * k
     if two_rows:  # UM.FS: study intercepts partialled out, the treatment columns remain
         wld = wald_against(sat.eta - des.offset, sat.w2, des.X[:, :p], des.group, k)
@@ -567,6 +573,12 @@ def _start(yi, vi, X) -> tuple[float, np.ndarray | None]:
     k, p = X.shape
     if k <= p:
         return 0.5, None
+    if p == 1 and (X == 1.0).all():  # intercept only: the same estimates as weighted means
+        sw = w.sum()
+        Q = float(w @ (yi - float(w @ yi) / sw) ** 2)
+        t2 = max(0.0, (Q - (k - 1)) / (sw - float(w @ w) / sw))
+        wr = 1 / (vi + t2)
+        return max(0.1, math.sqrt(t2)), np.array([float(wr @ yi) / wr.sum()])
     A = np.linalg.solve((X.T * w) @ X, X.T * w)
     Q = float(np.sum(w * (yi - X @ (A @ yi)) ** 2))
     P_tr = w.sum() - np.trace(np.linalg.solve((X.T * w) @ X, (X.T * w**2) @ X))
@@ -576,15 +588,49 @@ def _start(yi, vi, X) -> tuple[float, np.ndarray | None]:
     return max(0.1, math.sqrt(t2)), beta
 
 
+def _ee_loglik_closed(des: _Design, fam) -> float | None:
+    """The maximised log-likelihood of the equal-effects GLM without moderators, in closed
+    form, for one row per study: binomial without offset (PLO; ``p = sum x / sum n``) and
+    Poisson with log person-time offset (IRLN; ``rate = sum x / sum t``). It equals glm.fit's
+    at convergence (to rounding: the canonical-link IRLS is Newton's method, the deviance rule
+    stops it within ~1e-16 of the maximum in log-likelihood). ``None`` when glm.fit must run:
+    other designs, or no events (or only events), where its iteration stops short of the
+    maximum at infinity and says so."""
+    X = des.X
+    if X.shape[1] != 1 or len(des.y) != X.shape[0] or not (X == 1.0).all():
+        return None
+    x = des.y
+    sx = float(x.sum())
+    if des.family == "binomial":
+        if des.offset.any():  # CM.AL: the offset log(n1/n2) leaves no closed form
+            return None
+        sn = float(des.n.sum())
+        if not 0.0 < sx < sn:
+            return None
+        p = sx / sn
+        return float(fam.const.sum()) + sx * math.log(p) + (sn - sx) * math.log1p(-p)
+    if sx <= 0.0:
+        return None
+    # mu_i = t_i * rate: sum x_i log(mu_i) - sum mu_i = sum x_i log t_i + sx log(rate) - sx
+    rate = sx / float(np.exp(des.offset).sum())
+    return float(fam.const.sum()) + float(x @ des.offset) + sx * math.log(rate) - sx
+
+
 def _fit_standard(
     des: _Design, k: int, p: int, method: str, nAGQ: int, tau0: float = 0.5, beta_re=None
 ) -> ModelFit:
     P = des.X.shape[1]
-    fe = glm_fit(des.family, des.X, des.y, des.n, des.offset, full_rank=True)
+    fam = make_family(des.family, des.y, des.n)  # one set of constants for all the fits
+    ll_ee = _ee_loglik_closed(des, fam) if method == "ML" else None
+    if ll_ee is not None:
+        fe = None  # the ML fit needs only the EE log-likelihood (LRT), in closed form here
+    else:
+        fe = glm_fit(des.family, des.X, des.y, des.n, des.offset, full_rank=True, fam=fam)
+        ll_ee = fe.loglik
     messages = []
-    if not fe.converged:
+    if fe is not None and not fe.converged:
         messages.append(f"the equal-effects GLM did not converge in {fe.n_iter} IRLS iterations")
-    ll_QE, wld = _saturated(des, p, k)
+    ll_QE, wld = _saturated(des, p, k, fam)
     two_rows = len(des.y) == 2 * k
     k_eff = 2 * k if two_rows else k
     if method == "EE":
@@ -604,11 +650,13 @@ def _fit_standard(
             algorithm="IRLS (glm.fit)",
             messages=messages,
         )
-    fam = make_family(des.family, des.y, des.n)
     prob = GlmmProblem.build(fam, des.X, des.offset, des.z, des.group, k, nAGQ)
-    beta0 = np.where(np.isfinite(fe.coef), fe.coef, 0.0)
     if beta_re is not None and len(des.y) == k:  # one row per study: the RE estimate
         beta0 = np.asarray(beta_re, dtype=float)
+    elif fe is not None:
+        beta0 = np.where(np.isfinite(fe.coef), fe.coef, 0.0)
+    else:  # pragma: no cover - the closed form is only taken with one row per study
+        beta0 = np.zeros(P)
     g = fit_glmm(prob, beta0, tau0)
     messages += g.messages
     # metafor: ll.ML = ll.QE - deviance/2 with lme4's (conditional) deviance
@@ -619,7 +667,7 @@ def _fit_standard(
         beta=g.beta[:p],
         vb=g.vcov_beta[:p, :p],
         tau2=g.tau**2,
-        ll_FE=fe.loglik,
+        ll_FE=ll_ee,
         ll_QE=ll_QE,
         QE_Wld=wld,
         ll_ML=ll_ml,
@@ -634,10 +682,21 @@ def _fit_standard(
 
 
 def _result(
-    fit: ModelFit, *, measure, glmm_model, method, level, X, names, yi, vi, labels, dropped, nAGQ
+    fit: ModelFit,
+    *,
+    measure,
+    glmm_model,
+    method,
+    level,
+    X,
+    names,
+    yi,
+    vi,
+    labels,
+    dropped,
+    nAGQ,
+    counts=None,
 ):
-    from scipy.special import chdtrc, expit, ndtr, ndtri
-
     k, p = X.shape
     se_chk = np.sqrt(np.abs(np.diag(np.asarray(fit.vb, float))))
     if not np.all(np.isfinite(se_chk)) or np.any(se_chk > 1e3):
@@ -771,4 +830,5 @@ def _result(
         back_scale=scale,
         dropped=tuple(dropped),
         diagnostics=tuple(fit.messages),
+        counts=counts,
     )
