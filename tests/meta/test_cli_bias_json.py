@@ -17,7 +17,7 @@ from support.cli_run import run
 def bcg():
     from sci_evidence.cli.meta import run_meta
 
-    res, _, _, _ = run_meta(
+    res, _, _, _, _ = run_meta(
         None,
         columns={},
         measure=None,

@@ -142,7 +142,7 @@ def run_bayes(params: dict[str, Any], *, tau_prior: str | None, mu_prior: str | 
     columns = {
         arg: params[name] for name, arg in _COLUMN_PARAMS.items() if params.get(name) is not None
     }
-    res, _, fname, _ = run_meta(
+    res, _, fname, _, _ = run_meta(
         params.get("file"),
         columns=columns,
         measure=params.get("measure"),

@@ -47,6 +47,10 @@ COLUMN_OPTIONS = (
 _PRECOMPUTED = ("yi", "vi", "sei", "ci_lb", "ci_ub")
 
 
+#: Single-group proportion measures (the forest plot draws their raw x/n when given as counts).
+_PROPORTION_MEASURES = ("PR", "PLO", "PFT", "PAS")
+
+
 def run_meta(
     file: Path | None,
     *,
@@ -63,8 +67,11 @@ def run_meta(
 ):
     """Read, compute effect sizes and fit.
 
-    Returns ``(result, subgroup_result, file_label, ni)``: ``ni`` holds the sample sizes of
-    the analysed studies when the measure's back-transformation needs them (PFT), else None.
+    Returns ``(result, subgroup_result, file_label, ni, counts)``: ``ni`` holds the sample
+    sizes of the analysed studies when the measure's back-transformation needs them (PFT), else
+    None; ``counts`` is ``(xi, ni)`` of the analysed studies for a proportion measure given
+    as counts (``--xi``/``--ni``), so that a forest plot can draw each study's raw
+    proportion with its exact interval whatever scale the model was fitted on, else None.
     """
     import numpy as np
 
@@ -170,6 +177,9 @@ def run_meta(
     labels = [labels[i] for i in idx]
     ni_all = es.attrs.get("ni")
     ni = None if ni_all is None else np.asarray(ni_all, dtype=float)[idx]
+    counts = None
+    if measure in _PROPORTION_MEASURES and "xi" in columns and "ni" in columns:
+        counts = tuple(df[columns[c]].to_numpy(dtype=float)[idx] for c in ("xi", "ni"))
     try:
         if subgroup:
             sg = subgroups(
@@ -183,7 +193,7 @@ def run_meta(
                 labels=labels,
                 measure=measure,
             )
-            return sg.overall, sg, fname, ni
+            return sg.overall, sg, fname, ni, counts
         mods_arg = {m: [v[i] for i in idx] for m, v in mod_values.items()} or None
         res = pool(
             yi[idx],
@@ -195,7 +205,7 @@ def run_meta(
             labels=labels,
             measure=measure,
         )
-        return res, None, fname, ni
+        return res, None, fname, ni, counts
     except InputError as exc:
         raise exc.with_file(fname) from None
     except (ZeroDivisionError, OverflowError, FloatingPointError) as exc:
@@ -341,7 +351,7 @@ def register(app: typer.Typer) -> None:
                 file, columns, measure, method, glmm_model, nagq, level, mods, label, as_json, plot
             )
             return
-        res, sg, fname, ni = run_meta(
+        res, sg, fname, ni, counts = run_meta(
             file,
             columns=columns,
             measure=measure,
@@ -369,7 +379,7 @@ def register(app: typer.Typer) -> None:
             out = sg.to_dict() if sg is not None else res.to_dict()
             out["file"] = fname
             if plot is not None:
-                _save_forest(res, sg, plot, ni)
+                _save_forest(res, sg, plot, ni, counts)
             if extra:
                 # stdout holds the JSON document alone: the bias results go inside it and
                 # progress bars go to stderr
@@ -397,7 +407,7 @@ def register(app: typer.Typer) -> None:
         if line:
             console.print(line, highlight=False, markup=False, soft_wrap=True)
         if plot is not None:
-            _save_forest(res, sg, plot, ni)
+            _save_forest(res, sg, plot, ni, counts)
             console.print(
                 f"Forest plot written to {plot}", highlight=False, markup=False, soft_wrap=True
             )
@@ -478,7 +488,7 @@ def _back_transformed_line(res, ni) -> str | None:
     return text
 
 
-def _save_forest(res, sg, path: Path, ni=None) -> None:
+def _save_forest(res, sg, path: Path, ni=None, counts=None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -496,7 +506,10 @@ def _save_forest(res, sg, path: Path, ni=None) -> None:
     fn, scale = _back_transform(res, ni)
     transf = np.exp if scale is not None and scale.transform == "exp" else fn
     xlabel = scale.label if (transf is not None and scale is not None) else None
-    fig = forest_plot(res, subgroups=sg, transf=transf, xlabel=xlabel)
+    # proportions given as counts: each study's raw x/n with its Clopper–Pearson interval (as R
+    # meta's metaprop draws them), not the back-transformed Wald interval of its yi
+    raw = counts if sg is None else None
+    fig = forest_plot(res, subgroups=sg, transf=transf, xlabel=xlabel, counts=raw)
     try:
         save_figure(fig, path, dpi=200, bbox_inches="tight")
     finally:
