@@ -254,6 +254,13 @@ def trim_and_fill(
     k = yi0.size
     if k < 3:
         raise InputError("trim-and-fill needs at least 3 studies", value=k)
+    if side is None and np.ptp(vi0) == 0:
+        # metafor picks the side from the slope of yi on sqrt(vi), which equal variances
+        # leave undefined (its rma drops the redundant column and the slope is NA)
+        raise InputError(
+            "trim-and-fill cannot choose the side from the data when every study has the "
+            "same standard error; give side='left' or 'right'"
+        )
     if side is None:
         slope_fit = fit_design(
             yi0,

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from sci_evidence import meta
-from sci_evidence.errors import DataWarning
+from sci_evidence.errors import DataWarning, InputError
 from sci_evidence.meta.transforms import measure_scale
 from sci_evidence.review.grade import GradeAssessment, assess_certainty
 from sci_evidence.review.models import (
@@ -505,7 +505,10 @@ def primary_rows(evidence, rows: pd.DataFrame) -> np.ndarray:
 def _robustness(res, rows, warned) -> dict:
     """Bias and influence diagnostics (k ≥ 3); each entry is a result or why it is absent.
 
-    Warnings are recorded with the analysis; an exception is a bug and propagates.
+    Warnings are recorded with the analysis. Egger's regression needs the studies' standard
+    errors to differ (with equal precision its model matrix [1, sei] has rank 1): then it is
+    "not run" with that reason, as is any diagnostic the core refuses with an InputError;
+    any other exception is a bug and propagates.
     """
     out: dict[str, Any] = {}
     k = res.k
@@ -520,12 +523,26 @@ def _robustness(res, rows, warned) -> dict:
         if k < 3:
             out[name] = f"not run: k = {k} (< 3)"
             continue
+        if name == "trim_and_fill" and np.ptp(np.asarray(res.yi, dtype=float)) == 0:
+            out[name] = "not run: every study has the same estimate (nothing is asymmetric)"
+            continue
+        if name == "egger" and np.ptp(np.sqrt(np.asarray(res.vi, dtype=float))) == 0:
+            out[name] = (
+                "not run: every study has the same standard error "
+                "(the regression needs them to differ)"
+            )
+            continue
         kw = {}
         if name == "cumulative":
             # a sort key (as metafor's cumulative(order=year)); unknown years go last
             kw = {"order": rows["year"].fillna(9999).to_numpy(float)}
-        with recorded_warnings(name.replace("_", " "), warned):
-            out[name] = fn(res, **kw)
+        try:
+            with recorded_warnings(name.replace("_", " "), warned):
+                out[name] = fn(res, **kw)
+        except InputError as exc:
+            # the core refuses data it cannot analyse (e.g. trim-and-fill when every study is
+            # the same): a reason the diagnostic is absent, not a failure of the review
+            out[name] = f"not run: {exc.reason}"
     return out
 
 
