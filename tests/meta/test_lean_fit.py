@@ -9,6 +9,7 @@ back (boundary tau² = 0, metafor's ll0check trap) and never see dirty input.
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 
 import numpy as np
@@ -205,3 +206,97 @@ def test_fit_design_takes_the_lean_path_only_for_a_float_intercept(monkeypatch, 
     # after the full checks, an intercept design still reaches the lean fit in _fit
     assert bool(built) == bool(np.all(np.asarray(X) == 1.0))
     _assert_same(res, fit_design(yi, vi, np.asarray(X, dtype=float), control=GENERAL))
+
+
+def _score(method: str, t: float, yi, vi, X) -> float:
+    """The (RE)ML score numerator from the plain matrix formulas (P built explicitly)."""
+    w = 1.0 / (vi + t)
+    Xw = X * w[:, None]
+    P = np.diag(w) - Xw @ np.linalg.solve(X.T @ Xw, Xw.T)
+    Py = P @ yi
+    return float(Py @ Py) - (float(w.sum()) if method == "ML" else float(np.trace(P)))
+
+
+@pytest.mark.parametrize("method", ["REML", "ML"])
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_score_bound_holds_where_it_claims(method, p):
+    """score_negative_up_to: wherever it returns a bound B > 0, the score computed from P
+    itself is negative at every tau² of a dense grid on [0, B] (B = inf: up to 1e4 · max v);
+    and it does prove something for most data sets that end at tau² = 0."""
+    from sci_evidence.meta.tau2 import score_negative_up_to
+
+    rng = np.random.default_rng(100 + p)
+    proved = 0
+    for _ in range(120):
+        k = int(rng.integers(p + 2, 30))
+        vi = rng.uniform(0.01, 0.2, k) * 10 ** rng.uniform(-1, 1, k)
+        X = np.column_stack([np.ones(k)] + [rng.normal(size=k) for _ in range(p - 1)])
+        yi = X @ rng.normal(size=p) + rng.normal(0, np.sqrt(vi)) * rng.uniform(0.2, 1.5)
+        w0 = 1.0 / vi
+        Xw = X * w0[:, None]
+        e = yi - X @ np.linalg.solve(X.T @ Xw, Xw.T @ yi)
+        Q0, yPPy0 = float(w0 @ (e * e)), float((w0 * w0) @ (e * e))
+        bound = score_negative_up_to(yPPy0, Q0, float(w0.sum()), float(vi.min()),
+                                     p if method == "REML" else 0)  # fmt: skip
+        if bound == 0.0:
+            continue
+        proved += 1
+        top = min(bound, 1e4 * float(vi.max()))
+        for t in np.concatenate([[0.0], np.geomspace(1e-6 * float(vi.min()), top, 60)]):
+            assert _score(method, float(t), yi, vi, X) < 0, (t, bound)
+    assert proved >= (30 if p == 1 else 10)
+
+
+def test_score_bound_refuses_a_positive_score_at_zero():
+    from sci_evidence.meta.tau2 import score_negative_up_to
+
+    # y'P²y above the lower bound of tr P at 0 (score at 0 may be positive): nothing proved
+    assert score_negative_up_to(10.0, 3.0, 5.0, 1.0, 1) == 0.0
+    assert score_negative_up_to(1.0, 1.0, 1.0, 1.0, 1) == 0.0  # C = 0: no bound on tr P
+    assert score_negative_up_to(0.5, 1.0, 4.0, 1.0, 1) == math.inf  # f(0) < 0, slope < 0
+    # slope > 0: proved only up to the root of f(t) = u Q (v + t) - C (Q + 2 t u)
+    # (u, Q, C, v) = (1, 5, 2, 1): f(t) = 5 (1 + t) - 2 (5 + 2 t) = t - 5
+    # (the slack of the bound makes it a little smaller, never larger)
+    assert 5.0 * (1.0 - 1e-4) < score_negative_up_to(1.0, 5.0, 2.0, 1.0, 0) < 5.0
+
+
+def test_boundary_proof_skips_the_grid_scan(monkeypatch):
+    """At tau² = 0 the lean path scans the grid only where the bound proves nothing: data
+    with similar variances need no scan; variances over 1.3 decades defeat the bound, the
+    grid is scanned (no interior maximum) and the result is still the general path's."""
+    scans = []
+    real = _lean_fit._grid_scores
+
+    def spy(*a):
+        scans.append(1)
+        return real(*a)
+
+    monkeypatch.setattr(_lean_fit, "_grid_scores", spy)
+    yi, vi = [0.1, 0.12, 0.11, 0.1, 0.13], [0.05, 0.04, 0.06, 0.05, 0.05]
+    res = pool(yi, vi)
+    assert res.tau2 == 0.0 and not scans
+    _assert_same(res, pool(yi, vi, control=GENERAL))
+    yi, vi = [-0.098, -0.582, -0.023], [0.228, 0.55, 0.028]
+    res = pool(yi, vi)
+    assert res.tau2 == 0.0 and scans
+    _assert_same(res, pool(yi, vi, control=GENERAL))
+
+
+@pytest.mark.parametrize("method", ["REML", "ML"])
+def test_many_boundary_fits_equal_the_general_path(monkeypatch, method):
+    """Data shrunk towards their weighted mean end at tau² = 0; whether the bound or the
+    scan decides, the lean result equals the general path field by field."""
+    built = _took_lean(monkeypatch)
+    rng = np.random.default_rng(7)
+    n_zero = 0
+    for _ in range(150):
+        k = int(rng.integers(2, 60))
+        vi = rng.uniform(0.01, 0.2, k) * 10 ** rng.uniform(-1.5, 1.5, k)
+        yi = 0.3 + rng.normal(0, np.sqrt(vi)) * rng.uniform(0.1, 1.2)
+        res = pool(yi, vi, method=method)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            general = pool(yi, vi, method=method, control=GENERAL)
+        _assert_same(res, general)
+        n_zero += res.tau2 == 0.0 and bool(built) and built[-1] is res
+    assert n_zero >= 40

@@ -35,6 +35,8 @@ from sci_evidence.meta.tau2 import (
     _grid_scores,
     icpt_parts,
     interior_grid,
+    interior_grid_top,
+    score_negative_up_to,
 )
 
 __all__ = [
@@ -55,6 +57,7 @@ _MAX_ITER = DEFAULT_CONTROL["max_iter"]
 _SQRT2 = math.sqrt(2.0)
 _EPS = float(np.finfo(float).eps)  # the Knapp-Hartung factor is 0 below this (as _fit)
 _ALGORITHM = "Newton / Fisher scoring"
+_GRID_TOP_ROOM = 1.0 + 1e-9  # the grid's last point is its top up to rounding of exp/log
 # direct references: the ndarray methods (.sum, .min) and @ add a Python-level layer each
 _dot = np.dot
 _sum = np.add.reduce
@@ -196,7 +199,7 @@ def _solve(yi: np.ndarray, vi: np.ndarray, method: str) -> tuple | None:
             m = m0[2:]
         else:
             m = _dot(W, F).tolist()
-        num, fisher, _, _, adj = icpt_parts(m, reml)
+        num, fisher, _, b, adj = icpt_parts(m, reml)
         if num > 0:
             lo = max(lo, t)
         elif num < 0:
@@ -212,13 +215,6 @@ def _solve(yi: np.ndarray, vi: np.ndarray, method: str) -> tuple | None:
             break
         t = new
         hi_seen = max(hi_seen, t)
-    if t == 0.0:
-        # as _fisher_scoring: a higher interior maximum may exist; scan the score on the
-        # same grid, and leave the refinement (rare) to the general path
-        with np.errstate(all="ignore"):
-            score = _grid_scores(_GridSums(vi, F), method, interior_grid(yi, vi, hi_seen))
-        if (score > 0).any():
-            return None
     # Q, tr P and the log-likelihood at tau² = 0 (equal-effect weights 1/v)
     (s10, a10, c10), (s20, _, _) = m0[:2]
     rss0 = c10 - a10 * a10 / s10
@@ -226,6 +222,17 @@ def _solve(yi: np.ndarray, vi: np.ndarray, method: str) -> tuple | None:
         # the expanded sum lost digits to cancellation: the residuals themselves
         e = yc - a10 / s10
         rss0 = float(w0 @ (e * e))
+    if t == 0.0:
+        # as _fisher_scoring: a higher interior maximum may exist where the score turns
+        # positive. The bound of score_negative_up_to (from the sums at 0 just computed)
+        # usually proves it negative over the whole grid; otherwise scan the score on the
+        # same grid, and leave the refinement (rare) to the general path
+        proved = score_negative_up_to(num + b, rss0, s10, float(_min(vi)), 1 if reml else 0)
+        if proved < math.inf and proved <= _GRID_TOP_ROOM * interior_grid_top(yi, vi, hi_seen):
+            with np.errstate(all="ignore"):
+                score = _grid_scores(_GridSums(vi, F), method, interior_grid(yi, vi, hi_seen))
+            if (score > 0).any():
+                return None
     # metafor's ll0check: ll(0) - ll(tau²) from the log-likelihood of _Moments.loglik
     s1, a1, c1 = m[0]
     mu = a1 / s1

@@ -747,6 +747,53 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
     return tau2, n_iter, algorithm, converged
 
 
+#: Relative slack of :func:`score_negative_up_to`: the sums it gets carry rounding errors, and
+#: the grid scan it replaces computes the score in floating point too; the bound must hold
+#: with this much room so that no grid score it rules out can round to > 0.
+_BOUND_SLACK = 1e-6
+
+
+def score_negative_up_to(yPPy0: float, Q0: float, sw0: float, vmin: float, p_reml: int) -> float:
+    r"""A tau² up to which the (RE)ML score is proved negative, from the sums at tau² = 0.
+
+    With :math:`P(\tau^2)` as in the module docstring and :math:`\Sigma = V + \tau^2 I`,
+    :math:`dP/d\tau^2 = -P^2` (P is positive semi-definite), so
+
+    * :math:`Q(\tau^2) = y^\top P y` decreases;
+    * :math:`u = y^\top P^2 y` has :math:`u' = -2y^\top P^3 y \le -2u^2/Q(\tau^2) \le -2u^2/Q_0`
+      (Cauchy–Schwarz: :math:`(y^\top P^2 y)^2 \le y^\top P y\; y^\top P^3 y`), hence
+      :math:`u(\tau^2) \le u_0 Q_0 / (Q_0 + 2\tau^2 u_0)`;
+    * :math:`b = \sum w_i` (ML) or :math:`\operatorname{tr}P = \sum w_i(1 - h_{ii})` (REML,
+      leverages :math:`\sum h_{ii} = p`) has :math:`b(\tau^2) \ge C/(v_{min}+\tau^2)` with
+      :math:`C = v_{min}\sum_i 1/v_i - p'` (p' = p for REML, 0 for ML), because
+      :math:`w_i(\tau^2) \ge (v_{min}/v_i)/(v_{min}+\tau^2)` and
+      :math:`w_i \le 1/(v_{min}+\tau^2)`.
+
+    The score :math:`u - b` is therefore negative wherever
+    :math:`f(\tau^2) = u_0Q_0(v_{min}+\tau^2) - C(Q_0 + 2\tau^2u_0) < 0`, which is linear in tau²:
+    for all tau² ≥ 0 when f(0) < 0 and the slope is ≤ 0, else up to the root of f. Returns
+    that bound (``inf``: everywhere; 0: nothing proved). The inputs get
+    :data:`_BOUND_SLACK` of room against rounding. Used at the boundary tau² = 0 in place of
+    the grid scan for an interior maximum, which is needed only beyond the returned bound.
+    """
+    u = yPPy0 * (1.0 + _BOUND_SLACK)
+    q = Q0 * (1.0 + _BOUND_SLACK)
+    c = (vmin * sw0 - p_reml) * (1.0 - _BOUND_SLACK)
+    if not (c > 0.0 and q > 0.0 and u >= 0.0 and math.isfinite(u * q * vmin)):
+        return 0.0
+    f0 = u * q * vmin - c * q
+    if not f0 < 0.0:
+        return 0.0
+    slope = u * q - 2.0 * c * u
+    return math.inf if slope <= 0.0 else -f0 / slope
+
+
+def interior_grid_top(yi: np.ndarray, vi: np.ndarray, t_hint: float) -> float:
+    """The largest tau² of :func:`interior_grid` (the same formula)."""
+    yrange = float(np.maximum.reduce(yi)) - float(np.minimum.reduce(yi))
+    return 4.0 * max(yrange**2, float(np.maximum.reduce(vi)), t_hint)
+
+
 def interior_grid(yi: np.ndarray, vi: np.ndarray, t_hint: float) -> np.ndarray:
     """The tau² grid of :func:`_interior_maximum`: 8 points per decade, geometric, from
     ``min(v)/100`` to ``4·max(range(y)², max(v), t_hint)``."""
