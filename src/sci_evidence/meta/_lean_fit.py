@@ -30,6 +30,7 @@ from scipy.special import chdtrc, ndtri, stdtr, stdtrit
 from sci_evidence.meta.regression import INTERCEPT
 from sci_evidence.meta.results import PoolResult
 from sci_evidence.meta.tau2 import (
+    _GRID_TOP_ROOM,
     DEFAULT_CONTROL,
     LL0_TOL,
     _grid_scores,
@@ -57,7 +58,6 @@ _MAX_ITER = DEFAULT_CONTROL["max_iter"]
 _SQRT2 = math.sqrt(2.0)
 _EPS = float(np.finfo(float).eps)  # the Knapp-Hartung factor is 0 below this (as _fit)
 _ALGORITHM = "Newton / Fisher scoring"
-_GRID_TOP_ROOM = 1.0 + 1e-9  # the grid's last point is its top up to rounding of exp/log
 # direct references: the ndarray methods (.sum, .min) and @ add a Python-level layer each
 _dot = np.dot
 _sum = np.add.reduce

@@ -337,6 +337,14 @@ def _py_spd_inverse(m: list[float], p: int) -> tuple[list[float], float]:
     if min(d) <= 0:
         return [math.nan] * (p * p), math.nan
     s = [1.0 / math.sqrt(x) for x in d]
+    if p == 2:  # the scaled matrix is [[1, b], [b, 1]]: the pivots of the elimination below
+        s0, s1 = s
+        b = m[1] * s0 * s1
+        det = 1.0 - b * b
+        if not det > 1e-14:
+            return [math.nan] * 4, math.nan
+        i01 = -b * s0 * s1 / det
+        return [s0 * s0 / det, i01, i01, s1 * s1 / det], math.log(det) + math.log(d[0] * d[1])
     if p == 3:  # adjugate of the scaled matrix (unit diagonal), the common case
         s0, s1, s2 = s
         b, c, f = m[1] * s0 * s1, m[2] * s0 * s2, m[5] * s1 * s2
@@ -445,6 +453,8 @@ class _Moments:
         np.multiply(self.w2, self.w, out=self.w3)
         M = self.W @ self.F
         p = self.p
+        if p == 2 or p == 3:
+            return _small_parts(M.tolist(), p, method, k)
         q = p * p
         rows = M.tolist()
         sw, sw2 = rows[0][0], rows[1][0]
@@ -511,6 +521,69 @@ class _Moments:
         rss = r0[-1] - _dot(xy, _mv(A, xy, p))
         trP = r0[0] - _dot(A, r1[1 : 1 + q])
         return rss, trP
+
+
+def _small_parts(rows: list, p: int, method: str, k: int):
+    """:meth:`_Moments.parts` for p = 2 or 3, written out: the same sums and formulas
+    (``A`` from :func:`_py_spd_inverse`, β = A X'Wy, Σw^j e² = y'W^j y − 2β'X'W^j y +
+    β'X'W^j Xβ, …) without the list helpers, whose calls cost more than the arithmetic."""
+    r0, r1, r2 = rows
+    if p == 2:
+        r0 = [r0[0], r0[1], r0[2], 0.0, r0[3], r0[4], 0.0, 0.0, 0.0, 1.0, r0[5], r0[6], 0.0, r0[7]]
+        r1 = [r1[0], r1[1], r1[2], 0.0, r1[3], r1[4], 0.0, 0.0, 0.0, 0.0, r1[5], r1[6], 0.0, r1[7]]
+        r2 = [r2[0], r2[1], r2[2], 0.0, r2[3], r2[4], 0.0, 0.0, 0.0, 0.0, r2[5], r2[6], 0.0, r2[7]]
+        A2, _ = _py_spd_inverse([r0[1], r0[2], r0[4], r0[5]], 2)
+        a00, a01, _, a11 = A2
+        a02 = a12 = a22 = 0.0
+    else:
+        A, _ = _py_spd_inverse(r0[1:10], 3)
+        a00, a01, a02, _, a11, a12, _, _, a22 = A
+    sw, sw2 = r0[0], r1[0]
+    x0, x1, x2 = r0[10], r0[11], r0[12]
+    b0 = a00 * x0 + a01 * x1 + a02 * x2
+    b1 = a01 * x0 + a11 * x1 + a12 * x2
+    b2 = a02 * x0 + a12 * x1 + a22 * x2
+    if method == "EB":
+        _, m00, m01, m02, m10, m11, m12, m20, m21, m22, _, _, _, yy = r0
+        c0 = m00 * b0 + m01 * b1 + m02 * b2
+        c1 = m10 * b0 + m11 * b1 + m12 * b2
+        c2 = m20 * b0 + m21 * b1 + m22 * b2
+        rss = yy - 2.0 * (x0 * b0 + x1 * b1 + x2 * b2) + (c0 * b0 + c1 * b1 + c2 * b2)
+        return rss * k / (k - p) - k, sw, math.nan, math.nan, math.nan
+    _, m00, m01, m02, m10, m11, m12, m20, m21, m22, y0, y1, y2, yy = r1
+    c0 = m00 * b0 + m01 * b1 + m02 * b2
+    c1 = m10 * b0 + m11 * b1 + m12 * b2
+    c2 = m20 * b0 + m21 * b1 + m22 * b2
+    yPPy = yy - 2.0 * (y0 * b0 + y1 * b1 + y2 * b2) + (c0 * b0 + c1 * b1 + c2 * b2)
+    g0, g1, g2 = y0 - c0, y1 - c1, y2 - c2
+    _, n00, n01, n02, n10, n11, n12, n20, n21, n22, z0, z1, z2, zz = r2
+    d0 = n00 * b0 + n01 * b1 + n02 * b2
+    d1 = n10 * b0 + n11 * b1 + n12 * b2
+    d2 = n20 * b0 + n21 * b1 + n22 * b2
+    r3 = zz - 2.0 * (z0 * b0 + z1 * b1 + z2 * b2) + (d0 * b0 + d1 * b1 + d2 * b2)
+    h0 = a00 * g0 + a01 * g1 + a02 * g2
+    h1 = a01 * g0 + a11 * g1 + a12 * g2
+    h2 = a02 * g0 + a12 * g1 + a22 * g2
+    yPPPy = r3 - (g0 * h0 + g1 * h1 + g2 * h2)
+    if method == "ML":
+        num, obs = yPPy - sw, 2.0 * yPPPy - sw2
+        return num, sw2, obs, sw, newton_step(num, sw2, obs, sw)
+    # A·M2 (both symmetric), its trace and tr((A M2)²); <A, M3> for tr P²
+    p00 = a00 * m00 + a01 * m10 + a02 * m20
+    p01 = a00 * m01 + a01 * m11 + a02 * m21
+    p02 = a00 * m02 + a01 * m12 + a02 * m22
+    p10 = a01 * m00 + a11 * m10 + a12 * m20
+    p11 = a01 * m01 + a11 * m11 + a12 * m21
+    p12 = a01 * m02 + a11 * m12 + a12 * m22
+    p20 = a02 * m00 + a12 * m10 + a22 * m20
+    p21 = a02 * m01 + a12 * m11 + a22 * m21
+    p22 = a02 * m02 + a12 * m12 + a22 * m22
+    trP = sw - (p00 + p11 + p22)
+    am3 = a00 * n00 + a11 * n11 + a22 * n22 + 2.0 * (a01 * n01 + a02 * n02 + a12 * n12)
+    sq = p00 * p00 + p11 * p11 + p22 * p22 + 2.0 * (p01 * p10 + p02 * p20 + p12 * p21)
+    trPP = sw2 - 2.0 * am3 + sq
+    num, obs = yPPy - trP, 2.0 * yPPPy - trPP
+    return num, trPP, obs, trP, newton_step(num, trPP, obs, trP)
 
 
 def _score_info(method, tau2, yi, vi, X, icpt=False):
@@ -727,7 +800,10 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
         # the score at 0 is ≤ 0, so tau2 = 0 is a local maximum — but (RE)ML likelihoods can
         # have a second, higher maximum inside (metafor's Fisher scoring from the HE start
         # may end there); look for it and keep whichever maximum is higher
-        peak = _interior_maximum(method, yi, vi, X, mom, max(start, hi_seen), threshold, max_iter)
+        peak = None
+        if not _no_interior_root(method, yi, vi, mom, max(start, hi_seen)):
+            t_hint = max(start, hi_seen)
+            peak = _interior_maximum(method, yi, vi, X, mom, t_hint, threshold, max_iter)
         if peak is not None:
             t_int, ll_int, it, ok = peak
             n_iter += it
@@ -786,6 +862,21 @@ def score_negative_up_to(yPPy0: float, Q0: float, sw0: float, vmin: float, p_rem
         return 0.0
     slope = u * q - 2.0 * c * u
     return math.inf if slope <= 0.0 else -f0 / slope
+
+
+def _no_interior_root(method: str, yi: np.ndarray, vi: np.ndarray, mom, t_hint: float) -> bool:
+    """Whether :func:`score_negative_up_to` proves the score negative over the whole grid of
+    :func:`_interior_maximum` (then the scan cannot find a maximum and is skipped)."""
+    num0, _, _, b0, _ = mom.parts(method, 0.0)
+    Q0, _ = mom.q_and_trace(0.0)  # leaves the weights 1/v in mom.w
+    sw0 = float(np.add.reduce(mom.w))
+    p_reml = mom.p if method == "REML" else 0
+    proved = score_negative_up_to(num0 + b0, Q0, sw0, float(np.minimum.reduce(vi)), p_reml)
+    return proved == math.inf or proved > _GRID_TOP_ROOM * interior_grid_top(yi, vi, t_hint)
+
+
+#: The grid's last point equals its top up to the rounding of exp/log.
+_GRID_TOP_ROOM = 1.0 + 1e-9
 
 
 def interior_grid_top(yi: np.ndarray, vi: np.ndarray, t_hint: float) -> float:
