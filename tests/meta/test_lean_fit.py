@@ -300,3 +300,32 @@ def test_many_boundary_fits_equal_the_general_path(monkeypatch, method):
         _assert_same(res, general)
         n_zero += res.tau2 == 0.0 and bool(built) and built[-1] is res
     assert n_zero >= 40
+
+
+@pytest.mark.parametrize("method", ["REML", "ML", "EB"])
+@pytest.mark.parametrize("p", [2, 3])
+def test_written_out_step_equals_the_matrix_formulas(method, p):
+    """_Moments.parts for p = 2, 3 (tau2._small_parts) against _likelihood_parts, which
+    builds the same score, Fisher and observed information from X'WX with numpy."""
+    from sci_evidence.meta.tau2 import _likelihood_parts, _Moments
+
+    rng = np.random.default_rng(40 + p)
+    for _ in range(100):
+        k = int(rng.integers(p + 2, 40))
+        vi = rng.uniform(0.01, 0.3, k) * 10 ** rng.uniform(-1, 1, k)
+        X = np.column_stack([np.ones(k)] + [rng.normal(size=k) * 3 + 1 for _ in range(p - 1)])
+        yi = X @ rng.normal(size=p) + rng.normal(size=k)
+        t = float(rng.uniform(0.0, 0.5))
+        got = _Moments(yi, vi, X, False).parts(method, t)
+        want = _likelihood_parts(method, t, yi, vi, X, False)
+        n = 2 if method == "EB" else 3
+        np.testing.assert_allclose(got[:n], want[:n], rtol=LEAN_VS_GENERAL_RTOL * 100)
+
+
+def test_moderator_result_sets_exactly_the_dataclass_fields():
+    yi, vi = _data(5, 20, 0.1)
+    x = np.linspace(0.0, 1.0, 20)
+    res = pool(yi, vi, mods={"x": x})
+    assert res.p == 2 and sorted(vars(res)) == sorted(FIELDS) and res.model == "rma.uni"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.tau2 = 1.0
