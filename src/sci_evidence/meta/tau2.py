@@ -333,30 +333,15 @@ def _py_spd_inverse(m: list[float], p: int) -> tuple[list[float], float]:
     positive-definite matrix). For p ≤ 4 this is several times cheaper than the numpy calls
     it replaces. Returns NaNs when the matrix is not positive definite.
     """
+    if p == 3 or p == 2:  # the common cases, without the lists of the general branch
+        d = (m[0], m[4], m[8]) if p == 3 else (m[0], m[3])
+        if min(d) <= 0:
+            return [math.nan] * (p * p), math.nan
+        return _spd_inverse_23(m, d)
     d = [m[i * p + i] for i in range(p)]
     if min(d) <= 0:
         return [math.nan] * (p * p), math.nan
     s = [1.0 / math.sqrt(x) for x in d]
-    if p == 2:  # the scaled matrix is [[1, b], [b, 1]]: the pivots of the elimination below
-        s0, s1 = s
-        b = m[1] * s0 * s1
-        det = 1.0 - b * b
-        if not det > 1e-14:
-            return [math.nan] * 4, math.nan
-        i01 = -b * s0 * s1 / det
-        return [s0 * s0 / det, i01, i01, s1 * s1 / det], math.log(det) + math.log(d[0] * d[1])
-    if p == 3:  # adjugate of the scaled matrix (unit diagonal), the common case
-        s0, s1, s2 = s
-        b, c, f = m[1] * s0 * s1, m[2] * s0 * s2, m[5] * s1 * s2
-        c11, c12, c13 = 1.0 - f * f, c * f - b, b * f - c
-        c22, c23, c33 = 1.0 - c * c, b * c - f, 1.0 - b * b
-        det = c11 + b * c12 + c * c13
-        if not det > 1e-14:
-            return [math.nan] * 9, math.nan
-        t0, t1, t2 = s0 / det, s1 / det, s2 / det
-        i01, i02, i12 = c12 * t0 * s1, c13 * t0 * s2, c23 * t1 * s2
-        inv = [c11 * t0 * s0, i01, i02, i01, c22 * t1 * s1, i12, i02, i12, c33 * t2 * s2]
-        return inv, math.log(det) + math.log(d[0] * d[1] * d[2])
     a = [[m[i * p + j] * s[i] * s[j] for j in range(p)] + [1.0 if i == j else 0.0 for j in range(p)]
          for i in range(p)]  # fmt: skip
     logdet = 0.0
@@ -380,6 +365,30 @@ def _py_spd_inverse(m: list[float], p: int) -> tuple[list[float], float]:
     return inv, logdet + sum(math.log(x) for x in d)
 
 
+def _spd_inverse_23(m: list[float], d: tuple) -> tuple[list[float], float]:
+    """:func:`_py_spd_inverse` for p = 2 or 3 with positive diagonal ``d``: the inverse of
+    the diagonally scaled matrix (unit diagonal) by its adjugate."""
+    if len(d) == 2:  # the scaled matrix is [[1, b], [b, 1]]
+        s0, s1 = 1.0 / math.sqrt(d[0]), 1.0 / math.sqrt(d[1])
+        b = m[1] * s0 * s1
+        det = 1.0 - b * b
+        if not det > 1e-14:
+            return [math.nan] * 4, math.nan
+        i01 = -b * s0 * s1 / det
+        return [s0 * s0 / det, i01, i01, s1 * s1 / det], math.log(det) + math.log(d[0] * d[1])
+    s0, s1, s2 = 1.0 / math.sqrt(d[0]), 1.0 / math.sqrt(d[1]), 1.0 / math.sqrt(d[2])
+    b, c, f = m[1] * s0 * s1, m[2] * s0 * s2, m[5] * s1 * s2
+    c11, c12, c13 = 1.0 - f * f, c * f - b, b * f - c
+    c22, c23, c33 = 1.0 - c * c, b * c - f, 1.0 - b * b
+    det = c11 + b * c12 + c * c13
+    if not det > 1e-14:
+        return [math.nan] * 9, math.nan
+    t0, t1, t2 = s0 / det, s1 / det, s2 / det
+    i01, i02, i12 = c12 * t0 * s1, c13 * t0 * s2, c23 * t1 * s2
+    inv = [c11 * t0 * s0, i01, i02, i01, c22 * t1 * s1, i12, i02, i12, c33 * t2 * s2]
+    return inv, math.log(det) + math.log(d[0] * d[1] * d[2])
+
+
 def _mv(M: list[float], v: list[float], p: int) -> list[float]:
     return [sum(map(mul, M[i * p : (i + 1) * p], v)) for i in range(p)]
 
@@ -398,6 +407,7 @@ class _Moments:
     """
 
     __slots__ = ("vi", "k", "p", "icpt", "F", "W", "w", "w2", "w3", "w4", "tmp", "last")
+    __slots__ += ("at0", "q0")
 
     def __init__(self, yi: np.ndarray, vi: np.ndarray, X: np.ndarray, icpt: bool):
         k, p = X.shape
@@ -429,6 +439,9 @@ class _Moments:
         self.w4 = self.W[3] if icpt else None
         self.tmp = np.empty(k)
         self.last = (math.nan, math.nan)
+        # sums at tau² = 0, kept once computed: (method, parts) and (Q, tr P, Σ 1/v)
+        self.at0: tuple | None = None
+        self.q0: tuple | None = None
 
     def parts(self, method: str, tau2: float):
         """``(num, fisher, observed, b, step)``: the first three as :func:`_likelihood_parts`
@@ -506,13 +519,25 @@ class _Moments:
 
     def q_and_trace(self, tau2: float) -> tuple[float, float]:
         """``(y'Py, tr P)`` at tau² (at 0: Cochran's Q and the trace used by I²)."""
+        if tau2 == 0.0:
+            return self.at_zero()[:2]
+        return self._q_and_trace(tau2)[:2]
+
+    def at_zero(self) -> tuple[float, float, float]:
+        """``(Q, tr P, Σ 1/v)`` at tau² = 0, computed once (the boundary check of
+        :func:`_no_interior_root` and the heterogeneity statistics both need them)."""
+        if self.q0 is None:
+            self.q0 = self._q_and_trace(0.0)
+        return self.q0
+
+    def _q_and_trace(self, tau2: float) -> tuple[float, float, float]:
         np.add(self.vi, tau2, out=self.tmp)
         np.divide(1.0, self.tmp, out=self.w)
         np.multiply(self.w, self.w, out=self.w2)
         m = self.W[:2] @ self.F
         if self.icpt:
             (s1, a1, c1), (s2, _, _) = m.tolist()
-            return c1 - a1 * a1 / s1, s1 - s2 / s1
+            return c1 - a1 * a1 / s1, s1 - s2 / s1, s1
         p = self.p
         q = p * p
         r0, r1 = m.tolist()
@@ -520,7 +545,7 @@ class _Moments:
         xy = r0[1 + q : 1 + q + p]
         rss = r0[-1] - _dot(xy, _mv(A, xy, p))
         trP = r0[0] - _dot(A, r1[1 : 1 + q])
-        return rss, trP
+        return rss, trP, r0[0]
 
 
 def _small_parts(rows: list, p: int, method: str, k: int):
@@ -755,7 +780,9 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
             adj = num / fisher
         if tau2 + adj < 0 and not compat:
             # boundary: if the score at 0 points down, tau2 = 0 is the (KKT) solution
-            num0, fisher0, *_ = mom.parts(method, 0.0)
+            at0 = mom.parts(method, 0.0)
+            mom.at0 = (method, at0)
+            num0, fisher0 = at0[0], at0[1]
             if num0 <= 0:
                 last = (0.0, fisher0)
                 tau2 = 0.0
@@ -867,9 +894,11 @@ def score_negative_up_to(yPPy0: float, Q0: float, sw0: float, vmin: float, p_rem
 def _no_interior_root(method: str, yi: np.ndarray, vi: np.ndarray, mom, t_hint: float) -> bool:
     """Whether :func:`score_negative_up_to` proves the score negative over the whole grid of
     :func:`_interior_maximum` (then the scan cannot find a maximum and is skipped)."""
-    num0, _, _, b0, _ = mom.parts(method, 0.0)
-    Q0, _ = mom.q_and_trace(0.0)  # leaves the weights 1/v in mom.w
-    sw0 = float(np.add.reduce(mom.w))
+    if mom.at0 is not None and mom.at0[0] == method:
+        num0, _, _, b0, _ = mom.at0[1]
+    else:
+        num0, _, _, b0, _ = mom.parts(method, 0.0)
+    Q0, _, sw0 = mom.at_zero()
     p_reml = mom.p if method == "REML" else 0
     proved = score_negative_up_to(num0 + b0, Q0, sw0, float(np.minimum.reduce(vi)), p_reml)
     return proved == math.inf or proved > _GRID_TOP_ROOM * interior_grid_top(yi, vi, t_hint)
