@@ -236,33 +236,39 @@ def test_score_bound_holds_where_it_claims(method, p):
         Xw = X * w0[:, None]
         e = yi - X @ np.linalg.solve(X.T @ Xw, Xw.T @ yi)
         Q0, yPPy0 = float(w0 @ (e * e)), float((w0 * w0) @ (e * e))
-        bound = score_negative_up_to(yPPy0, Q0, float(w0.sum()), float(vi.min()),
-                                     p if method == "REML" else 0)  # fmt: skip
+        pr = p if method == "REML" else 0
+        bound = score_negative_up_to(yPPy0, Q0, float(w0.sum()), float(vi.min()), pr,
+                                     float(vi.max()), k)  # fmt: skip
         if bound == 0.0:
             continue
         proved += 1
         top = min(bound, 1e4 * float(vi.max()))
         for t in np.concatenate([[0.0], np.geomspace(1e-6 * float(vi.min()), top, 60)]):
             assert _score(method, float(t), yi, vi, X) < 0, (t, bound)
-    assert proved >= (30 if p == 1 else 10)
+    assert proved >= (30 if p == 1 else 20)
 
 
 def test_score_bound_refuses_a_positive_score_at_zero():
     from sci_evidence.meta.tau2 import score_negative_up_to
 
     # y'P²y above the lower bound of tr P at 0 (score at 0 may be positive): nothing proved
-    assert score_negative_up_to(10.0, 3.0, 5.0, 1.0, 1) == 0.0
-    assert score_negative_up_to(1.0, 1.0, 1.0, 1.0, 1) == 0.0  # C = 0: no bound on tr P
-    assert score_negative_up_to(0.5, 1.0, 4.0, 1.0, 1) == math.inf  # f(0) < 0, slope < 0
-    # slope > 0: proved only up to the root of f(t) = u Q (v + t) - C (Q + 2 t u)
-    # (u, Q, C, v) = (1, 5, 2, 1): f(t) = 5 (1 + t) - 2 (5 + 2 t) = t - 5
-    # (the slack of the bound makes it a little smaller, never larger)
-    assert 5.0 * (1.0 - 1e-4) < score_negative_up_to(1.0, 5.0, 2.0, 1.0, 0) < 5.0
+    # arguments: u0 = y'P²y, Q0, Σ1/v, v_min, p', v_max, k (k = p' disables the second bound)
+    # y'P²y above the lower bound of tr P at 0 (score at 0 may be positive): nothing proved
+    assert score_negative_up_to(10.0, 3.0, 5.0, 1.0, 1, 1.0, 1) == 0.0
+    assert score_negative_up_to(1.0, 1.0, 1.0, 1.0, 1, 1.0, 1) == 0.0  # C = 0: no bound
+    assert score_negative_up_to(0.5, 1.0, 4.0, 1.0, 1, 1.0, 1) == math.inf  # slope < 0
+    # slope > 0: proved only up to the root of f(t) = u Q (v + t) - C (Q + 2 t u); with
+    # (u, Q, C, v) = (1, 5, 2, 1): f(t) = t - 5 (the slack makes the bound a little smaller)
+    assert 5.0 * (1.0 - 1e-4) < score_negative_up_to(1.0, 5.0, 2.0, 1.0, 0, 1.0, 0) < 5.0
+    # from t = 5 on the second bound, C = k - p' = 4 at v_max = 2: f(5) = 35 - 60, slope -3
+    assert score_negative_up_to(1.0, 5.0, 2.0, 1.0, 0, 2.0, 4) == math.inf
+    # the first bound fails at 0 (f = 0), the second alone holds: 6 - 8 < 0, slope 2 - 8
+    assert score_negative_up_to(1.0, 2.0, 1.0, 1.0, 0, 3.0, 4) == math.inf
 
 
 def test_boundary_proof_skips_the_grid_scan(monkeypatch):
     """At tau² = 0 the lean path scans the grid only where the bound proves nothing: data
-    with similar variances need no scan; variances over 1.3 decades defeat the bound, the
+    with similar variances need no scan; variances over 1.7 decades defeat both bounds, the
     grid is scanned (no interior maximum) and the result is still the general path's."""
     scans = []
     real = _lean_fit._grid_scores
@@ -276,7 +282,7 @@ def test_boundary_proof_skips_the_grid_scan(monkeypatch):
     res = pool(yi, vi)
     assert res.tau2 == 0.0 and not scans
     _assert_same(res, pool(yi, vi, control=GENERAL))
-    yi, vi = [-0.098, -0.582, -0.023], [0.228, 0.55, 0.028]
+    yi, vi = [-0.084, -0.044, 0.253, 0.388, 0.277], [0.013, 0.027, 0.159, 0.592, 0.05]
     res = pool(yi, vi)
     assert res.tau2 == 0.0 and scans
     _assert_same(res, pool(yi, vi, control=GENERAL))

@@ -62,6 +62,7 @@ _ALGORITHM = "Newton / Fisher scoring"
 _dot = np.dot
 _sum = np.add.reduce
 _min = np.minimum.reduce
+_max = np.maximum.reduce
 
 
 class _GridSums:
@@ -227,7 +228,8 @@ def _solve(yi: np.ndarray, vi: np.ndarray, method: str) -> tuple | None:
         # positive. The bound of score_negative_up_to (from the sums at 0 just computed)
         # usually proves it negative over the whole grid; otherwise scan the score on the
         # same grid, and leave the refinement (rare) to the general path
-        proved = score_negative_up_to(num + b, rss0, s10, float(_min(vi)), 1 if reml else 0)
+        vmin, vmax = float(_min(vi)), float(_max(vi))
+        proved = score_negative_up_to(num + b, rss0, s10, vmin, 1 if reml else 0, vmax, k)
         if proved < math.inf and proved <= _GRID_TOP_ROOM * interior_grid_top(yi, vi, hi_seen):
             with np.errstate(all="ignore"):
                 score = _grid_scores(_GridSums(vi, F), method, interior_grid(yi, vi, hi_seen))

@@ -856,7 +856,9 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
 _BOUND_SLACK = 1e-6
 
 
-def score_negative_up_to(yPPy0: float, Q0: float, sw0: float, vmin: float, p_reml: int) -> float:
+def score_negative_up_to(
+    yPPy0: float, Q0: float, sw0: float, vmin: float, p_reml: int, vmax: float, k: int
+) -> float:
     r"""A tau² up to which the (RE)ML score is proved negative, from the sums at tau² = 0.
 
     With :math:`P(\tau^2)` as in the module docstring and :math:`\Sigma = V + \tau^2 I`,
@@ -867,28 +869,38 @@ def score_negative_up_to(yPPy0: float, Q0: float, sw0: float, vmin: float, p_rem
       (Cauchy–Schwarz: :math:`(y^\top P^2 y)^2 \le y^\top P y\; y^\top P^3 y`), hence
       :math:`u(\tau^2) \le u_0 Q_0 / (Q_0 + 2\tau^2 u_0)`;
     * :math:`b = \sum w_i` (ML) or :math:`\operatorname{tr}P = \sum w_i(1 - h_{ii})` (REML,
-      leverages :math:`\sum h_{ii} = p`) has :math:`b(\tau^2) \ge C/(v_{min}+\tau^2)` with
-      :math:`C = v_{min}\sum_i 1/v_i - p'` (p' = p for REML, 0 for ML), because
-      :math:`w_i(\tau^2) \ge (v_{min}/v_i)/(v_{min}+\tau^2)` and
-      :math:`w_i \le 1/(v_{min}+\tau^2)`.
+      leverages :math:`\sum h_{ii} = p`) has two lower bounds of the form
+      :math:`C/(c+\tau^2)`: :math:`C = v_{min}\sum_i 1/v_i - p'`, :math:`c = v_{min}`
+      (p' = p for REML, 0 for ML), because :math:`w_i(\tau^2) \ge (v_{min}/v_i)/(v_{min}+\tau^2)`
+      and :math:`w_i \le 1/(v_{min}+\tau^2)`; and :math:`C = k - p'`, :math:`c = v_{max}`,
+      because :math:`\operatorname{tr}P = \operatorname{tr}((I-H)\Sigma^{-1})` with the
+      rank-(k − p) projection I − H and :math:`\Sigma^{-1} \succeq I/(v_{max}+\tau^2)`.
 
     The score :math:`u - b` is therefore negative wherever
-    :math:`f(\tau^2) = u_0Q_0(v_{min}+\tau^2) - C(Q_0 + 2\tau^2u_0) < 0`, which is linear in tau²:
-    for all tau² ≥ 0 when f(0) < 0 and the slope is ≤ 0, else up to the root of f. Returns
-    that bound (``inf``: everywhere; 0: nothing proved). The inputs get
+    :math:`f(\tau^2) = u_0Q_0(c+\tau^2) - C(Q_0 + 2\tau^2u_0) < 0`, which is linear in tau².
+    The first bound is used from 0 up to the root of its f (or everywhere when f(0) < 0 and
+    its slope is ≤ 0), the second from there on. Returns the tau² up to which the score is
+    proved negative (``inf``: everywhere; 0: nothing proved). The inputs get
     :data:`_BOUND_SLACK` of room against rounding. Used at the boundary tau² = 0 in place of
     the grid scan for an interior maximum, which is needed only beyond the returned bound.
     """
     u = yPPy0 * (1.0 + _BOUND_SLACK)
     q = Q0 * (1.0 + _BOUND_SLACK)
-    c = (vmin * sw0 - p_reml) * (1.0 - _BOUND_SLACK)
-    if not (c > 0.0 and q > 0.0 and u >= 0.0 and math.isfinite(u * q * vmin)):
+    if not (q > 0.0 and u >= 0.0 and math.isfinite(u * q * max(vmin, vmax))):
         return 0.0
-    f0 = u * q * vmin - c * q
-    if not f0 < 0.0:
-        return 0.0
-    slope = u * q - 2.0 * c * u
-    return math.inf if slope <= 0.0 else -f0 / slope
+    start = 0.0
+    for c, pole in ((vmin * sw0 - p_reml, vmin), (k - p_reml, vmax)):
+        c *= 1.0 - _BOUND_SLACK
+        if not c > 0.0:
+            continue
+        f = u * q * (pole + start) - c * (q + 2.0 * start * u)
+        if not f < 0.0:
+            continue
+        slope = u * q - 2.0 * c * u
+        if slope <= 0.0:
+            return math.inf
+        start += -f / slope
+    return start
 
 
 def _no_interior_root(method: str, yi: np.ndarray, vi: np.ndarray, mom, t_hint: float) -> bool:
@@ -900,7 +912,8 @@ def _no_interior_root(method: str, yi: np.ndarray, vi: np.ndarray, mom, t_hint: 
         num0, _, _, b0, _ = mom.parts(method, 0.0)
     Q0, _, sw0 = mom.at_zero()
     p_reml = mom.p if method == "REML" else 0
-    proved = score_negative_up_to(num0 + b0, Q0, sw0, float(np.minimum.reduce(vi)), p_reml)
+    vmin, vmax = float(np.minimum.reduce(vi)), float(np.maximum.reduce(vi))
+    proved = score_negative_up_to(num0 + b0, Q0, sw0, vmin, p_reml, vmax, mom.k)
     return proved == math.inf or proved > _GRID_TOP_ROOM * interior_grid_top(yi, vi, t_hint)
 
 
