@@ -27,10 +27,11 @@ The iterative ones solve an estimating equation:
   step-halving to stay ≥ 0; if it fails, a bracketed Brent search on the score — see
   :func:`fit_tau2`. It stops at the evaluated point once the next correction is below the
   threshold, so tau² and its SE belong to one point). When the search ends at the
-  boundary tau² = 0, a grid scan of the score looks for an interior maximum, and the higher
-  of the two is returned: (RE)ML likelihoods can have two maxima. metafor keeps whichever
-  its Fisher scoring reaches from the HE start, so it can return the lower one (tau² = 0
-  when its HE start is 0); ``metafor_iterations=True`` replays metafor's path instead.
+  boundary tau² = 0, a grid scan of the score looks for an interior maximum (unless the
+  bound of :func:`score_negative_up_to` proves the score negative over the whole grid), and
+  the higher of the two is returned: (RE)ML likelihoods can have two maxima. metafor keeps
+  whichever its Fisher scoring reaches from the HE start, so it can return the lower one
+  (tau² = 0 when its HE start is 0); ``metafor_iterations=True`` replays metafor's path.
 * ``PM`` (Paule & Mandel 1982) and ``EB`` (Morris 1983): :math:`y^\top P y = k - p` (the two
   coincide at convergence); solved by Newton's method safeguarded by bisection.
 
