@@ -221,8 +221,8 @@ def _score(method: str, t: float, yi, vi, X) -> float:
 @pytest.mark.parametrize("p", [1, 2, 3])
 def test_score_bound_holds_where_it_claims(method, p):
     """score_negative_up_to: wherever it returns a bound B > 0, the score computed from P
-    itself is negative at every tau² of a dense grid on [0, B] (B = inf: up to 1e4 · max v);
-    and it does prove something for most data sets that end at tau² = 0."""
+    itself is negative at every tau² of a dense grid on [t0, B] (B = inf: up to 1e4 · max v),
+    from t0 = 0 and restarted from t0 > 0; and it proves something for many data sets."""
     from sci_evidence.meta.tau2 import score_negative_up_to
 
     rng = np.random.default_rng(100 + p)
@@ -232,19 +232,22 @@ def test_score_bound_holds_where_it_claims(method, p):
         vi = rng.uniform(0.01, 0.2, k) * 10 ** rng.uniform(-1, 1, k)
         X = np.column_stack([np.ones(k)] + [rng.normal(size=k) for _ in range(p - 1)])
         yi = X @ rng.normal(size=p) + rng.normal(0, np.sqrt(vi)) * rng.uniform(0.2, 1.5)
-        w0 = 1.0 / vi
+        # from tau² = 0, and restarted from a tau² t0 > 0 with the sums there
+        t0 = (0.0, float(rng.uniform(0.0, 0.5)))[int(rng.integers(2))]
+        w0 = 1.0 / (vi + t0)
         Xw = X * w0[:, None]
         e = yi - X @ np.linalg.solve(X.T @ Xw, Xw.T @ yi)
         Q0, yPPy0 = float(w0 @ (e * e)), float((w0 * w0) @ (e * e))
         pr = p if method == "REML" else 0
         bound = score_negative_up_to(yPPy0, Q0, float(w0.sum()), float(vi.min()), pr,
-                                     float(vi.max()), k)  # fmt: skip
-        if bound == 0.0:
+                                     float(vi.max()), k, t0)  # fmt: skip
+        if bound == t0:
             continue
         proved += 1
         top = min(bound, 1e4 * float(vi.max()))
-        for t in np.concatenate([[0.0], np.geomspace(1e-6 * float(vi.min()), top, 60)]):
-            assert _score(method, float(t), yi, vi, X) < 0, (t, bound)
+        ts = t0 + np.geomspace(1e-6 * float(vi.min()), top - t0, 60)
+        for t in np.concatenate([[t0], ts]):
+            assert _score(method, float(t), yi, vi, X) < 0, (t, t0, bound)
     assert proved >= (30 if p == 1 else 20)
 
 

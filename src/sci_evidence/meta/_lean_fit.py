@@ -30,6 +30,7 @@ from scipy.special import chdtrc, ndtri, stdtr, stdtrit
 from sci_evidence.meta.regression import INTERCEPT
 from sci_evidence.meta.results import PoolResult
 from sci_evidence.meta.tau2 import (
+    _BOUND_RESTARTS,
     _GRID_TOP_ROOM,
     DEFAULT_CONTROL,
     LL0_TOL,
@@ -228,9 +229,7 @@ def _solve(yi: np.ndarray, vi: np.ndarray, method: str) -> tuple | None:
         # positive. The bound of score_negative_up_to (from the sums at 0 just computed)
         # usually proves it negative over the whole grid; otherwise scan the score on the
         # same grid, and leave the refinement (rare) to the general path
-        vmin, vmax = float(_min(vi)), float(_max(vi))
-        proved = score_negative_up_to(num + b, rss0, s10, vmin, 1 if reml else 0, vmax, k)
-        if proved < math.inf and proved <= _GRID_TOP_ROOM * interior_grid_top(yi, vi, hi_seen):
+        if not _bound_covers_grid(yi, vi, F, tmp, num + b, rss0, s10, reml, hi_seen):
             with np.errstate(all="ignore"):
                 score = _grid_scores(_GridSums(vi, F), method, interior_grid(yi, vi, hi_seen))
             if (score > 0).any():
@@ -246,6 +245,35 @@ def _solve(yi: np.ndarray, vi: np.ndarray, method: str) -> tuple | None:
         if gap > LL0_TOL:
             return None  # trapped below tau² = 0: the general path warns and searches
     return t, n_iter, fisher, s1, ybar + mu, w, max(0.0, rss0), s10 - s20 / s10
+
+
+def _bound_covers_grid(yi, vi, F, tmp, yPPy0, Q0, sw0, reml, t_hint) -> bool:
+    """Whether :func:`~sci_evidence.meta.tau2.score_negative_up_to` proves the score negative
+    over the whole grid of the boundary scan, restarted (as ``tau2._no_interior_root``) from
+    the sums at the tau² it reached, in buffers of its own (``w`` is the result's)."""
+    k = yi.shape[0]
+    vmin, vmax = float(_min(vi)), float(_max(vi))
+    pr = 1 if reml else 0
+    proved = score_negative_up_to(yPPy0, Q0, sw0, vmin, pr, vmax, k)
+    if proved == math.inf:
+        return True
+    top = _GRID_TOP_ROOM * interior_grid_top(yi, vi, t_hint)
+    if 0.0 < proved <= top:
+        Wr = np.empty((2, k))
+        for _ in range(_BOUND_RESTARTS):
+            np.add(vi, proved, out=tmp)
+            np.divide(1.0, tmp, out=Wr[0])
+            np.multiply(Wr[0], Wr[0], out=Wr[1])
+            (s1, a1, c1), (s2, a2, c2) = _dot(Wr, F).tolist()
+            mu = a1 / s1
+            u = c2 - 2.0 * mu * a2 + mu * mu * s2
+            nxt = score_negative_up_to(u, c1 - a1 * a1 / s1, s1, vmin, pr, vmax, k, proved)
+            if not nxt > proved:
+                break
+            proved = nxt
+            if proved > top:
+                break
+    return proved > top
 
 
 def _result(

@@ -858,9 +858,18 @@ _BOUND_SLACK = 1e-6
 
 
 def score_negative_up_to(
-    yPPy0: float, Q0: float, sw0: float, vmin: float, p_reml: int, vmax: float, k: int
+    yPPy0: float,
+    Q0: float,
+    sw0: float,
+    vmin: float,
+    p_reml: int,
+    vmax: float,
+    k: int,
+    t0: float = 0.0,
 ) -> float:
-    r"""A tau² up to which the (RE)ML score is proved negative, from the sums at tau² = 0.
+    r"""A tau² up to which the (RE)ML score is proved negative, from the sums at tau² = 0
+    (or at ``t0``: then ``yPPy0, Q0, sw0`` are those at t0 and the bounds below hold for
+    tau² ≥ t0 with tau² − t0 in the first and :math:`v_{min} + t_0` in C).
 
     With :math:`P(\tau^2)` as in the module docstring and :math:`\Sigma = V + \tau^2 I`,
     :math:`dP/d\tau^2 = -P^2` (P is positive semi-definite), so
@@ -887,14 +896,14 @@ def score_negative_up_to(
     """
     u = yPPy0 * (1.0 + _BOUND_SLACK)
     q = Q0 * (1.0 + _BOUND_SLACK)
-    if not (q > 0.0 and u >= 0.0 and math.isfinite(u * q * max(vmin, vmax))):
-        return 0.0
-    start = 0.0
-    for c, pole in ((vmin * sw0 - p_reml, vmin), (k - p_reml, vmax)):
+    if not (q > 0.0 and u >= 0.0 and math.isfinite(u * q * (max(vmin, vmax) + t0))):
+        return t0
+    start = t0
+    for c, pole in (((vmin + t0) * sw0 - p_reml, vmin), (k - p_reml, vmax)):
         c *= 1.0 - _BOUND_SLACK
         if not c > 0.0:
             continue
-        f = u * q * (pole + start) - c * (q + 2.0 * start * u)
+        f = u * q * (pole + start) - c * (q + 2.0 * (start - t0) * u)
         if not f < 0.0:
             continue
         slope = u * q - 2.0 * c * u
@@ -915,7 +924,25 @@ def _no_interior_root(method: str, yi: np.ndarray, vi: np.ndarray, mom, t_hint: 
     p_reml = mom.p if method == "REML" else 0
     vmin, vmax = float(np.minimum.reduce(vi)), float(np.maximum.reduce(vi))
     proved = score_negative_up_to(num0 + b0, Q0, sw0, vmin, p_reml, vmax, mom.k)
-    return proved == math.inf or proved > _GRID_TOP_ROOM * interior_grid_top(yi, vi, t_hint)
+    if proved == math.inf:
+        return True
+    top = _GRID_TOP_ROOM * interior_grid_top(yi, vi, t_hint)
+    for _ in range(_BOUND_RESTARTS):
+        if proved > top or proved == 0.0:
+            break
+        # restart the bound from the sums at the tau² proved so far
+        num, _, _, b, _ = mom.parts(method, proved)
+        Q, _, sw = mom._q_and_trace(proved)
+        nxt = score_negative_up_to(num + b, Q, sw, vmin, p_reml, vmax, mom.k, proved)
+        if not nxt > proved:
+            break
+        proved = nxt
+    return proved > top
+
+
+#: Restarts of the bound from the tau² it reached before the grid scan is taken instead
+#: (each costs one evaluation of the sums, the scan about four).
+_BOUND_RESTARTS = 2
 
 
 #: The grid's last point equals its top up to the rounding of exp/log.
