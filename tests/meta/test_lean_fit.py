@@ -239,8 +239,13 @@ def test_score_bound_holds_where_it_claims(method, p):
         e = yi - X @ np.linalg.solve(X.T @ Xw, Xw.T @ yi)
         Q0, yPPy0 = float(w0 @ (e * e)), float((w0 * w0) @ (e * e))
         pr = p if method == "REML" else 0
+        # b and its derivative at t0 for the tangent bound (half of the cases without it)
+        P = np.diag(w0) - Xw @ np.linalg.solve(X.T @ Xw, Xw.T)
+        b0, f0 = (np.trace(P), np.sum(P * P)) if pr else (w0.sum(), np.sum(w0 * w0))
+        if rng.uniform() < 0.5:
+            b0 = f0 = math.nan
         bound = score_negative_up_to(yPPy0, Q0, float(w0.sum()), float(vi.min()), pr,
-                                     float(vi.max()), k, t0)  # fmt: skip
+                                     float(vi.max()), k, t0, float(b0), float(f0))  # fmt: skip
         if bound == t0:
             continue
         proved += 1
@@ -267,11 +272,15 @@ def test_score_bound_refuses_a_positive_score_at_zero():
     assert score_negative_up_to(1.0, 5.0, 2.0, 1.0, 0, 2.0, 4) == math.inf
     # the first bound fails at 0 (f = 0), the second alone holds: 6 - 8 < 0, slope 2 - 8
     assert score_negative_up_to(1.0, 2.0, 1.0, 1.0, 0, 3.0, 4) == math.inf
+    # the tangent bound: b >= b0 - t F; u0 Q0 < (b0 - t F)(Q0 + 2 t u0) up to the root of
+    # 3 + 6 t - 4 t² (u0, Q0, b0, F = 1, 1, 4, 2): t = (6 + sqrt(84)) / 8 (the others off)
+    t = score_negative_up_to(1.0, 1.0, 0.0, 1.0, 0, 1.0, 0, 0.0, 4.0, 2.0)
+    assert (6.0 + math.sqrt(84.0)) / 8.0 * (1.0 - 1e-5) < t < (6.0 + math.sqrt(84.0)) / 8.0
 
 
 def test_boundary_proof_skips_the_grid_scan(monkeypatch):
     """At tau² = 0 the lean path scans the grid only where the bound proves nothing: data
-    with similar variances need no scan; variances over 1.7 decades defeat both bounds, the
+    with similar variances need no scan; variances over 2.7 decades defeat the bounds, the
     grid is scanned (no interior maximum) and the result is still the general path's."""
     scans = []
     real = _lean_fit._grid_scores
@@ -285,7 +294,8 @@ def test_boundary_proof_skips_the_grid_scan(monkeypatch):
     res = pool(yi, vi)
     assert res.tau2 == 0.0 and not scans
     _assert_same(res, pool(yi, vi, control=GENERAL))
-    yi, vi = [-0.084, -0.044, 0.253, 0.388, 0.277], [0.013, 0.027, 0.159, 0.592, 0.05]
+    yi = [-1.057, -0.942, -0.072, -0.3, -0.674, -0.035]
+    vi = [0.233, 1.534, 0.004, 0.553, 0.559, 0.003]
     res = pool(yi, vi)
     assert res.tau2 == 0.0 and scans
     _assert_same(res, pool(yi, vi, control=GENERAL))

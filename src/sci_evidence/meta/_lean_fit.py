@@ -229,7 +229,7 @@ def _solve(yi: np.ndarray, vi: np.ndarray, method: str) -> tuple | None:
         # positive. The bound of score_negative_up_to (from the sums at 0 just computed)
         # usually proves it negative over the whole grid; otherwise scan the score on the
         # same grid, and leave the refinement (rare) to the general path
-        if not _bound_covers_grid(yi, vi, F, tmp, num + b, rss0, s10, reml, hi_seen):
+        if not _bound_covers_grid(yi, vi, F, tmp, num + b, rss0, s10, reml, hi_seen, b, fisher):
             with np.errstate(all="ignore"):
                 score = _grid_scores(_GridSums(vi, F), method, interior_grid(yi, vi, hi_seen))
             if (score > 0).any():
@@ -247,27 +247,34 @@ def _solve(yi: np.ndarray, vi: np.ndarray, method: str) -> tuple | None:
     return t, n_iter, fisher, s1, ybar + mu, w, max(0.0, rss0), s10 - s20 / s10
 
 
-def _bound_covers_grid(yi, vi, F, tmp, yPPy0, Q0, sw0, reml, t_hint) -> bool:
+def _bound_covers_grid(yi, vi, F, tmp, yPPy0, Q0, sw0, reml, t_hint, b0, fisher0) -> bool:
     """Whether :func:`~sci_evidence.meta.tau2.score_negative_up_to` proves the score negative
     over the whole grid of the boundary scan, restarted (as ``tau2._no_interior_root``) from
     the sums at the tau² it reached, in buffers of its own (``w`` is the result's)."""
     k = yi.shape[0]
     vmin, vmax = float(_min(vi)), float(_max(vi))
     pr = 1 if reml else 0
-    proved = score_negative_up_to(yPPy0, Q0, sw0, vmin, pr, vmax, k)
+    proved = score_negative_up_to(yPPy0, Q0, sw0, vmin, pr, vmax, k, 0.0, b0, fisher0)
     if proved == math.inf:
         return True
     top = _GRID_TOP_ROOM * interior_grid_top(yi, vi, t_hint)
     if 0.0 < proved <= top:
-        Wr = np.empty((2, k))
+        Wr = np.empty((3, k))
         for _ in range(_BOUND_RESTARTS):
             np.add(vi, proved, out=tmp)
             np.divide(1.0, tmp, out=Wr[0])
             np.multiply(Wr[0], Wr[0], out=Wr[1])
-            (s1, a1, c1), (s2, a2, c2) = _dot(Wr, F).tolist()
+            np.multiply(Wr[0], Wr[1], out=Wr[2])
+            (s1, a1, c1), (s2, a2, c2), (s3, _, _) = _dot(Wr, F).tolist()
             mu = a1 / s1
             u = c2 - 2.0 * mu * a2 + mu * mu * s2
-            nxt = score_negative_up_to(u, c1 - a1 * a1 / s1, s1, vmin, pr, vmax, k, proved)
+            if reml:  # tr P and tr P² (as icpt_parts)
+                r = s2 / s1
+                b, fisher = s1 - r, s2 - 2.0 * s3 / s1 + r * r
+            else:
+                b, fisher = s1, s2
+            Q = c1 - a1 * a1 / s1
+            nxt = score_negative_up_to(u, Q, s1, vmin, pr, vmax, k, proved, b, fisher)
             if not nxt > proved:
                 break
             proved = nxt

@@ -866,6 +866,8 @@ def score_negative_up_to(
     vmax: float,
     k: int,
     t0: float = 0.0,
+    b0: float = math.nan,
+    fisher0: float = math.nan,
 ) -> float:
     r"""A tau² up to which the (RE)ML score is proved negative, from the sums at tau² = 0
     (or at ``t0``: then ``yPPy0, Q0, sw0`` are those at t0 and the bounds below hold for
@@ -888,8 +890,13 @@ def score_negative_up_to(
 
     The score :math:`u - b` is therefore negative wherever
     :math:`f(\tau^2) = u_0Q_0(c+\tau^2) - C(Q_0 + 2\tau^2u_0) < 0`, which is linear in tau².
-    The first bound is used from 0 up to the root of its f (or everywhere when f(0) < 0 and
-    its slope is ≤ 0), the second from there on. Returns the tau² up to which the score is
+    Near t0, where these are loose (one study with a much smaller variance), b itself (tr P
+    or Σw at t0, convex and decreasing with derivative −``fisher0``: tr P² or Σw²) gives
+    :math:`b \ge b_0 - (\tau^2 - t_0)\,\text{fisher}_0`, and the score is negative while
+    :math:`u_0Q_0 < (b_0 - \Delta F)(Q_0 + 2\Delta u_0)`, Δ = tau² − t0, up to the positive
+    root of that concave quadratic. That tangent bound is used first (when given), then the
+    first bound up to the root of its f (or everywhere when f < 0 at its start and its
+    slope is ≤ 0), then the second. Returns the tau² up to which the score is
     proved negative (``inf``: everywhere; 0: nothing proved). The inputs get
     :data:`_BOUND_SLACK` of room against rounding. Used at the boundary tau² = 0 in place of
     the grid scan for an interior maximum, which is needed only beyond the returned bound.
@@ -899,6 +906,12 @@ def score_negative_up_to(
     if not (q > 0.0 and u >= 0.0 and math.isfinite(u * q * (max(vmin, vmax) + t0))):
         return t0
     start = t0
+    b = b0 * (1.0 - _BOUND_SLACK)
+    F = fisher0 * (1.0 + _BOUND_SLACK)
+    if u < b and F > 0.0 and u > 0.0:  # (NaN when not given: skipped)
+        c = (b - u) * q
+        bq = 2.0 * b * u - F * q
+        start += (bq + math.sqrt(bq * bq + 8.0 * F * u * c)) / (4.0 * F * u) * (1.0 - _BOUND_SLACK)
     for c, pole in (((vmin + t0) * sw0 - p_reml, vmin), (k - p_reml, vmax)):
         c *= 1.0 - _BOUND_SLACK
         if not c > 0.0:
@@ -917,13 +930,13 @@ def _no_interior_root(method: str, yi: np.ndarray, vi: np.ndarray, mom, t_hint: 
     """Whether :func:`score_negative_up_to` proves the score negative over the whole grid of
     :func:`_interior_maximum` (then the scan cannot find a maximum and is skipped)."""
     if mom.at0 is not None and mom.at0[0] == method:
-        num0, _, _, b0, _ = mom.at0[1]
+        num0, fisher0, _, b0, _ = mom.at0[1]
     else:
-        num0, _, _, b0, _ = mom.parts(method, 0.0)
+        num0, fisher0, _, b0, _ = mom.parts(method, 0.0)
     Q0, _, sw0 = mom.at_zero()
     p_reml = mom.p if method == "REML" else 0
     vmin, vmax = float(np.minimum.reduce(vi)), float(np.maximum.reduce(vi))
-    proved = score_negative_up_to(num0 + b0, Q0, sw0, vmin, p_reml, vmax, mom.k)
+    proved = score_negative_up_to(num0 + b0, Q0, sw0, vmin, p_reml, vmax, mom.k, 0.0, b0, fisher0)
     if proved == math.inf:
         return True
     top = _GRID_TOP_ROOM * interior_grid_top(yi, vi, t_hint)
@@ -931,9 +944,9 @@ def _no_interior_root(method: str, yi: np.ndarray, vi: np.ndarray, mom, t_hint: 
         if proved > top or proved == 0.0:
             break
         # restart the bound from the sums at the tau² proved so far
-        num, _, _, b, _ = mom.parts(method, proved)
+        num, fisher, _, b, _ = mom.parts(method, proved)
         Q, _, sw = mom._q_and_trace(proved)
-        nxt = score_negative_up_to(num + b, Q, sw, vmin, p_reml, vmax, mom.k, proved)
+        nxt = score_negative_up_to(num + b, Q, sw, vmin, p_reml, vmax, mom.k, proved, b, fisher)
         if not nxt > proved:
             break
         proved = nxt
@@ -942,7 +955,7 @@ def _no_interior_root(method: str, yi: np.ndarray, vi: np.ndarray, mom, t_hint: 
 
 #: Restarts of the bound from the tau² it reached before the grid scan is taken instead
 #: (each costs one evaluation of the sums, the scan about four).
-_BOUND_RESTARTS = 2
+_BOUND_RESTARTS = 3
 
 
 #: The grid's last point equals its top up to the rounding of exp/log.
