@@ -5,7 +5,11 @@ here and handed to R through a temporary CSV):
 
 1. the REML random-effects model without moderators, ``pool(yi, vi)`` and
    ``fit_design(yi, vi, ones)`` against ``rma(yi, vi, method = "REML")``;
-2. the REML meta-regression with two continuous moderators, ``pool(yi, vi, mods=…)`` and
+2. the same model on data whose REML tau² is 0 (the boundary: the residuals of ``yi`` about
+   their inverse-variance weighted mean shrunk to 0.3 of their size, column ``y0``), where
+   the fit must also rule out an interior maximum of the likelihood,
+   ``pool(y0, vi)`` against ``rma(y0, vi, method = "REML")``;
+3. the REML meta-regression with two continuous moderators, ``pool(yi, vi, mods=…)`` and
    ``fit_design(yi, vi, X)`` against ``rma(yi, vi, mods = ~ x1 + x2, method = "REML")``.
 
 Per-fit times are medians over repeats of the *CPU time* (user + system) of each process —
@@ -57,11 +61,12 @@ parts <- character(0)
 for (k in unique(all$k)) {
   dat <- all[all$k == k, ]
   a <- time_it(function() rma(yi, vi, data = dat, method = "REML"))
+  z <- time_it(function() rma(y0, vi, data = dat, method = "REML"))
   b <- time_it(function() rma(yi, vi, mods = ~ x1 + x2, data = dat, method = "REML"))
   parts <- c(parts, sprintf(
-    '"%d": {"reml": %s, "metareg": %s, "reml_est": %.12g, "reml_tau2": %.12g, "metareg_coef": %s, "metareg_tau2": %.12g}',
-    k, vec(a$times, "%.9g"), vec(b$times, "%.9g"), a$res$b[1], a$res$tau2,
-    vec(b$res$b, "%.12g"), b$res$tau2))
+    '"%d": {"reml": %s, "boundary": %s, "metareg": %s, "reml_est": %.12g, "reml_tau2": %.12g, "boundary_tau2": %.12g, "metareg_coef": %s, "metareg_tau2": %.12g}',
+    k, vec(a$times, "%.9g"), vec(z$times, "%.9g"), vec(b$times, "%.9g"), a$res$b[1],
+    a$res$tau2, z$res$tau2, vec(b$res$b, "%.12g"), b$res$tau2))
 }
 cat(sprintf('{"version": "%s", %s}\n', as.character(packageVersion("metafor")),
             paste(parts, collapse = ", ")))
@@ -75,6 +80,14 @@ def make_data(k: int = 22, seed: int = 20240601):
     x2 = rng.uniform(0, 1, k)
     yi = 0.3 + 0.2 * x1 - 0.1 * x2 + rng.normal(0, np.sqrt(vi + 0.05))
     return yi, vi, x1, x2
+
+
+def boundary_data(yi: np.ndarray, vi: np.ndarray) -> np.ndarray:
+    """``yi`` with its residuals about the inverse-variance weighted mean shrunk to 0.3:
+    too little spread for any tau² > 0 (checked in main: REML tau² must be 0)."""
+    w = 1.0 / vi
+    mu = float(w @ yi) / float(w.sum())
+    return mu + 0.3 * (yi - mu)
 
 
 def time_python(fn, n: int, reps: int) -> list[float]:
@@ -104,11 +117,12 @@ def run_metafor(sets: dict, n: int, reps: int) -> dict | None:
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "dat.csv"
         script = Path(tmp) / "bench.R"
-        lines = ["k,yi,vi,x1,x2"]
+        lines = ["k,yi,vi,x1,x2,y0"]
         for k, (yi, vi, x1, x2) in sets.items():
+            y0 = boundary_data(yi, vi)
             lines += [
-                f"{k},{a:.17g},{b:.17g},{c:.17g},{d:.17g}"
-                for a, b, c, d in zip(yi, vi, x1, x2, strict=True)
+                f"{k},{a:.17g},{b:.17g},{c:.17g},{d:.17g},{e:.17g}"
+                for a, b, c, d, e in zip(yi, vi, x1, x2, y0, strict=True)
             ]
         csv.write_text("\n".join(lines) + "\n")
         script.write_text(R_SCRIPT)
@@ -152,9 +166,11 @@ def main() -> None:
         mods = {"x1": x1, "x2": x2}
         r = r_all[str(k)] if r_all else None
         one = X[:, :1]
+        y0 = boundary_data(yi, vi)
         cases = [
             ("REML, no moderators, pool()", partial(pool, yi, vi, method="REML"), "reml"),
             ("REML, no moderators, fit_design()", partial(fit_design, yi, vi, one), "reml"),
+            ("REML, no moderators, tau2 = 0, pool()", partial(pool, y0, vi), "boundary"),
             ("REML, 2 moderators, pool()", partial(pool, yi, vi, mods=mods), "metareg"),
             ("REML, 2 moderators, fit_design()", partial(fit_design, yi, vi, X), "metareg"),
         ]
@@ -171,6 +187,12 @@ def main() -> None:
         msg = f"k={k}: REML estimate {a.estimate:.10f} tau2 {a.tau2:.10f}"
         if r:
             msg += f" (metafor {r['reml_est']:.10f}, {r['reml_tau2']:.10f})"
+        z = pool(y0, vi).tau2
+        msg += f"; boundary tau2 {z:.10f}"
+        if r:
+            msg += f" (metafor {r['boundary_tau2']:.10f})"
+        if z != 0.0:
+            msg += " NOT AT THE BOUNDARY"
         msg += f"; meta-regression tau2 {b.tau2:.10f}"
         if r:
             msg += f" (metafor {r['metareg_tau2']:.10f})"

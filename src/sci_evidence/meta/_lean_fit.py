@@ -30,11 +30,15 @@ from scipy.special import chdtrc, ndtri, stdtr, stdtrit
 from sci_evidence.meta.regression import INTERCEPT
 from sci_evidence.meta.results import PoolResult
 from sci_evidence.meta.tau2 import (
+    _BOUND_RESTARTS,
+    _GRID_TOP_ROOM,
     DEFAULT_CONTROL,
     LL0_TOL,
     _grid_scores,
     icpt_parts,
     interior_grid,
+    interior_grid_top,
+    score_negative_up_to,
 )
 
 __all__ = [
@@ -59,6 +63,7 @@ _ALGORITHM = "Newton / Fisher scoring"
 _dot = np.dot
 _sum = np.add.reduce
 _min = np.minimum.reduce
+_max = np.maximum.reduce
 
 
 class _GridSums:
@@ -196,7 +201,7 @@ def _solve(yi: np.ndarray, vi: np.ndarray, method: str) -> tuple | None:
             m = m0[2:]
         else:
             m = _dot(W, F).tolist()
-        num, fisher, _, _, adj = icpt_parts(m, reml)
+        num, fisher, _, b, adj = icpt_parts(m, reml)
         if num > 0:
             lo = max(lo, t)
         elif num < 0:
@@ -212,13 +217,6 @@ def _solve(yi: np.ndarray, vi: np.ndarray, method: str) -> tuple | None:
             break
         t = new
         hi_seen = max(hi_seen, t)
-    if t == 0.0:
-        # as _fisher_scoring: a higher interior maximum may exist; scan the score on the
-        # same grid, and leave the refinement (rare) to the general path
-        with np.errstate(all="ignore"):
-            score = _grid_scores(_GridSums(vi, F), method, interior_grid(yi, vi, hi_seen))
-        if (score > 0).any():
-            return None
     # Q, tr P and the log-likelihood at tau² = 0 (equal-effect weights 1/v)
     (s10, a10, c10), (s20, _, _) = m0[:2]
     rss0 = c10 - a10 * a10 / s10
@@ -226,6 +224,16 @@ def _solve(yi: np.ndarray, vi: np.ndarray, method: str) -> tuple | None:
         # the expanded sum lost digits to cancellation: the residuals themselves
         e = yc - a10 / s10
         rss0 = float(w0 @ (e * e))
+    if t == 0.0:
+        # as _fisher_scoring: a higher interior maximum may exist where the score turns
+        # positive. The bound of score_negative_up_to (from the sums at 0 just computed)
+        # usually proves it negative over the whole grid; otherwise scan the score on the
+        # same grid, and leave the refinement (rare) to the general path
+        if not _bound_covers_grid(yi, vi, F, tmp, num + b, rss0, s10, reml, hi_seen, b, fisher):
+            with np.errstate(all="ignore"):
+                score = _grid_scores(_GridSums(vi, F), method, interior_grid(yi, vi, hi_seen))
+            if (score > 0).any():
+                return None
     # metafor's ll0check: ll(0) - ll(tau²) from the log-likelihood of _Moments.loglik
     s1, a1, c1 = m[0]
     mu = a1 / s1
@@ -237,6 +245,42 @@ def _solve(yi: np.ndarray, vi: np.ndarray, method: str) -> tuple | None:
         if gap > LL0_TOL:
             return None  # trapped below tau² = 0: the general path warns and searches
     return t, n_iter, fisher, s1, ybar + mu, w, max(0.0, rss0), s10 - s20 / s10
+
+
+def _bound_covers_grid(yi, vi, F, tmp, yPPy0, Q0, sw0, reml, t_hint, b0, fisher0) -> bool:
+    """Whether :func:`~sci_evidence.meta.tau2.score_negative_up_to` proves the score negative
+    over the whole grid of the boundary scan, restarted (as ``tau2._no_interior_root``) from
+    the sums at the tau² it reached, in buffers of its own (``w`` is the result's)."""
+    k = yi.shape[0]
+    vmin, vmax = float(_min(vi)), float(_max(vi))
+    pr = 1 if reml else 0
+    proved = score_negative_up_to(yPPy0, Q0, sw0, vmin, pr, vmax, k, 0.0, b0, fisher0)
+    if proved == math.inf:
+        return True
+    top = _GRID_TOP_ROOM * interior_grid_top(yi, vi, t_hint)
+    if 0.0 < proved <= top:
+        Wr = np.empty((3, k))
+        for _ in range(_BOUND_RESTARTS):
+            np.add(vi, proved, out=tmp)
+            np.divide(1.0, tmp, out=Wr[0])
+            np.multiply(Wr[0], Wr[0], out=Wr[1])
+            np.multiply(Wr[0], Wr[1], out=Wr[2])
+            (s1, a1, c1), (s2, a2, c2), (s3, _, _) = _dot(Wr, F).tolist()
+            mu = a1 / s1
+            u = c2 - 2.0 * mu * a2 + mu * mu * s2
+            if reml:  # tr P and tr P² (as icpt_parts)
+                r = s2 / s1
+                b, fisher = s1 - r, s2 - 2.0 * s3 / s1 + r * r
+            else:
+                b, fisher = s1, s2
+            Q = c1 - a1 * a1 / s1
+            nxt = score_negative_up_to(u, Q, s1, vmin, pr, vmax, k, proved, b, fisher)
+            if not nxt > proved:
+                break
+            proved = nxt
+            if proved > top:
+                break
+    return proved > top
 
 
 def _result(

@@ -2,8 +2,8 @@ r"""Equal-effect and random/mixed-effects meta-analysis models (metafor's ``rma.
 
 :func:`pool` is the front door (validation, moderators, missing values);
 :func:`fit_design` fits a ready design matrix and is the hot path that bias, GOSH and
-permutation code refit through. REML/ML fits without moderators take the lean path of
-:mod:`sci_evidence.meta._lean_fit` (the same algorithm and result, without the overhead).
+permutation code refit through. REML/ML fits with p ≤ 3 take the lean path of ``_lean_fit``
+(no moderators) or ``_lean_mods`` (the same algorithm and result, without the overhead).
 
 Given tau² (see :mod:`sci_evidence.meta.tau2`), with :math:`w_i = 1/(v_i+\tau^2)`:
 
@@ -43,6 +43,7 @@ from sci_evidence.meta._lean_fit import (
     fit_icpt,
     pool_lean,
 )
+from sci_evidence.meta._lean_mods import fit_mods
 from sci_evidence.meta._pseudo_r2 import pseudo_r2
 from sci_evidence.meta.heterogeneity import heterogeneity
 from sci_evidence.meta.regression import INTERCEPT, design_matrix, moderator_columns
@@ -159,8 +160,6 @@ def fit_design(
 
 
 _SQRT2 = math.sqrt(2.0)
-_critical_value = critical_value
-_default_labels = default_labels
 
 
 def _default_names(X: np.ndarray) -> tuple[str, ...]:
@@ -204,10 +203,11 @@ def _fit(
         labels_t = tuple(str(x) for x in labels)
         if len(labels_t) != k:
             raise InputError(f"labels has {len(labels_t)} entries but there are {k} studies")
-    if icpt and tau2_fixed is None and weighted and not control:
-        # the common case without per-call overhead; None means another estimator or test,
+    if tau2_fixed is None and weighted and not control:
+        # the common cases without per-call overhead; None means another estimator or test,
         # or a hard case (safeguarded step, likelihood trap) that the code below handles
-        res = fit_icpt(yi, vi, X, method, test, level, coef_names, labels_t, measure, control)
+        lean = fit_icpt if icpt else fit_mods
+        res = lean(yi, vi, X, method, test, level, coef_names, labels_t, measure, control)
         if res is not None:
             return res
     # general designs: one set of moment sums serves the tau² search and Q/I²
@@ -248,7 +248,7 @@ def _fit(
                 stacklevel=3,
             )
     vb = A * s2w
-    crit = _critical_value(level, test, ddf)
+    crit = critical_value(level, test, ddf)
     dof = None if test == "z" else ddf
     if p == 1:
         # scalar path: numpy calls on length-1 arrays cost more than the arithmetic
@@ -304,7 +304,7 @@ def _fit(
         pi_lb, pi_ub = float(beta[0]) - half, float(beta[0]) + half
 
     if labels_t is None:
-        labels_t = _default_labels(k)
+        labels_t = default_labels(k)
 
     return PoolResult(
         k=k,

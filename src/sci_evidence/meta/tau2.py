@@ -27,10 +27,11 @@ The iterative ones solve an estimating equation:
   step-halving to stay ≥ 0; if it fails, a bracketed Brent search on the score — see
   :func:`fit_tau2`. It stops at the evaluated point once the next correction is below the
   threshold, so tau² and its SE belong to one point). When the search ends at the
-  boundary tau² = 0, a grid scan of the score looks for an interior maximum, and the higher
-  of the two is returned: (RE)ML likelihoods can have two maxima. metafor keeps whichever
-  its Fisher scoring reaches from the HE start, so it can return the lower one (tau² = 0
-  when its HE start is 0); ``metafor_iterations=True`` replays metafor's path instead.
+  boundary tau² = 0, a grid scan of the score looks for an interior maximum (unless the
+  bound of :func:`score_negative_up_to` proves the score negative over the whole grid), and
+  the higher of the two is returned: (RE)ML likelihoods can have two maxima. metafor keeps
+  whichever its Fisher scoring reaches from the HE start, so it can return the lower one
+  (tau² = 0 when its HE start is 0); ``metafor_iterations=True`` replays metafor's path.
 * ``PM`` (Paule & Mandel 1982) and ``EB`` (Morris 1983): :math:`y^\top P y = k - p` (the two
   coincide at convergence); solved by Newton's method safeguarded by bisection.
 
@@ -333,22 +334,15 @@ def _py_spd_inverse(m: list[float], p: int) -> tuple[list[float], float]:
     positive-definite matrix). For p ≤ 4 this is several times cheaper than the numpy calls
     it replaces. Returns NaNs when the matrix is not positive definite.
     """
+    if p == 3 or p == 2:  # the common cases, without the lists of the general branch
+        d = (m[0], m[4], m[8]) if p == 3 else (m[0], m[3])
+        if min(d) <= 0:
+            return [math.nan] * (p * p), math.nan
+        return _spd_inverse_23(m, d)
     d = [m[i * p + i] for i in range(p)]
     if min(d) <= 0:
         return [math.nan] * (p * p), math.nan
     s = [1.0 / math.sqrt(x) for x in d]
-    if p == 3:  # adjugate of the scaled matrix (unit diagonal), the common case
-        s0, s1, s2 = s
-        b, c, f = m[1] * s0 * s1, m[2] * s0 * s2, m[5] * s1 * s2
-        c11, c12, c13 = 1.0 - f * f, c * f - b, b * f - c
-        c22, c23, c33 = 1.0 - c * c, b * c - f, 1.0 - b * b
-        det = c11 + b * c12 + c * c13
-        if not det > 1e-14:
-            return [math.nan] * 9, math.nan
-        t0, t1, t2 = s0 / det, s1 / det, s2 / det
-        i01, i02, i12 = c12 * t0 * s1, c13 * t0 * s2, c23 * t1 * s2
-        inv = [c11 * t0 * s0, i01, i02, i01, c22 * t1 * s1, i12, i02, i12, c33 * t2 * s2]
-        return inv, math.log(det) + math.log(d[0] * d[1] * d[2])
     a = [[m[i * p + j] * s[i] * s[j] for j in range(p)] + [1.0 if i == j else 0.0 for j in range(p)]
          for i in range(p)]  # fmt: skip
     logdet = 0.0
@@ -372,6 +366,30 @@ def _py_spd_inverse(m: list[float], p: int) -> tuple[list[float], float]:
     return inv, logdet + sum(math.log(x) for x in d)
 
 
+def _spd_inverse_23(m: list[float], d: tuple) -> tuple[list[float], float]:
+    """:func:`_py_spd_inverse` for p = 2 or 3 with positive diagonal ``d``: the inverse of
+    the diagonally scaled matrix (unit diagonal) by its adjugate."""
+    if len(d) == 2:  # the scaled matrix is [[1, b], [b, 1]]
+        s0, s1 = 1.0 / math.sqrt(d[0]), 1.0 / math.sqrt(d[1])
+        b = m[1] * s0 * s1
+        det = 1.0 - b * b
+        if not det > 1e-14:
+            return [math.nan] * 4, math.nan
+        i01 = -b * s0 * s1 / det
+        return [s0 * s0 / det, i01, i01, s1 * s1 / det], math.log(det) + math.log(d[0] * d[1])
+    s0, s1, s2 = 1.0 / math.sqrt(d[0]), 1.0 / math.sqrt(d[1]), 1.0 / math.sqrt(d[2])
+    b, c, f = m[1] * s0 * s1, m[2] * s0 * s2, m[5] * s1 * s2
+    c11, c12, c13 = 1.0 - f * f, c * f - b, b * f - c
+    c22, c23, c33 = 1.0 - c * c, b * c - f, 1.0 - b * b
+    det = c11 + b * c12 + c * c13
+    if not det > 1e-14:
+        return [math.nan] * 9, math.nan
+    t0, t1, t2 = s0 / det, s1 / det, s2 / det
+    i01, i02, i12 = c12 * t0 * s1, c13 * t0 * s2, c23 * t1 * s2
+    inv = [c11 * t0 * s0, i01, i02, i01, c22 * t1 * s1, i12, i02, i12, c33 * t2 * s2]
+    return inv, math.log(det) + math.log(d[0] * d[1] * d[2])
+
+
 def _mv(M: list[float], v: list[float], p: int) -> list[float]:
     return [sum(map(mul, M[i * p : (i + 1) * p], v)) for i in range(p)]
 
@@ -390,6 +408,7 @@ class _Moments:
     """
 
     __slots__ = ("vi", "k", "p", "icpt", "F", "W", "w", "w2", "w3", "w4", "tmp", "last")
+    __slots__ += ("at0", "q0")
 
     def __init__(self, yi: np.ndarray, vi: np.ndarray, X: np.ndarray, icpt: bool):
         k, p = X.shape
@@ -421,6 +440,9 @@ class _Moments:
         self.w4 = self.W[3] if icpt else None
         self.tmp = np.empty(k)
         self.last = (math.nan, math.nan)
+        # sums at tau² = 0, kept once computed: (method, parts) and (Q, tr P, Σ 1/v)
+        self.at0: tuple | None = None
+        self.q0: tuple | None = None
 
     def parts(self, method: str, tau2: float):
         """``(num, fisher, observed, b, step)``: the first three as :func:`_likelihood_parts`
@@ -445,6 +467,8 @@ class _Moments:
         np.multiply(self.w2, self.w, out=self.w3)
         M = self.W @ self.F
         p = self.p
+        if p == 2 or p == 3:
+            return _small_parts(M.tolist(), p, method, k)
         q = p * p
         rows = M.tolist()
         sw, sw2 = rows[0][0], rows[1][0]
@@ -496,13 +520,25 @@ class _Moments:
 
     def q_and_trace(self, tau2: float) -> tuple[float, float]:
         """``(y'Py, tr P)`` at tau² (at 0: Cochran's Q and the trace used by I²)."""
+        if tau2 == 0.0:
+            return self.at_zero()[:2]
+        return self._q_and_trace(tau2)[:2]
+
+    def at_zero(self) -> tuple[float, float, float]:
+        """``(Q, tr P, Σ 1/v)`` at tau² = 0, computed once (the boundary check of
+        :func:`_no_interior_root` and the heterogeneity statistics both need them)."""
+        if self.q0 is None:
+            self.q0 = self._q_and_trace(0.0)
+        return self.q0
+
+    def _q_and_trace(self, tau2: float) -> tuple[float, float, float]:
         np.add(self.vi, tau2, out=self.tmp)
         np.divide(1.0, self.tmp, out=self.w)
         np.multiply(self.w, self.w, out=self.w2)
         m = self.W[:2] @ self.F
         if self.icpt:
             (s1, a1, c1), (s2, _, _) = m.tolist()
-            return c1 - a1 * a1 / s1, s1 - s2 / s1
+            return c1 - a1 * a1 / s1, s1 - s2 / s1, s1
         p = self.p
         q = p * p
         r0, r1 = m.tolist()
@@ -510,7 +546,70 @@ class _Moments:
         xy = r0[1 + q : 1 + q + p]
         rss = r0[-1] - _dot(xy, _mv(A, xy, p))
         trP = r0[0] - _dot(A, r1[1 : 1 + q])
-        return rss, trP
+        return rss, trP, r0[0]
+
+
+def _small_parts(rows: list, p: int, method: str, k: int):
+    """:meth:`_Moments.parts` for p = 2 or 3, written out: the same sums and formulas
+    (``A`` from :func:`_py_spd_inverse`, β = A X'Wy, Σw^j e² = y'W^j y − 2β'X'W^j y +
+    β'X'W^j Xβ, …) without the list helpers, whose calls cost more than the arithmetic."""
+    r0, r1, r2 = rows
+    if p == 2:
+        r0 = [r0[0], r0[1], r0[2], 0.0, r0[3], r0[4], 0.0, 0.0, 0.0, 1.0, r0[5], r0[6], 0.0, r0[7]]
+        r1 = [r1[0], r1[1], r1[2], 0.0, r1[3], r1[4], 0.0, 0.0, 0.0, 0.0, r1[5], r1[6], 0.0, r1[7]]
+        r2 = [r2[0], r2[1], r2[2], 0.0, r2[3], r2[4], 0.0, 0.0, 0.0, 0.0, r2[5], r2[6], 0.0, r2[7]]
+        A2, _ = _py_spd_inverse([r0[1], r0[2], r0[4], r0[5]], 2)
+        a00, a01, _, a11 = A2
+        a02 = a12 = a22 = 0.0
+    else:
+        A, _ = _py_spd_inverse(r0[1:10], 3)
+        a00, a01, a02, _, a11, a12, _, _, a22 = A
+    sw, sw2 = r0[0], r1[0]
+    x0, x1, x2 = r0[10], r0[11], r0[12]
+    b0 = a00 * x0 + a01 * x1 + a02 * x2
+    b1 = a01 * x0 + a11 * x1 + a12 * x2
+    b2 = a02 * x0 + a12 * x1 + a22 * x2
+    if method == "EB":
+        _, m00, m01, m02, m10, m11, m12, m20, m21, m22, _, _, _, yy = r0
+        c0 = m00 * b0 + m01 * b1 + m02 * b2
+        c1 = m10 * b0 + m11 * b1 + m12 * b2
+        c2 = m20 * b0 + m21 * b1 + m22 * b2
+        rss = yy - 2.0 * (x0 * b0 + x1 * b1 + x2 * b2) + (c0 * b0 + c1 * b1 + c2 * b2)
+        return rss * k / (k - p) - k, sw, math.nan, math.nan, math.nan
+    _, m00, m01, m02, m10, m11, m12, m20, m21, m22, y0, y1, y2, yy = r1
+    c0 = m00 * b0 + m01 * b1 + m02 * b2
+    c1 = m10 * b0 + m11 * b1 + m12 * b2
+    c2 = m20 * b0 + m21 * b1 + m22 * b2
+    yPPy = yy - 2.0 * (y0 * b0 + y1 * b1 + y2 * b2) + (c0 * b0 + c1 * b1 + c2 * b2)
+    g0, g1, g2 = y0 - c0, y1 - c1, y2 - c2
+    _, n00, n01, n02, n10, n11, n12, n20, n21, n22, z0, z1, z2, zz = r2
+    d0 = n00 * b0 + n01 * b1 + n02 * b2
+    d1 = n10 * b0 + n11 * b1 + n12 * b2
+    d2 = n20 * b0 + n21 * b1 + n22 * b2
+    r3 = zz - 2.0 * (z0 * b0 + z1 * b1 + z2 * b2) + (d0 * b0 + d1 * b1 + d2 * b2)
+    h0 = a00 * g0 + a01 * g1 + a02 * g2
+    h1 = a01 * g0 + a11 * g1 + a12 * g2
+    h2 = a02 * g0 + a12 * g1 + a22 * g2
+    yPPPy = r3 - (g0 * h0 + g1 * h1 + g2 * h2)
+    if method == "ML":
+        num, obs = yPPy - sw, 2.0 * yPPPy - sw2
+        return num, sw2, obs, sw, newton_step(num, sw2, obs, sw)
+    # A·M2 (both symmetric), its trace and tr((A M2)²); <A, M3> for tr P²
+    p00 = a00 * m00 + a01 * m10 + a02 * m20
+    p01 = a00 * m01 + a01 * m11 + a02 * m21
+    p02 = a00 * m02 + a01 * m12 + a02 * m22
+    p10 = a01 * m00 + a11 * m10 + a12 * m20
+    p11 = a01 * m01 + a11 * m11 + a12 * m21
+    p12 = a01 * m02 + a11 * m12 + a12 * m22
+    p20 = a02 * m00 + a12 * m10 + a22 * m20
+    p21 = a02 * m01 + a12 * m11 + a22 * m21
+    p22 = a02 * m02 + a12 * m12 + a22 * m22
+    trP = sw - (p00 + p11 + p22)
+    am3 = a00 * n00 + a11 * n11 + a22 * n22 + 2.0 * (a01 * n01 + a02 * n02 + a12 * n12)
+    sq = p00 * p00 + p11 * p11 + p22 * p22 + 2.0 * (p01 * p10 + p02 * p20 + p12 * p21)
+    trPP = sw2 - 2.0 * am3 + sq
+    num, obs = yPPy - trP, 2.0 * yPPPy - trPP
+    return num, trPP, obs, trP, newton_step(num, trPP, obs, trP)
 
 
 def _score_info(method, tau2, yi, vi, X, icpt=False):
@@ -682,7 +781,9 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
             adj = num / fisher
         if tau2 + adj < 0 and not compat:
             # boundary: if the score at 0 points down, tau2 = 0 is the (KKT) solution
-            num0, fisher0, *_ = mom.parts(method, 0.0)
+            at0 = mom.parts(method, 0.0)
+            mom.at0 = (method, at0)
+            num0, fisher0 = at0[0], at0[1]
             if num0 <= 0:
                 last = (0.0, fisher0)
                 tau2 = 0.0
@@ -727,7 +828,10 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
         # the score at 0 is ≤ 0, so tau2 = 0 is a local maximum — but (RE)ML likelihoods can
         # have a second, higher maximum inside (metafor's Fisher scoring from the HE start
         # may end there); look for it and keep whichever maximum is higher
-        peak = _interior_maximum(method, yi, vi, X, mom, max(start, hi_seen), threshold, max_iter)
+        peak = None
+        if not _no_interior_root(method, yi, vi, mom, max(start, hi_seen)):
+            t_hint = max(start, hi_seen)
+            peak = _interior_maximum(method, yi, vi, X, mom, t_hint, threshold, max_iter)
         if peak is not None:
             t_int, ll_int, it, ok = peak
             n_iter += it
@@ -745,6 +849,123 @@ def _fisher_scoring(method, yi, vi, X, control, icpt=False, mom=None):
         )
     mom.last = last
     return tau2, n_iter, algorithm, converged
+
+
+#: Relative slack of :func:`score_negative_up_to`: the sums it gets carry rounding errors, and
+#: the grid scan it replaces computes the score in floating point too; the bound must hold
+#: with this much room so that no grid score it rules out can round to > 0.
+_BOUND_SLACK = 1e-6
+
+
+def score_negative_up_to(
+    yPPy0: float,
+    Q0: float,
+    sw0: float,
+    vmin: float,
+    p_reml: int,
+    vmax: float,
+    k: int,
+    t0: float = 0.0,
+    b0: float = math.nan,
+    fisher0: float = math.nan,
+) -> float:
+    r"""A tau² up to which the (RE)ML score is proved negative, from the sums at tau² = 0
+    (or at ``t0``: then ``yPPy0, Q0, sw0`` are those at t0 and the bounds below hold for
+    tau² ≥ t0 with tau² − t0 in the first and :math:`v_{min} + t_0` in C).
+
+    With :math:`P(\tau^2)` as in the module docstring and :math:`\Sigma = V + \tau^2 I`,
+    :math:`dP/d\tau^2 = -P^2` (P is positive semi-definite), so
+
+    * :math:`Q(\tau^2) = y^\top P y` decreases;
+    * :math:`u = y^\top P^2 y` has :math:`u' = -2y^\top P^3 y \le -2u^2/Q(\tau^2) \le -2u^2/Q_0`
+      (Cauchy–Schwarz: :math:`(y^\top P^2 y)^2 \le y^\top P y\; y^\top P^3 y`), hence
+      :math:`u(\tau^2) \le u_0 Q_0 / (Q_0 + 2\tau^2 u_0)`;
+    * :math:`b = \sum w_i` (ML) or :math:`\operatorname{tr}P = \sum w_i(1 - h_{ii})` (REML,
+      leverages :math:`\sum h_{ii} = p`) has two lower bounds of the form
+      :math:`C/(c+\tau^2)`: :math:`C = v_{min}\sum_i 1/v_i - p'`, :math:`c = v_{min}`
+      (p' = p for REML, 0 for ML), because :math:`w_i(\tau^2) \ge (v_{min}/v_i)/(v_{min}+\tau^2)`
+      and :math:`w_i \le 1/(v_{min}+\tau^2)`; and :math:`C = k - p'`, :math:`c = v_{max}`,
+      because :math:`\operatorname{tr}P = \operatorname{tr}((I-H)\Sigma^{-1})` with the
+      rank-(k − p) projection I − H and :math:`\Sigma^{-1} \succeq I/(v_{max}+\tau^2)`.
+
+    The score :math:`u - b` is therefore negative wherever
+    :math:`f(\tau^2) = u_0Q_0(c+\tau^2) - C(Q_0 + 2\tau^2u_0) < 0`, which is linear in tau².
+    Near t0, where these are loose (one study with a much smaller variance), b itself (tr P
+    or Σw at t0, convex and decreasing with derivative −``fisher0``: tr P² or Σw²) gives
+    :math:`b \ge b_0 - (\tau^2 - t_0)\,\text{fisher}_0`, and the score is negative while
+    :math:`u_0Q_0 < (b_0 - \Delta F)(Q_0 + 2\Delta u_0)`, Δ = tau² − t0, up to the positive
+    root of that concave quadratic. That tangent bound is used first (when given), then the
+    first bound up to the root of its f (or everywhere when f < 0 at its start and its
+    slope is ≤ 0), then the second. Returns the tau² up to which the score is
+    proved negative (``inf``: everywhere; 0: nothing proved). The inputs get
+    :data:`_BOUND_SLACK` of room against rounding. Used at the boundary tau² = 0 in place of
+    the grid scan for an interior maximum, which is needed only beyond the returned bound.
+    """
+    u = yPPy0 * (1.0 + _BOUND_SLACK)
+    q = Q0 * (1.0 + _BOUND_SLACK)
+    if not (q > 0.0 and u >= 0.0 and math.isfinite(u * q * (max(vmin, vmax) + t0))):
+        return t0
+    start = t0
+    b = b0 * (1.0 - _BOUND_SLACK)
+    F = fisher0 * (1.0 + _BOUND_SLACK)
+    if u < b and F > 0.0 and u > 0.0:  # (NaN when not given: skipped)
+        c = (b - u) * q
+        bq = 2.0 * b * u - F * q
+        start += (bq + math.sqrt(bq * bq + 8.0 * F * u * c)) / (4.0 * F * u) * (1.0 - _BOUND_SLACK)
+    for c, pole in (((vmin + t0) * sw0 - p_reml, vmin), (k - p_reml, vmax)):
+        c *= 1.0 - _BOUND_SLACK
+        if not c > 0.0:
+            continue
+        f = u * q * (pole + start) - c * (q + 2.0 * (start - t0) * u)
+        if not f < 0.0:
+            continue
+        slope = u * q - 2.0 * c * u
+        if slope <= 0.0:
+            return math.inf
+        start += -f / slope
+    return start
+
+
+def _no_interior_root(method: str, yi: np.ndarray, vi: np.ndarray, mom, t_hint: float) -> bool:
+    """Whether :func:`score_negative_up_to` proves the score negative over the whole grid of
+    :func:`_interior_maximum` (then the scan cannot find a maximum and is skipped)."""
+    if mom.at0 is not None and mom.at0[0] == method:
+        num0, fisher0, _, b0, _ = mom.at0[1]
+    else:
+        num0, fisher0, _, b0, _ = mom.parts(method, 0.0)
+    Q0, _, sw0 = mom.at_zero()
+    p_reml = mom.p if method == "REML" else 0
+    vmin, vmax = float(np.minimum.reduce(vi)), float(np.maximum.reduce(vi))
+    proved = score_negative_up_to(num0 + b0, Q0, sw0, vmin, p_reml, vmax, mom.k, 0.0, b0, fisher0)
+    if proved == math.inf:
+        return True
+    top = _GRID_TOP_ROOM * interior_grid_top(yi, vi, t_hint)
+    for _ in range(_BOUND_RESTARTS):
+        if proved > top or proved == 0.0:
+            break
+        # restart the bound from the sums at the tau² proved so far
+        num, fisher, _, b, _ = mom.parts(method, proved)
+        Q, _, sw = mom._q_and_trace(proved)
+        nxt = score_negative_up_to(num + b, Q, sw, vmin, p_reml, vmax, mom.k, proved, b, fisher)
+        if not nxt > proved:
+            break
+        proved = nxt
+    return proved > top
+
+
+#: Restarts of the bound from the tau² it reached before the grid scan is taken instead
+#: (each costs one evaluation of the sums, the scan about four).
+_BOUND_RESTARTS = 3
+
+
+#: The grid's last point equals its top up to the rounding of exp/log.
+_GRID_TOP_ROOM = 1.0 + 1e-9
+
+
+def interior_grid_top(yi: np.ndarray, vi: np.ndarray, t_hint: float) -> float:
+    """The largest tau² of :func:`interior_grid` (the same formula)."""
+    yrange = float(np.maximum.reduce(yi)) - float(np.minimum.reduce(yi))
+    return 4.0 * max(yrange**2, float(np.maximum.reduce(vi)), t_hint)
 
 
 def interior_grid(yi: np.ndarray, vi: np.ndarray, t_hint: float) -> np.ndarray:
