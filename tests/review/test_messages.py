@@ -91,9 +91,18 @@ def test_one_or_no_study_cannot_answer(bundled_run):
     label = one.selection.rows["label"].iloc[0]
     m = _msg(result, "motor")
     assert not m.answered
+    # the one study's own estimate and 95% CI, as its individual-studies table shows them
+    row = one.individual[one.individual["status"] == "in the analysis"].iloc[0]
+    assert row["label"] == label
+
+    def signed(v):
+        return f"{v:+.1f}".replace("-", "−")
+
     assert (
-        f"{one.spec.title} — only one study ({label}) gives usable data: too little evidence "
-        "to answer this." in m.message
+        f"{one.spec.title} — only one study gives usable data ({label}, {int(row['n'])} "
+        f"patients: mean change {signed(row['estimate'])} points (95% CI "
+        f"{signed(row['ci_lb'])} to {signed(row['ci_ub'])}) on the 0–100 scale): one study "
+        "is too little evidence to answer this." in m.message
     )
     assert result.analysis("motor_md").status == "no data"
     title = result.analysis("motor_md").spec.title
@@ -116,7 +125,51 @@ def test_subgroups_of_one_or_two_studies_are_called_too_small(bundled_run):
     for g, k in ks.items():
         name = "not reported" if g == "unknown" else g.replace("_", " ")
         assert re.search(rf"{name} [^;]*\({k} stud(y|ies)\)", m.message), (g, k)
-    assert f"p = {sg.result.Q_between_pval:.2f}" in m.message
+    # the main model is the GLMM: its test with route as moderator, not the IV Q
+    assert sg.glmm_test is not None and sg.glmm_test["converged"]
+    p = sg.glmm_test["pval"]
+    assert f"test for subgroup differences (GLMM with route as moderator) p = {p:.2f}" in m.message
+    assert f"{p:.2f}" != f"{sg.result.Q_between_pval:.2f}"
+
+
+def test_subgroup_message_uses_the_glmm_test_of_the_main_model(bundled_run):
+    """With a GLMM main model the key message gives the p of the GLMM with the variable as
+    moderator (the subgroup section's test), e.g. injury phase p = 0.09, not the
+    inverse-variance Q's p = 0.03; a degenerate GLMM test falls back to the Q, named so."""
+    result, _ = bundled_run
+    a = result.analysis("ais_improved_prop")
+    sg = next(s for s in a.subgroups if s.variable == "injury_phase")
+    m = _msg(result, "injury_phase")
+    assert f"(GLMM with injury phase as moderator) p = {sg.glmm_test['pval']:.2f}" in m.message
+    assert f"p = {sg.result.Q_between_pval:.2f}" not in m.message
+    bad = replace(sg, glmm_test={**sg.glmm_test, "diagnostics": ["diverges"]})
+    subs = tuple(bad if s is sg else s for s in a.subgroups)
+    review = replace(
+        result,
+        analyses=tuple(replace(x, subgroups=subs) if x is a else x for x in result.analyses),
+    )
+    m2 = _msg(review, "injury_phase")
+    assert (
+        "(inverse-variance Q; the GLMM test is degenerate) "
+        f"p = {sg.result.Q_between_pval:.2f}" in m2.message
+    )
+
+
+def test_sensory_message_shows_xiao_2014_controlled_difference(bundled_run):
+    """The sensory question also draws on the controlled sensory total (Xiao 2014, the one
+    controlled score comparison), with its mean difference, CI and scale in the message."""
+    result, _ = bundled_run
+    a = result.analysis("sensory_md")
+    assert a.main is None and list(a.selection.rows["label"]) == ["Xiao 2014"]
+    row = a.individual[a.individual["status"] == "in the analysis"].iloc[0]
+    m = _msg(result, "sensory")
+    assert "sensory_md" in m.draws_on and not m.answered
+    assert (
+        f"Xiao 2014, {row['n']} patients: mean difference (MSC − control) "
+        f"+{row['estimate']:.1f} points (95% CI +{row['ci_lb']:.1f} to +{row['ci_ub']:.1f}) "
+        "on the 0–224 scale" in m.message
+    )
+    assert row["n"] == "35 vs 29"
 
 
 def test_when_every_group_is_small_the_message_cannot_answer(handmade):

@@ -19,6 +19,7 @@ from sci_evidence.report.views import (
     reader_cells,
     reason_text,
     robustness_view,
+    safety_intro,
 )
 
 
@@ -302,5 +303,6 @@ def report_chunks(review, results: dict, svgs: dict, tables: dict, *, formats=("
         "rob_tools": _rob_tools(review.risk_of_bias),
         "anchor": review.anchor,
         "safety_by_route": review.safety_by_route or (),
+        "safety_intro": safety_intro(review),
     }
     return _env().get_template("report.html.j2").generate(**context)

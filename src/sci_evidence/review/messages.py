@@ -28,6 +28,7 @@ import numpy as np
 from sci_evidence.meta.transforms import measure_scale
 from sci_evidence.review.compare import format_estimate
 from sci_evidence.review.results import back
+from sci_evidence.review.score_studies import one_study_effect
 
 __all__ = ["KeyMessage", "absolute_per_1000", "control_risk", "key_messages"]
 
@@ -128,13 +129,20 @@ def _lower_first(s: str) -> str:
 # --------------------------------------------------------------------------------- builders
 
 
-def _cannot_answer(a) -> str:  # noqa: ANN001
-    """An analysis that was not pooled: why the evidence cannot answer."""
+def _cannot_answer(a, level: float = 0.95) -> str:  # noqa: ANN001
+    """An analysis that was not pooled: why the evidence cannot answer; a single study's
+    own estimate is shown with its interval and scale (``a.individual``)."""
     rows = a.selection.rows
     k = int(rows["study_id"].nunique()) if len(rows) else 0
     title = a.spec.title
     if k == 0:
         return f"{title} — no study gives usable data, so the evidence cannot answer this."
+    one = one_study_effect(a.spec, level, getattr(a, "individual", None)) if k == 1 else None
+    if one is not None:
+        return (
+            f"{title} — only one study gives usable data ({one}): one study is too little "
+            "evidence to answer this."
+        )
     if k == 1:
         label = str(rows["label"].iloc[0]) if "label" in rows else str(rows["study_id"].iloc[0])
         return (
@@ -148,7 +156,7 @@ def effect_sentence(a, level: float) -> str:  # noqa: ANN001
     """The pooled effect of one analysis in a sentence, with its interval, studies, patients
     and certainty; for a risk ratio the absolute effect per 1,000 patients."""
     if a.main is None:
-        return _cannot_answer(a)
+        return _cannot_answer(a, level)
     res, rows, measure = a.main.result, a.main.rows, a.spec.measure
     est, lo, hi = (float(v) for v in back(measure, [res.estimate, res.ci_lb, res.ci_ub], rows))
     text = format_estimate(measure, est, lo, hi, level=level)
@@ -334,25 +342,24 @@ def answer_subgroups(review, q) -> KeyMessage:  # noqa: ANN001
                      f"({_studies(r.k)})")  # fmt: skip
         if r.k <= SMALL_GROUP:
             small.append(name)
-    res = sg.result
     text = f"{a.spec.title} by {what}: " + "; ".join(parts) + "."
-    p = getattr(res, "Q_between_pval", None)
+    p, how = _subgroup_test(sg, what)
     if small and len(small) == len(parts):
         text += (
             f" Every group rests on one or two studies: too few to tell whether {what} "
-            f"matters (test for subgroup differences {_fmt_p(p)})."
+            f"matters (test for subgroup differences{how} {_fmt_p(p)})."
         )
         answered = False
     elif small:
         text += (
-            f" {_small_groups(small)}, too few to compare; test for subgroup differences "
-            f"{_fmt_p(p)}."
+            f" {_small_groups(small)}, too few to compare; test for subgroup differences"
+            f"{how} {_fmt_p(p)}."
         )
         answered = True
     else:
         verdict = "the groups differ" if (p is not None and p < 1 - level) else "no difference "
         verdict += "" if verdict.startswith("the") else "between the groups was shown"
-        text += f" Test for subgroup differences {_fmt_p(p)}: {verdict}."
+        text += f" Test for subgroup differences{how} {_fmt_p(p)}: {verdict}."
         answered = True
     text += " Subgroups compare studies, not randomised groups"
     g = getattr(a, "grade", None)
@@ -363,6 +370,18 @@ def answer_subgroups(review, q) -> KeyMessage:  # noqa: ANN001
         q.id, q.question, text, answered, a.k, _patients(a), getattr(g, "certainty", None),
         q.draws_on,
     )  # fmt: skip
+
+
+def _subgroup_test(sg, what: str) -> tuple[float | None, str]:  # noqa: ANN001
+    """p of the main model's test for subgroup differences and words naming it: with a GLMM,
+    its Wald test with the variable as moderator (``sg.glmm_test``), not the IV Q (they can
+    disagree: p = 0.09 against 0.03); the IV Q, named so, where that GLMM fit is degenerate."""
+    t, q = getattr(sg, "glmm_test", None), getattr(sg.result, "Q_between_pval", None)
+    if t is None:
+        return q, ""
+    if t.get("converged") and not t.get("diagnostics") and t.get("pval") is not None:
+        return float(t["pval"]), f" (GLMM with {what} as moderator)"
+    return q, " (inverse-variance Q; the GLMM test is degenerate)"
 
 
 def answer_dose(review, q) -> KeyMessage:  # noqa: ANN001

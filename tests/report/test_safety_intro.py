@@ -1,0 +1,64 @@
+"""The sentence that opens the report's safety section is generated from the adverse-event
+analyses (it once said, typed in, that they were pooled with Freeman–Tukey while the main
+model was the GLMM)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sci_evidence.evidence import load_evidence
+from sci_evidence.report.views import safety_intro
+from sci_evidence.review.pipeline import run_review
+from sci_evidence.review.protocol import parse_protocol
+
+AE = """
+title = "safety"
+seed = 7
+[[analyses]]
+id = "ae"
+title = "Any adverse event"
+outcome = "ae_any"
+design = "single_arm"
+measure = "PLO"
+{model}
+sensitivity = [{sens}]
+"""
+
+
+@pytest.fixture(scope="module")
+def evidence():
+    return load_evidence()
+
+
+def test_glmm_main_model_and_iv_sensitivity_are_named(evidence):
+    review = run_review(
+        evidence, parse_protocol(AE.format(model='model = "glmm"', sens='"iv_freeman_tukey"'))
+    )
+    text = safety_intro(review)
+    assert text.startswith(
+        "Any adverse event: pooled above with the binomial-normal GLMM of the counts (main "
+        "model); inverse-variance model, Freeman–Tukey double arcsine only as sensitivity "
+        "analyses."
+    )
+    assert "which handles zero events" not in text
+
+
+def test_an_inverse_variance_main_model_is_said_so(evidence):
+    review = run_review(evidence, parse_protocol(AE.format(model='model = "iv"', sens="")))
+    text = safety_intro(review)
+    assert text.startswith(
+        "Any adverse event: pooled above with the random-effects inverse-variance model (REML τ²)."
+    )
+    assert "GLMM of the counts" not in text
+
+
+def test_the_report_page_carries_the_generated_sentence(tmp_path):
+    from sci_evidence.report.writer import write_review
+    from sci_evidence.review.protocol import load_protocol
+
+    review = run_review(load_evidence(), load_protocol())
+    out = tmp_path / "r"
+    write_review(review, out)
+    html = (out / "report.html").read_text()
+    assert f'<p id="safety-intro">{safety_intro(review)}' in html.replace("&#39;", "'")
+    assert "Freeman–Tukey, which handles zero events" not in html
