@@ -404,3 +404,23 @@ def test_fewer_than_spontaneous_recovery_is_said_so(handmade_review):
         m.message
     )
     assert "treated patients (-100 to 50;" in m.message
+
+
+def test_proportion_messages_give_the_summed_counts_and_derived_bounds(bundled_run):
+    """A GLMM's pooled proportion is the typical study's (1.6% for any adverse event, with
+    τ² ≈ 6): the message also gives the share of all patients, summed from the study rows,
+    and how many study counts are derived lower bounds."""
+    result, _ = bundled_run
+    a = result.analysis("ae_any_prop")
+    rows = a.main.rows
+    x, n = int(rows["xi"].sum()), int(rows["ni"].sum())
+    derived = int((rows["count"] == "derived (lower bound)").sum())
+    assert (x, n, derived) == (19, 310, 5)  # Bydon 2024's 8/10 among the derived counts
+    m = _msg(result, "adverse_events")
+    assert (
+        f"Summed over the studies, {x} of {n} patients ({100 * x / n:.1f}%) had the outcome; "
+        f"{derived} of {a.k} study counts are lower bounds" in m.message
+    )
+    serious = result.analysis("ae_serious_prop").main.rows
+    assert int(serious["xi"].sum()) == 1  # Kishk 2010's ADEM
+    assert f"1 of {int(serious['ni'].sum())} patients (0.9%) had the outcome." in m.message

@@ -28,7 +28,10 @@ import numpy as np
 from sci_evidence.meta.transforms import measure_scale
 from sci_evidence.review.compare import format_estimate
 from sci_evidence.review.results import back
+from sci_evidence.review.safety import DERIVED
 from sci_evidence.review.score_studies import one_study_effect
+from sci_evidence.review.swim_messages import fmt_p as _fmt_p
+from sci_evidence.review.swim_messages import synthesis_patients, synthesis_sentence
 
 __all__ = ["KeyMessage", "absolute_per_1000", "control_risk", "key_messages"]
 
@@ -99,12 +102,6 @@ def _patients(a) -> int | None:  # noqa: ANN001
     if "ni" in cols:
         cols = ["ni"]
     return int(np.nansum(rows[cols].to_numpy(float))) if cols else None
-
-
-def _fmt_p(p: float | None) -> str:
-    if p is None or not math.isfinite(p):
-        return "p not available"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
 
 
 def _studies(k: int) -> str:
@@ -180,6 +177,8 @@ def effect_sentence(a, level: float) -> str:  # noqa: ANN001
                 + (", the upper bound capped at a risk of 100%" if capped else "")
                 + ")."
             )
+    elif "xi" in rows and "ni" in rows:
+        out += _raw_share(rows, res.k)
     elif measure == "RD":
         out += (
             f" That is {_per_1000(1000 * est)} per 1,000 patients "
@@ -190,54 +189,21 @@ def effect_sentence(a, level: float) -> str:  # noqa: ANN001
     return out
 
 
+def _raw_share(rows, k: int) -> str:  # noqa: ANN001 - single-arm rows (xi, ni[, count])
+    """The summed counts beside a pooled proportion (a GLMM gives the typical study's
+    proportion, which can lie far from the share of all patients), and how many study counts
+    are derived lower bounds (adverse events: :data:`~sci_evidence.review.safety.DERIVED`)."""
+    x, n = int(np.nansum(rows["xi"].to_numpy(float))), int(np.nansum(rows["ni"].to_numpy(float)))
+    out = f" Summed over the studies, {x} of {n} patients ({100 * x / n:.1f}%) had the outcome"
+    d = int((rows["count"] == DERIVED).sum()) if "count" in rows else 0
+    if d:
+        out += f"; {d} of {k} study counts are lower bounds (an arm's largest single event type)"
+    return out + "."
+
+
 def _per_1000(d: float) -> str:
     n = int(round(d))
     return f"{n} more" if n > 0 else f"{-n} fewer" if n < 0 else "no difference"
-
-
-def synthesis_sentence(spec, res) -> str:  # noqa: ANN001
-    """A structured synthesis (SWiM): how many studies point each way, and the sign test."""
-    n = int(getattr(res, "n_studies", 0) or 0)
-    title = spec.title
-    if n == 0:
-        return f"No study reports {title} usably, so the evidence cannot answer this."
-    b = int(res.n_benefit)
-    h = int(res.n_harm)
-    nc = int(getattr(res, "n_no_change", 0) or 0)
-    ne = int(getattr(res, "n_no_clear_effect", 0) or 0)
-    un = int(getattr(res, "n_unclear", 0) or 0)
-    parts = [f"{b} of {n} {'study' if n == 1 else 'studies'} found a benefit", f"{h} harm"]
-    if ne:
-        parts.append(f"{ne} no clear effect")
-    if nc:
-        parts.append(f"{nc} no change")
-    if un:
-        parts.append(f"{un} an unclear direction")
-    measured = synthesis_patients(res)
-    who = "" if measured is None else f" ({measured} patients measured)"
-    out = f"{title}{who}: " + ", ".join(parts)
-    if n == 1:
-        return out + " — one study is too little evidence to answer this (not pooled)."
-    if b + h == 0:
-        # the sign test counts only studies with a direction
-        test = "no study showed a direction, so no sign test"
-    else:
-        test = f"exact sign test {_fmt_p(getattr(res, 'p_value', None))}"
-    return out + f" ({test}; not pooled, so no pooled effect or certainty rating)."
-
-
-def synthesis_patients(res) -> int | None:  # noqa: ANN001
-    """Patients a synthesis' studies measured (per study the most any of its outcomes
-    measured), from the ``measured`` column of its table; None when not recorded."""
-    import pandas as pd
-
-    table = getattr(res, "table", None)
-    if not isinstance(table, pd.DataFrame) or "measured" not in table:
-        return None
-    m = pd.to_numeric(table["measured"], errors="coerce")
-    if not m.notna().any():
-        return None
-    return int(m.groupby(table["study_id"]).max().sum())
 
 
 def _by_id(review) -> tuple[dict, dict]:  # noqa: ANN001
