@@ -95,6 +95,33 @@ def test_rr_leave_one_out_reads_as_ratios(run):
     assert (rr["ci_lb"] <= rr["estimate"]).all() and (rr["estimate"] <= rr["ci_ub"]).all()
 
 
+def test_results_json_leave_one_out_and_cumulative_carry_the_reader_scale(run):
+    """results.json's leave-one-out and cumulative blocks (model scale) name that scale and
+    carry the estimates back-transformed (RR, proportions): closed forms exp and expit, and
+    the same numbers as the CSV tables."""
+    _, out, _, by_id = run
+    seen = set()
+    for name in ("leave_one_out", "cumulative"):
+        t = _csv(out, name)
+        for aid, g in t.groupby("analysis_id", sort=False):
+            block = by_id[aid]["robustness"][name]
+            measure = by_id[aid]["measure"]
+            bt = block["back_transformed"]
+            assert block["model_scale"] == reader_scale(measure).model
+            for f in ("estimate", "ci_lb", "ci_ub"):
+                model = np.asarray(block[f], float)
+                if measure == "RR":
+                    np.testing.assert_allclose(bt[f], np.exp(model), rtol=1e-12)
+                    assert bt["scale"] == "risk ratio"
+                elif measure == "PLO":
+                    np.testing.assert_allclose(bt[f], 1 / (1 + np.exp(-model)), rtol=1e-12)
+                    assert bt["scale"] == "proportion"
+                shown = np.asarray(bt[f], float) * reader_scale(measure).factor
+                np.testing.assert_allclose(g[f], shown, rtol=1e-12, err_msg=aid)
+            seen.add(measure)
+    assert {"RR", "PLO"} <= seen
+
+
 def test_counts_are_integers_in_every_table(run):
     _, out, _, _ = run
     for csv in sorted((out / "tables").glob("*.csv")):
