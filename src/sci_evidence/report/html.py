@@ -21,6 +21,7 @@ from sci_evidence.report.views import (
     robustness_view,
     safety_intro,
 )
+from sci_evidence.review.score_studies import one_study_effect
 
 
 def _env() -> jinja2.Environment:
@@ -144,7 +145,21 @@ def methods_text(protocol) -> list[str]:
     return paras
 
 
-def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: int) -> dict:
+def _one_study(a, level: float) -> dict:  # noqa: ANN001 - an AnalysisResult
+    """For the summary-of-findings row of an analysis resting on one study: that study's
+    effect in words (``sof_one``) and its patients, treated + control (``sof_patients``)."""
+    text = one_study_effect(a.spec, level, getattr(a, "individual", None))
+    if text is None:
+        return {}
+    n = a.individual.loc[a.individual["status"] == "in the analysis", "n"].iloc[0]
+    parts = [] if n is None else str(n).split(" vs ")
+    patients = sum(int(x) for x in parts) if parts and all(x.isdigit() for x in parts) else None
+    return {"sof_one": text, "sof_patients": patients}
+
+
+def _analysis_view(
+    a, results_by_id: dict, svgs: dict, labels: dict, min_sub: int, level: float = 0.95
+) -> dict:
     spec = a.spec
     view = {
         "spec": spec,
@@ -161,7 +176,7 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
         "k_rows": len(a.selection.rows),
     }
     if a.main is None:
-        view |= individual_view(a)
+        view |= individual_view(a) | _one_study(a, level)
         return view
     entry = results_by_id[spec.id]
     view["entry"] = entry
@@ -262,7 +277,12 @@ def report_chunks(review, results: dict, svgs: dict, tables: dict, *, formats=("
     results_by_id = {e["id"]: e for e in results["analyses"]}
     views = [
         _analysis_view(
-            a, results_by_id, svgs, review.study_labels, review.protocol.min_studies_subgroup
+            a,
+            results_by_id,
+            svgs,
+            review.study_labels,
+            review.protocol.min_studies_subgroup,
+            review.protocol.level,
         )
         for a in review.analyses
     ]
