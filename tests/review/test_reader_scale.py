@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 from html.parser import HTMLParser
 
 import numpy as np
@@ -257,3 +258,23 @@ def test_published_comparison_in_percent_for_proportions(run):
         assert 1 < r["theirs"] <= 100  # the published share, in percent too
     rr = t[t["measure_theirs"] == "RR"]
     assert set(rr["scale"]) == {"RR"} and (rr["ours"] > 1).all()
+
+
+def test_egger_limit_estimate_is_also_given_on_the_reader_scale(run):
+    """Egger's limit estimate (the effect as the standard error goes to 0) is an effect on
+    the model scale (log RR -0.24): the page adds it as a ratio, exp() of the numbers in
+    results.json, and as a percentage for proportions (expit)."""
+    _, out, _, by_id = run
+    html = unescape((out / "report.html").read_text())
+    eg = by_id["ais_improved_rr"]["robustness"]["egger"]
+    rr = np.exp([eg["limit_estimate"], eg["limit_ci_lb"], eg["limit_ci_ub"]])
+    assert (
+        f"Limit estimate (as sei → 0) on the reader's scale (RR): {rr[0]:.2f} "
+        f"({rr[1]:.2f} to {rr[2]:.2f})" in html
+    )
+    eg = by_id["ais_improved_prop"]["robustness"]["egger"]
+    p = 100 / (1 + np.exp(-np.array([eg["limit_estimate"], eg["limit_ci_lb"], eg["limit_ci_ub"]])))
+    assert (
+        f"Limit estimate (as sei → 0) on the reader's scale (%): {p[0]:.1f} "
+        f"({p[1]:.1f} to {p[2]:.1f})" in html
+    )

@@ -70,6 +70,15 @@ def robustness_view(a, results_entry: dict, rs, digits: int) -> list[dict]:
             item["text"] = v.summary()
             if rs.factor != 1.0 or measure_scale(a.spec.measure).transformed:
                 item["scale_note"] = f"Estimates in this text are on the {model} scale."
+            if name == "egger" and getattr(v, "limit_estimate", None) is not None:
+                # the limit estimate (as the standard error goes to 0) is an effect estimate
+                vals = reader_values(
+                    a.spec.measure, [v.limit_estimate, v.limit_ci_lb, v.limit_ci_ub], a.main.rows
+                )
+                item["reader"] = (
+                    f"Limit estimate (as sei → 0) on the reader's scale ({rs.name}): "
+                    f"{num(vals[0], digits)} ({num(vals[1], digits)} to {num(vals[2], digits)})"
+                )
             if name == "trim_and_fill":
                 vals = reader_values(a.spec.measure, [v.estimate, v.ci_lb, v.ci_ub], a.main.rows)
                 item["reader"] = (
