@@ -423,4 +423,10 @@ def test_proportion_messages_give_the_summed_counts_and_derived_bounds(bundled_r
     )
     serious = result.analysis("ae_serious_prop").main.rows
     assert int(serious["xi"].sum()) == 1  # Kishk 2010's ADEM
-    assert f"1 of {int(serious['ni'].sum())} patients (0.9%) had the outcome." in m.message
+    # events in one study only: the message passes on that the GLMM cannot be identified
+    assert (
+        f"1 of {int(serious['ni'].sum())} patients (0.9%) had the outcome; events in 1 of "
+        f"{len(serious)} studies only: the GLMM cannot separate the between-study variance "
+        "from the mean, so its estimate and interval say little." in m.message
+    )
+    assert "cannot separate" not in m.message.split("Serious adverse events")[0]

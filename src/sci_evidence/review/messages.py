@@ -27,6 +27,7 @@ import numpy as np
 
 from sci_evidence.meta.transforms import measure_scale
 from sci_evidence.review.compare import format_estimate
+from sci_evidence.review.models import glmm_identification
 from sci_evidence.review.results import back
 from sci_evidence.review.safety import DERIVED
 from sci_evidence.review.score_studies import one_study_effect
@@ -178,7 +179,7 @@ def effect_sentence(a, level: float) -> str:  # noqa: ANN001
                 + ")."
             )
     elif "xi" in rows and "ni" in rows:
-        out += _raw_share(rows, res.k)
+        out += _raw_share(rows, res.k, glmm=getattr(a.spec, "model", "") == "glmm")
     elif measure == "RD":
         out += (
             f" That is {_per_1000(1000 * est)} per 1,000 patients "
@@ -189,15 +190,21 @@ def effect_sentence(a, level: float) -> str:  # noqa: ANN001
     return out
 
 
-def _raw_share(rows, k: int) -> str:  # noqa: ANN001 - single-arm rows (xi, ni[, count])
+def _raw_share(rows, k: int, glmm: bool = False) -> str:  # noqa: ANN001 - rows: xi, ni[, count]
     """The summed counts beside a pooled proportion (a GLMM gives the typical study's
-    proportion, which can lie far from the share of all patients), and how many study counts
-    are derived lower bounds (adverse events: :data:`~sci_evidence.review.safety.DERIVED`)."""
+    proportion, which can lie far from the share of all patients), how many study counts
+    are derived lower bounds (adverse events: :data:`~sci_evidence.review.safety.DERIVED`),
+    and, for a GLMM, the fit's warning when the counts cannot identify it."""
+    sink: list[tuple[str, str]] = []
+    if glmm:
+        glmm_identification("", rows, sink)
     x, n = int(np.nansum(rows["xi"].to_numpy(float))), int(np.nansum(rows["ni"].to_numpy(float)))
     out = f" Summed over the studies, {x} of {n} patients ({100 * x / n:.1f}%) had the outcome"
     d = int((rows["count"] == DERIVED).sum()) if "count" in rows else 0
     if d:
         out += f"; {d} of {k} study counts are lower bounds (an arm's largest single event type)"
+    for _, why in sink:
+        out += f"; {why.split(';')[0]}"
     return out + "."
 
 
