@@ -278,3 +278,18 @@ def test_egger_limit_estimate_is_also_given_on_the_reader_scale(run):
         f"Limit estimate (as sei → 0) on the reader's scale (%): {p[0]:.1f} "
         f"({p[1]:.1f} to {p[2]:.1f})" in html
     )
+
+
+def test_meta_regression_slope_also_reads_as_an_odds_ratio(run):
+    """The dose slope on the logit scale (1.32) is also shown as an odds ratio per unit of
+    log10 dose, exp() of the results.json coefficient and CI, the same numbers as the key
+    message's odds ratio per tenfold higher dose."""
+    _, out, results, by_id = run
+    reg = by_id["ais_improved_prop"]["meta_regression"]["log_dose"]
+    c = next(x for x in reg["coefficients"] if x["term"] == "log_dose")
+    o = np.exp([c["estimate"], c["ci_lb"], c["ci_ub"]])
+    html = unescape((out / "report.html").read_text())
+    assert "<th>odds ratio per unit (CI)</th>" in html
+    assert f'<td class="num">{o[0]:.2f} ({o[1]:.2f} to {o[2]:.2f})</td>' in html
+    km = next(m for m in results["key_messages"] if m["id"] == "dose")["message"]
+    assert f"odds ratio {o[0]:.2f} per tenfold higher dose (95% CI {o[1]:.2f}–{o[2]:.2f})" in km

@@ -145,6 +145,30 @@ def methods_text(protocol) -> list[str]:
     return paras
 
 
+def _slope_ratios(measure: str, regressions: dict) -> tuple[str | None, dict]:
+    """On a log or logit model scale a meta-regression slope reads as a ratio: ``exp(b)``
+    with its CI per unit of the moderator (an odds ratio for logit proportions, a ratio of
+    risk ratios for log RR). Returns the column name (None where the scale has no ratio) and
+    ``{moderator: {term: (ratio, lower, upper)}}`` for every term but the intercept."""
+    sc = measure_scale(measure)
+    if measure == "PLO":
+        name = "odds ratio per unit"
+    elif sc.transform == "exp":
+        name = f"ratio of {sc.label.lower()}s per unit"
+    else:
+        return None, {}
+    out = {}
+    for m, r in regressions.items():
+        if isinstance(r, str):
+            continue
+        out[m] = {
+            c["term"]: tuple(float(np.exp(c[f])) for f in ("estimate", "ci_lb", "ci_ub"))
+            for c in r.get("coefficients", [])
+            if c.get("term") not in (None, "intrcpt")
+        }
+    return name, out
+
+
 def _one_study(a, level: float) -> dict:  # noqa: ANN001 - an AnalysisResult
     """For the summary-of-findings row of an analysis resting on one study: that study's
     effect in words (``sof_one``) and its patients, treated + control (``sof_patients``)."""
@@ -218,6 +242,7 @@ def _analysis_view(
                 )
         view["subgroups"].append(item)
     view["regressions"] = entry.get("meta_regression", {})
+    view["slope_ratio"], view["slope_ratios"] = _slope_ratios(spec.measure, view["regressions"])
     view["sensitivity"] = []
     for name, v in a.sensitivity.items():
         if isinstance(v, str):
