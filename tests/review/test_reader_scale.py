@@ -294,3 +294,19 @@ def test_meta_regression_slope_also_reads_as_an_odds_ratio(run):
     assert f'<td class="num">{o[0]:.2f} ({o[1]:.2f} to {o[2]:.2f})</td>' in html
     km = next(m for m in results["key_messages"] if m["id"] == "dose")["message"]
     assert f"odds ratio {o[0]:.2f} per tenfold higher dose (95% CI {o[1]:.2f}–{o[2]:.2f})" in km
+
+
+def test_published_comparison_names_analyses_by_title_and_missing_cis(run):
+    """The comparison with published meta-analyses names each analysis by its title (not
+    its id) and says "not reported" where the publication gives no CI (Xu 2019's RR)."""
+    result, out, results, _ = run
+    html = unescape((out / "report.html").read_text())
+    part = html[html.index("Our pooled numbers beside") :]
+    part = part[: part.index("</table>")]
+    rows = re.findall(r"<tr><td><a href=\"#a-([^\"]+)\">([^<]+)</a></td>(.*?)</tr>", part)
+    assert len(rows) == len(results["comparisons"])
+    for (aid, shown, rest), c in zip(rows, results["comparisons"], strict=True):
+        assert aid == c["analysis_id"] and shown == result.analysis(aid).spec.title
+        if c["theirs_ci_lb"] is None and c["theirs_ci_ub"] is None:
+            assert '<td class="num">not reported</td>' in rest
+    assert any(c["theirs_ci_lb"] is None for c in results["comparisons"])

@@ -341,6 +341,7 @@ def report_chunks(review, results: dict, svgs: dict, tables: dict, *, formats=("
             table_id="tbl-safety",
         ),
         "comparisons": review.comparisons.to_dict(orient="records"),
+        "analysis_titles": {a.spec.id: a.spec.title for a in review.analyses},
         "svgs": svgs,
         "n_studies": len(char),
         "labels": review.study_labels,
