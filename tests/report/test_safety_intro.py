@@ -62,6 +62,13 @@ def test_the_report_page_carries_the_generated_sentence(tmp_path):
     html = (out / "report.html").read_text()
     assert f'<p id="safety-intro">{safety_intro(review)}' in html.replace("&#39;", "'")
     assert "Freeman–Tukey, which handles zero events" not in html
+    # the methods name the analyses whose main model is the GLMM, from the protocol
+    glmm = [s.id for s in review.protocol.analyses if s.model == "glmm"]
+    assert glmm == ["ais_improved_prop", "ae_any_prop", "ae_serious_prop"]
+    assert (
+        f'<p id="methods-models">The main model of {", ".join(glmm)} is the binomial-normal '
+        "GLMM fitted to the counts" in html
+    )
 
 
 def test_adverse_events_by_route_are_compared_once_with_the_glmm():
