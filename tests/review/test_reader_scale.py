@@ -310,3 +310,15 @@ def test_published_comparison_names_analyses_by_title_and_missing_cis(run):
         if c["theirs_ci_lb"] is None and c["theirs_ci_ub"] is None:
             assert '<td class="num">not reported</td>' in rest
     assert any(c["theirs_ci_lb"] is None for c in results["comparisons"])
+
+
+def test_i2_prints_in_percent_with_one_decimal(run):
+    """I² is a percentage: the pooled and subgroup tables print it with one decimal (82.1,
+    not 82.0837), equal to results.json rounded."""
+    _, out, _, by_id = run
+    html = (out / "report.html").read_text()
+    cells = re.findall(r'data-analysis="([^"]+)" data-field="I2">([^<]*)<', html)
+    assert len(cells) >= 10
+    for aid, text in cells:
+        assert re.fullmatch(r"\d+\.\d", text), (aid, text)
+        assert float(text) == pytest.approx(by_id[aid]["pooled"]["I2"], abs=0.05 + 1e-9)
