@@ -322,3 +322,26 @@ def test_i2_prints_in_percent_with_one_decimal(run):
     for aid, text in cells:
         assert re.fullmatch(r"\d+\.\d", text), (aid, text)
         assert float(text) == pytest.approx(by_id[aid]["pooled"]["I2"], abs=0.05 + 1e-9)
+
+
+def test_a_glmm_the_counts_cannot_identify_is_flagged_in_the_sensitivity_table(run):
+    """A GLMM fit with events in one study only (0.0%, CI 0.0 to 100.0 without the derived
+    counts; the serious-event main analysis) carries the warning in its table row, not only
+    in the list of warnings further down; fits with events in several studies do not."""
+    result, out, _, _ = run
+    html = (out / "report.html").read_text()
+    flagged = re.findall(
+        r'<td>(?:<strong>)?([^<]+)(?:</strong>)?<br><span class="note caveat">events in (\d+) '
+        r"of (\d+) studies only: the GLMM cannot separate",
+        html,
+    )
+    rows = {
+        "Reported counts only (derived lower bounds left out)": result.analysis("ae_any_prop")
+        .sensitivity["exclude_derived_counts"]
+        .rows,
+        "Main analysis": result.analysis("ae_serious_prop").main.rows,
+    }
+    assert {t for t, _, _ in flagged} == set(rows)
+    for title, events, k in flagged:
+        r = rows[title]
+        assert int(events) == int((r["xi"] > 0).sum()) == 1 and int(k) == len(r)

@@ -21,6 +21,7 @@ from sci_evidence.report.views import (
     robustness_view,
     safety_intro,
 )
+from sci_evidence.review.models import glmm_identification
 from sci_evidence.review.score_studies import one_study_effect
 
 
@@ -145,6 +146,17 @@ def methods_text(protocol) -> list[str]:
     return paras
 
 
+def _glmm_caveat(rows, entry: dict) -> str:  # noqa: ANN001 - the fit's rows
+    """Why a GLMM fit's estimate says little, when its counts cannot identify it (events in
+    one study only: :func:`~sci_evidence.review.models.glmm_identification`); "" otherwise
+    or for an inverse-variance fit."""
+    if "glmm_model" not in entry["pooled"] or not {"xi", "ni"} <= set(rows.columns):
+        return ""
+    sink: list[tuple[str, str]] = []
+    glmm_identification("", rows, sink)
+    return sink[0][1].split(";")[0] if sink else ""
+
+
 def _slope_ratios(measure: str, regressions: dict) -> tuple[str | None, dict]:
     """On a log or logit model scale a meta-regression slope reads as a ratio: ``exp(b)``
     with its CI per unit of the moderator (an odds ratio for logit proportions, a ratio of
@@ -241,6 +253,7 @@ def _analysis_view(
                     }
                 )
         view["subgroups"].append(item)
+    view["caveat"] = _glmm_caveat(a.main.rows, entry)
     view["regressions"] = entry.get("meta_regression", {})
     view["slope_ratio"], view["slope_ratios"] = _slope_ratios(spec.measure, view["regressions"])
     view["sensitivity"] = []
@@ -255,6 +268,7 @@ def _analysis_view(
                     "title": v.title,
                     "entry": results_by_id[v.id],
                     "reader": reader_cells(results_by_id[v.id], rs),
+                    "caveat": _glmm_caveat(v.rows, results_by_id[v.id]),
                 }
             )
     view["robustness"] = robustness_view(a, entry, rs, digits)
