@@ -345,3 +345,23 @@ def test_a_glmm_the_counts_cannot_identify_is_flagged_in_the_sensitivity_table(r
     for title, events, k in flagged:
         r = rows[title]
         assert int(events) == int((r["xi"] > 0).sum()) == 1 and int(k) == len(r)
+
+
+def test_natural_history_table_names_its_interval(run):
+    """The per-study CI beside spontaneous recovery is the Wilson score interval (Bydon 2024,
+    7/10: 39.7 to 89.2), not the forest plot's Clopper–Pearson (34.8 to 93.3): the header
+    says which."""
+    from scipy import stats
+
+    _, out, _, _ = run
+    html = unescape((out / "report.html").read_text())
+    assert "<th>CI (%, Wilson score)</th>" in html
+    # Wilson score interval of 7/10 at 95%: closed form
+    z, n, p = stats.norm.ppf(0.975), 10, 0.7
+    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    t = _csv(out, "natural_history_comparison")
+    row = t[(t["label"] == "Bydon 2024") & (t["analysis_id"] == "ais_improved_prop")].iloc[0]
+    assert (row["xi"], row["ni"]) == (7, 10)
+    assert row["ci_lb"] == pytest.approx(100 * (mid - half), rel=1e-9)
+    assert row["ci_ub"] == pytest.approx(100 * (mid + half), rel=1e-9)
