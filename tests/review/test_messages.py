@@ -122,9 +122,17 @@ def test_subgroups_of_one_or_two_studies_are_called_too_small(bundled_run):
         assert f"The group {small[0]} rests on one or two studies" in m.message
     else:
         assert f"The groups {', '.join(small)} rest on one or two studies each" in m.message
+    rows = a.main.rows
     for g, k in ks.items():
         name = "not reported" if g == "unknown" else g.replace("_", " ")
-        assert re.search(rf"{name} [^;]*\({k} stud(y|ies)\)", m.message), (g, k)
+        # each group with its studies and patients (Σ ni of its rows)
+        n = int(rows.loc[rows["route"].astype(str) == g, "ni"].sum())
+        assert re.search(rf"{name} [^;]*\({k} stud(y|ies), {n} patients\)", m.message), (g, k)
+    assert (
+        sum(int(x) for x in re.findall(r"stud(?:y|ies), (\d+) patients\)", m.message))
+        == m.patients
+        == int(rows["ni"].sum())
+    )
     # the main model is the GLMM: its test with route as moderator, not the IV Q
     assert sg.glmm_test is not None and sg.glmm_test["converged"]
     p = sg.glmm_test["pval"]
@@ -196,6 +204,10 @@ def test_dose_message_reports_the_odds_ratio_per_tenfold_dose(bundled_run):
     ors = [math.exp(c[f]) for f in ("estimate", "ci_lb", "ci_ub")]
     assert f"odds ratio {ors[0]:.2f} per tenfold higher dose (95% CI {ors[1]:.2f}–" in m.message
     assert m.k == reg.k
+    # the patients of the studies with a known dose
+    rows = result.analysis("ais_improved_prop").main.rows
+    n = int(rows.loc[rows["log_dose"].notna(), "ni"].sum())
+    assert m.patients == n and f"({reg.k} studies with a known dose, {n} patients)" in m.message
     if reg.k < 10:
         assert not m.answered and "cannot show whether dose matters" in m.message
 

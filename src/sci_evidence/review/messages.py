@@ -96,7 +96,11 @@ def _patients(a) -> int | None:  # noqa: ANN001
     g = getattr(a, "grade", None)
     if g is not None and getattr(g, "n_patients", None) is not None:
         return int(g.n_patients)
-    rows = a.main.rows if a.main is not None else None
+    return _row_patients(a.main.rows if a.main is not None else None)
+
+
+def _row_patients(rows) -> int | None:  # noqa: ANN001
+    """Patients of analysis rows: Σ ni (single arm) or Σ n1i + n2i (controlled)."""
     if rows is None:
         return None
     cols = [c for c in ("ni", "n1i", "n2i") if c in rows]
@@ -307,12 +311,15 @@ def answer_subgroups(review, q) -> KeyMessage:  # noqa: ANN001
     groups = np.asarray(of if of is not None and len(of) else a.main.rows[q.by].astype(str))
     for g in sg.result.groups:
         r = sg.result.results[g]
-        rows = a.main.rows[groups == g] if measure_scale(a.spec.measure).needs_ni else None
+        in_g = a.main.rows[groups == g]
+        rows = in_g if measure_scale(a.spec.measure).needs_ni else None
         est, lo, hi = (float(v) for v in back(a.spec.measure, [r.estimate, r.ci_lb, r.ci_ub],
                                               rows))  # fmt: skip
         name = "not reported" if g == "unknown" else str(g).replace("_", " ")
+        n = _row_patients(in_g)
+        who = _studies(r.k) + ("" if n is None else f", {n} patients")
         parts.append(f"{name} {format_estimate(a.spec.measure, est, lo, hi, level=level)} "
-                     f"({_studies(r.k)})")  # fmt: skip
+                     f"({who})")  # fmt: skip
         if r.k <= SMALL_GROUP:
             small.append(name)
     text = f"{a.spec.title} by {what}: " + "; ".join(parts) + "."
@@ -386,14 +393,18 @@ def answer_dose(review, q) -> KeyMessage:  # noqa: ANN001
         slope = f"{b:.2f} {unit} on the {scale.analysis_label.lower()} scale ({pct}% CI " \
                 f"{lo:.2f} to {hi:.2f})"  # fmt: skip
     k = int(d.get("k") or 0)
+    rows = a.main.rows
+    known = rows[np.isfinite(rows[q.by].to_numpy(float))] if q.by in rows else None
+    n = _row_patients(known)
+    who = "" if n is None else f", {n} patients"
     text = (
         f"{a.spec.title}, meta-regression on dose: {slope}, {_fmt_p(coef.get('pval'))} "
-        f"({_studies(k)} with a known dose)."
+        f"({_studies(k)} with a known dose{who})."
     )
     if k < 10:
         # a meta-regression needs about ten studies per moderator (Cochrane Handbook 10.11.4)
         text += f" With {_studies(k)} this cannot show whether dose matters."
-    return KeyMessage(q.id, q.question, text, k >= 10, k, None, None, q.draws_on)
+    return KeyMessage(q.id, q.question, text, k >= 10, k, n, None, q.draws_on)
 
 
 def answer_route_safety(review, q) -> KeyMessage:  # noqa: ANN001
