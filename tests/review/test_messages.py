@@ -444,3 +444,33 @@ def test_proportion_messages_give_the_summed_counts_and_derived_bounds(bundled_r
         "from the mean, so its estimate and interval say little." in m.message
     )
     assert "cannot separate" not in m.message.split("Serious adverse events")[0]
+
+
+def test_key_messages_print_the_summary_of_findings_numbers(bundled_run):
+    """The same number in two places is the same: every pooled analysis a key message of
+    kind "effect" draws on is quoted with the summary-of-findings effect, studies and
+    patients verbatim, and the pooled table (tables/pooled_results.csv) rounds to it."""
+    import pandas as pd
+
+    result, out = bundled_run
+    pooled = pd.read_csv(out / "tables" / "pooled_results.csv").set_index("analysis_id")
+    checked = 0
+    for q in result.protocol.questions:
+        if q.answer != "effect":
+            continue
+        m = _msg(result, q.id)
+        for aid in q.draws_on:
+            a = next((x for x in result.analyses if x.spec.id == aid), None)
+            if a is None or a.grade is None:
+                continue
+            g = a.grade
+            assert f"{g.effect} ({a.k} studies, {g.n_patients} patients; " in m.message, aid
+            row = pooled.loc[aid]
+            if row["scale"] == "%":
+                shown = f"{row['estimate']:.1f}% (95% CI {row['ci_lb']:.1f}–{row['ci_ub']:.1f}%)"
+                assert shown == g.effect
+            elif row["scale"] == "RR":
+                shown = f"RR {row['estimate']:.2f} (95% CI {row['ci_lb']:.2f}–{row['ci_ub']:.2f})"
+                assert shown == g.effect
+            checked += 1
+    assert checked >= 4
