@@ -365,3 +365,33 @@ def test_natural_history_table_names_its_interval(run):
     assert (row["xi"], row["ni"]) == (7, 10)
     assert row["ci_lb"] == pytest.approx(100 * (mid - half), rel=1e-9)
     assert row["ci_ub"] == pytest.approx(100 * (mid + half), rel=1e-9)
+
+
+def test_inverse_variance_rows_say_when_they_disagree_with_the_glmm(run):
+    """An inverse-variance sensitivity row of a GLMM analysis says in the row that it
+    disagrees with the GLMM exactly when, from results.json, its estimate lies outside the
+    GLMM's CI or a CI end differs by more than 5 percentage points."""
+    result, out, _, by_id = run
+    html = unescape((out / "report.html").read_text())
+    seen = {True: 0, False: 0}
+    for a in result.analyses:
+        if a.main is None or a.spec.model != "glmm":
+            continue
+        g = by_id[a.spec.id]["pooled"]["back_transformed"]
+        sec = html[html.index(f'id="a-{a.spec.id}"') :]
+        sec = sec[sec.index("<h4>Sensitivity analyses</h4>") :]
+        sec = sec[: sec.index("</table>")]
+        for name, fit in a.sensitivity.items():
+            if not name.startswith("iv_") or isinstance(fit, str):
+                continue
+            v = by_id[fit.id]["pooled"]["back_transformed"]
+            outside = not (g["ci_lb"] <= v["estimate"] <= g["ci_ub"])
+            gap = 100 * max(abs(g["ci_lb"] - v["ci_lb"]), abs(g["ci_ub"] - v["ci_ub"]))
+            disagree = outside or gap > 5
+            row = sec[sec.index(f"<td>{fit.title}") :]
+            row = row[: row.index("</tr>")]
+            assert ("disagrees with the GLMM" in row) == disagree, (fit.id, gap, outside)
+            if gap > 5:
+                assert f"a CI end differs by {gap:.1f} percentage points" in row
+            seen[disagree] += 1
+    assert seen[True] >= 2 and seen[False] >= 1

@@ -21,7 +21,7 @@ from sci_evidence.report.views import (
     robustness_view,
     safety_intro,
 )
-from sci_evidence.review.models import glmm_identification
+from sci_evidence.review.models import glmm_identification, iv_disagreement
 from sci_evidence.review.score_studies import one_study_effect
 
 
@@ -157,6 +157,15 @@ def _glmm_caveat(rows, entry: dict) -> str:  # noqa: ANN001 - the fit's rows
     return sink[0][1].split(";")[0] if sink else ""
 
 
+def _disagreement(a, name: str, fit, entry: dict) -> str:  # noqa: ANN001
+    """For an inverse-variance sensitivity fit of a GLMM analysis: where it disagrees with
+    the GLMM (:func:`~sci_evidence.review.models.iv_disagreement`), said in its own row."""
+    if not name.startswith("iv_") or "glmm_model" not in entry["pooled"]:
+        return ""
+    why = iv_disagreement(a.main, fit)
+    return "" if why is None else "disagrees with the GLMM: " + why.split(": ", 1)[1]
+
+
 def _slope_ratios(measure: str, regressions: dict) -> tuple[str | None, dict]:
     """On a log or logit model scale a meta-regression slope reads as a ratio: ``exp(b)``
     with its CI per unit of the moderator (an odds ratio for logit proportions, a ratio of
@@ -268,7 +277,8 @@ def _analysis_view(
                     "title": v.title,
                     "entry": results_by_id[v.id],
                     "reader": reader_cells(results_by_id[v.id], rs),
-                    "caveat": _glmm_caveat(v.rows, results_by_id[v.id]),
+                    "caveat": _glmm_caveat(v.rows, results_by_id[v.id])
+                    or _disagreement(a, name, v, entry),
                 }
             )
     view["robustness"] = robustness_view(a, entry, rs, digits)
