@@ -44,3 +44,24 @@ def test_forest_geometry_follows_the_numbers():
 
 def test_no_view_for_a_pooled_or_binary_analysis():
     assert individual_view(_analysis("ais_improved_prop")) == {}
+
+
+def test_summary_of_findings_row_of_a_single_study_shows_it():
+    """The summary-of-findings row of an analysis resting on one study (Xiao 2014's
+    controlled sensory total) gives that study's patients, treated + control, and its
+    effect in the same words as the key message, not "–"."""
+    from sci_evidence.report.html import _analysis_view
+    from sci_evidence.review.score_studies import one_study_effect
+
+    a = _analysis("sensory_md")
+    view = _analysis_view(a, {}, {}, {}, 3, 0.95)
+    row = a.individual[a.individual["status"] == "in the analysis"].iloc[0]
+    assert row["label"] == "Xiao 2014" and row["n"] == "35 vs 29"
+    assert view["sof_patients"] == 35 + 29
+    assert view["sof_one"] == one_study_effect(a.spec, 0.95, a.individual)
+    assert view["sof_one"].startswith(
+        f"Xiao 2014, 35 vs 29 patients: mean difference (MSC − control) +{row['estimate']:.1f} "
+        f"points (95% CI +{row['ci_lb']:.1f} to +{row['ci_ub']:.1f}) on the 0–224 scale"
+    )
+    # no study with usable numbers: nothing to show
+    assert "sof_one" not in _analysis_view(_analysis("motor_md"), {}, {}, {}, 3, 0.95)

@@ -78,3 +78,16 @@ def test_a_stage_without_records_says_not_recorded(evidence):
     text = _texts(prisma_flow(c))
     assert "Reports not retrieved (n = n.r.)" in text
     assert "n.r. = not recorded" in text
+
+
+def test_rule_exclusions_read_in_words_with_study_labels(evidence):
+    """The analysis-stage box names each protocol rule in words and the other study of a
+    possible duplicate by its label, not by internal ids (possible_duplicate_of:guo-2014)."""
+    from sci_evidence.review.pipeline import run_review
+
+    review = run_review(evidence, load_protocol())
+    text = _texts(prisma_flow(review.prisma, dict(review.study_labels)))
+    assert "possible_duplicate_of" not in text and "guo-2014" not in text
+    assert "not_culture_expanded_msc" not in text
+    assert f"possible duplicate of {review.study_labels['guo-2014']}: 1" in text
+    assert "not culture expanded msc: 1" in text

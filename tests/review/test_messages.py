@@ -91,9 +91,18 @@ def test_one_or_no_study_cannot_answer(bundled_run):
     label = one.selection.rows["label"].iloc[0]
     m = _msg(result, "motor")
     assert not m.answered
+    # the one study's own estimate and 95% CI, as its individual-studies table shows them
+    row = one.individual[one.individual["status"] == "in the analysis"].iloc[0]
+    assert row["label"] == label
+
+    def signed(v):
+        return f"{v:+.1f}".replace("-", "−")
+
     assert (
-        f"{one.spec.title} — only one study ({label}) gives usable data: too little evidence "
-        "to answer this." in m.message
+        f"{one.spec.title} — only one study gives usable data ({label}, {int(row['n'])} "
+        f"patients: mean change {signed(row['estimate'])} points (95% CI "
+        f"{signed(row['ci_lb'])} to {signed(row['ci_ub'])}) on the 0–100 scale): one study "
+        "is too little evidence to answer this." in m.message
     )
     assert result.analysis("motor_md").status == "no data"
     title = result.analysis("motor_md").spec.title
@@ -113,10 +122,62 @@ def test_subgroups_of_one_or_two_studies_are_called_too_small(bundled_run):
         assert f"The group {small[0]} rests on one or two studies" in m.message
     else:
         assert f"The groups {', '.join(small)} rest on one or two studies each" in m.message
+    rows = a.main.rows
     for g, k in ks.items():
         name = "not reported" if g == "unknown" else g.replace("_", " ")
-        assert re.search(rf"{name} [^;]*\({k} stud(y|ies)\)", m.message), (g, k)
-    assert f"p = {sg.result.Q_between_pval:.2f}" in m.message
+        # each group with its studies and patients (Σ ni of its rows)
+        n = int(rows.loc[rows["route"].astype(str) == g, "ni"].sum())
+        assert re.search(rf"{name} [^;]*\({k} stud(y|ies), {n} patients\)", m.message), (g, k)
+    assert (
+        sum(int(x) for x in re.findall(r"stud(?:y|ies), (\d+) patients\)", m.message))
+        == m.patients
+        == int(rows["ni"].sum())
+    )
+    # the main model is the GLMM: its test with route as moderator, not the IV Q
+    assert sg.glmm_test is not None and sg.glmm_test["converged"]
+    p = sg.glmm_test["pval"]
+    assert f"test for subgroup differences (GLMM with route as moderator) p = {p:.2f}" in m.message
+    assert f"{p:.2f}" != f"{sg.result.Q_between_pval:.2f}"
+
+
+def test_subgroup_message_uses_the_glmm_test_of_the_main_model(bundled_run):
+    """With a GLMM main model the key message gives the p of the GLMM with the variable as
+    moderator (the subgroup section's test), e.g. injury phase p = 0.09, not the
+    inverse-variance Q's p = 0.03; a degenerate GLMM test falls back to the Q, named so."""
+    result, _ = bundled_run
+    a = result.analysis("ais_improved_prop")
+    sg = next(s for s in a.subgroups if s.variable == "injury_phase")
+    m = _msg(result, "injury_phase")
+    assert f"(GLMM with injury phase as moderator) p = {sg.glmm_test['pval']:.2f}" in m.message
+    assert f"p = {sg.result.Q_between_pval:.2f}" not in m.message
+    bad = replace(sg, glmm_test={**sg.glmm_test, "diagnostics": ["diverges"]})
+    subs = tuple(bad if s is sg else s for s in a.subgroups)
+    review = replace(
+        result,
+        analyses=tuple(replace(x, subgroups=subs) if x is a else x for x in result.analyses),
+    )
+    m2 = _msg(review, "injury_phase")
+    assert (
+        "(inverse-variance Q; the GLMM test is degenerate) "
+        f"p = {sg.result.Q_between_pval:.2f}" in m2.message
+    )
+
+
+def test_sensory_message_shows_xiao_2014_controlled_difference(bundled_run):
+    """The sensory question also draws on the controlled sensory total (Xiao 2014, the one
+    controlled score comparison), with its mean difference, CI and scale in the message."""
+    result, _ = bundled_run
+    a = result.analysis("sensory_md")
+    assert a.main is None and list(a.selection.rows["label"]) == ["Xiao 2014"]
+    row = a.individual[a.individual["status"] == "in the analysis"].iloc[0]
+    m = _msg(result, "sensory")
+    assert "sensory_md" in m.draws_on and not m.answered
+    assert (
+        f"Xiao 2014, {row['n']} patients: mean difference (MSC − control) "
+        f"+{row['estimate']:.1f} points (95% CI +{row['ci_lb']:.1f} to +{row['ci_ub']:.1f}) "
+        "on the 0–224 scale" in m.message
+    )
+    assert row["n"] == "35 vs 29"
 
 
 def test_when_every_group_is_small_the_message_cannot_answer(handmade):
@@ -143,6 +204,10 @@ def test_dose_message_reports_the_odds_ratio_per_tenfold_dose(bundled_run):
     ors = [math.exp(c[f]) for f in ("estimate", "ci_lb", "ci_ub")]
     assert f"odds ratio {ors[0]:.2f} per tenfold higher dose (95% CI {ors[1]:.2f}–" in m.message
     assert m.k == reg.k
+    # the patients of the studies with a known dose
+    rows = result.analysis("ais_improved_prop").main.rows
+    n = int(rows.loc[rows["log_dose"].notna(), "ni"].sum())
+    assert m.patients == n and f"({reg.k} studies with a known dose, {n} patients)" in m.message
     if reg.k < 10:
         assert not m.answered and "cannot show whether dose matters" in m.message
 
@@ -273,7 +338,9 @@ def test_adverse_events_by_route_from_the_route_comparison(bundled_run):
 
     plain = _msg(stand_in(None), "adverse_events_by_route")
     assert plain.draws_on == ("ae_any_prop", "ae_serious_prop")
-    assert "by route:" in plain.message and "test for subgroup differences" in plain.message
+    # the default protocol has no subgroups by route for adverse events (the safety section
+    # compares routes): without the comparison the message says it is not available
+    assert plain.message.startswith("A comparison by route is not available for adverse events")
     groups = pd.DataFrame(
         [
             {"route_group": "intrathecal", "k": 6, "patients": 90, "events": 9,
@@ -351,3 +418,59 @@ def test_fewer_than_spontaneous_recovery_is_said_so(handmade_review):
         m.message
     )
     assert "treated patients (-100 to 50;" in m.message
+
+
+def test_proportion_messages_give_the_summed_counts_and_derived_bounds(bundled_run):
+    """A GLMM's pooled proportion is the typical study's (1.6% for any adverse event, with
+    τ² ≈ 6): the message also gives the share of all patients, summed from the study rows,
+    and how many study counts are derived lower bounds."""
+    result, _ = bundled_run
+    a = result.analysis("ae_any_prop")
+    rows = a.main.rows
+    x, n = int(rows["xi"].sum()), int(rows["ni"].sum())
+    derived = int((rows["count"] == "derived (lower bound)").sum())
+    assert (x, n, derived) == (19, 310, 5)  # Bydon 2024's 8/10 among the derived counts
+    m = _msg(result, "adverse_events")
+    assert (
+        f"Summed over the studies, {x} of {n} patients ({100 * x / n:.1f}%) had the outcome; "
+        f"{derived} of {a.k} study counts are lower bounds" in m.message
+    )
+    serious = result.analysis("ae_serious_prop").main.rows
+    assert int(serious["xi"].sum()) == 1  # Kishk 2010's ADEM
+    # events in one study only: the message passes on that the GLMM cannot be identified
+    assert (
+        f"1 of {int(serious['ni'].sum())} patients (0.9%) had the outcome; events in 1 of "
+        f"{len(serious)} studies only: the GLMM cannot separate the between-study variance "
+        "from the mean, so its estimate and interval say little." in m.message
+    )
+    assert "cannot separate" not in m.message.split("Serious adverse events")[0]
+
+
+def test_key_messages_print_the_summary_of_findings_numbers(bundled_run):
+    """The same number in two places is the same: every pooled analysis a key message of
+    kind "effect" draws on is quoted with the summary-of-findings effect, studies and
+    patients verbatim, and the pooled table (tables/pooled_results.csv) rounds to it."""
+    import pandas as pd
+
+    result, out = bundled_run
+    pooled = pd.read_csv(out / "tables" / "pooled_results.csv").set_index("analysis_id")
+    checked = 0
+    for q in result.protocol.questions:
+        if q.answer != "effect":
+            continue
+        m = _msg(result, q.id)
+        for aid in q.draws_on:
+            a = next((x for x in result.analyses if x.spec.id == aid), None)
+            if a is None or a.grade is None:
+                continue
+            g = a.grade
+            assert f"{g.effect} ({a.k} studies, {g.n_patients} patients; " in m.message, aid
+            row = pooled.loc[aid]
+            if row["scale"] == "%":
+                shown = f"{row['estimate']:.1f}% (95% CI {row['ci_lb']:.1f}–{row['ci_ub']:.1f}%)"
+                assert shown == g.effect
+            elif row["scale"] == "RR":
+                shown = f"RR {row['estimate']:.2f} (95% CI {row['ci_lb']:.2f}–{row['ci_ub']:.2f})"
+                assert shown == g.effect
+            checked += 1
+    assert checked >= 4

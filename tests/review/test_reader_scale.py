@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 from html.parser import HTMLParser
 
 import numpy as np
@@ -95,12 +96,40 @@ def test_rr_leave_one_out_reads_as_ratios(run):
     assert (rr["ci_lb"] <= rr["estimate"]).all() and (rr["estimate"] <= rr["ci_ub"]).all()
 
 
+def test_results_json_leave_one_out_and_cumulative_carry_the_reader_scale(run):
+    """results.json's leave-one-out and cumulative blocks (model scale) name that scale and
+    carry the estimates back-transformed (RR, proportions): closed forms exp and expit, and
+    the same numbers as the CSV tables."""
+    _, out, _, by_id = run
+    seen = set()
+    for name in ("leave_one_out", "cumulative"):
+        t = _csv(out, name)
+        for aid, g in t.groupby("analysis_id", sort=False):
+            block = by_id[aid]["robustness"][name]
+            measure = by_id[aid]["measure"]
+            bt = block["back_transformed"]
+            assert block["model_scale"] == reader_scale(measure).model
+            for f in ("estimate", "ci_lb", "ci_ub"):
+                model = np.asarray(block[f], float)
+                if measure == "RR":
+                    np.testing.assert_allclose(bt[f], np.exp(model), rtol=1e-12)
+                    assert bt["scale"] == "risk ratio"
+                elif measure == "PLO":
+                    np.testing.assert_allclose(bt[f], 1 / (1 + np.exp(-model)), rtol=1e-12)
+                    assert bt["scale"] == "proportion"
+                shown = np.asarray(bt[f], float) * reader_scale(measure).factor
+                np.testing.assert_allclose(g[f], shown, rtol=1e-12, err_msg=aid)
+            seen.add(measure)
+    assert {"RR", "PLO"} <= seen
+
+
 def test_counts_are_integers_in_every_table(run):
     _, out, _, _ = run
     for csv in sorted((out / "tables").glob("*.csv")):
         t = pd.read_csv(csv, dtype=str, keep_default_na=False)
         for c in t.columns:
-            if c in COUNT_COLUMNS:
+            # degrees of freedom are counts too (route_test_df printed "1.0")
+            if c in COUNT_COLUMNS or c == "df" or c.endswith("_df"):
                 bad = [v for v in t[c] if v and not re.fullmatch(r"\d+", v)]
                 assert not bad, (csv.name, c, bad[:3])
 
@@ -230,3 +259,139 @@ def test_published_comparison_in_percent_for_proportions(run):
         assert 1 < r["theirs"] <= 100  # the published share, in percent too
     rr = t[t["measure_theirs"] == "RR"]
     assert set(rr["scale"]) == {"RR"} and (rr["ours"] > 1).all()
+
+
+def test_egger_limit_estimate_is_also_given_on_the_reader_scale(run):
+    """Egger's limit estimate (the effect as the standard error goes to 0) is an effect on
+    the model scale (log RR -0.24): the page adds it as a ratio, exp() of the numbers in
+    results.json, and as a percentage for proportions (expit)."""
+    _, out, _, by_id = run
+    html = unescape((out / "report.html").read_text())
+    eg = by_id["ais_improved_rr"]["robustness"]["egger"]
+    rr = np.exp([eg["limit_estimate"], eg["limit_ci_lb"], eg["limit_ci_ub"]])
+    assert (
+        f"Limit estimate (as sei → 0) on the reader's scale (RR): {rr[0]:.2f} "
+        f"({rr[1]:.2f} to {rr[2]:.2f})" in html
+    )
+    eg = by_id["ais_improved_prop"]["robustness"]["egger"]
+    p = 100 / (1 + np.exp(-np.array([eg["limit_estimate"], eg["limit_ci_lb"], eg["limit_ci_ub"]])))
+    assert (
+        f"Limit estimate (as sei → 0) on the reader's scale (%): {p[0]:.1f} "
+        f"({p[1]:.1f} to {p[2]:.1f})" in html
+    )
+
+
+def test_meta_regression_slope_also_reads_as_an_odds_ratio(run):
+    """The dose slope on the logit scale (1.32) is also shown as an odds ratio per unit of
+    log10 dose, exp() of the results.json coefficient and CI, the same numbers as the key
+    message's odds ratio per tenfold higher dose."""
+    _, out, results, by_id = run
+    reg = by_id["ais_improved_prop"]["meta_regression"]["log_dose"]
+    c = next(x for x in reg["coefficients"] if x["term"] == "log_dose")
+    o = np.exp([c["estimate"], c["ci_lb"], c["ci_ub"]])
+    html = unescape((out / "report.html").read_text())
+    assert "<th>odds ratio per unit (CI)</th>" in html
+    assert f'<td class="num">{o[0]:.2f} ({o[1]:.2f} to {o[2]:.2f})</td>' in html
+    km = next(m for m in results["key_messages"] if m["id"] == "dose")["message"]
+    assert f"odds ratio {o[0]:.2f} per tenfold higher dose (95% CI {o[1]:.2f}–{o[2]:.2f})" in km
+
+
+def test_published_comparison_names_analyses_by_title_and_missing_cis(run):
+    """The comparison with published meta-analyses names each analysis by its title (not
+    its id) and says "not reported" where the publication gives no CI (Xu 2019's RR)."""
+    result, out, results, _ = run
+    html = unescape((out / "report.html").read_text())
+    part = html[html.index("Our pooled numbers beside") :]
+    part = part[: part.index("</table>")]
+    rows = re.findall(r"<tr><td><a href=\"#a-([^\"]+)\">([^<]+)</a></td>(.*?)</tr>", part)
+    assert len(rows) == len(results["comparisons"])
+    for (aid, shown, rest), c in zip(rows, results["comparisons"], strict=True):
+        assert aid == c["analysis_id"] and shown == result.analysis(aid).spec.title
+        if c["theirs_ci_lb"] is None and c["theirs_ci_ub"] is None:
+            assert '<td class="num">not reported</td>' in rest
+    assert any(c["theirs_ci_lb"] is None for c in results["comparisons"])
+
+
+def test_i2_prints_in_percent_with_one_decimal(run):
+    """I² is a percentage: the pooled and subgroup tables print it with one decimal (82.1,
+    not 82.0837), equal to results.json rounded."""
+    _, out, _, by_id = run
+    html = (out / "report.html").read_text()
+    cells = re.findall(r'data-analysis="([^"]+)" data-field="I2">([^<]*)<', html)
+    assert len(cells) >= 10
+    for aid, text in cells:
+        assert re.fullmatch(r"\d+\.\d", text), (aid, text)
+        assert float(text) == pytest.approx(by_id[aid]["pooled"]["I2"], abs=0.05 + 1e-9)
+
+
+def test_a_glmm_the_counts_cannot_identify_is_flagged_in_the_sensitivity_table(run):
+    """A GLMM fit with events in one study only (0.0%, CI 0.0 to 100.0 without the derived
+    counts; the serious-event main analysis) carries the warning in its table row, not only
+    in the list of warnings further down; fits with events in several studies do not."""
+    result, out, _, _ = run
+    html = (out / "report.html").read_text()
+    flagged = re.findall(
+        r'<td>(?:<strong>)?([^<]+)(?:</strong>)?<br><span class="note caveat">events in (\d+) '
+        r"of (\d+) studies only: the GLMM cannot separate",
+        html,
+    )
+    rows = {
+        "Reported counts only (derived lower bounds left out)": result.analysis("ae_any_prop")
+        .sensitivity["exclude_derived_counts"]
+        .rows,
+        "Main analysis": result.analysis("ae_serious_prop").main.rows,
+    }
+    assert {t for t, _, _ in flagged} == set(rows)
+    for title, events, k in flagged:
+        r = rows[title]
+        assert int(events) == int((r["xi"] > 0).sum()) == 1 and int(k) == len(r)
+
+
+def test_natural_history_table_names_its_interval(run):
+    """The per-study CI beside spontaneous recovery is the Wilson score interval (Bydon 2024,
+    7/10: 39.7 to 89.2), not the forest plot's Clopper–Pearson (34.8 to 93.3): the header
+    says which."""
+    from scipy import stats
+
+    _, out, _, _ = run
+    html = unescape((out / "report.html").read_text())
+    assert "<th>CI (%, Wilson score)</th>" in html
+    # Wilson score interval of 7/10 at 95%: closed form
+    z, n, p = stats.norm.ppf(0.975), 10, 0.7
+    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    t = _csv(out, "natural_history_comparison")
+    row = t[(t["label"] == "Bydon 2024") & (t["analysis_id"] == "ais_improved_prop")].iloc[0]
+    assert (row["xi"], row["ni"]) == (7, 10)
+    assert row["ci_lb"] == pytest.approx(100 * (mid - half), rel=1e-9)
+    assert row["ci_ub"] == pytest.approx(100 * (mid + half), rel=1e-9)
+
+
+def test_inverse_variance_rows_say_when_they_disagree_with_the_glmm(run):
+    """An inverse-variance sensitivity row of a GLMM analysis says in the row that it
+    disagrees with the GLMM exactly when, from results.json, its estimate lies outside the
+    GLMM's CI or a CI end differs by more than 5 percentage points."""
+    result, out, _, by_id = run
+    html = unescape((out / "report.html").read_text())
+    seen = {True: 0, False: 0}
+    for a in result.analyses:
+        if a.main is None or a.spec.model != "glmm":
+            continue
+        g = by_id[a.spec.id]["pooled"]["back_transformed"]
+        sec = html[html.index(f'id="a-{a.spec.id}"') :]
+        sec = sec[sec.index("<h4>Sensitivity analyses</h4>") :]
+        sec = sec[: sec.index("</table>")]
+        for name, fit in a.sensitivity.items():
+            if not name.startswith("iv_") or isinstance(fit, str):
+                continue
+            v = by_id[fit.id]["pooled"]["back_transformed"]
+            outside = not (g["ci_lb"] <= v["estimate"] <= g["ci_ub"])
+            gap = 100 * max(abs(g["ci_lb"] - v["ci_lb"]), abs(g["ci_ub"] - v["ci_ub"]))
+            disagree = outside or gap > 5
+            row = sec[sec.index(f"<td>{fit.title}") :]
+            row = row[: row.index("</tr>")]
+            assert ("disagrees with the GLMM" in row) == disagree, (fit.id, gap, outside)
+            if gap > 5:
+                assert f"a CI end differs by {gap:.1f} percentage points" in row
+            seen[disagree] += 1
+    assert seen[True] >= 2 and seen[False] >= 1

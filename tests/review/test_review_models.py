@@ -174,6 +174,22 @@ def test_bayes_runs_only_below_five_studies_and_single_proportions_have_no_null(
     assert "%" in b.text() and "P(" not in b.text()
 
 
+def test_bayes_prior_names_the_scale_of_tau(review):
+    """The prior on τ says the scale it is on: log RR for the RR, the risk difference (also
+    in percentage points, the scale the report reads) for the RD, logit for a proportion."""
+    rr = review.analysis("ais_improved_rr").bayes.prior_text()
+    assert rr.startswith("τ ~ half-normal(0.5) on the log RR scale")
+    rd = review.analysis("ais_improved_rd").bayes.prior_text()
+    assert rd.startswith(
+        "τ ~ half-normal(0.125, i.e. 12.5 percentage points) on the risk difference scale"
+    )
+    from sci_evidence.review.models import bayes_sensitivity
+
+    a = review.analysis("ais_improved_prop")
+    b = bayes_sensitivity(a.main.rows.iloc[:3], a.spec, review.protocol)
+    assert b.prior_text().startswith("τ ~ half-normal(0.5) on the logit scale")
+
+
 def test_adverse_events_interval_contains_the_raw_pooled_rate(results):
     e = results["ae_any_prop"]
     raw = sum(s["xi"] for s in e["studies"]) / sum(s["ni"] for s in e["studies"])
@@ -287,7 +303,15 @@ def test_glmm_subgroup_test_equals_metafor(review, variable):
 
 
 def test_degenerate_glmm_subgroup_test_is_not_reported_as_a_test(review):
-    a = review.analysis("ae_any_prop")
+    from dataclasses import replace
+
+    from sci_evidence.evidence import load_evidence
+    from sci_evidence.review.analyses import run_analysis
+
+    # the default protocol compares routes of adverse events in the safety section only;
+    # asked as a subgroup, the GLMM's route test is degenerate (no events with 2 routes)
+    spec = replace(review.protocol.analysis("ae_any_prop"), subgroups=("route",))
+    a = run_analysis(load_evidence(), spec, review.protocol)
     sg = next(s for s in a.subgroups if s.variable == "route")
     assert sg.glmm_test["diagnostics"]
     assert "gives no usable test" in sg.note and "QM =" not in sg.note

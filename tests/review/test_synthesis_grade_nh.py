@@ -110,3 +110,27 @@ def test_grade_thresholds_come_from_the_protocol():
     rules = GradeRules(ois_patients=100, inconsistency_I2=5.0)
     g = _grade(n_patients=150, rules=rules)
     assert g.downgrades[2].levels == 0 and g.downgrades[1].levels == 1
+
+
+def test_risk_of_bias_reason_names_studies_without_the_derived_count_marker():
+    """The risk-of-bias reason names studies by label; a row label's "[derived (lower
+    bound)]" marker (how an adverse-event count was obtained) is not part of the study."""
+    from sci_evidence.review.grade import assess_certainty
+
+    g = assess_certainty(
+        analysis_id="x",
+        outcome="x",
+        n_patients=50,
+        randomised=[False, False],
+        rob=["high", "low"],
+        weights=[3.0, 1.0],
+        I2=0.0,
+        ci=(-2.0, -1.0),
+        pi=None,
+        null=None,
+        egger_pval=None,
+        single_arm=True,
+        labels=["Bydon 2024 [derived (lower bound)]", "Oh 2016"],
+    )
+    reason = next(d.reason for d in g.downgrades if d.domain == "risk_of_bias")
+    assert "Bydon 2024 high" in reason and "[derived" not in reason

@@ -19,7 +19,10 @@ from sci_evidence.report.views import (
     reader_cells,
     reason_text,
     robustness_view,
+    safety_intro,
 )
+from sci_evidence.review.models import glmm_identification, iv_disagreement
+from sci_evidence.review.score_studies import one_study_effect
 
 
 def _env() -> jinja2.Environment:
@@ -143,7 +146,65 @@ def methods_text(protocol) -> list[str]:
     return paras
 
 
-def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: int) -> dict:
+def _glmm_caveat(rows, entry: dict) -> str:  # noqa: ANN001 - the fit's rows
+    """Why a GLMM fit's estimate says little, when its counts cannot identify it (events in
+    one study only: :func:`~sci_evidence.review.models.glmm_identification`); "" otherwise
+    or for an inverse-variance fit."""
+    if "glmm_model" not in entry["pooled"] or not {"xi", "ni"} <= set(rows.columns):
+        return ""
+    sink: list[tuple[str, str]] = []
+    glmm_identification("", rows, sink)
+    return sink[0][1].split(";")[0] if sink else ""
+
+
+def _disagreement(a, name: str, fit, entry: dict) -> str:  # noqa: ANN001
+    """For an inverse-variance sensitivity fit of a GLMM analysis: where it disagrees with
+    the GLMM (:func:`~sci_evidence.review.models.iv_disagreement`), said in its own row."""
+    if not name.startswith("iv_") or "glmm_model" not in entry["pooled"]:
+        return ""
+    why = iv_disagreement(a.main, fit)
+    return "" if why is None else "disagrees with the GLMM: " + why.split(": ", 1)[1]
+
+
+def _slope_ratios(measure: str, regressions: dict) -> tuple[str | None, dict]:
+    """On a log or logit model scale a meta-regression slope reads as a ratio: ``exp(b)``
+    with its CI per unit of the moderator (an odds ratio for logit proportions, a ratio of
+    risk ratios for log RR). Returns the column name (None where the scale has no ratio) and
+    ``{moderator: {term: (ratio, lower, upper)}}`` for every term but the intercept."""
+    sc = measure_scale(measure)
+    if measure == "PLO":
+        name = "odds ratio per unit"
+    elif sc.transform == "exp":
+        name = f"ratio of {sc.label.lower()}s per unit"
+    else:
+        return None, {}
+    out = {}
+    for m, r in regressions.items():
+        if isinstance(r, str):
+            continue
+        out[m] = {
+            c["term"]: tuple(float(np.exp(c[f])) for f in ("estimate", "ci_lb", "ci_ub"))
+            for c in r.get("coefficients", [])
+            if c.get("term") not in (None, "intrcpt")
+        }
+    return name, out
+
+
+def _one_study(a, level: float) -> dict:  # noqa: ANN001 - an AnalysisResult
+    """For the summary-of-findings row of an analysis resting on one study: that study's
+    effect in words (``sof_one``) and its patients, treated + control (``sof_patients``)."""
+    text = one_study_effect(a.spec, level, getattr(a, "individual", None))
+    if text is None:
+        return {}
+    n = a.individual.loc[a.individual["status"] == "in the analysis", "n"].iloc[0]
+    parts = [] if n is None else str(n).split(" vs ")
+    patients = sum(int(x) for x in parts) if parts and all(x.isdigit() for x in parts) else None
+    return {"sof_one": text, "sof_patients": patients}
+
+
+def _analysis_view(
+    a, results_by_id: dict, svgs: dict, labels: dict, min_sub: int, level: float = 0.95
+) -> dict:
     spec = a.spec
     view = {
         "spec": spec,
@@ -160,7 +221,7 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
         "k_rows": len(a.selection.rows),
     }
     if a.main is None:
-        view |= individual_view(a)
+        view |= individual_view(a) | _one_study(a, level)
         return view
     entry = results_by_id[spec.id]
     view["entry"] = entry
@@ -201,7 +262,9 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
                     }
                 )
         view["subgroups"].append(item)
+    view["caveat"] = _glmm_caveat(a.main.rows, entry)
     view["regressions"] = entry.get("meta_regression", {})
+    view["slope_ratio"], view["slope_ratios"] = _slope_ratios(spec.measure, view["regressions"])
     view["sensitivity"] = []
     for name, v in a.sensitivity.items():
         if isinstance(v, str):
@@ -214,6 +277,8 @@ def _analysis_view(a, results_by_id: dict, svgs: dict, labels: dict, min_sub: in
                     "title": v.title,
                     "entry": results_by_id[v.id],
                     "reader": reader_cells(results_by_id[v.id], rs),
+                    "caveat": _glmm_caveat(v.rows, results_by_id[v.id])
+                    or _disagreement(a, name, v, entry),
                 }
             )
     view["robustness"] = robustness_view(a, entry, rs, digits)
@@ -261,7 +326,12 @@ def report_chunks(review, results: dict, svgs: dict, tables: dict, *, formats=("
     results_by_id = {e["id"]: e for e in results["analyses"]}
     views = [
         _analysis_view(
-            a, results_by_id, svgs, review.study_labels, review.protocol.min_studies_subgroup
+            a,
+            results_by_id,
+            svgs,
+            review.study_labels,
+            review.protocol.min_studies_subgroup,
+            review.protocol.level,
         )
         for a in review.analyses
     ]
@@ -295,6 +365,7 @@ def report_chunks(review, results: dict, svgs: dict, tables: dict, *, formats=("
             table_id="tbl-safety",
         ),
         "comparisons": review.comparisons.to_dict(orient="records"),
+        "analysis_titles": {a.spec.id: a.spec.title for a in review.analyses},
         "svgs": svgs,
         "n_studies": len(char),
         "labels": review.study_labels,
@@ -302,5 +373,6 @@ def report_chunks(review, results: dict, svgs: dict, tables: dict, *, formats=("
         "rob_tools": _rob_tools(review.risk_of_bias),
         "anchor": review.anchor,
         "safety_by_route": review.safety_by_route or (),
+        "safety_intro": safety_intro(review),
     }
     return _env().get_template("report.html.j2").generate(**context)

@@ -376,7 +376,7 @@ def _write_into(review, work: Path, renderer: FigureRenderer, *, pdf, progress) 
             order,
         )
         renderer.submit("rob_summary_tool", f"rob_summary_{slug}", rob, tool, participants)
-    renderer.submit("prisma", "prisma_flow", review.prisma)
+    renderer.submit("prisma", "prisma_flow", review.prisma, dict(review.study_labels))
     for s in review.safety_by_route or ():
         renderer.submit("safety_route", f"safety_route_{s.analysis_id}", s)
     # tables and results.json are written while the workers draw

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from sci_evidence.review.protocol import GradeRules
+from sci_evidence.review.safety import DERIVED
 
 LEVELS = ("very low", "low", "moderate", "high")
 DOMAINS = ("risk_of_bias", "inconsistency", "imprecision", "indirectness", "publication_bias")
@@ -243,7 +244,13 @@ def _risk_of_bias(rob, weights, rules: GradeRules, labels=None) -> Downgrade:
         w = np.ones_like(w)
     w = w / w.sum()
     judged = [_judgement(r) for r in rob]
-    labels = list(labels) if labels is not None else [f"study {i + 1}" for i in range(len(w))]
+    # a judgement is about the study, not about how one of its counts was obtained: the
+    # row label's "[derived (lower bound)]" marker is dropped
+    labels = (
+        [str(x).removesuffix(f" [{DERIVED}]") for x in labels]
+        if labels is not None
+        else [f"study {i + 1}" for i in range(len(w))]
+    )
     missing = np.array([j is None for j in judged])
     # an unknown word of a tool is a concern, not a pass
     concern = np.array([1.0 if j is None else ROB_CONCERN.get(j, 1.0) for j in judged])

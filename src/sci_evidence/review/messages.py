@@ -27,7 +27,12 @@ import numpy as np
 
 from sci_evidence.meta.transforms import measure_scale
 from sci_evidence.review.compare import format_estimate
+from sci_evidence.review.models import glmm_identification
 from sci_evidence.review.results import back
+from sci_evidence.review.safety import DERIVED
+from sci_evidence.review.score_studies import one_study_effect
+from sci_evidence.review.swim_messages import fmt_p as _fmt_p
+from sci_evidence.review.swim_messages import synthesis_patients, synthesis_sentence
 
 __all__ = ["KeyMessage", "absolute_per_1000", "control_risk", "key_messages"]
 
@@ -91,19 +96,17 @@ def _patients(a) -> int | None:  # noqa: ANN001
     g = getattr(a, "grade", None)
     if g is not None and getattr(g, "n_patients", None) is not None:
         return int(g.n_patients)
-    rows = a.main.rows if a.main is not None else None
+    return _row_patients(a.main.rows if a.main is not None else None)
+
+
+def _row_patients(rows) -> int | None:  # noqa: ANN001
+    """Patients of analysis rows: Σ ni (single arm) or Σ n1i + n2i (controlled)."""
     if rows is None:
         return None
     cols = [c for c in ("ni", "n1i", "n2i") if c in rows]
     if "ni" in cols:
         cols = ["ni"]
     return int(np.nansum(rows[cols].to_numpy(float))) if cols else None
-
-
-def _fmt_p(p: float | None) -> str:
-    if p is None or not math.isfinite(p):
-        return "p not available"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
 
 
 def _studies(k: int) -> str:
@@ -128,13 +131,20 @@ def _lower_first(s: str) -> str:
 # --------------------------------------------------------------------------------- builders
 
 
-def _cannot_answer(a) -> str:  # noqa: ANN001
-    """An analysis that was not pooled: why the evidence cannot answer."""
+def _cannot_answer(a, level: float = 0.95) -> str:  # noqa: ANN001
+    """An analysis that was not pooled: why the evidence cannot answer; a single study's
+    own estimate is shown with its interval and scale (``a.individual``)."""
     rows = a.selection.rows
     k = int(rows["study_id"].nunique()) if len(rows) else 0
     title = a.spec.title
     if k == 0:
         return f"{title} — no study gives usable data, so the evidence cannot answer this."
+    one = one_study_effect(a.spec, level, getattr(a, "individual", None)) if k == 1 else None
+    if one is not None:
+        return (
+            f"{title} — only one study gives usable data ({one}): one study is too little "
+            "evidence to answer this."
+        )
     if k == 1:
         label = str(rows["label"].iloc[0]) if "label" in rows else str(rows["study_id"].iloc[0])
         return (
@@ -148,7 +158,7 @@ def effect_sentence(a, level: float) -> str:  # noqa: ANN001
     """The pooled effect of one analysis in a sentence, with its interval, studies, patients
     and certainty; for a risk ratio the absolute effect per 1,000 patients."""
     if a.main is None:
-        return _cannot_answer(a)
+        return _cannot_answer(a, level)
     res, rows, measure = a.main.result, a.main.rows, a.spec.measure
     est, lo, hi = (float(v) for v in back(measure, [res.estimate, res.ci_lb, res.ci_ub], rows))
     text = format_estimate(measure, est, lo, hi, level=level)
@@ -172,6 +182,8 @@ def effect_sentence(a, level: float) -> str:  # noqa: ANN001
                 + (", the upper bound capped at a risk of 100%" if capped else "")
                 + ")."
             )
+    elif "xi" in rows and "ni" in rows:
+        out += _raw_share(rows, res.k, glmm=getattr(a.spec, "model", "") == "glmm")
     elif measure == "RD":
         out += (
             f" That is {_per_1000(1000 * est)} per 1,000 patients "
@@ -182,54 +194,27 @@ def effect_sentence(a, level: float) -> str:  # noqa: ANN001
     return out
 
 
+def _raw_share(rows, k: int, glmm: bool = False) -> str:  # noqa: ANN001 - rows: xi, ni[, count]
+    """The summed counts beside a pooled proportion (a GLMM gives the typical study's
+    proportion, which can lie far from the share of all patients), how many study counts
+    are derived lower bounds (adverse events: :data:`~sci_evidence.review.safety.DERIVED`),
+    and, for a GLMM, the fit's warning when the counts cannot identify it."""
+    sink: list[tuple[str, str]] = []
+    if glmm:
+        glmm_identification("", rows, sink)
+    x, n = int(np.nansum(rows["xi"].to_numpy(float))), int(np.nansum(rows["ni"].to_numpy(float)))
+    out = f" Summed over the studies, {x} of {n} patients ({100 * x / n:.1f}%) had the outcome"
+    d = int((rows["count"] == DERIVED).sum()) if "count" in rows else 0
+    if d:
+        out += f"; {d} of {k} study counts are lower bounds (an arm's largest single event type)"
+    for _, why in sink:
+        out += f"; {why.split(';')[0]}"
+    return out + "."
+
+
 def _per_1000(d: float) -> str:
     n = int(round(d))
     return f"{n} more" if n > 0 else f"{-n} fewer" if n < 0 else "no difference"
-
-
-def synthesis_sentence(spec, res) -> str:  # noqa: ANN001
-    """A structured synthesis (SWiM): how many studies point each way, and the sign test."""
-    n = int(getattr(res, "n_studies", 0) or 0)
-    title = spec.title
-    if n == 0:
-        return f"No study reports {title} usably, so the evidence cannot answer this."
-    b = int(res.n_benefit)
-    h = int(res.n_harm)
-    nc = int(getattr(res, "n_no_change", 0) or 0)
-    ne = int(getattr(res, "n_no_clear_effect", 0) or 0)
-    un = int(getattr(res, "n_unclear", 0) or 0)
-    parts = [f"{b} of {n} {'study' if n == 1 else 'studies'} found a benefit", f"{h} harm"]
-    if ne:
-        parts.append(f"{ne} no clear effect")
-    if nc:
-        parts.append(f"{nc} no change")
-    if un:
-        parts.append(f"{un} an unclear direction")
-    measured = synthesis_patients(res)
-    who = "" if measured is None else f" ({measured} patients measured)"
-    out = f"{title}{who}: " + ", ".join(parts)
-    if n == 1:
-        return out + " — one study is too little evidence to answer this (not pooled)."
-    if b + h == 0:
-        # the sign test counts only studies with a direction
-        test = "no study showed a direction, so no sign test"
-    else:
-        test = f"exact sign test {_fmt_p(getattr(res, 'p_value', None))}"
-    return out + f" ({test}; not pooled, so no pooled effect or certainty rating)."
-
-
-def synthesis_patients(res) -> int | None:  # noqa: ANN001
-    """Patients a synthesis' studies measured (per study the most any of its outcomes
-    measured), from the ``measured`` column of its table; None when not recorded."""
-    import pandas as pd
-
-    table = getattr(res, "table", None)
-    if not isinstance(table, pd.DataFrame) or "measured" not in table:
-        return None
-    m = pd.to_numeric(table["measured"], errors="coerce")
-    if not m.notna().any():
-        return None
-    return int(m.groupby(table["study_id"]).max().sum())
 
 
 def _by_id(review) -> tuple[dict, dict]:  # noqa: ANN001
@@ -326,33 +311,35 @@ def answer_subgroups(review, q) -> KeyMessage:  # noqa: ANN001
     groups = np.asarray(of if of is not None and len(of) else a.main.rows[q.by].astype(str))
     for g in sg.result.groups:
         r = sg.result.results[g]
-        rows = a.main.rows[groups == g] if measure_scale(a.spec.measure).needs_ni else None
+        in_g = a.main.rows[groups == g]
+        rows = in_g if measure_scale(a.spec.measure).needs_ni else None
         est, lo, hi = (float(v) for v in back(a.spec.measure, [r.estimate, r.ci_lb, r.ci_ub],
                                               rows))  # fmt: skip
         name = "not reported" if g == "unknown" else str(g).replace("_", " ")
+        n = _row_patients(in_g)
+        who = _studies(r.k) + ("" if n is None else f", {n} patients")
         parts.append(f"{name} {format_estimate(a.spec.measure, est, lo, hi, level=level)} "
-                     f"({_studies(r.k)})")  # fmt: skip
+                     f"({who})")  # fmt: skip
         if r.k <= SMALL_GROUP:
             small.append(name)
-    res = sg.result
     text = f"{a.spec.title} by {what}: " + "; ".join(parts) + "."
-    p = getattr(res, "Q_between_pval", None)
+    p, how = _subgroup_test(sg, what)
     if small and len(small) == len(parts):
         text += (
             f" Every group rests on one or two studies: too few to tell whether {what} "
-            f"matters (test for subgroup differences {_fmt_p(p)})."
+            f"matters (test for subgroup differences{how} {_fmt_p(p)})."
         )
         answered = False
     elif small:
         text += (
-            f" {_small_groups(small)}, too few to compare; test for subgroup differences "
-            f"{_fmt_p(p)}."
+            f" {_small_groups(small)}, too few to compare; test for subgroup differences"
+            f"{how} {_fmt_p(p)}."
         )
         answered = True
     else:
         verdict = "the groups differ" if (p is not None and p < 1 - level) else "no difference "
         verdict += "" if verdict.startswith("the") else "between the groups was shown"
-        text += f" Test for subgroup differences {_fmt_p(p)}: {verdict}."
+        text += f" Test for subgroup differences{how} {_fmt_p(p)}: {verdict}."
         answered = True
     text += " Subgroups compare studies, not randomised groups"
     g = getattr(a, "grade", None)
@@ -363,6 +350,18 @@ def answer_subgroups(review, q) -> KeyMessage:  # noqa: ANN001
         q.id, q.question, text, answered, a.k, _patients(a), getattr(g, "certainty", None),
         q.draws_on,
     )  # fmt: skip
+
+
+def _subgroup_test(sg, what: str) -> tuple[float | None, str]:  # noqa: ANN001
+    """p of the main model's test for subgroup differences and words naming it: with a GLMM,
+    its Wald test with the variable as moderator (``sg.glmm_test``), not the IV Q (they can
+    disagree: p = 0.09 against 0.03); the IV Q, named so, where that GLMM fit is degenerate."""
+    t, q = getattr(sg, "glmm_test", None), getattr(sg.result, "Q_between_pval", None)
+    if t is None:
+        return q, ""
+    if t.get("converged") and not t.get("diagnostics") and t.get("pval") is not None:
+        return float(t["pval"]), f" (GLMM with {what} as moderator)"
+    return q, " (inverse-variance Q; the GLMM test is degenerate)"
 
 
 def answer_dose(review, q) -> KeyMessage:  # noqa: ANN001
@@ -394,14 +393,18 @@ def answer_dose(review, q) -> KeyMessage:  # noqa: ANN001
         slope = f"{b:.2f} {unit} on the {scale.analysis_label.lower()} scale ({pct}% CI " \
                 f"{lo:.2f} to {hi:.2f})"  # fmt: skip
     k = int(d.get("k") or 0)
+    rows = a.main.rows
+    known = rows[np.isfinite(rows[q.by].to_numpy(float))] if q.by in rows else None
+    n = _row_patients(known)
+    who = "" if n is None else f", {n} patients"
     text = (
         f"{a.spec.title}, meta-regression on dose: {slope}, {_fmt_p(coef.get('pval'))} "
-        f"({_studies(k)} with a known dose)."
+        f"({_studies(k)} with a known dose{who})."
     )
     if k < 10:
         # a meta-regression needs about ten studies per moderator (Cochrane Handbook 10.11.4)
         text += f" With {_studies(k)} this cannot show whether dose matters."
-    return KeyMessage(q.id, q.question, text, k >= 10, k, None, None, q.draws_on)
+    return KeyMessage(q.id, q.question, text, k >= 10, k, n, None, q.draws_on)
 
 
 def answer_route_safety(review, q) -> KeyMessage:  # noqa: ANN001

@@ -281,7 +281,15 @@ class BayesSensitivity:
 
     def prior_text(self) -> str:
         unit = " points" if self.measure in ("MD", "MC", "MN") else ""
-        where = {"ratio": f"log {self.measure}", "proportion": "logit"}.get(self.scale, "")
+        if self.measure == "RD":  # τ in proportion units; the report reads percentage points
+            unit = f", i.e. {100 * self.tau_prior[1]:g} percentage points"
+        where = {
+            "PLO": "logit",
+            "PFT": "Freeman–Tukey double-arcsine",
+            "PAS": "arcsine",
+            "PR": "proportion",
+            "RD": "risk difference",
+        }.get(self.measure, f"log {self.measure}" if self.scale == "ratio" else "")
         on = f" on the {where} scale" if where else ""
         return (
             f"τ ~ half-normal({self.tau_prior[1]:g}{unit}){on}, flat prior on the mean; "

@@ -15,7 +15,9 @@ record), ``analyses`` (one entry per pooled fit: main analyses, their sensitivit
 every subgroup, each ``id``, ``parent``, ``kind``, ``title``, ``outcome``, ``design``,
 ``measure``, ``method``, ``test``, ``level``, ``studies`` and ``pooled`` — the core's
 ``PoolResult.to_dict()`` without its study list, plus ``back_transformed`` where the measure
-is transformed; main analyses add ``subgroup_tests``, ``meta_regression``, ``robustness``,
+is transformed; main analyses add ``subgroup_tests``, ``meta_regression``, ``robustness``
+(leave-one-out and cumulative column-wise on the model scale, named by ``model_scale``, with
+``back_transformed`` estimates and CIs for a transformed measure),
 ``sensitivity``, ``natural_history``, ``grade``, ``notes``, ``warnings`` and
 ``excluded_studies``), ``not_pooled``, ``syntheses``, ``grade``, ``comparisons``,
 ``excluded_studies``, ``serious_adverse_events``, ``prisma``, ``safety_by_route``
@@ -98,6 +100,38 @@ def _result_dict(obj: Any) -> Any:
     if obj is None or isinstance(obj, str):
         return obj
     return jsonable(obj.to_dict())
+
+
+def _robustness_dict(kind: str, obj: Any, measure: str, rows: pd.DataFrame) -> Any:
+    """A diagnostic's dict; leave-one-out and cumulative blocks (model scale, column-wise)
+    also say their ``model_scale`` and, for a transformed measure, carry ``back_transformed``
+    estimate and CI bounds on the scale people read (RR, not log RR; proportions, not
+    logits). PFT is inverted at the harmonic mean of each fit's own studies (all but the one
+    left out; the first k added), as the report's tables."""
+    d = _result_dict(obj)
+    if kind not in ("leave_one_out", "cumulative") or not isinstance(d, dict):
+        return d
+    scale = measure_scale(measure)
+    d["model_scale"] = scale.analysis_label.lower()
+    if not scale.transformed:
+        return d
+    fields = ("estimate", "ci_lb", "ci_ub")
+    model = np.array([[np.nan if v is None else v for v in d[f]] for f in fields], dtype=float)
+    if scale.needs_ni:
+        studies = list(d["study"])
+        labels = np.asarray(rows["label"], dtype=object)
+        ni = rows["ni"].to_numpy(float)
+        shown = np.empty_like(model)
+        for i, study in enumerate(studies):
+            keep = np.isin(labels, studies[: i + 1]) if kind == "cumulative" else labels != study
+            shown[:, i] = back_transform(measure, model[:, i], ni=ni[keep])
+    else:
+        shown = back(measure, model.ravel()).reshape(model.shape)
+    d["back_transformed"] = {
+        "scale": scale.label.lower(),
+        **dict(zip(fields, shown.tolist(), strict=True)),
+    }
+    return jsonable(d)
 
 
 @dataclass(frozen=True)
@@ -317,7 +351,9 @@ class AnalysisResult:
             m: r if isinstance(r, str) else _regression_dict(m, r)
             for m, r in self.regressions.items()
         }
-        main["robustness"] = {k: _result_dict(v) for k, v in self.robustness.items()}
+        main["robustness"] = {
+            k: _robustness_dict(k, v, s.measure, self.main.rows) for k, v in self.robustness.items()
+        }
         main["sensitivity"] = {
             k: (v if isinstance(v, str) else v.id) for k, v in self.sensitivity.items()
         }

@@ -201,6 +201,7 @@ class SafetyByRoute:
         g.insert(0, "analysis_id", self.analysis_id)
         for key in ("QM", "df", "pval"):
             g[f"route_test_{key}"] = self.test.get(key)
+        g["route_test_df"] = g["route_test_df"].astype("Int64")  # a count: "1", not "1.0"
         return g
 
     def to_dict(self) -> dict:

@@ -267,6 +267,24 @@ def estimate_label(spec) -> str:
     return f"{what} (points{', ' + rng + ' scale' if rng else ''})"
 
 
+def one_study_effect(spec, level: float, individual: pd.DataFrame | None) -> str | None:
+    """The one study an analysis could use, in words: ``"Liu 2013, 22 patients: mean change
+    +3.4 points (95% CI −6.3 to +13.1) on the 0–100 scale"``; None unless exactly one study
+    of ``individual`` (:func:`individual_studies`) is in the analysis with an estimate."""
+    if individual is None or individual.empty:
+        return None
+    used = individual[individual["status"] == "in the analysis"]
+    if len(used) != 1 or pd.isna(used["estimate"].iloc[0]):
+        return None
+    r = used.iloc[0]
+    _, rng = SCALES.get(spec.outcome, ("", ""))
+    what = "mean difference (MSC − control)" if spec.design == "controlled" else "mean change"
+    text = f"{r['label']}, {_patients(r['n'])}: {what} {_signed(r['estimate'])} points"
+    if pd.notna(r["ci_lb"]):
+        text += f" ({_pts(r['ci_lb'], r['ci_ub'], level)})"
+    return text + (f" on the {rng} scale" if rng else "")
+
+
 def statement(spec, protocol, individual: pd.DataFrame) -> str:
     """What a not-pooled score analysis shows, in words generated from ``individual``
     (:func:`individual_studies`): how many studies give usable numbers, each one's estimate

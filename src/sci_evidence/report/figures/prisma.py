@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
+from sci_evidence.report.views import reason_text
 from sci_evidence.review.results import PrismaCounts
 from sci_evidence.text import escape_mathtext
 
@@ -22,9 +23,10 @@ def _short(text: str, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def prisma_flow(c: PrismaCounts) -> Figure:
+def prisma_flow(c: PrismaCounts, labels: dict[str, str] | None = None) -> Figure:
     """Draw the PRISMA 2020 flow: identification, screening, included, and the analysis
-    stage (studies removed by protocol rule, studies in a meta-analysis)."""
+    stage (studies removed by protocol rule, in words with study labels from ``labels``,
+    e.g. "possible duplicate of Guo 2014"; studies in a meta-analysis)."""
     fig = plt.figure(figsize=(7.5, 7.0))
     ax = fig.add_axes([0, 0, 1, 1])
     ax.set_xlim(0, 100)
@@ -111,7 +113,10 @@ def prisma_flow(c: PrismaCounts) -> Figure:
     arrow(28, 44, 28, 38)
     box(8, 27, 40, 11, f"Studies included in review\n(n = {_n(c.included)})", colour="#e8f4ea")
     arrow(28, 27, 28, 18)
-    rules = "\n".join(f"{escape_mathtext(k)}: {v}" for k, v in c.analysis_excluded.items())
+    rules = "\n".join(
+        f"{escape_mathtext(reason_text(k, labels or {}))}: {v}"
+        for k, v in c.analysis_excluded.items()
+    )
     rule_total = sum(c.analysis_excluded.values()) if c.analysis_excluded else 0
     box(
         58,
