@@ -141,3 +141,25 @@ def test_unpooled_outcome_says_which_studies_report_it_and_why_not_used(bundled_
     assert all(labels[sid] in note for sid in reporting)
     assert not any(sid in note for sid in reporting if sid != labels[sid])
     assert "none gives usable data" in note
+
+
+def test_tien_2019_counts_as_a_controlled_study(bundled_run):
+    """Audit finding M01: Tien 2019 is a two-group controlled study (47 patients, intervention
+    vs control), which the base once recorded as single-arm. The review counts it among the
+    controlled studies of the AIS analysis; it cannot enter the risk ratio, because its source
+    gives AIS transitions for the treated arm only."""
+    result, _ = bundled_run
+    a = result.analysis("ais_improved_prop")
+    controlled = a.sensitivity["controlled_only"]
+    assert "tien-2019" in set(controlled.rows["study_id"])
+    assert "tien-2019" in set(a.main.rows["study_id"])
+    ev = load_evidence()
+    arms = ev.arms[ev.arms["study_id"] == "tien-2019"]
+    assert set(arms["role"]) == {"treated", "control"}
+    control_ais = ev.outcomes[
+        (ev.outcomes["arm_id"] == "tien-2019:control")
+        & ev.outcomes["outcome"].isin(["ais_improved", "ais_transition"])
+    ]
+    assert control_ais.empty
+    rr = result.analysis("ais_improved_rr")
+    assert "tien-2019" not in set(rr.main.rows["study_id"])
