@@ -439,6 +439,7 @@ def _run_span(job: _Job, a: int, b: int, outs: list[np.ndarray] | None = None):
             job.y, job.v, _span_masks(job, a, b), int(job.method == "REML"), 1e-10, 1000,
             *out, conv,
         )  # fmt: skip
+        _unconverged_to_nan(out, conv == 0)
         return (a, *out)
     return (a, *_fit_mask_rows(job, a, b))
 
@@ -647,7 +648,18 @@ def _fit_mask_rows(job: _Job, a: int, b: int):
         job.y, job.v, job.X, method=job.method, test=job.test, mask=m, engine=job.batch_engine
     )
     n_dtype = np.uint8 if job.k < 256 else np.int32
-    return (fits.beta[:, 0], fits.tau2, fits.I2, fits.Q, fits.n.astype(n_dtype))
+    out = [fits.beta[:, 0].copy(), fits.tau2.copy(), fits.I2.copy(), fits.Q.copy()]
+    _unconverged_to_nan(out, ~np.asarray(fits.converged, dtype=bool))
+    return (*out, fits.n.astype(n_dtype))
+
+
+def _unconverged_to_nan(out, failed: np.ndarray) -> None:
+    """A subset whose (RE)ML iterations did not converge has no estimate: metafor's gosh()
+    records NA for the fits that rma() refuses ("Fisher scoring algorithm did not
+    converge"), and the summaries and plots skip it; the last iterate is not a maximum."""
+    if failed.any():
+        for o in out[:4]:
+            o[failed] = np.nan
 
 
 def _sampled(
