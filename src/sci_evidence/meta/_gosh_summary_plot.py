@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .bias_plots import _POINT, _figure
+from .bias_plots import _POINT, _finish_gosh_axes, _gosh_axes
 
 if TYPE_CHECKING:
     from .gosh_summary import GoshSummary
@@ -17,11 +17,7 @@ def gosh_summary_plot(s: GoshSummary, *, title: str | None = None):
     """Estimate (x) against I2 (y) of all subsets, drawn from the bins of ``s``."""
     from matplotlib.colors import LinearSegmentedColormap
 
-    fig = _figure(6.4, 6.0)
-    gs = fig.add_gridspec(2, 2, width_ratios=(4, 1), height_ratios=(1, 4))
-    ax = fig.add_subplot(gs[1, 0])
-    ax_top = fig.add_subplot(gs[0, 0], sharex=ax)
-    ax_right = fig.add_subplot(gs[1, 1], sharey=ax)
+    fig, ax, ax_top, ax_right = _gosh_axes()
     cmap = LinearSegmentedColormap.from_list("gosh", ["#ffffff00", _POINT])
     ax.pcolormesh(s.est_edges, s.I2_edges, np.log1p(s.counts).T, cmap=cmap, shading="flat")
     ax.plot([], [], "s", color=_POINT, label=f"all subsets (log counts of {s.counts.size:,} bins)")
@@ -32,15 +28,6 @@ def gosh_summary_plot(s: GoshSummary, *, title: str | None = None):
                   alpha=0.5)  # fmt: skip
     ax_right.stairs(s.counts.sum(axis=0) / (n * widths_i), s.I2_edges, fill=True, color=_POINT,
                     alpha=0.5, orientation="horizontal")  # fmt: skip
-    ax.set_xlabel("Estimate")
-    ax.set_ylabel("I\u00b2 (%)")
-    ax.set_ylim(0, 100)
-    ax.legend(fontsize=7, loc="upper right")
-    ax_top.tick_params(labelbottom=False)
-    ax_right.tick_params(labelleft=False)
-    ax_top.set_yticks([])
-    ax_right.set_xticks([])
-    ax_top.set_title(
-        title or f"GOSH plot ({s.n_subsets:,} subsets, all, binned; {s.method})", fontsize=9
-    )
+    default = f"GOSH plot ({s.n_subsets:,} subsets, all, binned; {s.method})"
+    _finish_gosh_axes(ax, ax_top, ax_right, title or default)
     return fig

@@ -232,11 +232,7 @@ def gosh_plot(
             (f"without {name}", ~has & ok, _OTHER),
             (f"with {name}", has, _HIGHLIGHT),
         ]
-    fig = _figure(6.4, 6.0)
-    gs = fig.add_gridspec(2, 2, width_ratios=(4, 1), height_ratios=(1, 4))
-    ax = fig.add_subplot(gs[1, 0])
-    ax_top = fig.add_subplot(gs[0, 0], sharex=ax)
-    ax_right = fig.add_subplot(gs[1, 1], sharey=ax)
+    fig, ax, ax_top, ax_right = _gosh_axes()
     x_edges = np.linspace(est[ok].min(), est[ok].max() + 1e-12, bins + 1)
     y_edges = np.linspace(0.0, 100.0, bins + 1)
     for label, sel, colour in groups:
@@ -258,6 +254,25 @@ def gosh_plot(
         hy, _ = np.histogram(i2[sel], bins=y_edges, density=True)
         ax_top.stairs(hx, x_edges, fill=True, color=colour, alpha=0.5)
         ax_right.stairs(hy, y_edges, fill=True, color=colour, alpha=0.5, orientation="horizontal")
+    kind = "all" if g.exhaustive else "random"
+    _finish_gosh_axes(
+        ax, ax_top, ax_right, title or f"GOSH plot ({g.n_subsets:,} {kind} subsets, {g.method})"
+    )
+    return fig
+
+
+def _gosh_axes():
+    """The GOSH plot's figure: the (estimate, I2) panel with marginal panels above and right."""
+    fig = _figure(6.4, 6.0)
+    gs = fig.add_gridspec(2, 2, width_ratios=(4, 1), height_ratios=(1, 4))
+    ax = fig.add_subplot(gs[1, 0])
+    ax_top = fig.add_subplot(gs[0, 0], sharex=ax)
+    ax_right = fig.add_subplot(gs[1, 1], sharey=ax)
+    return fig, ax, ax_top, ax_right
+
+
+def _finish_gosh_axes(ax, ax_top, ax_right, title: str) -> None:
+    """Labels, limits and bare marginal panels of a GOSH plot (points or bins alike)."""
     ax.set_xlabel("Estimate")
     ax.set_ylabel("I\u00b2 (%)")
     ax.set_ylim(0, 100)
@@ -266,9 +281,7 @@ def gosh_plot(
     ax_right.tick_params(labelleft=False)
     ax_top.set_yticks([])
     ax_right.set_xticks([])
-    kind = "all" if g.exhaustive else "random"
-    ax_top.set_title(title or f"GOSH plot ({g.n_subsets:,} {kind} subsets, {g.method})", fontsize=9)
-    return fig
+    ax_top.set_title(title, fontsize=9)
 
 
 def _forest_rows(ax, labels, est, lb, ub, *, transf, xlabel, refline, colour=_POINT):
