@@ -7,8 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sci_evidence.cli import main
 from sci_evidence.meta import proportion_ci
+from support.cli_run import run
+from support.forest_lines import study_whiskers
 
 XI = [0, 2, 5, 1, 10, 3, 0]
 NI = [12, 30, 25, 1, 10, 40, 8]
@@ -23,17 +24,6 @@ def _csv(tmp_path):
     return path
 
 
-def _whiskers(fig, k):
-    """(x0, x1) of the first ``k`` horizontal study whiskers, top to bottom (as
-    tests/meta/test_plots_proportion_counts.py reads them)."""
-    segs = []
-    for line in fig.axes[1].get_lines():
-        x, y = line.get_data()
-        if len(x) == 2 and y[0] == y[1] and line.get_linewidth() == 1.0:
-            segs.append((float(y[0]), float(x[0]), float(x[1])))
-    return [(a, b) for _, a, b in sorted(segs, reverse=True)][:k]
-
-
 @pytest.mark.parametrize("measure", ["PLO", "PFT", "PAS", "PR"])
 def test_meta_plot_of_proportions_draws_raw_counts_with_clopper_pearson(
     tmp_path, capsys, monkeypatch, measure
@@ -44,18 +34,13 @@ def test_meta_plot_of_proportions_draws_raw_counts_with_clopper_pearson(
     real_save = cli_meta.save_figure
 
     def capture(fig, path, **kw):
-        drawn["whiskers"] = _whiskers(fig, len(XI))
+        drawn["whiskers"] = study_whiskers(fig, len(XI))
         return real_save(fig, path, **kw)
 
     monkeypatch.setattr(cli_meta, "save_figure", capture)
     png = tmp_path / "f.png"
     argv = ["meta", str(_csv(tmp_path)), "--measure", measure, "--xi", "events", "--ni", "total"]
-    try:
-        main([*argv, "--label", "study", "--plot", str(png)])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    capsys.readouterr()
+    code, _, _ = run([*argv, "--label", "study", "--plot", str(png)], capsys)
     assert code == 0 and png.stat().st_size > 0
     lo, hi = proportion_ci(np.array(XI), np.array(NI))
     got = np.array(drawn["whiskers"])

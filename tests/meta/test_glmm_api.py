@@ -16,6 +16,7 @@ from sci_evidence.meta import PoolResult, pool_glmm
 from sci_evidence.meta import glmm as glmm_module
 from sci_evidence.meta._glmm_conditional import NoncentralHypergeometric
 from sci_evidence.meta._glmm_engine import GlmmProblem, loglik_and_grad, make_family
+from support.forest_lines import study_whiskers
 
 XI = [0, 2, 5, 1, 10, 3, 0]
 NI = [12, 30, 25, 1, 10, 40, 8]
@@ -68,17 +69,6 @@ def test_plot_is_a_figure_on_the_proportion_scale():
         plt.close(fig)
 
 
-def _study_whiskers(fig, k):
-    """(x0, x1) of the first ``k`` horizontal study whiskers of a forest plot, top to bottom
-    (as tests/meta/test_plots_proportion_counts.py reads them)."""
-    segs = []
-    for line in fig.axes[1].get_lines():
-        x, y = line.get_data()
-        if len(x) == 2 and y[0] == y[1] and line.get_linewidth() == 1.0:
-            segs.append((float(y[0]), float(x[0]), float(x[1])))
-    return [(a, b) for _, a, b in sorted(segs, reverse=True)][:k]
-
-
 @pytest.mark.parametrize("method", ["clopper-pearson", "wilson"])
 def test_plot_of_plo_draws_raw_proportions_with_their_exact_intervals(method):
     import matplotlib
@@ -95,7 +85,7 @@ def test_plot_of_plo_draws_raw_proportions_with_their_exact_intervals(method):
     fig = res.plot(**kw)
     try:
         lo, hi = proportion_ci(np.array(XI), np.array(NI), method=method)
-        drawn = _study_whiskers(fig, len(XI))
+        drawn = study_whiskers(fig, len(XI))
         np.testing.assert_allclose([a for a, _ in drawn], lo, atol=1e-12)
         np.testing.assert_allclose([b for _, b in drawn], hi, atol=1e-12)
         texts = [t.get_text() for t in fig.axes[2].texts]
@@ -107,7 +97,7 @@ def test_plot_of_plo_draws_raw_proportions_with_their_exact_intervals(method):
     # counts=None: the escalc-type estimates with Wald intervals, as for the other measures
     fig = res.plot(counts=None)
     try:
-        drawn = _study_whiskers(fig, len(XI))
+        drawn = study_whiskers(fig, len(XI))
         z = 1.959963984540054
         np.testing.assert_allclose(
             [a for a, _ in drawn], expit(res.yi - z * np.sqrt(res.vi)), rtol=1e-12
@@ -386,7 +376,7 @@ def test_cli_glmm_plot_draws_raw_proportions_with_clopper_pearson(tmp_path, caps
     real_save = _common.save_figure
 
     def capture(fig, path, **kw):
-        drawn["whiskers"] = _study_whiskers(fig, len(XI))
+        drawn["whiskers"] = study_whiskers(fig, len(XI))
         return real_save(fig, path, **kw)
 
     monkeypatch.setattr(_common, "save_figure", capture)

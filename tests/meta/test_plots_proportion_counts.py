@@ -14,6 +14,7 @@ from sci_evidence.errors import InputError  # noqa: E402
 from sci_evidence.meta import effect_sizes, pool, proportion_ci  # noqa: E402
 from sci_evidence.meta.plots import forest_plot  # noqa: E402
 from sci_evidence.meta.transforms import back_transform  # noqa: E402
+from support.forest_lines import study_whiskers
 
 XI = np.array([0, 3, 0, 2])
 NI = np.array([1, 122, 50, 14])
@@ -23,17 +24,6 @@ NI = np.array([1, 122, 50, 14])
 def _close():
     yield
     plt.close("all")
-
-
-def _study_lines(fig):
-    """(x0, x1) of the horizontal study whiskers of the plot axis, top to bottom."""
-    ax = fig.axes[1]
-    segs = []
-    for line in ax.get_lines():
-        x, y = line.get_data()
-        if len(x) == 2 and y[0] == y[1] and line.get_linewidth() == 1.0:
-            segs.append((float(y[0]), float(x[0]), float(x[1])))
-    return [(a, b) for _, a, b in sorted(segs, reverse=True)]
 
 
 def _fit(measure):
@@ -47,7 +37,7 @@ def test_studies_are_raw_proportions_with_clopper_pearson(measure):
     transf = lambda v: back_transform(measure, v, ni=NI)  # noqa: E731
     fig = forest_plot(res, transf=transf, counts=(XI, NI), show_refline=False)
     lo, hi = proportion_ci(XI, NI)
-    lines = _study_lines(fig)[: len(XI)]
+    lines = study_whiskers(fig)[: len(XI)]
     np.testing.assert_allclose([a for a, _ in lines], lo, atol=1e-12)
     np.testing.assert_allclose([b for _, b in lines], hi, atol=1e-12)
     texts = [t.get_text() for t in fig.axes[2].texts]
@@ -62,7 +52,7 @@ def test_percent_display_and_wilson():
         res, transf=transf, counts=(XI, NI), proportion_ci_method="wilson", show_refline=False
     )
     lo, hi = proportion_ci(XI, NI, method="wilson")
-    lines = _study_lines(fig)[: len(XI)]
+    lines = study_whiskers(fig)[: len(XI)]
     np.testing.assert_allclose([a for a, _ in lines], 100 * lo, atol=1e-9)
     np.testing.assert_allclose([b for _, b in lines], 100 * hi, atol=1e-9)
 
