@@ -13,15 +13,20 @@ __all__ = ["DIGITS", "count", "num", "pct"]
 DIGITS = 4
 
 
+def _missing(v) -> bool:
+    """None, pandas' NA/NaT or NaN (an array-like is not "missing")."""
+    if v is None or v is pd.NA:
+        return True
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
 def num(v, digits: int = DIGITS) -> str:
     """A number as the report shows it (``digits`` decimals; "–" when missing)."""
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+    if _missing(v) or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
-    try:
-        if pd.isna(v):
-            return "–"
-    except (TypeError, ValueError):
-        pass
     if isinstance(v, int | np.integer):
         return str(int(v))
     return f"{float(v):.{digits}f}"
@@ -29,13 +34,8 @@ def num(v, digits: int = DIGITS) -> str:
 
 def count(v) -> str:
     """A count of patients or studies as an integer ("14", never "14.000"; "–" when missing)."""
-    if v is None or v is pd.NA:
+    if _missing(v):
         return "–"
-    try:
-        if pd.isna(v):
-            return "–"
-    except (TypeError, ValueError):
-        pass
     return str(int(round(float(v))))
 
 
