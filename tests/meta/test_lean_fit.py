@@ -359,37 +359,6 @@ def _mods_data(rng, k: int, p: int, tau2: float):
     return yi, vi, X
 
 
-@pytest.mark.parametrize("method", ["REML", "ML"])
-@pytest.mark.parametrize("test", ["z", "t", "knha", "adhoc"])
-@pytest.mark.parametrize("p", [2, 3])
-def test_lean_moderator_fit_equals_general_path(monkeypatch, method, test, p):
-    """fit_design and pool(mods=) with 1–2 moderators take _lean_mods; over many random
-    designs (k from p + 1, tau² from 0 to 1, moderators on scales over two decades) the
-    result equals the general path (forced by an explicit control) field by field."""
-    built = _took_lean(monkeypatch)
-    rng = np.random.default_rng(60 + p)
-    n_lean = n_zero = 0
-    for i in range(60):
-        k = int(rng.integers(p + 1, 60))
-        yi, vi, X = _mods_data(rng, k, p, (0.0, 0.02, 0.1, 1.0)[i % 4])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            general = fit_design(yi, vi, X, method=method, test=test, control=GENERAL)
-            lean = fit_design(yi, vi, X, method=method, test=test)
-        took = bool(built) and built[-1] is lean
-        n_lean += took
-        n_zero += took and lean.tau2 == 0.0
-        assert lean.p == p
-        _assert_same(lean, general)
-        mods = {f"x{j}": X[:, j] for j in range(1, p)}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = pool(yi, vi, mods=mods, method=method, test=test)
-        assert bool(built) and built[-1] is res
-        _assert_same(res, dataclasses.replace(general, coef_names=res.coef_names))
-    assert n_lean == 60 and n_zero >= 5
-
-
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -399,7 +368,7 @@ def test_lean_moderator_fit_equals_general_path(monkeypatch, method, test, p):
         {"tau2": 0.1},
     ],
 )
-def test_moderator_fits_outside_the_lean_path_fall_back(monkeypatch, kwargs):
+def test_moderator_fits_take_the_general_path(monkeypatch, kwargs):
     rng = np.random.default_rng(3)
     yi, vi, X = _mods_data(rng, 20, 3, 0.1)
     built = _took_lean(monkeypatch)
@@ -407,7 +376,7 @@ def test_moderator_fits_outside_the_lean_path_fall_back(monkeypatch, kwargs):
     assert not built and res.p == 3
 
 
-def test_four_columns_and_unweighted_fits_fall_back(monkeypatch):
+def test_four_columns_and_unweighted_fits_take_the_general_path(monkeypatch):
     rng = np.random.default_rng(4)
     yi, vi, X = _mods_data(rng, 25, 4, 0.1)
     built = _took_lean(monkeypatch)
@@ -418,7 +387,7 @@ def test_four_columns_and_unweighted_fits_fall_back(monkeypatch):
     assert fit_design(yi[:2], vi[:2], X[:2, :2]).tau2 == 0.0 and not built
 
 
-def test_lean_moderator_fit_adhoc_zero_residuals_equals_general():
+def test_moderator_fit_adhoc_zero_residuals_with_and_without_control():
     """All yi on the fitted line: the Knapp-Hartung factor is 0, which "adhoc" raises to 1."""
     x = np.linspace(0.0, 1.0, 8)
     yi, vi = 0.2 + 0.5 * x, np.full(8, 0.05)

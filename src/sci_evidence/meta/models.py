@@ -2,8 +2,8 @@ r"""Equal-effect and random/mixed-effects meta-analysis models (metafor's ``rma.
 
 :func:`pool` is the front door (validation, moderators, missing values);
 :func:`fit_design` fits a ready design matrix and is the hot path that bias, GOSH and
-permutation code refit through. REML/ML fits with p ≤ 3 take the lean path of ``_lean_fit``
-(no moderators) or ``_lean_mods`` (the same algorithm and result, without the overhead).
+permutation code refit through. REML/ML fits without moderators take the lean path of
+``_lean_fit`` (the same algorithm and result, without the per-call overhead).
 
 Given tau² (see :mod:`sci_evidence.meta.tau2`), with :math:`w_i = 1/(v_i+\tau^2)`:
 
@@ -43,7 +43,6 @@ from sci_evidence.meta._lean_fit import (
     fit_icpt,
     pool_lean,
 )
-from sci_evidence.meta._lean_mods import fit_mods
 from sci_evidence.meta._pseudo_r2 import pseudo_r2
 from sci_evidence.meta.heterogeneity import heterogeneity
 from sci_evidence.meta.regression import INTERCEPT, design_matrix, moderator_columns
@@ -203,11 +202,10 @@ def _fit(
         labels_t = tuple(str(x) for x in labels)
         if len(labels_t) != k:
             raise InputError(f"labels has {len(labels_t)} entries but there are {k} studies")
-    if tau2_fixed is None and weighted and not control:
-        # the common cases without per-call overhead; None means another estimator or test,
+    if icpt and tau2_fixed is None and weighted and not control:
+        # the common case without per-call overhead; None means another estimator or test,
         # or a hard case (safeguarded step, likelihood trap) that the code below handles
-        lean = fit_icpt if icpt else fit_mods
-        res = lean(yi, vi, X, method, test, level, coef_names, labels_t, measure, control)
+        res = fit_icpt(yi, vi, X, method, test, level, coef_names, labels_t, measure, control)
         if res is not None:
             return res
     # general designs: one set of moment sums serves the tau² search and Q/I²
