@@ -175,9 +175,12 @@ def test_cli_compare_same_evidence_and_report_section(bundled_run, tmp_path, cap
     assert 'id="changes"' in html and 'id="no-changes"' in html
     # the report opens with the key messages, then the changes
     assert html.index('id="key-messages"') < html.index('id="changes"') < html.index('id="summary"')
+    nav = html[html.index("<nav>") : html.index("</nav>")]
+    assert nav.index('href="#key-messages"') < nav.index('href="#changes"') < nav.index("#summary")
     # without --compare the block is null and the section absent
     d0 = json.loads((prev / "results.json").read_text())
-    assert d0["changes"] is None and 'id="changes"' not in (prev / "report.html").read_text()
+    html0 = (prev / "report.html").read_text()
+    assert d0["changes"] is None and 'id="changes"' not in html0 and 'href="#changes"' not in html0
 
 
 def test_cli_compare_lists_changed_estimates(bundled_run, tmp_path, capsys):

@@ -260,6 +260,9 @@ def test_results_json_has_one_key_message_per_question(bundled_run):
     html = (out / "report.html").read_text()
     assert html.index('id="key-messages"') < html.index('id="summary"')
     assert all(f'id="km-{m["id"]}"' in html for m in km)
+    # the navigation bar leads to them first
+    nav = html[html.index("<nav>") : html.index("</nav>")]
+    assert nav.index('href="#key-messages"') < nav.index('href="#summary"')
 
 
 def test_default_protocol_asks_the_review_questions():

@@ -306,3 +306,29 @@ def test_bundled_report_has_the_route_table_figure_and_json(bundled_run):
     assert 'id="safety-route-ae_any_prop"' in html
     assert f"Wald χ² = {s.test['QM']:.2f} on 1 df" in html  # generated from the result
     assert "Liu 2013 (patients with the event not reported" in html
+
+
+def test_summary_of_findings_says_when_one_study_carries_every_serious_event(bundled_run):
+    """The serious-event pool has its events in one study (Kishk 2010, 1/44): the GLMM cannot
+    separate tau² from the mean, so the summary-of-findings row (table, CSV, results.json,
+    page) carries that caveat beside the effect, with the summed counts; the any-event row,
+    with events in several studies, carries none."""
+    review, out = bundled_run
+    serious = review.analysis("ae_serious_prop")
+    rows = serious.main.rows
+    with_events = int((rows["xi"] > 0).sum())
+    x, n = int(rows["xi"].sum()), int(rows["ni"].sum())
+    assert with_events == 1
+    caveat = serious.grade.caveat
+    assert caveat.startswith(f"events in 1 of {len(rows)} studies only")
+    assert f"raw pooled rate {x}/{n} = {100 * x / n:.1f}%" in caveat
+    assert review.analysis("ae_any_prop").grade.caveat == ""
+    sof = pd.read_csv(out / "tables" / "summary_of_findings.csv").set_index("analysis_id")
+    assert sof.loc["ae_serious_prop", "caveat"] == caveat
+    grade = {g["analysis_id"]: g for g in json.loads((out / "results.json").read_text())["grade"]}
+    assert grade["ae_serious_prop"]["caveat"] == caveat
+    html = (out / "report.html").read_text(encoding="utf-8")
+    row = html[html.index('id="tbl-sof"') :]
+    row = row[row.index('href="#a-ae_serious_prop"') :]
+    row = row[: row.index("</tr>")]
+    assert caveat in row

@@ -565,6 +565,11 @@ def _grade(spec, protocol, rows, res, robustness, rob) -> GradeAssessment:
     else:
         n = int(rows.get("n1i", 0).sum() + rows.get("n2i", 0).sum())
     null = measure_scale(spec.measure).analysis_null if spec.design == "controlled" else None
+    # a GLMM whose counts cannot identify tau² (events in one study only): the effect and
+    # its I² say little, and the table row must say so where the effect is read
+    unidentified: list[tuple[str, str]] = []
+    if spec.model == "glmm":
+        glmm_identification("", rows, unidentified)
     return assess_certainty(
         analysis_id=spec.id,
         outcome=spec.title,
@@ -581,6 +586,7 @@ def _grade(spec, protocol, rows, res, robustness, rob) -> GradeAssessment:
         rules=protocol.grade,
         effect=effect_text(res, spec.measure, rows),
         labels=list(rows["label"]),
+        caveat="; ".join(text for _, text in unidentified),
     )
 
 

@@ -86,6 +86,9 @@ class GradeAssessment:
         ``high``, ``moderate``, ``low`` or ``very low``.
     effect : str
         The pooled effect in words (as the summary-of-findings table shows it).
+    caveat : str
+        What the reader must know to read the effect (e.g. a GLMM whose counts cannot
+        identify the between-study variance); empty when there is nothing to say.
     """
 
     analysis_id: str
@@ -97,6 +100,7 @@ class GradeAssessment:
     certainty: str
     effect: str = ""
     upgrading: str = ""
+    caveat: str = ""
 
     @property
     def total_downgrade(self) -> int:
@@ -115,6 +119,7 @@ class GradeAssessment:
             "studies": self.k,
             "patients": self.n_patients,
             "effect": self.effect,
+            "caveat": self.caveat,
             "start": self.start,
         }
         for d in self.downgrades:
@@ -136,6 +141,7 @@ class GradeAssessment:
             ],
             "certainty": self.certainty,
             "effect": self.effect,
+            "caveat": self.caveat,
             "upgrading": self.upgrading,
         }
 
@@ -162,6 +168,7 @@ def assess_certainty(
     rules: GradeRules | None = None,
     effect: str = "",
     labels: Sequence[str] | None = None,
+    caveat: str = "",
 ) -> GradeAssessment:
     """Rate the certainty of one pooled outcome by the module's rules.
 
@@ -193,6 +200,8 @@ def assess_certainty(
         The effect in words, for the table.
     labels : sequence of str, optional
         Per study label, named in the risk-of-bias sentence.
+    caveat : str, optional
+        Shown beside the effect (see :class:`GradeAssessment`).
 
     Returns
     -------
@@ -231,6 +240,7 @@ def assess_certainty(
         certainty=certainty,
         effect=effect,
         upgrading=upgrading,
+        caveat=caveat,
     )
 
 
