@@ -474,26 +474,40 @@ typedef struct {
 
 static void design_sums(const design *d, double t, int nw, moments *m) {
     const int p = d->p;
-    memset(m, 0, sizeof(*m));
+    /* per row, the products x_a x_b (a <= b), x_a y and y^2 once; then one accumulator row
+     * per power of w in a local array (no aliasing with the inputs: kept in registers) */
+    enum { NT = MAX_P * (MAX_P + 1) / 2 + MAX_P + 2 };
+    const int nxx = p * (p + 1) / 2, nt = nxx + p + 2;
+    double acc[3][NT];
+    memset(acc, 0, sizeof(acc));
+    const double *restrict v = d->v, *restrict yc = d->yc, *restrict xs = d->xs;
     for (Py_ssize_t i = 0; i < d->k; i++) {
-        const double w = 1.0 / (d->v[i] + t);
+        double f[NT];
+        const double *x = xs + i * p;
+        const double y = yc[i];
+        int n = 0;
+        f[n++] = 1.0;
+        for (int a = 0; a < p; a++)
+            for (int b = a; b < p; b++) f[n++] = x[a] * x[b];
+        for (int a = 0; a < p; a++) f[n++] = x[a] * y;
+        f[n++] = y * y;
+        const double w = 1.0 / (v[i] + t);
         const double w2 = w * w;
         const double wj[3] = {w, w2, w2 * w};
-        const double *x = d->xs + i * p;
-        const double y = d->yc[i], yy = y * y;
-        for (int j = 0; j < nw; j++) {
-            const double c = wj[j];
-            m->S[j] += c;
-            for (int a = 0; a < p; a++) {
-                for (int b = a; b < p; b++) m->XX[j][a * p + b] += c * (x[a] * x[b]);
-                m->Xy[j][a] += c * (x[a] * y);
-            }
-            m->yy[j] += c * yy;
-        }
+        for (int j = 0; j < nw; j++)
+            for (int c = 0; c < nt; c++) acc[j][c] += wj[j] * f[c];
     }
-    for (int j = 0; j < nw; j++)
+    for (int j = 0; j < nw; j++) {
+        int n = 0;
+        m->S[j] = acc[j][n++];
         for (int a = 0; a < p; a++)
-            for (int b = 0; b < a; b++) m->XX[j][a * p + b] = m->XX[j][b * p + a];
+            for (int b = a; b < p; b++) {
+                m->XX[j][a * p + b] = m->XX[j][b * p + a] = acc[j][n];
+                n++;
+            }
+        for (int a = 0; a < p; a++) m->Xy[j][a] = acc[j][n++];
+        m->yy[j] = acc[j][n];
+    }
 }
 
 static double dotp(const double *a, const double *b, int p) {
