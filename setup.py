@@ -1,7 +1,8 @@
 """Build of the optional compiled kernels (metadata lives in pyproject.toml).
 
-The extension is ``optional``: where no C compiler is found the install still succeeds and
-the numpy paths are used (see ``sci_evidence.meta._kernels``).
+The extensions are ``optional``: where no C compiler is found the install still succeeds and
+the numpy/Python paths are used (``_gosh_kernel``: see ``sci_evidence.meta._batch``;
+``_fit_kernel``: see ``sci_evidence.meta._lean_fit`` and ``sci_evidence.meta.tau2``).
 """
 
 from setuptools import Extension, setup
@@ -14,6 +15,13 @@ setup(
             # no FMA contraction: the kernel must round as the numpy path does
             extra_compile_args=["-O3", "-ffp-contract=off"],
             optional=True,
-        )
+        ),
+        Extension(
+            "sci_evidence.meta._fit_kernel",
+            ["src/sci_evidence/meta/_fit_kernel.c"],
+            # no FMA contraction: the kernel must round as the Python reference does
+            extra_compile_args=["-O3", "-ffp-contract=off"],
+            optional=True,
+        ),
     ]
 )

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sci_evidence.meta import fit_design, pool
+from sci_evidence.meta import _lean_fit, fit_design, pool
 
 R_SCRIPT = r"""
 suppressMessages(library(metafor))
@@ -153,6 +153,7 @@ def main() -> None:
     r_all = run_metafor(sets, args.r_n, args.repeats)
 
     print(f"{args.n} fits x {args.repeats} repeats per case here (median CPU time per fit)")
+    print("tau2 iteration:", "compiled (_fit_kernel)" if _lean_fit._fit_kernel else "Python")
     if r_all:
         print(f"metafor {r_all['version']}: {args.r_n} fits x {args.repeats} repeats, same run")
     head = f"{'k':>3s}  {'fit':44s} {'sci-evidence':>13s} {'metafor':>11s} {'ratio':>8s}"

@@ -18,6 +18,17 @@ EFFECTS_CLOSED_FORM_RTOL = 1e-12
 #: The lean intercept-only (RE)ML path (meta/_lean_fit.py) runs the general path's iteration
 #: step for step; only the order of a few sums differs (estimate, Q): agreement to rounding.
 LEAN_VS_GENERAL_RTOL = 1e-11
+#: The compiled (RE)ML iteration (meta/_fit_kernel.c) against its Python reference on
+#: well-conditioned data (variance ratios ≤ 100, moderators on unit scale): the same steps and
+#: decisions (equal n_iter), only the order of the sums differs (index order against numpy's
+#: pairwise / BLAS order), so the numbers agree to rounding, not bit for bit; measured ≤ 2e-13
+#: relative (tau² against max(tau², mean v), Q against max(Q, k)).
+FIT_KERNEL_RTOL = 1e-11
+#: ... on extreme data (variance ratios to 1e6, moderators on scales 1e-2 … 1e3, k = p + 1)
+#: the expanded moment sums of both paths carry rounding noise in the score of the order of
+#: the stopping threshold (1e-10 · max(1, tau²)), so the two stop at different points inside
+#: it: |Δtau²| ≤ this · max(1, tau²) (measured 3.4e-10).
+FIT_KERNEL_ILL_ATOL = 1e-8
 
 # ---- meta/: analyses that refit the model many times -----------------------------------------
 #: Binned GOSH (gosh_summary) sums the subsets' estimates and I2 per chunk and merges with
