@@ -141,3 +141,22 @@ def test_a_failure_half_way_through_the_page_leaves_the_previous_report(
     assert [p.name for p in tmp_path.iterdir()] == ["report"]  # no temporary folder left
     assert [p.name for p in out.iterdir()] == ["report.html"]
     assert (out / "report.html").read_text() == "the previous report"
+
+
+def test_the_patterns_are_those_of_inline_svg():
+    from sci_evidence.report.figures import _save
+
+    assert page_figures._ID.pattern == _save._ID.pattern
+    assert page_figures._REF.pattern == _save._REF.pattern
+
+
+def test_writing_the_page_needs_no_matplotlib():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sci_evidence.report.html, sci_evidence.report.page_figures\n"
+        "print('matplotlib' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -16,8 +16,6 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from sci_evidence.report.figures._save import _ID, _REF
-
 __all__ = ["FigureFiles", "FigureSvg", "expand_figures", "inline_svg_pieces"]
 
 #: Around a figure's name in the rendered template; NUL never occurs in the page's text
@@ -27,6 +25,11 @@ _MARKED = re.compile(f"{_MARK}(.*?){_MARK}", re.DOTALL)
 
 #: Characters of SVG text joined per piece yielded.
 PIECE = 1 << 20
+
+# The patterns of figures._save.inline_svg (a test keeps them equal), here rather than imported
+# so that writing the page needs no matplotlib (figures/ imports it with any of its modules).
+_ID = re.compile(r'id="([^"]+)"')
+_REF = re.compile(r'(id=")([^"]+)(")|(#)([^)"#\s]+)(\))|("#)([^"]+)(")')
 
 
 class FigureSvg:
