@@ -9,7 +9,7 @@ import pytest
 from sci_evidence.evidence import load_evidence
 from sci_evidence.report import page_figures
 from sci_evidence.report.figures._save import inline_svg
-from sci_evidence.report.html import render_report
+from sci_evidence.report.html import page_document, render_report
 from sci_evidence.report.page_figures import FigureFiles, inline_svg_pieces
 from sci_evidence.report.writer import FigureRenderer, _draw, write_review
 from sci_evidence.review.pipeline import run_review
@@ -160,3 +160,14 @@ def test_writing_the_page_needs_no_matplotlib():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_page_reads_only_the_page_document(review, written):
+    # write_review frees the rest of the results document before the page is rendered
+    results = review.to_dict()
+    svgs = FigureFiles(written / "figures", _names(written))
+    page = page_document(results)
+    fits = [e for e in page["analyses"] if e["parent"] is not None]
+    assert fits and all("studies" not in e for e in fits)
+    assert all("studies" in e for e in page["analyses"] if e["parent"] is None)
+    assert render_report(review, page, svgs) == render_report(review, results, svgs)

@@ -306,6 +306,23 @@ def _rob_tools(rob) -> list[dict]:
     ]
 
 
+def page_document(results: dict) -> dict:
+    """The parts of the results document (:meth:`ReviewResult.to_dict`) that the page reads:
+    every analysis entry, without the study lists of the sensitivity and subgroup fits (the
+    page lists the studies of main analyses only), the key messages and the changes.
+
+    :func:`~sci_evidence.report.writer.write_review` keeps only this once ``results.json``
+    is written: at 100 times the bundled evidence it is 13 MiB of the document's 35."""
+    return {
+        "analyses": [
+            e if e.get("parent") is None else {k: v for k, v in e.items() if k != "studies"}
+            for e in results["analyses"]
+        ],
+        "key_messages": results.get("key_messages"),
+        "changes": results.get("changes"),
+    }
+
+
 def render_report(
     review, results: dict, svgs: Mapping, *, formats: tuple[str, ...] = ("svg",)
 ) -> str:

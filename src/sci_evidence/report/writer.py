@@ -392,6 +392,11 @@ def _write_into(review, work: Path, renderer: FigureRenderer, *, pdf, progress) 
     files = write_tables(tables_from_results(review, results), work / "tables")
     write_results_json(results, work / "results.json")
     files.append("results.json")
+    from sci_evidence.report.html import page_document, write_report
+    from sci_evidence.report.page_figures import FigureFiles
+
+    # what the page reads, the rest freed before it is rendered
+    results = page_document(results)
     names = renderer.collect()
     if renderer.fig_dir != work / "figures":
         with contextlib.suppress(FileNotFoundError):
@@ -401,9 +406,6 @@ def _write_into(review, work: Path, renderer: FigureRenderer, *, pdf, progress) 
     files = renderer.files() + files
     if progress:
         progress("figures")
-    from sci_evidence.report.html import write_report
-    from sci_evidence.report.page_figures import FigureFiles
-
     # each figure's SVG is read from its file where the page inlines it (never all at once)
     svgs = FigureFiles(work / "figures", names)
     write_report(work / "report.html", review, results, svgs, formats=renderer.formats)
