@@ -4,6 +4,7 @@ and a methods section generated from the protocol."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib import resources
 
 import jinja2
@@ -13,6 +14,7 @@ import pandas as pd
 from sci_evidence.meta.transforms import measure_scale
 from sci_evidence.report.format import count, num, pct
 from sci_evidence.report.individual import individual_view
+from sci_evidence.report.page_figures import expand_figures
 from sci_evidence.report.scales import COUNT_COLUMNS, integer_counts, reader_scale
 from sci_evidence.report.views import (
     SCALE_DIGITS,
@@ -203,7 +205,7 @@ def _one_study(a, level: float) -> dict:  # noqa: ANN001 - an AnalysisResult
 
 
 def _analysis_view(
-    a, results_by_id: dict, svgs: dict, labels: dict, min_sub: int, level: float = 0.95
+    a, results_by_id: dict, svgs: Mapping, labels: dict, min_sub: int, level: float = 0.95
 ) -> dict:
     spec = a.spec
     view = {
@@ -304,25 +306,44 @@ def _rob_tools(rob) -> list[dict]:
     ]
 
 
+def page_document(results: dict) -> dict:
+    """The parts of the results document (:meth:`ReviewResult.to_dict`) that the page reads:
+    every analysis entry, without the study lists of the sensitivity and subgroup fits (the
+    page lists the studies of main analyses only), the key messages and the changes.
+
+    :func:`~sci_evidence.report.writer.write_review` keeps only this once ``results.json``
+    is written: at 100 times the bundled evidence it is 13 MiB of the document's 35."""
+    return {
+        "analyses": [
+            e if e.get("parent") is None else {k: v for k, v in e.items() if k != "studies"}
+            for e in results["analyses"]
+        ],
+        "key_messages": results.get("key_messages"),
+        "changes": results.get("changes"),
+    }
+
+
 def render_report(
-    review, results: dict, svgs: dict, tables: dict, *, formats: tuple[str, ...] = ("svg",)
+    review, results: dict, svgs: Mapping, *, formats: tuple[str, ...] = ("svg",)
 ) -> str:
     """The report page as one HTML string; ``formats`` are the figure files written."""
-    return "".join(report_chunks(review, results, svgs, tables, formats=formats))
+    return "".join(report_chunks(review, results, svgs, formats=formats))
 
 
 def write_report(
-    path, review, results: dict, svgs: dict, tables: dict, *, formats: tuple[str, ...] = ("svg",)
+    path, review, results: dict, svgs: Mapping, *, formats: tuple[str, ...] = ("svg",)
 ) -> None:
     """Write the report page to ``path`` as it is rendered (never the whole page in memory:
     at 100 times the bundled evidence the page is tens of MB of inline SVG)."""
     with open(path, "w", encoding="utf-8") as fh:
-        for chunk in report_chunks(review, results, svgs, tables, formats=formats):
+        for chunk in report_chunks(review, results, svgs, formats=formats):
             fh.write(chunk)
 
 
-def report_chunks(review, results: dict, svgs: dict, tables: dict, *, formats=("svg",)):
-    """The report page, piece by piece (Jinja2's ``generate``)."""
+def report_chunks(review, results: dict, svgs: Mapping, *, formats=("svg",)):
+    """The report page, piece by piece (Jinja2's ``generate``). ``svgs``: figure name → its
+    inline SVG, as text or as a :class:`~sci_evidence.report.page_figures.FigureSvg` (of
+    a ``FigureFiles``), streamed from its file where the page inlines it."""
     results_by_id = {e["id"]: e for e in results["analyses"]}
     views = [
         _analysis_view(
@@ -375,4 +396,4 @@ def report_chunks(review, results: dict, svgs: dict, tables: dict, *, formats=("
         "safety_by_route": review.safety_by_route or (),
         "safety_intro": safety_intro(review),
     }
-    return _env().get_template("report.html.j2").generate(**context)
+    return expand_figures(_env().get_template("report.html.j2").generate(**context), svgs)

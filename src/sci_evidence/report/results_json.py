@@ -35,8 +35,22 @@ def results_document(review) -> dict:
 
 
 def write_results_json(document: dict, path: Path) -> None:
-    """Write the document (strict JSON: no NaN)."""
-    Path(path).write_text(json.dumps(document, indent=1, allow_nan=False), "utf-8")
+    """Write the document (strict JSON: no NaN), the text of ``json.dumps(document,
+    indent=1)`` in pieces: at 100 times the bundled evidence it is 17 MB, which ``dumps``
+    holds whole and as its million fragments at once (+60 MiB)."""
+    encoder = json.JSONEncoder(indent=1, allow_nan=False)
+    with open(path, "w", encoding="utf-8") as fh:
+        piece: list[str] = []
+        for chunk in encoder.iterencode(document):
+            piece.append(chunk)
+            if len(piece) == _JSON_PIECE:
+                fh.write("".join(piece))
+                piece.clear()
+        fh.write("".join(piece))
+
+
+#: Fragments of the JSON encoder joined per write (~0.1 MB of text: few writes, little held).
+_JSON_PIECE = 16384
 
 
 def write_tables(tables: dict[str, pd.DataFrame], folder: Path) -> list[str]:

@@ -134,7 +134,6 @@ class FigureRenderer:
         self.formats = check_formats(formats)
         self.names: list[str] = []
         self._pending: list = []
-        self._done: dict[str, str] = {}
         n = workers or min(os.cpu_count() or 1, 4)
         self._pool = None
         if n > 1 and "fork" in mp.get_all_start_methods():
@@ -157,24 +156,26 @@ class FigureRenderer:
         self.names.append(name)
         spec = (kind, name, args, str(self.fig_dir), self.formats)
         if self._pool is not None:
-            self._pending.append(self._pool.apply_async(render_spec, spec))
+            self._pending.append(self._pool.apply_async(_draw, spec))
         else:
-            self._done[name] = render_spec(*spec)[1]
+            render_spec(*spec)
 
     def submit_analysis(self, a: AnalysisResult) -> None:
         """Submit the figures of one analysis (the review's ``on_analysis`` callback)."""
         analysis_figures(a, self.submit)
 
-    def collect(self) -> dict[str, str]:
-        """Wait for every figure; name → inline SVG."""
+    def collect(self) -> list[str]:
+        """Wait for every figure; the names drawn, each saved as ``fig_dir/<name>.svg``.
+
+        The SVG text is not kept: the page reads each file when it inlines it (at 100 times
+        the bundled evidence the figures are 40+ MB of text)."""
         try:
             for r in self._pending:
-                name, svg = r.get()
-                self._done[name] = svg
+                r.get()
         finally:
             self._pending = []
             self._stop(cancel=False)
-        return dict(self._done)
+        return list(self.names)
 
     def _stop(self, *, cancel: bool) -> None:
         if self._pool is not None:
@@ -223,6 +224,13 @@ def check_formats(formats: Iterable[str]) -> tuple[str, ...]:
             column="figures",
         )
     return tuple(f for f in FORMATS if f in asked | set(REQUIRED_FORMATS))
+
+
+def _draw(*spec) -> str:
+    """:func:`render_spec` in a worker, sending back the figure's name only: the page reads
+    the SVG from its file, and results held by the pool would keep every SVG text alive in
+    the main process."""
+    return render_spec(*spec)[0]
 
 
 def render_spec(
@@ -381,11 +389,15 @@ def _write_into(review, work: Path, renderer: FigureRenderer, *, pdf, progress) 
         renderer.submit("safety_route", f"safety_route_{s.analysis_id}", s)
     # tables and results.json are written while the workers draw
     results = results_document(review)
-    tables = tables_from_results(review, results)
-    files = write_tables(tables, work / "tables")
+    files = write_tables(tables_from_results(review, results), work / "tables")
     write_results_json(results, work / "results.json")
     files.append("results.json")
-    svgs = renderer.collect()
+    from sci_evidence.report.html import page_document, write_report
+    from sci_evidence.report.page_figures import FigureFiles
+
+    # what the page reads, the rest freed before it is rendered
+    results = page_document(results)
+    names = renderer.collect()
     if renderer.fig_dir != work / "figures":
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(work / "figures")
@@ -394,16 +406,17 @@ def _write_into(review, work: Path, renderer: FigureRenderer, *, pdf, progress) 
     files = renderer.files() + files
     if progress:
         progress("figures")
-    from sci_evidence.report.html import write_report
-
-    write_report(work / "report.html", review, results, svgs, tables, formats=renderer.formats)
+    # each figure's SVG is read from its file where the page inlines it (never all at once)
+    svgs = FigureFiles(work / "figures", names)
+    write_report(work / "report.html", review, results, svgs, formats=renderer.formats)
+    del results, svgs
     files.append("report.html")
     if progress:
         progress("report")
     if pdf:
         from sci_evidence.report.pdf import write_pdf
 
-        written = write_pdf(work, review, tables)
+        written = write_pdf(work, review)
         if written:
             files.append(written)
     files.append("run_record.json")

@@ -463,14 +463,16 @@ class ReviewResult:
             else:
                 keep = ("id", "title", "status", "notes", "statement", "individual")
                 not_pooled.append({k: d[k] for k in keep if k in d} | {"k": d["k_rows"]})
-        return jsonable(
+        # the analyses are JSON-safe already (AnalysisResult.to_dict): made so once, not
+        # copied again (at 100x the bundled evidence they are most of the 17 MB document)
+        doc = jsonable(
             {
                 "software_version": self.record.software_version,
                 "data_hash": self.record.data_hash,
                 "protocol": self.protocol.to_dict(),
                 "run": self.record.to_dict(),
-                "analyses": analyses,
-                "not_pooled": not_pooled,
+                "analyses": None,
+                "not_pooled": None,
                 "syntheses": [
                     {"id": spec.id, "title": spec.title, **res.to_dict()}
                     for spec, res in self.syntheses
@@ -489,3 +491,5 @@ class ReviewResult:
                 else [s.to_dict() for s in self.safety_by_route],
             }
         )
+        doc["analyses"], doc["not_pooled"] = analyses, not_pooled
+        return doc
