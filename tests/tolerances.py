@@ -18,6 +18,10 @@ EFFECTS_CLOSED_FORM_RTOL = 1e-12
 #: The lean intercept-only (RE)ML path (meta/_lean_fit.py) runs the general path's iteration
 #: step for step; only the order of a few sums differs (estimate, Q): agreement to rounding.
 LEAN_VS_GENERAL_RTOL = 1e-11
+#: Two orders of the same least-squares arithmetic (meta/_small_wls.py against the matrix
+#: formulas), per unit of the condition number of the scaled X'WX: rounding (~1e-16) grows
+#: with the conditioning, 1e-13 leaves room for a few hundred roundings.
+SMALL_WLS_COND_RTOL = 1e-13
 
 # ---- meta/: analyses that refit the model many times -----------------------------------------
 #: Binned GOSH (gosh_summary) sums the subsets' estimates and I2 per chunk and merges with

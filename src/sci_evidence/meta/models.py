@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import math
 import warnings
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy.special import chdtrc, fdtrc, ndtr, stdtr
+from scipy.special import chdtrc, fdtrc, stdtr
 
 from sci_evidence.errors import DataWarning, InputError
 from sci_evidence.meta._lean_fit import (
@@ -44,10 +45,11 @@ from sci_evidence.meta._lean_fit import (
     pool_lean,
 )
 from sci_evidence.meta._pseudo_r2 import pseudo_r2
-from sci_evidence.meta.heterogeneity import heterogeneity
+from sci_evidence.meta._small_wls import q_and_trace, quadratic_form_inverse, wls
+from sci_evidence.meta.heterogeneity import Heterogeneity, heterogeneity_from
 from sci_evidence.meta.regression import INTERCEPT, design_matrix, moderator_columns
 from sci_evidence.meta.results import PoolResult
-from sci_evidence.meta.tau2 import TAU2_METHODS, _Moments, fit_tau2, unweighted_fit, weighted_fit
+from sci_evidence.meta.tau2 import TAU2_METHODS, fit_tau2, unweighted_fit
 from sci_evidence.meta.validation import (
     check_control,
     check_design,
@@ -141,12 +143,19 @@ def fit_design(
             return res
     yi = check_vector("yi", yi)
     vi = check_positive("vi", check_vector("vi", vi), hint="sampling variances must be positive")
-    k = check_same_length(yi=yi, vi=vi)
+    k = yi.shape[0]
+    if vi.shape[0] != k:
+        check_same_length(yi=yi, vi=vi)  # raises, naming both lengths
     Xa = np.asarray(X, dtype=np.float64)
     if Xa.ndim == 1:
         Xa = Xa.reshape(-1, 1)
+    if Xa.ndim != 2 or Xa.shape[0] != k:
+        check_design(Xa, k)  # raises on the shape
+    has_intercept = bool((Xa[:, 0] == 1.0).all())
     if coef_names is None:
-        coef_names = _default_names(Xa)
+        coef_names = _default_names(Xa.shape[1], has_intercept)
+    else:
+        coef_names = tuple(coef_names)
     Xa = check_design(Xa, k, coef_names=coef_names)
     if len(coef_names) != Xa.shape[1]:
         raise InputError(f"coef_names has {len(coef_names)} names but X has {Xa.shape[1]} columns")
@@ -155,20 +164,25 @@ def fit_design(
         if not (math.isfinite(tau2) and tau2 >= 0):
             raise InputError(f"tau2={tau2!r} must be a finite number >= 0")
     con = check_control(control, _CONTROL_TYPES)
-    return _fit(yi, vi, Xa, method, test, level, tuple(coef_names), labels, measure, tau2, con)
+    return _fit(
+        yi, vi, Xa, method, test, level, coef_names, labels, measure, tau2, con,
+        has_intercept=has_intercept,
+    )  # fmt: skip
 
 
 _SQRT2 = math.sqrt(2.0)
+_EPS = float(np.finfo(float).eps)  # the Knapp-Hartung factor is 0 below this (as metafor)
+# direct references: the ndarray methods (.sum) and @ add a Python-level layer each
+_dot = np.dot
+_sum = np.add.reduce
+# k = p: no residual degrees of freedom, nothing to test (as heterogeneity())
+_NO_HETEROGENEITY = Heterogeneity(0.0, 0, 1.0, 0.0, 1.0, 0.0)
 
 
-def _default_names(X: np.ndarray) -> tuple[str, ...]:
-    names = []
-    for j in range(X.shape[1]):
-        if j == 0 and np.all(X[:, 0] == 1.0):
-            names.append(INTERCEPT)
-        else:
-            names.append(f"X{j}")
-    return tuple(names)
+@lru_cache(maxsize=64)
+def _default_names(p: int, has_intercept: bool) -> tuple[str, ...]:
+    """``intrcpt, X1, X2, …`` (``X0`` for a first column that is not all ones)."""
+    return tuple(INTERCEPT if j == 0 and has_intercept else f"X{j}" for j in range(p))
 
 
 def _fit(
@@ -184,8 +198,15 @@ def _fit(
     tau2_fixed: float | None,
     control: dict,
     weighted: bool = True,
+    has_intercept: bool | None = None,
 ) -> PoolResult:
-    """The unchecked fit: arrays are validated float64, X full rank."""
+    """The unchecked fit: arrays are validated float64, X full rank.
+
+    ``has_intercept`` (whether the first column of X is all ones) is computed when not given.
+    After tau², the p × p algebra runs on Python floats (closed-form inverses for p ≤ 3):
+    for the few coefficients of a meta-regression numpy's per-call cost exceeds the
+    arithmetic several times over.
+    """
     k, p = X.shape
     ddf = k - p
     if not weighted and test != "z":
@@ -194,7 +215,8 @@ def _fit(
         raise InputError(
             f"test={test!r} needs more studies than coefficients (k={k}, p={p}); use test='z'"
         )
-    has_intercept = bool((X[:, 0] == 1.0).all())
+    if has_intercept is None:
+        has_intercept = bool((X[:, 0] == 1.0).all())
     icpt = p == 1 and has_intercept
     if labels is None:
         labels_t = None
@@ -208,10 +230,8 @@ def _fit(
         res = fit_icpt(yi, vi, X, method, test, level, coef_names, labels_t, measure, control)
         if res is not None:
             return res
-    # general designs: one set of moment sums serves the tau² search and Q/I²
-    mom = None if icpt else _Moments(yi, vi, X, False)
     if tau2_fixed is None:
-        t = fit_tau2(method, yi, vi, X, control, intercept_only=icpt, moments=mom)
+        t = fit_tau2(method, yi, vi, X, control, intercept_only=icpt)
         tau2, se_tau2, converged, n_iter, algorithm = (
             t.tau2,
             t.se_tau2,
@@ -224,18 +244,26 @@ def _fit(
     R2 = None
     if p > 1 and method != "EE" and tau2_fixed is None:
         R2 = pseudo_r2(method, yi, vi, control, tau2)
-    w = 1.0 / (vi + tau2)
-    if weighted:
-        beta, A, e = weighted_fit(yi, w, X)
-    else:  # metafor rma(weighted=FALSE): OLS with the sandwich covariance (small-k, #14)
-        beta, A, e = unweighted_fit(yi, vi + tau2, X)
+    # the equal-effect fit (weights 1/v) gives Q and tr P for I²; at tau² = 0 it is the fit
+    w0 = 1.0 / vi
+    fit0 = wls(yi, w0, X) if ddf > 0 or tau2 == 0.0 else None
+    if not weighted:  # metafor rma(weighted=FALSE): OLS with the sandwich covariance (#14)
+        b_arr, cov, _ = unweighted_fit(yi, vi + tau2, X)
+        beta, A = b_arr.tolist(), cov.ravel().tolist()
         w = np.ones_like(vi)
         control = {**control, "weighted": False}
+    elif tau2 == 0.0:
+        w = w0  # 1/(v + 0) is 1/v, bit for bit
+        beta, A, _ = fit0
+    else:
+        w = 1.0 / (vi + tau2)
+        beta, A, _ = wls(yi, w, X)
     s2w = 1.0
-    if test in ("knha", "adhoc"):
-        rss = float(w @ (e * e))
+    if test == "knha" or test == "adhoc":
+        e = yi - _dot(X, beta)
+        rss = float(_dot(w, e * e))
         # metafor sets the factor to 0 when the residuals vanish (all yi on the fitted line)
-        s2w = rss / ddf if rss > np.finfo(float).eps else 0.0
+        s2w = rss / ddf if rss > _EPS else 0.0
         if test == "adhoc":
             s2w = max(1.0, s2w)
         elif s2w == 0.0:
@@ -245,114 +273,107 @@ def _fit(
                 DataWarning,
                 stacklevel=3,
             )
-    vb = A * s2w
+    vb = A if s2w == 1.0 else [a * s2w for a in A]
     crit = critical_value(level, test, ddf)
-    dof = None if test == "z" else ddf
-    if p == 1:
-        # scalar path: numpy calls on length-1 arrays cost more than the arithmetic
-        b0 = float(beta[0])
-        se0 = math.sqrt(float(vb[0, 0]))
-        stat0 = b0 / se0 if se0 > 0 else math.copysign(math.inf, b0) if b0 else math.nan
-        if math.isnan(stat0):
-            p0 = math.nan
-        elif test == "z":
-            p0 = math.erfc(abs(stat0) / _SQRT2)
-        else:
-            p0 = 2.0 * float(stdtr(ddf, -abs(stat0)))
-        se = np.array([se0])
-        stat = np.array([stat0])
-        pval = np.array([p0])
-        ci_lb = np.array([b0 - crit * se0])
-        ci_ub = np.array([b0 + crit * se0])
+    z = test == "z"
+    se = [math.sqrt(vb[j * (p + 1)]) for j in range(p)]
+    stat = [_ratio(b, s) for b, s in zip(beta, se, strict=True)]
+    if z:
+        pval = [math.erfc(abs(s) / _SQRT2) if s == s else math.nan for s in stat]
     else:
-        se = np.sqrt(vb.diagonal())
-        with np.errstate(divide="ignore", invalid="ignore"):
-            stat = beta / se
-        if test == "z":
-            pval = 2.0 * ndtr(-np.abs(stat))
-        else:
-            pval = 2.0 * stdtr(ddf, -np.abs(stat))
-        ci_lb = beta - crit * se
-        ci_ub = beta + crit * se
+        pval = (2.0 * stdtr(ddf, np.negative(np.abs(stat)))).tolist()
+    ci_lb = [b - crit * s for b, s in zip(beta, se, strict=True)]
+    ci_ub = [b + crit * s for b, s in zip(beta, se, strict=True)]
 
     QM = QM_df = QM_pval = QM_ddf = None
     if p > 1:
-        idx = slice(1, None) if has_intercept else slice(None)
-        b2 = beta[idx]
-        m = b2.shape[0]
-        V22 = vb[idx, idx]
-        QM = float(b2 @ np.linalg.solve(V22, b2))
-        QM_df = m
-        if test == "z":
-            QM_pval = float(chdtrc(m, QM))
+        QM_df = p - 1 if has_intercept else p
+        if s2w > 0.0:
+            off = p - QM_df
+            V22 = [vb[i * p + j] for i in range(off, p) for j in range(off, p)]
+            QM = quadratic_form_inverse(beta[off:], V22, QM_df)
+        else:  # all residuals 0 under knha: V is 0 and metafor reports QM as NA
+            QM = math.nan
+        if z:
+            QM_pval = float(chdtrc(QM_df, QM))
         else:
-            QM = QM / m
+            QM = QM / QM_df
             QM_ddf = ddf
-            QM_pval = float(fdtrc(m, ddf, QM))
+            QM_pval = float(fdtrc(QM_df, ddf, QM))
 
     # a fixed tau2 = 0 under "EE" is still an equal-effect model (Q-based I²)
     equal_effect = method == "EE" and (tau2_fixed is None or tau2 == 0.0)
-    het = heterogeneity(
-        yi, vi, X, tau2, equal_effect=equal_effect, intercept_only=icpt, moments=mom
-    )
+    if ddf > 0:
+        Q, trP = q_and_trace(yi, w0, X, *fit0)
+        het = heterogeneity_from(Q, trP, ddf, tau2, equal_effect=equal_effect)
+    else:
+        het = _NO_HETEROGENEITY
 
+    b0, se0 = beta[0], se[0]
     pi_lb = pi_ub = None
     if p == 1 and has_intercept and (method != "EE" or tau2_fixed is not None):
-        half = crit * math.sqrt(float(se[0]) ** 2 + tau2)
-        pi_lb, pi_ub = float(beta[0]) - half, float(beta[0]) + half
+        half = crit * math.sqrt(se0 * se0 + tau2)
+        pi_lb, pi_ub = b0 - half, b0 + half
 
-    if labels_t is None:
-        labels_t = default_labels(k)
-
-    return PoolResult(
-        k=k,
-        p=p,
-        estimate=float(beta[0]),
-        se=float(se[0]),
-        stat=float(stat[0]),
-        pval=float(pval[0]),
-        ci_lb=float(ci_lb[0]),
-        ci_ub=float(ci_ub[0]),
-        pi_lb=pi_lb,
-        pi_ub=pi_ub,
-        tau2=float(tau2),
-        se_tau2=se_tau2,
-        I2=het.I2,
-        H2=het.H2,
-        Q=het.Q,
-        Q_df=het.Q_df,
-        Q_pval=het.Q_pval,
-        method=method,
-        test=test,
-        level=level,
-        converged=converged,
-        n_iter=n_iter,
-        yi=yi,
-        vi=vi,
-        X=X,
-        coef_names=coef_names,
-        beta=beta,
-        beta_se=se,
-        beta_stat=stat,
-        beta_pval=pval,
-        beta_ci_lb=ci_lb,
-        beta_ci_ub=ci_ub,
-        vcov=vb,
-        QM=QM,
-        QM_df=QM_df,
-        QM_pval=QM_pval,
-        weights=100.0 * w / w.sum(),
-        labels=labels_t,
-        measure=measure,
-        dof=dof,
-        QM_ddf=QM_ddf,
-        s2w=s2w,
-        vt=het.vt,
-        tau2_fixed=tau2_fixed is not None,
-        algorithm=algorithm,
-        control=control,
-        R2=R2,
+    return PoolResult._unchecked(
+        {
+            "k": k,
+            "p": p,
+            "estimate": b0,
+            "se": se0,
+            "stat": stat[0],
+            "pval": pval[0],
+            "ci_lb": ci_lb[0],
+            "ci_ub": ci_ub[0],
+            "pi_lb": pi_lb,
+            "pi_ub": pi_ub,
+            "tau2": float(tau2),
+            "se_tau2": se_tau2,
+            "I2": het.I2,
+            "H2": het.H2,
+            "Q": het.Q,
+            "Q_df": het.Q_df,
+            "Q_pval": het.Q_pval,
+            "method": method,
+            "test": test,
+            "level": level,
+            "converged": converged,
+            "n_iter": n_iter,
+            "yi": yi,
+            "vi": vi,
+            "X": X,
+            "coef_names": coef_names,
+            "beta": np.array(beta),
+            "beta_se": np.array(se),
+            "beta_stat": np.array(stat),
+            "beta_pval": np.array(pval),
+            "beta_ci_lb": np.array(ci_lb),
+            "beta_ci_ub": np.array(ci_ub),
+            "vcov": np.array(vb).reshape(p, p),
+            "QM": QM,
+            "QM_df": QM_df,
+            "QM_pval": QM_pval,
+            "weights": w * (100.0 / float(_sum(w))),
+            "labels": default_labels(k) if labels_t is None else labels_t,
+            "measure": measure,
+            "dof": None if z else ddf,
+            "QM_ddf": QM_ddf,
+            "s2w": s2w,
+            "vt": het.vt,
+            "tau2_fixed": tau2_fixed is not None,
+            "algorithm": algorithm,
+            "control": control,
+            "model": "rma.uni",
+            "R2": R2,
+        }
     )
+
+
+def _ratio(b: float, s: float) -> float:
+    """b / s, with a zero standard error giving ±inf (NaN for 0/0), as numpy would."""
+    if s > 0:
+        return b / s
+    return math.copysign(math.inf, b) if b else math.nan
 
 
 def pool(
