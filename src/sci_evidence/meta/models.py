@@ -44,10 +44,11 @@ from sci_evidence.meta._lean_fit import (
     fit_icpt,
     pool_lean,
 )
+from sci_evidence.meta._pool_input import pool_input
 from sci_evidence.meta._pseudo_r2 import pseudo_r2
 from sci_evidence.meta._small_wls import q_and_trace, quadratic_form_inverse, wls
 from sci_evidence.meta.heterogeneity import Heterogeneity, heterogeneity_from
-from sci_evidence.meta.regression import INTERCEPT, design_matrix, moderator_columns
+from sci_evidence.meta.regression import INTERCEPT
 from sci_evidence.meta.results import PoolResult
 from sci_evidence.meta.tau2 import TAU2_METHODS, fit_tau2, unweighted_fit
 from sci_evidence.meta.validation import (
@@ -456,63 +457,13 @@ def pool(
         res = pool_lean(yi, vi, method, test, level, measure)
         if res is not None:
             return res
-    if (vi is None) == (sei is None):
-        raise InputError(
-            "give exactly one of vi (sampling variances) or sei (standard errors)"
-            + (" — both were given" if vi is not None else "")
-        )
-    y = check_vector("yi", yi, allow_nan=True)
-    if sei is not None:
-        s = check_vector("sei", sei, allow_nan=True)
-        v_name, v = "sei", s
-    else:
-        v_name, v = "vi", check_vector("vi", vi, allow_nan=True)
-    k = check_same_length(yi=y, **{v_name: v})
-    cols = moderator_columns(mods, k)
-    lab = None if labels is None else [str(x) for x in labels]
-    if lab is not None and len(lab) != k:
-        raise InputError(f"labels has {len(lab)} entries but there are {k} studies")
-    for name, arr in (("yi", y), (v_name, v)):
-        inf = np.isinf(arr)
-        if inf.any():
-            i = int(np.flatnonzero(inf)[0])
-            raise InputError(f"{name} must be finite; element {i + 1} is {float(arr[i])!r}")
-    missing = np.isnan(y) | np.isnan(v)
-    for c in cols:
-        missing |= c.missing
-    if missing.any():
-        who = [lab[i] if lab else f"study {i + 1}" for i in np.flatnonzero(missing)]
-        warnings.warn(
-            f"{len(who)} stud{'y' if len(who) == 1 else 'ies'} with missing values dropped: "
-            + ", ".join(who),
-            DataWarning,
-            stacklevel=2,
-        )
-    keep = ~missing
-    if not keep.any():
-        raise InputError("no study is left after dropping those with missing values")
-    y, v = y[keep], v[keep]
-    if v_name == "sei":
-        v = check_non_negative_se(v) ** 2
-    check_positive("vi" if v_name == "vi" else "sei", v, hint="sampling variances must be > 0")
-    if lab is not None:
-        lab = [x for x, kp in zip(lab, keep, strict=True) if kp]
-    if cols:
-        X, names = design_matrix(cols, keep)
-    else:
-        X, names = np.ones((y.shape[0], 1)), (INTERCEPT,)
-    X = check_design(X, y.shape[0], coef_names=names)
+    y, v, X, names, lab = pool_input(yi, vi, sei, mods, labels)
     con = check_control(control, _CONTROL_TYPES)
     if tau2 is not None:
         tau2 = float(tau2)
         if not (math.isfinite(tau2) and tau2 >= 0):
             raise InputError(f"tau2={tau2!r} must be a finite number >= 0")
-    return _fit(y, v, X, method, test, level, names, lab, measure, tau2, con, weighted=weighted)
-
-
-def check_non_negative_se(sei: np.ndarray) -> np.ndarray:
-    bad = sei <= 0
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"sei must be > 0; element {i + 1} is {float(sei[i])!r}")
-    return sei
+    return _fit(
+        y, v, X, method, test, level, names, lab, measure, tau2, con,
+        weighted=weighted, has_intercept=True,  # pool_input puts the intercept first
+    )  # fmt: skip
