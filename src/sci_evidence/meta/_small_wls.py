@@ -18,6 +18,8 @@ the cancellation of expanded sums) and :math:`\operatorname{tr}P = \sum_i w_i -
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from sci_evidence.meta.tau2 import _py_spd_inverse, _spd_inverse_23, spd_inverse
@@ -31,15 +33,16 @@ _sum = np.add.reduce
 
 def wls(
     yi: np.ndarray, w: np.ndarray, X: np.ndarray
-) -> tuple[list[float], list[float], np.ndarray]:
-    """``(beta, A, Xw)``: the coefficients and ``A = (X'WX)⁻¹`` as lists (A flat, row-major)
-    and the p × k matrix ``Xw = X'W`` (for :func:`q_and_trace`)."""
+) -> tuple[list[float], list[float], np.ndarray, float]:
+    r"""``(beta, A, Xw, m00)``: the coefficients and ``A = (X'WX)⁻¹`` as lists (A flat,
+    row-major), the p × k matrix ``Xw = X'W`` (for :func:`q_and_trace`) and the first element
+    of X'WX, :math:`\sum_i w_i x_{i1}^2` (Σw when the first column is the intercept)."""
     p = X.shape[1]
     Xw = X.T * w
     xy = _dot(Xw, yi).tolist()
     if p == 1:
         s = float(_dot(Xw[0], X[:, 0]))
-        return [xy[0] / s], [1.0 / s], Xw
+        return [xy[0] / s], [1.0 / s], Xw, s
     M = _dot(Xw, X)
     m = M.ravel().tolist()
     A = None
@@ -52,26 +55,43 @@ def wls(
     if A is None:
         A = spd_inverse(M)[0].ravel().tolist()
     beta = [sum([A[i * p + j] * xy[j] for j in range(p)]) for i in range(p)]
-    return beta, A, Xw
+    return beta, A, Xw, m[0]
 
 
 def q_and_trace(
-    yi: np.ndarray, w: np.ndarray, X: np.ndarray, beta: list[float], A: list[float], Xw
+    yi: np.ndarray,
+    w: np.ndarray,
+    X: np.ndarray,
+    beta: list[float],
+    A: list[float],
+    Xw: np.ndarray,
+    sw: float | None = None,
 ) -> tuple[float, float]:
     """``(Q, tr P)`` at weights ``w`` from the :func:`wls` fit ``(beta, A, Xw)`` at ``w``;
-    Q truncated at 0."""
+    Q truncated at 0. ``sw`` is Σw when the caller has it."""
     e = yi - _dot(X, beta)
     Q = max(0.0, float(_dot(w, e * e)))
-    M2 = _dot(Xw * w, X).ravel().tolist()  # X'W²X
-    return Q, float(_sum(w)) - sum([a * m for a, m in zip(A, M2, strict=True)])
+    M2 = _dot(Xw, Xw.T).ravel().tolist()  # X'W²X = (X'W)(WX)
+    if sw is None:
+        sw = float(_sum(w))
+    return Q, sw - sum([a * m for a, m in zip(A, M2, strict=True)])
 
 
 def quadratic_form_inverse(b: list[float], V: list[float], m: int) -> float:
     r""":math:`b^\top V^{-1} b` for a symmetric positive-definite m × m ``V`` (flat list):
     in plain Python for m ≤ 3, by ``numpy.linalg.solve`` otherwise (or when V is nearly
-    singular, which the plain inverse refuses)."""
+    singular, which the plain inverse refuses). m = 2 is written out on the diagonally
+    scaled matrix [[1, r], [r, 1]] (as the inverse of ``_spd_inverse_23``):
+    :math:`(z_1^2 - 2 r z_1 z_2 + z_2^2)/(1 - r^2)` with :math:`z_i = b_i/\sqrt{V_{ii}}`."""
     if m == 1:
         return b[0] * b[0] / V[0]
+    if m == 2 and V[0] > 0 and V[3] > 0:
+        s0, s1 = 1.0 / math.sqrt(V[0]), 1.0 / math.sqrt(V[3])
+        r = V[1] * s0 * s1
+        det = 1.0 - r * r
+        if det > 1e-14:
+            z0, z1 = b[0] * s0, b[1] * s1
+            return (z0 * z0 - 2.0 * r * z0 * z1 + z1 * z1) / det
     if m <= 3:
         inv, _ = _py_spd_inverse(V, m)
         if inv[0] == inv[0]:

@@ -91,14 +91,14 @@ def heterogeneity(
         _, A, e = weighted_fit(yi, w, X)
         Q = max(0.0, float(w @ (e * e)))
         trP, _ = _traces(w, X, A)
-    return heterogeneity_from(Q, trP, df, tau2, equal_effect=equal_effect)
+    return Heterogeneity(*heterogeneity_from(Q, trP, df, tau2, equal_effect=equal_effect))
 
 
 def heterogeneity_from(
     Q: float, trP: float, df: int, tau2: float, *, equal_effect: bool
-) -> Heterogeneity:
-    """The statistics of :func:`heterogeneity` from Cochran's Q (≥ 0) and tr P at tau² = 0,
-    for ``df = k - p`` ≥ 1."""
+) -> tuple[float, int, float, float, float, float]:
+    """The fields of :class:`Heterogeneity` ``(Q, Q_df, Q_pval, I2, H2, vt)`` from Cochran's
+    Q (≥ 0) and tr P at tau² = 0, for ``df = k - p`` ≥ 1 (a tuple: the fit's hot path)."""
     vt = df / trP
     if equal_effect:
         I2 = max(0.0, 100.0 * (Q - df) / Q) if Q > 0 else 0.0
@@ -106,7 +106,7 @@ def heterogeneity_from(
     else:
         I2 = 100.0 * tau2 / (vt + tau2)
         H2 = tau2 / vt + 1.0
-    return Heterogeneity(Q, df, float(chdtrc(df, Q)), I2, H2, vt)
+    return Q, df, float(chdtrc(df, Q)), I2, H2, vt
 
 
 def q_profile_ci(

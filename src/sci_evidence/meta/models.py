@@ -47,7 +47,7 @@ from sci_evidence.meta._lean_fit import (
 from sci_evidence.meta._pool_input import pool_input
 from sci_evidence.meta._pseudo_r2 import pseudo_r2
 from sci_evidence.meta._small_wls import q_and_trace, quadratic_form_inverse, wls
-from sci_evidence.meta.heterogeneity import Heterogeneity, heterogeneity_from
+from sci_evidence.meta.heterogeneity import heterogeneity_from
 from sci_evidence.meta.regression import INTERCEPT
 from sci_evidence.meta.results import PoolResult
 from sci_evidence.meta.tau2 import TAU2_METHODS, fit_tau2, unweighted_fit
@@ -152,7 +152,7 @@ def fit_design(
         Xa = Xa.reshape(-1, 1)
     if Xa.ndim != 2 or Xa.shape[0] != k:
         check_design(Xa, k)  # raises on the shape
-    has_intercept = bool((Xa[:, 0] == 1.0).all())
+    has_intercept = bool(_all(Xa[:, 0] == 1.0))
     if coef_names is None:
         coef_names = _default_names(Xa.shape[1], has_intercept)
     else:
@@ -176,8 +176,7 @@ _EPS = float(np.finfo(float).eps)  # the Knapp-Hartung factor is 0 below this (a
 # direct references: the ndarray methods (.sum) and @ add a Python-level layer each
 _dot = np.dot
 _sum = np.add.reduce
-# k = p: no residual degrees of freedom, nothing to test (as heterogeneity())
-_NO_HETEROGENEITY = Heterogeneity(0.0, 0, 1.0, 0.0, 1.0, 0.0)
+_all = np.logical_and.reduce
 
 
 @lru_cache(maxsize=64)
@@ -217,7 +216,7 @@ def _fit(
             f"test={test!r} needs more studies than coefficients (k={k}, p={p}); use test='z'"
         )
     if has_intercept is None:
-        has_intercept = bool((X[:, 0] == 1.0).all())
+        has_intercept = bool(_all(X[:, 0] == 1.0))
     icpt = p == 1 and has_intercept
     if labels is None:
         labels_t = None
@@ -252,13 +251,14 @@ def _fit(
         b_arr, cov, _ = unweighted_fit(yi, vi + tau2, X)
         beta, A = b_arr.tolist(), cov.ravel().tolist()
         w = np.ones_like(vi)
+        sw = float(k)
         control = {**control, "weighted": False}
     elif tau2 == 0.0:
         w = w0  # 1/(v + 0) is 1/v, bit for bit
-        beta, A, _ = fit0
+        beta, A, _, sw = fit0
     else:
         w = 1.0 / (vi + tau2)
-        beta, A, _ = wls(yi, w, X)
+        beta, A, _, sw = wls(yi, w, X)
     s2w = 1.0
     if test == "knha" or test == "adhoc":
         e = yi - _dot(X, beta)
@@ -277,14 +277,19 @@ def _fit(
     vb = A if s2w == 1.0 else [a * s2w for a in A]
     crit = critical_value(level, test, ddf)
     z = test == "z"
+    # rows: estimate, se, statistic, p-value, CI bounds (one array, the result's rows)
     se = [math.sqrt(vb[j * (p + 1)]) for j in range(p)]
-    stat = [_ratio(b, s) for b, s in zip(beta, se, strict=True)]
+    stat = [
+        b / s if s > 0 else math.copysign(math.inf, b) if b else math.nan  # as numpy's b/s
+        for b, s in zip(beta, se, strict=True)
+    ]
     if z:
         pval = [math.erfc(abs(s) / _SQRT2) if s == s else math.nan for s in stat]
     else:
         pval = (2.0 * stdtr(ddf, np.negative(np.abs(stat)))).tolist()
     ci_lb = [b - crit * s for b, s in zip(beta, se, strict=True)]
     ci_ub = [b + crit * s for b, s in zip(beta, se, strict=True)]
+    tab = np.array([beta, se, stat, pval, ci_lb, ci_ub])
 
     QM = QM_df = QM_pval = QM_ddf = None
     if p > 1:
@@ -304,11 +309,13 @@ def _fit(
 
     # a fixed tau2 = 0 under "EE" is still an equal-effect model (Q-based I²)
     equal_effect = method == "EE" and (tau2_fixed is None or tau2 == 0.0)
+    if not (has_intercept and weighted):  # else Σw is the first element of X'WX
+        sw = float(_sum(w))
     if ddf > 0:
-        Q, trP = q_and_trace(yi, w0, X, *fit0)
-        het = heterogeneity_from(Q, trP, ddf, tau2, equal_effect=equal_effect)
-    else:
-        het = _NO_HETEROGENEITY
+        Q, trP = q_and_trace(yi, w0, X, *fit0[:3], fit0[3] if has_intercept else None)
+        Q, _, Q_pval, I2, H2, vt = heterogeneity_from(Q, trP, ddf, tau2, equal_effect=equal_effect)
+    else:  # k = p: no residual degrees of freedom, nothing to test (as heterogeneity())
+        Q, Q_pval, I2, H2, vt = 0.0, 1.0, 0.0, 1.0, 0.0
 
     b0, se0 = beta[0], se[0]
     pi_lb = pi_ub = None
@@ -330,11 +337,11 @@ def _fit(
             "pi_ub": pi_ub,
             "tau2": float(tau2),
             "se_tau2": se_tau2,
-            "I2": het.I2,
-            "H2": het.H2,
-            "Q": het.Q,
-            "Q_df": het.Q_df,
-            "Q_pval": het.Q_pval,
+            "I2": I2,
+            "H2": H2,
+            "Q": Q,
+            "Q_df": max(ddf, 0),
+            "Q_pval": Q_pval,
             "method": method,
             "test": test,
             "level": level,
@@ -344,23 +351,23 @@ def _fit(
             "vi": vi,
             "X": X,
             "coef_names": coef_names,
-            "beta": np.array(beta),
-            "beta_se": np.array(se),
-            "beta_stat": np.array(stat),
-            "beta_pval": np.array(pval),
-            "beta_ci_lb": np.array(ci_lb),
-            "beta_ci_ub": np.array(ci_ub),
+            "beta": tab[0],
+            "beta_se": tab[1],
+            "beta_stat": tab[2],
+            "beta_pval": tab[3],
+            "beta_ci_lb": tab[4],
+            "beta_ci_ub": tab[5],
             "vcov": np.array(vb).reshape(p, p),
             "QM": QM,
             "QM_df": QM_df,
             "QM_pval": QM_pval,
-            "weights": w * (100.0 / float(_sum(w))),
+            "weights": w * (100.0 / sw),
             "labels": default_labels(k) if labels_t is None else labels_t,
             "measure": measure,
             "dof": None if z else ddf,
             "QM_ddf": QM_ddf,
             "s2w": s2w,
-            "vt": het.vt,
+            "vt": vt,
             "tau2_fixed": tau2_fixed is not None,
             "algorithm": algorithm,
             "control": control,
@@ -368,13 +375,6 @@ def _fit(
             "R2": R2,
         }
     )
-
-
-def _ratio(b: float, s: float) -> float:
-    """b / s, with a zero standard error giving ±inf (NaN for 0/0), as numpy would."""
-    if s > 0:
-        return b / s
-    return math.copysign(math.inf, b) if b else math.nan
 
 
 def pool(
