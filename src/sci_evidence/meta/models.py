@@ -18,6 +18,8 @@ otherwise. The prediction interval (models without moderators, not EE) is
 :math:`\hat\mu \pm c\sqrt{SE^2 + \tau^2}` with the same critical value :math:`c`. The omnibus
 test of the moderators is :math:`Q_M = \hat\beta_2^\top V_{22}^{-1}\hat\beta_2`
 (:math:`\chi^2_m` under z; :math:`Q_M/m \sim F_{m,k-p}` otherwise).
+When the Knapp–Hartung factor is 0 (``knha`` with every :math:`y_i` on the fitted line,
+so :math:`V = 0`) :math:`Q_M` and its p-value are NaN, as metafor reports them NA.
 
 References
 ----------
