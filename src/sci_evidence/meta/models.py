@@ -152,7 +152,7 @@ def fit_design(
     Xa = np.asarray(X, dtype=np.float64)
     if Xa.ndim == 1:
         Xa = Xa.reshape(-1, 1)
-    if Xa.ndim != 2 or Xa.shape[0] != k:
+    if Xa.ndim != 2 or Xa.shape[0] != k or Xa.shape[1] == 0:
         check_design(Xa, k)  # raises on the shape
     has_intercept = bool(_all(Xa[:, 0] == 1.0))
     if coef_names is None:

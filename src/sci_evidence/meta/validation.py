@@ -189,12 +189,14 @@ def check_design(X: Any, k: int, *, name: str = "X", coef_names=None) -> np.ndar
         raise InputError(
             f"{name} must have one row per study: shape is {Xa.shape}, expected ({k}, p)"
         )
+    if Xa.shape[1] == 0:
+        raise InputError(f"{name} has no columns; give at least the intercept (a column of 1s)")
     names = list(coef_names) if coef_names is not None else [f"X{j}" for j in range(Xa.shape[1])]
     p = Xa.shape[1]
     # the Gram matrix serves the finiteness and the rank test: its diagonal Σ_i x_ij² is
-    # NaN or inf when any entry of column j is (or when it overflows: then the element-wise
-    # test finds nothing and the rank test decides)
-    G = (Xa.T @ Xa).tolist()
+    # NaN or inf when an entry of column j is, or when the sum of squares overflows
+    with np.errstate(over="ignore", invalid="ignore"):
+        G = (Xa.T @ Xa).tolist()
     if not math.isfinite(sum([G[j][j] for j in range(p)])):
         bad = ~np.isfinite(Xa)
         if bad.any():
@@ -202,6 +204,12 @@ def check_design(X: Any, k: int, *, name: str = "X", coef_names=None) -> np.ndar
             raise InputError(
                 f"{name} must be finite; row {i + 1}, column {names[j]!r} is {float(Xa[i, j])!r}"
             )
+        j = next(j for j in range(p) if not math.isfinite(G[j][j]))
+        raise InputError(
+            f"{name} column {names[j]!r} is too large to fit (its sum of squares overflows); "
+            "rescale it",
+            column=names[j],
+        )
     if p > k:
         raise InputError(
             f"fewer studies than parameters: k={k} studies but p={p} coefficients "
