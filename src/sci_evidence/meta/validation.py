@@ -194,9 +194,9 @@ def check_design(X: Any, k: int, *, name: str = "X", coef_names=None) -> np.ndar
     names = list(coef_names) if coef_names is not None else [f"X{j}" for j in range(Xa.shape[1])]
     p = Xa.shape[1]
     # the Gram matrix serves the finiteness and the rank test: its diagonal Σ_i x_ij² is
-    # NaN or inf when an entry of column j is, or when the sum of squares overflows
-    with np.errstate(over="ignore", invalid="ignore"):
-        G = (Xa.T @ Xa).tolist()
+    # NaN or inf when an entry of column j is, or when the sum of squares overflows (numpy
+    # then warns too; no errstate here: entering one costs more than the whole check)
+    G = (Xa.T @ Xa).tolist()
     if not math.isfinite(sum([G[j][j] for j in range(p)])):
         bad = ~np.isfinite(Xa)
         if bad.any():
