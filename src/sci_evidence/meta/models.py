@@ -314,7 +314,13 @@ def _fit(
     if not (has_intercept and weighted):  # else Σw is the first element of X'WX
         sw = float(_sum(w))
     if ddf > 0:
-        Q, trP = q_and_trace(yi, w0, X, *fit0[:3], fit0[3] if has_intercept else None)
+        if has_intercept:
+            Q, trP = q_and_trace(yi, w0, X, *fit0[:3], fit0[3])
+        else:
+            # metafor takes Q_E from the mean-centred yi: the same Q with an intercept, but
+            # not without one, and metafor's is the Q (and I², H²) reported
+            yc = yi - _sum(yi) / k
+            Q, trP = q_and_trace(yc, w0, X, *wls(yc, w0, X)[:3])
         Q, _, Q_pval, I2, H2, vt = heterogeneity_from(Q, trP, ddf, tau2, equal_effect=equal_effect)
     else:  # k = p: no residual degrees of freedom, nothing to test (as heterogeneity())
         Q, Q_pval, I2, H2, vt = 0.0, 1.0, 0.0, 1.0, 0.0
