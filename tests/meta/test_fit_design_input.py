@@ -65,3 +65,12 @@ def test_collinear_moderator_is_named_after_the_unrolled_rank_test():
         pool(YI, VI, mods={"x1": X1, "x2": 2.0 * X1 + 1.0})
     with pytest.raises(InputError, match="moderator 'x2' is constant"):
         pool(YI, VI, mods={"x1": X1, "x2": np.full(K, 3.0)})
+
+
+def test_effects_shapes_and_plain_lists():
+    with pytest.raises(InputError, match=r"yi must be 1-D \(got shape \(2, 3\)\)"):
+        fit_design(YI.reshape(2, 3), VI, _X())
+    with pytest.raises(InputError, match="vi must be numeric; element 2 is not a number"):
+        fit_design(YI, [0.1, "a", 0.1, 0.1, 0.1, 0.1], _X())
+    as_lists = fit_design(YI.tolist(), VI.tolist(), _X().tolist(), method="DL")
+    assert as_lists.beta.tolist() == fit_design(YI, VI, _X(), method="DL").beta.tolist()

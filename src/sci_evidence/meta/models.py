@@ -56,11 +56,9 @@ from sci_evidence.meta.tau2 import TAU2_METHODS, fit_tau2, unweighted_fit
 from sci_evidence.meta.validation import (
     check_control,
     check_design,
+    check_effects,
     check_level,
     check_option,
-    check_positive,
-    check_same_length,
-    check_vector,
 )
 
 __all__ = ["pool", "fit_design", "METHODS", "TESTS"]
@@ -144,11 +142,8 @@ def fit_design(
         res = fit_design_lean(yi, vi, X, method, test, level, measure)  # None: not lean
         if res is not None:
             return res
-    yi = check_vector("yi", yi)
-    vi = check_positive("vi", check_vector("vi", vi), hint="sampling variances must be positive")
+    yi, vi = check_effects(yi, vi)
     k = yi.shape[0]
-    if vi.shape[0] != k:
-        check_same_length(yi=yi, vi=vi)  # raises, naming both lengths
     Xa = np.asarray(X, dtype=np.float64)
     if Xa.ndim == 1:
         Xa = Xa.reshape(-1, 1)

@@ -19,6 +19,7 @@ from sci_evidence.errors import InputError
 __all__ = [
     "check_option",
     "check_vector",
+    "check_effects",
     "check_non_negative",
     "check_positive",
     "check_same_length",
@@ -35,6 +36,7 @@ MAX_MAGNITUDE = 1e100
 # direct references to the reductions (the ndarray methods add a Python-level layer)
 _sum = np.add.reduce
 _min = np.minimum.reduce
+_dot = np.dot
 
 
 def check_option(name: str, value: Any, allowed: Iterable[str], *, aliases=None) -> str:
@@ -113,6 +115,35 @@ def check_vector(
                 "drop or fill missing studies first"
             )
     return arr
+
+
+def check_effects(yi: Any, vi: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``yi`` and ``vi`` as float64 arrays of one length, finite, with every ``vi`` > 0, or
+    the InputError of :func:`check_vector`/:func:`check_positive`/:func:`check_same_length`.
+
+    Clean input passes on two reductions: ``min(vi) > 0`` and a finite ``yi · vi`` (NaN or
+    inf anywhere makes the product non-finite; so does an overflow, and then the element-wise
+    checks find nothing and pass the arrays as before).
+    """
+    try:
+        y = np.asarray(yi, dtype=np.float64)
+        v = np.asarray(vi, dtype=np.float64)
+    except (TypeError, ValueError):
+        y = v = None
+    if (
+        y is not None
+        and y.ndim == 1
+        and v.shape == y.shape
+        and y.shape[0] >= 1
+        and _min(v) > 0
+        and math.isfinite(_dot(y, v))
+    ):
+        return y, v
+    y = check_vector("yi", yi)
+    v = check_positive("vi", check_vector("vi", vi), hint="sampling variances must be positive")
+    if v.shape[0] != y.shape[0]:
+        check_same_length(yi=y, vi=v)  # raises, naming both lengths
+    return y, v
 
 
 def check_non_negative(name: str, arr: np.ndarray) -> np.ndarray:
