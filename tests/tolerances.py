@@ -29,6 +29,10 @@ FIT_KERNEL_RTOL = 1e-11
 #: the stopping threshold (1e-10 · max(1, tau²)), so the two stop at different points inside
 #: it: |Δtau²| ≤ this · max(1, tau²) (measured 3.4e-10).
 FIT_KERNEL_ILL_ATOL = 1e-8
+#: Two orders of the same least-squares arithmetic (meta/_small_wls.py against the matrix
+#: formulas), per unit of the condition number of the scaled X'WX: rounding (~1e-16) grows
+#: with the conditioning, 1e-13 leaves room for a few hundred roundings.
+SMALL_WLS_COND_RTOL = 1e-13
 
 # ---- meta/: analyses that refit the model many times -----------------------------------------
 #: Binned GOSH (gosh_summary) sums the subsets' estimates and I2 per chunk and merges with

@@ -43,6 +43,7 @@ from sci_evidence.meta.tau2 import _loglik, _traces, q_generalised, weighted_fit
 __all__ = [
     "Heterogeneity",
     "heterogeneity",
+    "heterogeneity_from",
     "q_profile_ci",
     "profile_likelihood_ci",
     "tau2_confint",
@@ -76,19 +77,28 @@ def heterogeneity(
     df = k - p
     if df <= 0:
         return Heterogeneity(0.0, 0, 1.0, 0.0, 1.0, 0.0)
-    w = 1.0 / vi
     if moments is not None:  # the fit's precomputed moment sums (general designs)
         Q, trP = moments.q_and_trace(0.0)
         Q = max(0.0, Q)
     elif intercept_only:
+        w = 1.0 / vi
         sw = float(w @ X[:, 0])
         e = yi - float(w @ yi) / sw
         Q = max(0.0, float(w @ (e * e)))
         trP = sw - float(w @ w) / sw
     else:
+        w = 1.0 / vi
         _, A, e = weighted_fit(yi, w, X)
         Q = max(0.0, float(w @ (e * e)))
         trP, _ = _traces(w, X, A)
+    return Heterogeneity(*heterogeneity_from(Q, trP, df, tau2, equal_effect=equal_effect))
+
+
+def heterogeneity_from(
+    Q: float, trP: float, df: int, tau2: float, *, equal_effect: bool
+) -> tuple[float, int, float, float, float, float]:
+    """The fields of :class:`Heterogeneity` ``(Q, Q_df, Q_pval, I2, H2, vt)`` from Cochran's
+    Q (≥ 0) and tr P at tau² = 0, for ``df = k - p`` ≥ 1 (a tuple: the fit's hot path)."""
     vt = df / trP
     if equal_effect:
         I2 = max(0.0, 100.0 * (Q - df) / Q) if Q > 0 else 0.0
@@ -96,7 +106,7 @@ def heterogeneity(
     else:
         I2 = 100.0 * tau2 / (vt + tau2)
         H2 = tau2 / vt + 1.0
-    return Heterogeneity(Q, df, float(chdtrc(df, Q)), I2, H2, vt)
+    return Q, df, float(chdtrc(df, Q)), I2, H2, vt
 
 
 def q_profile_ci(

@@ -18,6 +18,8 @@ otherwise. The prediction interval (models without moderators, not EE) is
 :math:`\hat\mu \pm c\sqrt{SE^2 + \tau^2}` with the same critical value :math:`c`. The omnibus
 test of the moderators is :math:`Q_M = \hat\beta_2^\top V_{22}^{-1}\hat\beta_2`
 (:math:`\chi^2_m` under z; :math:`Q_M/m \sim F_{m,k-p}` otherwise).
+When the Knapp–Hartung factor is 0 (``knha`` with every :math:`y_i` on the fitted line,
+so :math:`V = 0`) :math:`Q_M` and its p-value are NaN, as metafor reports them NA.
 
 References
 ----------
@@ -30,10 +32,11 @@ from __future__ import annotations
 
 import math
 import warnings
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy.special import chdtrc, fdtrc, ndtr, stdtr
+from scipy.special import chdtrc, fdtrc, stdtr
 
 from sci_evidence.errors import DataWarning, InputError
 from sci_evidence.meta._lean_fit import (
@@ -43,19 +46,19 @@ from sci_evidence.meta._lean_fit import (
     fit_icpt,
     pool_lean,
 )
+from sci_evidence.meta._pool_input import pool_input
 from sci_evidence.meta._pseudo_r2 import pseudo_r2
-from sci_evidence.meta.heterogeneity import heterogeneity
-from sci_evidence.meta.regression import INTERCEPT, design_matrix, moderator_columns
+from sci_evidence.meta._small_wls import q_and_trace, quadratic_form_inverse, wls
+from sci_evidence.meta.heterogeneity import heterogeneity_from
+from sci_evidence.meta.regression import INTERCEPT
 from sci_evidence.meta.results import PoolResult
-from sci_evidence.meta.tau2 import TAU2_METHODS, _Moments, fit_tau2, unweighted_fit, weighted_fit
+from sci_evidence.meta.tau2 import TAU2_METHODS, fit_tau2, unweighted_fit
 from sci_evidence.meta.validation import (
     check_control,
     check_design,
+    check_effects,
     check_level,
     check_option,
-    check_positive,
-    check_same_length,
-    check_vector,
 )
 
 __all__ = ["pool", "fit_design", "METHODS", "TESTS"]
@@ -139,14 +142,18 @@ def fit_design(
         res = fit_design_lean(yi, vi, X, method, test, level, measure)  # None: not lean
         if res is not None:
             return res
-    yi = check_vector("yi", yi)
-    vi = check_positive("vi", check_vector("vi", vi), hint="sampling variances must be positive")
-    k = check_same_length(yi=yi, vi=vi)
+    yi, vi = check_effects(yi, vi)
+    k = yi.shape[0]
     Xa = np.asarray(X, dtype=np.float64)
     if Xa.ndim == 1:
         Xa = Xa.reshape(-1, 1)
+    if Xa.ndim != 2 or Xa.shape[0] != k or Xa.shape[1] == 0:
+        check_design(Xa, k)  # raises on the shape
+    has_intercept = bool(_all(Xa[:, 0] == 1.0))
     if coef_names is None:
-        coef_names = _default_names(Xa)
+        coef_names = _default_names(Xa.shape[1], has_intercept)
+    else:
+        coef_names = tuple(coef_names)
     Xa = check_design(Xa, k, coef_names=coef_names)
     if len(coef_names) != Xa.shape[1]:
         raise InputError(f"coef_names has {len(coef_names)} names but X has {Xa.shape[1]} columns")
@@ -155,20 +162,24 @@ def fit_design(
         if not (math.isfinite(tau2) and tau2 >= 0):
             raise InputError(f"tau2={tau2!r} must be a finite number >= 0")
     con = check_control(control, _CONTROL_TYPES)
-    return _fit(yi, vi, Xa, method, test, level, tuple(coef_names), labels, measure, tau2, con)
+    return _fit(
+        yi, vi, Xa, method, test, level, coef_names, labels, measure, tau2, con,
+        has_intercept=has_intercept,
+    )  # fmt: skip
 
 
 _SQRT2 = math.sqrt(2.0)
+_EPS = float(np.finfo(float).eps)  # the Knapp-Hartung factor is 0 below this (as metafor)
+# direct references: the ndarray methods (.sum) and @ add a Python-level layer each
+_dot = np.dot
+_sum = np.add.reduce
+_all = np.logical_and.reduce
 
 
-def _default_names(X: np.ndarray) -> tuple[str, ...]:
-    names = []
-    for j in range(X.shape[1]):
-        if j == 0 and np.all(X[:, 0] == 1.0):
-            names.append(INTERCEPT)
-        else:
-            names.append(f"X{j}")
-    return tuple(names)
+@lru_cache(maxsize=64)
+def _default_names(p: int, has_intercept: bool) -> tuple[str, ...]:
+    """``intrcpt, X1, X2, …`` (``X0`` for a first column that is not all ones)."""
+    return tuple(INTERCEPT if j == 0 and has_intercept else f"X{j}" for j in range(p))
 
 
 def _fit(
@@ -184,8 +195,15 @@ def _fit(
     tau2_fixed: float | None,
     control: dict,
     weighted: bool = True,
+    has_intercept: bool | None = None,
 ) -> PoolResult:
-    """The unchecked fit: arrays are validated float64, X full rank."""
+    """The unchecked fit: arrays are validated float64, X full rank.
+
+    ``has_intercept`` (whether the first column of X is all ones) is computed when not given.
+    After tau², the p × p algebra runs on Python floats (closed-form inverses for p ≤ 3):
+    for the few coefficients of a meta-regression numpy's per-call cost exceeds the
+    arithmetic several times over.
+    """
     k, p = X.shape
     ddf = k - p
     if not weighted and test != "z":
@@ -194,7 +212,8 @@ def _fit(
         raise InputError(
             f"test={test!r} needs more studies than coefficients (k={k}, p={p}); use test='z'"
         )
-    has_intercept = bool((X[:, 0] == 1.0).all())
+    if has_intercept is None:
+        has_intercept = bool(_all(X[:, 0] == 1.0))
     icpt = p == 1 and has_intercept
     if labels is None:
         labels_t = None
@@ -208,10 +227,8 @@ def _fit(
         res = fit_icpt(yi, vi, X, method, test, level, coef_names, labels_t, measure, control)
         if res is not None:
             return res
-    # general designs: one set of moment sums serves the tau² search and Q/I²
-    mom = None if icpt else _Moments(yi, vi, X, False)
     if tau2_fixed is None:
-        t = fit_tau2(method, yi, vi, X, control, intercept_only=icpt, moments=mom)
+        t = fit_tau2(method, yi, vi, X, control, intercept_only=icpt)
         tau2, se_tau2, converged, n_iter, algorithm = (
             t.tau2,
             t.se_tau2,
@@ -224,18 +241,27 @@ def _fit(
     R2 = None
     if p > 1 and method != "EE" and tau2_fixed is None:
         R2 = pseudo_r2(method, yi, vi, control, tau2)
-    w = 1.0 / (vi + tau2)
-    if weighted:
-        beta, A, e = weighted_fit(yi, w, X)
-    else:  # metafor rma(weighted=FALSE): OLS with the sandwich covariance (small-k, #14)
-        beta, A, e = unweighted_fit(yi, vi + tau2, X)
+    # the equal-effect fit (weights 1/v) gives Q and tr P for I²; at tau² = 0 it is the fit
+    w0 = 1.0 / vi
+    fit0 = wls(yi, w0, X) if ddf > 0 or tau2 == 0.0 else None
+    if not weighted:  # metafor rma(weighted=FALSE): OLS with the sandwich covariance (#14)
+        b_arr, cov, _ = unweighted_fit(yi, vi + tau2, X)
+        beta, A = b_arr.tolist(), cov.ravel().tolist()
         w = np.ones_like(vi)
+        sw = float(k)
         control = {**control, "weighted": False}
+    elif tau2 == 0.0:
+        w = w0  # 1/(v + 0) is 1/v, bit for bit
+        beta, A, _, sw = fit0
+    else:
+        w = 1.0 / (vi + tau2)
+        beta, A, _, sw = wls(yi, w, X)
     s2w = 1.0
-    if test in ("knha", "adhoc"):
-        rss = float(w @ (e * e))
+    if test == "knha" or test == "adhoc":
+        e = yi - _dot(X, beta)
+        rss = float(_dot(w, e * e))
         # metafor sets the factor to 0 when the residuals vanish (all yi on the fitted line)
-        s2w = rss / ddf if rss > np.finfo(float).eps else 0.0
+        s2w = rss / ddf if rss > _EPS else 0.0
         if test == "adhoc":
             s2w = max(1.0, s2w)
         elif s2w == 0.0:
@@ -245,113 +271,112 @@ def _fit(
                 DataWarning,
                 stacklevel=3,
             )
-    vb = A * s2w
+    vb = A if s2w == 1.0 else [a * s2w for a in A]
     crit = critical_value(level, test, ddf)
-    dof = None if test == "z" else ddf
-    if p == 1:
-        # scalar path: numpy calls on length-1 arrays cost more than the arithmetic
-        b0 = float(beta[0])
-        se0 = math.sqrt(float(vb[0, 0]))
-        stat0 = b0 / se0 if se0 > 0 else math.copysign(math.inf, b0) if b0 else math.nan
-        if math.isnan(stat0):
-            p0 = math.nan
-        elif test == "z":
-            p0 = math.erfc(abs(stat0) / _SQRT2)
-        else:
-            p0 = 2.0 * float(stdtr(ddf, -abs(stat0)))
-        se = np.array([se0])
-        stat = np.array([stat0])
-        pval = np.array([p0])
-        ci_lb = np.array([b0 - crit * se0])
-        ci_ub = np.array([b0 + crit * se0])
+    z = test == "z"
+    # rows: estimate, se, statistic, p-value, CI bounds (one array, the result's rows)
+    se = [math.sqrt(vb[j * (p + 1)]) for j in range(p)]
+    stat = [
+        b / s if s > 0 else math.copysign(math.inf, b) if b else math.nan  # as numpy's b/s
+        for b, s in zip(beta, se, strict=True)
+    ]
+    if z:
+        pval = [math.erfc(abs(s) / _SQRT2) if s == s else math.nan for s in stat]
     else:
-        se = np.sqrt(vb.diagonal())
-        with np.errstate(divide="ignore", invalid="ignore"):
-            stat = beta / se
-        if test == "z":
-            pval = 2.0 * ndtr(-np.abs(stat))
-        else:
-            pval = 2.0 * stdtr(ddf, -np.abs(stat))
-        ci_lb = beta - crit * se
-        ci_ub = beta + crit * se
+        pval = (2.0 * stdtr(ddf, np.negative(np.abs(stat)))).tolist()
+    ci_lb = [b - crit * s for b, s in zip(beta, se, strict=True)]
+    ci_ub = [b + crit * s for b, s in zip(beta, se, strict=True)]
+    tab = np.array([beta, se, stat, pval, ci_lb, ci_ub])
 
     QM = QM_df = QM_pval = QM_ddf = None
     if p > 1:
-        idx = slice(1, None) if has_intercept else slice(None)
-        b2 = beta[idx]
-        m = b2.shape[0]
-        V22 = vb[idx, idx]
-        QM = float(b2 @ np.linalg.solve(V22, b2))
-        QM_df = m
-        if test == "z":
-            QM_pval = float(chdtrc(m, QM))
+        QM_df = p - 1 if has_intercept else p
+        if s2w > 0.0:
+            off = p - QM_df
+            V22 = [vb[i * p + j] for i in range(off, p) for j in range(off, p)]
+            QM = quadratic_form_inverse(beta[off:], V22, QM_df)
+        else:  # all residuals 0 under knha: V is 0 and metafor reports QM as NA
+            QM = math.nan
+        if z:
+            QM_pval = float(chdtrc(QM_df, QM))
         else:
-            QM = QM / m
+            QM = QM / QM_df
             QM_ddf = ddf
-            QM_pval = float(fdtrc(m, ddf, QM))
+            QM_pval = float(fdtrc(QM_df, ddf, QM))
 
     # a fixed tau2 = 0 under "EE" is still an equal-effect model (Q-based I²)
     equal_effect = method == "EE" and (tau2_fixed is None or tau2 == 0.0)
-    het = heterogeneity(
-        yi, vi, X, tau2, equal_effect=equal_effect, intercept_only=icpt, moments=mom
-    )
+    if not (has_intercept and weighted):  # else Σw is the first element of X'WX
+        sw = float(_sum(w))
+    if ddf > 0:
+        if has_intercept:
+            Q, trP = q_and_trace(yi, w0, X, *fit0[:3], fit0[3])
+        else:
+            # metafor takes Q_E from the mean-centred yi: the same Q with an intercept, but
+            # not without one, and metafor's is the Q (and I², H²) reported
+            yc = yi - _sum(yi) / k
+            Q, trP = q_and_trace(yc, w0, X, *wls(yc, w0, X)[:3])
+        Q, _, Q_pval, I2, H2, vt = heterogeneity_from(Q, trP, ddf, tau2, equal_effect=equal_effect)
+    else:  # k = p: no residual degrees of freedom, nothing to test (as heterogeneity())
+        Q, Q_pval, I2, H2, vt = 0.0, 1.0, 0.0, 1.0, 0.0
 
+    b0, se0 = beta[0], se[0]
     pi_lb = pi_ub = None
     if p == 1 and has_intercept and (method != "EE" or tau2_fixed is not None):
-        half = crit * math.sqrt(float(se[0]) ** 2 + tau2)
-        pi_lb, pi_ub = float(beta[0]) - half, float(beta[0]) + half
+        half = crit * math.sqrt(se0 * se0 + tau2)
+        pi_lb, pi_ub = b0 - half, b0 + half
 
-    if labels_t is None:
-        labels_t = default_labels(k)
-
-    return PoolResult(
-        k=k,
-        p=p,
-        estimate=float(beta[0]),
-        se=float(se[0]),
-        stat=float(stat[0]),
-        pval=float(pval[0]),
-        ci_lb=float(ci_lb[0]),
-        ci_ub=float(ci_ub[0]),
-        pi_lb=pi_lb,
-        pi_ub=pi_ub,
-        tau2=float(tau2),
-        se_tau2=se_tau2,
-        I2=het.I2,
-        H2=het.H2,
-        Q=het.Q,
-        Q_df=het.Q_df,
-        Q_pval=het.Q_pval,
-        method=method,
-        test=test,
-        level=level,
-        converged=converged,
-        n_iter=n_iter,
-        yi=yi,
-        vi=vi,
-        X=X,
-        coef_names=coef_names,
-        beta=beta,
-        beta_se=se,
-        beta_stat=stat,
-        beta_pval=pval,
-        beta_ci_lb=ci_lb,
-        beta_ci_ub=ci_ub,
-        vcov=vb,
-        QM=QM,
-        QM_df=QM_df,
-        QM_pval=QM_pval,
-        weights=100.0 * w / w.sum(),
-        labels=labels_t,
-        measure=measure,
-        dof=dof,
-        QM_ddf=QM_ddf,
-        s2w=s2w,
-        vt=het.vt,
-        tau2_fixed=tau2_fixed is not None,
-        algorithm=algorithm,
-        control=control,
-        R2=R2,
+    return PoolResult._unchecked(
+        {
+            "k": k,
+            "p": p,
+            "estimate": b0,
+            "se": se0,
+            "stat": stat[0],
+            "pval": pval[0],
+            "ci_lb": ci_lb[0],
+            "ci_ub": ci_ub[0],
+            "pi_lb": pi_lb,
+            "pi_ub": pi_ub,
+            "tau2": float(tau2),
+            "se_tau2": se_tau2,
+            "I2": I2,
+            "H2": H2,
+            "Q": Q,
+            "Q_df": max(ddf, 0),
+            "Q_pval": Q_pval,
+            "method": method,
+            "test": test,
+            "level": level,
+            "converged": converged,
+            "n_iter": n_iter,
+            "yi": yi,
+            "vi": vi,
+            "X": X,
+            "coef_names": coef_names,
+            "beta": tab[0],
+            "beta_se": tab[1],
+            "beta_stat": tab[2],
+            "beta_pval": tab[3],
+            "beta_ci_lb": tab[4],
+            "beta_ci_ub": tab[5],
+            "vcov": np.array(vb).reshape(p, p),
+            "QM": QM,
+            "QM_df": QM_df,
+            "QM_pval": QM_pval,
+            "weights": w * (100.0 / sw),
+            "labels": default_labels(k) if labels_t is None else labels_t,
+            "measure": measure,
+            "dof": None if z else ddf,
+            "QM_ddf": QM_ddf,
+            "s2w": s2w,
+            "vt": vt,
+            "tau2_fixed": tau2_fixed is not None,
+            "algorithm": algorithm,
+            "control": control,
+            "model": "rma.uni",
+            "R2": R2,
+        }
     )
 
 
@@ -435,63 +460,13 @@ def pool(
         res = pool_lean(yi, vi, method, test, level, measure)
         if res is not None:
             return res
-    if (vi is None) == (sei is None):
-        raise InputError(
-            "give exactly one of vi (sampling variances) or sei (standard errors)"
-            + (" — both were given" if vi is not None else "")
-        )
-    y = check_vector("yi", yi, allow_nan=True)
-    if sei is not None:
-        s = check_vector("sei", sei, allow_nan=True)
-        v_name, v = "sei", s
-    else:
-        v_name, v = "vi", check_vector("vi", vi, allow_nan=True)
-    k = check_same_length(yi=y, **{v_name: v})
-    cols = moderator_columns(mods, k)
-    lab = None if labels is None else [str(x) for x in labels]
-    if lab is not None and len(lab) != k:
-        raise InputError(f"labels has {len(lab)} entries but there are {k} studies")
-    for name, arr in (("yi", y), (v_name, v)):
-        inf = np.isinf(arr)
-        if inf.any():
-            i = int(np.flatnonzero(inf)[0])
-            raise InputError(f"{name} must be finite; element {i + 1} is {float(arr[i])!r}")
-    missing = np.isnan(y) | np.isnan(v)
-    for c in cols:
-        missing |= c.missing
-    if missing.any():
-        who = [lab[i] if lab else f"study {i + 1}" for i in np.flatnonzero(missing)]
-        warnings.warn(
-            f"{len(who)} stud{'y' if len(who) == 1 else 'ies'} with missing values dropped: "
-            + ", ".join(who),
-            DataWarning,
-            stacklevel=2,
-        )
-    keep = ~missing
-    if not keep.any():
-        raise InputError("no study is left after dropping those with missing values")
-    y, v = y[keep], v[keep]
-    if v_name == "sei":
-        v = check_non_negative_se(v) ** 2
-    check_positive("vi" if v_name == "vi" else "sei", v, hint="sampling variances must be > 0")
-    if lab is not None:
-        lab = [x for x, kp in zip(lab, keep, strict=True) if kp]
-    if cols:
-        X, names = design_matrix(cols, keep)
-    else:
-        X, names = np.ones((y.shape[0], 1)), (INTERCEPT,)
-    X = check_design(X, y.shape[0], coef_names=names)
+    y, v, X, names, lab = pool_input(yi, vi, sei, mods, labels)
     con = check_control(control, _CONTROL_TYPES)
     if tau2 is not None:
         tau2 = float(tau2)
         if not (math.isfinite(tau2) and tau2 >= 0):
             raise InputError(f"tau2={tau2!r} must be a finite number >= 0")
-    return _fit(y, v, X, method, test, level, names, lab, measure, tau2, con, weighted=weighted)
-
-
-def check_non_negative_se(sei: np.ndarray) -> np.ndarray:
-    bad = sei <= 0
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"sei must be > 0; element {i + 1} is {float(sei[i])!r}")
-    return sei
+    return _fit(
+        y, v, X, method, test, level, names, lab, measure, tau2, con,
+        weighted=weighted, has_intercept=True,  # pool_input puts the intercept first
+    )  # fmt: skip

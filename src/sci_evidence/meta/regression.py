@@ -24,6 +24,9 @@ from sci_evidence.errors import InputError
 __all__ = ["ModeratorColumn", "moderator_columns", "design_matrix"]
 
 INTERCEPT = "intrcpt"
+# direct references to the reductions (the ndarray methods add a Python-level layer)
+_min = np.minimum.reduce
+_max = np.maximum.reduce
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,14 @@ def _is_missing(v: Any) -> bool:
 
 
 def _column(name: str, raw: Any, k: int) -> ModeratorColumn:
+    if type(raw) is np.ndarray and raw.dtype == np.float64 and raw.ndim == 1:
+        # the hot case (a float array), as the fast path below takes it but without pandas
+        if raw.shape[0] != k:
+            raise InputError(
+                f"moderator {name!r} has {raw.shape[0]} values but there are {k} studies",
+                column=name,
+            )
+        return ModeratorColumn(name, raw, False, None, ~np.isfinite(raw))
     import pandas as pd
 
     # fast path: an array or list of plain numbers (the common case, and the hot one)
@@ -122,10 +133,10 @@ def _num(v: Any) -> bool:
 
 def moderator_columns(mods: Any, k: int) -> list[ModeratorColumn]:
     """Split ``mods`` into named columns (see the module docstring for accepted types)."""
-    import pandas as pd
-
     if mods is None:
         return []
+    import pandas as pd
+
     if isinstance(mods, pd.DataFrame):
         items = [(str(c), mods[c]) for c in mods.columns]
     elif isinstance(mods, pd.Series):
@@ -164,9 +175,9 @@ def design_matrix(
     """
     k = columns[0].values.shape[0] if columns else 0
     if keep is None:
-        keep = np.ones(k, dtype=bool)
-    n = int(keep.sum())
-    all_rows = bool(keep.all())
+        n, all_rows = k, True
+    else:
+        n, all_rows = int(keep.sum()), bool(keep.all())
     blocks: list[np.ndarray] = []
     names: list[str] = [INTERCEPT]
     for col in columns:
@@ -186,7 +197,7 @@ def design_matrix(
                 names.append(f"{col.name}{lv}")
         else:
             v = vals.astype(np.float64, copy=False)
-            if n > 1 and v.min() == v.max():
+            if n > 1 and _min(v) == _max(v):
                 raise InputError(
                     f"moderator {col.name!r} is constant ({float(v[0])!r} in every study), so "
                     "its coefficient cannot be estimated; drop it",

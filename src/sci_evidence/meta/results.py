@@ -377,7 +377,8 @@ class PoolResult:
             f"{qname}(df = {self.Q_df}) = {_fmt(self.Q, d)}, p-val {_p_eq(self.Q_pval, d)}",
             "",
         ]
-        if self.has_mods and self.QM is not None:
+        # metafor leaves the test out when QM is NA (knha with all residuals 0)
+        if self.has_mods and self.QM is not None and not math.isnan(self.QM):
             if self.QM_ddf is not None:
                 lines += [
                     f"Test of Moderators (coefficients 2:{self.p}):",

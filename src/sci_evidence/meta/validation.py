@@ -19,6 +19,7 @@ from sci_evidence.errors import InputError
 __all__ = [
     "check_option",
     "check_vector",
+    "check_effects",
     "check_non_negative",
     "check_positive",
     "check_same_length",
@@ -31,6 +32,11 @@ __all__ = [
 #: Largest magnitude of an effect size or variance that the fits handle without overflow:
 #: they square and invert them (yi^2/vi, 1/vi^2), and float64 ends near 1.8e308.
 MAX_MAGNITUDE = 1e100
+
+# direct references to the reductions (the ndarray methods add a Python-level layer)
+_sum = np.add.reduce
+_min = np.minimum.reduce
+_dot = np.dot
 
 
 def check_option(name: str, value: Any, allowed: Iterable[str], *, aliases=None) -> str:
@@ -98,7 +104,9 @@ def check_vector(
         raise InputError(
             f"{name} has {arr.shape[0]} element(s) but at least {min_length} are needed"
         )
-    if not allow_nan:
+    # one reduction first: the sum is finite unless an element is NaN/inf (or the sum
+    # overflows, when the element-wise test below finds nothing and the array passes)
+    if not allow_nan and not math.isfinite(_sum(arr)):
         bad = ~np.isfinite(arr)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
@@ -107,6 +115,35 @@ def check_vector(
                 "drop or fill missing studies first"
             )
     return arr
+
+
+def check_effects(yi: Any, vi: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``yi`` and ``vi`` as float64 arrays of one length, finite, with every ``vi`` > 0, or
+    the InputError of :func:`check_vector`/:func:`check_positive`/:func:`check_same_length`.
+
+    Clean input passes on two reductions: ``min(vi) > 0`` and a finite ``yi · vi`` (NaN or
+    inf anywhere makes the product non-finite; so does an overflow, and then the element-wise
+    checks find nothing and pass the arrays as before).
+    """
+    try:
+        y = np.asarray(yi, dtype=np.float64)
+        v = np.asarray(vi, dtype=np.float64)
+    except (TypeError, ValueError):
+        y = v = None
+    if (
+        y is not None
+        and y.ndim == 1
+        and v.shape == y.shape
+        and y.shape[0] >= 1
+        and _min(v) > 0
+        and math.isfinite(_dot(y, v))
+    ):
+        return y, v
+    y = check_vector("yi", yi)
+    v = check_positive("vi", check_vector("vi", vi), hint="sampling variances must be positive")
+    if v.shape[0] != y.shape[0]:
+        check_same_length(yi=y, vi=v)  # raises, naming both lengths
+    return y, v
 
 
 def check_non_negative(name: str, arr: np.ndarray) -> np.ndarray:
@@ -123,6 +160,8 @@ def check_non_negative(name: str, arr: np.ndarray) -> np.ndarray:
 
 def check_positive(name: str, arr: np.ndarray, *, hint: str = "") -> np.ndarray:
     """Raise if any element of ``arr`` is zero or negative."""
+    if arr.size and _min(arr) > 0:  # one reduction (NaN fails it and passes below)
+        return arr
     bad = arr <= 0
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -181,14 +220,27 @@ def check_design(X: Any, k: int, *, name: str = "X", coef_names=None) -> np.ndar
         raise InputError(
             f"{name} must have one row per study: shape is {Xa.shape}, expected ({k}, p)"
         )
+    if Xa.shape[1] == 0:
+        raise InputError(f"{name} has no columns; give at least the intercept (a column of 1s)")
     names = list(coef_names) if coef_names is not None else [f"X{j}" for j in range(Xa.shape[1])]
-    bad = ~np.isfinite(Xa)
-    if bad.any():
-        i, j = (int(v) for v in np.argwhere(bad)[0])
-        raise InputError(
-            f"{name} must be finite; row {i + 1}, column {names[j]!r} is {float(Xa[i, j])!r}"
-        )
     p = Xa.shape[1]
+    # the Gram matrix serves the finiteness and the rank test: its diagonal Σ_i x_ij² is
+    # NaN or inf when an entry of column j is, or when the sum of squares overflows (numpy
+    # then warns too; no errstate here: entering one costs more than the whole check)
+    G = (Xa.T @ Xa).tolist()
+    if not math.isfinite(sum([G[j][j] for j in range(p)])):
+        bad = ~np.isfinite(Xa)
+        if bad.any():
+            i, j = (int(v) for v in np.argwhere(bad)[0])
+            raise InputError(
+                f"{name} must be finite; row {i + 1}, column {names[j]!r} is {float(Xa[i, j])!r}"
+            )
+        j = next(j for j in range(p) if not math.isfinite(G[j][j]))
+        raise InputError(
+            f"{name} column {names[j]!r} is too large to fit (its sum of squares overflows); "
+            "rescale it",
+            column=names[j],
+        )
     if p > k:
         raise InputError(
             f"fewer studies than parameters: k={k} studies but p={p} coefficients "
@@ -200,8 +252,7 @@ def check_design(X: Any, k: int, *, name: str = "X", coef_names=None) -> np.ndar
         return Xa
     # cheap full-rank test first (Cholesky of the column-scaled Gram matrix); the SVD-based
     # rank search below runs only to name the offending column
-    G = Xa.T @ Xa
-    ok = _min_cholesky_pivot(G.tolist()) > 1e-14
+    ok = _min_cholesky_pivot(G) > 1e-14
     if not ok and np.linalg.matrix_rank(Xa) < p:
         # find the first column that adds nothing, to name it
         for j in range(1, p + 1):
@@ -225,12 +276,15 @@ def _min_cholesky_pivot(G: list[list[float]]) -> float:
 
     Plain Python: for the few columns of a meta-regression design this is cheaper than the
     numpy/LAPACK call overhead. A pivot below ~1e-14 means the columns are (numerically)
-    linearly dependent (condition number above ~1e14).
+    linearly dependent (condition number above ~1e14). Two and three columns are written
+    out (the same operations in the same order as the loop, bit for bit).
     """
     p = len(G)
     d = [G[i][i] for i in range(p)]
     if min(d) <= 0:
         return 0.0
+    if p == 2 or p == 3:
+        return _min_pivot_23(G, d)
     s = [1.0 / math.sqrt(x) for x in d]
     a = [[G[i][j] * s[i] * s[j] for j in range(p)] for i in range(p)]
     smallest = math.inf
@@ -246,6 +300,38 @@ def _min_cholesky_pivot(G: list[list[float]]) -> float:
                 for j in range(c + 1, p):
                     ar[j] -= f * ac[j]
     return smallest
+
+
+def _min_pivot_23(G: list[list[float]], d: list[float]) -> float:
+    """The loop of :func:`_min_cholesky_pivot` unrolled for p = 2 or 3 (positive diagonal)."""
+    s0, s1 = 1.0 / math.sqrt(d[0]), 1.0 / math.sqrt(d[1])
+    a00 = G[0][0] * s0 * s0
+    if a00 <= 1e-14:
+        return a00
+    g0, g1 = G[0], G[1]
+    a11 = g1[1] * s1 * s1
+    f = g1[0] * s1 * s0 / a00
+    if f:
+        a11 -= f * (g0[1] * s0 * s1)
+    if len(d) == 2:
+        return min(a00, a11)
+    s2 = 1.0 / math.sqrt(d[2])
+    g2 = G[2]
+    a01, a02 = g0[1] * s0 * s1, g0[2] * s0 * s2
+    a12 = g1[2] * s1 * s2
+    a21, a22 = g2[1] * s2 * s1, g2[2] * s2 * s2
+    if f:
+        a12 -= f * a02
+    f = g2[0] * s2 * s0 / a00
+    if f:
+        a21 -= f * a01
+        a22 -= f * a02
+    if a11 <= 1e-14:
+        return min(a00, a11)
+    f = a21 / a11
+    if f:
+        a22 -= f * a12
+    return min(a00, a11, a22)
 
 
 def check_control(control: Any, allowed: dict[str, type | tuple[type, ...]]) -> dict[str, Any]:
