@@ -9,6 +9,8 @@ number comes from the one serialisation of the results, :meth:`ReviewResult.to_d
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gc
 import json
 import os
 import shutil
@@ -157,7 +159,7 @@ class FigureRenderer:
         self.names.append(name)
         spec = (kind, name, args, str(self.fig_dir), self.formats)
         if self._pool is not None:
-            self._pending.append(self._pool.apply_async(render_spec, spec))
+            self._pending.append(self._pool.apply_async(_render_in_worker, spec))
         else:
             self._done[name] = render_spec(*spec)[1]
 
@@ -253,6 +255,33 @@ def render_spec(
     else:  # pragma: no cover - the kinds are ours
         raise ValueError(kind)
     return name, figs.save_figure(fig, fig_dir, name, formats=formats)
+
+
+def _render_in_worker(*spec) -> tuple[str, str]:
+    """:func:`render_spec` in a pool worker, then the figure's memory handed back to the
+    system, so that a worker's size is that of its largest figure, not the sum of the heap
+    its figures left behind."""
+    try:
+        return render_spec(*spec)
+    finally:
+        gc.collect()  # a figure is a web of reference cycles: only the collector frees it
+        _trim_heap()
+
+
+def _trim_heap() -> None:
+    """Return the C heap's free pages to the system (glibc's malloc_trim; nothing where
+    there is no glibc)."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
 
 
 FUNNEL_MIN_K = 5
