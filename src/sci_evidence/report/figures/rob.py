@@ -349,19 +349,23 @@ _CELL_PX, _BLOCK_PX = (8, 6), (6, 2)
 
 def _draw_cells(ax, keys: np.ndarray, *, size: float) -> str | None:  # noqa: ANN001
     """The traffic-light cells: one coloured disc per judgement, its symbol on top; for more
-    than :data:`RASTER_STUDIES` studies one image of coloured blocks instead (a disc and a
+    than :data:`RASTER_STUDIES` studies images of coloured blocks instead (a disc and a
     symbol are a few hundred bytes of SVG and ~10 kB of memory each: 2,600 studies × 9
     domains made a 15 MB figure that took 400 MB to draw). Returns the note that says so,
     or None."""
     n_rows, n_cols = keys.shape
     if n_rows > RASTER_STUDIES:
-        ax.imshow(
-            cell_image(keys),
-            extent=(-0.5, n_cols - 0.5, n_rows - 0.5, -0.5),
-            interpolation="none",  # pixelated, not blurred, when the page zooms
-            aspect="auto",
-            zorder=2,
-        )
+        # one image per RASTER_STUDIES rows: Agg (PNG) resamples an image into float arrays
+        # the size of its drawn area, 1.2 GB for the whole column of 2,600 studies at once
+        for top in range(0, n_rows, RASTER_STUDIES):
+            part = keys[top : top + RASTER_STUDIES]
+            ax.imshow(
+                cell_image(part),
+                extent=(-0.5, n_cols - 0.5, top + len(part) - 0.5, top - 0.5),
+                interpolation="none",  # pixelated, not blurred, when the page zooms
+                aspect="auto",
+                zorder=2,
+            )
         return f"{n_rows} studies: one coloured block per judgement, without symbols"
     # one scatter for all cells (a collection per cell costs more than the whole figure);
     # symbols only where there is a judgement
