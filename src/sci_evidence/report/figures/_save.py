@@ -39,11 +39,23 @@ def save_figure(
         (out / f"{name}.svg").write_text(svg, encoding="utf-8")
     if "png" in formats:
         # zlib level 1: a third of the encoding time for files ~20% larger
-        fig.savefig(out / f"{name}.png", dpi=dpi, pil_kwargs={"compress_level": 1})
+        fig.savefig(out / f"{name}.png", dpi=png_dpi(fig, dpi), pil_kwargs={"compress_level": 1})
     if "pdf" in formats:
         fig.savefig(out / f"{name}.pdf")
     plt.close(fig)
     return inline_svg(svg, prefix=name)
+
+
+#: Most pixels of a PNG figure (4 bytes each in the Agg buffer it is drawn into: 120 MB).
+MAX_PNG_PIXELS = 30_000_000
+
+
+def png_dpi(fig: Figure, dpi: float) -> float:
+    """``dpi``, or less for a figure so large that its PNG would pass :data:`MAX_PNG_PIXELS`
+    (a forest plot of 1,600 studies is 10 × 480 inches: 110 million pixels, 440 MB to draw,
+    at 150 dpi; 78 dpi keeps it at 30 million)."""
+    w, h = fig.get_size_inches()
+    return min(float(dpi), (MAX_PNG_PIXELS / (w * h)) ** 0.5)
 
 
 def inline_svg(svg: str, *, prefix: str) -> str:
