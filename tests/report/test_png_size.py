@@ -16,7 +16,7 @@ from sci_evidence.report.figures._save import MAX_PNG_PIXELS, png_dpi, save_figu
 
 @pytest.mark.parametrize(
     ("size", "dpi"),
-    [((7.0, 5.0), 150.0), ((10.0, 100.0), 150.0), ((10.0, 480.0), (MAX_PNG_PIXELS / 4800) ** 0.5)],
+    [((7.0, 5.0), 150.0), ((10.0, 80.0), 150.0), ((10.0, 480.0), (MAX_PNG_PIXELS / 4800) ** 0.5)],
 )
 def test_png_dpi(size, dpi):
     fig = plt.figure(figsize=size)

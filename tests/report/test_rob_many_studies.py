@@ -60,7 +60,7 @@ def test_2000_studies_draw_one_image_not_an_artist_per_cell(big):
     ax = fig.axes[0]
     # one image; no disc collection, and text only for labels, ticks, title, key and legend
     # (the drawing per cell had n × 5 discs and n × 5 symbols)
-    assert len(ax.images) == -(-n // R.RASTER_STUDIES) and not ax.collections
+    assert len(ax.images) == -(-n // R._IMAGE_ROWS) and not ax.collections
     assert not ax.texts
     texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_visible() and t.get_text()]
     assert len(texts) < n + 60
@@ -99,7 +99,7 @@ def test_the_rendered_cells_have_their_colours():
     mat, _ = R.tool_matrix(rob, "RoB2")
     fig = R.rob_traffic_light_tool(rob, "RoB2", _labels(n))
     ax = fig.axes[0]
-    assert len(ax.images) == 2
+    assert len(ax.images) == 4  # of 100 rows each
     dpi = 40
     fig.set_dpi(dpi)
     fig.canvas.draw()
@@ -132,7 +132,7 @@ def test_the_plot_without_tools_uses_the_image_too():
     studies = [f"s{i}" for i in range(n)]
     fig = R.rob_traffic_light(rob, studies, _labels(n))
     ax = fig.axes[0]
-    assert len(ax.images) == 2 and not ax.texts
+    assert len(ax.images) == 4 and not ax.texts
     assert "400 studies: one coloured block per judgement" in fig.get_suptitle()
     mat = R._matrix(rob, studies, {})
     arr = np.concatenate([np.asarray(im.get_array()) for im in ax.images])

@@ -46,14 +46,14 @@ def save_figure(
     return inline_svg(svg, prefix=name)
 
 
-#: Most pixels of a PNG figure (4 bytes each in the Agg buffer it is drawn into: 120 MB).
-MAX_PNG_PIXELS = 30_000_000
+#: Most pixels of a PNG figure (4 bytes each in the Agg buffer it is drawn into: 80 MB).
+MAX_PNG_PIXELS = 20_000_000
 
 
 def png_dpi(fig: Figure, dpi: float) -> float:
     """``dpi``, or less for a figure so large that its PNG would pass :data:`MAX_PNG_PIXELS`
     (a forest plot of 1,600 studies is 10 × 480 inches: 110 million pixels, 440 MB to draw,
-    at 150 dpi; 78 dpi keeps it at 30 million)."""
+    at 150 dpi; 64 dpi keeps it at 20 million)."""
     w, h = fig.get_size_inches()
     return min(float(dpi), (MAX_PNG_PIXELS / (w * h)) ** 0.5)
 

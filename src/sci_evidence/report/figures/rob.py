@@ -345,6 +345,8 @@ RASTER_STUDIES = 300
 #: Pixels of one cell of that image (rows × columns) and the coloured block inside it, centred:
 #: about the disc's 13 pt in a 0.26 × 0.55 in cell.
 _CELL_PX, _BLOCK_PX = (8, 6), (6, 2)
+#: Rows of cells per image.
+_IMAGE_ROWS = 100
 
 
 def _draw_cells(ax, keys: np.ndarray, *, size: float) -> str | None:  # noqa: ANN001
@@ -355,10 +357,10 @@ def _draw_cells(ax, keys: np.ndarray, *, size: float) -> str | None:  # noqa: AN
     or None."""
     n_rows, n_cols = keys.shape
     if n_rows > RASTER_STUDIES:
-        # one image per RASTER_STUDIES rows: Agg (PNG) resamples an image into float arrays
-        # the size of its drawn area, 1.2 GB for the whole column of 2,600 studies at once
-        for top in range(0, n_rows, RASTER_STUDIES):
-            part = keys[top : top + RASTER_STUDIES]
+        # one image per _IMAGE_ROWS rows: Agg (PNG) resamples an image into float arrays the
+        # size of its drawn area, 1.2 GB for the whole column of 2,600 studies at once
+        for top in range(0, n_rows, _IMAGE_ROWS):
+            part = keys[top : top + _IMAGE_ROWS]
             ax.imshow(
                 cell_image(part),
                 extent=(-0.5, n_cols - 0.5, top + len(part) - 0.5, top - 0.5),
