@@ -77,30 +77,31 @@ def review_command(
     # replaced)
     previous = None if compare is None else load_previous(compare)
     proto = load_protocol(protocol)
-    evidence = load_evidence(db)
-    # every user mistake surfaces before the progress display starts
-    check_protocol_against_evidence(evidence, proto)
-    with Progress(
-        TextColumn("[bold blue]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        disable=quiet,
-        transient=False,
-    ) as bar:
-        task = bar.add_task("review", total=None)
-        n_steps = len(proto.analyses) + len(proto.syntheses) + 3
+    # the renderer's workers draw each analysis' figures while the next ones compute; they
+    # are forked before the evidence is loaded, so that each starts as small as it can
+    renderer = FigureRenderer.beside(out, formats=formats)
+    try:
+        evidence = load_evidence(db)
+        # every user mistake surfaces before the progress display starts
+        check_protocol_against_evidence(evidence, proto)
+        with Progress(
+            TextColumn("[bold blue]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=err_console,
+            disable=quiet,
+            transient=False,
+        ) as bar:
+            task = bar.add_task("review", total=None)
+            n_steps = len(proto.analyses) + len(proto.syntheses) + 3
 
-        def progress(name: str, done: int, total: int) -> None:
-            bar.update(task, description=name, completed=done, total=n_steps)
+            def progress(name: str, done: int, total: int) -> None:
+                bar.update(task, description=name, completed=done, total=n_steps)
 
-        def written(name: str) -> None:
-            bar.update(task, description=name, advance=1)
+            def written(name: str) -> None:
+                bar.update(task, description=name, advance=1)
 
-        # the renderer draws each analysis' figures while the next ones compute
-        renderer = FigureRenderer.beside(out, formats=formats)
-        try:
             result = run_review(
                 evidence, proto, on_analysis=renderer.submit_analysis, progress=progress
             )
@@ -108,8 +109,8 @@ def review_command(
                 changes = compare_results(result.to_dict(), previous, previous_dir=str(compare))
                 result = replace(result, changes=changes)
             files = write_review(result, out, renderer=renderer, pdf=pdf, progress=written)
-        finally:
-            renderer.close(cancel=True)
+    finally:
+        renderer.close(cancel=True)
     pooled = sum(1 for a in result.analyses if a.main is not None)
     console.print(
         f"Review written to [bold]{escape_rich(out / 'report.html')}[/bold] "

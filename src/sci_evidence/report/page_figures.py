@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-__all__ = ["FigureFiles", "FigureSvg", "expand_figures", "inline_svg_pieces"]
+__all__ = ["FigureFiles", "FigureSvg", "expand_figures", "inline_svg", "inline_svg_pieces"]
 
 #: Around a figure's name in the rendered template; NUL never occurs in the page's text
 #: (HTML forbids it), so the marker cannot be confused with data.
@@ -26,10 +26,37 @@ _MARKED = re.compile(f"{_MARK}(.*?){_MARK}", re.DOTALL)
 #: Characters of SVG text joined per piece yielded.
 PIECE = 1 << 20
 
-# The patterns of figures._save.inline_svg (a test keeps them equal), here rather than imported
-# so that writing the page needs no matplotlib (figures/ imports it with any of its modules).
+# The one home of the inline rewrite (figures._save re-exports inline_svg): here, because
+# writing the page must need no matplotlib (figures/ imports it with any of its modules).
 _ID = re.compile(r'id="([^"]+)"')
+# id="X" | #X) | "#X" — the three places an id is defined or referred to
 _REF = re.compile(r'(id=")([^"]+)(")|(#)([^)"#\s]+)(\))|("#)([^"]+)(")')
+
+
+def _renamer(ids: set[str], prefix: str):
+    """The substitution of :data:`_REF` that prefixes the names in ``ids``."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", prefix)
+
+    def rename(m: re.Match) -> str:
+        first = m.lastindex - 2  # the matched alternative's (head, name, tail) groups
+        head, name, tail = m.group(first, first + 1, first + 2)
+        return f"{head}{safe}-{name}{tail}" if name in ids else m.group(0)
+
+    return rename
+
+
+def inline_svg(svg: str, *, prefix: str) -> str:
+    """SVG text made safe to inline: no prolog, ids unique to ``prefix``.
+
+    Every ``id="X"`` becomes ``id="P-X"`` and every reference to it (``url(#X)``,
+    ``href="#X"``) follows, in one pass over the text (linear in its size: a forest plot of
+    thousands of rows has thousands of ids).
+    """
+    svg = svg[svg.find("<svg") :]
+    ids = set(_ID.findall(svg))
+    if not ids:
+        return svg
+    return _REF.sub(_renamer(ids, prefix), svg)
 
 
 class FigureSvg:
@@ -89,7 +116,7 @@ def expand_figures(chunks: Iterable[str], svgs: Mapping) -> Iterator[str]:
 
 
 def inline_svg_pieces(path: str | Path, prefix: str, *, size: int = PIECE) -> Iterator[str]:
-    """The text of :func:`~sci_evidence.report.figures.inline_svg` of the file ``path``, in
+    """The text of :func:`inline_svg` of the file ``path``, in
     pieces of about ``size`` characters, reading the file line by line (twice: the ids to
     rename first, then the text).
 
@@ -102,13 +129,7 @@ def inline_svg_pieces(path: str | Path, prefix: str, *, size: int = PIECE) -> It
         for line in _from_svg(fh):
             ids.update(_ID.findall(line))
         fh.seek(0)
-        safe = re.sub(r"[^A-Za-z0-9_-]", "_", prefix)
-
-        def rename(m: re.Match) -> str:
-            first = m.lastindex - 2  # the matched alternative's (head, name, tail) groups
-            head, name, tail = m.group(first, first + 1, first + 2)
-            return f"{head}{safe}-{name}{tail}" if name in ids else m.group(0)
-
+        rename = _renamer(ids, prefix)
         piece: list[str] = []
         n = 0
         for line in _from_svg(fh):

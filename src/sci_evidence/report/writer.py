@@ -9,6 +9,8 @@ number comes from the one serialisation of the results, :meth:`ReviewResult.to_d
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gc
 import json
 import os
 import shutil
@@ -156,7 +158,7 @@ class FigureRenderer:
         self.names.append(name)
         spec = (kind, name, args, str(self.fig_dir), self.formats)
         if self._pool is not None:
-            self._pending.append(self._pool.apply_async(_draw, spec))
+            self._pending.append(self._pool.apply_async(_render_in_worker, spec))
         else:
             render_spec(*spec)
 
@@ -226,13 +228,6 @@ def check_formats(formats: Iterable[str]) -> tuple[str, ...]:
     return tuple(f for f in FORMATS if f in asked | set(REQUIRED_FORMATS))
 
 
-def _draw(*spec) -> str:
-    """:func:`render_spec` in a worker, sending back the figure's name only: the page reads
-    the SVG from its file, and results held by the pool would keep every SVG text alive in
-    the main process."""
-    return render_spec(*spec)[0]
-
-
 def render_spec(
     kind: str, name: str, args: tuple, fig_dir: str, formats: tuple[str, ...] = FORMATS
 ) -> tuple[str, str]:
@@ -261,6 +256,34 @@ def render_spec(
     else:  # pragma: no cover - the kinds are ours
         raise ValueError(kind)
     return name, figs.save_figure(fig, fig_dir, name, formats=formats)
+
+
+def _render_in_worker(*spec) -> str:
+    """:func:`render_spec` in a pool worker. It sends back the figure's name only: the page
+    reads the SVG from its file, and results held by the pool would keep every SVG text alive
+    in the main process. Then the figure's memory goes back to the system, so that a worker's
+    size is that of its largest figure, not the sum of the heap its figures left behind."""
+    try:
+        return render_spec(*spec)[0]
+    finally:
+        gc.collect()  # a figure is a web of reference cycles: only the collector frees it
+        _trim_heap()
+
+
+def _trim_heap() -> None:
+    """Return the C heap's free pages to the system (glibc's malloc_trim; nothing where
+    there is no glibc)."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
 
 
 FUNNEL_MIN_K = 5

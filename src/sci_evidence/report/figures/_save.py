@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import re
 from pathlib import Path
 
 import matplotlib
@@ -11,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")  # no display; also the fastest backend
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+from sci_evidence.report.page_figures import inline_svg  # noqa: E402 - its one home
 
 # Text stays text in the SVG: smaller files, and the numbers can be searched in the page.
 matplotlib.rcParams["svg.fonttype"] = "none"
@@ -39,35 +40,20 @@ def save_figure(
         (out / f"{name}.svg").write_text(svg, encoding="utf-8")
     if "png" in formats:
         # zlib level 1: a third of the encoding time for files ~20% larger
-        fig.savefig(out / f"{name}.png", dpi=dpi, pil_kwargs={"compress_level": 1})
+        fig.savefig(out / f"{name}.png", dpi=png_dpi(fig, dpi), pil_kwargs={"compress_level": 1})
     if "pdf" in formats:
         fig.savefig(out / f"{name}.pdf")
     plt.close(fig)
     return inline_svg(svg, prefix=name)
 
 
-def inline_svg(svg: str, *, prefix: str) -> str:
-    """SVG text made safe to inline: no prolog, ids unique to ``prefix``.
-
-    Every ``id="X"`` becomes ``id="P-X"`` and every reference to it (``url(#X)``,
-    ``href="#X"``) follows, in one pass over the text (linear in its size: a forest plot of
-    thousands of rows has thousands of ids).
-    """
-    start = svg.find("<svg")
-    svg = svg[start:]
-    ids = set(_ID.findall(svg))
-    if not ids:
-        return svg
-    safe = re.sub(r"[^A-Za-z0-9_-]", "_", prefix)
-
-    def rename(m: re.Match) -> str:
-        first = m.lastindex - 2  # the matched alternative's (head, name, tail) groups
-        head, name, tail = m.group(first, first + 1, first + 2)
-        return f"{head}{safe}-{name}{tail}" if name in ids else m.group(0)
-
-    return _REF.sub(rename, svg)
+#: Most pixels of a PNG figure (4 bytes each in the Agg buffer it is drawn into: 80 MB).
+MAX_PNG_PIXELS = 20_000_000
 
 
-_ID = re.compile(r'id="([^"]+)"')
-# id="X" | #X) | "#X" — the three places an id is defined or referred to
-_REF = re.compile(r'(id=")([^"]+)(")|(#)([^)"#\s]+)(\))|("#)([^"]+)(")')
+def png_dpi(fig: Figure, dpi: float) -> float:
+    """``dpi``, or less for a figure so large that its PNG would pass :data:`MAX_PNG_PIXELS`
+    (a forest plot of 1,600 studies is 10 × 480 inches: 110 million pixels, 440 MB to draw,
+    at 150 dpi; 64 dpi keeps it at 20 million)."""
+    w, h = fig.get_size_inches()
+    return min(float(dpi), (MAX_PNG_PIXELS / (w * h)) ** 0.5)

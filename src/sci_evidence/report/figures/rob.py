@@ -8,6 +8,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from sci_evidence.report.figures._layout import tight_layout
 from sci_evidence.text import escape_mathtext
 
 #: Colour and symbol of each judgement (RoB 2 and ROBINS-I vocabularies).
@@ -77,7 +78,7 @@ def rob_traffic_light(
         top=1 - top_in / height,
         bottom=bottom_in / height,
     )
-    _draw_cells(ax, mat.to_numpy(), size=150)
+    note = _draw_cells(ax, mat.to_numpy(), size=150)
     ax.set_xticks(
         range(n_cols),
         [c.replace("_", " ") for c in mat.columns],
@@ -101,9 +102,14 @@ def rob_traffic_light(
         fontsize=7.5,
         frameon=False,
     )
+    heading = [] if note is None else [note]
     if (mat.to_numpy() == "not_assessed").all():
+        heading.insert(
+            0, "No risk-of-bias judgements in the evidence base: every study not assessed"
+        )
+    if heading:
         fig.suptitle(
-            "No risk-of-bias judgements in the evidence base: every study not assessed",
+            "\n".join(heading),
             fontsize=8.5,
             color="#7f8c8d",
             y=1 - 0.15 / height,
@@ -161,7 +167,7 @@ def rob_summary(
     ax.tick_params(labelsize=8)
     for s in ("top", "right"):
         ax.spines[s].set_visible(False)
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 
 
@@ -256,13 +262,14 @@ def rob_traffic_light_tool(
         bottom=bottom_in / height,
     )
     keys = mat.to_numpy()
-    _draw_cells(ax, keys, size=170)
+    note = _draw_cells(ax, keys, size=170)
     ax.set_xticks(range(n_cols), list(mat.columns), fontsize=8)
     ax.xaxis.tick_top()
     ax.set_yticks(range(n_rows), names, fontsize=8)
     ax.set_ylim(n_rows - 0.5, -0.5)
     ax.set_xlim(-0.6, n_cols - 0.4)
-    ax.set_title(f"{TOOLS.get(tool, tool)}: risk of bias per study ({n_rows})", fontsize=9)
+    title = f"{TOOLS.get(tool, tool)}: risk of bias per study ({n_rows})"
+    ax.set_title(title if note is None else f"{title}\n{note}", fontsize=9)
     for spine in ax.spines.values():
         spine.set_visible(False)
     ax.tick_params(length=0)
@@ -329,18 +336,65 @@ def rob_summary_tool(rob: pd.DataFrame, tool: str, weights: dict[str, float] | N
         fontsize=7,
         frameon=False,
     )
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 
 
-def _draw_cells(ax, keys: np.ndarray, *, size: float) -> None:  # noqa: ANN001
-    """The traffic-light cells: one coloured disc per judgement, its symbol on top."""
+#: Above this many studies the traffic-light cells are one image (see :func:`_draw_cells`).
+RASTER_STUDIES = 300
+#: Pixels of one cell of that image (rows × columns) and the coloured block inside it, centred:
+#: about the disc's 13 pt in a 0.26 × 0.55 in cell.
+_CELL_PX, _BLOCK_PX = (8, 6), (6, 2)
+#: Rows of cells per image.
+_IMAGE_ROWS = 100
+
+
+def _draw_cells(ax, keys: np.ndarray, *, size: float) -> str | None:  # noqa: ANN001
+    """The traffic-light cells: one coloured disc per judgement, its symbol on top; for more
+    than :data:`RASTER_STUDIES` studies images of coloured blocks instead (a disc and a
+    symbol are a few hundred bytes of SVG and ~10 kB of memory each: 2,600 studies × 9
+    domains made a 15 MB figure that took 400 MB to draw). Returns the note that says so,
+    or None."""
+    n_rows, n_cols = keys.shape
+    if n_rows > RASTER_STUDIES:
+        # one image per _IMAGE_ROWS rows: Agg (PNG) resamples an image into float arrays the
+        # size of its drawn area, 1.2 GB for the whole column of 2,600 studies at once
+        for top in range(0, n_rows, _IMAGE_ROWS):
+            part = keys[top : top + _IMAGE_ROWS]
+            ax.imshow(
+                cell_image(part),
+                extent=(-0.5, n_cols - 0.5, top + len(part) - 0.5, top - 0.5),
+                interpolation="none",  # pixelated, not blurred, when the page zooms
+                aspect="auto",
+                zorder=2,
+            )
+        return f"{n_rows} studies: one coloured block per judgement, without symbols"
     # one scatter for all cells (a collection per cell costs more than the whole figure);
     # symbols only where there is a judgement
-    n_rows, n_cols = keys.shape
     jj, ii = np.meshgrid(np.arange(n_cols), np.arange(n_rows))
     colours = [JUDGEMENTS.get(k, JUDGEMENTS["no_information"])[0] for k in keys.ravel()]
     ax.scatter(jj.ravel(), ii.ravel(), s=size, c=colours, edgecolors="white", zorder=2)
     for i, j in zip(*np.nonzero(keys != "not_assessed"), strict=True):
         sym = JUDGEMENTS.get(keys[i, j], JUDGEMENTS["no_information"])[1]
         ax.text(j, i, sym, ha="center", va="center", fontsize=8, color="white", zorder=3)
+    return None
+
+
+def cell_image(keys: np.ndarray) -> np.ndarray:
+    """RGBA image (uint8) of a judgement matrix: cell ``(i, j)`` is the ``_CELL_PX`` pixel
+    block at ``[i*8:(i+1)*8, j*6:(j+1)*6]``, its judgement's colour in the centred
+    ``_BLOCK_PX`` part and transparent around it."""
+    from matplotlib.colors import to_rgba_array
+
+    kinds, codes = np.unique(keys.astype(str), return_inverse=True)
+    codes = codes.reshape(keys.shape)
+    palette = to_rgba_array([JUDGEMENTS.get(k, JUDGEMENTS["no_information"])[0] for k in kinds])
+    palette = np.vstack([np.round(255 * palette), [0, 0, 0, 0]]).astype(np.uint8)
+    (ch, cw), (bh, bw) = _CELL_PX, _BLOCK_PX
+    in_row = np.zeros(ch, bool)
+    in_row[(ch - bh) // 2 : (ch + bh) // 2] = True
+    in_col = np.zeros(cw, bool)
+    in_col[(cw - bw) // 2 : (cw + bw) // 2] = True
+    block = np.tile(in_row, keys.shape[0])[:, None] & np.tile(in_col, keys.shape[1])[None]
+    px = np.repeat(np.repeat(codes, ch, axis=0), cw, axis=1)
+    return palette[np.where(block, px, len(kinds))]  # the last entry is transparent

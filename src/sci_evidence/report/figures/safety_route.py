@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from sci_evidence import meta
+from sci_evidence.report.figures._layout import tight_layout
 from sci_evidence.text import escape_mathtext
 
 
@@ -38,15 +40,34 @@ def safety_route_figure(result) -> Figure:
         )
     n = len(lines)
     fig, ax = plt.subplots(figsize=(7.6, 1.4 + 0.28 * max(n, 1)))
-    for i, (kind, _label, p, lo, hi) in enumerate(lines):
-        y = n - 1 - i
-        p, lo, hi = 100 * p, 100 * lo, 100 * hi
-        if kind == "group":
-            ax.fill([lo, p, hi, p], [y, y + 0.3, y, y - 0.3], color="#2c3e50")
-        else:
-            ax.plot([lo, hi], [y, y], color="#555555", lw=1)
-            face = "white" if kind == "derived" else "#555555"
-            ax.plot([p], [y], marker="s", ms=5, mfc=face, mec="#555555", ls="none")
+    kinds = np.array([kind for kind, *_ in lines], dtype=str)
+    p, lo, hi = (100 * np.array([r[j] for r in lines], dtype=float) for j in (2, 3, 4))
+    y = n - 1 - np.arange(n)
+    for i in np.flatnonzero(kinds == "group"):
+        ax.fill([lo[i], p[i], hi[i], p[i]], [y[i], y[i] + 0.3, y[i], y[i] - 0.3], color="#2c3e50")
+    # the studies as two collections (whiskers, squares), not two artists per study: a
+    # thousand-study figure then costs tens, not hundreds, of MB to draw
+    study = kinds != "group"
+    ax.add_collection(
+        LineCollection(
+            np.stack([np.c_[lo, y], np.c_[hi, y]], axis=1)[study],
+            colors="#555555",
+            linewidths=1,
+            capstyle="projecting",  # as Line2D draws a line's ends
+            zorder=2,
+        ),
+        autolim=False,
+    )
+    ax.scatter(
+        p[study],
+        y[study],
+        marker="s",
+        s=5**2,
+        facecolors=np.where(kinds[study] == "derived", "white", "#555555"),
+        edgecolors="#555555",
+        linewidths=1,
+        zorder=2,
+    )
     ax.set_yticks(np.arange(n)[::-1])
     ax.set_yticklabels(
         [escape_mathtext(lab) for _, lab, *_ in lines],
@@ -76,5 +97,5 @@ def safety_route_figure(result) -> Figure:
         fontsize=6,
         color="#555555",
     )
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
