@@ -31,18 +31,15 @@ doi:10.1002/(SICI)1097-0258(19960330)15:6<619::AID-SIM188>3.0.CO;2-A.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import brentq
 from scipy.special import chdtrc, chdtri
 
 from sci_evidence.errors import InputError
-from sci_evidence.meta.tau2 import _loglik, _traces, q_generalised, weighted_fit
+from sci_evidence.meta.tau2 import _loglik, q_generalised
 
 __all__ = [
-    "Heterogeneity",
-    "heterogeneity",
     "heterogeneity_from",
     "q_profile_ci",
     "profile_likelihood_ci",
@@ -50,55 +47,12 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Heterogeneity:
-    """Q test and the tau²-based I², H² (see module docstring)."""
-
-    Q: float
-    Q_df: int
-    Q_pval: float
-    I2: float
-    H2: float
-    vt: float  # typical within-study variance s²
-
-
-def heterogeneity(
-    yi: np.ndarray,
-    vi: np.ndarray,
-    X: np.ndarray,
-    tau2: float,
-    *,
-    equal_effect: bool,
-    intercept_only: bool = False,
-    moments=None,
-) -> Heterogeneity:
-    """Compute Q, its p-value, I² (percent), H² and s² for a fitted model."""
-    k, p = X.shape
-    df = k - p
-    if df <= 0:
-        return Heterogeneity(0.0, 0, 1.0, 0.0, 1.0, 0.0)
-    if moments is not None:  # the fit's precomputed moment sums (general designs)
-        Q, trP = moments.q_and_trace(0.0)
-        Q = max(0.0, Q)
-    elif intercept_only:
-        w = 1.0 / vi
-        sw = float(w @ X[:, 0])
-        e = yi - float(w @ yi) / sw
-        Q = max(0.0, float(w @ (e * e)))
-        trP = sw - float(w @ w) / sw
-    else:
-        w = 1.0 / vi
-        _, A, e = weighted_fit(yi, w, X)
-        Q = max(0.0, float(w @ (e * e)))
-        trP, _ = _traces(w, X, A)
-    return Heterogeneity(*heterogeneity_from(Q, trP, df, tau2, equal_effect=equal_effect))
-
-
 def heterogeneity_from(
     Q: float, trP: float, df: int, tau2: float, *, equal_effect: bool
 ) -> tuple[float, int, float, float, float, float]:
-    """The fields of :class:`Heterogeneity` ``(Q, Q_df, Q_pval, I2, H2, vt)`` from Cochran's
-    Q (≥ 0) and tr P at tau² = 0, for ``df = k - p`` ≥ 1 (a tuple: the fit's hot path)."""
+    """``(Q, Q_df, Q_pval, I2, H2, vt)``: the Q test and the tau²-based I², H² and s² (see
+    the module docstring) from Cochran's Q (≥ 0) and tr P at tau² = 0, for ``df = k - p``
+    ≥ 1 (a tuple: the fit's hot path)."""
     vt = df / trP
     if equal_effect:
         I2 = max(0.0, 100.0 * (Q - df) / Q) if Q > 0 else 0.0

@@ -317,7 +317,7 @@ def _fit(
             yc = yi - _sum(yi) / k
             Q, trP = q_and_trace(yc, w0, X, *wls(yc, w0, X)[:3])
         Q, _, Q_pval, I2, H2, vt = heterogeneity_from(Q, trP, ddf, tau2, equal_effect=equal_effect)
-    else:  # k = p: no residual degrees of freedom, nothing to test (as heterogeneity())
+    else:  # k = p: no residual degrees of freedom, nothing to test (metafor: Q = 0, p = 1)
         Q, Q_pval, I2, H2, vt = 0.0, 1.0, 0.0, 1.0, 0.0
 
     b0, se0 = beta[0], se[0]

@@ -33,7 +33,7 @@ The iterative ones solve an estimating equation:
   whichever its Fisher scoring reaches from the HE start, so it can return the lower one
   (tau² = 0 when its HE start is 0); ``metafor_iterations=True`` replays metafor's path.
   For a general design with the default control this REML/ML iteration (and the boundary
-  decisions, and Q and tr P at 0) runs compiled in ``_fit_kernel.design`` where the optional
+  decisions) runs compiled in ``_fit_kernel.design`` where the optional
   C extension was built; every case it does not decide (no convergence, ll0check, a possible
   interior maximum) runs the Python code below, which is also its reference.
 * ``PM`` (Paule & Mandel 1982) and ``EB`` (Morris 1983): :math:`y^\top P y = k - p` (the two
@@ -417,23 +417,11 @@ class _Moments:
     """
 
     __slots__ = ("vi", "k", "p", "icpt", "F", "W", "w", "w2", "w3", "w4", "tmp", "last")
-    __slots__ += ("at0", "q0", "_src")
+    __slots__ += ("at0", "q0")
 
     def __init__(self, yi: np.ndarray, vi: np.ndarray, X: np.ndarray, icpt: bool):
         k, p = X.shape
         self.vi, self.k, self.p, self.icpt = vi, k, p, icpt
-        # the features and buffers are built on first use (_build): when the compiled
-        # kernel fits tau² (fit_tau2) only the sums at tau² = 0 are read, and it sets those
-        self.F = None
-        self._src = (yi, X)
-        self.last = (math.nan, math.nan)
-        # sums at tau² = 0, kept once computed: (method, parts) and (Q, tr P, Σ 1/v)
-        self.at0: tuple | None = None
-        self.q0: tuple | None = None
-
-    def _build(self) -> None:
-        yi, X = self._src
-        k, p, icpt = self.k, self.p, self.icpt
         yc = yi - yi.sum() / k
         if icpt:
             F = np.empty((k, 3))
@@ -460,6 +448,10 @@ class _Moments:
         self.w, self.w2, self.w3 = self.W[0], self.W[1], self.W[2]
         self.w4 = self.W[3] if icpt else None
         self.tmp = np.empty(k)
+        self.last = (math.nan, math.nan)
+        # sums at tau² = 0, kept once computed: (method, parts) and (Q, tr P, Σ 1/v)
+        self.at0: tuple | None = None
+        self.q0: tuple | None = None
 
     def parts(self, method: str, tau2: float):
         """``(num, fisher, observed, b, step)``: the first three as :func:`_likelihood_parts`
@@ -467,8 +459,6 @@ class _Moments:
         (REML: tr P, ML: Σw; NaN for EB), so that :math:`y^\top P^2 y` = num + b, and the
         default step of the iteration (:func:`icpt_parts` without moderators,
         :func:`newton_step` with them; NaN for EB)."""
-        if self.F is None:
-            self._build()
         np.add(self.vi, tau2, out=self.tmp)
         np.divide(1.0, self.tmp, out=self.w)
         np.multiply(self.w, self.w, out=self.w2)
@@ -522,8 +512,6 @@ class _Moments:
 
     def loglik(self, method: str, tau2: float) -> float:
         """(Restricted) log-likelihood up to a constant (REML: with the scaled design)."""
-        if self.F is None:
-            self._build()
         np.add(self.vi, tau2, out=self.tmp)
         np.divide(1.0, self.tmp, out=self.w)
         m = self.w @ self.F
@@ -553,8 +541,6 @@ class _Moments:
         return self.q0
 
     def _q_and_trace(self, tau2: float) -> tuple[float, float, float]:
-        if self.F is None:
-            self._build()
         np.add(self.vi, tau2, out=self.tmp)
         np.divide(1.0, self.tmp, out=self.w)
         np.multiply(self.w, self.w, out=self.w2)
@@ -1055,8 +1041,6 @@ def _interior_maximum(method, yi, vi, X, mom, t_hint, threshold, max_iter):
 def _grid_scores(mom, method, grid):
     """The (RE)ML score numerator at every tau² of ``grid`` at once, from the moment sums
     of ``mom`` (two matrix products and batched p × p algebra)."""
-    if mom.F is None:
-        mom._build()
     w = 1.0 / (mom.vi[None, :] + grid[:, None])
     M1 = w @ mom.F
     M2 = (w * w) @ mom.F
@@ -1174,7 +1158,6 @@ def fit_tau2(
     control: dict | None = None,
     *,
     intercept_only: bool | None = None,
-    moments: _Moments | None = None,
 ) -> Tau2Fit:
     """Estimate tau² with ``method`` (one of :data:`TAU2_METHODS`).
 
@@ -1234,11 +1217,11 @@ def fit_tau2(
         # Python code below decides with its warnings; NotImplemented: input it does not read
         fit = _fit_kernel.design(yi, vi, X, method == "REML", con["threshold"], con["max_iter"])
         if fit is not None and fit is not NotImplemented:
-            tau2, se, n_iter, Q0, trP0, sw0 = fit
-            if moments is not None and moments.q0 is None:
-                moments.q0 = (Q0, trP0, sw0)  # Cochran's Q and tr P for the heterogeneity
+            # then the kernel's own Q, tr P and Σw at 0 (its boundary checks; tests compare
+            # them with the Python sums); the fit computes Q from its residuals
+            tau2, se, n_iter = fit[:3]
             return Tau2Fit(tau2, se, True, n_iter, "Newton / Fisher scoring")
-    mom = moments if moments is not None else _Moments(yi, vi, X, icpt)
+    mom = _Moments(yi, vi, X, icpt)
     tau2, n_iter, algorithm, converged = _fisher_scoring(method, yi, vi, X, con, icpt, mom)
     t_last, fisher = mom.last
     # the information one step before convergence differs by < threshold (relative)
