@@ -234,8 +234,9 @@ def check_formats(formats: Iterable[str]) -> tuple[str, ...]:
 
 def render_spec(
     kind: str, name: str, args: tuple, fig_dir: str, formats: tuple[str, ...] = FORMATS
-) -> tuple[str, str]:
-    """Draw one figure from its spec and save it (top-level so that workers can run it)."""
+) -> str:
+    """Draw one figure from its spec and save it (top-level so that workers can run it);
+    its name. The page inlines the SVG from its file."""
     if kind == "forest":
         fig = forest_for(*args)
     elif kind == "funnel":
@@ -259,7 +260,8 @@ def render_spec(
         fig = figs.safety_route_figure(*args)
     else:  # pragma: no cover - the kinds are ours
         raise ValueError(kind)
-    return name, figs.save_figure(fig, fig_dir, name, formats=formats)
+    figs.write_figure(fig, fig_dir, name, formats=formats)
+    return name
 
 
 def _render_in_worker(*spec) -> str:
@@ -268,7 +270,7 @@ def _render_in_worker(*spec) -> str:
     in the main process. Then the figure's memory goes back to the system, so that a worker's
     size is that of its largest figure, not the sum of the heap its figures left behind."""
     try:
-        return render_spec(*spec)[0]
+        return render_spec(*spec)
     finally:
         gc.collect()  # a figure is a web of reference cycles: only the collector frees it
         _trim_heap()

@@ -1,10 +1,11 @@
 """Publication figures of the review (matplotlib, Agg backend).
 
-Each function returns a :class:`matplotlib.figure.Figure`; :func:`save_figure` writes it as
-PNG, SVG and PDF and returns the SVG text for embedding in the HTML report.
+Each function returns a :class:`matplotlib.figure.Figure`; :func:`write_figure` writes it as
+PNG, SVG and PDF (the report inlines the SVG file), :func:`save_figure` also returns the SVG
+text made safe to embed in a page.
 """
 
-from sci_evidence.report.figures._save import inline_svg, save_figure
+from sci_evidence.report.figures._save import inline_svg, save_figure, write_figure
 from sci_evidence.report.figures.natural_history import conversion_figure, score_change_figure
 from sci_evidence.report.figures.prisma import prisma_flow
 from sci_evidence.report.figures.rob import (
@@ -32,4 +33,5 @@ __all__ = [
     "save_figure",
     "score_change_figure",
     "tool_slug",
+    "write_figure",
 ]

@@ -30,6 +30,14 @@ def save_figure(
     with ``name`` so that several figures can live in one HTML page without clashing ids.
     The figure is closed afterwards.
     """
+    return inline_svg(write_figure(fig, out_dir, name, formats=formats, dpi=dpi), prefix=name)
+
+
+def write_figure(
+    fig: Figure, out_dir: str | Path, name: str, *, formats=FORMATS, dpi: int = 150
+) -> str:
+    """Save ``fig`` as ``out_dir/name.{png,svg,pdf}`` (``formats``), close it and return its
+    SVG text as saved (the report inlines it from the file: ``report/page_figures.py``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
@@ -44,7 +52,7 @@ def save_figure(
     if "pdf" in formats:
         fig.savefig(out / f"{name}.pdf")
     plt.close(fig)
-    return inline_svg(svg, prefix=name)
+    return svg
 
 
 #: Most pixels of a PNG figure (4 bytes each in the Agg buffer it is drawn into: 80 MB).
